@@ -1,0 +1,380 @@
+/*
+ * config.c - flag and environment parsing (see config.h).
+ *
+ * One table drives both: each setting names its flag, its variable and its parser, so a
+ * setting cannot exist as a flag without its environment twin.
+ */
+#include "config.h"
+
+#include "hb.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum config_kind { CK_STR, CK_LONG, CK_BOOL, CK_HOSTPORT_PUBLIC, CK_HOSTPORT_ADMIN };
+
+struct config_opt {
+    const char *flag;
+    const char *env;
+    enum config_kind kind;
+    size_t offset; /* into struct config */
+    size_t size;   /* for CK_STR */
+    long min, max; /* for CK_LONG */
+    unsigned roles; /* bit 1: ingress, bit 2: worker */
+};
+
+#define R_IN 1u
+#define R_WK 2u
+#define OFF(f) offsetof(struct config, f)
+#define STR(f) OFF(f), sizeof(((struct config *)0)->f)
+
+static const struct config_opt config_opts[] = {
+    {"--listen", "HOOKBRIDGE_LISTEN", CK_HOSTPORT_PUBLIC, 0, 0, 0, 0, R_IN},
+    {"--admin-listen", "HOOKBRIDGE_ADMIN_LISTEN", CK_HOSTPORT_ADMIN, 0, 0, 0, 0, R_IN},
+    {"--redis", "HOOKBRIDGE_REDIS_URL", CK_STR, STR(redis_url), 0, 0, R_IN | R_WK},
+    {"--db", "HOOKBRIDGE_DB", CK_STR, STR(db), 0, 0, R_IN | R_WK},
+    {"--key-prefix", "HOOKBRIDGE_KEY_PREFIX", CK_STR, STR(key_prefix), 0, 0, R_IN | R_WK},
+    {"--public-url", "HOOKBRIDGE_PUBLIC_URL", CK_STR, STR(public_url), 0, 0, R_IN | R_WK},
+    {"--max-body", "HOOKBRIDGE_MAX_BODY", CK_LONG, OFF(max_body), 0, 1, 1L << 30, R_IN | R_WK},
+    {"--concurrency", "HOOKBRIDGE_CONCURRENCY", CK_LONG, OFF(concurrency), 0, 1, 100000,
+     R_IN | R_WK},
+    {"--shutdown-timeout", "HOOKBRIDGE_SHUTDOWN_TIMEOUT", CK_LONG, OFF(shutdown_timeout), 0, 0,
+     86400, R_IN | R_WK},
+    {"--deny-private", "HOOKBRIDGE_DENY_PRIVATE", CK_BOOL, OFF(deny_private), 0, 0, 0,
+     R_IN | R_WK},
+    {"--reuseport", "HOOKBRIDGE_REUSEPORT", CK_BOOL, OFF(reuseport), 0, 0, 0, R_IN | R_WK},
+    {"--retention-days", "HOOKBRIDGE_RETENTION_DAYS", CK_LONG, OFF(retention_days), 0, 0, 36500,
+     R_IN | R_WK},
+    {"--log-level", "HOOKBRIDGE_LOG_LEVEL", CK_STR, STR(log_level), 0, 0, R_IN | R_WK},
+    {"--log-format", "HOOKBRIDGE_LOG_FORMAT", CK_STR, STR(log_format), 0, 0, R_IN | R_WK},
+};
+
+#define N_OPTS (sizeof(config_opts) / sizeof(config_opts[0]))
+
+static void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->listen_host, sizeof(cfg->listen_host), "0.0.0.0");
+    cfg->listen_port = 8080;
+    snprintf(cfg->admin_host, sizeof(cfg->admin_host), "127.0.0.1");
+    cfg->admin_port = 8081;
+    snprintf(cfg->redis_url, sizeof(cfg->redis_url), "redis://127.0.0.1:6379/0");
+    snprintf(cfg->db, sizeof(cfg->db), "data/hookbridge.db");
+    snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "hb:");
+    snprintf(cfg->public_url, sizeof(cfg->public_url), "http://localhost:8080");
+    cfg->max_body = 1048576;
+    cfg->concurrency = 64;
+    cfg->shutdown_timeout = 30;
+    cfg->retention_days = 30;
+    snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+    snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
+}
+
+int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port, char *err,
+                          size_t errlen)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            goto bad;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            goto bad;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= hostlen)
+        goto bad;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || end == colon + 1 || p < 0 || p > 65535)
+        goto bad;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+bad:
+    snprintf(err, errlen, "%s: expected host:port", s);
+    return -1;
+}
+
+int config_parse_redis_url(const char *url, struct config_redis *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *path = url + 7;
+        const char *q = strchr(path, '?');
+        size_t plen = q ? (size_t)(q - path) : strlen(path);
+        if (plen == 0 || plen >= sizeof(out->path) || path[0] != '/')
+            goto bad;
+        memcpy(out->path, path, plen);
+        out->path[plen] = '\0';
+        if (q != NULL) {
+            if (strncmp(q, "?db=", 4) != 0)
+                goto bad;
+            char *end;
+            errno = 0;
+            long db = strtol(q + 4, &end, 10);
+            if (errno != 0 || end == q + 4 || *end != '\0' || db < 0 || db > 1000)
+                goto bad;
+            out->db = (int)db;
+        }
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        goto bad;
+    const char *p = url + 8;
+    const char *at = strchr(p, '@');
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        size_t pwlen = (size_t)(at - pw);
+        if (pwlen >= sizeof(out->password))
+            goto bad;
+        memcpy(out->password, pw, pwlen);
+        out->password[pwlen] = '\0';
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    size_t hplen = slash ? (size_t)(slash - p) : strlen(p);
+    char hp[300];
+    if (hplen == 0 || hplen >= sizeof(hp))
+        goto bad;
+    memcpy(hp, p, hplen);
+    hp[hplen] = '\0';
+    char *h = hp;
+    char *colon;
+    if (hp[0] == '[') {
+        /* An IPv6 literal: the brackets are URL syntax, not part of the address. */
+        char *close = strchr(hp, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+            goto bad;
+        colon = close[1] == ':' ? close + 1 : NULL;
+        *close = '\0';
+        h = hp + 1;
+    } else {
+        colon = strrchr(hp, ':');
+    }
+    if (colon != NULL) {
+        *colon = '\0';
+        char *end;
+        errno = 0;
+        long port = strtol(colon + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || port <= 0 || port > 65535)
+            goto bad;
+        out->port = (int)port;
+    }
+    size_t hlen = strlen(h);
+    if (hlen == 0 || hlen >= sizeof(out->host))
+        goto bad;
+    memcpy(out->host, h, hlen + 1);
+    if (slash != NULL && slash[1] != '\0') {
+        char *end;
+        errno = 0;
+        long db = strtol(slash + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || db < 0 || db > 1000)
+            goto bad;
+        out->db = (int)db;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "redis url %s: expected redis://host:port/db or unix:///path", url);
+    return -1;
+}
+
+int config_parse_secret_key(const char *b64, unsigned char key[32], char *err, size_t errlen)
+{
+    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
+                                   sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+                                   sodium_base64_VARIANT_URLSAFE,
+                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING};
+    size_t n = strlen(b64);
+    while (n > 0 && (b64[n - 1] == '\n' || b64[n - 1] == '\r' || b64[n - 1] == ' '))
+        n--;
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        unsigned char buf[64];
+        size_t len;
+        if (sodium_base642bin(buf, sizeof(buf), b64, n, NULL, &len, NULL, variants[i]) == 0 &&
+            len == 32) {
+            memcpy(key, buf, 32);
+            sodium_memzero(buf, sizeof(buf));
+            return 0;
+        }
+        sodium_memzero(buf, sizeof(buf));
+    }
+    snprintf(err, errlen, "HOOKBRIDGE_SECRET_KEY: must be 32 bytes in base64");
+    return -1;
+}
+
+static int config_set(struct config *cfg, const struct config_opt *o, const char *val,
+                      const char *source, char *err, size_t errlen)
+{
+    switch (o->kind) {
+    case CK_STR: {
+        char *dst = (char *)cfg + o->offset;
+        if (strlen(val) >= o->size || val[0] == '\0') {
+            snprintf(err, errlen, "%s: value empty or too long", source);
+            return -1;
+        }
+        snprintf(dst, o->size, "%s", val);
+        return 0;
+    }
+    case CK_LONG: {
+        char *end;
+        errno = 0;
+        long v = strtol(val, &end, 10);
+        if (errno != 0 || end == val || *end != '\0' || v < o->min || v > o->max) {
+            snprintf(err, errlen, "%s: %s is not a whole number in %ld..%ld", source, val, o->min,
+                     o->max);
+            return -1;
+        }
+        *(long *)((char *)cfg + o->offset) = v;
+        return 0;
+    }
+    case CK_BOOL: {
+        bool *dst = (bool *)((char *)cfg + o->offset);
+        if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0 || strcmp(val, "on") == 0 ||
+            strcmp(val, "yes") == 0)
+            *dst = true;
+        else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0 || strcmp(val, "off") == 0 ||
+                 strcmp(val, "no") == 0)
+            *dst = false;
+        else {
+            snprintf(err, errlen, "%s: %s is not 0 or 1", source, val);
+            return -1;
+        }
+        return 0;
+    }
+    case CK_HOSTPORT_PUBLIC:
+    case CK_HOSTPORT_ADMIN: {
+        char e[HB_ERR_LEN];
+        int rc = o->kind == CK_HOSTPORT_PUBLIC
+                     ? config_parse_hostport(val, cfg->listen_host, sizeof(cfg->listen_host),
+                                             &cfg->listen_port, e, sizeof(e))
+                     : config_parse_hostport(val, cfg->admin_host, sizeof(cfg->admin_host),
+                                             &cfg->admin_port, e, sizeof(e));
+        if (rc != 0) {
+            snprintf(err, errlen, "%s: %s", source, e);
+            return -1;
+        }
+        return 0;
+    }
+    }
+    return -1;
+}
+
+static void config_usage(enum config_role role)
+{
+    printf("usage: hookbridge-%s [options]\n\n", role == CONFIG_INGRESS ? "ingress" : "worker");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct config_opt *o = &config_opts[i];
+        if (o->kind == CK_BOOL)
+            printf("  %-22s (%s) 0 or 1; bare flag means 1\n", o->flag, o->env);
+        else
+            printf("  %-22s (%s)\n", o->flag, o->env);
+    }
+    printf("\nenvironment only: HOOKBRIDGE_SECRET_KEY (required), HOOKBRIDGE_ADMIN_TOKEN\n");
+}
+
+int config_load(struct config *cfg, enum config_role role, int argc, char **argv, char *err,
+                size_t errlen)
+{
+    config_defaults(cfg);
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *v = getenv(config_opts[i].env);
+        if (v != NULL && config_set(cfg, &config_opts[i], v, config_opts[i].env, err, errlen))
+            return -1;
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            config_usage(role);
+            return 1;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            printf("hookbridge %s\n", HB_VERSION);
+            return 1;
+        }
+        const struct config_opt *o = NULL;
+        const char *val = NULL;
+        for (size_t i = 0; i < N_OPTS; i++) {
+            size_t fl = strlen(config_opts[i].flag);
+            if (strncmp(arg, config_opts[i].flag, fl) == 0 &&
+                (arg[fl] == '\0' || arg[fl] == '=')) {
+                o = &config_opts[i];
+                val = arg[fl] == '=' ? arg + fl + 1 : NULL;
+                break;
+            }
+        }
+        if (o == NULL) {
+            snprintf(err, errlen, "%s: unknown option (see --help)", arg);
+            return -1;
+        }
+        if (val == NULL) {
+            if (o->kind == CK_BOOL && (a + 1 >= argc || strncmp(argv[a + 1], "--", 2) == 0)) {
+                val = "1";
+            } else if (a + 1 < argc) {
+                val = argv[++a];
+            } else {
+                snprintf(err, errlen, "%s: missing value", o->flag);
+                return -1;
+            }
+        }
+        if (config_set(cfg, o, val, o->flag, err, errlen))
+            return -1;
+    }
+    char e[HB_ERR_LEN];
+    if (config_parse_redis_url(cfg->redis_url, &cfg->redis, e, sizeof(e))) {
+        snprintf(err, errlen, "HOOKBRIDGE_REDIS_URL/--redis: %s", e);
+        return -1;
+    }
+    /* A trailing slash would double up in inbound_url. Stripped before the scheme check so
+     * that "http://" alone, with no host, is refused. */
+    size_t pl = strlen(cfg->public_url);
+    while (pl > 0 && cfg->public_url[pl - 1] == '/')
+        cfg->public_url[--pl] = '\0';
+    if (strncmp(cfg->public_url, "http://", 7) != 0 && strncmp(cfg->public_url, "https://", 8)) {
+        snprintf(err, errlen, "HOOKBRIDGE_PUBLIC_URL/--public-url: must be an http:// or "
+                              "https:// URL with a host");
+        return -1;
+    }
+    if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0) {
+        snprintf(err, errlen, "HOOKBRIDGE_LOG_FORMAT/--log-format: must be json or text");
+        return -1;
+    }
+    const char *lv = cfg->log_level;
+    if (strcmp(lv, "debug") && strcmp(lv, "info") && strcmp(lv, "warn") && strcmp(lv, "error")) {
+        snprintf(err, errlen, "HOOKBRIDGE_LOG_LEVEL/--log-level: must be debug, info, warn or "
+                              "error");
+        return -1;
+    }
+    const char *tok = getenv("HOOKBRIDGE_ADMIN_TOKEN");
+    if (tok != NULL) {
+        if (strlen(tok) >= sizeof(cfg->admin_token)) {
+            snprintf(err, errlen, "HOOKBRIDGE_ADMIN_TOKEN: longer than 255 characters");
+            return -1;
+        }
+        snprintf(cfg->admin_token, sizeof(cfg->admin_token), "%s", tok);
+    }
+    const char *key = getenv("HOOKBRIDGE_SECRET_KEY");
+    if (key == NULL || key[0] == '\0') {
+        snprintf(err, errlen, "HOOKBRIDGE_SECRET_KEY: not set (32 bytes, base64; make one with "
+                              "'head -c32 /dev/urandom | base64')");
+        return -1;
+    }
+    if (config_parse_secret_key(key, cfg->secret_key, err, errlen))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * event.h - the event JSON (schemas/event.schema.json): one inbound request and every
+ * delivery attempt, as stored in SQLite and shown by GET /api/events/{id}.
+ *
+ * Built with cJSON; the caller owns every returned tree.
+ */
+#ifndef EVENT_H
+#define EVENT_H
+
+#include "job.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * The event as it is when accepted: id, bridge_id, status, received_at, request (method,
+ * path, query as an object, headers, body), outbound null, attempts [], next_attempt_at
+ * (ISO time or null when next_attempt_ms is 0), replay_of. The body is the parsed JSON when
+ * it is valid JSON, else a string when valid UTF-8, else {"base64": "…"} under
+ * "body_base64".
+ */
+cJSON *event_from_job(const struct job *j, const char *status, int64_t next_attempt_ms);
+
+/*
+ * One attempt: {"n","started_at","duration_ms","status" (HTTP status or null),"error"
+ * (string or null),"response":{"headers":{},"body":"…","truncated":bool}}. `resp_headers`
+ * is copied (may be NULL); `body` may hold invalid UTF-8, which is replaced.
+ */
+cJSON *event_attempt(int n, int64_t started_ms, long duration_ms, int http_status,
+                     const char *error, const cJSON *resp_headers, const char *body,
+                     size_t body_len, bool truncated);
+
+/* The summary shown in GET /api/events lists, taken from a full event. */
+cJSON *event_summary(const cJSON *event);
+
+/* Parse a query string "a=1&b=x%20y" into a JSON object of strings (last value wins). */
+cJSON *event_query_object(const char *query);
+
+#endif

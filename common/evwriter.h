@@ -1,0 +1,48 @@
+/*
+ * evwriter.h - batched event writes to SQLite on a libevent loop.
+ *
+ * Writes are queued and committed together in one transaction every few milliseconds (or
+ * when the batch is full), because one transaction per event would make SQLite the
+ * bottleneck of both processes. A write's callback runs after its transaction committed,
+ * so callers can acknowledge the job in Redis only once the event is durable: a crash in
+ * between means a redelivery, never a lost outcome.
+ */
+#ifndef EVWRITER_H
+#define EVWRITER_H
+
+#include "store.h"
+
+#include <stdint.h>
+
+struct event_base;
+struct evwriter;
+
+/* Called after the write's transaction committed (ok = 1) or failed for good (ok = 0). */
+typedef void (*evwriter_done_cb)(void *arg, int ok);
+
+/* A writer that flushes every `flush_ms` or at `max_batch` queued writes. */
+struct evwriter *evwriter_new(struct event_base *base, struct store *st, int flush_ms,
+                              int max_batch);
+
+/* Queue INSERT OR IGNORE of a new event. Takes ownership of `json`. */
+void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, const char *status,
+                     int64_t received_ms, char *json);
+
+/*
+ * Queue an update (fields copied). When the event row does not exist yet, `full_json`
+ * (ownership taken; may be NULL) is inserted instead: it must already include the update.
+ * `cb` (may be NULL) runs after commit.
+ */
+void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
+                     int64_t received_ms, char *full_json, evwriter_done_cb cb, void *arg);
+
+/* Write everything queued now. Returns 0 or -1 (the writes stay queued for a retry). */
+int evwriter_flush(struct evwriter *w);
+
+/* Number of queued writes. */
+int evwriter_pending(const struct evwriter *w);
+
+/* Flush and free. */
+void evwriter_free(struct evwriter *w);
+
+#endif

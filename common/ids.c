@@ -1,0 +1,68 @@
+/*
+ * ids.c - ULIDs and endpoint tokens (see ids.h). Randomness comes from libsodium, which
+ * reads the kernel's CSPRNG; endpoints are secrets handed to senders, so they must be
+ * unguessable, not merely unique.
+ */
+#include "ids.h"
+
+#include <sodium.h>
+#include <string.h>
+
+static const char ids_crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+void ids_new(const char *prefix, int64_t ms, char *out, size_t outlen)
+{
+    char ulid[IDS_ULID_LEN + 1];
+    uint64_t t = (uint64_t)ms;
+    /* 48 bits of time in 10 characters, most significant first. */
+    for (int i = 9; i >= 0; i--) {
+        ulid[i] = ids_crockford[t & 31];
+        t >>= 5;
+    }
+    unsigned char rnd[16];
+    randombytes_buf(rnd, sizeof(rnd));
+    for (int i = 10; i < IDS_ULID_LEN; i++)
+        ulid[i] = ids_crockford[rnd[i - 10] & 31];
+    ulid[IDS_ULID_LEN] = '\0';
+    size_t plen = strlen(prefix);
+    if (outlen < plen + IDS_ULID_LEN + 1) {
+        if (outlen > 0)
+            out[0] = '\0';
+        return;
+    }
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, ulid, IDS_ULID_LEN + 1);
+}
+
+void ids_endpoint(char out[IDS_ENDPOINT_LEN + 1])
+{
+    unsigned char rnd[24];
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2base64(out, IDS_ENDPOINT_LEN + 1, rnd, sizeof(rnd),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+bool ids_valid(const char *prefix, const char *s)
+{
+    size_t plen = strlen(prefix);
+    if (s == NULL || strncmp(s, prefix, plen) != 0 || strlen(s) != plen + IDS_ULID_LEN)
+        return false;
+    for (const char *p = s + plen; *p; p++)
+        if (strchr(ids_crockford, *p) == NULL)
+            return false;
+    return true;
+}
+
+bool ids_endpoint_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_';
+        if (!ok)
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,73 @@
+/*
+ * queue.c - Redis key names and the Lua scripts that move jobs (see queue.h).
+ */
+#include "queue.h"
+
+#include <stdio.h>
+
+void queue_keys_init(struct queue_keys *k, const char *prefix)
+{
+    snprintf(k->prefix, sizeof(k->prefix), "%s", prefix);
+    snprintf(k->ready, sizeof(k->ready), "%squeue:ready", prefix);
+    snprintf(k->scheduled, sizeof(k->scheduled), "%squeue:scheduled", prefix);
+    snprintf(k->workers, sizeof(k->workers), "%sworkers", prefix);
+}
+
+void queue_key_job(const struct queue_keys *k, const char *id, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%sjob:%s", k->prefix, id);
+}
+
+void queue_key_inflight(const struct queue_keys *k, const char *worker, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%squeue:inflight:%s", k->prefix, worker);
+}
+
+const char queue_lua_promote[] =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, "
+    "tonumber(ARGV[2]))\n"
+    "for _, id in ipairs(due) do\n"
+    "  redis.call('ZREM', KEYS[1], id)\n"
+    "  redis.call('LPUSH', KEYS[2], id)\n"
+    "end\n"
+    "return #due\n";
+
+const char queue_lua_fetch[] =
+    "local out = {}\n"
+    "for i = 1, tonumber(ARGV[2]) do\n"
+    "  local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
+    "  if not id then break end\n"
+    "  out[#out + 1] = id\n"
+    "  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'job:' .. id)\n"
+    "end\n"
+    "return out\n";
+
+const char queue_lua_reap[] =
+    "local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])\n"
+    "local n = 0\n"
+    "for _, w in ipairs(dead) do\n"
+    "  if w ~= ARGV[3] then\n"
+    "    local list = ARGV[1] .. 'queue:inflight:' .. w\n"
+    "    while true do\n"
+    "      local id = redis.call('LMOVE', list, KEYS[2], 'RIGHT', 'RIGHT')\n"
+    "      if not id then break end\n"
+    "      local job = ARGV[1] .. 'job:' .. id\n"
+    "      if redis.call('EXISTS', job) == 1 then\n"
+    "        redis.call('HINCRBY', job, 'requeues', 1)\n"
+    "      end\n"
+    "      n = n + 1\n"
+    "    end\n"
+    "    redis.call('ZREM', KEYS[1], w)\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+const char queue_lua_release[] = "local n = 0\n"
+                                 "while true do\n"
+                                 "  local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', "
+                                 "'RIGHT')\n"
+                                 "  if not id then break end\n"
+                                 "  n = n + 1\n"
+                                 "end\n"
+                                 "redis.call('ZREM', KEYS[3], ARGV[1])\n"
+                                 "return n\n";

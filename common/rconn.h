@@ -1,0 +1,44 @@
+/*
+ * rconn.h - a hiredis async connection on a libevent loop that reconnects by itself.
+ *
+ * Redis may restart or be briefly unreachable; both processes must keep running, answer
+ * 503 (ingress) or wait (worker), and pick up again when it is back. rconn reconnects with
+ * a backoff (100 ms doubling to 5 s), replays AUTH/SELECT, and tells its owner when the
+ * link goes up or down.
+ */
+#ifndef RCONN_H
+#define RCONN_H
+
+#include "config.h"
+
+#include <hiredis/async.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct rconn;
+
+/* Called when the link comes up (up = true) or goes down. */
+typedef void (*rconn_state_cb)(struct rconn *rc, bool up, void *arg);
+
+/* Start connecting to `addr`. `name` appears in log lines ("redis commands"). */
+struct rconn *rconn_new(struct event_base *base, const struct config_redis *addr, const char *name,
+                        rconn_state_cb cb, void *arg);
+
+bool rconn_up(const struct rconn *rc);
+
+/*
+ * Send a command. Returns 0, or -1 when the link is down (then `fn` is never called).
+ * hiredis calls `fn` with reply NULL when the link drops before the answer; the reply is
+ * freed by hiredis after `fn` returns.
+ */
+int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, const char **argv,
+               const size_t *argvlen);
+
+/* Same with a printf-like format (hiredis's %s, %b, %d …). */
+int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...);
+
+/* Disconnect (pending callbacks get NULL replies) and free, now or once hiredis is done. */
+void rconn_free(struct rconn *rc);
+
+#endif

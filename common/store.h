@@ -1,0 +1,84 @@
+/*
+ * store.h - the SQLite store: bridges and events, each a JSON blob in a row plus the few
+ * columns that are indexed.
+ *
+ * One `struct store` per process (not thread-safe; each process is single-threaded). The
+ * database is opened in WAL mode with a busy timeout so that the ingress and any number of
+ * workers share the file; writers batch with store_begin/store_commit.
+ *
+ * Every function returns 0 on success, STORE_NOTFOUND when the row does not exist, or -1
+ * with a message in `err` (HB_ERR_LEN bytes).
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_NOTFOUND 1
+
+struct store;
+
+/* Open (creating file and schema if needed). *out is freed with store_close. */
+int store_open(const char *path, struct store **out, char *err);
+void store_close(struct store *st);
+
+/* Batch writes in one transaction (BEGIN IMMEDIATE). */
+int store_begin(struct store *st, char *err);
+int store_commit(struct store *st, char *err);
+void store_rollback(struct store *st);
+
+/* ---- bridges ---- */
+
+int store_bridge_insert(struct store *st, const char *id, const char *endpoint, const char *json,
+                        char *err);
+/* Replace the JSON of an existing bridge. */
+int store_bridge_update(struct store *st, const char *id, const char *json, char *err);
+int store_bridge_delete(struct store *st, const char *id, char *err);
+/* *json is a new string the caller frees. */
+int store_bridge_get(struct store *st, const char *id, char **json, char *err);
+int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **json, char *err);
+
+/* Called once per row; return non-zero to stop. `json` is only valid during the call. */
+typedef int (*store_row_cb)(const char *json, void *arg);
+
+/* Every bridge, oldest first. */
+int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err);
+
+/* A number that changes whenever another connection committed a write (PRAGMA
+ * data_version), so callers can cache and notice changes made by other processes. */
+int64_t store_data_version(struct store *st);
+
+/* ---- events ---- */
+
+/* Insert an event; with `or_ignore`, an existing row with that id is left unchanged. */
+int store_event_insert(struct store *st, const char *id, const char *bridge_id,
+                       const char *status, int64_t received_ms, const char *json, bool or_ignore,
+                       char *err);
+
+struct store_event_update {
+    const char *id;
+    const char *status;        /* new status (also written into the JSON) */
+    const char *attempt_json;  /* appended to "attempts" when not NULL */
+    const char *outbound_json; /* replaces "outbound" when not NULL */
+    int64_t next_attempt_ms;   /* "next_attempt_at": ISO time, or null when 0 */
+};
+
+/* Update an event in place (json_set, no read-modify-write in C). STORE_NOTFOUND if absent. */
+int store_event_update(struct store *st, const struct store_event_update *u, char *err);
+
+int store_event_get(struct store *st, const char *id, char **json, char *err);
+
+/*
+ * Events newest first (by id, ULIDs sort by time), filtered by bridge_id and status when
+ * not NULL, only ids < before when not NULL, at most `limit`.
+ */
+int store_event_list(struct store *st, const char *bridge_id, const char *status,
+                     const char *before, int limit, store_row_cb cb, void *arg, char *err);
+
+/* Delete up to `batch` events received before `cutoff_ms`; *deleted gets the count. */
+int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,
+                             char *err);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * admin.c - the admin listener's front door: /healthz, the bearer-token check, and routing
+ * of /api/… to the route modules (see admin.h).
+ */
+#include "admin.h"
+
+#include "hb.h"
+#include "http.h"
+#include "log.h"
+#include "rconn.h"
+#include "xalloc.h"
+
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct admin_health {
+    struct evhttp_request *req;
+};
+
+static void admin_on_ping(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct admin_health *h = priv;
+    redisReply *reply = r;
+    (void)ac;
+    bool ok = reply != NULL && reply->type == REDIS_REPLY_STATUS;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", ok ? "ok" : "unavailable");
+    cJSON_AddStringToObject(o, "redis", ok ? "ok" : "unreachable");
+    http_reply_json(h->req, ok ? 200 : 503, o);
+    cJSON_Delete(o);
+    free(h);
+}
+
+void admin_healthz(struct ingress *in, struct evhttp_request *req)
+{
+    struct admin_health *h = xcalloc(1, sizeof(*h));
+    h->req = req;
+    if (rconn_cmd(in->redis, admin_on_ping, h, "PING") != 0) {
+        free(h);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", "unavailable");
+        cJSON_AddStringToObject(o, "redis", "unreachable");
+        http_reply_json(req, 503, o);
+        cJSON_Delete(o);
+    }
+}
+
+/* Compare digests rather than the strings, so that neither the token's content nor its
+ * length leaks through timing. */
+static bool admin_token_ok(const struct ingress *in, struct evhttp_request *req)
+{
+    if (in->cfg.admin_token[0] == '\0')
+        return false;
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *given = auth + 7;
+    unsigned char a[32], b[32];
+    crypto_generichash(a, sizeof(a), (const unsigned char *)given, strlen(given), NULL, 0);
+    crypto_generichash(b, sizeof(b), (const unsigned char *)in->cfg.admin_token,
+                       strlen(in->cfg.admin_token), NULL, 0);
+    return sodium_memcmp(a, b, sizeof(a)) == 0;
+}
+
+void admin_request(struct evhttp_request *req, void *arg)
+{
+    struct ingress *in = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (path == NULL) {
+        http_reply_error(req, 400, "bad_request", "malformed request target");
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        admin_healthz(in, req);
+        return;
+    }
+    if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
+        http_reply_error(req, 404, "not_found", "no such route");
+        return;
+    }
+    if (!admin_token_ok(in, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        http_reply_error(req, 401, "unauthorized",
+                         in->cfg.admin_token[0] ? "missing or wrong admin token"
+                                                : "the admin API is disabled until "
+                                                  "HOOKBRIDGE_ADMIN_TOKEN is set");
+        return;
+    }
+    char *decoded = evhttp_uridecode(path + 4, 0, NULL);
+    char buf[1024];
+    const char *segs[8];
+    int nseg = decoded ? http_split_path(decoded, buf, sizeof(buf), segs, 8) : -1;
+    free(decoded);
+    if (nseg <= 0) {
+        http_reply_error(req, 404, "not_found", "no such route");
+        return;
+    }
+    if (strcmp(segs[0], "bridges") == 0)
+        admin_bridges_handle(in, req, segs, nseg);
+    else if (strcmp(segs[0], "events") == 0)
+        admin_events_handle(in, req, segs, nseg);
+    else
+        http_reply_error(req, 404, "not_found", "no such route");
+}

@@ -1,0 +1,25 @@
+/*
+ * ingress.h - the state of one hookbridge-ingress process, shared by its route modules.
+ *
+ * main.c owns it; hooks.c (public /hooks/…), admin.c (router, token check, /healthz) and
+ * admin_bridges.c / admin_events.c (the admin API) read it.
+ */
+#ifndef INGRESS_H
+#define INGRESS_H
+
+#include "config.h"
+
+struct event_base;
+struct store;
+struct rconn;
+struct evwriter;
+
+struct ingress {
+    struct config cfg;
+    struct event_base *base;
+    struct store *store;       /* bridges and events (SQLite) */
+    struct rconn *redis;       /* async, reconnecting; NULL context while down */
+    struct evwriter *events;   /* batches the first write of accepted events */
+};
+
+#endif

@@ -1,0 +1,22 @@
+-- hookbridge SQLite schema. Applied at every start; every statement is idempotent.
+-- Bridges and events are JSON blobs (`data`); the other columns exist to be indexed.
+
+CREATE TABLE IF NOT EXISTS bridges (
+    id         TEXT PRIMARY KEY,          -- brg_<ULID>
+    endpoint   TEXT NOT NULL UNIQUE,      -- the /hooks/{endpoint} token
+    data       TEXT NOT NULL,             -- bridge JSON (secrets encrypted)
+    updated_at INTEGER NOT NULL           -- ms since the epoch
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT PRIMARY KEY,         -- evt_<ULID>: sorts by time received
+    bridge_id   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    received_at INTEGER NOT NULL,         -- ms since the epoch
+    updated_at  INTEGER NOT NULL,
+    data        TEXT NOT NULL             -- event JSON (schemas/event.schema.json)
+);
+
+CREATE INDEX IF NOT EXISTS events_bridge ON events (bridge_id, id);
+CREATE INDEX IF NOT EXISTS events_status ON events (status, id);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);

@@ -1,0 +1,318 @@
+/*
+ * deliver.c - libcurl multi driven by libevent (see deliver.h).
+ *
+ * curl_multi_socket_action() is only ever called from our event callbacks, and completed
+ * transfers are collected right after it returns (deliver_check_done), never from inside
+ * a curl callback, so a completion callback may start new requests safely.
+ */
+#include "deliver.h"
+
+#include "clock.h"
+#include "hb.h"
+#include "retry.h"
+#include "xalloc.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct deliver {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    int active;
+};
+
+struct deliver_call {
+    struct deliver *d;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    deliver_done_cb cb;
+    void *arg;
+    char errbuf[CURL_ERROR_SIZE];
+    cJSON *resp_headers;
+    char *body;
+    size_t body_len;
+    bool truncated;
+    int64_t started_ms;
+    int64_t started_mono;
+};
+
+/* Per-socket state curl asked us to watch. */
+struct deliver_sock {
+    struct event *ev;
+    struct deliver *d;
+};
+
+static void deliver_check_done(struct deliver *d)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode code = msg->data.result;
+        struct deliver_call *c = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+        long status = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_multi_remove_handle(d->multi, easy);
+        d->active--;
+
+        struct deliver_result res = {0};
+        res.started_ms = c->started_ms;
+        res.duration_ms = (long)(clock_mono_ms() - c->started_mono);
+        res.headers = c->resp_headers;
+        res.body = c->body ? c->body : "";
+        res.body_len = c->body_len;
+        res.truncated = c->truncated;
+        res.retry_after_s = -1;
+        char errmsg[CURL_ERROR_SIZE + 64];
+        if (code != CURLE_OK) {
+            snprintf(errmsg, sizeof(errmsg), "%s",
+                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
+            res.error = errmsg;
+            /* A transfer cut off mid-response still tells us the status line. */
+            res.http_status = 0;
+        } else {
+            res.http_status = (int)status;
+            const cJSON *ra = cJSON_GetObjectItemCaseSensitive(c->resp_headers, "retry-after");
+            if (cJSON_IsString(ra))
+                res.retry_after_s = retry_after_seconds(ra->valuestring, clock_now_ms());
+        }
+        c->cb(&res, c->arg);
+        curl_easy_cleanup(easy);
+        curl_slist_free_all(c->hdrs);
+        cJSON_Delete(c->resp_headers);
+        free(c->body);
+        free(c);
+    }
+}
+
+static void deliver_on_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver *d = arg;
+    int flags = 0;
+    if (what & EV_READ)
+        flags |= CURL_CSELECT_IN;
+    if (what & EV_WRITE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(d->multi, fd, flags, &running);
+    deliver_check_done(d);
+    if (running <= 0)
+        evtimer_del(d->timer);
+}
+
+static void deliver_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver *d = arg;
+    (void)fd;
+    (void)what;
+    int running;
+    curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    deliver_check_done(d);
+}
+
+static int deliver_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+    struct deliver *d = arg;
+    (void)multi;
+    if (timeout_ms < 0) {
+        evtimer_del(d->timer);
+        return 0;
+    }
+    /* A zero timeout means "act now"; going through the loop keeps us out of curl's
+     * callback stack (curl forbids socket_action from inside its callbacks). */
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(d->timer, &tv);
+    return 0;
+}
+
+static int deliver_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
+{
+    struct deliver *d = arg;
+    struct deliver_sock *ds = sockp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (ds != NULL) {
+            event_free(ds->ev);
+            free(ds);
+            curl_multi_assign(d->multi, s, NULL);
+        }
+        return 0;
+    }
+    short kind = EV_PERSIST;
+    if (what & CURL_POLL_IN)
+        kind |= EV_READ;
+    if (what & CURL_POLL_OUT)
+        kind |= EV_WRITE;
+    if (ds == NULL) {
+        ds = xcalloc(1, sizeof(*ds));
+        ds->d = d;
+        ds->ev = event_new(d->base, s, kind, deliver_on_event, d);
+        curl_multi_assign(d->multi, s, ds);
+    } else {
+        event_del(ds->ev);
+        event_assign(ds->ev, d->base, s, kind, deliver_on_event, d);
+    }
+    event_add(ds->ev, NULL);
+    return 0;
+}
+
+static size_t deliver_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct deliver_call *c = arg;
+    size_t n = size * nmemb;
+    size_t room = HB_RESPONSE_BODY_MAX - c->body_len;
+    size_t take = n < room ? n : room;
+    if (take > 0) {
+        c->body = xrealloc(c->body, c->body_len + take + 1);
+        memcpy(c->body + c->body_len, ptr, take);
+        c->body_len += take;
+        c->body[c->body_len] = '\0';
+    }
+    if (take < n)
+        c->truncated = true;
+    /* Consume everything so the connection stays reusable. */
+    return n;
+}
+
+static size_t deliver_on_header(char *ptr, size_t size, size_t nitems, void *arg)
+{
+    struct deliver_call *c = arg;
+    size_t n = size * nitems;
+    if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+        /* A new status line (after a 100 Continue): start the header set again. */
+        cJSON_Delete(c->resp_headers);
+        c->resp_headers = cJSON_CreateObject();
+        return n;
+    }
+    const char *colon = memchr(ptr, ':', n);
+    if (colon == NULL || colon == ptr || cJSON_GetArraySize(c->resp_headers) >= 100)
+        return n;
+    char name[128];
+    size_t nl = (size_t)(colon - ptr);
+    if (nl >= sizeof(name))
+        return n;
+    for (size_t i = 0; i < nl; i++)
+        name[i] = (char)tolower((unsigned char)ptr[i]);
+    name[nl] = '\0';
+    const char *v = colon + 1;
+    const char *end = ptr + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    size_t vl = (size_t)(end - v);
+    if (vl > 8192)
+        vl = 8192;
+    char *value = xstrndup(v, vl);
+    if (cJSON_GetObjectItemCaseSensitive(c->resp_headers, name) == NULL)
+        cJSON_AddStringToObject(c->resp_headers, name, value);
+    free(value);
+    return n;
+}
+
+struct deliver *deliver_new(struct event_base *base, long max_conns)
+{
+    struct deliver *d = xcalloc(1, sizeof(*d));
+    d->base = base;
+    d->multi = curl_multi_init();
+    d->timer = evtimer_new(base, deliver_on_timer, d);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, deliver_socket_cb);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, deliver_timer_cb);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, max_conns);
+    return d;
+}
+
+struct deliver_call *deliver_start(struct deliver *d, const struct deliver_request *rq,
+                                   deliver_done_cb cb, void *arg, char *err, size_t errlen)
+{
+    struct deliver_call *c = xcalloc(1, sizeof(*c));
+    c->d = d;
+    c->cb = cb;
+    c->arg = arg;
+    c->resp_headers = cJSON_CreateObject();
+    c->easy = curl_easy_init();
+    if (c->easy == NULL) {
+        snprintf(err, errlen, "curl_easy_init failed");
+        goto fail;
+    }
+    CURL *e = c->easy;
+    for (const char *const *h = rq->headers; h && *h; h++)
+        c->hdrs = curl_slist_append(c->hdrs, *h);
+    /* No "Expect: 100-continue" round trip for large bodies. */
+    c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, rq->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms < 10000 ? rq->timeout_ms : 10000);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, deliver_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, deliver_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (strcmp(rq->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+        if (strcmp(rq->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+    c->started_ms = clock_now_ms();
+    c->started_mono = clock_mono_ms();
+    CURLMcode mc = curl_multi_add_handle(d->multi, e);
+    if (mc != CURLM_OK) {
+        snprintf(err, errlen, "curl add handle: %s", curl_multi_strerror(mc));
+        goto fail;
+    }
+    d->active++;
+    return c;
+fail:
+    if (c->easy)
+        curl_easy_cleanup(c->easy);
+    curl_slist_free_all(c->hdrs);
+    cJSON_Delete(c->resp_headers);
+    free(c);
+    return NULL;
+}
+
+void deliver_cancel(struct deliver_call *c)
+{
+    curl_multi_remove_handle(c->d->multi, c->easy);
+    c->d->active--;
+    curl_easy_cleanup(c->easy);
+    curl_slist_free_all(c->hdrs);
+    cJSON_Delete(c->resp_headers);
+    free(c->body);
+    free(c);
+}
+
+int deliver_active(const struct deliver *d)
+{
+    return d->active;
+}
+
+void deliver_free(struct deliver *d)
+{
+    if (d == NULL)
+        return;
+    curl_multi_cleanup(d->multi);
+    evtimer_del(d->timer);
+    event_free(d->timer);
+    free(d);
+}

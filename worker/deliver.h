@@ -1,0 +1,63 @@
+/*
+ * deliver.h - outbound HTTP requests with libcurl multi on the worker's libevent loop.
+ *
+ * Many requests are in flight at once on one thread: curl tells us which sockets to watch
+ * (CURLMOPT_SOCKETFUNCTION) and when to wake (CURLMOPT_TIMERFUNCTION), as in curl's
+ * docs/examples/hiperfifo.c. Connections to a destination are kept alive and reused.
+ */
+#ifndef DELIVER_H
+#define DELIVER_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct deliver;
+struct deliver_call;
+
+struct deliver_request {
+    const char *method; /* GET POST PUT PATCH DELETE */
+    const char *url;
+    const char *const *headers; /* "Name: value" lines, NULL-terminated */
+    const char *body;           /* must live until the call completes; NULL for none */
+    size_t body_len;
+    long timeout_ms;
+};
+
+struct deliver_result {
+    int http_status;     /* 0 when no response arrived */
+    const char *error;   /* NULL, or why the request failed (transport, timeout) */
+    cJSON *headers;      /* response headers, names lower-cased; owned by the call */
+    const char *body;    /* first HB_RESPONSE_BODY_MAX bytes of the response body */
+    size_t body_len;
+    bool truncated;      /* the body was longer */
+    long retry_after_s;  /* Retry-After in seconds, or -1 */
+    int64_t started_ms;  /* wall clock */
+    long duration_ms;
+};
+
+/* Called once when the call completes; `res` is valid only during the call. */
+typedef void (*deliver_done_cb)(const struct deliver_result *res, void *arg);
+
+/* A client keeping up to `max_conns` connections open. */
+struct deliver *deliver_new(struct event_base *base, long max_conns);
+
+/*
+ * Start a request. Returns the call (freed by deliver itself after `cb` returns), or NULL
+ * with `err` set, in which case `cb` is never called.
+ */
+struct deliver_call *deliver_start(struct deliver *d, const struct deliver_request *rq,
+                                   deliver_done_cb cb, void *arg, char *err, size_t errlen);
+
+/* Abandon a call that has not completed: its callback is not called. */
+void deliver_cancel(struct deliver_call *call);
+
+/* Calls in flight. */
+int deliver_active(const struct deliver *d);
+
+/* Free; every call must have completed or been cancelled. */
+void deliver_free(struct deliver *d);
+
+#endif

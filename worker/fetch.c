@@ -1,0 +1,407 @@
+/*
+ * fetch.c - the worker's side of the Redis queue (layout in common/queue.h).
+ *
+ * Taking jobs: a Lua script moves up to "room" ids from ready to this worker's in-flight
+ * list and returns their job hashes in one round trip; when ready is empty, a BLMOVE on a
+ * second connection waits for the next id, so an idle worker costs Redis nothing and
+ * wakes at once. Jobs are never removed from the in-flight list until their outcome is in
+ * SQLite (fetch_ack), so a worker killed at any moment leaves its jobs for the reaper.
+ */
+#include "worker.h"
+
+#include "clock.h"
+#include "hb.h"
+#include "job.h"
+#include "log.h"
+#include "rconn.h"
+#include "xalloc.h"
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define FETCH_BATCH_MAX 128
+#define FETCH_PROMOTE_MAX 1000
+#define FETCH_HEARTBEAT_MS 5000
+#define FETCH_PROMOTE_MS 200
+#define FETCH_REAP_MS 10000
+
+static struct fetch_state {
+    struct event *heartbeat, *promote, *reap, *retry;
+    bool fetching; /* a fetch script is outstanding */
+    bool blocking; /* a BLMOVE is outstanding */
+    bool promoting;
+} fs;
+
+static void fetch_arm(struct event *ev, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(ev, &tv);
+}
+
+/* Turn one job hash (array of field, value) into a task. */
+static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
+{
+    char err[HB_ERR_LEN];
+    size_t n = hash ? hash->elements : 0;
+    if (n == 0) {
+        /* The id had no job (deleted while queued): drop it from our list. */
+        log_kv(LOG_WARN, "job data missing; dropping id", "event_id", id, NULL);
+        w->held++;
+        fetch_ack(w, id, true, 0, 0, NULL, NULL);
+        return;
+    }
+    const char **strs = xcalloc(n, sizeof(*strs));
+    size_t *lens = xcalloc(n, sizeof(*lens));
+    for (size_t i = 0; i < n; i++) {
+        strs[i] = hash->element[i]->str ? hash->element[i]->str : "";
+        lens[i] = hash->element[i]->str ? hash->element[i]->len : 0;
+    }
+    struct job *j = xcalloc(1, sizeof(*j));
+    int rc = job_from_pairs(j, id, strs, lens, n, err, sizeof(err));
+    free(strs);
+    free(lens);
+    w->held++;
+    if (rc != 0) {
+        log_kv(LOG_ERROR, "job unreadable; dropping it", "event_id", id, "error", err, NULL);
+        job_clear(j);
+        free(j);
+        fetch_ack(w, id, true, 0, 0, NULL, NULL);
+        return;
+    }
+    task_run(w, j);
+}
+
+struct fetch_single {
+    struct worker *w;
+    char id[HB_ID_LEN];
+};
+
+static void fetch_on_hgetall(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct fetch_single *s = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
+        fetch_take(s->w, s->id, reply);
+    }
+    /* On a lost link the id stays in our in-flight list: fetch_release_all or the reaper
+     * returns it; nothing is lost. */
+    struct worker *w = s->w;
+    free(s);
+    fetch_more(w);
+}
+
+static void fetch_on_blmove(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    (void)ac;
+    fs.blocking = false;
+    if (reply == NULL) {
+        if (!w->stopping)
+            fetch_arm(fs.retry, 500);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_STRING && reply->len < HB_ID_LEN) {
+        struct fetch_single *s = xcalloc(1, sizeof(*s));
+        s->w = w;
+        memcpy(s->id, reply->str, reply->len);
+        char key[QUEUE_KEY_LEN];
+        queue_key_job(&w->keys, s->id, key, sizeof(key));
+        if (rconn_cmd(w->cmd, fetch_on_hgetall, s, "HGETALL %s", key) != 0) {
+            free(s);
+            fetch_arm(fs.retry, 500);
+        }
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_WARN, "blmove failed", "error", reply->str, NULL);
+    fetch_more(w);
+}
+
+static void fetch_block(struct worker *w)
+{
+    if (fs.blocking || w->stopping)
+        return;
+    if (rconn_cmd(w->block, fetch_on_blmove, w, "BLMOVE %s %s RIGHT LEFT 1", w->keys.ready,
+                  w->inflight_key) != 0) {
+        fetch_arm(fs.retry, 500);
+        return;
+    }
+    fs.blocking = true;
+}
+
+static void fetch_on_script(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    (void)ac;
+    fs.fetching = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+            log_kv(LOG_ERROR, "fetch script failed", "error", reply->str, NULL);
+        if (!w->stopping)
+            fetch_arm(fs.retry, 500);
+        return;
+    }
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        const redisReply *id = reply->element[i];
+        if (id->type != REDIS_REPLY_STRING || id->len >= HB_ID_LEN)
+            continue;
+        char idbuf[HB_ID_LEN];
+        memcpy(idbuf, id->str, id->len);
+        idbuf[id->len] = '\0';
+        fetch_take(w, idbuf, reply->element[i + 1]);
+    }
+    if (reply->elements == 0)
+        fetch_block(w);
+    else
+        fetch_more(w);
+}
+
+void fetch_more(struct worker *w)
+{
+    if (w->stopping || fs.fetching || fs.blocking)
+        return;
+    long room = w->cfg.concurrency - w->held;
+    if (room <= 0)
+        return;
+    if (room > FETCH_BATCH_MAX)
+        room = FETCH_BATCH_MAX;
+    char max[16];
+    snprintf(max, sizeof(max), "%ld", room);
+    if (rconn_cmd(w->cmd, fetch_on_script, w, "EVAL %s 2 %s %s %s %s", queue_lua_fetch,
+                  w->keys.ready, w->inflight_key, w->keys.prefix, max) != 0) {
+        fetch_arm(fs.retry, 500);
+        return;
+    }
+    fs.fetching = true;
+}
+
+static void fetch_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    fetch_more(arg);
+}
+
+static void fetch_on_reply_log(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    (void)ac;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_ERROR, "redis command failed", "what", (const char *)priv, "error", reply->str,
+               NULL);
+}
+
+static void fetch_on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
+    rconn_cmd(w->cmd, fetch_on_reply_log, (void *)"heartbeat", "ZADD %s %s %s", w->keys.workers,
+              now, w->id);
+    fetch_arm(fs.heartbeat, FETCH_HEARTBEAT_MS);
+}
+
+static void fetch_on_promoted(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    (void)ac;
+    fs.promoting = false;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_ERROR, "promote script failed", "error", reply->str, NULL);
+    /* A full batch means more are due: go again at once instead of waiting a tick. */
+    bool more = reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+                reply->integer >= FETCH_PROMOTE_MAX;
+    if (!w->stopping)
+        fetch_arm(fs.promote, more ? 0 : FETCH_PROMOTE_MS);
+}
+
+static void fetch_on_promote(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (fs.promoting)
+        return;
+    char now[24], max[16];
+    snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
+    snprintf(max, sizeof(max), "%d", FETCH_PROMOTE_MAX);
+    if (rconn_cmd(w->cmd, fetch_on_promoted, w, "EVAL %s 2 %s %s %s %s", queue_lua_promote,
+                  w->keys.scheduled, w->keys.ready, now, max) != 0) {
+        fetch_arm(fs.promote, 500);
+        return;
+    }
+    fs.promoting = true;
+}
+
+static void fetch_on_reaped(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%lld", reply->integer);
+        log_kv(LOG_WARN, "put back jobs of dead workers", "jobs", n, NULL);
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        log_kv(LOG_ERROR, "reap script failed", "error", reply->str, NULL);
+    }
+}
+
+static void fetch_on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    char cutoff[24];
+    snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
+    rconn_cmd(w->cmd, fetch_on_reaped, w, "EVAL %s 2 %s %s %s %s %s", queue_lua_reap,
+              w->keys.workers, w->keys.ready, w->keys.prefix, cutoff, w->id);
+    fetch_arm(fs.reap, FETCH_REAP_MS);
+}
+
+void fetch_start(struct worker *w)
+{
+    fs.heartbeat = evtimer_new(w->base, fetch_on_heartbeat, w);
+    fs.promote = evtimer_new(w->base, fetch_on_promote, w);
+    fs.reap = evtimer_new(w->base, fetch_on_reap, w);
+    fs.retry = evtimer_new(w->base, fetch_on_retry, w);
+    fetch_arm(fs.heartbeat, 0);
+    fetch_arm(fs.promote, 0);
+    fetch_arm(fs.reap, 1000);
+    fetch_arm(fs.retry, 0);
+}
+
+void fetch_stop(struct worker *w)
+{
+    (void)w;
+    if (fs.heartbeat == NULL)
+        return;
+    event_free(fs.heartbeat);
+    event_free(fs.promote);
+    event_free(fs.reap);
+    event_free(fs.retry);
+    fs.heartbeat = fs.promote = fs.reap = fs.retry = NULL;
+}
+
+/* One acknowledgement, kept until Redis confirms it. */
+struct fetch_ack {
+    struct worker *w;
+    char id[HB_ID_LEN];
+    bool done;
+    int attempts;
+    int64_t due_ms;
+    void (*cb)(void *arg);
+    void *arg;
+    struct event *retry;
+};
+
+static void fetch_ack_send(struct fetch_ack *a);
+
+static void fetch_on_ack_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    fetch_ack_send(arg);
+}
+
+static void fetch_on_ack(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct fetch_ack *a = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        /* The outcome is already in SQLite; only the queue bookkeeping is late. Keep
+         * trying: if this process dies first, the job is delivered once more. */
+        if (a->retry == NULL)
+            a->retry = evtimer_new(a->w->base, fetch_on_ack_retry, a);
+        fetch_arm(a->retry, 1000);
+        return;
+    }
+    a->w->held--;
+    if (a->cb)
+        a->cb(a->arg);
+    struct worker *w = a->w;
+    if (a->retry)
+        event_free(a->retry);
+    free(a);
+    fetch_more(w);
+}
+
+static void fetch_ack_send(struct fetch_ack *a)
+{
+    struct worker *w = a->w;
+    char key[QUEUE_KEY_LEN];
+    queue_key_job(&w->keys, a->id, key, sizeof(key));
+    if (rconn_cmd(w->cmd, NULL, NULL, "MULTI") != 0)
+        goto later;
+    rconn_cmd(w->cmd, NULL, NULL, "LREM %s 1 %s", w->inflight_key, a->id);
+    if (a->done) {
+        rconn_cmd(w->cmd, NULL, NULL, "DEL %s", key);
+    } else {
+        char n[16], due[24];
+        snprintf(n, sizeof(n), "%d", a->attempts);
+        snprintf(due, sizeof(due), "%lld", (long long)a->due_ms);
+        rconn_cmd(w->cmd, NULL, NULL, "HSET %s attempts %s", key, n);
+        rconn_cmd(w->cmd, NULL, NULL, "ZADD %s %s %s", w->keys.scheduled, due, a->id);
+    }
+    if (rconn_cmd(w->cmd, fetch_on_ack, a, "EXEC") != 0)
+        goto later;
+    return;
+later:
+    fetch_on_ack(NULL, NULL, a);
+}
+
+void fetch_ack(struct worker *w, const char *id, bool done, int attempts, int64_t due_ms,
+               void (*cb)(void *arg), void *arg)
+{
+    struct fetch_ack *a = xcalloc(1, sizeof(*a));
+    a->w = w;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    a->done = done;
+    a->attempts = attempts;
+    a->due_ms = due_ms;
+    a->cb = cb;
+    a->arg = arg;
+    fetch_ack_send(a);
+}
+
+void fetch_release_all(struct worker *w)
+{
+    struct timeval tv = {2, 0};
+    const struct config_redis *ad = &w->cfg.redis;
+    redisContext *c = ad->path[0] ? redisConnectUnixWithTimeout(ad->path, tv)
+                                  : redisConnectWithTimeout(ad->host, ad->port, tv);
+    if (c == NULL || c->err) {
+        log_kv(LOG_WARN, "release in-flight jobs: redis unreachable; the reaper will return them",
+               NULL);
+        if (c)
+            redisFree(c);
+        return;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r;
+    if (ad->password[0] && (r = redisCommand(c, "AUTH %s", ad->password)))
+        freeReplyObject(r);
+    if (ad->db && (r = redisCommand(c, "SELECT %d", ad->db)))
+        freeReplyObject(r);
+    r = redisCommand(c, "EVAL %s 3 %s %s %s %s", queue_lua_release, w->inflight_key,
+                     w->keys.ready, w->keys.workers, w->id);
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%lld", r->integer);
+        log_kv(LOG_INFO, "put unfinished jobs back on the queue", "jobs", n, NULL);
+    }
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+}

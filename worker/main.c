@@ -1,0 +1,150 @@
+/*
+ * main.c - hookbridge-worker: takes jobs from Redis and delivers them, up to
+ * --concurrency at once, with libcurl multi on one libevent loop.
+ *
+ * SIGTERM/SIGINT: stop taking jobs, let in-flight deliveries finish within
+ * --shutdown-timeout, record their outcomes, put everything unfinished back on the queue,
+ * exit 0.
+ */
+#include "worker.h"
+
+#include "clock.h"
+#include "deliver.h"
+#include "evwriter.h"
+#include "hb.h"
+#include "log.h"
+#include "rconn.h"
+#include "store.h"
+#include "xalloc.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct worker_main {
+    struct worker w;
+    struct event *sigterm, *sigint, *drain;
+    int64_t deadline;
+} wm;
+
+static void worker_on_cmd_state(struct rconn *rc, bool up, void *arg)
+{
+    struct worker *w = arg;
+    (void)rc;
+    if (up)
+        fetch_more(w);
+}
+
+static void worker_drain(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    /* Wait for requests in flight and for their outcomes to be committed and acked. */
+    if ((task_active() > 0 || w->held > 0) && clock_mono_ms() < wm.deadline) {
+        evwriter_flush(w->events);
+        struct timeval tv = {0, 20 * 1000};
+        evtimer_add(wm.drain, &tv);
+        return;
+    }
+    event_base_loopexit(w->base, NULL);
+}
+
+static void worker_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)what;
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    char n[16];
+    snprintf(n, sizeof(n), "%d", task_active());
+    log_kv(LOG_INFO, "stopping: finishing in-flight deliveries", "signal",
+           sig == SIGTERM ? "SIGTERM" : "SIGINT", "in_flight", n, NULL);
+    wm.deadline = clock_mono_ms() + w->cfg.shutdown_timeout * 1000;
+    worker_drain(-1, 0, w);
+}
+
+static void worker_make_id(struct worker *w)
+{
+    char host[64];
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "worker");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(w->id, sizeof(w->id), "%s:%d:%08x", host, (int)getpid(), randombytes_random());
+}
+
+int main(int argc, char **argv)
+{
+    struct worker *w = &wm.w;
+    char err[HB_ERR_LEN];
+    int status = 1;
+
+    int rc = config_load(&w->cfg, CONFIG_WORKER, argc, argv, err, sizeof(err));
+    if (rc != 0) {
+        if (rc > 0)
+            return 0;
+        fprintf(stderr, "hookbridge-worker: %s\n", err);
+        return 2;
+    }
+    if (log_setup(w->cfg.log_level, w->cfg.log_format, err, sizeof(err)) != 0 ||
+        sodium_init() < 0) {
+        fprintf(stderr, "hookbridge-worker: %s\n", err);
+        return 2;
+    }
+    xalloc_init_cjson();
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    if (store_open(w->cfg.db, &w->store, err) != 0) {
+        fprintf(stderr, "hookbridge-worker: %s\n", err);
+        goto out;
+    }
+    worker_make_id(w);
+    queue_keys_init(&w->keys, w->cfg.key_prefix);
+    queue_key_inflight(&w->keys, w->id, w->inflight_key, sizeof(w->inflight_key));
+    w->base = event_base_new();
+    w->events = evwriter_new(w->base, w->store, 10, 1000);
+    w->deliver = deliver_new(w->base, w->cfg.concurrency);
+    w->cmd = rconn_new(w->base, &w->cfg.redis, "redis commands", worker_on_cmd_state, w);
+    w->block = rconn_new(w->base, &w->cfg.redis, "redis blocking", NULL, NULL);
+
+    wm.sigterm = evsignal_new(w->base, SIGTERM, worker_on_signal, w);
+    wm.sigint = evsignal_new(w->base, SIGINT, worker_on_signal, w);
+    wm.drain = evtimer_new(w->base, worker_drain, w);
+    evsignal_add(wm.sigterm, NULL);
+    evsignal_add(wm.sigint, NULL);
+
+    char conc[16];
+    snprintf(conc, sizeof(conc), "%ld", w->cfg.concurrency);
+    log_kv(LOG_INFO, "worker started", "worker", w->id, "concurrency", conc, "version", HB_VERSION,
+           NULL);
+    fetch_start(w);
+    event_base_dispatch(w->base);
+
+    /* Past the deadline: abandon what is still in flight; it goes back to the queue. */
+    task_cancel_all();
+    evwriter_flush(w->events);
+    fetch_stop(w);
+    rconn_free(w->block);
+    rconn_free(w->cmd);
+    fetch_release_all(w);
+    log_kv(LOG_INFO, "worker stopped", "worker", w->id, NULL);
+    status = 0;
+
+    event_free(wm.sigterm);
+    event_free(wm.sigint);
+    event_free(wm.drain);
+    evwriter_free(w->events);
+    deliver_free(w->deliver);
+    event_base_free(w->base);
+out:
+    store_close(w->store);
+    curl_global_cleanup();
+    return status;
+}

@@ -1,0 +1,72 @@
+/*
+ * worker.h - the state of one hookbridge-worker process, shared by its modules:
+ * fetch.c (Redis: take jobs, heartbeats, promote, reap, acknowledge), task.c (deliver one
+ * job and record the outcome) and deliver.c (libcurl multi).
+ */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include "config.h"
+#include "queue.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct store;
+struct rconn;
+struct evwriter;
+struct deliver;
+struct job;
+
+struct worker {
+    struct config cfg;
+    struct event_base *base;
+    struct store *store;
+    struct rconn *cmd;   /* commands, scripts */
+    struct rconn *block; /* only BLMOVE, which blocks its connection */
+    struct evwriter *events;
+    struct deliver *deliver;
+    struct queue_keys keys;
+    char id[128];                      /* host:pid:random */
+    char inflight_key[QUEUE_KEY_LEN];  /* queue:inflight:{id} */
+    int held;                          /* jobs taken and not yet acknowledged */
+    bool stopping;
+};
+
+/* ---- fetch.c ---- */
+
+/* Start the timers (heartbeat, promote, reap) and the fetch loop. */
+void fetch_start(struct worker *w);
+
+/* Take more jobs if there is room (called when a job is acknowledged). */
+void fetch_more(struct worker *w);
+
+/* Stop the timers and taking jobs. */
+void fetch_stop(struct worker *w);
+
+/*
+ * Acknowledge a finished job: remove it from this worker's in-flight list, and either
+ * delete it (done = true) or schedule it again at `due_ms` with `attempts` recorded.
+ * `cb` runs once Redis confirmed (retrying by itself while Redis is away).
+ */
+void fetch_ack(struct worker *w, const char *id, bool done, int attempts, int64_t due_ms,
+               void (*cb)(void *arg), void *arg);
+
+/* Put everything still in this worker's in-flight list back on ready (shutdown); blocks
+ * on a short-lived synchronous connection since the loop is stopping. */
+void fetch_release_all(struct worker *w);
+
+/* ---- task.c ---- */
+
+/* Deliver one job taken from Redis; takes ownership of `job` (heap-allocated). */
+void task_run(struct worker *w, struct job *job);
+
+/* Tasks whose HTTP request is in flight. */
+int task_active(void);
+
+/* Abandon in-flight requests (shutdown timeout): their jobs stay in the in-flight list and
+ * are released by fetch_release_all. */
+void task_cancel_all(void);
+
+#endif

@@ -19,4 +19,6 @@ CREATE TABLE IF NOT EXISTS events (
 
 CREATE INDEX IF NOT EXISTS events_bridge ON events (bridge_id, id);
 CREATE INDEX IF NOT EXISTS events_status ON events (status, id);
+-- Both filters at once (a bridge's failed events, a bridge's pending ones to abort), newest first.
+CREATE INDEX IF NOT EXISTS events_bridge_status ON events (bridge_id, status, id);
 CREATE INDEX IF NOT EXISTS events_received ON events (received_at);

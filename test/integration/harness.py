@@ -608,7 +608,7 @@ class Env:
                     by[s] = by.get(s, 0) + 1
                 fail("%d of %d events not final after %ss: %s (e.g. %s)" % (
                     len(pending), len(ids), timeout, by, pending[0]))
-            time.sleep(0.2)
+            time.sleep(0.2 if len(pending) < 50 else 0.5)
         bad = {eid: ev.get("status") for eid, ev in done.items() if ev.get("status") not in statuses}
         if bad:
             by = {}

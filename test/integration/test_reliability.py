@@ -39,11 +39,19 @@ def test_worker_sigkill_nothing_lost(env):
     env.note("killed worker1 with %d delivered and %d in flight" % (done_at_kill,
                                                                     len(inflight_at_kill)))
     w2 = env.start_worker()
-    sink.wait_for(lambda s: set(ids) <= s.delivered_ids(), 90,
-                  "every event delivered at the sink (in-flight jobs of the killed worker come "
-                  "back once its heartbeat is 30s old)")
-    env.note("all %d delivered at the sink %.1fs after the kill" % (n, time.time() - t_kill))
+
+    def recovered(s):
+        again = {r.event_id for r in s.snapshot() if r.t_start > t_kill and r.completed}
+        return inflight_at_kill <= again
+
+    # the killed worker's in-flight jobs come back once its heartbeat is 30 s old
+    sink.wait_for(recovered, 90, "the jobs in flight at the kill to be sent again")
+    env.note("in-flight jobs of the killed worker sent again %.1fs after the kill"
+             % (time.time() - t_kill))
     env.wait_events(ids, {"delivered"}, timeout=60)
+    missing = set(ids) - sink.delivered_ids()
+    check(not missing, "%d events delivered in the API but never answered 2xx at the sink"
+          % len(missing))
     # the killed worker's in-flight list is empty or gone, nothing is left queued
     deadline = time.time() + 10
     while _queued_total(env) and time.time() < deadline:
@@ -81,7 +89,11 @@ def test_worker_sigterm_graceful(env):
     b = env.create_bridge(outbound_url=sink.url("/term"))
     ids = env.send_many(b, n)
     w1 = env.start_worker({"HOOKBRIDGE_CONCURRENCY": "10", "HOOKBRIDGE_SHUTDOWN_TIMEOUT": "10"})
-    sink.wait_for(lambda s: s.inflight >= 10, 30, "10 requests in flight")
+    sink.wait_for(lambda s: s.inflight >= 1, 30, "requests in flight")
+    try:  # let it ramp up to HOOKBRIDGE_CONCURRENCY; fewer is fine for this test
+        sink.wait_for(lambda s: s.inflight >= 10, 3, "10 requests in flight")
+    except AssertionError:
+        pass
     inflight = {r.event_id for r in sink.inflight_requests()}
     t_term = time.time()
     w1.send(signal.SIGTERM)

@@ -1,0 +1,542 @@
+/*
+ * store.c - the SQLite store behind bridges and events (see store.h).
+ *
+ * One ingress and any number of workers open the same file, so everything here is shaped
+ * by sharing it: WAL mode lets readers run beside the one writer, the busy timeout makes
+ * a writer wait for the write lock instead of failing, and writers take that lock up front
+ * (BEGIN IMMEDIATE) so that a transaction never has to upgrade a read snapshot another
+ * process has since made stale, the one case the busy timeout cannot cover. Every
+ * statement is prepared once at open: the ingress looks a bridge up by endpoint on every
+ * inbound request. Events are updated in place with SQLite's JSON functions, so a worker
+ * recording an attempt never reads the event into C and never races another writer.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "hb.h"
+#include "schemas.h"
+#include "xalloc.h"
+
+/* Milliseconds a statement waits for another process's lock before SQLITE_BUSY. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Extra tries of BEGIN IMMEDIATE / COMMIT after the busy timeout already ran out once. */
+#define STORE_BUSY_RETRIES 3
+
+/* Event list variants: one prepared statement per combination of filters. */
+#define LIST_BRIDGE 1
+#define LIST_STATUS 2
+#define LIST_BEFORE 4
+#define LIST_VARIANTS 8
+
+/* Event update variants: with or without an attempt to append and an outbound to set. */
+#define UPDATE_ATTEMPT 1
+#define UPDATE_OUTBOUND 2
+#define UPDATE_VARIANTS 4
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_DATA_VERSION,
+    ST_BRIDGE_INSERT,
+    ST_BRIDGE_UPDATE,
+    ST_BRIDGE_DELETE,
+    ST_BRIDGE_GET,
+    ST_BRIDGE_GET_BY_ENDPOINT,
+    ST_BRIDGE_LIST,
+    ST_EVENT_INSERT,
+    ST_EVENT_INSERT_OR_IGNORE,
+    ST_EVENT_GET,
+    ST_EVENT_DELETE_OLDER,
+    ST_FIXED_COUNT
+};
+
+static const char *const fixed_sql[ST_FIXED_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_BRIDGE_INSERT] = "INSERT INTO bridges (id, endpoint, data, updated_at) "
+                         "VALUES (?1, ?2, ?3, ?4)",
+    /* The endpoint column follows the JSON when it carries one, so that the index the
+     * ingress looks bridges up by can never disagree with the bridge itself. */
+    [ST_BRIDGE_UPDATE] = "UPDATE bridges SET data = ?2, updated_at = ?3, "
+                         "endpoint = coalesce(json_extract(?2, '$.endpoint'), endpoint) "
+                         "WHERE id = ?1",
+    [ST_BRIDGE_DELETE] = "DELETE FROM bridges WHERE id = ?1",
+    [ST_BRIDGE_GET] = "SELECT data FROM bridges WHERE id = ?1",
+    [ST_BRIDGE_GET_BY_ENDPOINT] = "SELECT data FROM bridges WHERE endpoint = ?1",
+    /* rowid is insertion order even after deletes (a new row gets max(rowid) + 1). */
+    [ST_BRIDGE_LIST] = "SELECT data FROM bridges ORDER BY rowid",
+    [ST_EVENT_INSERT] = "INSERT INTO events (id, bridge_id, status, received_at, updated_at, "
+                        "data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* Not INSERT OR IGNORE: that would also swallow NOT NULL and other violations. */
+    [ST_EVENT_INSERT_OR_IGNORE] = "INSERT INTO events (id, bridge_id, status, received_at, "
+                                  "updated_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                                  "ON CONFLICT (id) DO NOTHING",
+    [ST_EVENT_GET] = "SELECT data FROM events WHERE id = ?1",
+    /* The subquery reads only the events_received index (it holds the rowid). */
+    [ST_EVENT_DELETE_OLDER] = "DELETE FROM events WHERE rowid IN "
+                              "(SELECT rowid FROM events WHERE received_at < ?1 LIMIT ?2)",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *fixed[ST_FIXED_COUNT];
+    sqlite3_stmt *update[UPDATE_VARIANTS];
+    sqlite3_stmt *list[LIST_VARIANTS];
+};
+
+/* A growable list of row copies, so that callbacks run after the statement is reset. */
+struct rows {
+    char **v;
+    size_t n;
+    size_t cap;
+};
+
+static void store_errf(struct store *st, char *err, const char *what)
+{
+    snprintf(err, HB_ERR_LEN, "sqlite %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+/* Reset after use so the statement holds no read snapshot or lock between calls. */
+static void stmt_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v == NULL)
+        return sqlite3_bind_null(s, i);
+    return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static int prepare(struct store *st, const char *sql, sqlite3_stmt **out, char *err)
+{
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK) {
+        snprintf(err, HB_ERR_LEN, "sqlite prepare \"%.60s\": %s", sql, sqlite3_errmsg(st->db));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The update statement for one combination of optional parts. ?1 id, ?2 status, ?3
+ * updated_at, ?4 next_attempt_at (text or NULL, which json_set writes as JSON null), ?5
+ * the attempt, ?6 the outbound. An event written without "attempts" gets the array, since
+ * json_set's '[#]' appends only to an array that is already there.
+ */
+static char *update_sql(int variant)
+{
+    const char *data = "data";
+    const char *with_array = "CASE WHEN json_type(data, '$.attempts') = 'array' THEN data "
+                             "ELSE json_set(data, '$.attempts', json('[]')) END";
+    return xasprintf("UPDATE events SET status = ?2, updated_at = ?3, "
+                     "data = json_set(%s, '$.status', ?2, '$.next_attempt_at', ?4%s%s) "
+                     "WHERE id = ?1",
+                     (variant & UPDATE_ATTEMPT) ? with_array : data,
+                     (variant & UPDATE_ATTEMPT) ? ", '$.attempts[#]', json(?5)" : "",
+                     (variant & UPDATE_OUTBOUND) ? ", '$.outbound', json(?6)" : "");
+}
+
+/*
+ * The list statement for one combination of filters. Each filter is left out rather than
+ * written as "(?1 IS NULL OR bridge_id = ?1)", which would keep SQLite from using the
+ * (bridge_id, id) and (status, id) indexes to walk ids newest first. ?1 bridge_id, ?2
+ * status, ?3 before, ?4 limit.
+ */
+static char *list_sql(int variant)
+{
+    return xasprintf("SELECT data FROM events WHERE 1%s%s%s ORDER BY id DESC LIMIT ?4",
+                     (variant & LIST_BRIDGE) ? " AND bridge_id = ?1" : "",
+                     (variant & LIST_STATUS) ? " AND status = ?2" : "",
+                     (variant & LIST_BEFORE) ? " AND id < ?3" : "");
+}
+
+static int prepare_all(struct store *st, char *err)
+{
+    for (int i = 0; i < ST_FIXED_COUNT; i++) {
+        if (prepare(st, fixed_sql[i], &st->fixed[i], err) != 0)
+            return -1;
+    }
+    for (int i = 0; i < UPDATE_VARIANTS; i++) {
+        char *sql = update_sql(i);
+        int rc = prepare(st, sql, &st->update[i], err);
+        free(sql);
+        if (rc != 0)
+            return -1;
+    }
+    for (int i = 0; i < LIST_VARIANTS; i++) {
+        char *sql = list_sql(i);
+        int rc = prepare(st, sql, &st->list[i], err);
+        free(sql);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Switch to WAL; an in-memory database (tests) stays in memory mode, which is fine. */
+static int store_set_wal(struct store *st, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = -1;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW) {
+        store_errf(st, err, "journal_mode=wal");
+        goto out_finalize;
+    }
+    const char *mode = (const char *)sqlite3_column_text(s, 0);
+    if (mode == NULL || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
+        snprintf(err, HB_ERR_LEN, "sqlite journal_mode=wal: got %s", mode ? mode : "nothing");
+        goto out_finalize;
+    }
+    ret = 0;
+out_finalize:
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int store_open(const char *path, struct store **out, char *err)
+{
+    struct store *st = xcalloc(1, sizeof(*st));
+    *out = NULL;
+    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, HB_ERR_LEN, "sqlite open %s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        goto out_close;
+    }
+    /* First, so that switching to WAL and creating the schema wait for other processes
+     * starting at the same moment instead of failing. */
+    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+    if (store_set_wal(st, err) != 0)
+        goto out_close;
+    /* NORMAL in WAL mode: a commit survives a process crash; only an OS crash or power
+     * loss may take back the last commits, and it never corrupts the file. */
+    if (sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+        store_errf(st, err, "synchronous=normal");
+        goto out_close;
+    }
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, schema_store_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, HB_ERR_LEN, "sqlite schema %s: %s", path, msg ? msg : "failed");
+        sqlite3_free(msg);
+        goto out_close;
+    }
+    if (prepare_all(st, err) != 0)
+        goto out_close;
+    *out = st;
+    return 0;
+out_close:
+    store_close(st);
+    return -1;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    for (int i = 0; i < ST_FIXED_COUNT; i++)
+        sqlite3_finalize(st->fixed[i]);
+    for (int i = 0; i < UPDATE_VARIANTS; i++)
+        sqlite3_finalize(st->update[i]);
+    for (int i = 0; i < LIST_VARIANTS; i++)
+        sqlite3_finalize(st->list[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+/* Run a statement that returns no rows; `what` names it in the error. */
+static int step_done(struct store *st, sqlite3_stmt *s, const char *what, char *err)
+{
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+        store_errf(st, err, what);
+        stmt_done(s);
+        return -1;
+    }
+    stmt_done(s);
+    return 0;
+}
+
+/*
+ * Step BEGIN IMMEDIATE or COMMIT, trying again when SQLITE_BUSY comes back: the busy
+ * timeout already waited, but a writer stuck behind a long checkpoint or a burst of other
+ * writers is better late than a batch of events dropped.
+ */
+static int step_retry_busy(struct store *st, sqlite3_stmt *s, const char *what, char *err)
+{
+    for (int i = 0;; i++) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+            stmt_done(s);
+            return 0;
+        }
+        store_errf(st, err, what);
+        stmt_done(s);
+        if ((rc & 0xff) != SQLITE_BUSY || i >= STORE_BUSY_RETRIES)
+            return -1;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int store_begin(struct store *st, char *err)
+{
+    return step_retry_busy(st, st->fixed[ST_BEGIN], "begin", err);
+}
+
+int store_commit(struct store *st, char *err)
+{
+    return step_retry_busy(st, st->fixed[ST_COMMIT], "commit", err);
+}
+
+void store_rollback(struct store *st)
+{
+    /* Some errors (a full disk, an I/O error) already rolled the transaction back. */
+    if (sqlite3_get_autocommit(st->db))
+        return;
+    sqlite3_step(st->fixed[ST_ROLLBACK]);
+    stmt_done(st->fixed[ST_ROLLBACK]);
+}
+
+/* Fetch the one text column of a single-row query into a new string. */
+static int get_one(struct store *st, sqlite3_stmt *s, const char *what, char **json, char *err)
+{
+    int ret;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        *json = xstrdup(v ? v : "");
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = STORE_NOTFOUND;
+    } else {
+        store_errf(st, err, what);
+        ret = -1;
+    }
+    stmt_done(s);
+    return ret;
+}
+
+static void rows_free(struct rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i]);
+    free(r->v);
+}
+
+/*
+ * Read every row first and only then call back: a failure part way never reaches the
+ * callback, the read snapshot ends before the callback runs (a slow caller does not hold
+ * back checkpoints), and the callback may use the store itself.
+ */
+static int for_each_row(struct store *st, sqlite3_stmt *s, const char *what, store_row_cb cb,
+                        void *arg, char *err)
+{
+    struct rows r = {0};
+    int ret = -1;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (r.n == r.cap) {
+            r.cap = r.cap ? r.cap * 2 : 16;
+            r.v = xrealloc(r.v, r.cap * sizeof(*r.v));
+        }
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        r.v[r.n++] = xstrdup(v ? v : "");
+    }
+    if (rc != SQLITE_DONE) {
+        store_errf(st, err, what);
+        stmt_done(s);
+        goto out_free_rows;
+    }
+    stmt_done(s);
+    for (size_t i = 0; i < r.n; i++) {
+        if (cb(r.v[i], arg) != 0)
+            break;
+    }
+    ret = 0;
+out_free_rows:
+    rows_free(&r);
+    return ret;
+}
+
+/* ---- bridges ---- */
+
+int store_bridge_insert(struct store *st, const char *id, const char *endpoint, const char *json,
+                        char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_BRIDGE_INSERT];
+    if ((bind_text(s, 1, id) | bind_text(s, 2, endpoint) | bind_text(s, 3, json) |
+         sqlite3_bind_int64(s, 4, clock_now_ms())) != SQLITE_OK) {
+        store_errf(st, err, "insert bridge");
+        stmt_done(s);
+        return -1;
+    }
+    return step_done(st, s, "insert bridge", err);
+}
+
+int store_bridge_update(struct store *st, const char *id, const char *json, char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_BRIDGE_UPDATE];
+    if ((bind_text(s, 1, id) | bind_text(s, 2, json) | sqlite3_bind_int64(s, 3, clock_now_ms())) !=
+        SQLITE_OK) {
+        store_errf(st, err, "update bridge");
+        stmt_done(s);
+        return -1;
+    }
+    if (step_done(st, s, "update bridge", err) != 0)
+        return -1;
+    return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
+}
+
+int store_bridge_delete(struct store *st, const char *id, char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_BRIDGE_DELETE];
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        store_errf(st, err, "delete bridge");
+        stmt_done(s);
+        return -1;
+    }
+    if (step_done(st, s, "delete bridge", err) != 0)
+        return -1;
+    return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
+}
+
+int store_bridge_get(struct store *st, const char *id, char **json, char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_BRIDGE_GET];
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        store_errf(st, err, "get bridge");
+        stmt_done(s);
+        return -1;
+    }
+    return get_one(st, s, "get bridge", json, err);
+}
+
+int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **json, char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_BRIDGE_GET_BY_ENDPOINT];
+    if (bind_text(s, 1, endpoint) != SQLITE_OK) {
+        store_errf(st, err, "get bridge by endpoint");
+        stmt_done(s);
+        return -1;
+    }
+    return get_one(st, s, "get bridge by endpoint", json, err);
+}
+
+int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err)
+{
+    return for_each_row(st, st->fixed[ST_BRIDGE_LIST], "list bridges", cb, arg, err);
+}
+
+int64_t store_data_version(struct store *st)
+{
+    sqlite3_stmt *s = st->fixed[ST_DATA_VERSION];
+    int64_t v = -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    stmt_done(s);
+    return v;
+}
+
+/* ---- events ---- */
+
+int store_event_insert(struct store *st, const char *id, const char *bridge_id, const char *status,
+                       int64_t received_ms, const char *json, bool or_ignore, char *err)
+{
+    sqlite3_stmt *s = st->fixed[or_ignore ? ST_EVENT_INSERT_OR_IGNORE : ST_EVENT_INSERT];
+    if ((bind_text(s, 1, id) | bind_text(s, 2, bridge_id) | bind_text(s, 3, status) |
+         sqlite3_bind_int64(s, 4, received_ms) | sqlite3_bind_int64(s, 5, clock_now_ms()) |
+         bind_text(s, 6, json)) != SQLITE_OK) {
+        store_errf(st, err, "insert event");
+        stmt_done(s);
+        return -1;
+    }
+    return step_done(st, s, "insert event", err);
+}
+
+int store_event_update(struct store *st, const struct store_event_update *u, char *err)
+{
+    int variant = (u->attempt_json ? UPDATE_ATTEMPT : 0) | (u->outbound_json ? UPDATE_OUTBOUND : 0);
+    sqlite3_stmt *s = st->update[variant];
+    char next[CLOCK_ISO_LEN];
+    if (u->next_attempt_ms != 0)
+        clock_iso8601(u->next_attempt_ms, next);
+    int rc = bind_text(s, 1, u->id) | bind_text(s, 2, u->status) |
+             sqlite3_bind_int64(s, 3, clock_now_ms()) |
+             bind_text(s, 4, u->next_attempt_ms != 0 ? next : NULL);
+    if (u->attempt_json)
+        rc |= bind_text(s, 5, u->attempt_json);
+    if (u->outbound_json)
+        rc |= bind_text(s, 6, u->outbound_json);
+    if (rc != SQLITE_OK) {
+        store_errf(st, err, "update event");
+        stmt_done(s);
+        return -1;
+    }
+    /* `next` lives on this stack frame: step_done resets and clears the bindings. */
+    if (step_done(st, s, "update event", err) != 0)
+        return -1;
+    return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
+}
+
+int store_event_get(struct store *st, const char *id, char **json, char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_EVENT_GET];
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        store_errf(st, err, "get event");
+        stmt_done(s);
+        return -1;
+    }
+    return get_one(st, s, "get event", json, err);
+}
+
+int store_event_list(struct store *st, const char *bridge_id, const char *status,
+                     const char *before, int limit, store_row_cb cb, void *arg, char *err)
+{
+    int variant =
+        (bridge_id ? LIST_BRIDGE : 0) | (status ? LIST_STATUS : 0) | (before ? LIST_BEFORE : 0);
+    sqlite3_stmt *s = st->list[variant];
+    /* ?4 is in every variant, so binding a lower number a variant leaves out is harmless. */
+    int rc = sqlite3_bind_int(s, 4, limit);
+    if (bridge_id)
+        rc |= bind_text(s, 1, bridge_id);
+    if (status)
+        rc |= bind_text(s, 2, status);
+    if (before)
+        rc |= bind_text(s, 3, before);
+    if (rc != SQLITE_OK) {
+        store_errf(st, err, "list events");
+        stmt_done(s);
+        return -1;
+    }
+    return for_each_row(st, s, "list events", cb, arg, err);
+}
+
+int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,
+                             char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_EVENT_DELETE_OLDER];
+    *deleted = 0;
+    if ((sqlite3_bind_int64(s, 1, cutoff_ms) | sqlite3_bind_int(s, 2, batch)) != SQLITE_OK) {
+        store_errf(st, err, "delete old events");
+        stmt_done(s);
+        return -1;
+    }
+    if (step_done(st, s, "delete old events", err) != 0)
+        return -1;
+    *deleted = sqlite3_changes(st->db);
+    return 0;
+}

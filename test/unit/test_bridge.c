@@ -1,0 +1,705 @@
+/*
+ * test_bridge.c - unit tests for common/bridge.c: every validation rule of bridge_from_api
+ * with a good and a bad value, defaults on create, PATCH merge semantics (absent keeps,
+ * null resets, a refused PATCH changes nothing), fields not supported yet, the API shape,
+ * and the SQLite form's exact round trip.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+#include "clock.h"
+#include "hb.h"
+#include "ids.h"
+#include "xalloc.h"
+
+#define URL "\"outbound_url\":\"http://127.0.0.1:9/in\""
+
+/* Stored in *out before a call that must fail, to see that the failure resets it. */
+static struct bridge sentinel;
+
+/* Run bridge_from_api on JSON text; the field and error land in the given buffers. */
+static int from_text(const char *json, const struct bridge *base, struct bridge **out,
+                     char field[64], char err[HB_ERR_LEN])
+{
+    cJSON *in = cJSON_Parse(json);
+    if (in == NULL)
+        fail_msg("test input is not json: %s", json);
+    field[0] = err[0] = '\0';
+    int rc = bridge_from_api(in, base, out, field, 64, err, HB_ERR_LEN);
+    cJSON_Delete(in);
+    return rc;
+}
+
+static struct bridge *must_create(const char *json)
+{
+    char field[64], err[HB_ERR_LEN];
+    struct bridge *b = NULL;
+    if (from_text(json, NULL, &b, field, err) != 0)
+        fail_msg("%s refused: %s: %s", json, field, err);
+    assert_non_null(b);
+    return b;
+}
+
+static void test_create_defaults(void **state)
+{
+    (void)state;
+    int64_t before = clock_now_ms();
+    struct bridge *b = must_create("{" URL "}");
+    assert_true(ids_valid("brg_", b->id));
+    assert_true(ids_endpoint_valid(b->endpoint, strlen(b->endpoint)));
+    assert_int_equal(strlen(b->endpoint), IDS_ENDPOINT_LEN);
+    assert_string_equal(b->name, "");
+    assert_string_equal(b->outbound_url, "http://127.0.0.1:9/in");
+    assert_string_equal(b->method, "POST");
+    assert_true(cJSON_IsObject(b->headers));
+    assert_null(b->headers->child);
+    assert_int_equal(b->delay_seconds, 0);
+    assert_int_equal(b->retries, 3);
+    assert_null(b->retry_delays);
+    assert_int_equal(b->n_retry_delays, 0);
+    assert_int_equal(b->timeout_ms, 30000);
+    assert_true(b->active);
+    assert_true(b->created_ms >= before && b->created_ms <= clock_now_ms());
+    assert_int_equal(b->updated_ms, b->created_ms);
+
+    struct bridge *b2 = must_create("{" URL "}");
+    assert_string_not_equal(b->id, b2->id);
+    assert_string_not_equal(b->endpoint, b2->endpoint);
+    bridge_free(b);
+    bridge_free(b2);
+}
+
+static void test_create_all_fields(void **state)
+{
+    (void)state;
+    struct bridge *b = must_create(
+        "{\"name\":\"n\",\"outbound_url\":\"https://example.com/a?b=c\",\"method\":\"PATCH\","
+        "\"headers\":{\"X-A\":\"1\",\"X-B\":\"two\"},\"delay_seconds\":604800,\"retries\":25,"
+        "\"retry_delays\":[1,5,60],\"timeout_ms\":1500,\"active\":false}");
+    assert_string_equal(b->name, "n");
+    assert_string_equal(b->outbound_url, "https://example.com/a?b=c");
+    assert_string_equal(b->method, "PATCH");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(b->headers, "X-A")->valuestring, "1");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(b->headers, "X-B")->valuestring, "two");
+    assert_int_equal(b->delay_seconds, 604800);
+    assert_int_equal(b->retries, 25);
+    assert_int_equal(b->n_retry_delays, 3);
+    assert_int_equal(b->retry_delays[0], 1);
+    assert_int_equal(b->retry_delays[1], 5);
+    assert_int_equal(b->retry_delays[2], 60);
+    assert_int_equal(b->timeout_ms, 1500);
+    assert_false(b->active);
+    bridge_free(b);
+}
+
+struct rule_case {
+    const char *fields; /* JSON members added after outbound_url */
+    const char *field;  /* NULL: accepted; else the field named in the error */
+    const char *err;    /* expected error text (exact) when refused */
+};
+
+static const struct rule_case rule_cases[] = {
+    /* name */
+    {"\"name\":\"orders\"", NULL, NULL},
+    {"\"name\":\"\"", NULL, NULL},
+    {"\"name\":12", "name", "must be a string of at most 200 characters"},
+    {"\"name\":true", "name", "must be a string of at most 200 characters"},
+    /* method */
+    {"\"method\":\"GET\"", NULL, NULL},
+    {"\"method\":\"PUT\"", NULL, NULL},
+    {"\"method\":\"DELETE\"", NULL, NULL},
+    {"\"method\":\"post\"", "method", "must be one of GET, POST, PUT, PATCH, DELETE"},
+    {"\"method\":\"FOO\"", "method", "must be one of GET, POST, PUT, PATCH, DELETE"},
+    {"\"method\":\"HEAD\"", "method", "must be one of GET, POST, PUT, PATCH, DELETE"},
+    {"\"method\":1", "method", "must be one of GET, POST, PUT, PATCH, DELETE"},
+    /* headers */
+    {"\"headers\":{}", NULL, NULL},
+    {"\"headers\":{\"Authorization\":\"Bearer $env.T\",\"X-a_b.c~!\":\"v: w\"}", NULL, NULL},
+    {"\"headers\":{\"X-Empty\":\"\"}", NULL, NULL},
+    {"\"headers\":\"X-A: 1\"", "headers", "must be an object of header names to string values"},
+    {"\"headers\":[]", "headers", "must be an object of header names to string values"},
+    {"\"headers\":{\"X-A\":1}", "headers", "X-A: must be a string"},
+    {"\"headers\":{\"X-A\":null}", "headers", "X-A: must be a string"},
+    {"\"headers\":{\"X A\":\"1\"}", "headers", "\"X A\" is not a valid header name"},
+    {"\"headers\":{\"X:A\":\"1\"}", "headers", "\"X:A\" is not a valid header name"},
+    {"\"headers\":{\"\":\"1\"}", "headers", "\"\" is not a valid header name"},
+    {"\"headers\":{\"X-\\u00e9\":\"1\"}", "headers", "\"X-\xc3\xa9\" is not a valid header name"},
+    {"\"headers\":{\"X-A\":\"a\\r\\nX-Evil: 1\"}", "headers", "X-A: must not contain cr or lf"},
+    {"\"headers\":{\"X-A\":\"a\\nb\"}", "headers", "X-A: must not contain cr or lf"},
+    /* delay_seconds */
+    {"\"delay_seconds\":0", NULL, NULL},
+    {"\"delay_seconds\":604800", NULL, NULL},
+    {"\"delay_seconds\":60.0", NULL, NULL},
+    {"\"delay_seconds\":604801", "delay_seconds", "must be an integer in 0..604800"},
+    {"\"delay_seconds\":-1", "delay_seconds", "must be an integer in 0..604800"},
+    {"\"delay_seconds\":1.5", "delay_seconds", "must be an integer in 0..604800"},
+    {"\"delay_seconds\":\"10\"", "delay_seconds", "must be an integer in 0..604800"},
+    {"\"delay_seconds\":1e300", "delay_seconds", "must be an integer in 0..604800"},
+    /* retries */
+    {"\"retries\":0", NULL, NULL},
+    {"\"retries\":25", NULL, NULL},
+    {"\"retries\":26", "retries", "must be an integer in 0..25"},
+    {"\"retries\":99", "retries", "must be an integer in 0..25"},
+    {"\"retries\":-1", "retries", "must be an integer in 0..25"},
+    {"\"retries\":\"3\"", "retries", "must be an integer in 0..25"},
+    {"\"retries\":2.5", "retries", "must be an integer in 0..25"},
+    {"\"retries\":false", "retries", "must be an integer in 0..25"},
+    /* retry_delays */
+    {"\"retry_delays\":null", NULL, NULL},
+    {"\"retry_delays\":[0]", NULL, NULL},
+    {"\"retry_delays\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,604800]",
+     NULL, NULL},
+    {"\"retry_delays\":[]", "retry_delays", "must be null or an array of 1..25 integers"},
+    {"\"retry_delays\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26]",
+     "retry_delays", "must be null or an array of 1..25 integers"},
+    {"\"retry_delays\":\"soon\"", "retry_delays", "must be null or an array of 1..25 integers"},
+    {"\"retry_delays\":{\"a\":1}", "retry_delays", "must be null or an array of 1..25 integers"},
+    {"\"retry_delays\":[1,\"x\"]", "retry_delays", "item 1 must be an integer in 0..604800"},
+    {"\"retry_delays\":[-1]", "retry_delays", "item 0 must be an integer in 0..604800"},
+    {"\"retry_delays\":[1,604801]", "retry_delays", "item 1 must be an integer in 0..604800"},
+    {"\"retry_delays\":[0.5]", "retry_delays", "item 0 must be an integer in 0..604800"},
+    /* timeout_ms */
+    {"\"timeout_ms\":100", NULL, NULL},
+    {"\"timeout_ms\":300000", NULL, NULL},
+    {"\"timeout_ms\":99", "timeout_ms", "must be an integer in 100..300000"},
+    {"\"timeout_ms\":300001", "timeout_ms", "must be an integer in 100..300000"},
+    {"\"timeout_ms\":-5", "timeout_ms", "must be an integer in 100..300000"},
+    {"\"timeout_ms\":1000.25", "timeout_ms", "must be an integer in 100..300000"},
+    /* active */
+    {"\"active\":true", NULL, NULL},
+    {"\"active\":false", NULL, NULL},
+    {"\"active\":\"yes\"", "active", "must be true or false"},
+    {"\"active\":1", "active", "must be true or false"},
+    /* later features: only their "not set" forms */
+    {"\"payload\":null", NULL, NULL},
+    {"\"schema\":null", NULL, NULL},
+    {"\"filter\":null", NULL, NULL},
+    {"\"notify_url\":null", NULL, NULL},
+    {"\"signing_secret\":null", NULL, NULL},
+    {"\"env\":null", NULL, NULL},
+    {"\"env\":{}", NULL, NULL},
+    {"\"auth\":null", NULL, NULL},
+    {"\"auth\":{\"type\":\"none\"}", NULL, NULL},
+    {"\"payload\":{\"a\":\"$payload.x\"}", "payload", "not supported yet"},
+    {"\"schema\":{\"type\":\"object\"}", "schema", "not supported yet"},
+    {"\"schema\":true", "schema", "not supported yet"},
+    {"\"filter\":{\"$payload.status\":\"completed\"}", "filter", "not supported yet"},
+    {"\"notify_url\":\"http://x/\"", "notify_url", "not supported yet"},
+    {"\"signing_secret\":\"whsec_AAAA\"", "signing_secret", "not supported yet"},
+    {"\"env\":{\"A\":\"b\"}", "env", "not supported yet"},
+    {"\"env\":[]", "env", "not supported yet"},
+    {"\"auth\":{\"type\":\"token\",\"secret\":\"s\"}", "auth", "not supported yet"},
+    {"\"auth\":{\"type\":\"none\",\"secret\":\"s\"}", "auth", "not supported yet"},
+    {"\"auth\":{}", "auth", "not supported yet"},
+    /* server-made fields are ignored, whatever their value */
+    {"\"id\":\"brg_x\",\"endpoint\":7,\"inbound_url\":null,\"created_at\":\"x\","
+     "\"updated_at\":[]",
+     NULL, NULL},
+    /* anything else is refused */
+    {"\"frobnicate\":1", "frobnicate", "unknown field"},
+    {"\"Name\":\"x\"", "Name", "unknown field"},
+    {"\"retries\":1,\"nope\":true", "nope", "unknown field"},
+};
+
+static void test_validation_rules(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++) {
+        const struct rule_case *c = &rule_cases[i];
+        char json[1024], field[64], err[HB_ERR_LEN];
+        snprintf(json, sizeof(json), "{" URL ",%s}", c->fields);
+        struct bridge *b = NULL;
+        int rc = from_text(json, NULL, &b, field, err);
+        if (c->field == NULL) {
+            if (rc != 0)
+                fail_msg("%s: refused: %s: %s", json, field, err);
+            assert_non_null(b);
+        } else {
+            if (rc == 0)
+                fail_msg("%s: accepted, expected %s: %s", json, c->field, c->err);
+            assert_null(b);
+            if (strcmp(field, c->field) != 0 || strcmp(err, c->err) != 0)
+                fail_msg("%s: got %s: %s, expected %s: %s", json, field, err, c->field, c->err);
+        }
+        bridge_free(b);
+    }
+}
+
+struct url_case {
+    const char *url_json; /* the outbound_url value as JSON */
+    const char *err;      /* NULL: accepted */
+};
+
+static const struct url_case url_cases[] = {
+    {"\"http://127.0.0.1:9/in\"", NULL},
+    {"\"https://example.com\"", NULL},
+    {"\"HTTPS://Example.com/\"", NULL},
+    {"\"http://user:pw@host:8080/p?q=1#f\"", NULL},
+    {"\"http://[::1]:8080/x\"", NULL},
+    {"\"http://host:/x\"", NULL},
+    {"\"https://api.example.com/invoices/$payload.job.id\"", NULL},
+    {"\"https://api.example.com/i/${payload.job.id}?k=$env.KEY\"", NULL},
+    {"null", "is required"},
+    {"42", "must be a string"},
+    {"[\"http://x\"]", "must be a string"},
+    {"\"\"", "must start with http:// or https://"},
+    {"\"ftp://example.com/\"", "must start with http:// or https://"},
+    {"\"example.com/x\"", "must start with http:// or https://"},
+    {"\"http:/example.com\"", "must start with http:// or https://"},
+    {"\"http://\"", "must have a host"},
+    {"\"http:///path\"", "must have a host"},
+    {"\"http://:80/x\"", "must have a host"},
+    {"\"http://user@/x\"", "must have a host"},
+    {"\"http://[]/x\"", "must have a valid host"},
+    {"\"http://[::1/x\"", "must have a valid host"},
+    {"\"http://[::1]x/\"", "must have a valid host"},
+    {"\"http://host:http/x\"", "must have a numeric port"},
+    {"\"http://host:65536/x\"", "must have a port in 1..65535"},
+    {"\"http://host:0/x\"", "must have a port in 1..65535"},
+    {"\"http://exa mple.com/\"", "must not contain spaces or control characters"},
+    {"\"http://example.com/a b\"", "must not contain spaces or control characters"},
+    {"\"http://example.com/\\r\\n\"", "must not contain spaces or control characters"},
+};
+
+static void test_outbound_url(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+        const struct url_case *c = &url_cases[i];
+        char json[256], field[64], err[HB_ERR_LEN];
+        snprintf(json, sizeof(json), "{\"outbound_url\":%s}", c->url_json);
+        struct bridge *b = NULL;
+        int rc = from_text(json, NULL, &b, field, err);
+        if (c->err == NULL) {
+            if (rc != 0)
+                fail_msg("%s refused: %s: %s", c->url_json, field, err);
+        } else {
+            if (rc == 0)
+                fail_msg("%s accepted, expected: %s", c->url_json, c->err);
+            assert_string_equal(field, "outbound_url");
+            assert_string_equal(err, c->err);
+        }
+        bridge_free(b);
+    }
+}
+
+/* Limits counted at their edges: name in characters, url in bytes, 50 headers. */
+static void test_limits(void **state)
+{
+    (void)state;
+    char field[64], err[HB_ERR_LEN];
+    struct bridge *b = NULL;
+    size_t cap = 8192;
+    char *json = malloc(cap);
+    char *long_str = malloc(4096);
+
+    /* 200 two-byte characters are 400 bytes but still 200 characters. */
+    for (int i = 0; i < 200; i++)
+        memcpy(long_str + 2 * i, "\xc3\xa9", 2);
+    long_str[400] = '\0';
+    snprintf(json, cap, "{" URL ",\"name\":\"%s\"}", long_str);
+    assert_int_equal(from_text(json, NULL, &b, field, err), 0);
+    assert_int_equal(strlen(b->name), 400);
+    bridge_free(b);
+    snprintf(json, cap, "{" URL ",\"name\":\"%sx\"}", long_str);
+    assert_int_equal(from_text(json, NULL, &b, field, err), -1);
+    assert_string_equal(field, "name");
+
+    /* outbound_url of exactly 2048 bytes, then 2049. */
+    memset(long_str, 'a', 4096);
+    const char *prefix = "http://h/";
+    memcpy(long_str, prefix, strlen(prefix));
+    long_str[2048] = '\0';
+    snprintf(json, cap, "{\"outbound_url\":\"%s\"}", long_str);
+    assert_int_equal(from_text(json, NULL, &b, field, err), 0);
+    bridge_free(b);
+    long_str[2048] = 'a';
+    long_str[2049] = '\0';
+    snprintf(json, cap, "{\"outbound_url\":\"%s\"}", long_str);
+    assert_int_equal(from_text(json, NULL, &b, field, err), -1);
+    assert_string_equal(field, "outbound_url");
+    assert_string_equal(err, "must be at most 2048 characters");
+
+    /* 50 headers, then 51. */
+    for (int n = 50; n <= 51; n++) {
+        size_t o = (size_t)snprintf(json, cap, "{" URL ",\"headers\":{");
+        for (int i = 0; i < n; i++)
+            o += (size_t)snprintf(json + o, cap - o, "%s\"X-H%d\":\"v\"", i ? "," : "", i);
+        snprintf(json + o, cap - o, "}}");
+        int rc = from_text(json, NULL, &b, field, err);
+        if (n == 50) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(cJSON_GetArraySize(b->headers), 50);
+            bridge_free(b);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_string_equal(field, "headers");
+            assert_string_equal(err, "must hold at most 50 headers");
+        }
+    }
+    free(json);
+    free(long_str);
+}
+
+static void test_not_an_object(void **state)
+{
+    (void)state;
+    static const char *const inputs[] = {"[]", "\"http://x\"", "null", "42", "true"};
+    char field[64], err[HB_ERR_LEN];
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        struct bridge *b = &sentinel;
+        assert_int_equal(from_text(inputs[i], NULL, &b, field, err), -1);
+        assert_null(b);
+        assert_string_equal(field, "");
+        assert_string_equal(err, "the bridge must be a json object");
+    }
+    struct bridge *b = NULL;
+    assert_int_equal(bridge_from_api(NULL, NULL, &b, field, sizeof(field), err, sizeof(err)), -1);
+    assert_string_equal(field, "");
+
+    /* A create without outbound_url names it. */
+    assert_int_equal(from_text("{\"name\":\"no url\"}", NULL, &b, field, err), -1);
+    assert_string_equal(field, "outbound_url");
+    assert_string_equal(err, "is required");
+    assert_int_equal(from_text("{}", NULL, &b, field, err), -1);
+    assert_string_equal(field, "outbound_url");
+}
+
+static struct bridge *full_base(void)
+{
+    return must_create("{\"name\":\"a\",\"outbound_url\":\"http://127.0.0.1:9/a\","
+                       "\"method\":\"PUT\",\"headers\":{\"X-Static\":\"yes\"},"
+                       "\"retry_delays\":[2,4],\"timeout_ms\":700,\"delay_seconds\":9,"
+                       "\"retries\":5,\"active\":false}");
+}
+
+static void assert_same_bridge(const struct bridge *a, const struct bridge *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->endpoint, b->endpoint);
+    assert_string_equal(a->name, b->name);
+    assert_string_equal(a->outbound_url, b->outbound_url);
+    assert_string_equal(a->method, b->method);
+    assert_true(cJSON_Compare(a->headers, b->headers, true));
+    assert_int_equal(a->delay_seconds, b->delay_seconds);
+    assert_int_equal(a->retries, b->retries);
+    assert_int_equal(a->n_retry_delays, b->n_retry_delays);
+    for (size_t i = 0; i < a->n_retry_delays; i++)
+        assert_int_equal(a->retry_delays[i], b->retry_delays[i]);
+    assert_true((a->retry_delays == NULL) == (b->retry_delays == NULL));
+    assert_int_equal(a->timeout_ms, b->timeout_ms);
+    assert_int_equal(a->active, b->active);
+    assert_int_equal(a->created_ms, b->created_ms);
+    assert_int_equal(a->updated_ms, b->updated_ms);
+}
+
+static void test_patch_keeps_absent_fields(void **state)
+{
+    (void)state;
+    char field[64], err[HB_ERR_LEN];
+    struct bridge *base = full_base();
+    base->created_ms -= 5000; /* so that a kept created_at is told from a new one */
+    base->updated_ms = base->created_ms;
+    struct bridge *p = NULL;
+    assert_int_equal(from_text("{\"retries\":7}", base, &p, field, err), 0);
+    assert_int_equal(p->retries, 7);
+    assert_string_equal(p->id, base->id);
+    assert_string_equal(p->endpoint, base->endpoint);
+    assert_int_equal(p->created_ms, base->created_ms);
+    assert_true(p->updated_ms > base->updated_ms);
+    assert_string_equal(p->name, "a");
+    assert_string_equal(p->outbound_url, "http://127.0.0.1:9/a");
+    assert_string_equal(p->method, "PUT");
+    assert_true(cJSON_Compare(p->headers, base->headers, true));
+    assert_int_equal(p->n_retry_delays, 2);
+    assert_int_equal(p->retry_delays[1], 4);
+    assert_true(p->retry_delays != base->retry_delays);
+    assert_int_equal(p->timeout_ms, 700);
+    assert_int_equal(p->delay_seconds, 9);
+    assert_false(p->active);
+    bridge_free(p);
+
+    /* An empty PATCH is fine and only moves updated_at. */
+    assert_int_equal(from_text("{}", base, &p, field, err), 0);
+    assert_int_equal(p->retries, 5);
+    bridge_free(p);
+
+    /* Headers are replaced as a whole, not merged key by key. */
+    assert_int_equal(from_text("{\"headers\":{\"X-New\":\"1\"}}", base, &p, field, err), 0);
+    assert_int_equal(cJSON_GetArraySize(p->headers), 1);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(p->headers, "X-New"));
+    bridge_free(p);
+    bridge_free(base);
+}
+
+static void test_patch_null_resets(void **state)
+{
+    (void)state;
+    char field[64], err[HB_ERR_LEN];
+    struct bridge *base = full_base();
+    struct bridge *p = NULL;
+    assert_int_equal(from_text("{\"name\":null,\"method\":null,\"headers\":null,"
+                               "\"delay_seconds\":null,\"retries\":null,\"retry_delays\":null,"
+                               "\"timeout_ms\":null,\"active\":null,\"payload\":null,"
+                               "\"env\":null,\"auth\":null}",
+                               base, &p, field, err),
+                     0);
+    assert_string_equal(p->name, "");
+    assert_string_equal(p->method, "POST");
+    assert_null(p->headers->child);
+    assert_int_equal(p->delay_seconds, 0);
+    assert_int_equal(p->retries, 3);
+    assert_null(p->retry_delays);
+    assert_int_equal(p->n_retry_delays, 0);
+    assert_int_equal(p->timeout_ms, 30000);
+    assert_true(p->active);
+    assert_string_equal(p->outbound_url, "http://127.0.0.1:9/a");
+    bridge_free(p);
+
+    p = &sentinel;
+    assert_int_equal(from_text("{\"outbound_url\":null}", base, &p, field, err), -1);
+    assert_null(p);
+    assert_string_equal(field, "outbound_url");
+    assert_string_equal(err, "is required");
+    bridge_free(base);
+}
+
+static void test_patch_refused_changes_nothing(void **state)
+{
+    (void)state;
+    char field[64], err[HB_ERR_LEN];
+    struct bridge *base = full_base();
+    struct bridge *p = NULL;
+    char *store = bridge_to_store(base);
+    static const char *const bad[] = {
+        "{\"name\":\"nope\",\"retries\":99}",
+        "{\"retry_delays\":null,\"headers\":{\"X-A\":1}}",
+        "{\"headers\":{\"X-New\":\"1\"},\"env\":{\"A\":\"b\"}}",
+        "{\"active\":true,\"zzz\":1}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p = &sentinel;
+        assert_int_equal(from_text(bad[i], base, &p, field, err), -1);
+        assert_null(p);
+        char *now = bridge_to_store(base);
+        assert_string_equal(now, store);
+        free(now);
+    }
+    assert_int_equal(from_text("{\"env\":{\"A\":\"b\"}}", base, &p, field, err), -1);
+    assert_string_equal(field, "env");
+    assert_string_equal(err, "not supported yet");
+    free(store);
+    bridge_free(base);
+}
+
+/* Clients PATCH back what they GET: the API shape must be accepted as PATCH input. */
+static void test_patch_back_api_shape(void **state)
+{
+    (void)state;
+    char field[64], err[HB_ERR_LEN];
+    struct bridge *base = full_base();
+    cJSON *api = bridge_to_api(base, "http://localhost:8080");
+    struct bridge *p = NULL;
+    if (bridge_from_api(api, base, &p, field, sizeof(field), err, sizeof(err)) != 0)
+        fail_msg("patching back the api shape: %s: %s", field, err);
+    p->updated_ms = base->updated_ms;
+    assert_same_bridge(p, base);
+    bridge_free(p);
+    cJSON_Delete(api);
+    bridge_free(base);
+}
+
+static const char *const api_keys[] = {
+    "id",      "name",       "endpoint",      "inbound_url", "outbound_url", "method",
+    "headers", "payload",    "delay_seconds", "retries",     "retry_delays", "timeout_ms",
+    "env",     "auth",       "schema",        "filter",      "notify_url",   "signing_secret",
+    "active",  "created_at", "updated_at",
+};
+
+static void test_to_api(void **state)
+{
+    (void)state;
+    struct bridge *b = full_base();
+    b->created_ms = 1795341600123;
+    b->updated_ms = 1795341660000;
+    static const char *const publics[] = {"http://localhost:8080", "http://localhost:8080/",
+                                          "https://hooks.example.com//"};
+    static const char *const bases[] = {"http://localhost:8080", "http://localhost:8080",
+                                        "https://hooks.example.com"};
+    for (size_t k = 0; k < 3; k++) {
+        cJSON *o = bridge_to_api(b, publics[k]);
+        assert_int_equal(cJSON_GetArraySize(o), sizeof(api_keys) / sizeof(api_keys[0]));
+        for (size_t i = 0; i < sizeof(api_keys) / sizeof(api_keys[0]); i++)
+            if (cJSON_GetObjectItemCaseSensitive(o, api_keys[i]) == NULL)
+                fail_msg("bridge_to_api lacks %s", api_keys[i]);
+        char want[256];
+        snprintf(want, sizeof(want), "%s/hooks/%s", bases[k], b->endpoint);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "inbound_url")->valuestring, want);
+        cJSON_Delete(o);
+    }
+
+    cJSON *o = bridge_to_api(b, "http://localhost:8080");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring, b->id);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "name")->valuestring, "a");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "method")->valuestring, "PUT");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "created_at")->valuestring,
+                        "2026-11-22T10:00:00.123Z");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "updated_at")->valuestring,
+                        "2026-11-22T10:01:00.000Z");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "active")));
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(o, "timeout_ms")->valuedouble, 700);
+    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "retry_delays"));
+    assert_string_equal(s, "[2,4]");
+    free(s);
+    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "headers"));
+    assert_string_equal(s, "{\"X-Static\":\"yes\"}");
+    free(s);
+    /* Later features in their "not set" form. */
+    static const char *const nulls[] = {"payload", "schema", "filter", "notify_url",
+                                        "signing_secret"};
+    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+        assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, nulls[i])));
+    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "env"));
+    assert_string_equal(s, "{}");
+    free(s);
+    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "auth"));
+    assert_string_equal(s, "{\"type\":\"none\"}");
+    free(s);
+    cJSON_Delete(o);
+
+    /* Without retry_delays the API shows null. */
+    struct bridge *d = must_create("{" URL "}");
+    o = bridge_to_api(d, "http://x");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "retry_delays")));
+    assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "headers")));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "name")->valuestring, "");
+    cJSON_Delete(o);
+    bridge_free(d);
+    bridge_free(b);
+}
+
+static void test_store_round_trip(void **state)
+{
+    (void)state;
+    char err[HB_ERR_LEN];
+    struct bridge *bridges[] = {
+        full_base(),
+        must_create("{" URL "}"),
+        must_create("{" URL ",\"name\":\"\\u00e9t\\u00e9 \\\"q\\\" \\\\\",\"retry_delays\":[0],"
+                    "\"headers\":{\"X-U\":\"\\u2603\"}}"),
+    };
+    for (size_t i = 0; i < sizeof(bridges) / sizeof(bridges[0]); i++) {
+        struct bridge *b = bridges[i];
+        char *s = bridge_to_store(b);
+        struct bridge *back = NULL;
+        if (bridge_from_store(s, &back, err, sizeof(err)) != 0)
+            fail_msg("bridge_from_store(%s): %s", s, err);
+        assert_same_bridge(back, b);
+        char *again = bridge_to_store(back);
+        assert_string_equal(again, s);
+        /* Timestamps are stored as ms integers. */
+        cJSON *o = cJSON_Parse(s);
+        assert_int_equal((int64_t)cJSON_GetObjectItemCaseSensitive(o, "created_ms")->valuedouble,
+                         b->created_ms);
+        cJSON_Delete(o);
+        free(again);
+        free(s);
+        bridge_free(back);
+        bridge_free(b);
+    }
+}
+
+static void test_store_malformed(void **state)
+{
+    (void)state;
+    char err[HB_ERR_LEN];
+    static const struct {
+        const char *json;
+        const char *err;
+    } cases[] = {
+        {"", "bridge json: not a json object"},
+        {"not json", "bridge json: not a json object"},
+        {"[]", "bridge json: not a json object"},
+        {"{\"endpoint\":\"e\",\"outbound_url\":\"http://x\"}",
+         "bridge json: id missing or malformed"},
+        {"{\"id\":\"brg_x\",\"outbound_url\":\"http://x\"}",
+         "bridge json: endpoint missing or malformed"},
+        {"{\"id\":\"brg_x\",\"endpoint\":\"e\"}", "bridge json: outbound_url missing or malformed"},
+        {"{\"id\":\"brg_0123456789012345678901234567890123\",\"endpoint\":\"e\","
+         "\"outbound_url\":\"http://x\"}",
+         "bridge json: id missing or malformed"},
+        {"{\"id\":\"brg_x\",\"endpoint\":\"e\",\"outbound_url\":\"http://"
+         "x\",\"method\":\"OPTIONSX\"}",
+         "bridge json: method missing or malformed"},
+        {"{\"id\":\"brg_x\",\"endpoint\":\"e\",\"outbound_url\":\"http://x\",\"retries\":\"3\"}",
+         "bridge json: retries missing or malformed"},
+        {"{\"id\":\"brg_x\",\"endpoint\":\"e\",\"outbound_url\":\"http://x\",\"headers\":[]}",
+         "bridge json: headers missing or malformed"},
+        {"{\"id\":\"brg_x\",\"endpoint\":\"e\",\"outbound_url\":\"http://x\","
+         "\"retry_delays\":[1,\"a\"]}",
+         "bridge json: retry_delays missing or malformed"},
+        {"{\"id\":\"brg_x\",\"endpoint\":\"e\",\"outbound_url\":\"http://x\",\"active\":1}",
+         "bridge json: active missing or malformed"},
+        {"{\"id\":\"brg_x\",\"endpoint\":\"e\",\"outbound_url\":\"http://x\",\"created_ms\":1.5}",
+         "bridge json: created_ms missing or malformed"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct bridge *b = &sentinel;
+        err[0] = '\0';
+        if (bridge_from_store(cases[i].json, &b, err, sizeof(err)) == 0)
+            fail_msg("bridge_from_store(%s) accepted", cases[i].json);
+        assert_null(b);
+        assert_string_equal(err, cases[i].err);
+    }
+    struct bridge *b = NULL;
+    assert_int_equal(bridge_from_store(NULL, &b, err, sizeof(err)), -1);
+
+    /* A row from before a field existed loads with the defaults; unknown keys are left. */
+    assert_int_equal(bridge_from_store("{\"id\":\"brg_x\",\"endpoint\":\"e\","
+                                       "\"outbound_url\":\"http://x\",\"future\":{\"a\":1}}",
+                                       &b, err, sizeof(err)),
+                     0);
+    assert_string_equal(b->method, "POST");
+    assert_int_equal(b->retries, 3);
+    assert_int_equal(b->timeout_ms, 30000);
+    assert_true(b->active);
+    assert_string_equal(b->name, "");
+    bridge_free(b);
+    bridge_free(NULL);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    xalloc_init_cjson();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_defaults),
+        cmocka_unit_test(test_create_all_fields),
+        cmocka_unit_test(test_validation_rules),
+        cmocka_unit_test(test_outbound_url),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_not_an_object),
+        cmocka_unit_test(test_patch_keeps_absent_fields),
+        cmocka_unit_test(test_patch_null_resets),
+        cmocka_unit_test(test_patch_refused_changes_nothing),
+        cmocka_unit_test(test_patch_back_api_shape),
+        cmocka_unit_test(test_to_api),
+        cmocka_unit_test(test_store_round_trip),
+        cmocka_unit_test(test_store_malformed),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,279 @@
+/*
+ * test_job.c - unit tests for common/job.c: the HSET argv a job becomes, the job read back
+ * from HGETALL pairs (a round trip with a body holding NUL bytes), defaults for optional
+ * fields, and the errors for missing or malformed required ones.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hb.h"
+#include "job.h"
+#include "xalloc.h"
+
+static const char body_with_nuls[] = "a\0b\0\0{\"x\":1}\xff";
+#define BODY_LEN (sizeof(body_with_nuls) - 1)
+
+static void job_sample(struct job *j)
+{
+    memset(j, 0, sizeof(*j));
+    snprintf(j->id, sizeof(j->id), "evt_01JD0000000000000000000000");
+    snprintf(j->bridge_id, sizeof(j->bridge_id), "brg_01JD0000000000000000000001");
+    j->received_ms = 1795341600123;
+    j->method = xstrdup("POST");
+    j->path = xstrdup("/hooks/abc");
+    j->query = xstrdup("a=1&b=x%20y");
+    j->headers_json = xstrdup("{\"content-type\":\"application/octet-stream\"}");
+    j->content_type = xstrdup("application/octet-stream");
+    j->body = xmalloc(BODY_LEN + 1);
+    memcpy(j->body, body_with_nuls, BODY_LEN + 1);
+    j->body_len = BODY_LEN;
+    j->replay_of = xstrdup("evt_01JC0000000000000000000000");
+    j->attempts = 2;
+    j->requeues = 1;
+}
+
+/* The value argv holds for `field`, or fail. */
+static size_t argv_value(const char **argv, const size_t *argvlen, int argc, const char *field,
+                         const char **value)
+{
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (argvlen[i] == strlen(field) && memcmp(argv[i], field, argvlen[i]) == 0) {
+            *value = argv[i + 1];
+            return argvlen[i + 1];
+        }
+    }
+    fail_msg("argv lacks %s", field);
+    return 0;
+}
+
+static void test_hset_argv(void **state)
+{
+    (void)state;
+    struct job j;
+    job_sample(&j);
+    const char *argv[JOB_ARGV_MAX];
+    size_t argvlen[JOB_ARGV_MAX];
+    char scratch[64];
+    int argc = job_hset_argv(&j, "hb:job:evt_1", argv, argvlen, scratch, sizeof(scratch));
+    assert_true(argc <= JOB_ARGV_MAX);
+    assert_int_equal(argc % 2, 0);
+    assert_int_equal(argvlen[0], 4);
+    assert_memory_equal(argv[0], "HSET", 4);
+    assert_int_equal(argvlen[1], strlen("hb:job:evt_1"));
+    assert_memory_equal(argv[1], "hb:job:evt_1", argvlen[1]);
+
+    static const struct {
+        const char *field;
+        const char *value;
+    } want[] = {
+        {JOB_F_BRIDGE, "brg_01JD0000000000000000000001"},
+        {JOB_F_RECEIVED, "1795341600123"},
+        {JOB_F_METHOD, "POST"},
+        {JOB_F_PATH, "/hooks/abc"},
+        {JOB_F_QUERY, "a=1&b=x%20y"},
+        {JOB_F_HEADERS, "{\"content-type\":\"application/octet-stream\"}"},
+        {JOB_F_CTYPE, "application/octet-stream"},
+        {JOB_F_REPLAY, "evt_01JC0000000000000000000000"},
+        {JOB_F_ATTEMPTS, "2"},
+        {JOB_F_REQUEUES, "1"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *v;
+        size_t len = argv_value(argv, argvlen, argc, want[i].field, &v);
+        if (len != strlen(want[i].value) || memcmp(v, want[i].value, len) != 0)
+            fail_msg("%s is %.*s, expected %s", want[i].field, (int)len, v, want[i].value);
+    }
+    const char *body;
+    assert_int_equal(argv_value(argv, argvlen, argc, JOB_F_BODY, &body), BODY_LEN);
+    assert_memory_equal(body, body_with_nuls, BODY_LEN);
+    /* The body is not copied: the argv points into the job. */
+    assert_ptr_equal(body, j.body);
+    job_clear(&j);
+}
+
+/* Extremes of the numbers fit in the documented 64 bytes of scratch. */
+static void test_hset_argv_number_extremes(void **state)
+{
+    (void)state;
+    struct job j;
+    memset(&j, 0, sizeof(j));
+    j.received_ms = INT64_MAX;
+    j.attempts = INT32_MIN;
+    j.requeues = INT32_MAX;
+    const char *argv[JOB_ARGV_MAX];
+    size_t argvlen[JOB_ARGV_MAX];
+    char scratch[64];
+    int argc = job_hset_argv(&j, "k", argv, argvlen, scratch, sizeof(scratch));
+    const char *v;
+    size_t len = argv_value(argv, argvlen, argc, JOB_F_RECEIVED, &v);
+    assert_int_equal(len, strlen("9223372036854775807"));
+    assert_memory_equal(v, "9223372036854775807", len);
+    len = argv_value(argv, argvlen, argc, JOB_F_ATTEMPTS, &v);
+    assert_memory_equal(v, "-2147483648", len);
+    len = argv_value(argv, argvlen, argc, JOB_F_REQUEUES, &v);
+    assert_memory_equal(v, "2147483647", len);
+    /* NULL strings go out as empty values. */
+    len = argv_value(argv, argvlen, argc, JOB_F_BODY, &v);
+    assert_int_equal(len, 0);
+    len = argv_value(argv, argvlen, argc, JOB_F_METHOD, &v);
+    assert_int_equal(len, 0);
+}
+
+/* HGETALL hands back exactly what HSET wrote: argv[2..] is the pair list. */
+static void test_round_trip(void **state)
+{
+    (void)state;
+    struct job j, back;
+    job_sample(&j);
+    const char *argv[JOB_ARGV_MAX];
+    size_t argvlen[JOB_ARGV_MAX];
+    char scratch[64], err[HB_ERR_LEN];
+    int argc = job_hset_argv(&j, "hb:job:x", argv, argvlen, scratch, sizeof(scratch));
+    assert_int_equal(
+        job_from_pairs(&back, j.id, argv + 2, argvlen + 2, (size_t)argc - 2, err, sizeof(err)), 0);
+    assert_string_equal(back.id, j.id);
+    assert_string_equal(back.bridge_id, j.bridge_id);
+    assert_int_equal(back.received_ms, j.received_ms);
+    assert_string_equal(back.method, j.method);
+    assert_string_equal(back.path, j.path);
+    assert_string_equal(back.query, j.query);
+    assert_string_equal(back.headers_json, j.headers_json);
+    assert_string_equal(back.content_type, j.content_type);
+    assert_int_equal(back.body_len, BODY_LEN);
+    assert_memory_equal(back.body, body_with_nuls, BODY_LEN);
+    assert_int_equal(back.body[BODY_LEN], '\0');
+    assert_ptr_not_equal(back.body, j.body);
+    assert_string_equal(back.replay_of, j.replay_of);
+    assert_int_equal(back.attempts, 2);
+    assert_int_equal(back.requeues, 1);
+    job_clear(&j);
+    job_clear(&back);
+    /* job_clear zeroes, so a second clear is harmless. */
+    job_clear(&back);
+    assert_null(back.body);
+    assert_int_equal(back.body_len, 0);
+    job_clear(NULL);
+}
+
+static void test_minimal_pairs_defaults(void **state)
+{
+    (void)state;
+    const char *strs[] = {"bridge_id", "brg_1", "received_ms", "1000", "unknown", "ignored"};
+    size_t lens[6];
+    for (size_t i = 0; i < 6; i++)
+        lens[i] = strlen(strs[i]);
+    struct job j;
+    char err[HB_ERR_LEN];
+    assert_int_equal(job_from_pairs(&j, "evt_1", strs, lens, 6, err, sizeof(err)), 0);
+    assert_string_equal(j.id, "evt_1");
+    assert_string_equal(j.bridge_id, "brg_1");
+    assert_int_equal(j.received_ms, 1000);
+    assert_int_equal(j.attempts, 0);
+    assert_int_equal(j.requeues, 0);
+    assert_string_equal(j.method, "");
+    assert_string_equal(j.path, "");
+    assert_string_equal(j.query, "");
+    assert_string_equal(j.headers_json, "{}");
+    assert_string_equal(j.content_type, "");
+    assert_string_equal(j.replay_of, "");
+    assert_non_null(j.body);
+    assert_int_equal(j.body_len, 0);
+    job_clear(&j);
+}
+
+/* Lengths rule, not NULs: values are cut out of a larger buffer as hiredis may hand them. */
+static void test_pairs_use_lengths(void **state)
+{
+    (void)state;
+    const char *buf = "bridge_idXXbrg_2YYreceived_ms42ZZattempts7";
+    const char *strs[] = {buf, buf + 11, buf + 18, buf + 29, buf + 33, buf + 41};
+    size_t lens[] = {9, 5, 11, 2, 8, 1};
+    struct job j;
+    char err[HB_ERR_LEN];
+    assert_int_equal(job_from_pairs(&j, "evt_2", strs, lens, 6, err, sizeof(err)), 0);
+    assert_string_equal(j.bridge_id, "brg_2");
+    assert_int_equal(j.received_ms, 42);
+    assert_int_equal(j.attempts, 7);
+    job_clear(&j);
+
+    /* A repeated field: the last one wins, without leaking the first. */
+    const char *rep[] = {"bridge_id", "b", "received_ms", "1", "path", "/a", "path", "/b"};
+    size_t rlens[8];
+    for (size_t i = 0; i < 8; i++)
+        rlens[i] = strlen(rep[i]);
+    assert_int_equal(job_from_pairs(&j, "evt_3", rep, rlens, 8, err, sizeof(err)), 0);
+    assert_string_equal(j.path, "/b");
+    job_clear(&j);
+}
+
+struct bad_case {
+    const char *pairs[8]; /* NULL-terminated */
+    const char *err;
+};
+
+static const struct bad_case bad_cases[] = {
+    {{"received_ms", "1", NULL}, "job evt_1: bridge_id missing"},
+    {{"bridge_id", "brg_1", NULL}, "job evt_1: received_ms missing"},
+    {{NULL}, "job evt_1: bridge_id missing"},
+    {{"bridge_id", "", "received_ms", "1", NULL}, "job evt_1: bridge_id malformed"},
+    {{"bridge_id", "brg_0123456789012345678901234567890", "received_ms", "1", NULL},
+     "job evt_1: bridge_id malformed"},
+    {{"bridge_id", "b", "received_ms", "", NULL}, "job evt_1: received_ms malformed"},
+    {{"bridge_id", "b", "received_ms", "12x", NULL}, "job evt_1: received_ms malformed"},
+    {{"bridge_id", "b", "received_ms", "-5", NULL}, "job evt_1: received_ms malformed"},
+    {{"bridge_id", "b", "received_ms", "99999999999999999999", NULL},
+     "job evt_1: received_ms malformed"},
+    {{"bridge_id", "b", "received_ms", "1", "attempts", "two", NULL},
+     "job evt_1: attempts malformed"},
+    {{"bridge_id", "b", "received_ms", "1", "requeues", "-1", NULL},
+     "job evt_1: requeues malformed"},
+    {{"bridge_id", "b", "received_ms", "1", "path", "/p", "attempts", NULL},
+     "job evt_1: odd number of hash entries"},
+};
+
+static void test_bad_pairs(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        size_t lens[8], n = 0;
+        while (bad_cases[i].pairs[n] != NULL) {
+            lens[n] = strlen(bad_cases[i].pairs[n]);
+            n++;
+        }
+        struct job j;
+        char err[HB_ERR_LEN] = "";
+        if (job_from_pairs(&j, "evt_1", bad_cases[i].pairs, lens, n, err, sizeof(err)) == 0)
+            fail_msg("case %zu accepted", i);
+        assert_string_equal(err, bad_cases[i].err);
+        /* A refused job owns nothing. */
+        assert_null(j.method);
+        assert_null(j.path);
+        assert_null(j.body);
+        job_clear(&j);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    xalloc_init_cjson();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hset_argv),         cmocka_unit_test(test_hset_argv_number_extremes),
+        cmocka_unit_test(test_round_trip),        cmocka_unit_test(test_minimal_pairs_defaults),
+        cmocka_unit_test(test_pairs_use_lengths), cmocka_unit_test(test_bad_pairs),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -37,6 +37,7 @@ struct hooks_pending {
     struct evhttp_request *req;
     struct job job;
     bool scheduled;
+    int64_t due_ms; /* first attempt time when scheduled, else 0 */
     int64_t started_mono;
 };
 
@@ -125,8 +126,7 @@ static void hooks_on_exec(redisAsyncContext *ac, void *r, void *priv)
 
     /* The event row follows the answer; if this process dies first, the worker rebuilds
      * the event from the job. */
-    int64_t due = 0;
-    cJSON *ev = event_from_job(&p->job, status, due);
+    cJSON *ev = event_from_job(&p->job, status, p->due_ms);
     evwriter_insert(p->in->events, p->job.id, p->job.bridge_id, status, p->job.received_ms,
                     cJSON_PrintUnformatted(ev));
     cJSON_Delete(ev);
@@ -153,8 +153,8 @@ static int hooks_enqueue(struct hooks_pending *p, const struct bridge *b)
     rconn_argv(in->redis, NULL, NULL, argc, argv, argvlen);
     if (b->delay_seconds > 0) {
         char due[24];
-        snprintf(due, sizeof(due), "%lld",
-                 (long long)(p->job.received_ms + (int64_t)b->delay_seconds * 1000));
+        p->due_ms = p->job.received_ms + (int64_t)b->delay_seconds * 1000;
+        snprintf(due, sizeof(due), "%lld", (long long)p->due_ms);
         rconn_cmd(in->redis, NULL, NULL, "ZADD %s %s %s", keys.scheduled, due, p->job.id);
         p->scheduled = true;
     } else {

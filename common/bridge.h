@@ -23,8 +23,8 @@ struct bridge {
     char endpoint[HB_ENDPOINT_LEN]; /* random URL-safe token */
     char *name;                     /* "" when unset */
     char *outbound_url;
-    char method[8];  /* GET POST PUT PATCH DELETE */
-    cJSON *headers;  /* object of name -> string value; never NULL */
+    char method[8]; /* GET POST PUT PATCH DELETE */
+    cJSON *headers; /* object of name -> string value; never NULL */
     long delay_seconds;
     int retries;
     long *retry_delays; /* NULL when unset */

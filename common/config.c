@@ -21,9 +21,9 @@ struct config_opt {
     const char *flag;
     const char *env;
     enum config_kind kind;
-    size_t offset; /* into struct config */
-    size_t size;   /* for CK_STR */
-    long min, max; /* for CK_LONG */
+    size_t offset;  /* into struct config */
+    size_t size;    /* for CK_STR */
+    long min, max;  /* for CK_LONG */
     unsigned roles; /* bit 1: ingress, bit 2: worker */
 };
 
@@ -44,8 +44,7 @@ static const struct config_opt config_opts[] = {
      R_IN | R_WK},
     {"--shutdown-timeout", "HOOKBRIDGE_SHUTDOWN_TIMEOUT", CK_LONG, OFF(shutdown_timeout), 0, 0,
      86400, R_IN | R_WK},
-    {"--deny-private", "HOOKBRIDGE_DENY_PRIVATE", CK_BOOL, OFF(deny_private), 0, 0, 0,
-     R_IN | R_WK},
+    {"--deny-private", "HOOKBRIDGE_DENY_PRIVATE", CK_BOOL, OFF(deny_private), 0, 0, 0, R_IN | R_WK},
     {"--reuseport", "HOOKBRIDGE_REUSEPORT", CK_BOOL, OFF(reuseport), 0, 0, 0, R_IN | R_WK},
     {"--retention-days", "HOOKBRIDGE_RETENTION_DAYS", CK_LONG, OFF(retention_days), 0, 0, 36500,
      R_IN | R_WK},
@@ -196,10 +195,9 @@ bad:
 
 int config_parse_secret_key(const char *b64, unsigned char key[32], char *err, size_t errlen)
 {
-    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
-                                   sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
-                                   sodium_base64_VARIANT_URLSAFE,
-                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING};
+    static const int variants[] = {
+        sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+        sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING};
     size_t n = strlen(b64);
     while (n > 0 && (b64[n - 1] == '\n' || b64[n - 1] == '\r' || b64[n - 1] == ' '))
         n--;
@@ -311,8 +309,7 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
         const char *val = NULL;
         for (size_t i = 0; i < N_OPTS; i++) {
             size_t fl = strlen(config_opts[i].flag);
-            if (strncmp(arg, config_opts[i].flag, fl) == 0 &&
-                (arg[fl] == '\0' || arg[fl] == '=')) {
+            if (strncmp(arg, config_opts[i].flag, fl) == 0 && (arg[fl] == '\0' || arg[fl] == '=')) {
                 o = &config_opts[i];
                 val = arg[fl] == '=' ? arg + fl + 1 : NULL;
                 break;
@@ -346,8 +343,9 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
     while (pl > 0 && cfg->public_url[pl - 1] == '/')
         cfg->public_url[--pl] = '\0';
     if (strncmp(cfg->public_url, "http://", 7) != 0 && strncmp(cfg->public_url, "https://", 8)) {
-        snprintf(err, errlen, "HOOKBRIDGE_PUBLIC_URL/--public-url: must be an http:// or "
-                              "https:// URL with a host");
+        snprintf(err, errlen,
+                 "HOOKBRIDGE_PUBLIC_URL/--public-url: must be an http:// or "
+                 "https:// URL with a host");
         return -1;
     }
     if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0) {
@@ -356,8 +354,9 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
     }
     const char *lv = cfg->log_level;
     if (strcmp(lv, "debug") && strcmp(lv, "info") && strcmp(lv, "warn") && strcmp(lv, "error")) {
-        snprintf(err, errlen, "HOOKBRIDGE_LOG_LEVEL/--log-level: must be debug, info, warn or "
-                              "error");
+        snprintf(err, errlen,
+                 "HOOKBRIDGE_LOG_LEVEL/--log-level: must be debug, info, warn or "
+                 "error");
         return -1;
     }
     const char *tok = getenv("HOOKBRIDGE_ADMIN_TOKEN");
@@ -370,8 +369,9 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
     }
     const char *key = getenv("HOOKBRIDGE_SECRET_KEY");
     if (key == NULL || key[0] == '\0') {
-        snprintf(err, errlen, "HOOKBRIDGE_SECRET_KEY: not set (32 bytes, base64; make one with "
-                              "'head -c32 /dev/urandom | base64')");
+        snprintf(err, errlen,
+                 "HOOKBRIDGE_SECRET_KEY: not set (32 bytes, base64; make one with "
+                 "'head -c32 /dev/urandom | base64')");
         return -1;
     }
     if (config_parse_secret_key(key, cfg->secret_key, err, errlen))

@@ -53,9 +53,8 @@ int64_t store_data_version(struct store *st);
 /* ---- events ---- */
 
 /* Insert an event; with `or_ignore`, an existing row with that id is left unchanged. */
-int store_event_insert(struct store *st, const char *id, const char *bridge_id,
-                       const char *status, int64_t received_ms, const char *json, bool or_ignore,
-                       char *err);
+int store_event_insert(struct store *st, const char *id, const char *bridge_id, const char *status,
+                       int64_t received_ms, const char *json, bool or_ignore, char *err);
 
 struct store_event_update {
     const char *id;

@@ -24,8 +24,8 @@
 
 #define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit (1..1000), before"
 
-static const char *const events_statuses[] = {"queued",    "scheduled", "retrying", "delivered",
-                                              "failed",    "filtered",  "aborted"};
+static const char *const events_statuses[] = {"queued", "scheduled", "retrying", "delivered",
+                                              "failed", "filtered",  "aborted"};
 
 static void events_bad_param(struct evhttp_request *req, const char *what)
 {

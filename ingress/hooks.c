@@ -107,7 +107,7 @@ static void hooks_on_exec(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     hooks_waiting--;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        const char *why = reply == NULL ? "connection lost"
+        const char *why = reply == NULL                      ? "connection lost"
                           : reply->type == REDIS_REPLY_ERROR ? reply->str
                                                              : "transaction aborted";
         log_kv(LOG_WARN, "enqueue failed", "event_id", p->job.id, "error", why, NULL);

@@ -60,8 +60,7 @@ void http_reply_json(struct evhttp_request *req, int code, const cJSON *json)
     free(s);
 }
 
-void http_reply_error(struct evhttp_request *req, int code, const char *error,
-                      const char *message)
+void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *message)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error", error);

@@ -20,8 +20,7 @@ void http_reply_raw(struct evhttp_request *req, int code, const char *ctype, con
                     size_t len);
 
 /* Reply {"error": code_name, "message": message} (message may be NULL: omitted). */
-void http_reply_error(struct evhttp_request *req, int code, const char *error,
-                      const char *message);
+void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *message);
 
 /* Reply 204 with no body. */
 void http_reply_empty(struct evhttp_request *req, int code);

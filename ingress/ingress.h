@@ -17,9 +17,9 @@ struct evwriter;
 struct ingress {
     struct config cfg;
     struct event_base *base;
-    struct store *store;       /* bridges and events (SQLite) */
-    struct rconn *redis;       /* async, reconnecting; NULL context while down */
-    struct evwriter *events;   /* batches the first write of accepted events */
+    struct store *store;     /* bridges and events (SQLite) */
+    struct rconn *redis;     /* async, reconnecting; NULL context while down */
+    struct evwriter *events; /* batches the first write of accepted events */
 };
 
 #endif

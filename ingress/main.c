@@ -45,7 +45,8 @@ struct ingress_main {
 static int ingress_listen_socket(const char *host, int port, bool reuseport, char *err,
                                  size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char portstr[8];
@@ -76,8 +77,8 @@ fail:
     return -1;
 }
 
-static struct evhttp *ingress_http(struct ingress_main *m, void (*cb)(struct evhttp_request *,
-                                                                      void *))
+static struct evhttp *ingress_http(struct ingress_main *m,
+                                   void (*cb)(struct evhttp_request *, void *))
 {
     struct evhttp *http = evhttp_new(m->in.base);
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -157,8 +158,8 @@ int main(int argc, char **argv)
 
     m.pub = ingress_http(&m, hooks_request);
     m.admin = ingress_http(&m, admin_request);
-    int pfd = ingress_listen_socket(m.in.cfg.listen_host, m.in.cfg.listen_port,
-                                    m.in.cfg.reuseport, err, sizeof(err));
+    int pfd = ingress_listen_socket(m.in.cfg.listen_host, m.in.cfg.listen_port, m.in.cfg.reuseport,
+                                    err, sizeof(err));
     if (pfd < 0)
         goto fail;
     m.pub_sock = evhttp_accept_socket_with_handle(m.pub, pfd);

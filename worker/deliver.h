@@ -27,14 +27,14 @@ struct deliver_request {
 };
 
 struct deliver_result {
-    int http_status;     /* 0 when no response arrived */
-    const char *error;   /* NULL, or why the request failed (transport, timeout) */
-    cJSON *headers;      /* response headers, names lower-cased; owned by the call */
-    const char *body;    /* first HB_RESPONSE_BODY_MAX bytes of the response body */
+    int http_status;   /* 0 when no response arrived */
+    const char *error; /* NULL, or why the request failed (transport, timeout) */
+    cJSON *headers;    /* response headers, names lower-cased; owned by the call */
+    const char *body;  /* first HB_RESPONSE_BODY_MAX bytes of the response body */
     size_t body_len;
-    bool truncated;      /* the body was longer */
-    long retry_after_s;  /* Retry-After in seconds, or -1 */
-    int64_t started_ms;  /* wall clock */
+    bool truncated;     /* the body was longer */
+    long retry_after_s; /* Retry-After in seconds, or -1 */
+    int64_t started_ms; /* wall clock */
     long duration_ms;
 };
 

@@ -219,8 +219,8 @@ static void fetch_on_promoted(redisAsyncContext *ac, void *r, void *priv)
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
         log_kv(LOG_ERROR, "promote script failed", "error", reply->str, NULL);
     /* A full batch means more are due: go again at once instead of waiting a tick. */
-    bool more = reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
-                reply->integer >= FETCH_PROMOTE_MAX;
+    bool more =
+        reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer >= FETCH_PROMOTE_MAX;
     if (!w->stopping)
         fetch_arm(fs.promote, more ? 0 : FETCH_PROMOTE_MS);
 }
@@ -394,8 +394,8 @@ void fetch_release_all(struct worker *w)
         freeReplyObject(r);
     if (ad->db && (r = redisCommand(c, "SELECT %d", ad->db)))
         freeReplyObject(r);
-    r = redisCommand(c, "EVAL %s 3 %s %s %s %s", queue_lua_release, w->inflight_key,
-                     w->keys.ready, w->keys.workers, w->id);
+    r = redisCommand(c, "EVAL %s 3 %s %s %s %s", queue_lua_release, w->inflight_key, w->keys.ready,
+                     w->keys.workers, w->id);
     if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
         char n[24];
         snprintf(n, sizeof(n), "%lld", r->integer);

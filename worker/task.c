@@ -210,8 +210,8 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     if (ok) {
         t->status = "delivered";
     } else if (t->attempt <= b->retries) {
-        long delay = retry_delay_seconds(t->attempt - 1, b->retry_delays, b->n_retry_delays,
-                                         retry_jitter());
+        long delay =
+            retry_delay_seconds(t->attempt - 1, b->retry_delays, b->n_retry_delays, retry_jitter());
         if ((res->http_status == 429 || res->http_status == 503) && res->retry_after_s > delay)
             delay = res->retry_after_s;
         t->status = "retrying";
@@ -225,12 +225,12 @@ static void task_on_done(const struct deliver_result *res, void *arg)
         snprintf(dur, sizeof(dur), "%ld", res->duration_ms);
         snprintf(n, sizeof(n), "%d", t->attempt);
         log_kv(ok ? LOG_INFO : LOG_WARN, "delivery attempt", "event_id", t->job->id, "bridge_id",
-               b->id, "attempt", n, "status", st, "duration_ms", dur, "outcome", t->status,
-               "error", res->error, NULL);
+               b->id, "attempt", n, "status", st, "duration_ms", dur, "outcome", t->status, "error",
+               res->error, NULL);
     }
-    cJSON *attempt = event_attempt(t->attempt, res->started_ms, res->duration_ms, res->http_status,
-                                   res->error, res->headers, res->body,
-                                   res->body_len, res->truncated);
+    cJSON *attempt =
+        event_attempt(t->attempt, res->started_ms, res->duration_ms, res->http_status, res->error,
+                      res->headers, res->body, res->body_len, res->truncated);
     cJSON *outbound = t->attempt == 1 ? task_outbound(t) : NULL;
     task_record(t, attempt, outbound);
 }

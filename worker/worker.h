@@ -28,9 +28,9 @@ struct worker {
     struct evwriter *events;
     struct deliver *deliver;
     struct queue_keys keys;
-    char id[128];                      /* host:pid:random */
-    char inflight_key[QUEUE_KEY_LEN];  /* queue:inflight:{id} */
-    int held;                          /* jobs taken and not yet acknowledged */
+    char id[128];                     /* host:pid:random */
+    char inflight_key[QUEUE_KEY_LEN]; /* queue:inflight:{id} */
+    int held;                         /* jobs taken and not yet acknowledged */
     bool stopping;
 };
 

@@ -53,7 +53,9 @@ test: deps
 
 unit: $(UNIT_BIN)
 
-bench: deps all
+bench:
+	@scripts/install-deps --bench
+	@$(MAKE) --no-print-directory all
 	@scripts/bench
 
 # The schemas in schemas/ are compiled in as C strings, so the binaries need no files

@@ -83,6 +83,12 @@ $(BINDIR)/hookbridge-worker: $(WORKER_OBJ) $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# test_http tests ingress/http.c's pure helpers, so it links that object too.
+$(BUILD)/test/test_http: $(BUILD)/test/unit/test_http.o $(BUILD)/ingress/http.o \
+		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka

@@ -205,3 +205,25 @@ def test_redis_queue_layout(env):
     workers = r("ZRANGE", "hb:workers", 0, -1, "WITHSCORES")
     check(len(workers) == 2, "hb:workers: %r" % workers)
     check(abs(float(workers[1]) / 1000.0 - time.time()) < 30, "stale heartbeat %r" % workers)
+
+
+@meta(est=35, timeout=90)
+def test_poison_job_fails_after_requeues(env):
+    """A job put back more than 5 times by the reaper (a request that keeps killing
+    workers) ends failed with an error that says so, and is never sent again."""
+    env.start_ingress()
+    sink = env.sink(always(200))
+    b = env.create_bridge(outbound_url=sink.url("/poison"))
+    eid = env.send(b)
+    # Five crashes already happened: one more put-back makes six.
+    env.redis.client("HSET", "hb:job:%s" % eid, "requeues", "5")
+    # A dead worker holds it: its heartbeat is old and the job sits in its in-flight list.
+    env.redis.client("LREM", "hb:queue:ready", "0", eid)
+    env.redis.client("LPUSH", "hb:queue:inflight:deadhost:1:x", eid)
+    env.redis.client("ZADD", "hb:workers", "1", "deadhost:1:x")
+    env.start_worker()
+    ev = env.wait_event(eid, {"failed"}, timeout=60)
+    check(len(sink.by_event(eid)) == 0, "a poisoned job was sent")
+    errs = [a.get("error") or "" for a in ev["attempts"]]
+    check(any("put back" in e for e in errs), "failed without saying why: %r" % errs)
+    check(env.redis.client("EXISTS", "hb:job:%s" % eid) == 0, "job left in Redis")

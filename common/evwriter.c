@@ -27,7 +27,8 @@ struct evw_item {
     char bridge_id[HB_ID_LEN];
     char status[16];
     int64_t received_ms;
-    char *json; /* insert: the event; update: the event to insert if the row is missing */
+    char *json;            /* insert: the event */
+    evwriter_full_cb full; /* update: builds the event to insert if the row is missing */
     char *attempt_json;
     char *outbound_json;
     int64_t next_attempt_ms;
@@ -111,7 +112,7 @@ void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, 
 }
 
 void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
-                     int64_t received_ms, char *full_json, evwriter_done_cb cb, void *arg)
+                     int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb, void *arg)
 {
     struct evw_item *it = xcalloc(1, sizeof(*it));
     it->kind = EVW_UPDATE;
@@ -119,7 +120,7 @@ void evwriter_update(struct evwriter *w, const struct store_event_update *u, con
     snprintf(it->bridge_id, sizeof(it->bridge_id), "%s", bridge_id);
     snprintf(it->status, sizeof(it->status), "%s", u->status);
     it->received_ms = received_ms;
-    it->json = full_json;
+    it->full = full;
     it->attempt_json = u->attempt_json ? xstrdup(u->attempt_json) : NULL;
     it->outbound_json = u->outbound_json ? xstrdup(u->outbound_json) : NULL;
     it->next_attempt_ms = u->next_attempt_ms;
@@ -144,10 +145,13 @@ static int evwriter_apply(struct evwriter *w, struct evw_item *it, char *err)
     if (rc == STORE_NOTFOUND) {
         /* The ingress never got to write the event (it crashed after the 202): the job
          * carried enough to rebuild it, and the caller already folded this update in. */
-        if (it->json == NULL)
+        char *json = it->full ? it->full(it->arg) : NULL;
+        if (json == NULL)
             return 0;
-        return store_event_insert(w->st, it->id, it->bridge_id, it->status, it->received_ms,
-                                  it->json, false, err);
+        rc = store_event_insert(w->st, it->id, it->bridge_id, it->status, it->received_ms, json,
+                                false, err);
+        free(json);
+        return rc;
     }
     return rc;
 }

@@ -29,12 +29,19 @@ void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, 
                      int64_t received_ms, char *json);
 
 /*
- * Queue an update (fields copied). When the event row does not exist yet, `full_json`
- * (ownership taken; may be NULL) is inserted instead: it must already include the update.
- * `cb` (may be NULL) runs after commit.
+ * Builds the whole event, this update included, for when its row does not exist yet (the
+ * ingress died between its 202 and its write). Returns a new string (or NULL: nothing to
+ * insert). Called rarely, so the common path never renders the full event.
+ */
+typedef char *(*evwriter_full_cb)(void *arg);
+
+/*
+ * Queue an update (fields copied). When the event row does not exist yet, the event that
+ * `full(arg)` returns is inserted instead. `cb` (may be NULL) runs after commit; `arg`
+ * must stay valid until then.
  */
 void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
-                     int64_t received_ms, char *full_json, evwriter_done_cb cb, void *arg);
+                     int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb, void *arg);
 
 /* Write everything queued now. Returns 0 or -1 (the writes stay queued for a retry). */
 int evwriter_flush(struct evwriter *w);

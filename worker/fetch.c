@@ -167,7 +167,13 @@ void fetch_more(struct worker *w)
 {
     if (w->stopping || fs.fetching || fs.blocking)
         return;
-    long room = w->cfg.concurrency - w->held;
+    /* --concurrency bounds requests in flight. Jobs whose outcome waits for the batched
+     * SQLite commit and the Redis ack hold no connection, so they do not count against it,
+     * but a bound on all held jobs keeps memory in check when SQLite is slow. */
+    long room = w->cfg.concurrency - task_active();
+    long held_room = 4 * w->cfg.concurrency - w->held;
+    if (held_room < room)
+        room = held_room;
     if (room <= 0)
         return;
     if (room > FETCH_BATCH_MAX)

@@ -35,6 +35,8 @@ struct task {
     char **hdr; /* "Name: value" lines, NULL-terminated */
     const char *status;
     int64_t due_ms;
+    char *attempt_json;       /* the recorded attempt, until it is committed */
+    char *outbound_json;      /* the recorded outbound request, until it is committed */
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
 };
 
@@ -74,6 +76,8 @@ static void task_free(struct task *t)
             free(*h);
         free(t->hdr);
     }
+    free(t->attempt_json);
+    free(t->outbound_json);
     bridge_free(t->bridge);
     job_clear(t->job);
     free(t->job);
@@ -98,32 +102,40 @@ static void task_on_recorded(void *arg, int ok)
     fetch_ack(t->w, t->job->id, done, t->attempt, t->due_ms, task_on_acked, t);
 }
 
+/* The whole event with this attempt, for evwriter when the event's row is missing. */
+static char *task_full_event(void *arg)
+{
+    struct task *t = arg;
+    cJSON *full = event_from_job(t->job, t->status, t->due_ms);
+    if (t->outbound_json != NULL)
+        cJSON_ReplaceItemInObjectCaseSensitive(full, "outbound", cJSON_Parse(t->outbound_json));
+    if (t->attempt_json != NULL)
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(full, "attempts"),
+                             cJSON_Parse(t->attempt_json));
+    char *s = cJSON_PrintUnformatted(full);
+    cJSON_Delete(full);
+    return s;
+}
+
 /*
  * Record the outcome: `attempt` (may be NULL) appended, status set, and the job
  * acknowledged after the commit. Takes ownership of `attempt` and `outbound`.
  */
 static void task_record(struct task *t, cJSON *attempt, cJSON *outbound)
 {
-    char *attempt_s = attempt ? cJSON_PrintUnformatted(attempt) : NULL;
-    char *outbound_s = outbound ? cJSON_PrintUnformatted(outbound) : NULL;
-    /* The whole event, in case its first write never happened (ingress died after 202). */
-    cJSON *full = event_from_job(t->job, t->status, t->due_ms);
-    if (outbound)
-        cJSON_ReplaceItemInObjectCaseSensitive(full, "outbound", outbound);
-    if (attempt)
-        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(full, "attempts"), attempt);
+    t->attempt_json = attempt ? cJSON_PrintUnformatted(attempt) : NULL;
+    t->outbound_json = outbound ? cJSON_PrintUnformatted(outbound) : NULL;
+    cJSON_Delete(attempt);
+    cJSON_Delete(outbound);
     struct store_event_update u = {
         .id = t->job->id,
         .status = t->status,
-        .attempt_json = attempt_s,
-        .outbound_json = outbound_s,
+        .attempt_json = t->attempt_json,
+        .outbound_json = t->outbound_json,
         .next_attempt_ms = t->due_ms,
     };
-    evwriter_update(t->w->events, &u, t->job->bridge_id, t->job->received_ms,
-                    cJSON_PrintUnformatted(full), task_on_recorded, t);
-    cJSON_Delete(full);
-    free(attempt_s);
-    free(outbound_s);
+    evwriter_update(t->w->events, &u, t->job->bridge_id, t->job->received_ms, task_full_event,
+                    task_on_recorded, t);
 }
 
 /* Finish without an HTTP attempt (bridge deleted, job put back too often). */
@@ -233,6 +245,8 @@ static void task_on_done(const struct deliver_result *res, void *arg)
                       res->headers, res->body, res->body_len, res->truncated);
     cJSON *outbound = t->attempt == 1 ? task_outbound(t) : NULL;
     task_record(t, attempt, outbound);
+    /* A connection slot is free: take the next job now rather than after the ack. */
+    fetch_more(t->w);
 }
 
 void task_run(struct worker *w, struct job *job)

@@ -227,3 +227,35 @@ def test_poison_job_fails_after_requeues(env):
     errs = [a.get("error") or "" for a in ev["attempts"]]
     check(any("put back" in e for e in errs), "failed without saying why: %r" % errs)
     check(env.redis.client("EXISTS", "hb:job:%s" % eid) == 0, "job left in Redis")
+
+
+@meta(est=5)
+def test_event_rebuilt_when_first_write_missing(env):
+    """If the ingress dies between its 202 and its batched SQLite write, the worker rebuilds
+    the event from the job in Redis: the event still ends delivered and shows its request."""
+    import sqlite3
+
+    env.start_ingress()
+    sink = env.sink(always(200))
+    b = env.create_bridge(outbound_url=sink.url("/rebuilt"))
+    eid = env.send(b, body=b'{"order":7}')
+    env.wait_event(eid, {"queued"})
+    con = sqlite3.connect(env.db, timeout=10)
+    con.execute("DELETE FROM events WHERE id = ?", (eid,))
+    con.commit()
+    con.close()
+    env.start_worker()
+    # The event is absent until the worker writes it: poll without treating 404 as failure.
+    deadline = time.time() + 30
+    ev = None
+    while time.time() < deadline:
+        r = env.api("GET", "/api/events/%s" % eid)
+        if r.status == 200 and r.json()["status"] == "delivered":
+            ev = r.json()
+            break
+        time.sleep(0.1)
+    check(ev is not None, "rebuilt event never showed delivered")
+    check(ev["request"]["body"] == {"order": 7}, "rebuilt event lost its body: %r" % ev["request"])
+    check(len(ev["attempts"]) == 1 and ev["attempts"][0]["status"] == 200,
+          "rebuilt event attempts: %r" % ev["attempts"])
+    check(ev["outbound"] and ev["outbound"]["url"].endswith("/rebuilt"), "outbound missing")

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit (1..1000), before"
+#define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit, before"
 
 static const char *const events_statuses[] = {"queued", "scheduled", "retrying", "delivered",
                                               "failed", "filtered",  "aborted"};
@@ -34,12 +34,29 @@ static void events_bad_param(struct evhttp_request *req, const char *what)
     http_reply_error(req, 400, "invalid_parameter", msg);
 }
 
+/* Parse "limit": digits only, because strtol alone would also take " 5" and "+5". */
+static bool events_parse_limit(const char *s, long *out)
+{
+    if (s[0] < '0' || s[0] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 1 || v > 1000)
+        return false;
+    *out = v;
+    return true;
+}
+
 static int events_list_row(const char *json, void *arg)
 {
     cJSON *arr = arg;
     cJSON *ev = cJSON_Parse(json);
-    if (ev == NULL)
+    if (ev == NULL) {
+        /* One damaged row should not hide the others; the log says it exists. */
+        log_kv(LOG_ERROR, "unreadable event row skipped", NULL);
         return 0;
+    }
     cJSON_AddItemToArray(arr, event_summary(ev));
     cJSON_Delete(ev);
     return 0;
@@ -77,10 +94,7 @@ static void events_list(struct ingress *in, struct evhttp_request *req)
             }
             status = kv->value;
         } else if (strcmp(kv->key, "limit") == 0) {
-            char *end;
-            errno = 0;
-            limit = strtol(kv->value, &end, 10);
-            if (errno != 0 || end == kv->value || *end != '\0' || limit < 1 || limit > 1000) {
+            if (!events_parse_limit(kv->value, &limit)) {
                 events_bad_param(req, "limit must be a whole number in 1..1000");
                 goto out;
             }
@@ -109,7 +123,10 @@ static void events_list(struct ingress *in, struct evhttp_request *req)
     int n = cJSON_GetArraySize(arr);
     if (n == limit && n > 0) {
         const cJSON *last = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, n - 1), "id");
-        cJSON_AddStringToObject(o, "next", cJSON_IsString(last) ? last->valuestring : "");
+        if (cJSON_IsString(last))
+            cJSON_AddStringToObject(o, "next", last->valuestring);
+        else
+            cJSON_AddNullToObject(o, "next");
     } else {
         cJSON_AddNullToObject(o, "next");
     }
@@ -161,7 +178,13 @@ void admin_events_handle(struct ingress *in, struct evhttp_request *req, const c
         return;
     }
     if (nseg == 3 && strcmp(segs[2], "replay") == 0) {
-        http_reply_error(req, 501, "not_implemented", "replay is not available yet");
+        if (cmd != EVHTTP_REQ_POST) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+            http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+        } else {
+            /* Issue 3 builds replay; until then say so rather than pretend. */
+            http_reply_error(req, 501, "not_implemented", "replay is not available yet");
+        }
         return;
     }
     http_reply_error(req, 404, "not_found", "no such route");

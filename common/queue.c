@@ -71,3 +71,11 @@ const char queue_lua_release[] = "local n = 0\n"
                                  "end\n"
                                  "redis.call('ZREM', KEYS[3], ARGV[1])\n"
                                  "return n\n";
+
+const char queue_lua_stats[] =
+    "local inflight = 0\n"
+    "for _, w in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do\n"
+    "  inflight = inflight + redis.call('LLEN', ARGV[1] .. 'queue:inflight:' .. w)\n"
+    "end\n"
+    "return {redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), inflight,\n"
+    "        redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[2], '+inf')}\n";

@@ -66,4 +66,11 @@ extern const char queue_lua_reap[];
  */
 extern const char queue_lua_release[];
 
+/*
+ * Queue depths for /api/stats: {ready, scheduled, in_flight, live_workers}, where
+ * in_flight adds up the in-flight lists of every registered worker and live_workers counts
+ * heartbeats newer than ARGV[2]. KEYS: ready, scheduled, workers. ARGV: prefix, cutoff_ms.
+ */
+extern const char queue_lua_stats[];
+
 #endif

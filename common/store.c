@@ -56,6 +56,7 @@ enum {
     ST_EVENT_INSERT_OR_IGNORE,
     ST_EVENT_GET,
     ST_EVENT_DELETE_OLDER,
+    ST_EVENT_COUNTS,
     ST_FIXED_COUNT
 };
 
@@ -84,6 +85,8 @@ static const char *const fixed_sql[ST_FIXED_COUNT] = {
                                   "ON CONFLICT (id) DO NOTHING",
     [ST_EVENT_GET] = "SELECT data FROM events WHERE id = ?1",
     /* The subquery reads only the events_received index (it holds the rowid). */
+    /* Reads only the events_status index. */
+    [ST_EVENT_COUNTS] = "SELECT status, count(*) FROM events GROUP BY status",
     [ST_EVENT_DELETE_OLDER] = "DELETE FROM events WHERE rowid IN "
                               "(SELECT rowid FROM events WHERE received_at < ?1 LIMIT ?2)",
 };
@@ -538,5 +541,20 @@ int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int
     if (step_done(st, s, "delete old events", err) != 0)
         return -1;
     *deleted = sqlite3_changes(st->db);
+    return 0;
+}
+
+int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_EVENT_COUNTS];
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cb((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1), arg);
+    if (rc != SQLITE_DONE) {
+        store_errf(st, err, "count events");
+        stmt_done(s);
+        return -1;
+    }
+    stmt_done(s);
     return 0;
 }

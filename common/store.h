@@ -80,4 +80,10 @@ int store_event_list(struct store *st, const char *bridge_id, const char *status
 int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,
                              char *err);
 
+/* Called once per event status with how many events have it. */
+typedef void (*store_count_cb)(const char *status, int64_t count, void *arg);
+
+/* Count events by status. */
+int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err);
+
 #endif

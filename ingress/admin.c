@@ -102,6 +102,8 @@ void admin_request(struct evhttp_request *req, void *arg)
         admin_bridges_handle(in, req, segs, nseg);
     else if (strcmp(segs[0], "events") == 0)
         admin_events_handle(in, req, segs, nseg);
+    else if (strcmp(segs[0], "stats") == 0 && nseg == 1)
+        admin_stats_handle(in, req);
     else
         http_reply_error(req, 404, "not_found", "no such route");
 }

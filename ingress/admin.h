@@ -26,4 +26,7 @@ void admin_bridges_handle(struct ingress *in, struct evhttp_request *req, const 
 void admin_events_handle(struct ingress *in, struct evhttp_request *req, const char **segs,
                          int nseg);
 
+/* GET /api/stats (admin_stats.c) */
+void admin_stats_handle(struct ingress *in, struct evhttp_request *req);
+
 #endif

@@ -1,0 +1,90 @@
+/*
+ * admin_stats.c - GET /api/stats: queue depths and live workers from Redis, event totals
+ * by status from SQLite.
+ *
+ * The numbers come from the shared stores, not from this process's memory, so they are
+ * the same whichever ingress answers and include every worker.
+ */
+#include "admin.h"
+
+#include "clock.h"
+#include "evwriter.h"
+#include "hb.h"
+#include "http.h"
+#include "log.h"
+#include "queue.h"
+#include "rconn.h"
+#include "store.h"
+#include "xalloc.h"
+
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct stats_req {
+    struct ingress *in;
+    struct evhttp_request *req;
+};
+
+static void stats_count(const char *status, int64_t count, void *arg)
+{
+    cJSON *events = arg;
+    cJSON_AddNumberToObject(events, status, (double)count);
+    cJSON *total = cJSON_GetObjectItemCaseSensitive(events, "total");
+    cJSON_SetNumberValue(total, total->valuedouble + (double)count);
+}
+
+static void stats_on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct stats_req *s = priv;
+    redisReply *reply = r;
+    char err[HB_ERR_LEN];
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+        evhttp_add_header(evhttp_request_get_output_headers(s->req), "Retry-After", "5");
+        http_reply_error(s->req, 503, "queue_unavailable", "redis did not answer");
+        goto out;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *q = cJSON_AddObjectToObject(o, "queue");
+    cJSON_AddNumberToObject(q, "ready", (double)reply->element[0]->integer);
+    cJSON_AddNumberToObject(q, "scheduled", (double)reply->element[1]->integer);
+    cJSON_AddNumberToObject(q, "in_flight", (double)reply->element[2]->integer);
+    cJSON *w = cJSON_AddObjectToObject(o, "workers");
+    cJSON_AddNumberToObject(w, "live", (double)reply->element[3]->integer);
+    cJSON *events = cJSON_AddObjectToObject(o, "events");
+    cJSON_AddNumberToObject(events, "total", 0);
+    evwriter_flush(s->in->events);
+    if (store_event_counts(s->in->store, stats_count, events, err) != 0) {
+        log_kv(LOG_ERROR, "stats: count events failed", "error", err, NULL);
+        http_reply_error(s->req, 500, "internal", "the store failed; see the ingress log");
+    } else {
+        http_reply_json(s->req, 200, o);
+    }
+    cJSON_Delete(o);
+out:
+    free(s);
+}
+
+void admin_stats_handle(struct ingress *in, struct evhttp_request *req)
+{
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+        return;
+    }
+    struct queue_keys keys;
+    queue_keys_init(&keys, in->cfg.key_prefix);
+    char cutoff[24];
+    snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
+    struct stats_req *s = xcalloc(1, sizeof(*s));
+    s->in = in;
+    s->req = req;
+    if (rconn_cmd(in->redis, stats_on_reply, s, "EVAL %s 3 %s %s %s %s %s", queue_lua_stats,
+                  keys.ready, keys.scheduled, keys.workers, keys.prefix, cutoff) != 0) {
+        free(s);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        http_reply_error(req, 503, "queue_unavailable", "the queue is unavailable");
+    }
+}

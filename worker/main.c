@@ -14,6 +14,7 @@
 #include "hb.h"
 #include "log.h"
 #include "rconn.h"
+#include "retention.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -29,6 +30,7 @@
 static struct worker_main {
     struct worker w;
     struct event *sigterm, *sigint, *drain;
+    struct retention *retention;
     int64_t deadline;
 } wm;
 
@@ -125,7 +127,9 @@ int main(int argc, char **argv)
     log_kv(LOG_INFO, "worker started", "worker", w->id, "concurrency", conc, "version", HB_VERSION,
            NULL);
     fetch_start(w);
+    wm.retention = retention_start(w->base, w->store, w->cfg.retention_days);
     event_base_dispatch(w->base);
+    retention_stop(wm.retention);
 
     /* Past the deadline: abandon what is still in flight; it goes back to the queue. */
     task_cancel_all();

@@ -1,0 +1,17 @@
+/*
+ * retention.h - the worker's deletion of events older than --retention-days.
+ */
+#ifndef RETENTION_H
+#define RETENTION_H
+
+struct event_base;
+struct store;
+struct retention;
+
+/* Start deleting old events on `base`; NULL (nothing to do) when days is 0. */
+struct retention *retention_start(struct event_base *base, struct store *st, long days);
+
+/* Stop and free (NULL is fine). */
+void retention_stop(struct retention *r);
+
+#endif

@@ -77,6 +77,10 @@ void admin_request(struct evhttp_request *req, void *arg)
         admin_healthz(in, req);
         return;
     }
+    if (strcmp(path, "/metrics") == 0) {
+        admin_metrics_handle(in, req);
+        return;
+    }
     if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
         http_reply_error(req, 404, "not_found", "no such route");
         return;

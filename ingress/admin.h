@@ -26,6 +26,9 @@ void admin_bridges_handle(struct ingress *in, struct evhttp_request *req, const 
 void admin_events_handle(struct ingress *in, struct evhttp_request *req, const char **segs,
                          int nseg);
 
+/* GET /metrics, Prometheus text, no token (admin_stats.c) */
+void admin_metrics_handle(struct ingress *in, struct evhttp_request *req);
+
 /* GET /api/stats (admin_stats.c) */
 void admin_stats_handle(struct ingress *in, struct evhttp_request *req);
 

@@ -2,6 +2,9 @@
  * admin_stats.c - GET /api/stats: queue depths and live workers from Redis, event totals
  * by status from SQLite.
  *
+ * GET /metrics (no token): the same queue figures plus the shared counters, as Prometheus
+ * text.
+ *
  * The numbers come from the shared stores, not from this process's memory, so they are
  * the same whichever ingress answers and include every worker.
  */
@@ -12,6 +15,7 @@
 #include "hb.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "rconn.h"
 #include "store.h"
@@ -21,6 +25,7 @@
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct stats_req {
     struct ingress *in;
@@ -86,5 +91,69 @@ void admin_stats_handle(struct ingress *in, struct evhttp_request *req)
         free(s);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
         http_reply_error(req, 503, "queue_unavailable", "the queue is unavailable");
+    }
+}
+
+struct metrics_req {
+    struct ingress *in;
+    struct evhttp_request *req;
+    struct metrics_queue q;
+};
+
+static void metrics_on_hash(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct metrics_req *m = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        http_reply_raw(m->req, 503, "text/plain", "redis unavailable\n", 18);
+        free(m);
+        return;
+    }
+    const char **strs = xcalloc(reply->elements + 1, sizeof(*strs));
+    for (size_t i = 0; i < reply->elements; i++)
+        strs[i] = reply->element[i]->str ? reply->element[i]->str : "";
+    char *text = metrics_render(strs, reply->elements, &m->q);
+    http_reply_raw(m->req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
+    free(strs);
+    free(m);
+}
+
+static void metrics_on_queue(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct metrics_req *m = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+        http_reply_raw(m->req, 503, "text/plain", "redis unavailable\n", 18);
+        free(m);
+        return;
+    }
+    m->q.ready = reply->element[0]->integer;
+    m->q.scheduled = reply->element[1]->integer;
+    m->q.in_flight = reply->element[2]->integer;
+    m->q.live_workers = reply->element[3]->integer;
+    char key[QUEUE_KEY_LEN];
+    metrics_key(m->in->cfg.key_prefix, key, sizeof(key));
+    if (rconn_cmd(m->in->redis, metrics_on_hash, m, "HGETALL %s", key) != 0) {
+        http_reply_raw(m->req, 503, "text/plain", "redis unavailable\n", 18);
+        free(m);
+    }
+}
+
+void admin_metrics_handle(struct ingress *in, struct evhttp_request *req)
+{
+    struct queue_keys keys;
+    queue_keys_init(&keys, in->cfg.key_prefix);
+    char cutoff[24];
+    snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
+    struct metrics_req *m = xcalloc(1, sizeof(*m));
+    m->in = in;
+    m->req = req;
+    if (rconn_cmd(in->redis, metrics_on_queue, m, "EVAL %s 3 %s %s %s %s %s", queue_lua_stats,
+                  keys.ready, keys.scheduled, keys.workers, keys.prefix, cutoff) != 0) {
+        free(m);
+        http_reply_raw(req, 503, "text/plain", "redis unavailable\n", 18);
     }
 }

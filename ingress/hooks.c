@@ -17,6 +17,7 @@
 #include "ingress.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "rconn.h"
 #include "store.h"
@@ -48,9 +49,15 @@ int hooks_pending(void)
     return hooks_waiting;
 }
 
-static void hooks_log(struct evhttp_request *req, const char *bridge_id, const char *event_id,
-                      int status, int64_t started_mono)
+/* Count the answer in the shared metrics hash (fire-and-forget: a lost increment is better
+ * than a slower answer) and log it. */
+static void hooks_log(struct ingress *in, struct evhttp_request *req, const char *bridge_id,
+                      const char *event_id, int status, int64_t started_mono)
 {
+    char key[QUEUE_KEY_LEN], field[METRICS_FIELD_LEN];
+    metrics_key(in->cfg.key_prefix, key, sizeof(key));
+    snprintf(field, sizeof(field), "requests|%s|%d", bridge_id ? bridge_id : "-", status);
+    rconn_cmd(in->redis, NULL, NULL, "HINCRBY %s %s 1", key, field);
     if (!log_enabled(LOG_INFO))
         return;
     char st[8], dur[24];
@@ -60,10 +67,10 @@ static void hooks_log(struct evhttp_request *req, const char *bridge_id, const c
            "bridge_id", bridge_id, "event_id", event_id, "status", st, "duration_ms", dur, NULL);
 }
 
-static void hooks_error(struct evhttp_request *req, int code, const char *error,
+static void hooks_error(struct ingress *in, struct evhttp_request *req, int code, const char *error,
                         const char *message, const char *bridge_id, int64_t started)
 {
-    hooks_log(req, bridge_id, NULL, code, started);
+    hooks_log(in, req, bridge_id, NULL, code, started);
     http_reply_error(req, code, error, message);
 }
 
@@ -112,15 +119,15 @@ static void hooks_on_exec(redisAsyncContext *ac, void *r, void *priv)
                                                              : "transaction aborted";
         log_kv(LOG_WARN, "enqueue failed", "event_id", p->job.id, "error", why, NULL);
         evhttp_add_header(evhttp_request_get_output_headers(p->req), "Retry-After", "5");
-        hooks_error(p->req, 503, "queue_unavailable", "the queue is unavailable; retry later",
-                    p->job.bridge_id, p->started_mono);
+        hooks_error(p->in, p->req, 503, "queue_unavailable",
+                    "the queue is unavailable; retry later", p->job.bridge_id, p->started_mono);
         goto out;
     }
     const char *status = p->scheduled ? "scheduled" : "queued";
     cJSON *ok = cJSON_CreateObject();
     cJSON_AddStringToObject(ok, "event_id", p->job.id);
     cJSON_AddStringToObject(ok, "status", status);
-    hooks_log(p->req, p->job.bridge_id, p->job.id, 202, p->started_mono);
+    hooks_log(p->in, p->req, p->job.bridge_id, p->job.id, 202, p->started_mono);
     http_reply_json(p->req, 202, ok);
     cJSON_Delete(ok);
 
@@ -184,7 +191,7 @@ void hooks_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (strncmp(path, "/hooks/", 7) != 0) {
-        hooks_error(req, 404, "not_found", "no such route", NULL, started);
+        hooks_error(in, req, 404, "not_found", "no such route", NULL, started);
         return;
     }
     const char *endpoint = path + 7;
@@ -192,7 +199,7 @@ void hooks_request(struct evhttp_request *req, void *arg)
     if (eplen > 0 && endpoint[eplen - 1] == '/')
         eplen--;
     if (!ids_endpoint_valid(endpoint, eplen)) {
-        hooks_error(req, 404, "not_found", "unknown endpoint", NULL, started);
+        hooks_error(in, req, 404, "not_found", "unknown endpoint", NULL, started);
         return;
     }
     char ep[HB_ENDPOINT_LEN + 1];
@@ -201,31 +208,31 @@ void hooks_request(struct evhttp_request *req, void *arg)
 
     int rc = store_bridge_get_by_endpoint(in->store, ep, &json, err);
     if (rc == STORE_NOTFOUND) {
-        hooks_error(req, 404, "not_found", "unknown endpoint", NULL, started);
+        hooks_error(in, req, 404, "not_found", "unknown endpoint", NULL, started);
         return;
     }
     if (rc != 0 || bridge_from_store(json, &b, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, "bridge lookup failed", "error", err, NULL);
-        hooks_error(req, 500, "internal", "bridge lookup failed", NULL, started);
+        hooks_error(in, req, 500, "internal", "bridge lookup failed", NULL, started);
         goto out;
     }
     struct evbuffer *body = evhttp_request_get_input_buffer(req);
     size_t body_len = evbuffer_get_length(body);
     if ((long)body_len > in->cfg.max_body) {
-        hooks_error(req, 413, "payload_too_large", "request body exceeds the maximum size", b->id,
-                    started);
+        hooks_error(in, req, 413, "payload_too_large", "request body exceeds the maximum size",
+                    b->id, started);
         goto out;
     }
     if (!b->active) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
-        hooks_error(req, 503, "bridge_inactive", "this bridge is paused; retry later", b->id,
+        hooks_error(in, req, 503, "bridge_inactive", "this bridge is paused; retry later", b->id,
                     started);
         goto out;
     }
     if (!rconn_up(in->redis)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-        hooks_error(req, 503, "queue_unavailable", "the queue is unavailable; retry later", b->id,
-                    started);
+        hooks_error(in, req, 503, "queue_unavailable", "the queue is unavailable; retry later",
+                    b->id, started);
         goto out;
     }
 
@@ -252,8 +259,8 @@ void hooks_request(struct evhttp_request *req, void *arg)
 
     if (hooks_enqueue(p, b) != 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-        hooks_error(req, 503, "queue_unavailable", "the queue is unavailable; retry later", b->id,
-                    started);
+        hooks_error(in, req, 503, "queue_unavailable", "the queue is unavailable; retry later",
+                    b->id, started);
         job_clear(j);
         free(p);
     }

@@ -17,6 +17,8 @@
 #include "hb.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
+#include "rconn.h"
 #include "retry.h"
 #include "store.h"
 #include "xalloc.h"
@@ -35,8 +37,11 @@ struct task {
     char **hdr; /* "Name: value" lines, NULL-terminated */
     const char *status;
     int64_t due_ms;
-    char *attempt_json;       /* the recorded attempt, until it is committed */
-    char *outbound_json;      /* the recorded outbound request, until it is committed */
+    char *attempt_json;  /* the recorded attempt, until it is committed */
+    char *outbound_json; /* the recorded outbound request, until it is committed */
+    bool http_attempt;   /* an HTTP request was made (for the metrics) */
+    bool succeeded;
+    long duration_ms;
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
 };
 
@@ -89,6 +94,34 @@ static void task_on_acked(void *arg)
     task_free(arg);
 }
 
+/* Add this outcome to the shared counters (common/metrics.h). Sent after the outcome is
+ * committed, fire-and-forget: at worst a crash loses an increment, never an event. */
+static void task_count_metrics(const struct task *t, bool done)
+{
+    struct worker *w = t->w;
+    char key[QUEUE_KEY_LEN], field[METRICS_FIELD_LEN];
+    metrics_key(w->cfg.key_prefix, key, sizeof(key));
+    if (t->http_attempt) {
+        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s %s 1", key,
+                  t->succeeded ? "attempts|success" : "attempts|failure");
+        metrics_bucket_field("response", t->duration_ms, field, sizeof(field));
+        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s %s 1", key, field);
+        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s response|sum_ms %ld", key, t->duration_ms);
+    }
+    if (!done)
+        return;
+    snprintf(field, sizeof(field), "events|%s", t->status);
+    rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s %s 1", key, field);
+    if (t->succeeded) {
+        int64_t latency = clock_now_ms() - t->job->received_ms;
+        if (latency < 0)
+            latency = 0;
+        metrics_bucket_field("latency", latency, field, sizeof(field));
+        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s %s 1", key, field);
+        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s latency|sum_ms %lld", key, (long long)latency);
+    }
+}
+
 static void task_on_recorded(void *arg, int ok)
 {
     struct task *t = arg;
@@ -99,6 +132,7 @@ static void task_on_recorded(void *arg, int ok)
         return;
     }
     bool done = strcmp(t->status, "retrying") != 0;
+    task_count_metrics(t, done);
     fetch_ack(t->w, t->job->id, done, t->attempt, t->due_ms, task_on_acked, t);
 }
 
@@ -219,6 +253,9 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     const struct bridge *b = t->bridge;
     bool ok = res->error == NULL && res->http_status >= 200 && res->http_status < 300;
     t->due_ms = 0;
+    t->http_attempt = true;
+    t->succeeded = ok;
+    t->duration_ms = res->duration_ms;
     if (ok) {
         t->status = "delivered";
     } else if (t->attempt <= b->retries) {

@@ -1,0 +1,133 @@
+/*
+ * metrics.c - shared counters' names and Prometheus rendering (see metrics.h).
+ */
+#include "metrics.h"
+
+#include "xalloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bucket upper bounds in seconds, as Prometheus "le" labels. */
+static const char *const metrics_le[] = {"0.05", "0.1", "0.25", "0.5", "1",    "2.5", "5",
+                                         "10",   "30",  "60",   "300", "1800", "+Inf"};
+static const int64_t metrics_le_ms[] = {50,   100,   250,   500,   1000,   2500,
+                                        5000, 10000, 30000, 60000, 300000, 1800000};
+#define METRICS_NLE (sizeof(metrics_le) / sizeof(metrics_le[0]))
+
+void metrics_key(const char *prefix, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%smetrics", prefix);
+}
+
+void metrics_bucket_field(const char *hist, int64_t ms, char *out, size_t outlen)
+{
+    size_t i = 0;
+    while (i < METRICS_NLE - 1 && ms > metrics_le_ms[i])
+        i++;
+    snprintf(out, outlen, "%s|%s", hist, metrics_le[i]);
+}
+
+struct metrics_buf {
+    char *s;
+    size_t len, cap;
+};
+
+static void mb_printf(struct metrics_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void mb_printf(struct metrics_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        b->cap = (b->len + (size_t)n + 1) * 2;
+        b->s = xrealloc(b->s, b->cap);
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static long long metrics_value(const char *const *strs, size_t n, const char *field)
+{
+    for (size_t i = 0; i + 1 < n; i += 2)
+        if (strcmp(strs[i], field) == 0)
+            return strtoll(strs[i + 1], NULL, 10);
+    return 0;
+}
+
+/* Counters whose field is "{kind}|{label}": one sample per label. */
+static void metrics_labelled(struct metrics_buf *b, const char *const *strs, size_t n,
+                             const char *kind, const char *name, const char *label)
+{
+    size_t kl = strlen(kind);
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (strncmp(strs[i], kind, kl) != 0 || strs[i][kl] != '|')
+            continue;
+        mb_printf(b, "%s{%s=\"%s\"} %s\n", name, label, strs[i] + kl + 1, strs[i + 1]);
+    }
+}
+
+static void metrics_histogram(struct metrics_buf *b, const char *const *strs, size_t n,
+                              const char *hist, const char *name, const char *help)
+{
+    char field[METRICS_FIELD_LEN];
+    mb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    long long cumulative = 0;
+    for (size_t i = 0; i < METRICS_NLE; i++) {
+        snprintf(field, sizeof(field), "%s|%s", hist, metrics_le[i]);
+        cumulative += metrics_value(strs, n, field);
+        mb_printf(b, "%s_bucket{le=\"%s\"} %lld\n", name, metrics_le[i], cumulative);
+    }
+    snprintf(field, sizeof(field), "%s|sum_ms", hist);
+    long long sum_ms = metrics_value(strs, n, field);
+    mb_printf(b, "%s_sum %lld.%03lld\n", name, sum_ms / 1000, sum_ms % 1000);
+    mb_printf(b, "%s_count %lld\n", name, cumulative);
+}
+
+char *metrics_render(const char *const *strs, size_t n, const struct metrics_queue *q)
+{
+    struct metrics_buf b = {NULL, 0, 0};
+    mb_printf(&b, "# HELP hookbridge_requests_total Inbound /hooks requests by bridge and "
+                  "status code.\n# TYPE hookbridge_requests_total counter\n");
+    size_t kl = strlen("requests|");
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (strncmp(strs[i], "requests|", kl) != 0)
+            continue;
+        const char *rest = strs[i] + kl;
+        const char *bar = strchr(rest, '|');
+        if (bar == NULL)
+            continue;
+        mb_printf(&b, "hookbridge_requests_total{bridge_id=\"%.*s\",code=\"%s\"} %s\n",
+                  (int)(bar - rest), rest, bar + 1, strs[i + 1]);
+    }
+    mb_printf(&b, "# HELP hookbridge_events_total Events by final status.\n"
+                  "# TYPE hookbridge_events_total counter\n");
+    metrics_labelled(&b, strs, n, "events", "hookbridge_events_total", "status");
+    mb_printf(&b, "# HELP hookbridge_delivery_attempts_total Delivery attempts by result.\n"
+                  "# TYPE hookbridge_delivery_attempts_total counter\n");
+    metrics_labelled(&b, strs, n, "attempts", "hookbridge_delivery_attempts_total", "result");
+    metrics_histogram(&b, strs, n, "latency", "hookbridge_delivery_latency_seconds",
+                      "Time from accepting an event to its delivery.");
+    metrics_histogram(&b, strs, n, "response", "hookbridge_destination_response_seconds",
+                      "Destination response time per attempt.");
+    mb_printf(&b,
+              "# HELP hookbridge_queue_depth Jobs in the Redis queue by state.\n"
+              "# TYPE hookbridge_queue_depth gauge\n"
+              "hookbridge_queue_depth{state=\"ready\"} %lld\n"
+              "hookbridge_queue_depth{state=\"scheduled\"} %lld\n"
+              "hookbridge_queue_depth{state=\"in_flight\"} %lld\n"
+              "# HELP hookbridge_workers Workers with a heartbeat in the last 30 s.\n"
+              "# TYPE hookbridge_workers gauge\n"
+              "hookbridge_workers %lld\n",
+              q->ready, q->scheduled, q->in_flight, q->live_workers);
+    return b.s;
+}

@@ -1,0 +1,38 @@
+/*
+ * metrics.h - counters shared by every process, kept in one Redis HASH
+ * ("{prefix}metrics"), and their Prometheus text form for GET /metrics.
+ *
+ * Counters live in Redis, not in process memory, so that the figures of all ingress and
+ * worker processes (on any host) add up and survive restarts. Each process adds with
+ * HINCRBY, fire-and-forget; /metrics reads the hash once.
+ *
+ * Field names: "requests|{bridge_id or -}|{code}", "attempts|{success|failure}",
+ * "events|{status}", "{hist}|{bucket}", "{hist}|sum_ms", "{hist}|count" with hist
+ * "latency" (accepted to delivered) or "response" (destination response time).
+ */
+#ifndef METRICS_H
+#define METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_FIELD_LEN 96
+
+/* "{prefix}metrics" */
+void metrics_key(const char *prefix, char *out, size_t outlen);
+
+/* The histogram bucket field for `ms` in `hist`: "latency|0.25" … "latency|+Inf". */
+void metrics_bucket_field(const char *hist, int64_t ms, char *out, size_t outlen);
+
+/* Queue figures rendered next to the counters. */
+struct metrics_queue {
+    long long ready, scheduled, in_flight, live_workers;
+};
+
+/*
+ * Render the hash (`n` strings alternating field and value) and the queue figures as
+ * Prometheus text exposition. Returns a new string the caller frees.
+ */
+char *metrics_render(const char *const *strs, size_t n, const struct metrics_queue *q);
+
+#endif

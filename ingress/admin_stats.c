@@ -27,6 +27,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Ask Redis for the queue figures (queue_lua_stats); `cb` gets the reply. Returns 0, or -1
+ * when Redis is unreachable (then `cb` is never called). */
+static int stats_query_queue(struct ingress *in, redisCallbackFn *cb, void *priv)
+{
+    char cutoff[24];
+    snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
+    return rconn_cmd(in->redis, cb, priv, "EVAL %s 3 %s %s %s %s %s", queue_lua_stats,
+                     in->keys.ready, in->keys.scheduled, in->keys.workers, in->keys.prefix, cutoff);
+}
+
+/* Read the script's reply into `q`; false when Redis failed or answered something else. */
+static bool stats_parse_queue(const redisReply *reply, struct metrics_queue *q)
+{
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4)
+        return false;
+    q->ready = reply->element[0]->integer;
+    q->scheduled = reply->element[1]->integer;
+    q->in_flight = reply->element[2]->integer;
+    q->live_workers = reply->element[3]->integer;
+    return true;
+}
+
 struct stats_req {
     struct ingress *in;
     struct evhttp_request *req;
@@ -46,18 +68,19 @@ static void stats_on_reply(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     char err[HB_ERR_LEN];
     (void)ac;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+    struct metrics_queue mq;
+    if (!stats_parse_queue(reply, &mq)) {
         evhttp_add_header(evhttp_request_get_output_headers(s->req), "Retry-After", "5");
         http_reply_error(s->req, 503, "queue_unavailable", "redis did not answer");
         goto out;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *q = cJSON_AddObjectToObject(o, "queue");
-    cJSON_AddNumberToObject(q, "ready", (double)reply->element[0]->integer);
-    cJSON_AddNumberToObject(q, "scheduled", (double)reply->element[1]->integer);
-    cJSON_AddNumberToObject(q, "in_flight", (double)reply->element[2]->integer);
+    cJSON_AddNumberToObject(q, "ready", (double)mq.ready);
+    cJSON_AddNumberToObject(q, "scheduled", (double)mq.scheduled);
+    cJSON_AddNumberToObject(q, "in_flight", (double)mq.in_flight);
     cJSON *w = cJSON_AddObjectToObject(o, "workers");
-    cJSON_AddNumberToObject(w, "live", (double)reply->element[3]->integer);
+    cJSON_AddNumberToObject(w, "live", (double)mq.live_workers);
     cJSON *events = cJSON_AddObjectToObject(o, "events");
     cJSON_AddNumberToObject(events, "total", 0);
     evwriter_flush(s->in->events);
@@ -79,15 +102,10 @@ void admin_stats_handle(struct ingress *in, struct evhttp_request *req)
         http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
         return;
     }
-    struct queue_keys keys;
-    queue_keys_init(&keys, in->cfg.key_prefix);
-    char cutoff[24];
-    snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
     struct stats_req *s = xcalloc(1, sizeof(*s));
     s->in = in;
     s->req = req;
-    if (rconn_cmd(in->redis, stats_on_reply, s, "EVAL %s 3 %s %s %s %s %s", queue_lua_stats,
-                  keys.ready, keys.scheduled, keys.workers, keys.prefix, cutoff) != 0) {
+    if (stats_query_queue(in, stats_on_reply, s) != 0) {
         free(s);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
         http_reply_error(req, 503, "queue_unavailable", "the queue is unavailable");
@@ -125,15 +143,11 @@ static void metrics_on_queue(redisAsyncContext *ac, void *r, void *priv)
     struct metrics_req *m = priv;
     redisReply *reply = r;
     (void)ac;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+    if (!stats_parse_queue(reply, &m->q)) {
         http_reply_raw(m->req, 503, "text/plain", "redis unavailable\n", 18);
         free(m);
         return;
     }
-    m->q.ready = reply->element[0]->integer;
-    m->q.scheduled = reply->element[1]->integer;
-    m->q.in_flight = reply->element[2]->integer;
-    m->q.live_workers = reply->element[3]->integer;
     char key[QUEUE_KEY_LEN];
     metrics_key(m->in->cfg.key_prefix, key, sizeof(key));
     if (rconn_cmd(m->in->redis, metrics_on_hash, m, "HGETALL %s", key) != 0) {
@@ -144,15 +158,10 @@ static void metrics_on_queue(redisAsyncContext *ac, void *r, void *priv)
 
 void admin_metrics_handle(struct ingress *in, struct evhttp_request *req)
 {
-    struct queue_keys keys;
-    queue_keys_init(&keys, in->cfg.key_prefix);
-    char cutoff[24];
-    snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
     struct metrics_req *m = xcalloc(1, sizeof(*m));
     m->in = in;
     m->req = req;
-    if (rconn_cmd(in->redis, metrics_on_queue, m, "EVAL %s 3 %s %s %s %s %s", queue_lua_stats,
-                  keys.ready, keys.scheduled, keys.workers, keys.prefix, cutoff) != 0) {
+    if (stats_query_queue(in, metrics_on_queue, m) != 0) {
         free(m);
         http_reply_raw(req, 503, "text/plain", "redis unavailable\n", 18);
     }

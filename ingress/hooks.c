@@ -145,10 +145,9 @@ out:
 static int hooks_enqueue(struct hooks_pending *p, const struct bridge *b)
 {
     struct ingress *in = p->in;
-    struct queue_keys keys;
-    queue_keys_init(&keys, in->cfg.key_prefix);
+    const struct queue_keys *keys = &in->keys;
     char jobkey[QUEUE_KEY_LEN];
-    queue_key_job(&keys, p->job.id, jobkey, sizeof(jobkey));
+    queue_key_job(keys, p->job.id, jobkey, sizeof(jobkey));
 
     const char *argv[JOB_ARGV_MAX];
     size_t argvlen[JOB_ARGV_MAX];
@@ -162,10 +161,10 @@ static int hooks_enqueue(struct hooks_pending *p, const struct bridge *b)
         char due[24];
         p->due_ms = p->job.received_ms + (int64_t)b->delay_seconds * 1000;
         snprintf(due, sizeof(due), "%lld", (long long)p->due_ms);
-        rconn_cmd(in->redis, NULL, NULL, "ZADD %s %s %s", keys.scheduled, due, p->job.id);
+        rconn_cmd(in->redis, NULL, NULL, "ZADD %s %s %s", keys->scheduled, due, p->job.id);
         p->scheduled = true;
     } else {
-        rconn_cmd(in->redis, NULL, NULL, "LPUSH %s %s", keys.ready, p->job.id);
+        rconn_cmd(in->redis, NULL, NULL, "LPUSH %s %s", keys->ready, p->job.id);
     }
     if (rconn_cmd(in->redis, hooks_on_exec, p, "EXEC") != 0)
         return -1;

@@ -8,6 +8,7 @@
 #define INGRESS_H
 
 #include "config.h"
+#include "queue.h"
 
 struct event_base;
 struct store;
@@ -16,6 +17,7 @@ struct evwriter;
 
 struct ingress {
     struct config cfg;
+    struct queue_keys keys; /* Redis key names under cfg.key_prefix, made once */
     struct event_base *base;
     struct store *store;     /* bridges and events (SQLite) */
     struct rconn *redis;     /* async, reconnecting; NULL context while down */

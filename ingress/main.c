@@ -147,6 +147,7 @@ int main(int argc, char **argv)
     }
     xalloc_init_cjson();
     signal(SIGPIPE, SIG_IGN);
+    queue_keys_init(&m.in.keys, m.in.cfg.key_prefix);
 
     if (store_open(m.in.cfg.db, &m.in.store, err) != 0) {
         fprintf(stderr, "hookbridge-ingress: %s\n", err);

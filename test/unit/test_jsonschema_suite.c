@@ -1,0 +1,316 @@
+/*
+ * test_jsonschema_suite.c - runs the official JSON-Schema-Test-Suite (draft7) against
+ * common/jsonschema.c, one cmocka test per suite file.
+ *
+ * The suite folder is $HB_JSON_SCHEMA_SUITE, else ../shared/data/json-schema-test-suite/
+ * tests/draft7 (the newest suite, beside the checkout), else Debian's older
+ * /usr/share/json-schema-test-suite/tests/draft7. Every top-level file runs, plus the
+ * optional files below that we pass in full. A group whose schema jsonschema_compile refuses
+ * for a reason the header allows (an unsupported keyword, an unknown format, a remote $ref)
+ * is skipped with that reason; any other refusal, and any case whose validity differs from
+ * the suite's, is a failure. Cases holding U+0000 inside a string are skipped too: cJSON
+ * ends its strings there, so the validator never sees the text the suite means.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "jsonschema.h"
+#include "xalloc.h"
+
+/* Optional files run when present: the formats we support and the extras we pass. */
+static const char *const optional_files[] = {
+    "optional/format/date-time.json", "optional/format/date.json",
+    "optional/format/time.json",      "optional/format/email.json",
+    "optional/format/hostname.json",  "optional/format/ipv4.json",
+    "optional/format/ipv6.json",      "optional/format/uri.json",
+    "optional/format/unknown.json",   "optional/bignum.json",
+    "optional/ecmascript-regex.json", "optional/non-bmp-regex.json",
+    "optional/float-overflow.json",   "optional/id.json",
+};
+
+/* Compile refusals that skip a group rather than fail it. */
+static const char *const skip_reasons[] = {
+    "unsupported keyword",
+    "unknown format",
+    "unsupported remote $ref",
+};
+
+/* What "\u0000" in the suite's text becomes before parsing, so such cases can be found. */
+#define NUL_STANDIN "\\uffff"
+#define NUL_STANDIN_UTF8 "\xef\xbf\xbf"
+
+struct suite_file {
+    char *name; /* relative to the suite folder */
+    char *path;
+};
+
+static char *suite_dir;
+static struct suite_file *files;
+static size_t n_files;
+static long total_run, total_passed, total_failed, total_skipped;
+static char **failures; /* "file / group / case: why", listed again after the summary */
+static size_t n_failures;
+
+static void note_failure(char *line)
+{
+    printf("  FAIL %s\n", line);
+    failures = xrealloc(failures, (n_failures + 1) * sizeof(*failures));
+    failures[n_failures++] = line;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 65536, len = 0, n;
+    char *buf = xmalloc(cap);
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+    }
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Replace each \u0000 escape with the stand-in (same length, so in place). */
+static void mark_nuls(char *text)
+{
+    for (char *p = strstr(text, "\\u0000"); p != NULL; p = strstr(p + 6, "\\u0000"))
+        memcpy(p, NUL_STANDIN, 6);
+}
+
+static bool holds_nul(const cJSON *v)
+{
+    if (cJSON_IsString(v) && strstr(v->valuestring, NUL_STANDIN_UTF8) != NULL)
+        return true;
+    if (v->string != NULL && strstr(v->string, NUL_STANDIN_UTF8) != NULL)
+        return true;
+    for (const cJSON *c = v->child; c != NULL; c = c->next)
+        if (holds_nul(c))
+            return true;
+    return false;
+}
+
+static bool is_skip_reason(const char *err)
+{
+    for (size_t i = 0; i < sizeof(skip_reasons) / sizeof(skip_reasons[0]); i++)
+        if (strncmp(err, skip_reasons[i], strlen(skip_reasons[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Validate with and without error collection: both must agree with the suite. */
+static bool case_passes(const struct jsonschema *js, const cJSON *data, bool want, char *why,
+                        size_t whylen)
+{
+    cJSON *errors = cJSON_CreateArray();
+    bool quick = jsonschema_validate(js, data, NULL, 0);
+    bool full = jsonschema_validate(js, data, errors, 50);
+    int n = cJSON_GetArraySize(errors);
+    bool ok = quick == want && full == want && (want ? n == 0 : n > 0);
+    if (!ok) {
+        char *text = n > 0 ? cJSON_PrintUnformatted(errors->child) : NULL;
+        snprintf(why, whylen, "expected %s, got %s (with errors: %s, %d errors%s%s)",
+                 want ? "valid" : "invalid", quick ? "valid" : "invalid",
+                 full ? "valid" : "invalid", n, text ? ", first " : "", text ? text : "");
+        free(text);
+    }
+    cJSON_Delete(errors);
+    return ok;
+}
+
+static void run_file(void **state)
+{
+    const struct suite_file *f = *state;
+    char *text = read_text(f->path);
+    if (text == NULL)
+        fail_msg("%s: cannot read %s", f->name, f->path);
+    mark_nuls(text);
+    cJSON *groups = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsArray(groups))
+        fail_msg("%s: not a JSON array of test groups", f->name);
+    long run = 0, passed = 0, failed = 0, skipped = 0;
+    const cJSON *group;
+    cJSON_ArrayForEach(group, groups)
+    {
+        const char *gdesc = cJSON_GetStringValue(cJSON_GetObjectItem(group, "description"));
+        const cJSON *schema = cJSON_GetObjectItem(group, "schema");
+        const cJSON *tests = cJSON_GetObjectItem(group, "tests");
+        int ncases = cJSON_GetArraySize(tests);
+        struct jsonschema *js = NULL;
+        char err[512];
+        if (holds_nul(schema)) {
+            printf("  skip %s / %s (%d cases): U+0000 in a string\n", f->name, gdesc, ncases);
+            skipped += ncases;
+            continue;
+        }
+        if (jsonschema_compile(schema, &js, err, sizeof(err)) != 0) {
+            if (is_skip_reason(err)) {
+                printf("  skip %s / %s (%d cases): %s\n", f->name, gdesc, ncases, err);
+                skipped += ncases;
+            } else {
+                note_failure(xasprintf("%s / %s: schema refused: %s", f->name, gdesc, err));
+                run += ncases;
+                failed += ncases;
+            }
+            continue;
+        }
+        const cJSON *tc;
+        cJSON_ArrayForEach(tc, tests)
+        {
+            const char *cdesc = cJSON_GetStringValue(cJSON_GetObjectItem(tc, "description"));
+            const cJSON *data = cJSON_GetObjectItem(tc, "data");
+            bool want = cJSON_IsTrue(cJSON_GetObjectItem(tc, "valid"));
+            char why[1024];
+            if (holds_nul(data)) {
+                printf("  skip %s / %s / %s: U+0000 in a string\n", f->name, gdesc, cdesc);
+                skipped++;
+                continue;
+            }
+            run++;
+            if (case_passes(js, data, want, why, sizeof(why))) {
+                passed++;
+            } else {
+                failed++;
+                note_failure(xasprintf("%s / %s / %s: %s", f->name, gdesc, cdesc, why));
+            }
+        }
+        jsonschema_free(js);
+    }
+    cJSON_Delete(groups);
+    printf("%s: %ld run, %ld passed, %ld skipped\n", f->name, run, passed, skipped);
+    total_run += run;
+    total_passed += passed;
+    total_failed += failed;
+    total_skipped += skipped;
+    if (failed > 0)
+        fail_msg("%s: %ld of %ld cases failed", f->name, failed, run);
+}
+
+/* Group teardown: runs after every file, before cmocka's own closing lines. */
+static int print_summary(void **state)
+{
+    (void)state;
+    printf("JSON-Schema-Test-Suite draft7 (%s): %ld cases run, %ld passed, %ld failed, "
+           "%ld skipped\n",
+           suite_dir, total_run, total_passed, total_failed, total_skipped);
+    for (size_t i = 0; i < n_failures; i++)
+        printf("failed: %s\n", failures[i]);
+    return 0;
+}
+
+static void no_suite(void **state)
+{
+    (void)state;
+    fail_msg("JSON-Schema-Test-Suite draft7 not found: set HB_JSON_SCHEMA_SUITE to its "
+             "tests/draft7 folder, or provide ../shared/data/json-schema-test-suite/tests/draft7 "
+             "or /usr/share/json-schema-test-suite/tests/draft7 (Debian package "
+             "json-schema-test-suite)");
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void add_file(const char *name)
+{
+    char *path = xasprintf("%s/%s", suite_dir, name);
+    if (!is_file(path)) {
+        free(path);
+        return;
+    }
+    files = xrealloc(files, (n_files + 1) * sizeof(*files));
+    files[n_files].name = xstrdup(name);
+    files[n_files].path = path;
+    n_files++;
+}
+
+static int json_file(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
+}
+
+static const char *find_suite(void)
+{
+    static const char *const places[] = {
+        "../shared/data/json-schema-test-suite/tests/draft7",
+        "/usr/share/json-schema-test-suite/tests/draft7",
+    };
+    const char *env = getenv("HB_JSON_SCHEMA_SUITE");
+    if (env != NULL && env[0] != '\0')
+        return is_dir(env) ? env : NULL;
+    for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++)
+        if (is_dir(places[i]))
+            return places[i];
+    return NULL;
+}
+
+int main(void)
+{
+    xalloc_init_cjson();
+    const char *dir = find_suite();
+    if (dir == NULL) {
+        const struct CMUnitTest missing[] = {cmocka_unit_test(no_suite)};
+        return cmocka_run_group_tests_name("json_schema_test_suite", missing, NULL, NULL);
+    }
+    suite_dir = xstrdup(dir);
+    struct dirent **entries;
+    int n = scandir(suite_dir, &entries, json_file, alphasort);
+    for (int i = 0; i < n; i++) {
+        add_file(entries[i]->d_name);
+        free(entries[i]);
+    }
+    if (n >= 0)
+        free(entries);
+    for (size_t i = 0; i < sizeof(optional_files) / sizeof(optional_files[0]); i++)
+        add_file(optional_files[i]);
+
+    if (n_files == 0) {
+        free(suite_dir);
+        const struct CMUnitTest missing[] = {cmocka_unit_test(no_suite)};
+        return cmocka_run_group_tests_name("json_schema_test_suite", missing, NULL, NULL);
+    }
+    struct CMUnitTest *tests = xcalloc(n_files, sizeof(*tests));
+    for (size_t i = 0; i < n_files; i++) {
+        tests[i].name = files[i].name;
+        tests[i].test_func = run_file;
+        tests[i].initial_state = &files[i];
+    }
+    int status =
+        _cmocka_run_group_tests("json_schema_test_suite", tests, n_files, NULL, print_summary);
+    for (size_t i = 0; i < n_files; i++) {
+        free(files[i].name);
+        free(files[i].path);
+    }
+    free(files);
+    free(tests);
+    free(suite_dir);
+    return status;
+}

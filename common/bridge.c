@@ -2,17 +2,28 @@
  * bridge.c - checking admin API input into a `struct bridge`, and the bridge's two JSON
  * forms: what the API shows and what SQLite keeps.
  *
- * Validation is by hand for now; a JSON Schema validator takes over the shape checks later,
- * but the rules here stay the source of truth for ranges and defaults. Fields that later
- * issues implement (payload, env, auth, …) are accepted only in their "not set" form, so a
- * client never believes a setting took effect when it did not.
+ * An API body is checked three ways, in order: no unknown fields (so the 400 can name one),
+ * each field's setter here (ranges with messages that name them, and what a schema cannot
+ * say: templates parse, filters use known operators, an inbound schema compiles, secrets
+ * are sealed), then schemas/bridge.schema.json through our own JSON Schema validator, the
+ * documented contract of every shape. Secret values are sealed the moment they arrive, so no
+ * `struct bridge` and no SQLite row ever holds one in plain text; the API shows them as
+ * BRIDGE_SECRET_MASK.
  */
 #include "bridge.h"
 
 #include "clock.h"
+#include "filter.h"
 #include "ids.h"
+#include "jsonschema.h"
+#include "schemas.h"
+#include "store.h"
+#include "template.h"
+#include "utf8.h"
 #include "xalloc.h"
 
+#include <ctype.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +36,13 @@
 #define BRIDGE_TIMEOUT_MAX 300000
 #define BRIDGE_DEFAULT_RETRIES 3
 #define BRIDGE_DEFAULT_TIMEOUT 30000
+#define BRIDGE_ENV_MAX 100
+#define BRIDGE_ENV_NAME_MAX 128
+#define BRIDGE_ENV_VALUE_MAX 8192
+/* Templates, schemas and filters are kept in every bridge row and parsed per event. */
+#define BRIDGE_JSON_FIELD_MAX (64 * 1024)
+#define BRIDGE_KEY_CHECK "secret_key_check"
+#define BRIDGE_KEY_CHECK_TEXT "hookbridge secret key check"
 
 static const char *const bridge_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
@@ -35,10 +53,21 @@ static struct bridge *bridge_new_default(void)
     b->name = xstrdup("");
     snprintf(b->method, sizeof(b->method), "POST");
     b->headers = cJSON_CreateObject();
+    b->env = cJSON_CreateObject();
     b->retries = BRIDGE_DEFAULT_RETRIES;
     b->timeout_ms = BRIDGE_DEFAULT_TIMEOUT;
     b->active = true;
     return b;
+}
+
+static cJSON *dup_or_null(const cJSON *v)
+{
+    return v ? cJSON_Duplicate(v, true) : NULL;
+}
+
+static char *strdup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
 }
 
 static struct bridge *bridge_copy(const struct bridge *src)
@@ -48,6 +77,13 @@ static struct bridge *bridge_copy(const struct bridge *src)
     b->name = xstrdup(src->name ? src->name : "");
     b->outbound_url = src->outbound_url ? xstrdup(src->outbound_url) : NULL;
     b->headers = src->headers ? cJSON_Duplicate(src->headers, true) : cJSON_CreateObject();
+    b->payload = dup_or_null(src->payload);
+    b->env = src->env ? cJSON_Duplicate(src->env, true) : cJSON_CreateObject();
+    b->auth = dup_or_null(src->auth);
+    b->schema = dup_or_null(src->schema);
+    b->filter = dup_or_null(src->filter);
+    b->notify_url = strdup_or_null(src->notify_url);
+    b->signing_secret = strdup_or_null(src->signing_secret);
     if (src->retry_delays != NULL && src->n_retry_delays > 0) {
         b->retry_delays = xcalloc(src->n_retry_delays, sizeof(*b->retry_delays));
         memcpy(b->retry_delays, src->retry_delays, src->n_retry_delays * sizeof(*b->retry_delays));
@@ -66,6 +102,13 @@ void bridge_free(struct bridge *b)
     free(b->outbound_url);
     cJSON_Delete(b->headers);
     free(b->retry_delays);
+    cJSON_Delete(b->payload);
+    cJSON_Delete(b->env);
+    cJSON_Delete(b->auth);
+    cJSON_Delete(b->schema);
+    cJSON_Delete(b->filter);
+    free(b->notify_url);
+    free(b->signing_secret);
     free(b);
 }
 
@@ -84,16 +127,6 @@ static bool json_int_in(const cJSON *v, long lo, long hi, long *out)
         return false;
     *out = (long)d;
     return true;
-}
-
-/* Code points, not bytes: limits are what a user counts, as JSON Schema's maxLength does. */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p & 0xC0) != 0x80)
-            n++;
-    return n;
 }
 
 /* RFC 9110 tchar: what a header name may hold. */
@@ -117,7 +150,7 @@ static bool http_token(const char *s)
  * parser because outbound_url may hold template references (`${payload.id}`) that strict
  * parsers refuse; they are resolved before the request is made.
  */
-static const char *url_problem(const char *url)
+const char *bridge_url_problem(const char *url)
 {
     const char *p;
     if (strncasecmp(url, "http://", 7) == 0)
@@ -210,11 +243,13 @@ static int set_outbound_url(struct bridge *b, const cJSON *v, char *err, size_t 
         snprintf(err, errlen, "must be at most %d characters", BRIDGE_URL_MAX);
         return -1;
     }
-    const char *why = url_problem(v->valuestring);
+    const char *why = bridge_url_problem(v->valuestring);
     if (why != NULL) {
         snprintf(err, errlen, "%s", why);
         return -1;
     }
+    if (tmpl_check(v->valuestring, err, errlen) != 0)
+        return -1;
     free(b->outbound_url);
     b->outbound_url = xstrdup(v->valuestring);
     return 0;
@@ -266,6 +301,11 @@ static int set_headers(struct bridge *b, const cJSON *v, char *err, size_t errle
         /* CR or LF in a value would let a bridge inject headers or a second request. */
         if (strpbrk(h->valuestring, "\r\n") != NULL) {
             snprintf(err, errlen, "%.64s: must not contain cr or lf", h->string);
+            return -1;
+        }
+        char why[HB_ERR_LEN];
+        if (tmpl_check(h->valuestring, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%.64s: %s", h->string, why);
             return -1;
         }
     }
@@ -350,30 +390,236 @@ static int set_active(struct bridge *b, const cJSON *v, char *err, size_t errlen
     return 0;
 }
 
-/* Accepts only the "not set" forms of fields whose features are still to come. */
-static int set_not_yet(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+/* The printed size of a JSON field, so one bridge cannot make every event slow. */
+static bool json_small_enough(const cJSON *v, char *err, size_t errlen)
 {
-    (void)b;
-    if (cJSON_IsNull(v))
-        return 0;
-    snprintf(err, errlen, "not supported yet");
-    return -1;
+    char *s = cJSON_PrintUnformatted(v);
+    size_t n = s ? strlen(s) : 0;
+    free(s);
+    if (n > BRIDGE_JSON_FIELD_MAX) {
+        snprintf(err, errlen, "must be at most %d bytes as JSON", BRIDGE_JSON_FIELD_MAX);
+        return false;
+    }
+    return true;
 }
 
-static int set_env_not_yet(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+static void replace_json(cJSON **dst, const cJSON *v)
 {
-    if (cJSON_IsObject(v) && v->child == NULL)
-        return 0;
-    return set_not_yet(b, v, err, errlen);
+    cJSON_Delete(*dst);
+    *dst = cJSON_IsNull(v) ? NULL : cJSON_Duplicate(v, true);
 }
 
-static int set_auth_not_yet(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+static int set_payload(struct bridge *b, const cJSON *v, char *err, size_t errlen)
 {
-    if (cJSON_IsObject(v) && v->child != NULL && v->child->next == NULL &&
-        strcmp(v->child->string, "type") == 0 && cJSON_IsString(v->child) &&
-        strcmp(v->child->valuestring, "none") == 0)
+    if (!cJSON_IsNull(v) &&
+        (!json_small_enough(v, err, errlen) || tmpl_check_json(v, err, errlen) != 0))
+        return -1;
+    replace_json(&b->payload, v);
+    return 0;
+}
+
+static int set_schema(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+{
+    if (!cJSON_IsNull(v)) {
+        if (!cJSON_IsObject(v) && !cJSON_IsBool(v)) {
+            snprintf(err, errlen, "must be a JSON Schema (an object or a boolean) or null");
+            return -1;
+        }
+        if (!json_small_enough(v, err, errlen))
+            return -1;
+        struct jsonschema *js = NULL;
+        if (jsonschema_compile(v, &js, err, errlen) != 0)
+            return -1;
+        jsonschema_free(js);
+    }
+    replace_json(&b->schema, v);
+    return 0;
+}
+
+static int set_filter(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+{
+    if (!cJSON_IsNull(v)) {
+        if (!cJSON_IsObject(v)) {
+            snprintf(err, errlen, "must be an object or null");
+            return -1;
+        }
+        if (!json_small_enough(v, err, errlen) || filter_check(v, err, errlen) != 0)
+            return -1;
+    }
+    replace_json(&b->filter, v);
+    return 0;
+}
+
+static int set_notify_url(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+{
+    if (cJSON_IsNull(v)) {
+        free(b->notify_url);
+        b->notify_url = NULL;
         return 0;
-    return set_not_yet(b, v, err, errlen);
+    }
+    if (!cJSON_IsString(v) || strlen(v->valuestring) > BRIDGE_URL_MAX) {
+        snprintf(err, errlen, "must be null or a URL of at most %d characters", BRIDGE_URL_MAX);
+        return -1;
+    }
+    const char *why = bridge_url_problem(v->valuestring);
+    if (why != NULL) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    free(b->notify_url);
+    b->notify_url = xstrdup(v->valuestring);
+    return 0;
+}
+
+static bool is_mask(const cJSON *v)
+{
+    return cJSON_IsString(v) && strcmp(v->valuestring, BRIDGE_SECRET_MASK) == 0;
+}
+
+/* Env names are what `$env.NAME` can reach: template name characters only. */
+static bool env_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > BRIDGE_ENV_NAME_MAX)
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+/* Merge `v` into the env: strings are sealed, null deletes, the mask keeps. */
+static int set_env(struct bridge *b, const cJSON *v, const unsigned char *key, char *err,
+                   size_t errlen)
+{
+    if (cJSON_IsNull(v)) {
+        cJSON_Delete(b->env);
+        b->env = cJSON_CreateObject();
+        return 0;
+    }
+    if (!cJSON_IsObject(v)) {
+        snprintf(err, errlen, "must be an object of names to string values");
+        return -1;
+    }
+    for (const cJSON *e = v->child; e != NULL; e = e->next) {
+        if (!env_name_ok(e->string)) {
+            snprintf(err, errlen,
+                     "\"%.64s\": names hold 1..%d letters, digits, '_' or '-' (as in $env.NAME)",
+                     e->string, BRIDGE_ENV_NAME_MAX);
+            return -1;
+        }
+        if (cJSON_IsNull(e)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(b->env, e->string);
+            continue;
+        }
+        if (is_mask(e)) {
+            if (cJSON_GetObjectItemCaseSensitive(b->env, e->string) == NULL) {
+                snprintf(err, errlen, "%.64s: \"%s\" keeps a stored value, but there is none",
+                         e->string, BRIDGE_SECRET_MASK);
+                return -1;
+            }
+            continue;
+        }
+        if (!cJSON_IsString(e) || strlen(e->valuestring) > BRIDGE_ENV_VALUE_MAX) {
+            snprintf(err, errlen, "%.64s: must be a string of at most %d bytes, or null", e->string,
+                     BRIDGE_ENV_VALUE_MAX);
+            return -1;
+        }
+        char *sealed = crypto_seal(key, e->valuestring, strlen(e->valuestring));
+        if (cJSON_GetObjectItemCaseSensitive(b->env, e->string) != NULL)
+            cJSON_ReplaceItemInObjectCaseSensitive(b->env, e->string, cJSON_CreateString(sealed));
+        else
+            cJSON_AddStringToObject(b->env, e->string, sealed);
+        free(sealed);
+    }
+    if (cJSON_GetArraySize(b->env) > BRIDGE_ENV_MAX) {
+        snprintf(err, errlen, "must hold at most %d values", BRIDGE_ENV_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * auth is replaced as a whole, but a secret that is absent or the mask keeps the stored
+ * one, so that switching e.g. the signature header does not require the secret again.
+ */
+static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, char *err,
+                    size_t errlen)
+{
+    struct auth_params p;
+    int ret = -1;
+    if (cJSON_IsNull(v)) {
+        cJSON_Delete(b->auth);
+        b->auth = NULL;
+        return 0;
+    }
+    if (!cJSON_IsObject(v)) {
+        snprintf(err, errlen, "must be an object such as {\"type\": \"none\"}");
+        return -1;
+    }
+    const cJSON *old = b->auth ? cJSON_GetObjectItemCaseSensitive(b->auth, "secret") : NULL;
+    const cJSON *given = cJSON_GetObjectItemCaseSensitive(v, "secret");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(v, "type");
+    bool none = cJSON_IsString(type) && strcmp(type->valuestring, "none") == 0;
+    /* Type none takes no secret, so there is nothing to keep. */
+    bool keep = !none && (given == NULL || is_mask(given)) && cJSON_IsString(old);
+    cJSON *check = cJSON_Duplicate(v, true);
+    if (keep) {
+        /* The stored secret is sealed; any non-empty stand-in lets the rules run. */
+        cJSON_DeleteItemFromObjectCaseSensitive(check, "secret");
+        cJSON_AddStringToObject(check, "secret", "kept");
+    } else if (is_mask(given)) {
+        snprintf(err, errlen, "secret: \"%s\" keeps a stored value, but there is none",
+                 BRIDGE_SECRET_MASK);
+        goto out_free_check;
+    }
+    if (auth_params_from_json(check, &p, err, errlen) != 0)
+        goto out_free_check;
+    if (p.type == AUTH_NONE) {
+        cJSON_Delete(b->auth);
+        b->auth = NULL;
+        ret = 0;
+        goto out_free_check;
+    }
+    cJSON *stored = cJSON_Duplicate(v, true);
+    cJSON_DeleteItemFromObjectCaseSensitive(stored, "secret");
+    if (keep) {
+        cJSON_AddStringToObject(stored, "secret", old->valuestring);
+    } else {
+        char *sealed = crypto_seal(key, p.secret, p.secret_len);
+        cJSON_AddStringToObject(stored, "secret", sealed);
+        free(sealed);
+    }
+    cJSON_Delete(b->auth);
+    b->auth = stored;
+    ret = 0;
+out_free_check:
+    cJSON_Delete(check);
+    return ret;
+}
+
+static int set_signing_secret(struct bridge *b, const cJSON *v, const unsigned char *key, char *err,
+                              size_t errlen)
+{
+    if (cJSON_IsNull(v)) {
+        free(b->signing_secret);
+        b->signing_secret = NULL;
+        return 0;
+    }
+    if (is_mask(v)) {
+        if (b->signing_secret == NULL) {
+            snprintf(err, errlen, "\"%s\" keeps a stored value, but there is none",
+                     BRIDGE_SECRET_MASK);
+            return -1;
+        }
+        return 0;
+    }
+    if (!cJSON_IsString(v) || !crypto_webhook_secret_valid(v->valuestring)) {
+        snprintf(err, errlen,
+                 "must be null or \"whsec_\" followed by the base64 of a 16..64 "
+                 "byte key (the Standard Webhooks form)");
+        return -1;
+    }
+    free(b->signing_secret);
+    b->signing_secret = crypto_seal(key, v->valuestring, strlen(v->valuestring));
+    return 0;
 }
 
 /* Server-made: clients often PATCH back what they GET, so these are ignored, not refused. */
@@ -386,42 +632,90 @@ static int set_ignored(struct bridge *b, const cJSON *v, char *err, size_t errle
     return 0;
 }
 
+typedef int (*sealed_setter)(struct bridge *b, const cJSON *v, const unsigned char *key, char *err,
+                             size_t errlen);
+
+/* Every field of the API body; exactly one of `set` and `set_sealed` is given. */
 static const struct {
     const char *name;
     field_setter set;
+    sealed_setter set_sealed; /* fields holding secrets, sealed with the key */
 } bridge_fields[] = {
-    {"name", set_name},
-    {"outbound_url", set_outbound_url},
-    {"method", set_method},
-    {"headers", set_headers},
-    {"delay_seconds", set_delay_seconds},
-    {"retries", set_retries},
-    {"retry_delays", set_retry_delays},
-    {"timeout_ms", set_timeout_ms},
-    {"active", set_active},
-    {"payload", set_not_yet},
-    {"schema", set_not_yet},
-    {"filter", set_not_yet},
-    {"notify_url", set_not_yet},
-    {"signing_secret", set_not_yet},
-    {"env", set_env_not_yet},
-    {"auth", set_auth_not_yet},
-    {"id", set_ignored},
-    {"endpoint", set_ignored},
-    {"inbound_url", set_ignored},
-    {"created_at", set_ignored},
-    {"updated_at", set_ignored},
+    {"name", set_name, NULL},
+    {"outbound_url", set_outbound_url, NULL},
+    {"method", set_method, NULL},
+    {"headers", set_headers, NULL},
+    {"payload", set_payload, NULL},
+    {"delay_seconds", set_delay_seconds, NULL},
+    {"retries", set_retries, NULL},
+    {"retry_delays", set_retry_delays, NULL},
+    {"timeout_ms", set_timeout_ms, NULL},
+    {"env", NULL, set_env},
+    {"auth", NULL, set_auth},
+    {"schema", set_schema, NULL},
+    {"filter", set_filter, NULL},
+    {"notify_url", set_notify_url, NULL},
+    {"signing_secret", NULL, set_signing_secret},
+    {"active", set_active, NULL},
+    {"id", set_ignored, NULL},
+    {"endpoint", set_ignored, NULL},
+    {"inbound_url", set_ignored, NULL},
+    {"created_at", set_ignored, NULL},
+    {"updated_at", set_ignored, NULL},
 };
 
-static field_setter bridge_field_setter(const char *name)
+static int bridge_field_index(const char *name)
 {
     for (size_t i = 0; i < sizeof(bridge_fields) / sizeof(bridge_fields[0]); i++)
         if (strcmp(name, bridge_fields[i].name) == 0)
-            return bridge_fields[i].set;
-    return NULL;
+            return (int)i;
+    return -1;
 }
 
-int bridge_from_api(const cJSON *in, const struct bridge *base, struct bridge **out, char *field,
+/*
+ * Check `in` against schemas/bridge.schema.json. The compiled schema is made once and kept
+ * for the life of the process. On failure, `field` gets the first path segment of the first
+ * error ("/retry_delays/2" -> "retry_delays") and `err` its message.
+ */
+static int bridge_schema_check(const cJSON *in, char *field, size_t fieldlen, char *err,
+                               size_t errlen)
+{
+    static struct jsonschema *compiled;
+    if (compiled == NULL) {
+        cJSON *doc = cJSON_Parse(schema_bridge_schema_json);
+        int rc = jsonschema_compile(doc, &compiled, err, errlen);
+        cJSON_Delete(doc);
+        if (rc != 0) {
+            /* A bug in the shipped schema: say so rather than accept unchecked input. */
+            snprintf(field, fieldlen, "%s", "");
+            return -1;
+        }
+    }
+    cJSON *errors = cJSON_CreateArray();
+    int ret = 0;
+    if (!jsonschema_validate(compiled, in, errors, 1)) {
+        const cJSON *e = cJSON_GetArrayItem(errors, 0);
+        const cJSON *path = cJSON_GetObjectItemCaseSensitive(e, "path");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+        const char *p = cJSON_IsString(path) ? path->valuestring : "";
+        if (*p == '/')
+            p++;
+        size_t seg = strcspn(p, "/");
+        snprintf(field, fieldlen, "%.*s", (int)seg, p);
+        /* Deeper paths say where inside the field: "item 2 must be >= 0". */
+        if (p[seg] == '/')
+            snprintf(err, errlen, "at %s: %s", p + seg,
+                     cJSON_IsString(msg) ? msg->valuestring : "is invalid");
+        else
+            snprintf(err, errlen, "%s", cJSON_IsString(msg) ? msg->valuestring : "is invalid");
+        ret = -1;
+    }
+    cJSON_Delete(errors);
+    return ret;
+}
+
+int bridge_from_api(const cJSON *in, const struct bridge *base,
+                    const unsigned char key[CRYPTO_KEY_LEN], struct bridge **out, char *field,
                     size_t fieldlen, char *err, size_t errlen)
 {
     *out = NULL;
@@ -430,20 +724,28 @@ int bridge_from_api(const cJSON *in, const struct bridge *base, struct bridge **
         snprintf(err, errlen, "the bridge must be a json object");
         return -1;
     }
+    for (const cJSON *v = in->child; v != NULL; v = v->next) {
+        if (bridge_field_index(v->string) < 0) {
+            snprintf(field, fieldlen, "%s", v->string);
+            snprintf(err, errlen, "unknown field");
+            return -1;
+        }
+    }
     /* Work on a copy so that a refused PATCH leaves `base` as it was. */
     struct bridge *b = base ? bridge_copy(base) : bridge_new_default();
     for (const cJSON *v = in->child; v != NULL; v = v->next) {
-        field_setter set = bridge_field_setter(v->string);
-        if (set == NULL) {
-            snprintf(field, fieldlen, "%s", v->string);
-            snprintf(err, errlen, "unknown field");
-            goto out_free;
-        }
-        if (set(b, v, err, errlen) != 0) {
+        int i = bridge_field_index(v->string);
+        int rc = bridge_fields[i].set ? bridge_fields[i].set(b, v, err, errlen)
+                                      : bridge_fields[i].set_sealed(b, v, key, err, errlen);
+        if (rc != 0) {
             snprintf(field, fieldlen, "%s", v->string);
             goto out_free;
         }
     }
+    /* Last, so that the setters' messages (which know the field best) come first; the
+     * schema still has the final word on every shape it describes. */
+    if (bridge_schema_check(in, field, fieldlen, err, errlen) != 0)
+        goto out_free;
     if (b->outbound_url == NULL) {
         snprintf(field, fieldlen, "outbound_url");
         snprintf(err, errlen, "is required");
@@ -476,6 +778,16 @@ static cJSON *retry_delays_json(const struct bridge *b)
     return a;
 }
 
+static cJSON *json_or_null(const cJSON *v)
+{
+    return v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
+}
+
+static cJSON *string_or_null(const char *s)
+{
+    return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
 static cJSON *headers_json(const struct bridge *b)
 {
     return b->headers ? cJSON_Duplicate(b->headers, true) : cJSON_CreateObject();
@@ -500,19 +812,31 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     cJSON_AddStringToObject(o, "outbound_url", b->outbound_url ? b->outbound_url : "");
     cJSON_AddStringToObject(o, "method", b->method);
     cJSON_AddItemToObject(o, "headers", headers_json(b));
-    cJSON_AddNullToObject(o, "payload");
+    cJSON_AddItemToObject(o, "payload", json_or_null(b->payload));
     cJSON_AddNumberToObject(o, "delay_seconds", (double)b->delay_seconds);
     cJSON_AddNumberToObject(o, "retries", b->retries);
     cJSON_AddItemToObject(o, "retry_delays", retry_delays_json(b));
     cJSON_AddNumberToObject(o, "timeout_ms", (double)b->timeout_ms);
-    /* Not implemented yet; shown in their "not set" form so clients see the full shape. */
-    cJSON_AddObjectToObject(o, "env");
-    cJSON *auth = cJSON_AddObjectToObject(o, "auth");
-    cJSON_AddStringToObject(auth, "type", "none");
-    cJSON_AddNullToObject(o, "schema");
-    cJSON_AddNullToObject(o, "filter");
-    cJSON_AddNullToObject(o, "notify_url");
-    cJSON_AddNullToObject(o, "signing_secret");
+    /* Secrets are write-only: the names show, the values never do. */
+    cJSON *env = cJSON_AddObjectToObject(o, "env");
+    for (const cJSON *e = b->env ? b->env->child : NULL; e != NULL; e = e->next)
+        cJSON_AddStringToObject(env, e->string, BRIDGE_SECRET_MASK);
+    cJSON *auth;
+    if (b->auth != NULL) {
+        auth = cJSON_Duplicate(b->auth, true);
+        cJSON_ReplaceItemInObjectCaseSensitive(auth, "secret",
+                                               cJSON_CreateString(BRIDGE_SECRET_MASK));
+    } else {
+        auth = cJSON_CreateObject();
+        cJSON_AddStringToObject(auth, "type", "none");
+    }
+    cJSON_AddItemToObject(o, "auth", auth);
+    cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
+    cJSON_AddItemToObject(o, "filter", json_or_null(b->filter));
+    cJSON_AddItemToObject(o, "notify_url", string_or_null(b->notify_url));
+    cJSON_AddItemToObject(o, "signing_secret",
+                          b->signing_secret ? cJSON_CreateString(BRIDGE_SECRET_MASK)
+                                            : cJSON_CreateNull());
     cJSON_AddBoolToObject(o, "active", b->active);
     clock_iso8601(b->created_ms, iso);
     cJSON_AddStringToObject(o, "created_at", iso);
@@ -534,6 +858,14 @@ char *bridge_to_store(const struct bridge *b)
     cJSON_AddNumberToObject(o, "retries", b->retries);
     cJSON_AddItemToObject(o, "retry_delays", retry_delays_json(b));
     cJSON_AddNumberToObject(o, "timeout_ms", (double)b->timeout_ms);
+    /* Sealed values only: the row is safe to back up or read with sqlite3. */
+    cJSON_AddItemToObject(o, "payload", json_or_null(b->payload));
+    cJSON_AddItemToObject(o, "env", b->env ? cJSON_Duplicate(b->env, true) : cJSON_CreateObject());
+    cJSON_AddItemToObject(o, "auth", json_or_null(b->auth));
+    cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
+    cJSON_AddItemToObject(o, "filter", json_or_null(b->filter));
+    cJSON_AddItemToObject(o, "notify_url", string_or_null(b->notify_url));
+    cJSON_AddItemToObject(o, "signing_secret", string_or_null(b->signing_secret));
     cJSON_AddBoolToObject(o, "active", b->active);
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
@@ -565,6 +897,30 @@ static bool store_num(const cJSON *o, const char *key, int64_t def, int64_t *out
         return false;
     *out = (int64_t)v->valuedouble;
     return (double)*out == v->valuedouble;
+}
+
+/* An optional JSON member: absent or null leaves *out NULL; `object` requires an object. */
+static bool store_json_field(const cJSON *o, const char *key, bool object, cJSON **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL || cJSON_IsNull(v))
+        return true;
+    if (object && !cJSON_IsObject(v))
+        return false;
+    *out = cJSON_Duplicate(v, true);
+    return true;
+}
+
+/* An optional string member: absent or null leaves *out NULL. */
+static bool store_str_or_null(const cJSON *o, const char *key, char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL || cJSON_IsNull(v))
+        return true;
+    if (!cJSON_IsString(v))
+        return false;
+    *out = xstrdup(v->valuestring);
+    return true;
 }
 
 int bridge_from_store(const char *json, struct bridge **out, char *err, size_t errlen)
@@ -661,6 +1017,45 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         }
         b->active = cJSON_IsTrue(v);
     }
+    if (!store_json_field(o, "payload", false, &b->payload)) {
+        bad = "payload";
+        goto out_free;
+    }
+    if (!store_json_field(o, "auth", true, &b->auth)) {
+        bad = "auth";
+        goto out_free;
+    }
+    if (!store_json_field(o, "schema", false, &b->schema)) {
+        bad = "schema";
+        goto out_free;
+    }
+    if (!store_json_field(o, "filter", true, &b->filter)) {
+        bad = "filter";
+        goto out_free;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(o, "env");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        if (!cJSON_IsObject(v)) {
+            bad = "env";
+            goto out_free;
+        }
+        for (const cJSON *e = v->child; e != NULL; e = e->next) {
+            if (!cJSON_IsString(e)) {
+                bad = "env";
+                goto out_free;
+            }
+        }
+        cJSON_Delete(b->env);
+        b->env = cJSON_Duplicate(v, true);
+    }
+    if (!store_str_or_null(o, "notify_url", &b->notify_url)) {
+        bad = "notify_url";
+        goto out_free;
+    }
+    if (!store_str_or_null(o, "signing_secret", &b->signing_secret)) {
+        bad = "signing_secret";
+        goto out_free;
+    }
     if (!store_num(o, "created_ms", 0, &b->created_ms)) {
         bad = "created_ms";
         goto out_free;
@@ -678,4 +1073,146 @@ out_free:
     bridge_free(b);
     cJSON_Delete(o);
     return -1;
+}
+
+/* ---- secrets ---- */
+
+void bridge_secret_free(char *s)
+{
+    if (s == NULL)
+        return;
+    sodium_memzero(s, strlen(s));
+    free(s);
+}
+
+cJSON *bridge_env_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN], char *err,
+                       size_t errlen)
+{
+    cJSON *env = cJSON_CreateObject();
+    for (const cJSON *e = b->env ? b->env->child : NULL; e != NULL; e = e->next) {
+        char why[HB_ERR_LEN];
+        char *plain =
+            cJSON_IsString(e) ? crypto_open(key, e->valuestring, NULL, why, sizeof(why)) : NULL;
+        if (plain == NULL) {
+            snprintf(err, errlen, "env %.64s: %s", e->string,
+                     cJSON_IsString(e) ? why : "not a sealed value");
+            cJSON_Delete(env);
+            return NULL;
+        }
+        cJSON_AddStringToObject(env, e->string, plain);
+        bridge_secret_free(plain);
+    }
+    return env;
+}
+
+int bridge_auth_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
+                     struct auth_params *p, char **secret, char *err, size_t errlen)
+{
+    *secret = NULL;
+    if (b->auth == NULL) {
+        memset(p, 0, sizeof(*p));
+        p->type = AUTH_NONE;
+        return 0;
+    }
+    const cJSON *sealed = cJSON_GetObjectItemCaseSensitive(b->auth, "secret");
+    char why[HB_ERR_LEN];
+    char *plain = cJSON_IsString(sealed)
+                      ? crypto_open(key, sealed->valuestring, NULL, why, sizeof(why))
+                      : NULL;
+    if (plain == NULL) {
+        snprintf(err, errlen, "auth secret: %s", cJSON_IsString(sealed) ? why : "missing");
+        return -1;
+    }
+    /* Check the settings with the real secret in place, exactly as the API did. */
+    cJSON *open = cJSON_Duplicate(b->auth, true);
+    cJSON_ReplaceItemInObjectCaseSensitive(open, "secret", cJSON_CreateString(plain));
+    int rc = auth_params_from_json(open, p, err, errlen);
+    /* p->secret points into `open`; repoint it at our own copy before freeing the tree. */
+    if (rc == 0) {
+        p->secret = plain;
+        p->secret_len = strlen(plain);
+        *secret = plain;
+    } else {
+        bridge_secret_free(plain);
+    }
+    const cJSON *tmp = cJSON_GetObjectItemCaseSensitive(open, "secret");
+    if (cJSON_IsString(tmp))
+        sodium_memzero(tmp->valuestring, strlen(tmp->valuestring));
+    cJSON_Delete(open);
+    return rc;
+}
+
+char *bridge_signing_secret_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
+                                 char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (b->signing_secret == NULL)
+        return NULL;
+    char why[HB_ERR_LEN];
+    char *plain = crypto_open(key, b->signing_secret, NULL, why, sizeof(why));
+    if (plain == NULL)
+        snprintf(err, errlen, "signing_secret: %s", why);
+    return plain;
+}
+
+/* Whether a template string refers to $payload (bare or delimited, not escaped as $$). */
+static bool template_uses_payload(const char *s)
+{
+    for (const char *p = s; p && *p; p++) {
+        if (*p != '$')
+            continue;
+        if (p[1] == '$') {
+            p++;
+            continue;
+        }
+        const char *r = p[1] == '{' ? p + 2 : p + 1;
+        if (strncmp(r, "payload", 7) == 0 && !isalnum((unsigned char)r[7]) && r[7] != '_' &&
+            r[7] != '-')
+            return true;
+    }
+    return false;
+}
+
+bool bridge_needs_json(const struct bridge *b)
+{
+    if (b->payload != NULL || b->schema != NULL || b->filter != NULL)
+        return true;
+    if (template_uses_payload(b->outbound_url))
+        return true;
+    for (const cJSON *h = b->headers ? b->headers->child : NULL; h != NULL; h = h->next)
+        if (cJSON_IsString(h) && template_uses_payload(h->valuestring))
+            return true;
+    return false;
+}
+
+int bridge_key_check(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], char *err,
+                     size_t errlen)
+{
+    char serr[HB_ERR_LEN];
+    char *sealed = NULL;
+    int rc = store_meta_get(st, BRIDGE_KEY_CHECK, &sealed, serr);
+    if (rc == STORE_NOTFOUND) {
+        char *mine = crypto_seal(key, BRIDGE_KEY_CHECK_TEXT, strlen(BRIDGE_KEY_CHECK_TEXT));
+        /* Two processes starting together: the first insert wins, both then check it. */
+        rc = store_meta_insert(st, BRIDGE_KEY_CHECK, mine, serr);
+        free(mine);
+        if (rc == 0)
+            rc = store_meta_get(st, BRIDGE_KEY_CHECK, &sealed, serr);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "secret key check: %s", serr);
+        free(sealed);
+        return -1;
+    }
+    char why[HB_ERR_LEN];
+    char *plain = crypto_open(key, sealed, NULL, why, sizeof(why));
+    free(sealed);
+    bool ok = plain != NULL && strcmp(plain, BRIDGE_KEY_CHECK_TEXT) == 0;
+    free(plain);
+    if (!ok) {
+        snprintf(err, errlen,
+                 "HOOKBRIDGE_SECRET_KEY: not the key this database's secrets were sealed with");
+        return -1;
+    }
+    return 0;
 }

@@ -8,12 +8,16 @@
 #ifndef BRIDGE_H
 #define BRIDGE_H
 
+#include "auth.h"
+#include "crypto.h"
 #include "hb.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct store;
 
 #define BRIDGE_MAX_DELAY 604800
 #define BRIDGE_MAX_RETRIES 25
@@ -30,19 +34,35 @@ struct bridge {
     long *retry_delays; /* NULL when unset */
     size_t n_retry_delays;
     long timeout_ms;
+    cJSON *payload;       /* outbound body template; NULL forwards the inbound body */
+    cJSON *env;           /* name -> sealed value (crypto_seal); never NULL */
+    cJSON *auth;          /* the auth object with "secret" sealed; NULL for type none */
+    cJSON *schema;        /* JSON Schema the inbound body must pass; NULL for none */
+    cJSON *filter;        /* common/filter.h; NULL forwards everything */
+    char *notify_url;     /* POSTed to when an event fails for good; NULL for none */
+    char *signing_secret; /* sealed "whsec_…"; NULL when outbound requests are unsigned */
     bool active;
     int64_t created_ms;
     int64_t updated_ms;
 };
 
+/* What every API answer shows in place of a secret value. Sent back in a PATCH (clients
+ * often PATCH what they GET), it keeps the stored value. */
+#define BRIDGE_SECRET_MASK "********"
+
 /*
  * Check an API body and build a bridge. With `base` NULL it is a create: `outbound_url` is
  * required, id/endpoint/timestamps are made here. With `base` it is a PATCH: fields absent
- * from `in` keep base's values, id/endpoint/created_at are kept, updated_at is now.
+ * from `in` keep base's values, id/endpoint/created_at are kept, updated_at is now; `env`
+ * merges key by key (a null value deletes the key). The body is checked field by field
+ * (ranges, templates, filter operators, the inbound schema, auth settings), then against
+ * schemas/bridge.schema.json. Secret values (env values, auth.secret, signing_secret) are sealed
+ * with `key` (HOOKBRIDGE_SECRET_KEY) here, so a bridge never holds them in plain text.
  * Returns 0 and *out (caller frees with bridge_free), or -1 with `field` (the offending
  * field's name, fieldlen bytes) and `err` ("must be an integer in 0..25").
  */
-int bridge_from_api(const cJSON *in, const struct bridge *base, struct bridge **out, char *field,
+int bridge_from_api(const cJSON *in, const struct bridge *base,
+                    const unsigned char key[CRYPTO_KEY_LEN], struct bridge **out, char *field,
                     size_t fieldlen, char *err, size_t errlen);
 
 /* The bridge as the API shows it, with inbound_url = public_url + "/hooks/" + endpoint. */
@@ -55,5 +75,47 @@ char *bridge_to_store(const struct bridge *b);
 int bridge_from_store(const char *json, struct bridge **out, char *err, size_t errlen);
 
 void bridge_free(struct bridge *b);
+
+/*
+ * The bridge's env with values decrypted: a new JSON object of strings the caller deletes,
+ * or NULL with `err` when a value cannot be decrypted (wrong key or damaged row).
+ */
+cJSON *bridge_env_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN], char *err,
+                       size_t errlen);
+
+/*
+ * The inbound auth settings with the secret decrypted into *secret (a new string the caller
+ * frees with sodium-style care: bridge_secret_free; NULL for type none), which `p` points
+ * into. Returns 0, or -1 with `err`.
+ */
+int bridge_auth_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
+                     struct auth_params *p, char **secret, char *err, size_t errlen);
+
+/* signing_secret decrypted ("whsec_…", a new string), NULL with err[0] == '\0' when unset,
+ * or NULL with `err` when it cannot be decrypted. */
+char *bridge_signing_secret_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
+                                 char *err, size_t errlen);
+
+/* Why `url` is not a usable http(s) URL with a host ("must start with http:// or
+ * https://"), or NULL when it is. Templates are checked before rendering by this too. */
+const char *bridge_url_problem(const char *url);
+
+/* Wipe and free a decrypted secret (NULL is fine). */
+void bridge_secret_free(char *s);
+
+/*
+ * Whether inbound bodies must be JSON for this bridge: it has a payload template, a schema
+ * or a filter, or its URL or header templates refer to $payload.
+ */
+bool bridge_needs_json(const struct bridge *b);
+
+/*
+ * Check HOOKBRIDGE_SECRET_KEY against the database: the first process to start seals a
+ * known value into the store; later starts must open it with their key, so a changed key
+ * stops the process with a clear line instead of failing every secret later. Returns 0, or
+ * -1 with `err` naming the setting.
+ */
+int bridge_key_check(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], char *err,
+                     size_t errlen);
 
 #endif

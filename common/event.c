@@ -7,104 +7,15 @@
  */
 #include "event.h"
 
+#include "body.h"
 #include "clock.h"
 #include "hb.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-
-/*
- * Length of the UTF-8 sequence starting at s (len > 0 bytes available). Returns the
- * sequence length with *ok true, or with *ok false the length of the maximal invalid
- * subpart (at least 1), which is what one U+FFFD replaces (Unicode §3.9, WHATWG). Overlong
- * forms, surrogates and code points past U+10FFFF are invalid.
- */
-static size_t utf8_seq(const unsigned char *s, size_t len, bool *ok)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t need;
-    *ok = false;
-    if (c < 0x80) {
-        *ok = true;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-    } else if (c == 0xE0) {
-        need = 2;
-        lo = 0xA0;
-    } else if (c >= 0xE1 && c <= 0xEF) {
-        need = 2;
-        if (c == 0xED)
-            hi = 0x9F;
-    } else if (c == 0xF0) {
-        need = 3;
-        lo = 0x90;
-    } else if (c >= 0xF1 && c <= 0xF3) {
-        need = 3;
-    } else if (c == 0xF4) {
-        need = 3;
-        hi = 0x8F;
-    } else {
-        return 1;
-    }
-    for (size_t i = 1; i <= need; i++) {
-        if (i >= len || s[i] < lo || s[i] > hi)
-            return i;
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    *ok = true;
-    return need + 1;
-}
-
-/* True when s[0..len) is valid UTF-8 without NUL bytes (which C strings cannot carry). */
-static bool utf8_text(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        bool ok;
-        if (p[i] == 0)
-            return false;
-        i += utf8_seq(p + i, len - i, &ok);
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-/*
- * A NUL-terminated copy of s[0..len) with invalid UTF-8 and NUL bytes replaced by U+FFFD.
- * With `cut` (the bytes end where a limit cut them) an incomplete sequence at the very end
- * is dropped instead, so that a truncated body stays a prefix of the real one.
- */
-static char *utf8_sanitize(const char *s, size_t len, bool cut)
-{
-    static const char fffd[] = "\xEF\xBF\xBD";
-    const unsigned char *p = (const unsigned char *)s;
-    char *out = xmalloc(len * 3 + 1);
-    size_t o = 0, i = 0;
-    while (i < len) {
-        bool ok;
-        size_t n = utf8_seq(p + i, len - i, &ok);
-        if (ok && p[i] != 0) {
-            memcpy(out + o, p + i, n);
-            o += n;
-        } else if (cut && !ok && i + n == len && p[i] >= 0xC2 && p[i] <= 0xF4) {
-            break;
-        } else {
-            memcpy(out + o, fffd, 3);
-            o += 3;
-        }
-        i += n;
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* Strings for JSON from decoded input that may hold anything. */
 static cJSON *event_string(const char *s, size_t len)
@@ -124,22 +35,32 @@ static cJSON *event_iso_or_null(int64_t ms)
     return cJSON_CreateString(iso);
 }
 
-/* Add "body" (and for binary bodies "body_base64") to the request object. */
-static void event_add_body(cJSON *req, const char *body, size_t len)
+/* Add "body" (and for binary bodies "body_base64") to the request object. `parsed` (may be
+ * NULL) is the body already parsed as JSON, taken over instead of parsing again. */
+static void event_add_body(cJSON *req, const char *body, size_t len, cJSON *parsed)
 {
+    /* A body that is a JSON string is kept as its text, quotes included, so that a string
+     * in "body" always means text as received (a replay sends it back unchanged). */
+    if (parsed != NULL && !cJSON_IsString(parsed)) {
+        cJSON_AddItemToObject(req, "body", parsed);
+        return;
+    }
+    cJSON_Delete(parsed);
     if (body == NULL || len == 0) {
         cJSON_AddNullToObject(req, "body");
         return;
     }
-    if (utf8_text(body, len)) {
+    if (utf8_valid(body, len, false)) {
         /* The body need not be NUL-terminated; cJSON's require_null_terminated then makes
          * sure the whole body is one JSON value, not a JSON prefix followed by text. */
         char *copy = xstrndup(body, len);
-        cJSON *parsed = cJSON_ParseWithLengthOpts(copy, len + 1, NULL, true);
-        if (parsed != NULL)
-            cJSON_AddItemToObject(req, "body", parsed);
-        else
+        cJSON *json = cJSON_ParseWithLengthOpts(copy, len + 1, NULL, true);
+        if (json != NULL && !cJSON_IsString(json)) {
+            cJSON_AddItemToObject(req, "body", json);
+        } else {
+            cJSON_Delete(json);
             cJSON_AddStringToObject(req, "body", copy);
+        }
         free(copy);
         return;
     }
@@ -165,6 +86,12 @@ static cJSON *event_headers(const char *headers_json)
 
 cJSON *event_from_job(const struct job *j, const char *status, int64_t next_attempt_ms)
 {
+    return event_from_job_parsed(j, status, next_attempt_ms, NULL);
+}
+
+cJSON *event_from_job_parsed(const struct job *j, const char *status, int64_t next_attempt_ms,
+                             cJSON *parsed)
+{
     char iso[CLOCK_ISO_LEN];
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "id", j->id);
@@ -180,7 +107,7 @@ cJSON *event_from_job(const struct job *j, const char *status, int64_t next_atte
                           event_string(j->path ? j->path : "", j->path ? strlen(j->path) : 0));
     cJSON_AddItemToObject(req, "query", event_query_object(j->query));
     cJSON_AddItemToObject(req, "headers", event_headers(j->headers_json));
-    event_add_body(req, j->body, j->body_len);
+    event_add_body(req, j->body, j->body_len, parsed);
 
     cJSON_AddNullToObject(ev, "outbound");
     cJSON_AddArrayToObject(ev, "attempts");
@@ -252,69 +179,111 @@ cJSON *event_summary(const cJSON *event)
     return s;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/*
- * Decode application/x-www-form-urlencoded s[0..len) into out (at least len bytes); returns
- * the decoded length. A '%' not followed by two hex digits is kept as it is, as browsers do.
- */
-static size_t form_decode(const char *s, size_t len, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hex_value(s[i + 1]) >= 0 &&
-                   hex_value(s[i + 2]) >= 0) {
-            out[o++] = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    return o;
-}
-
 cJSON *event_query_object(const char *query)
 {
-    cJSON *q = cJSON_CreateObject();
-    if (query == NULL)
-        return q;
-    const char *p = query;
-    while (*p != '\0') {
-        size_t plen = strcspn(p, "&");
-        if (plen > 0) {
-            const char *eq = memchr(p, '=', plen);
-            size_t klen = eq ? (size_t)(eq - p) : plen;
-            const char *val = eq ? eq + 1 : p + plen;
-            size_t vlen = eq ? plen - klen - 1 : 0;
+    return body_form_object(query ? query : "", query ? strlen(query) : 0);
+}
 
-            char *buf = xmalloc(plen + 1);
-            size_t kdec = form_decode(p, klen, buf);
-            /* Decoded bytes may be anything (%00, %FF): keep the event valid JSON. */
-            char *key = utf8_sanitize(buf, kdec, false);
-            size_t vdec = form_decode(val, vlen, buf);
-            cJSON *v = event_string(buf, vdec);
-            free(buf);
-            /* Last value wins, as most web frameworks read a repeated parameter. */
-            if (cJSON_GetObjectItemCaseSensitive(q, key) != NULL)
-                cJSON_ReplaceItemInObjectCaseSensitive(q, key, v);
-            else
-                cJSON_AddItemToObject(q, key, v);
-            free(key);
+/* Append s percent-encoded (all but RFC 3986 unreserved characters) to a growing buffer. */
+static void event_pct_append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*len + 4 > *cap) {
+            *cap = *cap * 2 + 64;
+            *buf = xrealloc(*buf, *cap);
         }
-        p += plen;
-        if (*p == '&')
-            p++;
+        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+            *c == '-' || *c == '.' || *c == '_' || *c == '~') {
+            (*buf)[(*len)++] = (char)*c;
+        } else {
+            (*buf)[(*len)++] = '%';
+            (*buf)[(*len)++] = hex[*c >> 4];
+            (*buf)[(*len)++] = hex[*c & 15];
+        }
     }
-    return q;
+    (*buf)[*len] = '\0';
+}
+
+static char *event_query_string(const cJSON *query)
+{
+    size_t len = 0, cap = 64;
+    char *buf = xmalloc(cap);
+    buf[0] = '\0';
+    for (const cJSON *q = cJSON_IsObject(query) ? query->child : NULL; q != NULL; q = q->next) {
+        if (!cJSON_IsString(q))
+            continue;
+        if (len + 2 > cap) {
+            cap = cap * 2 + 64;
+            buf = xrealloc(buf, cap);
+        }
+        if (len > 0)
+            buf[len++] = '&';
+        buf[len] = '\0';
+        event_pct_append(&buf, &len, &cap, q->string);
+        if (len + 2 > cap) {
+            cap = cap * 2 + 64;
+            buf = xrealloc(buf, cap);
+        }
+        buf[len++] = '=';
+        buf[len] = '\0';
+        event_pct_append(&buf, &len, &cap, q->valuestring);
+    }
+    return buf;
+}
+
+static char *event_str_member(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return xstrdup(cJSON_IsString(v) ? v->valuestring : "");
+}
+
+int event_request_to_job(const cJSON *event, struct job *j, char *err, size_t errlen)
+{
+    memset(j, 0, sizeof(*j));
+    const cJSON *bid = cJSON_GetObjectItemCaseSensitive(event, "bridge_id");
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(event, "request");
+    if (!cJSON_IsString(bid) || strlen(bid->valuestring) >= sizeof(j->bridge_id) ||
+        !cJSON_IsObject(req)) {
+        snprintf(err, errlen, "the event has no stored request to replay");
+        return -1;
+    }
+    snprintf(j->bridge_id, sizeof(j->bridge_id), "%s", bid->valuestring);
+    j->method = event_str_member(req, "method");
+    j->path = event_str_member(req, "path");
+    j->query = event_query_string(cJSON_GetObjectItemCaseSensitive(req, "query"));
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(req, "headers");
+    j->headers_json = cJSON_IsObject(h) ? cJSON_PrintUnformatted(h) : xstrdup("{}");
+    const cJSON *ct =
+        cJSON_IsObject(h) ? cJSON_GetObjectItemCaseSensitive(h, "content-type") : NULL;
+    j->content_type = xstrdup(cJSON_IsString(ct) ? ct->valuestring : "");
+
+    const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(req, "body_base64");
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(req, "body");
+    if (cJSON_IsString(b64)) {
+        size_t blen = strlen(b64->valuestring);
+        unsigned char *bin = xmalloc(blen + 1);
+        size_t n = 0;
+        if (sodium_base642bin(bin, blen, b64->valuestring, blen, NULL, &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0) {
+            free(bin);
+            snprintf(err, errlen, "the event's stored body_base64 is damaged");
+            job_clear(j);
+            return -1;
+        }
+        bin[n] = '\0';
+        j->body = (char *)bin;
+        j->body_len = n;
+    } else if (body == NULL || cJSON_IsNull(body)) {
+        j->body = xstrdup("");
+    } else if (cJSON_IsString(body)) {
+        /* Text is stored as received (event_add_body never stores a JSON string parsed). */
+        j->body = xstrdup(body->valuestring);
+    } else {
+        j->body = cJSON_PrintUnformatted(body);
+    }
+    if (j->body_len == 0)
+        j->body_len = strlen(j->body);
+    j->replay_of = xstrdup("");
+    return 0;
 }

@@ -22,6 +22,10 @@
  */
 cJSON *event_from_job(const struct job *j, const char *status, int64_t next_attempt_ms);
 
+/* The same, with the body already parsed as JSON (`parsed`, taken over; NULL: parse here). */
+cJSON *event_from_job_parsed(const struct job *j, const char *status, int64_t next_attempt_ms,
+                             cJSON *parsed);
+
 /*
  * One attempt: {"n","started_at","duration_ms","status" (HTTP status or null),"error"
  * (string or null),"response":{"headers":{},"body":"…","truncated":bool}}. `resp_headers`
@@ -33,6 +37,15 @@ cJSON *event_attempt(int n, int64_t started_ms, long duration_ms, int http_statu
 
 /* The summary shown in GET /api/events lists, taken from a full event. */
 cJSON *event_summary(const cJSON *event);
+
+/*
+ * Rebuild the inbound request of a stored event into `j` (zeroed first), for a replay:
+ * bridge_id, method, path, query (re-encoded from the stored object), headers (as stored:
+ * credentials stay "[redacted]"), content type, and body (JSON re-serialized compactly, text
+ * as it was, binary from body_base64). The caller sets id, received_ms and replay_of.
+ * Returns 0, or -1 with `err` when the event has no usable request. Free with job_clear.
+ */
+int event_request_to_job(const cJSON *event, struct job *j, char *err, size_t errlen);
 
 /* Parse a query string "a=1&b=x%20y" into a JSON object of strings (last value wins). */
 cJSON *event_query_object(const char *query);

@@ -167,6 +167,8 @@ int job_from_pairs(struct job *j, const char *id, const char *const *strs, const
                 goto out_clear;
             }
             j->attempts = (int)num;
+        } else if (job_field_is(f, flen, JOB_F_ABORTED)) {
+            j->aborted = vlen > 0 && !(vlen == 1 && v[0] == '0');
         } else if (job_field_is(f, flen, JOB_F_REQUEUES)) {
             if (!job_parse_int(v, vlen, 0, INT32_MAX, &num)) {
                 bad = JOB_F_REQUEUES;

@@ -30,6 +30,7 @@ struct job {
     char *replay_of; /* evt_… or "" */
     int attempts;    /* attempts made so far */
     int requeues;    /* times put back after a worker died holding it */
+    bool aborted;    /* POST /api/bridges/{id}/abort marked it: record, never send */
 };
 
 /* Field names in the Redis hash. */
@@ -44,6 +45,7 @@ struct job {
 #define JOB_F_REPLAY "replay_of"
 #define JOB_F_ATTEMPTS "attempts"
 #define JOB_F_REQUEUES "requeues"
+#define JOB_F_ABORTED "aborted"
 
 /* Maximum argv entries job_hset_argv fills. */
 #define JOB_ARGV_MAX 32

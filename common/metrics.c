@@ -3,6 +3,7 @@
  */
 #include "metrics.h"
 
+#include "rconn.h"
 #include "xalloc.h"
 
 #include <stdarg.h>
@@ -130,4 +131,87 @@ char *metrics_render(const char *const *strs, size_t n, const struct metrics_que
               "hookbridge_workers %lld\n",
               q->ready, q->scheduled, q->in_flight, q->live_workers);
     return b.s;
+}
+
+/* ---- local counts ---- */
+
+/* Fields are few (bridges x status codes, a dozen buckets): open addressing, grown at half
+ * full, never shrunk. */
+struct metrics_slot {
+    char *field;
+    long long n;
+};
+
+struct metrics_batch {
+    struct metrics_slot *slots;
+    size_t cap, used;
+};
+
+static uint32_t metrics_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+struct metrics_batch *metrics_batch_new(void)
+{
+    struct metrics_batch *b = xcalloc(1, sizeof(*b));
+    b->cap = 64;
+    b->slots = xcalloc(b->cap, sizeof(*b->slots));
+    return b;
+}
+
+static struct metrics_slot *metrics_find(struct metrics_slot *slots, size_t cap, const char *field)
+{
+    size_t i = metrics_hash(field) & (cap - 1);
+    while (slots[i].field != NULL && strcmp(slots[i].field, field) != 0)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+void metrics_add(struct metrics_batch *b, const char *field, long long n)
+{
+    struct metrics_slot *s = metrics_find(b->slots, b->cap, field);
+    if (s->field == NULL) {
+        if (2 * (b->used + 1) > b->cap) {
+            size_t cap = b->cap * 2;
+            struct metrics_slot *slots = xcalloc(cap, sizeof(*slots));
+            for (size_t i = 0; i < b->cap; i++)
+                if (b->slots[i].field != NULL)
+                    *metrics_find(slots, cap, b->slots[i].field) = b->slots[i];
+            free(b->slots);
+            b->slots = slots;
+            b->cap = cap;
+            s = metrics_find(b->slots, b->cap, field);
+        }
+        s->field = xstrdup(field);
+        b->used++;
+    }
+    s->n += n;
+}
+
+void metrics_flush(struct metrics_batch *b, struct rconn *rc, const char *key)
+{
+    for (size_t i = 0; i < b->cap; i++) {
+        struct metrics_slot *s = &b->slots[i];
+        if (s->field == NULL || s->n == 0)
+            continue;
+        if (rconn_cmd(rc, NULL, NULL, "HINCRBY %s %s %lld", key, s->field, s->n) != 0)
+            return;
+        s->n = 0;
+    }
+}
+
+void metrics_batch_free(struct metrics_batch *b)
+{
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < b->cap; i++)
+        free(b->slots[i].field);
+    free(b->slots);
+    free(b);
 }

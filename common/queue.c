@@ -4,6 +4,7 @@
 #include "queue.h"
 
 #include <stdio.h>
+#include <string.h>
 
 void queue_keys_init(struct queue_keys *k, const char *prefix)
 {
@@ -18,10 +19,71 @@ void queue_key_job(const struct queue_keys *k, const char *id, char *out, size_t
     snprintf(out, outlen, "%sjob:%s", k->prefix, id);
 }
 
+void queue_key_pending(const struct queue_keys *k, const char *bridge_id, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%sbridge:%s:pending", k->prefix, bridge_id);
+}
+
+bool queue_key_idempotency(const struct queue_keys *k, const char *bridge_id, const char *key,
+                           char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%sidem:%s:%s", k->prefix, bridge_id, key);
+    return n > 0 && (size_t)n < outlen;
+}
+
 void queue_key_inflight(const struct queue_keys *k, const char *worker, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%squeue:inflight:%s", k->prefix, worker);
 }
+
+/* The key is remembered last: Redis does not roll a script back, so a failure part way must
+ * never leave a key pointing at a job that was not written. */
+const char queue_lua_enqueue[] = "if KEYS[5] then\n"
+                                 "  local first = redis.call('GET', KEYS[5])\n"
+                                 "  if first then return {0, first} end\n"
+                                 "end\n"
+                                 "redis.call('HSET', KEYS[1], unpack(ARGV, 4))\n"
+                                 "redis.call('SADD', KEYS[4], ARGV[1])\n"
+                                 "if ARGV[2] == '0' then\n"
+                                 "  redis.call('LPUSH', KEYS[2], ARGV[1])\n"
+                                 "else\n"
+                                 "  redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[1])\n"
+                                 "end\n"
+                                 "if KEYS[5] then\n"
+                                 "  redis.call('SET', KEYS[5], ARGV[1], 'EX', tonumber(ARGV[3]))\n"
+                                 "end\n"
+                                 "return {1, ARGV[1]}\n";
+
+const char queue_lua_abort[] = "local ids = redis.call('SPOP', KEYS[1], tonumber(ARGV[2]))\n"
+                               "for _, id in ipairs(ids) do\n"
+                               "  local job = ARGV[1] .. 'job:' .. id\n"
+                               "  if redis.call('EXISTS', job) == 1 then\n"
+                               "    redis.call('HSET', job, 'aborted', '1')\n"
+                               "    if redis.call('ZREM', KEYS[2], id) == 1 then\n"
+                               "      redis.call('LPUSH', KEYS[3], id)\n"
+                               "    end\n"
+                               "  end\n"
+                               "end\n"
+                               "return #ids\n";
+
+const char queue_lua_ack[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+                             "if ARGV[2] == '1' then\n"
+                             "  redis.call('DEL', KEYS[2])\n"
+                             "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+                             "  return 'done'\n"
+                             "end\n"
+                             "if redis.call('HEXISTS', KEYS[2], 'aborted') == 1 then\n"
+                             "  redis.call('DEL', KEYS[2])\n"
+                             "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+                             "  return 'aborted'\n"
+                             "end\n"
+                             "if redis.call('EXISTS', KEYS[2]) == 0 then\n"
+                             "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+                             "  return 'gone'\n"
+                             "end\n"
+                             "redis.call('HSET', KEYS[2], 'attempts', ARGV[3])\n"
+                             "redis.call('ZADD', KEYS[3], tonumber(ARGV[4]), ARGV[1])\n"
+                             "return 'scheduled'\n";
 
 const char queue_lua_promote[] =
     "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, "

@@ -7,6 +7,10 @@
  *   queue:inflight:{w}     LIST  ids worker w holds (moved there atomically by BLMOVE/LMOVE)
  *   workers                ZSET  worker ids by last heartbeat in ms
  *   job:{event_id}         HASH  what a worker needs (common/job.h)
+ *   bridge:{id}:pending    SET   ids of the bridge's jobs not yet final (queued, scheduled,
+ *                                retrying or in flight), so that abort touches only them
+ *   idem:{bridge}:{key}    STRING the event id a request with this Idempotency-Key made
+ *                                (24 h TTL)
  *
  * The Lua scripts are the only multi-key moves; each runs atomically in Redis, so a crash
  * of the caller at any point leaves every id in exactly one of the lists/sets above.
@@ -14,12 +18,19 @@
 #ifndef QUEUE_H
 #define QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define QUEUE_KEY_LEN 192
 
 /* A job put back this many times after worker crashes is failed instead of retried. */
 #define QUEUE_MAX_REQUEUES 5
+
+/* How long an Idempotency-Key is remembered. */
+#define QUEUE_IDEMPOTENCY_TTL_S 86400
+
+/* Ids an abort script call takes at once: one call's time in Redis stays in milliseconds. */
+#define QUEUE_ABORT_BATCH 1000
 
 /* A worker whose heartbeat is older than this is dead: its jobs are put back. */
 #define QUEUE_HEARTBEAT_TTL_MS 30000
@@ -36,8 +47,42 @@ void queue_keys_init(struct queue_keys *k, const char *prefix);
 /* "{prefix}job:{id}" */
 void queue_key_job(const struct queue_keys *k, const char *id, char *out, size_t outlen);
 
+/* "{prefix}bridge:{bridge_id}:pending" */
+void queue_key_pending(const struct queue_keys *k, const char *bridge_id, char *out, size_t outlen);
+
+/* "{prefix}idem:{bridge_id}:{key}"; false when it does not fit in outlen. */
+bool queue_key_idempotency(const struct queue_keys *k, const char *bridge_id, const char *key,
+                           char *out, size_t outlen);
+
 /* "{prefix}queue:inflight:{worker}" */
 void queue_key_inflight(const struct queue_keys *k, const char *worker, char *out, size_t outlen);
+
+/*
+ * Accept one job, atomically: with an Idempotency-Key whose id is already remembered, do
+ * nothing and return {0, first_id}; else (remembering the key for ARGV[3] seconds) write
+ * the job hash, add the id to the bridge's pending set, and LPUSH it on ready (ARGV[2] is
+ * "0") or ZADD it to scheduled at ARGV[2] ms; return {1, id}.
+ * KEYS: job, ready, scheduled, pending[, idempotency]. ARGV: id, due_ms, ttl_s, then the
+ * job's field/value pairs.
+ */
+extern const char queue_lua_enqueue[];
+
+/*
+ * Abort up to ARGV[2] of a bridge's pending jobs: pop their ids from the pending set, mark
+ * each job hash "aborted", and move scheduled ones to ready so a worker records them at
+ * once; ids already in ready or in flight are found marked when taken or finished.
+ * KEYS: pending, scheduled, ready. ARGV: prefix, max. Returns the number of ids popped.
+ */
+extern const char queue_lua_abort[];
+
+/*
+ * Acknowledge a finished attempt: remove the id from the worker's in-flight list; when
+ * ARGV[2] is "1" (final) delete the job and drop it from the pending set, returning
+ * "done"; else, unless the job was aborted meanwhile ("aborted": deleted like a final one)
+ * or is gone ("gone"), record ARGV[3] attempts and schedule it at ARGV[4] ms ("scheduled").
+ * KEYS: inflight, job, scheduled, pending. ARGV: id, final, attempts, due_ms.
+ */
+extern const char queue_lua_ack[];
 
 /*
  * Move due ids from scheduled to ready. KEYS: scheduled, ready. ARGV: now_ms, max.

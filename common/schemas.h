@@ -7,4 +7,10 @@
 /* schemas/store.sql: the SQLite tables and indexes (idempotent CREATE … IF NOT EXISTS). */
 extern const char schema_store_sql[];
 
+/* schemas/bridge.schema.json: the admin API's bridge body (create and PATCH). */
+extern const char schema_bridge_schema_json[];
+
+/* schemas/event.schema.json: the event as GET /api/events/{id} shows it. */
+extern const char schema_event_schema_json[];
+
 #endif

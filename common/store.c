@@ -57,6 +57,9 @@ enum {
     ST_EVENT_GET,
     ST_EVENT_DELETE_OLDER,
     ST_EVENT_COUNTS,
+    ST_EVENT_ABORT_PENDING,
+    ST_META_GET,
+    ST_META_INSERT,
     ST_FIXED_COUNT
 };
 
@@ -87,6 +90,15 @@ static const char *const fixed_sql[ST_FIXED_COUNT] = {
     /* The subquery reads only the events_received index (it holds the rowid). */
     /* Reads only the events_status index. */
     [ST_EVENT_COUNTS] = "SELECT status, count(*) FROM events GROUP BY status",
+    /* The subquery walks the (bridge_id, status, id) index; batches keep each write short
+     * so that workers' commits interleave with a big abort. */
+    [ST_EVENT_ABORT_PENDING] =
+        "UPDATE events SET status = 'aborted', updated_at = ?2, "
+        "data = json_set(data, '$.status', 'aborted', '$.next_attempt_at', NULL) "
+        "WHERE rowid IN (SELECT rowid FROM events WHERE bridge_id = ?1 "
+        "AND status IN ('queued', 'scheduled', 'retrying') LIMIT ?3)",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_INSERT] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
     [ST_EVENT_DELETE_OLDER] = "DELETE FROM events WHERE rowid IN "
                               "(SELECT rowid FROM events WHERE received_at < ?1 LIMIT ?2)",
 };
@@ -454,6 +466,30 @@ int64_t store_data_version(struct store *st)
     return v;
 }
 
+/* ---- meta ---- */
+
+int store_meta_get(struct store *st, const char *key, char **value, char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_META_GET];
+    if (bind_text(s, 1, key) != SQLITE_OK) {
+        store_errf(st, err, "get meta");
+        stmt_done(s);
+        return -1;
+    }
+    return get_one(st, s, "get meta", value, err);
+}
+
+int store_meta_insert(struct store *st, const char *key, const char *value, char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_META_INSERT];
+    if ((bind_text(s, 1, key) | bind_text(s, 2, value)) != SQLITE_OK) {
+        store_errf(st, err, "insert meta");
+        stmt_done(s);
+        return -1;
+    }
+    return step_done(st, s, "insert meta", err);
+}
+
 /* ---- events ---- */
 
 int store_event_insert(struct store *st, const char *id, const char *bridge_id, const char *status,
@@ -526,6 +562,23 @@ int store_event_list(struct store *st, const char *bridge_id, const char *status
         return -1;
     }
     return for_each_row(st, s, "list events", cb, arg, err);
+}
+
+int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,
+                              char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_EVENT_ABORT_PENDING];
+    *changed = 0;
+    if ((bind_text(s, 1, bridge_id) | sqlite3_bind_int64(s, 2, clock_now_ms()) |
+         sqlite3_bind_int(s, 3, batch)) != SQLITE_OK) {
+        store_errf(st, err, "abort events");
+        stmt_done(s);
+        return -1;
+    }
+    if (step_done(st, s, "abort events", err) != 0)
+        return -1;
+    *changed = sqlite3_changes(st->db);
+    return 0;
 }
 
 int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,

@@ -50,6 +50,14 @@ int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err);
  * data_version), so callers can cache and notice changes made by other processes. */
 int64_t store_data_version(struct store *st);
 
+/* ---- meta ---- */
+
+/* *value is a new string the caller frees. */
+int store_meta_get(struct store *st, const char *key, char **value, char *err);
+
+/* Insert unless the key exists (then nothing changes and 0 is returned). */
+int store_meta_insert(struct store *st, const char *key, const char *value, char *err);
+
 /* ---- events ---- */
 
 /* Insert an event; with `or_ignore`, an existing row with that id is left unchanged. */
@@ -75,6 +83,13 @@ int store_event_get(struct store *st, const char *id, char **json, char *err);
  */
 int store_event_list(struct store *st, const char *bridge_id, const char *status,
                      const char *before, int limit, store_row_cb cb, void *arg, char *err);
+
+/*
+ * Mark up to `batch` of a bridge's pending events (queued, scheduled, retrying) aborted,
+ * in one statement; *changed gets the count. Call again until it is below `batch`.
+ */
+int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,
+                              char *err);
 
 /* Delete up to `batch` events received before `cutoff_ms`; *deleted gets the count. */
 int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,

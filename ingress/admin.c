@@ -6,18 +6,19 @@
 
 #include "hb.h"
 #include "http.h"
+#include "httpd.h"
 #include "log.h"
 #include "rconn.h"
 #include "xalloc.h"
 
-#include <event2/http.h>
 #include <hiredis/hiredis.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct admin_health {
-    struct evhttp_request *req;
+    struct httpd_req *req;
 };
 
 static void admin_on_ping(redisAsyncContext *ac, void *r, void *priv)
@@ -34,7 +35,7 @@ static void admin_on_ping(redisAsyncContext *ac, void *r, void *priv)
     free(h);
 }
 
-void admin_healthz(struct ingress *in, struct evhttp_request *req)
+void admin_healthz(struct ingress *in, struct httpd_req *req)
 {
     struct admin_health *h = xcalloc(1, sizeof(*h));
     h->req = req;
@@ -50,11 +51,11 @@ void admin_healthz(struct ingress *in, struct evhttp_request *req)
 
 /* Compare digests rather than the strings, so that neither the token's content nor its
  * length leaks through timing. */
-static bool admin_token_ok(const struct ingress *in, struct evhttp_request *req)
+static bool admin_token_ok(const struct ingress *in, struct httpd_req *req)
 {
     if (in->cfg.admin_token[0] == '\0')
         return false;
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *auth = httpd_req_header(req, "Authorization");
     if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
         return false;
     const char *given = auth + 7;
@@ -65,14 +66,38 @@ static bool admin_token_ok(const struct ingress *in, struct evhttp_request *req)
     return sodium_memcmp(a, b, sizeof(a)) == 0;
 }
 
-void admin_request(struct evhttp_request *req, void *arg)
+/* Paths served without the token. */
+static bool admin_public_path(const char *path)
+{
+    return strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
+}
+
+enum httpd_next admin_head(struct httpd_req *req, void *arg)
 {
     struct ingress *in = arg;
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (path == NULL) {
-        http_reply_error(req, 400, "bad_request", "malformed request target");
-        return;
+    const char *path = httpd_req_path(req);
+    /* Refused before any body is read: an unknown route or a missing token costs nothing. */
+    if (admin_public_path(path))
+        return HTTPD_READ_BODY;
+    if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
+        http_reply_error(req, 404, "not_found", "no such route");
+        return HTTPD_REPLIED;
     }
+    if (!admin_token_ok(in, req)) {
+        http_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_error(req, 401, "unauthorized",
+                         in->cfg.admin_token[0] ? "missing or wrong admin token"
+                                                : "the admin API is disabled until "
+                                                  "HOOKBRIDGE_ADMIN_TOKEN is set");
+        return HTTPD_REPLIED;
+    }
+    return HTTPD_READ_BODY;
+}
+
+void admin_request(struct httpd_req *req, void *arg)
+{
+    struct ingress *in = arg;
+    const char *path = httpd_req_path(req);
     if (strcmp(path, "/healthz") == 0) {
         admin_healthz(in, req);
         return;
@@ -81,19 +106,7 @@ void admin_request(struct evhttp_request *req, void *arg)
         admin_metrics_handle(in, req);
         return;
     }
-    if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
-        http_reply_error(req, 404, "not_found", "no such route");
-        return;
-    }
-    if (!admin_token_ok(in, req)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-        http_reply_error(req, 401, "unauthorized",
-                         in->cfg.admin_token[0] ? "missing or wrong admin token"
-                                                : "the admin API is disabled until "
-                                                  "HOOKBRIDGE_ADMIN_TOKEN is set");
-        return;
-    }
-    char *decoded = evhttp_uridecode(path + 4, 0, NULL);
+    char *decoded = http_uridecode(path + 4);
     char buf[1024];
     const char *segs[8];
     int nseg = decoded ? http_split_path(decoded, buf, sizeof(buf), segs, 8) : -1;

@@ -8,28 +8,29 @@
 #ifndef ADMIN_H
 #define ADMIN_H
 
+#include "httpd.h"
 #include "ingress.h"
 
-struct evhttp_request;
+/* The admin listener's head function (ingress/httpd.h): unknown routes (404) and a missing
+ * or wrong token (401) are refused before any body is read. `arg` is the struct ingress. */
+enum httpd_next admin_head(struct httpd_req *req, void *arg);
 
-/* Start serving the admin routes on the ingress's admin evhttp. */
-void admin_request(struct evhttp_request *req, void *arg);
+/* The admin listener's request function: routes /api/…, /metrics, /healthz. */
+void admin_request(struct httpd_req *req, void *arg);
 
 /* GET /healthz: 200 when Redis answers PING, else 503 (both listeners, no token). */
-void admin_healthz(struct ingress *in, struct evhttp_request *req);
+void admin_healthz(struct ingress *in, struct httpd_req *req);
 
 /* /api/bridges… (admin_bridges.c) */
-void admin_bridges_handle(struct ingress *in, struct evhttp_request *req, const char **segs,
-                          int nseg);
+void admin_bridges_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg);
 
 /* /api/events… (admin_events.c) */
-void admin_events_handle(struct ingress *in, struct evhttp_request *req, const char **segs,
-                         int nseg);
+void admin_events_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg);
 
 /* GET /metrics, Prometheus text, no token (admin_stats.c) */
-void admin_metrics_handle(struct ingress *in, struct evhttp_request *req);
+void admin_metrics_handle(struct ingress *in, struct httpd_req *req);
 
 /* GET /api/stats (admin_stats.c) */
-void admin_stats_handle(struct ingress *in, struct evhttp_request *req);
+void admin_stats_handle(struct ingress *in, struct httpd_req *req);
 
 #endif

@@ -1,38 +1,47 @@
 /*
  * admin_bridges.c - /api/bridges…: create, list, read, PATCH-merge, delete, activate and
- * deactivate bridges (SPEC "Admin API").
+ * deactivate bridges, and abort their pending events (SPEC "Admin API").
  *
- * Validation lives in common/bridge.c; this file only maps HTTP to it and to the store.
+ * Validation lives in common/bridge.c; this file maps HTTP to it and to the store. Abort
+ * never scans the queue: each bridge's pending ids are kept in their own Redis set (see
+ * common/queue.h), so aborting one bridge's 100,000 events among a million others touches
+ * those 100,000 only, a batch per script call, and then marks their rows with one indexed
+ * UPDATE per batch.
  */
 #include "admin.h"
 
+#include "bcache.h"
 #include "bridge.h"
+#include "evwriter.h"
 #include "hb.h"
 #include "http.h"
 #include "ids.h"
 #include "log.h"
+#include "queue.h"
+#include "rconn.h"
 #include "store.h"
 #include "xalloc.h"
 
-#include <event2/http.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void bridges_internal(struct evhttp_request *req, const char *what, const char *err)
+static void bridges_internal(struct httpd_req *req, const char *what, const char *err)
 {
     log_kv(LOG_ERROR, "admin store error", "what", what, "error", err, NULL);
     http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
 }
 
-static void bridges_not_found(struct evhttp_request *req, const char *id)
+static void bridges_not_found(struct httpd_req *req, const char *id)
 {
     char msg[128];
     snprintf(msg, sizeof(msg), "bridge %.40s not found", id);
     http_reply_error(req, 404, "not_found", msg);
 }
 
-static void bridges_invalid(struct evhttp_request *req, const char *field, const char *err)
+static void bridges_invalid(struct httpd_req *req, const char *field, const char *err)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error", "invalid_bridge");
@@ -44,13 +53,13 @@ static void bridges_invalid(struct evhttp_request *req, const char *field, const
     free(msg);
 }
 
-static void bridges_method_not_allowed(struct evhttp_request *req, const char *allow)
+static void bridges_method_not_allowed(struct httpd_req *req, const char *allow)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    http_header(req, "Allow", allow);
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
 }
 
-static void bridges_reply(struct ingress *in, struct evhttp_request *req, int code,
+static void bridges_reply(struct ingress *in, struct httpd_req *req, int code,
                           const struct bridge *b)
 {
     cJSON *o = bridge_to_api(b, in->cfg.public_url);
@@ -59,7 +68,7 @@ static void bridges_reply(struct ingress *in, struct evhttp_request *req, int co
 }
 
 /* Load a bridge; replies 404/500 itself and returns NULL when it cannot. */
-static struct bridge *bridges_load(struct ingress *in, struct evhttp_request *req, const char *id)
+static struct bridge *bridges_load(struct ingress *in, struct httpd_req *req, const char *id)
 {
     char err[HB_ERR_LEN];
     char *json = NULL;
@@ -88,17 +97,20 @@ static int bridges_save(struct ingress *in, const struct bridge *b, bool create,
     int rc = create ? store_bridge_insert(in->store, b->id, b->endpoint, json, err)
                     : store_bridge_update(in->store, b->id, json, err);
     free(json);
+    /* The next request must see the change, not a cached bridge. */
+    bcache_forget(in->bridges);
     return rc;
 }
 
-static void bridges_create(struct ingress *in, struct evhttp_request *req)
+static void bridges_create(struct ingress *in, struct httpd_req *req)
 {
     char field[64] = "", err[HB_ERR_LEN];
     struct bridge *b = NULL;
     cJSON *body = http_body_json_object(req);
     if (body == NULL)
         return;
-    if (bridge_from_api(body, NULL, &b, field, sizeof(field), err, sizeof(err)) != 0) {
+    if (bridge_from_api(body, NULL, in->cfg.secret_key, &b, field, sizeof(field), err,
+                        sizeof(err)) != 0) {
         bridges_invalid(req, field, err);
         goto out;
     }
@@ -132,7 +144,7 @@ static int bridges_list_row(const char *json, void *arg)
     return 0;
 }
 
-static void bridges_list(struct ingress *in, struct evhttp_request *req)
+static void bridges_list(struct ingress *in, struct httpd_req *req)
 {
     char err[HB_ERR_LEN];
     cJSON *o = cJSON_CreateObject();
@@ -144,7 +156,7 @@ static void bridges_list(struct ingress *in, struct evhttp_request *req)
     cJSON_Delete(o);
 }
 
-static void bridges_patch(struct ingress *in, struct evhttp_request *req, const char *id)
+static void bridges_patch(struct ingress *in, struct httpd_req *req, const char *id)
 {
     char field[64] = "", err[HB_ERR_LEN];
     struct bridge *merged = NULL;
@@ -154,7 +166,8 @@ static void bridges_patch(struct ingress *in, struct evhttp_request *req, const 
     cJSON *body = http_body_json_object(req);
     if (body == NULL)
         goto out;
-    if (bridge_from_api(body, b, &merged, field, sizeof(field), err, sizeof(err)) != 0) {
+    if (bridge_from_api(body, b, in->cfg.secret_key, &merged, field, sizeof(field), err,
+                        sizeof(err)) != 0) {
         bridges_invalid(req, field, err);
         goto out;
     }
@@ -169,7 +182,7 @@ out:
     bridge_free(b);
 }
 
-static void bridges_set_active(struct ingress *in, struct evhttp_request *req, const char *id,
+static void bridges_set_active(struct ingress *in, struct httpd_req *req, const char *id,
                                bool active)
 {
     char field[64] = "", err[HB_ERR_LEN];
@@ -179,7 +192,8 @@ static void bridges_set_active(struct ingress *in, struct evhttp_request *req, c
         return;
     cJSON *patch = cJSON_CreateObject();
     cJSON_AddBoolToObject(patch, "active", active);
-    if (bridge_from_api(patch, b, &merged, field, sizeof(field), err, sizeof(err)) != 0 ||
+    if (bridge_from_api(patch, b, in->cfg.secret_key, &merged, field, sizeof(field), err,
+                        sizeof(err)) != 0 ||
         bridges_save(in, merged, false, err) != 0) {
         bridges_internal(req, "activate bridge", err);
         goto out;
@@ -192,36 +206,144 @@ out:
     bridge_free(b);
 }
 
-static void bridges_delete(struct ingress *in, struct evhttp_request *req, const char *id)
+/* Rows marked per SQLite statement; between batches the loop serves other requests. */
+#define BRIDGES_ABORT_ROWS 2000
+
+/* An abort (or a DELETE, which aborts first) in progress. */
+struct bridges_abort {
+    struct ingress *in;
+    struct httpd_req *req;
+    char id[HB_ID_LEN];
+    char pending_key[QUEUE_KEY_LEN];
+    long long popped; /* ids taken from the pending set: the count answered */
+    bool delete_after;
+    struct event *step;
+};
+
+static void bridges_abort_finish(struct bridges_abort *a)
 {
     char err[HB_ERR_LEN];
-    if (!ids_valid("brg_", id)) {
-        bridges_not_found(req, id);
-        return;
+    if (a->delete_after) {
+        int rc = store_bridge_delete(a->in->store, a->id, err);
+        bcache_forget(a->in->bridges);
+        if (rc != 0 && rc != STORE_NOTFOUND) {
+            bridges_internal(a->req, "delete bridge", err);
+            goto out;
+        }
+        log_kv(LOG_INFO, "bridge deleted", "bridge_id", a->id, NULL);
+        http_reply_empty(a->req, 204);
+    } else {
+        char n[24];
+        snprintf(n, sizeof(n), "%lld", a->popped);
+        log_kv(LOG_INFO, "bridge events aborted", "bridge_id", a->id, "aborted", n, NULL);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "aborted", (double)a->popped);
+        http_reply_json(a->req, 200, o);
+        cJSON_Delete(o);
     }
-    /* Its queued jobs stay in Redis; a worker that takes one finds no bridge and records
-     * the event as aborted, so nothing is sent and nothing is left pending. */
-    int rc = store_bridge_delete(in->store, id, err);
-    if (rc == STORE_NOTFOUND) {
-        bridges_not_found(req, id);
-        return;
-    }
-    if (rc != 0) {
-        bridges_internal(req, "delete bridge", err);
-        return;
-    }
-    log_kv(LOG_INFO, "bridge deleted", "bridge_id", id, NULL);
-    http_reply_empty(req, 204);
+out:
+    event_free(a->step);
+    free(a);
 }
 
-void admin_bridges_handle(struct ingress *in, struct evhttp_request *req, const char **segs,
-                          int nseg)
+/* One batch of rows marked aborted; goes on from the loop until none is left. */
+static void bridges_abort_rows(evutil_socket_t fd, short what, void *arg)
 {
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    struct bridges_abort *a = arg;
+    char err[HB_ERR_LEN];
+    int changed = 0;
+    (void)fd;
+    (void)what;
+    if (store_event_abort_pending(a->in->store, a->id, BRIDGES_ABORT_ROWS, &changed, err) != 0) {
+        bridges_internal(a->req, "abort events", err);
+        event_free(a->step);
+        free(a);
+        return;
+    }
+    if (changed == BRIDGES_ABORT_ROWS) {
+        struct timeval now = {0, 0};
+        evtimer_add(a->step, &now);
+        return;
+    }
+    bridges_abort_finish(a);
+}
+
+static void bridges_abort_redis(struct bridges_abort *a);
+
+static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct bridges_abort *a = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        log_kv(LOG_WARN, "abort: redis failed", "bridge_id", a->id, "error",
+               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost", NULL);
+        if (!a->delete_after) {
+            /* Ids already popped are marked in Redis; workers record them as they come. */
+            http_header(a->req, "Retry-After", "5");
+            http_reply_error(a->req, 503, "queue_unavailable",
+                             "the queue is unavailable; retry the abort later");
+            event_free(a->step);
+            free(a);
+            return;
+        }
+        /* A DELETE goes on: workers find no bridge and record its jobs aborted. */
+    } else {
+        a->popped += reply->integer;
+        if (reply->integer >= QUEUE_ABORT_BATCH) {
+            bridges_abort_redis(a);
+            return;
+        }
+    }
+    /* Rows this process accepted a moment ago must be in SQLite before they are marked. */
+    evwriter_flush(a->in->events);
+    bridges_abort_rows(-1, 0, a);
+}
+
+static void bridges_abort_redis(struct bridges_abort *a)
+{
+    char batch[16];
+    snprintf(batch, sizeof(batch), "%d", QUEUE_ABORT_BATCH);
+    const struct queue_keys *k = &a->in->keys;
+    if (rconn_cmd(a->in->redis, bridges_on_abort_batch, a, "EVAL %s 3 %s %s %s %s %s",
+                  queue_lua_abort, a->pending_key, k->scheduled, k->ready, k->prefix, batch) != 0)
+        bridges_on_abort_batch(NULL, NULL, a);
+}
+
+/* POST /api/bridges/{id}/abort, and the first half of DELETE /api/bridges/{id}. */
+static void bridges_abort(struct ingress *in, struct httpd_req *req, const char *id,
+                          bool delete_after)
+{
+    char err[HB_ERR_LEN];
+    struct bridge *b = bridges_load(in, req, id);
+    if (b == NULL)
+        return;
+    /* Deactivate before deleting, so no new event arrives while the pending ones are being
+     * aborted; its senders get 503 and retry, then 404 once it is gone. */
+    if (delete_after && b->active) {
+        b->active = false;
+        if (bridges_save(in, b, false, err) != 0)
+            log_kv(LOG_WARN, "delete: deactivating first failed", "bridge_id", id, "error", err,
+                   NULL);
+    }
+    bridge_free(b);
+    struct bridges_abort *a = xcalloc(1, sizeof(*a));
+    a->in = in;
+    a->req = req;
+    a->delete_after = delete_after;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    queue_key_pending(&in->keys, id, a->pending_key, sizeof(a->pending_key));
+    a->step = evtimer_new(in->base, bridges_abort_rows, a);
+    bridges_abort_redis(a);
+}
+
+void admin_bridges_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg)
+{
+    const char *cmd = httpd_req_method(req);
     if (nseg == 1) {
-        if (cmd == EVHTTP_REQ_POST)
+        if (strcmp(cmd, "POST") == 0)
             bridges_create(in, req);
-        else if (cmd == EVHTTP_REQ_GET)
+        else if (strcmp(cmd, "GET") == 0)
             bridges_list(in, req);
         else
             bridges_method_not_allowed(req, "GET, POST");
@@ -229,25 +351,32 @@ void admin_bridges_handle(struct ingress *in, struct evhttp_request *req, const 
     }
     const char *id = segs[1];
     if (nseg == 2) {
-        if (cmd == EVHTTP_REQ_GET) {
+        if (strcmp(cmd, "GET") == 0) {
             struct bridge *b = bridges_load(in, req, id);
             if (b != NULL)
                 bridges_reply(in, req, 200, b);
             bridge_free(b);
-        } else if (cmd == EVHTTP_REQ_PATCH) {
+        } else if (strcmp(cmd, "PATCH") == 0) {
             bridges_patch(in, req, id);
-        } else if (cmd == EVHTTP_REQ_DELETE) {
-            bridges_delete(in, req, id);
+        } else if (strcmp(cmd, "DELETE") == 0) {
+            bridges_abort(in, req, id, true);
         } else {
             bridges_method_not_allowed(req, "GET, PATCH, DELETE");
         }
         return;
     }
     if (nseg == 3 && (strcmp(segs[2], "activate") == 0 || strcmp(segs[2], "deactivate") == 0)) {
-        if (cmd != EVHTTP_REQ_POST)
+        if (strcmp(cmd, "POST") != 0)
             bridges_method_not_allowed(req, "POST");
         else
             bridges_set_active(in, req, id, strcmp(segs[2], "activate") == 0);
+        return;
+    }
+    if (nseg == 3 && strcmp(segs[2], "abort") == 0) {
+        if (strcmp(cmd, "POST") != 0)
+            bridges_method_not_allowed(req, "POST");
+        else
+            bridges_abort(in, req, id, false);
         return;
     }
     http_reply_error(req, 404, "not_found", "no such route");

@@ -1,23 +1,26 @@
 /*
- * admin_events.c - /api/events…: list event summaries, read one whole event.
+ * admin_events.c - /api/events…: list event summaries, read one whole event, replay one.
  *
  * Events this process accepted moments ago may still sit in the batch writer; every read
  * flushes it first, so an event is visible from the moment of its 202.
  */
 #include "admin.h"
 
+#include "body.h"
+#include "clock.h"
+#include "enqueue.h"
 #include "event.h"
 #include "evwriter.h"
 #include "hb.h"
 #include "http.h"
 #include "ids.h"
+#include "job.h"
 #include "log.h"
+#include "rconn.h"
 #include "store.h"
 #include "xalloc.h"
 
 #include <errno.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +30,7 @@
 static const char *const events_statuses[] = {"queued", "scheduled", "retrying", "delivered",
                                               "failed", "filtered",  "aborted"};
 
-static void events_bad_param(struct evhttp_request *req, const char *what)
+static void events_bad_param(struct httpd_req *req, const char *what)
 {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s; %s", what, EVENTS_ALLOWED);
@@ -62,50 +65,44 @@ static int events_list_row(const char *json, void *arg)
     return 0;
 }
 
-static void events_list(struct ingress *in, struct evhttp_request *req)
+static void events_list(struct ingress *in, struct httpd_req *req)
 {
     char err[HB_ERR_LEN];
     const char *bridge_id = NULL, *status = NULL, *before = NULL;
     long limit = 50;
-    struct evkeyvalq params;
-    params.tqh_first = NULL;
-    params.tqh_last = &params.tqh_first;
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-    if (q != NULL && evhttp_parse_query_str(q, &params) != 0) {
-        events_bad_param(req, "malformed query string");
-        return;
-    }
-    for (struct evkeyval *kv = params.tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+    const char *q = httpd_req_query(req);
+    cJSON *params = body_form_object(q ? q : "", q ? strlen(q) : 0);
+    for (const cJSON *kv = params->child; kv != NULL; kv = kv->next) {
         char what[160];
-        if (strcmp(kv->key, "bridge_id") == 0) {
-            if (!ids_valid("brg_", kv->value)) {
+        if (strcmp(kv->string, "bridge_id") == 0) {
+            if (!ids_valid("brg_", kv->valuestring)) {
                 events_bad_param(req, "bridge_id must be a bridge id (brg_…)");
                 goto out;
             }
-            bridge_id = kv->value;
-        } else if (strcmp(kv->key, "status") == 0) {
+            bridge_id = kv->valuestring;
+        } else if (strcmp(kv->string, "status") == 0) {
             bool ok = false;
             for (size_t i = 0; i < sizeof(events_statuses) / sizeof(events_statuses[0]); i++)
-                ok = ok || strcmp(kv->value, events_statuses[i]) == 0;
+                ok = ok || strcmp(kv->valuestring, events_statuses[i]) == 0;
             if (!ok) {
                 events_bad_param(req, "status must be one of queued, scheduled, retrying, "
                                       "delivered, failed, filtered, aborted");
                 goto out;
             }
-            status = kv->value;
-        } else if (strcmp(kv->key, "limit") == 0) {
-            if (!events_parse_limit(kv->value, &limit)) {
+            status = kv->valuestring;
+        } else if (strcmp(kv->string, "limit") == 0) {
+            if (!events_parse_limit(kv->valuestring, &limit)) {
                 events_bad_param(req, "limit must be a whole number in 1..1000");
                 goto out;
             }
-        } else if (strcmp(kv->key, "before") == 0) {
-            if (!ids_valid("evt_", kv->value)) {
+        } else if (strcmp(kv->string, "before") == 0) {
+            if (!ids_valid("evt_", kv->valuestring)) {
                 events_bad_param(req, "before must be an event id (evt_…)");
                 goto out;
             }
-            before = kv->value;
+            before = kv->valuestring;
         } else {
-            snprintf(what, sizeof(what), "unknown parameter '%.60s'", kv->key);
+            snprintf(what, sizeof(what), "unknown parameter '%.60s'", kv->string);
             events_bad_param(req, what);
             goto out;
         }
@@ -133,10 +130,10 @@ static void events_list(struct ingress *in, struct evhttp_request *req)
     http_reply_json(req, 200, o);
     cJSON_Delete(o);
 out:
-    evhttp_clear_headers(&params);
+    cJSON_Delete(params);
 }
 
-static void events_get(struct ingress *in, struct evhttp_request *req, const char *id)
+static void events_get(struct ingress *in, struct httpd_req *req, const char *id)
 {
     char err[HB_ERR_LEN];
     char *json = NULL;
@@ -162,13 +159,113 @@ static void events_get(struct ingress *in, struct evhttp_request *req, const cha
     free(json);
 }
 
-void admin_events_handle(struct ingress *in, struct evhttp_request *req, const char **segs,
-                         int nseg)
+/* A replay waiting for Redis. */
+struct events_replay {
+    struct ingress *in;
+    struct httpd_req *req;
+    struct job job;
+};
+
+static void events_on_replayed(enum enqueue_result res, const char *id, const char *why, void *arg)
 {
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    struct events_replay *r = arg;
+    (void)id;
+    if (res != ENQUEUE_OK) {
+        log_kv(LOG_WARN, "replay: enqueue failed", "event_id", r->job.replay_of, "error", why,
+               NULL);
+        http_header(r->req, "Retry-After", "5");
+        http_reply_error(r->req, 503, "queue_unavailable", "the queue is unavailable; retry later");
+        goto out;
+    }
+    /* Written now, not batched: the caller's next read must find it. */
+    cJSON *ev = event_from_job(&r->job, "queued", 0);
+    evwriter_insert(r->in->events, r->job.id, r->job.bridge_id, "queued", r->job.received_ms,
+                    cJSON_PrintUnformatted(ev));
+    cJSON_Delete(ev);
+    evwriter_flush(r->in->events);
+    log_kv(LOG_INFO, "event replayed", "event_id", r->job.id, "replay_of", r->job.replay_of,
+           "bridge_id", r->job.bridge_id, NULL);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event_id", r->job.id);
+    cJSON_AddStringToObject(o, "status", "queued");
+    cJSON_AddStringToObject(o, "replay_of", r->job.replay_of);
+    http_reply_json(r->req, 202, o);
+    cJSON_Delete(o);
+out:
+    job_clear(&r->job);
+    free(r);
+}
+
+/*
+ * POST /api/events/{id}/replay: the original inbound request, as a new event (with
+ * replay_of) through the bridge's current configuration, queued now. Inbound checks (auth,
+ * schema) are not run again: the request passed them when it first arrived.
+ */
+static void events_replay(struct ingress *in, struct httpd_req *req, const char *id)
+{
+    char err[HB_ERR_LEN], msg[160];
+    char *json = NULL, *bjson = NULL;
+    cJSON *ev = NULL;
+    snprintf(msg, sizeof(msg), "event %.40s not found", id);
+    if (!ids_valid("evt_", id)) {
+        http_reply_error(req, 404, "not_found", msg);
+        return;
+    }
+    evwriter_flush(in->events);
+    int rc = store_event_get(in->store, id, &json, err);
+    if (rc == STORE_NOTFOUND) {
+        http_reply_error(req, 404, "not_found", msg);
+        return;
+    }
+    if (rc != 0 || (ev = cJSON_Parse(json)) == NULL) {
+        log_kv(LOG_ERROR, "replay: read event failed", "event_id", id, "error",
+               rc != 0 ? err : "stored event is not json", NULL);
+        http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
+        goto out;
+    }
+    struct events_replay *r = xcalloc(1, sizeof(*r));
+    r->in = in;
+    r->req = req;
+    if (event_request_to_job(ev, &r->job, err, sizeof(err)) != 0) {
+        http_reply_error(req, 409, "not_replayable", err);
+        free(r);
+        goto out;
+    }
+    rc = store_bridge_get(in->store, r->job.bridge_id, &bjson, err);
+    if (rc != 0) {
+        if (rc == STORE_NOTFOUND) {
+            snprintf(msg, sizeof(msg), "bridge %.40s of this event no longer exists",
+                     r->job.bridge_id);
+            http_reply_error(req, 409, "bridge_not_found", msg);
+        } else {
+            http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
+        }
+        job_clear(&r->job);
+        free(r);
+        goto out;
+    }
+    r->job.received_ms = clock_now_ms();
+    ids_new("evt_", r->job.received_ms, r->job.id, sizeof(r->job.id));
+    free(r->job.replay_of);
+    r->job.replay_of = xstrdup(id);
+    if (enqueue_job(in, &r->job, 0, NULL, events_on_replayed, r) != 0) {
+        http_header(req, "Retry-After", "5");
+        http_reply_error(req, 503, "queue_unavailable", "the queue is unavailable; retry later");
+        job_clear(&r->job);
+        free(r);
+    }
+out:
+    cJSON_Delete(ev);
+    free(json);
+    free(bjson);
+}
+
+void admin_events_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg)
+{
+    const char *cmd = httpd_req_method(req);
     if (nseg == 1 || nseg == 2) {
-        if (cmd != EVHTTP_REQ_GET) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+        if (strcmp(cmd, "GET") != 0) {
+            http_header(req, "Allow", "GET");
             http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
         } else if (nseg == 1) {
             events_list(in, req);
@@ -178,12 +275,11 @@ void admin_events_handle(struct ingress *in, struct evhttp_request *req, const c
         return;
     }
     if (nseg == 3 && strcmp(segs[2], "replay") == 0) {
-        if (cmd != EVHTTP_REQ_POST) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        if (strcmp(cmd, "POST") != 0) {
+            http_header(req, "Allow", "POST");
             http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
         } else {
-            /* Issue 3 builds replay; until then say so rather than pretend. */
-            http_reply_error(req, 501, "not_implemented", "replay is not available yet");
+            events_replay(in, req, segs[1]);
         }
         return;
     }

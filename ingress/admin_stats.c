@@ -21,7 +21,6 @@
 #include "store.h"
 #include "xalloc.h"
 
-#include <event2/http.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +50,7 @@ static bool stats_parse_queue(const redisReply *reply, struct metrics_queue *q)
 
 struct stats_req {
     struct ingress *in;
-    struct evhttp_request *req;
+    struct httpd_req *req;
 };
 
 static void stats_count(const char *status, int64_t count, void *arg)
@@ -70,7 +69,7 @@ static void stats_on_reply(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     struct metrics_queue mq;
     if (!stats_parse_queue(reply, &mq)) {
-        evhttp_add_header(evhttp_request_get_output_headers(s->req), "Retry-After", "5");
+        http_header(s->req, "Retry-After", "5");
         http_reply_error(s->req, 503, "queue_unavailable", "redis did not answer");
         goto out;
     }
@@ -95,10 +94,10 @@ out:
     free(s);
 }
 
-void admin_stats_handle(struct ingress *in, struct evhttp_request *req)
+void admin_stats_handle(struct ingress *in, struct httpd_req *req)
 {
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+    if (!http_method_is(req, "GET")) {
+        http_header(req, "Allow", "GET");
         http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
         return;
     }
@@ -107,14 +106,14 @@ void admin_stats_handle(struct ingress *in, struct evhttp_request *req)
     s->req = req;
     if (stats_query_queue(in, stats_on_reply, s) != 0) {
         free(s);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        http_header(req, "Retry-After", "5");
         http_reply_error(req, 503, "queue_unavailable", "the queue is unavailable");
     }
 }
 
 struct metrics_req {
     struct ingress *in;
-    struct evhttp_request *req;
+    struct httpd_req *req;
     struct metrics_queue q;
 };
 
@@ -156,8 +155,13 @@ static void metrics_on_queue(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
-void admin_metrics_handle(struct ingress *in, struct evhttp_request *req)
+void admin_metrics_handle(struct ingress *in, struct httpd_req *req)
 {
+    /* This process's own recent counts go first, on the same connection, so the answer
+     * includes them. */
+    char key[QUEUE_KEY_LEN];
+    metrics_key(in->cfg.key_prefix, key, sizeof(key));
+    metrics_flush(in->metrics, in->redis, key);
     struct metrics_req *m = xcalloc(1, sizeof(*m));
     m->in = in;
     m->req = req;

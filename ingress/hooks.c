@@ -1,21 +1,27 @@
 /*
  * hooks.c - ANY /hooks/{endpoint}: accept an inbound webhook (see hooks.h).
  *
- * The job goes to Redis in one MULTI/EXEC (HSET job + LPUSH ready, or ZADD scheduled for a
- * delay), so a job is either wholly queued or not at all. The 202 is sent from the EXEC
- * reply; a dropped link or an error reply answers 503 instead, and the sender retries.
+ * The checks run in the SPEC's order and the first that fails answers; nothing is queued
+ * unless all pass. The job then goes to Redis in one atomic script call (enqueue.c) and the
+ * 202 is sent from its reply; a dropped link or an error reply answers 503 instead, and the
+ * sender retries. The event's first SQLite write follows the answer, batched.
  */
 #include "hooks.h"
 
 #include "admin.h"
+#include "auth.h"
+#include "bcache.h"
+#include "body.h"
 #include "bridge.h"
 #include "clock.h"
+#include "enqueue.h"
 #include "event.h"
 #include "evwriter.h"
 #include "http.h"
 #include "ids.h"
 #include "ingress.h"
 #include "job.h"
+#include "jsonschema.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -25,72 +31,85 @@
 
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* Longest Idempotency-Key accepted (SPEC: <= 255 characters). */
+#define HOOKS_IDEM_MAX 255
+/* Validation errors listed in one 400: enough to fix a payload, bounded for hostile ones. */
+#define HOOKS_MAX_DETAILS 20
 
 /* One inbound request waiting for Redis's answer. */
 struct hooks_pending {
     struct ingress *in;
-    struct evhttp_request *req;
+    struct httpd_req *req;
     struct job job;
+    cJSON *parsed; /* the body as parsed for the checks, reused for the event; may be NULL */
     bool scheduled;
     int64_t due_ms; /* first attempt time when scheduled, else 0 */
     int64_t started_mono;
 };
 
-static int hooks_waiting;
-
 int hooks_pending(void)
 {
-    return hooks_waiting;
+    return enqueue_pending();
 }
 
-/* Count the answer in the shared metrics hash (fire-and-forget: a lost increment is better
- * than a slower answer) and log it. */
-static void hooks_log(struct ingress *in, struct evhttp_request *req, const char *bridge_id,
-                      const char *event_id, int status, int64_t started_mono)
+/* Count the answer (common/metrics.h: summed locally, added to Redis in batches) and log
+ * it. */
+static void hooks_log(struct ingress *in, struct httpd_req *req, const char *bridge_id,
+                      const char *event_id, int status, int64_t started_mono, const char *why)
 {
-    char key[QUEUE_KEY_LEN], field[METRICS_FIELD_LEN];
-    metrics_key(in->cfg.key_prefix, key, sizeof(key));
+    char field[METRICS_FIELD_LEN];
     snprintf(field, sizeof(field), "requests|%s|%d", bridge_id ? bridge_id : "-", status);
-    rconn_cmd(in->redis, NULL, NULL, "HINCRBY %s %s 1", key, field);
+    metrics_add(in->metrics, field, 1);
     if (!log_enabled(LOG_INFO))
         return;
     char st[8], dur[24];
     snprintf(st, sizeof(st), "%d", status);
     snprintf(dur, sizeof(dur), "%lld", (long long)(clock_mono_ms() - started_mono));
-    log_kv(LOG_INFO, "inbound request", "method", http_method_name(evhttp_request_get_command(req)),
-           "bridge_id", bridge_id, "event_id", event_id, "status", st, "duration_ms", dur, NULL);
+    log_kv(LOG_INFO, "inbound request", "method", httpd_req_method(req), "bridge_id", bridge_id,
+           "event_id", event_id, "status", st, "duration_ms", dur, "error", why, NULL);
 }
 
-static void hooks_error(struct ingress *in, struct evhttp_request *req, int code, const char *error,
+static void hooks_error(struct ingress *in, struct httpd_req *req, int code, const char *error,
                         const char *message, const char *bridge_id, int64_t started)
 {
-    hooks_log(in, req, bridge_id, NULL, code, started);
+    hooks_log(in, req, bridge_id, NULL, code, started, error);
     http_reply_error(req, code, error, message);
 }
 
-/* Inbound headers as a JSON object with lower-cased names; credentials are redacted so
- * that neither Redis nor the event store ever hold them. */
-static char *hooks_headers_json(struct evhttp_request *req)
+static void hooks_unavailable(struct ingress *in, struct httpd_req *req, const char *bridge_id,
+                              int64_t started)
+{
+    http_header(req, "Retry-After", "5");
+    hooks_error(in, req, 503, "queue_unavailable", "the queue is unavailable; retry later",
+                bridge_id, started);
+}
+
+/*
+ * Inbound headers as a JSON object with lower-cased names. Credentials (Authorization,
+ * cookies, and the header the bridge's auth reads) are redacted here, so that neither
+ * Redis nor the event store ever hold them.
+ */
+static char *hooks_headers_json(struct httpd_req *req, const char *credential_header)
 {
     cJSON *o = cJSON_CreateObject();
-    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
-    for (struct evkeyval *kv = hdrs->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+    const char *key, *value;
+    for (size_t k = 0; httpd_req_header_at(req, k, &key, &value); k++) {
         char name[256];
-        size_t n = strlen(kv->key);
+        size_t n = strlen(key);
         if (n >= sizeof(name))
             n = sizeof(name) - 1;
         for (size_t i = 0; i < n; i++)
-            name[i] = (char)tolower((unsigned char)kv->key[i]);
+            name[i] = (char)tolower((unsigned char)key[i]);
         name[n] = '\0';
-        const char *value = kv->value;
         if (strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0 ||
-            strcmp(name, "cookie") == 0)
+            strcmp(name, "cookie") == 0 ||
+            (credential_header != NULL && strcmp(name, credential_header) == 0))
             value = "[redacted]";
         cJSON *old = cJSON_GetObjectItemCaseSensitive(o, name);
         if (old != NULL && cJSON_IsString(old)) {
@@ -107,91 +126,85 @@ static char *hooks_headers_json(struct evhttp_request *req)
     return s;
 }
 
-static void hooks_on_exec(redisAsyncContext *ac, void *r, void *priv)
+static void hooks_on_enqueued(enum enqueue_result res, const char *id, const char *why, void *arg)
 {
-    struct hooks_pending *p = priv;
-    redisReply *reply = r;
-    (void)ac;
-    hooks_waiting--;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        const char *why = reply == NULL                      ? "connection lost"
-                          : reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                             : "transaction aborted";
+    struct hooks_pending *p = arg;
+    if (res == ENQUEUE_FAILED) {
         log_kv(LOG_WARN, "enqueue failed", "event_id", p->job.id, "error", why, NULL);
-        evhttp_add_header(evhttp_request_get_output_headers(p->req), "Retry-After", "5");
-        hooks_error(p->in, p->req, 503, "queue_unavailable",
-                    "the queue is unavailable; retry later", p->job.bridge_id, p->started_mono);
+        hooks_unavailable(p->in, p->req, p->job.bridge_id, p->started_mono);
         goto out;
     }
     const char *status = p->scheduled ? "scheduled" : "queued";
     cJSON *ok = cJSON_CreateObject();
-    cJSON_AddStringToObject(ok, "event_id", p->job.id);
+    cJSON_AddStringToObject(ok, "event_id", id);
     cJSON_AddStringToObject(ok, "status", status);
-    hooks_log(p->in, p->req, p->job.bridge_id, p->job.id, 202, p->started_mono);
+    if (res == ENQUEUE_REPLAYED)
+        http_header(p->req, "Idempotent-Replayed", "true");
+    hooks_log(p->in, p->req, p->job.bridge_id, id, 202, p->started_mono, NULL);
     http_reply_json(p->req, 202, ok);
     cJSON_Delete(ok);
+    if (res == ENQUEUE_REPLAYED)
+        goto out;
 
     /* The event row follows the answer; if this process dies first, the worker rebuilds
      * the event from the job. */
-    cJSON *ev = event_from_job(&p->job, status, p->due_ms);
+    cJSON *ev = event_from_job_parsed(&p->job, status, p->due_ms, p->parsed);
+    p->parsed = NULL;
     evwriter_insert(p->in->events, p->job.id, p->job.bridge_id, status, p->job.received_ms,
                     cJSON_PrintUnformatted(ev));
     cJSON_Delete(ev);
 out:
+    cJSON_Delete(p->parsed);
     job_clear(&p->job);
     free(p);
 }
 
-static int hooks_enqueue(struct hooks_pending *p, const struct bridge *b)
+/* auth_verify's view of the inbound headers. */
+static const char *hooks_header(void *arg, const char *name)
 {
-    struct ingress *in = p->in;
-    const struct queue_keys *keys = &in->keys;
-    char jobkey[QUEUE_KEY_LEN];
-    queue_key_job(keys, p->job.id, jobkey, sizeof(jobkey));
-
-    const char *argv[JOB_ARGV_MAX];
-    size_t argvlen[JOB_ARGV_MAX];
-    char scratch[128];
-    int argc = job_hset_argv(&p->job, jobkey, argv, argvlen, scratch, sizeof(scratch));
-
-    if (rconn_cmd(in->redis, NULL, NULL, "MULTI") != 0)
-        return -1;
-    rconn_argv(in->redis, NULL, NULL, argc, argv, argvlen);
-    if (b->delay_seconds > 0) {
-        char due[24];
-        p->due_ms = p->job.received_ms + (int64_t)b->delay_seconds * 1000;
-        snprintf(due, sizeof(due), "%lld", (long long)p->due_ms);
-        rconn_cmd(in->redis, NULL, NULL, "ZADD %s %s %s", keys->scheduled, due, p->job.id);
-        p->scheduled = true;
-    } else {
-        rconn_cmd(in->redis, NULL, NULL, "LPUSH %s %s", keys->ready, p->job.id);
-    }
-    if (rconn_cmd(in->redis, hooks_on_exec, p, "EXEC") != 0)
-        return -1;
-    hooks_waiting++;
-    return 0;
+    return httpd_req_header(arg, name);
 }
 
-void hooks_request(struct evhttp_request *req, void *arg)
+/* Reply 400 validation_failed with every error the schema found. */
+static void hooks_invalid(struct ingress *in, struct httpd_req *req, cJSON *details,
+                          const char *bridge_id, int64_t started)
 {
-    struct ingress *in = arg;
-    int64_t started = clock_mono_ms();
-    struct bridge *b = NULL;
-    char *json = NULL;
-    char err[HB_ERR_LEN];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", "validation_failed");
+    cJSON_AddStringToObject(o, "message", "the request body does not match the bridge's schema");
+    cJSON_AddItemToObject(o, "details", details);
+    hooks_log(in, req, bridge_id, NULL, 400, started, "validation_failed");
+    http_reply_json(req, 400, o);
+    cJSON_Delete(o);
+}
 
-    const char *uri = evhttp_request_get_uri(req);
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (path == NULL)
-        path = uri;
-    if (strcmp(path, "/healthz") == 0) {
-        /* The public listener answers health checks too, for load balancers. */
-        admin_healthz(in, req);
-        return;
-    }
+/* The Idempotency-Key header: NULL when absent, "" when unusable. */
+static const char *hooks_idempotency_key(struct httpd_req *req)
+{
+    const char *k = httpd_req_header(req, "Idempotency-Key");
+    if (k == NULL)
+        return NULL;
+    size_t n = strlen(k);
+    if (n == 0 || n > HOOKS_IDEM_MAX)
+        return "";
+    for (const unsigned char *c = (const unsigned char *)k; *c; c++)
+        if (*c < 0x20 || *c == 0x7F)
+            return "";
+    return k;
+}
+
+/*
+ * The bridge a request is for, or NULL after replying 404 (no such route or endpoint) or
+ * 500 (the store failed). Used by both phases: the lookup is a hash probe in the cache.
+ */
+static const struct bcache_entry *hooks_bridge(struct ingress *in, struct httpd_req *req,
+                                               int64_t started)
+{
+    char err[HB_ERR_LEN];
+    const char *path = httpd_req_path(req);
     if (strncmp(path, "/hooks/", 7) != 0) {
         hooks_error(in, req, 404, "not_found", "no such route", NULL, started);
-        return;
+        return NULL;
     }
     const char *endpoint = path + 7;
     size_t eplen = strlen(endpoint);
@@ -199,39 +212,121 @@ void hooks_request(struct evhttp_request *req, void *arg)
         eplen--;
     if (!ids_endpoint_valid(endpoint, eplen)) {
         hooks_error(in, req, 404, "not_found", "unknown endpoint", NULL, started);
-        return;
+        return NULL;
     }
     char ep[HB_ENDPOINT_LEN + 1];
     memcpy(ep, endpoint, eplen);
     ep[eplen] = '\0';
-
-    int rc = store_bridge_get_by_endpoint(in->store, ep, &json, err);
+    int rc;
+    const struct bcache_entry *e = bcache_get(in->bridges, ep, &rc, err, sizeof(err));
     if (rc == STORE_NOTFOUND) {
         hooks_error(in, req, 404, "not_found", "unknown endpoint", NULL, started);
-        return;
+        return NULL;
     }
-    if (rc != 0 || bridge_from_store(json, &b, err, sizeof(err)) != 0) {
+    if (e == NULL) {
         log_kv(LOG_ERROR, "bridge lookup failed", "error", err, NULL);
         hooks_error(in, req, 500, "internal", "bridge lookup failed", NULL, started);
-        goto out;
     }
-    struct evbuffer *body = evhttp_request_get_input_buffer(req);
-    size_t body_len = evbuffer_get_length(body);
+    return e;
+}
+
+enum httpd_next hooks_head(struct httpd_req *req, void *arg)
+{
+    struct ingress *in = arg;
+    int64_t started = clock_mono_ms();
+    if (strcmp(httpd_req_path(req), "/healthz") == 0)
+        return HTTPD_READ_BODY;
+    /* The SPEC's first two checks, made before a byte of the body is read: an unknown
+     * endpoint, then a declared length over --max-body (a chunked body that grows past it
+     * is cut off by httpd with the same 413). */
+    const struct bcache_entry *e = hooks_bridge(in, req, started);
+    if (e == NULL)
+        return HTTPD_REPLIED;
+    const char *cl = httpd_req_header(req, "Content-Length");
+    if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)in->cfg.max_body) {
+        hooks_error(in, req, 413, "payload_too_large", "request body exceeds the maximum size",
+                    e->b->id, started);
+        return HTTPD_REPLIED;
+    }
+    return HTTPD_READ_BODY;
+}
+
+void hooks_request(struct httpd_req *req, void *arg)
+{
+    struct ingress *in = arg;
+    int64_t started = clock_mono_ms();
+    char err[HB_ERR_LEN];
+    cJSON *parsed = NULL;
+
+    if (strcmp(httpd_req_path(req), "/healthz") == 0) {
+        /* The public listener answers health checks too, for load balancers. */
+        admin_healthz(in, req);
+        return;
+    }
+    const struct bcache_entry *e = hooks_bridge(in, req, started);
+    if (e == NULL)
+        return;
+    const struct bridge *b = e->b;
+    size_t body_len;
+    const char *raw = httpd_req_body(req, &body_len);
     if ((long)body_len > in->cfg.max_body) {
         hooks_error(in, req, 413, "payload_too_large", "request body exceeds the maximum size",
                     b->id, started);
-        goto out;
+        return;
     }
     if (!b->active) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
+        http_header(req, "Retry-After", "60");
         hooks_error(in, req, 503, "bridge_inactive", "this bridge is paused; retry later", b->id,
+                    started);
+        return;
+    }
+    if (e->auth_err[0] != '\0') {
+        log_kv(LOG_ERROR, "bridge auth secret unusable; refusing its requests", "bridge_id", b->id,
+               "error", e->auth_err, NULL);
+        hooks_error(in, req, 500, "internal", "the bridge's auth secret cannot be read", b->id,
                     started);
         goto out;
     }
+    if (e->auth.type != AUTH_NONE && !auth_verify(&e->auth, hooks_header, req, raw, body_len,
+                                                  clock_now_ms() / 1000, err, sizeof(err))) {
+        log_kv(LOG_INFO, "inbound auth failed", "bridge_id", b->id, "reason", err, NULL);
+        http_header(req, "WWW-Authenticate",
+                    e->auth.type == AUTH_HMAC_SHA256 ? "Signature" : "Bearer");
+        hooks_error(in, req, 401, "unauthorized", "missing or invalid credentials", b->id, started);
+        goto out;
+    }
+    const char *ctype = httpd_req_header(req, "Content-Type");
+    /* A body that claims to be JSON must be JSON even when the bridge only forwards it: a
+     * broken sender is told at once instead of a destination failing later. An empty body
+     * has no payload ($payload is missing), which only a schema can refuse. */
+    bool want_json = e->needs_json || body_ctype_is_json(ctype);
+    if (want_json && body_len > 0) {
+        parsed = body_to_json(ctype, raw, body_len, err, sizeof(err));
+        if (parsed == NULL) {
+            hooks_error(in, req, 400, "invalid_json", err, b->id, started);
+            goto out;
+        }
+    }
+    if (e->schema != NULL) {
+        cJSON *details = cJSON_CreateArray();
+        cJSON *null_body = parsed ? NULL : cJSON_CreateNull();
+        bool ok =
+            jsonschema_validate(e->schema, parsed ? parsed : null_body, details, HOOKS_MAX_DETAILS);
+        cJSON_Delete(null_body);
+        if (!ok) {
+            hooks_invalid(in, req, details, b->id, started);
+            goto out;
+        }
+        cJSON_Delete(details);
+    }
+    const char *idem = hooks_idempotency_key(req);
+    if (idem != NULL && idem[0] == '\0') {
+        hooks_error(in, req, 400, "invalid_idempotency_key",
+                    "Idempotency-Key must be 1..255 printable characters", b->id, started);
+        goto out;
+    }
     if (!rconn_up(in->redis)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-        hooks_error(in, req, 503, "queue_unavailable", "the queue is unavailable; retry later",
-                    b->id, started);
+        hooks_unavailable(in, req, b->id, started);
         goto out;
     }
 
@@ -243,27 +338,33 @@ void hooks_request(struct evhttp_request *req, void *arg)
     j->received_ms = clock_now_ms();
     ids_new("evt_", j->received_ms, j->id, sizeof(j->id));
     snprintf(j->bridge_id, sizeof(j->bridge_id), "%s", b->id);
-    j->method = xstrdup(http_method_name(evhttp_request_get_command(req)));
-    j->path = xstrdup(path);
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    j->method = xstrdup(httpd_req_method(req));
+    j->path = xstrdup(httpd_req_path(req));
+    const char *q = httpd_req_query(req);
     j->query = xstrdup(q ? q : "");
-    j->headers_json = hooks_headers_json(req);
-    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-    j->content_type = xstrdup(ct ? ct : "");
+    j->headers_json = hooks_headers_json(req, auth_credential_header(&e->auth));
+    j->content_type = xstrdup(ctype ? ctype : "");
+    /* The job owns its copy: the request's bytes go away with the reply. */
     j->body = xmalloc(body_len + 1);
-    evbuffer_copyout(body, j->body, body_len);
+    memcpy(j->body, raw, body_len);
     j->body[body_len] = '\0';
     j->body_len = body_len;
     j->replay_of = xstrdup("");
-
-    if (hooks_enqueue(p, b) != 0) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-        hooks_error(in, req, 503, "queue_unavailable", "the queue is unavailable; retry later",
-                    b->id, started);
+    if (b->delay_seconds > 0) {
+        p->due_ms = j->received_ms + (int64_t)b->delay_seconds * 1000;
+        p->scheduled = true;
+    }
+    /* A form body parsed for the checks is not the body as received: the event keeps that. */
+    if (parsed != NULL && !body_ctype_is_form(ctype)) {
+        p->parsed = parsed;
+        parsed = NULL;
+    }
+    if (enqueue_job(in, j, p->due_ms, idem, hooks_on_enqueued, p) != 0) {
+        hooks_unavailable(in, req, b->id, started);
+        cJSON_Delete(p->parsed);
         job_clear(j);
         free(p);
     }
 out:
-    bridge_free(b);
-    free(json);
+    cJSON_Delete(parsed);
 }

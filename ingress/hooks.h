@@ -8,10 +8,14 @@
 #ifndef HOOKS_H
 #define HOOKS_H
 
-struct evhttp_request;
+#include "httpd.h"
 
-/* evhttp callback for the public listener; `arg` is the struct ingress. */
-void hooks_request(struct evhttp_request *req, void *arg);
+/* The public listener's head function (ingress/httpd.h): unknown endpoints (404) and
+ * declared bodies over --max-body (413) are refused before the body is read. */
+enum httpd_next hooks_head(struct httpd_req *req, void *arg);
+
+/* The public listener's request function; `arg` is the struct ingress. */
+void hooks_request(struct httpd_req *req, void *arg);
 
 /* Number of requests waiting for Redis (for a clean shutdown). */
 int hooks_pending(void);

@@ -1,112 +1,102 @@
 /*
- * http.c - reply and request helpers for evhttp handlers (see http.h).
+ * http.c - reply and request helpers for the ingress routes (see http.h).
  */
 #include "http.h"
 
+#include "httpd.h"
 #include "xalloc.h"
 
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *http_reason(int code)
-{
-    switch (code) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Payload Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "";
-    }
-}
-
-void http_reply_raw(struct evhttp_request *req, int code, const char *ctype, const char *body,
+void http_reply_raw(struct httpd_req *req, int code, const char *ctype, const char *body,
                     size_t len)
 {
-    struct evbuffer *buf = evbuffer_new();
-    evbuffer_add(buf, body, len);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
-    evhttp_send_reply(req, code, http_reason(code), buf);
-    evbuffer_free(buf);
+    httpd_reply(req, code, ctype, body, len);
 }
 
-void http_reply_json(struct evhttp_request *req, int code, const cJSON *json)
+void http_reply_json(struct httpd_req *req, int code, const cJSON *json)
 {
     char *s = cJSON_PrintUnformatted(json);
-    http_reply_raw(req, code, "application/json", s, strlen(s));
+    httpd_reply(req, code, "application/json", s, strlen(s));
     free(s);
 }
 
-void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *message)
+void http_reply_error(struct httpd_req *req, int code, const char *error, const char *message)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", error);
-    if (message != NULL)
-        cJSON_AddStringToObject(o, "message", message);
-    http_reply_json(req, code, o);
-    cJSON_Delete(o);
+    httpd_reply_json_error(req, code, error, message);
 }
 
-void http_reply_empty(struct evhttp_request *req, int code)
+void http_reply_empty(struct httpd_req *req, int code)
 {
-    evhttp_send_reply(req, code, http_reason(code), NULL);
+    httpd_reply(req, code, NULL, NULL, 0);
 }
 
-char *http_body(struct evhttp_request *req, size_t *len)
+void http_header(struct httpd_req *req, const char *name, const char *value)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(in);
-    char *body = xmalloc(n + 1);
-    evbuffer_copyout(in, body, n);
-    body[n] = '\0';
-    *len = n;
-    return body;
+    httpd_reply_header(req, name, value);
 }
 
-cJSON *http_body_json_object(struct evhttp_request *req)
+bool http_method_is(const struct httpd_req *req, const char *method)
+{
+    return strcmp(httpd_req_method(req), method) == 0;
+}
+
+cJSON *http_body_json_object(struct httpd_req *req)
 {
     size_t len;
-    char *body = http_body(req, &len);
+    const char *body = httpd_req_body(req, &len);
     const char *end = NULL;
-    cJSON *json = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    /* The body is NUL-terminated by httpd; with len + 1 cJSON insists on one whole value. */
+    cJSON *json = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
     if (json == NULL) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body is not valid JSON (near byte %zu)",
                  end ? (size_t)(end - body) : (size_t)0);
         http_reply_error(req, 400, "invalid_json", msg);
-        free(body);
         return NULL;
     }
-    free(body);
     if (!cJSON_IsObject(json)) {
         http_reply_error(req, 400, "invalid_json", "request body must be a JSON object");
         cJSON_Delete(json);
         return NULL;
     }
     return json;
+}
+
+static int http_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *http_uridecode(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? http_hex(s[i + 1]) : -1;
+        int lo = hi >= 0 ? http_hex(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 int http_split_path(const char *path, char *buf, size_t buflen, const char **segs, int max)
@@ -131,30 +121,4 @@ int http_split_path(const char *path, char *buf, size_t buflen, const char **seg
         /* A trailing slash ("/api/bridges/") names the same resource. */
     }
     return count;
-}
-
-const char *http_method_name(int cmd)
-{
-    switch (cmd) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    default:
-        return "UNKNOWN";
-    }
 }

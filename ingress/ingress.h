@@ -14,14 +14,18 @@ struct event_base;
 struct store;
 struct rconn;
 struct evwriter;
+struct bcache;
+struct metrics_batch;
 
 struct ingress {
     struct config cfg;
     struct queue_keys keys; /* Redis key names under cfg.key_prefix, made once */
     struct event_base *base;
-    struct store *store;     /* bridges and events (SQLite) */
-    struct rconn *redis;     /* async, reconnecting; NULL context while down */
-    struct evwriter *events; /* batches the first write of accepted events */
+    struct store *store;           /* bridges and events (SQLite) */
+    struct rconn *redis;           /* async, reconnecting; NULL context while down */
+    struct evwriter *events;       /* batches the first write of accepted events */
+    struct bcache *bridges;        /* bridges by endpoint, ready for checking requests */
+    struct metrics_batch *metrics; /* counts added to Redis every METRICS_FLUSH_MS */
 };
 
 #endif

@@ -7,12 +7,16 @@
  * events, and exit 0.
  */
 #include "admin.h"
+#include "bcache.h"
+#include "bridge.h"
 #include "clock.h"
 #include "evwriter.h"
 #include "hb.h"
 #include "hooks.h"
+#include "httpd.h"
 #include "ingress.h"
 #include "log.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "store.h"
 #include "xalloc.h"
@@ -20,23 +24,24 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <netdb.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Admin bodies are bridges: templates, schemas and filters of up to 64 KiB each. */
+#define INGRESS_ADMIN_MAX_BODY (4 * 1024 * 1024)
+
 struct ingress_main {
     struct ingress in;
-    struct evhttp *pub;
-    struct evhttp *admin;
-    struct evhttp_bound_socket *pub_sock;
-    struct evhttp_bound_socket *admin_sock;
-    struct event *sigterm, *sigint, *drain;
+    struct httpd *pub;
+    struct httpd *admin;
+    struct event *sigterm, *sigint, *drain, *metrics;
     int64_t drain_deadline;
     bool stopping;
 };
@@ -77,24 +82,42 @@ fail:
     return -1;
 }
 
-static struct evhttp *ingress_http(struct ingress_main *m,
-                                   void (*cb)(struct evhttp_request *, void *))
+/* Both listeners' limits: the public one takes bodies up to --max-body; admin bodies (a
+ * bridge with its templates and schema) are small. */
+static struct httpd *ingress_httpd(struct ingress_main *m, int fd, size_t max_body,
+                                   httpd_head_fn head, httpd_request_fn request)
 {
-    struct evhttp *http = evhttp_new(m->in.base);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-                                         EVHTTP_REQ_OPTIONS);
-    evhttp_set_max_headers_size(http, 64 * 1024);
-    /* Bodies somewhat over the limit are still read so that the SPEC's check order holds
-     * (404 for an unknown endpoint before a JSON 413); evhttp itself refuses (with its own
-     * 413) anything over 16x the limit or 16 MiB, whichever is larger. */
-    long cap = m->in.cfg.max_body * 16;
-    if (cap < 16L * 1024 * 1024)
-        cap = 16L * 1024 * 1024;
-    evhttp_set_max_body_size(http, cap);
-    evhttp_set_timeout(http, 30);
-    evhttp_set_gencb(http, cb, &m->in);
-    return http;
+    struct httpd_config hc;
+    httpd_config_init(&hc);
+    hc.max_body = max_body;
+    return httpd_new(m->in.base, fd, &hc, head, request, &m->in);
+}
+
+/* Many idle or slow clients each hold a descriptor: use all the process may have. */
+static void ingress_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void ingress_flush_metrics(struct ingress_main *m)
+{
+    char key[QUEUE_KEY_LEN];
+    metrics_key(m->in.cfg.key_prefix, key, sizeof(key));
+    metrics_flush(m->in.metrics, m->in.redis, key);
+}
+
+static void ingress_on_metrics(evutil_socket_t fd, short what, void *arg)
+{
+    struct ingress_main *m = arg;
+    (void)fd;
+    (void)what;
+    ingress_flush_metrics(m);
+    struct timeval tv = {METRICS_FLUSH_MS / 1000, (METRICS_FLUSH_MS % 1000) * 1000};
+    evtimer_add(m->metrics, &tv);
 }
 
 static void ingress_drain(evutil_socket_t fd, short what, void *arg)
@@ -102,12 +125,14 @@ static void ingress_drain(evutil_socket_t fd, short what, void *arg)
     struct ingress_main *m = arg;
     (void)fd;
     (void)what;
-    if (hooks_pending() > 0 && clock_mono_ms() < m->drain_deadline) {
+    bool busy = hooks_pending() > 0 || httpd_active(m->pub) > 0 || httpd_active(m->admin) > 0;
+    if (busy && clock_mono_ms() < m->drain_deadline) {
         struct timeval tv = {0, 20 * 1000};
         evtimer_add(m->drain, &tv);
         return;
     }
     evwriter_flush(m->in.events);
+    ingress_flush_metrics(m);
     event_base_loopexit(m->in.base, NULL);
 }
 
@@ -120,9 +145,8 @@ static void ingress_on_signal(evutil_socket_t sig, short what, void *arg)
     m->stopping = true;
     log_kv(LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     /* No new connections; requests already read still get their answer. */
-    evhttp_del_accept_socket(m->pub, m->pub_sock);
-    evhttp_del_accept_socket(m->admin, m->admin_sock);
-    m->pub_sock = m->admin_sock = NULL;
+    httpd_stop_accepting(m->pub);
+    httpd_stop_accepting(m->admin);
     m->drain_deadline = clock_mono_ms() + m->in.cfg.shutdown_timeout * 1000;
     ingress_drain(-1, 0, m);
 }
@@ -132,6 +156,13 @@ int main(int argc, char **argv)
     static struct ingress_main m;
     char err[HB_ERR_LEN];
     int status = 1;
+    /* SIGTERM before the loop's handlers exist must not kill the process: it waits,
+     * blocked, until they are installed, then stops it cleanly. */
+    sigset_t stopsigs;
+    sigemptyset(&stopsigs);
+    sigaddset(&stopsigs, SIGTERM);
+    sigaddset(&stopsigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 
     int rc = config_load(&m.in.cfg, CONFIG_INGRESS, argc, argv, err, sizeof(err));
     if (rc != 0) {
@@ -153,28 +184,37 @@ int main(int argc, char **argv)
         fprintf(stderr, "hookbridge-ingress: %s\n", err);
         return 1;
     }
+    if (bridge_key_check(m.in.store, m.in.cfg.secret_key, err, sizeof(err)) != 0) {
+        fprintf(stderr, "hookbridge-ingress: %s\n", err);
+        store_close(m.in.store);
+        return 2;
+    }
+    m.in.bridges = bcache_new(m.in.store, m.in.cfg.secret_key);
+    m.in.metrics = metrics_batch_new();
     m.in.base = event_base_new();
     m.in.redis = rconn_new(m.in.base, &m.in.cfg.redis, "redis", NULL, NULL);
     m.in.events = evwriter_new(m.in.base, m.in.store, 5, 512);
 
-    m.pub = ingress_http(&m, hooks_request);
-    m.admin = ingress_http(&m, admin_request);
+    ingress_raise_fd_limit();
     int pfd = ingress_listen_socket(m.in.cfg.listen_host, m.in.cfg.listen_port, m.in.cfg.reuseport,
                                     err, sizeof(err));
     if (pfd < 0)
         goto fail;
-    m.pub_sock = evhttp_accept_socket_with_handle(m.pub, pfd);
+    m.pub = ingress_httpd(&m, pfd, (size_t)m.in.cfg.max_body, hooks_head, hooks_request);
     int afd = ingress_listen_socket(m.in.cfg.admin_host, m.in.cfg.admin_port, m.in.cfg.reuseport,
                                     err, sizeof(err));
     if (afd < 0)
         goto fail;
-    m.admin_sock = evhttp_accept_socket_with_handle(m.admin, afd);
+    m.admin = ingress_httpd(&m, afd, INGRESS_ADMIN_MAX_BODY, admin_head, admin_request);
 
     m.sigterm = evsignal_new(m.in.base, SIGTERM, ingress_on_signal, &m);
     m.sigint = evsignal_new(m.in.base, SIGINT, ingress_on_signal, &m);
     m.drain = evtimer_new(m.in.base, ingress_drain, &m);
+    m.metrics = evtimer_new(m.in.base, ingress_on_metrics, &m);
+    ingress_on_metrics(-1, 0, &m);
     evsignal_add(m.sigterm, NULL);
     evsignal_add(m.sigint, NULL);
+    sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 
     char lport[8], aport[8];
     snprintf(lport, sizeof(lport), "%d", m.in.cfg.listen_port);
@@ -192,14 +232,17 @@ out:
         event_free(m.sigterm);
         event_free(m.sigint);
         event_free(m.drain);
+        event_free(m.metrics);
     }
-    /* Redis first: requests still waiting get their 503 while evhttp can send it. */
+    /* Redis first: requests still waiting get their 503 (and are freed by it). */
     rconn_free(m.in.redis);
     if (m.pub)
-        evhttp_free(m.pub);
+        httpd_free(m.pub);
     if (m.admin)
-        evhttp_free(m.admin);
+        httpd_free(m.admin);
     evwriter_free(m.in.events);
+    bcache_free(m.in.bridges);
+    metrics_batch_free(m.in.metrics);
     event_base_free(m.in.base);
     store_close(m.in.store);
     return status;

@@ -22,3 +22,10 @@ CREATE INDEX IF NOT EXISTS events_status ON events (status, id);
 -- Both filters at once (a bridge's failed events, a bridge's pending ones to abort), newest first.
 CREATE INDEX IF NOT EXISTS events_bridge_status ON events (bridge_id, status, id);
 CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+
+-- Small facts about the database itself, e.g. a value sealed with HOOKBRIDGE_SECRET_KEY so
+-- that a process started with another key stops at once with a clear line.
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

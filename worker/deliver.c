@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "hb.h"
+#include "netpolicy.h"
 #include "retry.h"
 #include "xalloc.h"
 
@@ -16,8 +17,11 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Easy handles kept for reuse: creating one per request costs more than the request's
  * own work against a fast destination (profiled: malloc was the top symbol). */
@@ -30,6 +34,7 @@ struct deliver {
     int active;
     CURL *pool[DELIVER_POOL_MAX];
     int npool;
+    bool deny_private; /* HOOKBRIDGE_DENY_PRIVATE: refuse internal addresses (netpolicy.h) */
 };
 
 static CURL *deliver_easy_get(struct deliver *d)
@@ -62,6 +67,7 @@ struct deliver_call {
     bool truncated;
     int64_t started_ms;
     int64_t started_mono;
+    char denied[256]; /* why the address was refused, when it was */
 };
 
 /* Per-socket state curl asked us to watch. */
@@ -94,10 +100,14 @@ static void deliver_check_done(struct deliver *d)
         res.body_len = c->body_len;
         res.truncated = c->truncated;
         res.retry_after_s = -1;
-        char errmsg[CURL_ERROR_SIZE + 64];
+        char errmsg[CURL_ERROR_SIZE + 256];
         if (code != CURLE_OK) {
+            /* A refused address explains the failure better than curl's "couldn't
+             * connect"; when another address of the name worked, the call succeeded. */
             snprintf(errmsg, sizeof(errmsg), "%s",
-                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
+                     c->denied[0]   ? c->denied
+                     : c->errbuf[0] ? c->errbuf
+                                    : curl_easy_strerror(code));
             res.error = errmsg;
             /* A transfer cut off mid-response still tells us the status line. */
             res.http_status = 0;
@@ -241,10 +251,37 @@ static size_t deliver_on_header(char *ptr, size_t size, size_t nitems, void *arg
     return n;
 }
 
-struct deliver *deliver_new(struct event_base *base, long max_conns)
+/*
+ * curl is about to connect to `addr` (DNS already resolved): the one place where the
+ * address actually used is known, so HOOKBRIDGE_DENY_PRIVATE is enforced here and a name
+ * cannot smuggle a destination into an internal network.
+ */
+static curl_socket_t deliver_open_socket(void *arg, curlsocktype purpose,
+                                         struct curl_sockaddr *addr)
+{
+    struct deliver_call *c = arg;
+    char why[96];
+    (void)purpose;
+    if (c->d->deny_private && !netpolicy_public(&addr->addr, why, sizeof(why))) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (addr->family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&addr->addr)->sin_addr, ip,
+                      sizeof(ip));
+        else if (addr->family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&addr->addr)->sin6_addr, ip,
+                      sizeof(ip));
+        snprintf(c->denied, sizeof(c->denied),
+                 "destination %s refused (%s): HOOKBRIDGE_DENY_PRIVATE is on", ip, why);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_private)
 {
     struct deliver *d = xcalloc(1, sizeof(*d));
     d->base = base;
+    d->deny_private = deny_private;
     d->multi = curl_multi_init();
     d->timer = evtimer_new(base, deliver_on_timer, d);
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, deliver_socket_cb);
@@ -286,6 +323,8 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, deliver_on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, deliver_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
     if (strcmp(rq->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {

@@ -41,8 +41,9 @@ struct deliver_result {
 /* Called once when the call completes; `res` is valid only during the call. */
 typedef void (*deliver_done_cb)(const struct deliver_result *res, void *arg);
 
-/* A client keeping up to `max_conns` connections open. */
-struct deliver *deliver_new(struct event_base *base, long max_conns);
+/* A client keeping up to `max_conns` connections open; with `deny_private`, connections to
+ * internal addresses are refused (common/netpolicy.h) and the call fails saying so. */
+struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_private);
 
 /*
  * Start a request. Returns the call (freed by deliver itself after `cb` returns), or NULL

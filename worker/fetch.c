@@ -51,7 +51,7 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         /* The id had no job (deleted while queued): drop it from our list. */
         log_kv(LOG_WARN, "job data missing; dropping id", "event_id", id, NULL);
         w->held++;
-        fetch_ack(w, id, true, 0, 0, NULL, NULL);
+        fetch_ack(w, id, NULL, true, 0, 0, NULL, NULL);
         return;
     }
     const char **strs = xcalloc(n, sizeof(*strs));
@@ -69,7 +69,7 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         log_kv(LOG_ERROR, "job unreadable; dropping it", "event_id", id, "error", err, NULL);
         job_clear(j);
         free(j);
-        fetch_ack(w, id, true, 0, 0, NULL, NULL);
+        fetch_ack(w, id, NULL, true, 0, 0, NULL, NULL);
         return;
     }
     task_run(w, j);
@@ -303,10 +303,11 @@ void fetch_stop(struct worker *w)
 struct fetch_ack {
     struct worker *w;
     char id[HB_ID_LEN];
+    char bridge_id[HB_ID_LEN];
     bool done;
     int attempts;
     int64_t due_ms;
-    void (*cb)(void *arg);
+    fetch_ack_cb cb;
     void *arg;
     struct event *retry;
 };
@@ -325,7 +326,10 @@ static void fetch_on_ack(redisAsyncContext *ac, void *r, void *priv)
     struct fetch_ack *a = priv;
     redisReply *reply = r;
     (void)ac;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+    /* A Lua string comes back as a bulk string. */
+    if (reply == NULL || (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)) {
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+            log_kv(LOG_ERROR, "ack script failed", "event_id", a->id, "error", reply->str, NULL);
         /* The outcome is already in SQLite; only the queue bookkeeping is late. Keep
          * trying: if this process dies first, the job is delivered once more. */
         if (a->retry == NULL)
@@ -333,9 +337,16 @@ static void fetch_on_ack(redisAsyncContext *ac, void *r, void *priv)
         fetch_arm(a->retry, 1000);
         return;
     }
+    enum fetch_ack_result res = FETCH_ACK_DONE;
+    if (strcmp(reply->str, "scheduled") == 0)
+        res = FETCH_ACK_SCHEDULED;
+    else if (strcmp(reply->str, "aborted") == 0)
+        res = FETCH_ACK_ABORTED;
+    else if (strcmp(reply->str, "gone") == 0)
+        res = FETCH_ACK_GONE;
     a->w->held--;
     if (a->cb)
-        a->cb(a->arg);
+        a->cb(a->arg, res);
     struct worker *w = a->w;
     if (a->retry)
         event_free(a->retry);
@@ -346,33 +357,26 @@ static void fetch_on_ack(redisAsyncContext *ac, void *r, void *priv)
 static void fetch_ack_send(struct fetch_ack *a)
 {
     struct worker *w = a->w;
-    char key[QUEUE_KEY_LEN];
+    char key[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN], n[16], due[24];
     queue_key_job(&w->keys, a->id, key, sizeof(key));
-    if (rconn_cmd(w->cmd, NULL, NULL, "MULTI") != 0)
-        goto later;
-    rconn_cmd(w->cmd, NULL, NULL, "LREM %s 1 %s", w->inflight_key, a->id);
-    if (a->done) {
-        rconn_cmd(w->cmd, NULL, NULL, "DEL %s", key);
-    } else {
-        char n[16], due[24];
-        snprintf(n, sizeof(n), "%d", a->attempts);
-        snprintf(due, sizeof(due), "%lld", (long long)a->due_ms);
-        rconn_cmd(w->cmd, NULL, NULL, "HSET %s attempts %s", key, n);
-        rconn_cmd(w->cmd, NULL, NULL, "ZADD %s %s %s", w->keys.scheduled, due, a->id);
-    }
-    if (rconn_cmd(w->cmd, fetch_on_ack, a, "EXEC") != 0)
-        goto later;
-    return;
-later:
-    fetch_on_ack(NULL, NULL, a);
+    queue_key_pending(&w->keys, a->bridge_id[0] ? a->bridge_id : "-", pending, sizeof(pending));
+    snprintf(n, sizeof(n), "%d", a->attempts);
+    snprintf(due, sizeof(due), "%lld", (long long)a->due_ms);
+    /* A script, not MULTI: whether the job is rescheduled depends on whether an abort
+     * marked it meanwhile, and that decision must be atomic with the move. */
+    if (rconn_cmd(w->cmd, fetch_on_ack, a, "EVAL %s 4 %s %s %s %s %s %s %s %s", queue_lua_ack,
+                  w->inflight_key, key, w->keys.scheduled, pending, a->id, a->done ? "1" : "0", n,
+                  due) != 0)
+        fetch_on_ack(NULL, NULL, a);
 }
 
-void fetch_ack(struct worker *w, const char *id, bool done, int attempts, int64_t due_ms,
-               void (*cb)(void *arg), void *arg)
+void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool done, int attempts,
+               int64_t due_ms, fetch_ack_cb cb, void *arg)
 {
     struct fetch_ack *a = xcalloc(1, sizeof(*a));
     a->w = w;
     snprintf(a->id, sizeof(a->id), "%s", id);
+    snprintf(a->bridge_id, sizeof(a->bridge_id), "%s", bridge_id ? bridge_id : "");
     a->done = done;
     a->attempts = attempts;
     a->due_ms = due_ms;

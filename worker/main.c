@@ -8,11 +8,13 @@
  */
 #include "worker.h"
 
+#include "bridge.h"
 #include "clock.h"
 #include "deliver.h"
 #include "evwriter.h"
 #include "hb.h"
 #include "log.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "retention.h"
 #include "store.h"
@@ -29,7 +31,7 @@
 
 static struct worker_main {
     struct worker w;
-    struct event *sigterm, *sigint, *drain;
+    struct event *sigterm, *sigint, *drain, *metrics;
     struct retention *retention;
     int64_t deadline;
 } wm;
@@ -40,6 +42,23 @@ static void worker_on_cmd_state(struct rconn *rc, bool up, void *arg)
     (void)rc;
     if (up)
         fetch_more(w);
+}
+
+static void worker_flush_metrics(struct worker *w)
+{
+    char key[QUEUE_KEY_LEN];
+    metrics_key(w->cfg.key_prefix, key, sizeof(key));
+    metrics_flush(w->metrics, w->cmd, key);
+}
+
+static void worker_on_metrics(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    worker_flush_metrics(w);
+    struct timeval tv = {METRICS_FLUSH_MS / 1000, (METRICS_FLUSH_MS % 1000) * 1000};
+    evtimer_add(wm.metrics, &tv);
 }
 
 static void worker_drain(evutil_socket_t fd, short what, void *arg)
@@ -86,6 +105,13 @@ int main(int argc, char **argv)
     struct worker *w = &wm.w;
     char err[HB_ERR_LEN];
     int status = 1;
+    /* SIGTERM before the loop's handlers exist must not kill the process: it waits,
+     * blocked, until they are installed, then stops it cleanly. */
+    sigset_t stopsigs;
+    sigemptyset(&stopsigs);
+    sigaddset(&stopsigs, SIGTERM);
+    sigaddset(&stopsigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 
     int rc = config_load(&w->cfg, CONFIG_WORKER, argc, argv, err, sizeof(err));
     if (rc != 0) {
@@ -107,20 +133,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "hookbridge-worker: %s\n", err);
         goto out;
     }
+    if (bridge_key_check(w->store, w->cfg.secret_key, err, sizeof(err)) != 0) {
+        fprintf(stderr, "hookbridge-worker: %s\n", err);
+        status = 2;
+        goto out;
+    }
     worker_make_id(w);
     queue_keys_init(&w->keys, w->cfg.key_prefix);
     queue_key_inflight(&w->keys, w->id, w->inflight_key, sizeof(w->inflight_key));
     w->base = event_base_new();
     w->events = evwriter_new(w->base, w->store, 10, 1000);
-    w->deliver = deliver_new(w->base, w->cfg.concurrency);
+    w->deliver = deliver_new(w->base, w->cfg.concurrency, w->cfg.deny_private);
     w->cmd = rconn_new(w->base, &w->cfg.redis, "redis commands", worker_on_cmd_state, w);
     w->block = rconn_new(w->base, &w->cfg.redis, "redis blocking", NULL, NULL);
 
     wm.sigterm = evsignal_new(w->base, SIGTERM, worker_on_signal, w);
     wm.sigint = evsignal_new(w->base, SIGINT, worker_on_signal, w);
     wm.drain = evtimer_new(w->base, worker_drain, w);
+    w->metrics = metrics_batch_new();
+    wm.metrics = evtimer_new(w->base, worker_on_metrics, w);
+    worker_on_metrics(-1, 0, w);
     evsignal_add(wm.sigterm, NULL);
     evsignal_add(wm.sigint, NULL);
+    sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 
     char conc[16];
     snprintf(conc, sizeof(conc), "%ld", w->cfg.concurrency);
@@ -134,6 +169,7 @@ int main(int argc, char **argv)
     /* Past the deadline: abandon what is still in flight; it goes back to the queue. */
     task_cancel_all();
     evwriter_flush(w->events);
+    worker_flush_metrics(w);
     fetch_stop(w);
     rconn_free(w->block);
     rconn_free(w->cmd);
@@ -144,6 +180,8 @@ int main(int argc, char **argv)
     event_free(wm.sigterm);
     event_free(wm.sigint);
     event_free(wm.drain);
+    event_free(wm.metrics);
+    metrics_batch_free(w->metrics);
     evwriter_free(w->events);
     deliver_free(w->deliver);
     event_base_free(w->base);

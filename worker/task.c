@@ -6,14 +6,22 @@
  * acknowledged in Redis (fetch_ack). A crash anywhere before the acknowledgement leaves
  * the job in this worker's in-flight list for the reaper: the event is delivered again
  * (at least once), never dropped.
+ *
+ * The outbound request is built here from the bridge's current configuration: templates
+ * rendered against the inbound request (common/template.h), env secrets decrypted only for
+ * the moment of rendering, the body signed when the bridge has a signing secret. What the
+ * event records is rendered a second time with every $env value "[redacted]".
  */
 #include "worker.h"
 
+#include "body.h"
 #include "bridge.h"
 #include "clock.h"
+#include "crypto.h"
 #include "deliver.h"
 #include "event.h"
 #include "evwriter.h"
+#include "filter.h"
 #include "hb.h"
 #include "job.h"
 #include "log.h"
@@ -21,12 +29,22 @@
 #include "rconn.h"
 #include "retry.h"
 #include "store.h"
+#include "template.h"
 #include "xalloc.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* What one attempt sends, rendered from the bridge's templates. */
+struct task_request {
+    char *url;
+    char **hdr; /* "Name: value" lines, NULL-terminated */
+    char *body; /* NULL: the inbound body as received */
+    size_t body_len;
+};
 
 struct task {
     struct worker *w;
@@ -34,7 +52,7 @@ struct task {
     struct bridge *bridge;
     int attempt; /* 1-based number of this attempt */
     struct deliver_call *call;
-    char **hdr; /* "Name: value" lines, NULL-terminated */
+    struct task_request rq;
     const char *status;
     int64_t due_ms;
     char *attempt_json;  /* the recorded attempt, until it is committed */
@@ -42,11 +60,25 @@ struct task {
     bool http_attempt;   /* an HTTP request was made (for the metrics) */
     bool succeeded;
     long duration_ms;
+    int last_http_status;     /* for a failure notice */
+    char *last_error;         /* for a failure notice */
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
 };
 
+/* A failure notice on its way to a bridge's notify_url. */
+struct task_notice {
+    struct deliver_call *call;
+    char *body;
+    char **hdr;
+    char event_id[HB_ID_LEN];
+    struct task_notice *prev, *next;
+};
+
+#define TASK_NOTICE_TIMEOUT_MS 10000
+
 static struct task *task_list;
 static int task_count;
+static struct task_notice *notice_list;
 
 int task_active(void)
 {
@@ -74,52 +106,202 @@ static void task_unlink(struct task *t)
     task_count--;
 }
 
+static void task_lines_free(char **lines)
+{
+    if (lines == NULL)
+        return;
+    for (char **h = lines; *h; h++)
+        free(*h);
+    free(lines);
+}
+
+static void task_request_clear(struct task_request *rq)
+{
+    free(rq->url);
+    task_lines_free(rq->hdr);
+    free(rq->body);
+    memset(rq, 0, sizeof(*rq));
+}
+
 static void task_free(struct task *t)
 {
-    if (t->hdr) {
-        for (char **h = t->hdr; *h; h++)
-            free(*h);
-        free(t->hdr);
-    }
+    task_request_clear(&t->rq);
     free(t->attempt_json);
     free(t->outbound_json);
+    free(t->last_error);
     bridge_free(t->bridge);
     job_clear(t->job);
     free(t->job);
     free(t);
 }
 
-static void task_on_acked(void *arg)
-{
-    task_free(arg);
-}
-
-/* Add this outcome to the shared counters (common/metrics.h). Sent after the outcome is
- * committed, fire-and-forget: at worst a crash loses an increment, never an event. */
+/* Add this outcome to the counters (common/metrics.h: summed here, added to Redis in
+ * batches). Counted after the outcome is committed: at worst a crash loses a count, never
+ * an event. */
 static void task_count_metrics(const struct task *t, bool done)
 {
-    struct worker *w = t->w;
-    char key[QUEUE_KEY_LEN], field[METRICS_FIELD_LEN];
-    metrics_key(w->cfg.key_prefix, key, sizeof(key));
+    struct metrics_batch *m = t->w->metrics;
+    char field[METRICS_FIELD_LEN];
     if (t->http_attempt) {
-        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s %s 1", key,
-                  t->succeeded ? "attempts|success" : "attempts|failure");
+        metrics_add(m, t->succeeded ? "attempts|success" : "attempts|failure", 1);
         metrics_bucket_field("response", t->duration_ms, field, sizeof(field));
-        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s %s 1", key, field);
-        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s response|sum_ms %ld", key, t->duration_ms);
+        metrics_add(m, field, 1);
+        metrics_add(m, "response|sum_ms", t->duration_ms);
     }
     if (!done)
         return;
     snprintf(field, sizeof(field), "events|%s", t->status);
-    rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s %s 1", key, field);
+    metrics_add(m, field, 1);
     if (t->succeeded) {
         int64_t latency = clock_now_ms() - t->job->received_ms;
         if (latency < 0)
             latency = 0;
         metrics_bucket_field("latency", latency, field, sizeof(field));
-        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s %s 1", key, field);
-        rconn_cmd(w->cmd, NULL, NULL, "HINCRBY %s latency|sum_ms %lld", key, (long long)latency);
+        metrics_add(m, field, 1);
+        metrics_add(m, "latency|sum_ms", latency);
     }
+}
+
+/* ---- failure notices ---- */
+
+static void task_notice_unlink(struct task_notice *n)
+{
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        notice_list = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+}
+
+static void task_notice_free(struct task_notice *n)
+{
+    free(n->body);
+    task_lines_free(n->hdr);
+    free(n);
+}
+
+static void task_on_notice_done(const struct deliver_result *res, void *arg)
+{
+    struct task_notice *n = arg;
+    task_notice_unlink(n);
+    char st[8];
+    snprintf(st, sizeof(st), "%d", res->http_status);
+    bool ok = res->error == NULL && res->http_status >= 200 && res->http_status < 300;
+    /* One try only: a notice must never hold up deliveries or loop on a broken receiver. */
+    log_kv(ok ? LOG_INFO : LOG_WARN, ok ? "failure notice sent" : "failure notice not delivered",
+           "event_id", n->event_id, "status", st, "error", res->error, NULL);
+    task_notice_free(n);
+}
+
+/*
+ * POST {event_id, bridge_id, status, attempts, last_status, last_error, …} to the bridge's
+ * notify_url, once, after the failure was committed. Signed like deliveries when the
+ * bridge has a signing secret.
+ */
+static void task_notify_failure(struct task *t)
+{
+    const struct bridge *b = t->bridge;
+    char err[HB_ERR_LEN], iso[CLOCK_ISO_LEN];
+    if (b == NULL || b->notify_url == NULL)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "event.failed");
+    cJSON_AddStringToObject(o, "event_id", t->job->id);
+    cJSON_AddStringToObject(o, "bridge_id", b->id);
+    cJSON_AddStringToObject(o, "bridge_name", b->name ? b->name : "");
+    cJSON_AddStringToObject(o, "status", "failed");
+    cJSON_AddNumberToObject(o, "attempts", t->http_attempt ? t->attempt : t->job->attempts);
+    if (t->last_http_status > 0)
+        cJSON_AddNumberToObject(o, "last_status", t->last_http_status);
+    else
+        cJSON_AddNullToObject(o, "last_status");
+    if (t->last_error != NULL)
+        cJSON_AddStringToObject(o, "last_error", t->last_error);
+    else
+        cJSON_AddNullToObject(o, "last_error");
+    clock_iso8601(t->job->received_ms, iso);
+    cJSON_AddStringToObject(o, "received_at", iso);
+    clock_iso8601(clock_now_ms(), iso);
+    cJSON_AddStringToObject(o, "failed_at", iso);
+    if (t->job->replay_of && t->job->replay_of[0])
+        cJSON_AddStringToObject(o, "replay_of", t->job->replay_of);
+    else
+        cJSON_AddNullToObject(o, "replay_of");
+
+    struct task_notice *n = xcalloc(1, sizeof(*n));
+    snprintf(n->event_id, sizeof(n->event_id), "%s", t->job->id);
+    n->body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    size_t blen = strlen(n->body);
+    n->hdr = xcalloc(8, sizeof(*n->hdr));
+    size_t k = 0;
+    n->hdr[k++] = xstrdup("Content-Type: application/json");
+    n->hdr[k++] = xasprintf("User-Agent: hookbridge/%s", HB_VERSION);
+    n->hdr[k++] = xasprintf("X-Hookbridge-Event-Id: %s", t->job->id);
+    char *secret = bridge_signing_secret_open(b, t->w->cfg.secret_key, err, sizeof(err));
+    if (secret != NULL) {
+        int64_t ts = clock_now_ms() / 1000;
+        char *sig = crypto_webhook_sign(secret, t->job->id, ts, n->body, blen);
+        if (sig != NULL) {
+            n->hdr[k++] = xasprintf("webhook-id: %s", t->job->id);
+            n->hdr[k++] = xasprintf("webhook-timestamp: %lld", (long long)ts);
+            n->hdr[k++] = xasprintf("webhook-signature: %s", sig);
+            free(sig);
+        }
+        bridge_secret_free(secret);
+    }
+    struct deliver_request rq = {
+        .method = "POST",
+        .url = b->notify_url,
+        .headers = (const char *const *)n->hdr,
+        .body = n->body,
+        .body_len = blen,
+        .timeout_ms = TASK_NOTICE_TIMEOUT_MS,
+    };
+    n->call = deliver_start(t->w->deliver, &rq, task_on_notice_done, n, err, sizeof(err));
+    if (n->call == NULL) {
+        log_kv(LOG_WARN, "failure notice not sent", "event_id", n->event_id, "error", err, NULL);
+        task_notice_free(n);
+        return;
+    }
+    n->next = notice_list;
+    if (notice_list)
+        notice_list->prev = n;
+    notice_list = n;
+}
+
+/* ---- recording outcomes ---- */
+
+static void task_record(struct task *t, cJSON *attempt, cJSON *outbound, evwriter_done_cb done);
+
+static void task_on_final_recorded(void *arg, int ok)
+{
+    struct task *t = arg;
+    (void)ok;
+    task_free(t);
+}
+
+static void task_on_acked(void *arg, enum fetch_ack_result res)
+{
+    struct task *t = arg;
+    if (strcmp(t->status, "retrying") == 0 && (res == FETCH_ACK_ABORTED || res == FETCH_ACK_GONE)) {
+        /* An abort came while this attempt was in flight: the retry is off, and the event
+         * ends here. Its job is already gone from Redis, so this write is the last word. */
+        t->status = res == FETCH_ACK_ABORTED ? "aborted" : "failed";
+        t->due_ms = 0;
+        free(t->attempt_json);
+        free(t->outbound_json);
+        t->attempt_json = t->outbound_json = NULL;
+        cJSON *attempt = NULL;
+        if (res == FETCH_ACK_GONE)
+            attempt =
+                event_attempt(t->attempt, clock_now_ms(), 0, 0,
+                              "job data vanished from redis; not retried", NULL, "", 0, false);
+        task_record(t, attempt, NULL, task_on_final_recorded);
+        return;
+    }
+    task_free(t);
 }
 
 static void task_on_recorded(void *arg, int ok)
@@ -133,7 +315,9 @@ static void task_on_recorded(void *arg, int ok)
     }
     bool done = strcmp(t->status, "retrying") != 0;
     task_count_metrics(t, done);
-    fetch_ack(t->w, t->job->id, done, t->attempt, t->due_ms, task_on_acked, t);
+    if (strcmp(t->status, "failed") == 0)
+        task_notify_failure(t);
+    fetch_ack(t->w, t->job->id, t->job->bridge_id, done, t->attempt, t->due_ms, task_on_acked, t);
 }
 
 /* The whole event with this attempt, for evwriter when the event's row is missing. */
@@ -152,10 +336,10 @@ static char *task_full_event(void *arg)
 }
 
 /*
- * Record the outcome: `attempt` (may be NULL) appended, status set, and the job
- * acknowledged after the commit. Takes ownership of `attempt` and `outbound`.
+ * Record the outcome: `attempt` (may be NULL) appended, status set; `done` runs after the
+ * commit. Takes ownership of `attempt` and `outbound`.
  */
-static void task_record(struct task *t, cJSON *attempt, cJSON *outbound)
+static void task_record(struct task *t, cJSON *attempt, cJSON *outbound, evwriter_done_cb done)
 {
     t->attempt_json = attempt ? cJSON_PrintUnformatted(attempt) : NULL;
     t->outbound_json = outbound ? cJSON_PrintUnformatted(outbound) : NULL;
@@ -168,22 +352,32 @@ static void task_record(struct task *t, cJSON *attempt, cJSON *outbound)
         .outbound_json = t->outbound_json,
         .next_attempt_ms = t->due_ms,
     };
-    evwriter_update(t->w->events, &u, t->job->bridge_id, t->job->received_ms, task_full_event,
-                    task_on_recorded, t);
+    evwriter_update(t->w->events, &u, t->job->bridge_id, t->job->received_ms, task_full_event, done,
+                    t);
 }
 
-/* Finish without an HTTP attempt (bridge deleted, job put back too often). */
+/*
+ * Finish without an HTTP attempt: aborted, filtered, a deleted bridge, a job put back too
+ * often, secrets that cannot be opened. `error` (may be NULL) is recorded as an attempt
+ * that never reached the network, so the event says why.
+ */
 static void task_finish_now(struct task *t, const char *status, const char *error)
 {
     t->status = status;
     t->due_ms = 0;
     cJSON *attempt = NULL;
-    if (error != NULL)
+    if (error != NULL) {
         attempt = event_attempt(t->attempt, clock_now_ms(), 0, 0, error, NULL, "", 0, false);
-    log_kv(LOG_WARN, "event ended without delivery", "event_id", t->job->id, "bridge_id",
-           t->job->bridge_id, "status", status, "error", error, NULL);
-    task_record(t, attempt, NULL);
+        free(t->last_error);
+        t->last_error = xstrdup(error);
+    }
+    log_kv(strcmp(status, "filtered") == 0 ? LOG_INFO : LOG_WARN, "event ended without delivery",
+           "event_id", t->job->id, "bridge_id", t->job->bridge_id, "status", status, "error", error,
+           NULL);
+    task_record(t, attempt, NULL, task_on_recorded);
 }
+
+/* ---- building the request ---- */
 
 static bool task_has_header(const struct bridge *b, const char *name)
 {
@@ -193,45 +387,161 @@ static bool task_has_header(const struct bridge *b, const char *name)
     return false;
 }
 
-static void task_build_headers(struct task *t)
+/* Everything templates may refer to, for one job. The caller frees with task_ctx_clear. */
+struct task_ctx {
+    struct tmpl_ctx tc;
+    cJSON *payload, *headers, *query, *env;
+    char received_at[CLOCK_ISO_LEN];
+};
+
+static void task_ctx_clear(struct task_ctx *c)
+{
+    cJSON_Delete(c->payload);
+    cJSON_Delete(c->headers);
+    cJSON_Delete(c->query);
+    /* Decrypted values: wipe before freeing. */
+    for (cJSON *e = c->env ? c->env->child : NULL; e != NULL; e = e->next)
+        if (cJSON_IsString(e))
+            sodium_memzero(e->valuestring, strlen(e->valuestring));
+    cJSON_Delete(c->env);
+}
+
+/*
+ * Fill the template context. The body is parsed when the bridge uses it; one that no
+ * longer parses (the bridge changed since the request was accepted) leaves $payload
+ * missing rather than failing the event. Returns 0, or -1 with `err` when the bridge's
+ * secrets cannot be decrypted.
+ */
+static int task_ctx_init(struct task_ctx *c, const struct task *t, char *err, size_t errlen)
+{
+    const struct job *j = t->job;
+    const struct bridge *b = t->bridge;
+    char perr[HB_ERR_LEN];
+    memset(c, 0, sizeof(*c));
+    c->env = bridge_env_open(b, t->w->cfg.secret_key, err, errlen);
+    if (c->env == NULL)
+        return -1;
+    if (j->body_len > 0 && bridge_needs_json(b))
+        c->payload = body_to_json(j->content_type, j->body, j->body_len, perr, sizeof(perr));
+    c->headers = cJSON_Parse(j->headers_json ? j->headers_json : "{}");
+    c->query = event_query_object(j->query);
+    clock_iso8601(j->received_ms, c->received_at);
+    c->tc.payload = c->payload;
+    c->tc.headers = c->headers;
+    c->tc.query = c->query;
+    c->tc.env = c->env;
+    c->tc.event_id = j->id;
+    c->tc.received_at = c->received_at;
+    c->tc.bridge_id = b->id;
+    return 0;
+}
+
+/*
+ * Render the outbound request. With `redact` every $env value reads "[redacted]" (what the
+ * event records). Returns 0, or -1 with `err` when a template fails or the rendered URL is
+ * not usable; such an event fails at once, since no retry can fix its configuration.
+ */
+static int task_render(struct task *t, struct task_ctx *c, bool redact, const char *signing,
+                       struct task_request *out, char *err, size_t errlen)
 {
     const struct bridge *b = t->bridge;
     const struct job *j = t->job;
-    size_t n = (size_t)cJSON_GetArraySize(b->headers) + 5;
+    char why[HB_ERR_LEN];
+    memset(out, 0, sizeof(*out));
+    c->tc.redact_env = redact;
+
+    out->url = tmpl_render_text(b->outbound_url, &c->tc, TMPL_URL, why, sizeof(why));
+    if (out->url == NULL) {
+        snprintf(err, errlen, "outbound_url: %s", why);
+        return -1;
+    }
+    const char *bad = bridge_url_problem(out->url);
+    if (bad != NULL) {
+        snprintf(err, errlen, "outbound_url rendered to an unusable URL: %s", bad);
+        return -1;
+    }
+    bool has_body = strcmp(b->method, "GET") != 0;
+    if (has_body && b->payload != NULL) {
+        cJSON *rendered = tmpl_render_json(b->payload, &c->tc, why, sizeof(why));
+        if (rendered == NULL) {
+            snprintf(err, errlen, "payload: %s", why);
+            return -1;
+        }
+        out->body = cJSON_PrintUnformatted(rendered);
+        out->body_len = strlen(out->body);
+        cJSON_Delete(rendered);
+    }
+
+    size_t n = (size_t)cJSON_GetArraySize(b->headers) + 8;
     char **hdr = xcalloc(n + 1, sizeof(*hdr));
     size_t k = 0;
-    for (const cJSON *h = b->headers ? b->headers->child : NULL; h; h = h->next)
-        if (cJSON_IsString(h))
-            hdr[k++] = xasprintf("%s: %s", h->string, h->valuestring);
+    out->hdr = hdr;
+    for (const cJSON *h = b->headers ? b->headers->child : NULL; h; h = h->next) {
+        if (!cJSON_IsString(h))
+            continue;
+        char *v = tmpl_render_text(h->valuestring, &c->tc, TMPL_HEADER, why, sizeof(why));
+        if (v == NULL) {
+            snprintf(err, errlen, "headers.%.64s: %s", h->string, why);
+            return -1;
+        }
+        hdr[k++] = xasprintf("%s: %s", h->string, v);
+        free(v);
+    }
     if (!task_has_header(b, "User-Agent"))
         hdr[k++] = xasprintf("User-Agent: hookbridge/%s", HB_VERSION);
     hdr[k++] = xasprintf("X-Hookbridge-Event-Id: %s", j->id);
     hdr[k++] = xasprintf("X-Hookbridge-Attempt: %d", t->attempt);
     if (!task_has_header(b, "Content-Type")) {
-        /* "Content-Type:" with no value stops curl adding its form default. */
-        if (j->content_type && j->content_type[0])
+        if (out->body != NULL)
+            hdr[k++] = xstrdup("Content-Type: application/json");
+        else if (j->content_type && j->content_type[0])
             hdr[k++] = xasprintf("Content-Type: %s", j->content_type);
         else
+            /* "Content-Type:" with no value stops curl adding its form default. */
             hdr[k++] = xstrdup("Content-Type:");
     }
+    if (signing != NULL) {
+        /* Standard Webhooks: the signature covers id, timestamp and the exact body. */
+        int64_t ts = clock_now_ms() / 1000;
+        const char *body = out->body ? out->body : has_body ? j->body : "";
+        size_t blen = out->body ? out->body_len : has_body ? j->body_len : 0;
+        char *sig = crypto_webhook_sign(signing, j->id, ts, body, blen);
+        if (sig == NULL) {
+            snprintf(err, errlen, "signing_secret is not a valid whsec_ secret");
+            return -1;
+        }
+        hdr[k++] = xasprintf("webhook-id: %s", j->id);
+        hdr[k++] = xasprintf("webhook-timestamp: %lld", (long long)ts);
+        hdr[k++] = xasprintf("webhook-signature: %s", sig);
+        free(sig);
+    }
     hdr[k] = NULL;
-    t->hdr = hdr;
+    return 0;
 }
 
-/* The request as sent, for the event. */
-static cJSON *task_outbound(const struct task *t)
+/* The request as sent, for the event (from a rendering with $env redacted). */
+static cJSON *task_outbound(const struct task *t, const struct task_request *rq)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "method", t->bridge->method);
-    cJSON_AddStringToObject(o, "url", t->bridge->outbound_url);
+    cJSON_AddStringToObject(o, "url", rq->url);
     cJSON *h = cJSON_AddObjectToObject(o, "headers");
-    for (char **line = t->hdr; *line; line++) {
+    for (char **line = rq->hdr; line && *line; line++) {
         char *colon = strchr(*line, ':');
         if (colon == NULL || colon[1] == '\0')
             continue;
         char *name = xstrndup(*line, (size_t)(colon - *line));
         cJSON_AddStringToObject(h, name, colon + 2);
         free(name);
+    }
+    if (rq->body != NULL) {
+        cJSON *body = cJSON_Parse(rq->body);
+        cJSON_AddItemToObject(o, "body", body ? body : cJSON_CreateNull());
+        return o;
+    }
+    if (strcmp(t->bridge->method, "GET") == 0) {
+        cJSON_AddNullToObject(o, "body");
+        return o;
     }
     /* The body is the inbound one: reuse the event's rendering of it. */
     cJSON *ev = event_from_job(t->job, "queued", 0);
@@ -256,6 +566,9 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     t->http_attempt = true;
     t->succeeded = ok;
     t->duration_ms = res->duration_ms;
+    t->last_http_status = res->http_status;
+    free(t->last_error);
+    t->last_error = res->error ? xstrdup(res->error) : NULL;
     if (ok) {
         t->status = "delivered";
     } else if (t->attempt <= b->retries) {
@@ -280,10 +593,86 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     cJSON *attempt =
         event_attempt(t->attempt, res->started_ms, res->duration_ms, res->http_status, res->error,
                       res->headers, res->body, res->body_len, res->truncated);
-    cJSON *outbound = t->attempt == 1 ? task_outbound(t) : NULL;
-    task_record(t, attempt, outbound);
+    cJSON *outbound = t->outbound_json ? cJSON_Parse(t->outbound_json) : NULL;
+    free(t->outbound_json);
+    t->outbound_json = NULL;
+    /* What was sent is no longer needed; the task may wait a while for its commit. */
+    task_request_clear(&t->rq);
+    task_record(t, attempt, outbound, task_on_recorded);
     /* A connection slot is free: take the next job now rather than after the ack. */
     fetch_more(t->w);
+}
+
+/* Render, sign and send one attempt; any failure before the network ends the event. */
+static void task_send(struct task *t)
+{
+    struct worker *w = t->w;
+    struct job *job = t->job;
+    const struct bridge *b = t->bridge;
+    char err[HB_ERR_LEN];
+    struct task_ctx c;
+    char *signing = NULL;
+
+    if (task_ctx_init(&c, t, err, sizeof(err)) != 0) {
+        char why[HB_ERR_LEN + 64];
+        snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
+        task_finish_now(t, "failed", why);
+        return;
+    }
+    if (b->filter != NULL && job->attempts == 0 && !filter_match(b->filter, &c.tc)) {
+        task_ctx_clear(&c);
+        task_finish_now(t, "filtered", NULL);
+        return;
+    }
+    signing = bridge_signing_secret_open(b, w->cfg.secret_key, err, sizeof(err));
+    if (signing == NULL && err[0] != '\0') {
+        char why[HB_ERR_LEN + 64];
+        snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
+        task_ctx_clear(&c);
+        task_finish_now(t, "failed", why);
+        return;
+    }
+    int rc = task_render(t, &c, false, signing, &t->rq, err, sizeof(err));
+    if (rc == 0 && t->attempt == 1) {
+        /* The event shows the request with secrets redacted: rendered once more. */
+        struct task_request shown;
+        if (task_render(t, &c, true, signing, &shown, err, sizeof(err)) == 0) {
+            cJSON *o = task_outbound(t, &shown);
+            t->outbound_json = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+        }
+        task_request_clear(&shown);
+    }
+    bridge_secret_free(signing);
+    task_ctx_clear(&c);
+    if (rc != 0) {
+        task_finish_now(t, "failed", err);
+        return;
+    }
+
+    bool has_body = strcmp(b->method, "GET") != 0;
+    struct deliver_request rq = {
+        .method = b->method,
+        .url = t->rq.url,
+        .headers = (const char *const *)t->rq.hdr,
+        .body = !has_body    ? NULL
+                : t->rq.body ? t->rq.body
+                             : job->body,
+        .body_len = !has_body    ? 0
+                    : t->rq.body ? t->rq.body_len
+                                 : job->body_len,
+        .timeout_ms = b->timeout_ms,
+    };
+    task_link(t);
+    t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
+    if (t->call == NULL) {
+        struct deliver_result res = {0};
+        res.error = err;
+        res.started_ms = clock_now_ms();
+        res.retry_after_s = -1;
+        res.body = "";
+        task_on_done(&res, t);
+    }
 }
 
 void task_run(struct worker *w, struct job *job)
@@ -295,6 +684,10 @@ void task_run(struct worker *w, struct job *job)
     t->job = job;
     t->attempt = job->attempts + 1;
 
+    if (job->aborted) {
+        task_finish_now(t, "aborted", NULL);
+        return;
+    }
     if (job->requeues > QUEUE_MAX_REQUEUES) {
         char why[160];
         snprintf(why, sizeof(why),
@@ -314,30 +707,12 @@ void task_run(struct worker *w, struct job *job)
                NULL);
         free(json);
         t->status = "retrying";
-        fetch_ack(w, job->id, false, job->attempts, clock_now_ms() + 5000, task_on_acked, t);
+        fetch_ack(w, job->id, job->bridge_id, false, job->attempts, clock_now_ms() + 5000,
+                  task_on_acked, t);
         return;
     }
     free(json);
-
-    task_build_headers(t);
-    struct deliver_request rq = {
-        .method = t->bridge->method,
-        .url = t->bridge->outbound_url,
-        .headers = (const char *const *)t->hdr,
-        .body = strcmp(t->bridge->method, "GET") == 0 ? NULL : job->body,
-        .body_len = strcmp(t->bridge->method, "GET") == 0 ? 0 : job->body_len,
-        .timeout_ms = t->bridge->timeout_ms,
-    };
-    task_link(t);
-    t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
-    if (t->call == NULL) {
-        struct deliver_result res = {0};
-        res.error = err;
-        res.started_ms = clock_now_ms();
-        res.retry_after_s = -1;
-        res.body = "";
-        task_on_done(&res, t);
-    }
+    task_send(t);
 }
 
 void task_cancel_all(void)
@@ -350,5 +725,12 @@ void task_cancel_all(void)
         log_kv(LOG_WARN, "delivery abandoned at shutdown; job goes back to the queue", "event_id",
                t->job->id, NULL);
         task_free(t);
+    }
+    while (notice_list != NULL) {
+        struct task_notice *n = notice_list;
+        task_notice_unlink(n);
+        deliver_cancel(n->call);
+        log_kv(LOG_WARN, "failure notice abandoned at shutdown", "event_id", n->event_id, NULL);
+        task_notice_free(n);
     }
 }

@@ -18,6 +18,7 @@ struct rconn;
 struct evwriter;
 struct deliver;
 struct job;
+struct metrics_batch;
 
 struct worker {
     struct config cfg;
@@ -27,6 +28,7 @@ struct worker {
     struct rconn *block; /* only BLMOVE, which blocks its connection */
     struct evwriter *events;
     struct deliver *deliver;
+    struct metrics_batch *metrics; /* counts added to Redis every METRICS_FLUSH_MS */
     struct queue_keys keys;
     char id[128];                     /* host:pid:random */
     char inflight_key[QUEUE_KEY_LEN]; /* queue:inflight:{id} */
@@ -45,13 +47,24 @@ void fetch_more(struct worker *w);
 /* Stop the timers and taking jobs. */
 void fetch_stop(struct worker *w);
 
+enum fetch_ack_result {
+    FETCH_ACK_DONE,      /* final: the job is gone from Redis */
+    FETCH_ACK_SCHEDULED, /* scheduled again at due_ms */
+    FETCH_ACK_ABORTED,   /* not rescheduled: an abort marked it meanwhile (now deleted) */
+    FETCH_ACK_GONE,      /* not rescheduled: its job hash vanished */
+};
+
+typedef void (*fetch_ack_cb)(void *arg, enum fetch_ack_result res);
+
 /*
  * Acknowledge a finished job: remove it from this worker's in-flight list, and either
- * delete it (done = true) or schedule it again at `due_ms` with `attempts` recorded.
- * `cb` runs once Redis confirmed (retrying by itself while Redis is away).
+ * delete it and drop it from its bridge's pending set (done = true) or schedule it again
+ * at `due_ms` with `attempts` recorded, unless it was aborted meanwhile. `bridge_id` may be
+ * NULL when unknown. `cb` (may be NULL) runs once Redis confirmed (retrying by itself
+ * while Redis is away).
  */
-void fetch_ack(struct worker *w, const char *id, bool done, int attempts, int64_t due_ms,
-               void (*cb)(void *arg), void *arg);
+void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool done, int attempts,
+               int64_t due_ms, fetch_ack_cb cb, void *arg);
 
 /* Put everything still in this worker's in-flight list back on ready (shutdown); blocks
  * on a short-lived synchronous connection since the loop is stopping. */

@@ -1,0 +1,44 @@
+/*
+ * body.h - an inbound body as JSON, for templates ($payload), schemas and filters.
+ *
+ * JSON bodies are checked strictly here because cJSON alone would accept invalid UTF-8 and
+ * nest as deep as its own limit: a body must be one JSON value, in valid UTF-8, nested at
+ * most BODY_MAX_DEPTH deep. application/x-www-form-urlencoded bodies become an object of
+ * strings, as web frameworks read them.
+ */
+#ifndef BODY_H
+#define BODY_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define BODY_MAX_DEPTH 64
+
+/* True when the Content-Type names JSON: application/json or any type/…+json. */
+bool body_ctype_is_json(const char *ctype);
+
+/* True for application/x-www-form-urlencoded (parameters such as charset ignored). */
+bool body_ctype_is_form(const char *ctype);
+
+/*
+ * Parse a JSON body strictly (see above). Returns the value (the caller deletes it), or
+ * NULL with `err` saying what is wrong: "body is not valid UTF-8", "body nests deeper than
+ * 64 levels", "body is not valid JSON (near byte 17)", "body is empty".
+ */
+cJSON *body_parse_json(const char *body, size_t len, char *err, size_t errlen);
+
+/*
+ * The body as JSON for a bridge that needs it: a form body (by Content-Type) becomes an
+ * object, anything else goes through body_parse_json. Returns NULL with `err` on failure.
+ */
+cJSON *body_to_json(const char *ctype, const char *body, size_t len, char *err, size_t errlen);
+
+/*
+ * Decode "a=1&b=x%20y+z" (a query string or a form body, len bytes, may hold anything)
+ * into a JSON object of strings; the last value of a repeated name wins, invalid UTF-8 is
+ * replaced, a '%' not followed by two hex digits is kept as is. Never fails.
+ */
+cJSON *body_form_object(const char *s, size_t len);
+
+#endif

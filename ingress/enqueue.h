@@ -1,0 +1,39 @@
+/*
+ * enqueue.h - writing one accepted job to Redis, for /hooks/… and for replays.
+ *
+ * One script call (queue_lua_enqueue) writes the job hash, adds the id to its bridge's
+ * pending set, queues it (ready, or scheduled at its due time) and, with an
+ * Idempotency-Key, remembers the key, all atomically: a job is wholly queued or not at all,
+ * and two requests with the same key can never both queue one.
+ */
+#ifndef ENQUEUE_H
+#define ENQUEUE_H
+
+#include "ingress.h"
+
+#include <stdint.h>
+
+struct job;
+
+enum enqueue_result {
+    ENQUEUE_OK,       /* queued; Redis acknowledged it */
+    ENQUEUE_REPLAYED, /* the Idempotency-Key was seen: nothing queued, `id` is the first one */
+    ENQUEUE_FAILED,   /* Redis unreachable or refused: nothing queued (`why` says more) */
+};
+
+/* `id` and `why` are valid only during the call. */
+typedef void (*enqueue_cb)(enum enqueue_result res, const char *id, const char *why, void *arg);
+
+/*
+ * Send `j` (copied into the command: it may be freed once this returns). `due_ms` 0 queues
+ * it ready, else scheduled at that time. `idem_key` (may be NULL) is the sender's
+ * Idempotency-Key. Returns 0 and `cb` runs later exactly once; or -1 when the Redis link is
+ * down, and `cb` is never called.
+ */
+int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const char *idem_key,
+                enqueue_cb cb, void *arg);
+
+/* Number of enqueues waiting for Redis's answer (for a clean shutdown). */
+int enqueue_pending(void);
+
+#endif

@@ -5,6 +5,8 @@
 #   make test       install missing packages, build with ASan/UBSan, run unit and
 #                   integration tests; ends with "N passed, N failed"
 #   make bench      scripts/bench (speed figures)
+#   make fuzz       build the libFuzzer harnesses of test/fuzz/ with clang and run each for
+#                   FUZZ_SECONDS (default 60); make test runs them for a few seconds each
 
 CC ?= cc
 PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8
@@ -16,7 +18,7 @@ SANITIZER ?=
 WARN := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Werror
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -Icommon -I$(BUILD)/gen \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -Icommon -Iingress -I$(BUILD)/gen \
              $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
 ifneq ($(SANITIZER),)
@@ -36,7 +38,7 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 SCHEMAS := $(wildcard schemas/*.sql schemas/*.json)
 
-.PHONY: all deps run test unit bench clean format
+.PHONY: all deps run test unit tools bench clean format fuzz fuzz-build fuzz-bins
 all: $(BINDIR)/hookbridge-ingress $(BINDIR)/hookbridge-worker
 
 deps:
@@ -48,10 +50,48 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined OPT=-O1 BUILD=build/asan \
-		BINDIR=build/asan/bin all unit
-	@HB_BIN=build/asan/bin HB_UNIT=build/asan/test test/run
+		BINDIR=build/asan/bin all unit tools
+	@$(MAKE) --no-print-directory fuzz-build
+	@HB_BIN=build/asan/bin HB_UNIT=build/asan/test HB_FUZZ=build/fuzz/bin test/run
 
 unit: $(UNIT_BIN)
+
+# Helpers the integration tests run (test/tools/X.c -> $(BUILD)/test/X).
+TOOL_SRC := $(wildcard test/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:test/tools/%.c=$(BUILD)/test/%)
+tools: $(TOOL_BIN)
+
+$(BUILD)/test/%: $(BUILD)/test/tools/%.o $(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# libFuzzer harnesses: the common library is built with clang and coverage hooks
+# (fuzzer-no-link), each harness test/fuzz/fuzz_X.c links with libFuzzer's main.
+FUZZ_SRC := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 60
+
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=clang SANITIZER=fuzzer-no-link,address,undefined OPT=-O1 \
+		BUILD=build/fuzz fuzz-bins
+
+fuzz-bins: $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/bin/%)
+
+$(BUILD)/bin/fuzz_httpparse: $(BUILD)/test/fuzz/fuzz_httpparse.o $(BUILD)/ingress/httpparse.o \
+		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/fuzz_%: $(BUILD)/test/fuzz/fuzz_%.o $(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+fuzz: deps fuzz-build
+	@for f in build/fuzz/bin/fuzz_*; do \
+		name=$${f##*/fuzz_}; mkdir -p build/fuzz/corpus/$$name; \
+		echo "== $$name ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build/fuzz/corpus/$$name \
+			test/fuzz/$$name || exit 1; \
+	done
 
 bench:
 	@scripts/install-deps --bench
@@ -85,7 +125,19 @@ $(BINDIR)/hookbridge-worker: $(WORKER_OBJ) $(BUILD)/libhbcommon.a
 
 # test_http tests ingress/http.c's pure helpers, so it links that object too.
 $(BUILD)/test/test_http: $(BUILD)/test/unit/test_http.o $(BUILD)/ingress/http.o \
+		$(BUILD)/ingress/httpd.o $(BUILD)/ingress/httpparse.o $(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# test_httpparse tests ingress/httpparse.c, the pure HTTP/1.1 parser.
+$(BUILD)/test/test_httpparse: $(BUILD)/test/unit/test_httpparse.o $(BUILD)/ingress/httpparse.o \
 		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# test_httpd runs ingress/httpd.c's server on loopback.
+$(BUILD)/test/test_httpd: $(BUILD)/test/unit/test_httpd.o $(BUILD)/ingress/httpd.o \
+		$(BUILD)/ingress/httpparse.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 

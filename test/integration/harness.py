@@ -445,9 +445,20 @@ class Env:
                 fail("%s not ready within %ss (last /healthz: %r)" % (p.name, timeout, last))
             time.sleep(0.05)
 
-    def start_worker(self, extra=None, name=None):
+    def start_worker(self, extra=None, name=None, wait=True):
+        """Start a worker; with wait, return once it logged that it runs (a SIGTERM sent
+        before its handlers exist would kill it instead of stopping it)."""
         self._nworkers += 1
-        return self.spawn("hookbridge-worker", name or "worker%d" % self._nworkers, extra)
+        p = self.spawn("hookbridge-worker", name or "worker%d" % self._nworkers, extra)
+        deadline = time.time() + 20
+        while wait and "worker started" not in p.text():
+            if not p.alive():
+                p.accounted = True
+                fail("%s exited at start (rc %s):\n%s" % (p.name, p.returncode, p.tail(20)))
+            if time.time() > deadline:
+                fail("%s did not start within 20 s:\n%s" % (p.name, p.tail(20)))
+            time.sleep(0.02)
+        return p
 
     def sink(self, responder=None):
         s = Sink(responder=responder or always(200))

@@ -155,32 +155,6 @@ def test_bridge_bad_input(env):
 
 
 @meta(est=3)
-def test_bridge_fields_not_supported_yet(env):
-    env.start_ingress()
-    good = {"outbound_url": "http://127.0.0.1:9/a"}
-    cases = [
-        ("payload", {"a": "$payload.x"}),
-        ("env", {"A": "b"}),
-        ("auth", {"type": "token", "secret": "s"}),
-        ("schema", {"type": "object"}),
-        ("filter", {"$payload.status": "completed"}),
-    ]
-    for field, value in cases:
-        r = env.api("POST", "/api/bridges", dict(good, **{field: value}))
-        expect_error(r, 400, what="POST with %s" % field)
-        low = r.text.lower()
-        check(field in r.text and ("not supported" in low or "not_supported" in low),
-              "POST with %s: 400 should name it and say not supported yet: %r" % (field, r))
-    b = env.create_bridge(**good)
-    r = env.api("PATCH", "/api/bridges/" + b["id"], {"env": {"A": "b"}})
-    expect_error(r, 400, what="PATCH env")
-    check("not supported" in r.text.lower() or "not_supported" in r.text.lower(),
-          "PATCH env: %r" % r)
-    r = env.api("GET", "/api/bridges")
-    check(len(r.json().get("bridges", [])) == 1, "unsupported fields created bridges: %r" % r)
-
-
-@meta(est=3)
 def test_bridge_unknown_id_404(env):
     env.start_ingress()
     for method, path, body in (("GET", "/api/bridges/" + UNKNOWN, None),

@@ -1,8 +1,9 @@
 /*
  * test_bridge.c - unit tests for common/bridge.c: every validation rule of bridge_from_api
  * with a good and a bad value, defaults on create, PATCH merge semantics (absent keeps,
- * null resets, a refused PATCH changes nothing), fields not supported yet, the API shape,
- * and the SQLite form's exact round trip.
+ * null resets, a refused PATCH changes nothing), secrets sealed and masked (env,
+ * auth.secret, signing_secret), templates, filters and inbound schemas checked at save, the
+ * API shape, and the SQLite form's exact round trip.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,15 +14,22 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bridge.h"
 #include "clock.h"
+#include "store.h"
 #include "hb.h"
 #include "ids.h"
 #include "xalloc.h"
 
 #define URL "\"outbound_url\":\"http://127.0.0.1:9/in\""
+
+/* HOOKBRIDGE_SECRET_KEY for these tests, and another one. */
+static const unsigned char key[CRYPTO_KEY_LEN] = "0123456789abcdef0123456789abcdef";
+static const unsigned char other_key[CRYPTO_KEY_LEN] = "fedcba9876543210fedcba9876543210";
 
 /* Stored in *out before a call that must fail, to see that the failure resets it. */
 static struct bridge sentinel;
@@ -34,7 +42,7 @@ static int from_text(const char *json, const struct bridge *base, struct bridge 
     if (in == NULL)
         fail_msg("test input is not json: %s", json);
     field[0] = err[0] = '\0';
-    int rc = bridge_from_api(in, base, out, field, 64, err, HB_ERR_LEN);
+    int rc = bridge_from_api(in, base, key, out, field, 64, err, HB_ERR_LEN);
     cJSON_Delete(in);
     return rc;
 }
@@ -189,17 +197,29 @@ static const struct rule_case rule_cases[] = {
     {"\"env\":{}", NULL, NULL},
     {"\"auth\":null", NULL, NULL},
     {"\"auth\":{\"type\":\"none\"}", NULL, NULL},
-    {"\"payload\":{\"a\":\"$payload.x\"}", "payload", "not supported yet"},
-    {"\"schema\":{\"type\":\"object\"}", "schema", "not supported yet"},
-    {"\"schema\":true", "schema", "not supported yet"},
-    {"\"filter\":{\"$payload.status\":\"completed\"}", "filter", "not supported yet"},
-    {"\"notify_url\":\"http://x/\"", "notify_url", "not supported yet"},
-    {"\"signing_secret\":\"whsec_AAAA\"", "signing_secret", "not supported yet"},
-    {"\"env\":{\"A\":\"b\"}", "env", "not supported yet"},
-    {"\"env\":[]", "env", "not supported yet"},
-    {"\"auth\":{\"type\":\"token\",\"secret\":\"s\"}", "auth", "not supported yet"},
-    {"\"auth\":{\"type\":\"none\",\"secret\":\"s\"}", "auth", "not supported yet"},
-    {"\"auth\":{}", "auth", "not supported yet"},
+    {"\"payload\":{\"a\":\"$payload.x\"}", NULL, NULL},
+    {"\"payload\":[1,\"$$\",{\"b\":\"${payload.items.0.id}\"}]", NULL, NULL},
+    {"\"schema\":{\"type\":\"object\"}", NULL, NULL},
+    {"\"schema\":true", NULL, NULL},
+    {"\"schema\":\"object\"", "schema", "must be a JSON Schema (an object or a boolean) or null"},
+    {"\"filter\":{\"$payload.status\":\"completed\"}", NULL, NULL},
+    {"\"filter\":[]", "filter", "must be an object or null"},
+    {"\"notify_url\":\"http://x/\"", NULL, NULL},
+    {"\"notify_url\":\"ftp://x/\"", "notify_url", "must start with http:// or https://"},
+    {"\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"", NULL, NULL},
+    {"\"signing_secret\":\"whsec_AAAA\"", "signing_secret",
+     "must be null or \"whsec_\" followed by the base64 of a 16..64 byte key (the Standard "
+     "Webhooks form)"},
+    {"\"signing_secret\":\"********\"", "signing_secret",
+     "\"********\" keeps a stored value, but there is none"},
+    {"\"env\":{\"A\":\"b\",\"JWT-secret\":\"x\",\"gone\":null}", NULL, NULL},
+    {"\"env\":[]", "env", "must be an object of names to string values"},
+    {"\"env\":{\"A\":1}", "env", "A: must be a string of at most 8192 bytes, or null"},
+    {"\"env\":{\"A\":\"********\"}", "env",
+     "A: \"********\" keeps a stored value, but there is none"},
+    {"\"auth\":{\"type\":\"token\",\"secret\":\"s\"}", NULL, NULL},
+    {"\"auth\":{\"type\":\"token\"}", "auth", "secret: is required"},
+    {"\"auth\":[]", "auth", "must be an object such as {\"type\": \"none\"}"},
     /* server-made fields are ignored, whatever their value */
     {"\"id\":\"brg_x\",\"endpoint\":7,\"inbound_url\":null,\"created_at\":\"x\","
      "\"updated_at\":[]",
@@ -363,7 +383,8 @@ static void test_not_an_object(void **state)
         assert_string_equal(err, "the bridge must be a json object");
     }
     struct bridge *b = NULL;
-    assert_int_equal(bridge_from_api(NULL, NULL, &b, field, sizeof(field), err, sizeof(err)), -1);
+    assert_int_equal(bridge_from_api(NULL, NULL, key, &b, field, sizeof(field), err, sizeof(err)),
+                     -1);
     assert_string_equal(field, "");
 
     /* A create without outbound_url names it. */
@@ -379,7 +400,29 @@ static struct bridge *full_base(void)
     return must_create("{\"name\":\"a\",\"outbound_url\":\"http://127.0.0.1:9/a\","
                        "\"method\":\"PUT\",\"headers\":{\"X-Static\":\"yes\"},"
                        "\"retry_delays\":[2,4],\"timeout_ms\":700,\"delay_seconds\":9,"
-                       "\"retries\":5,\"active\":false}");
+                       "\"retries\":5,\"active\":false,"
+                       "\"payload\":{\"t\":\"$payload.total\",\"n\":\"Job ${payload.id}\"},"
+                       "\"env\":{\"API_TOKEN\":\"tok-123\"},"
+                       "\"auth\":{\"type\":\"hmac-sha256\",\"secret\":\"hush\","
+                       "\"header\":\"X-Sig\",\"encoding\":\"base64\"},"
+                       "\"schema\":{\"type\":\"object\",\"required\":[\"id\"]},"
+                       "\"filter\":{\"$payload.status\":\"done\"},"
+                       "\"notify_url\":\"http://127.0.0.1:9/failed\","
+                       "\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}");
+}
+
+static bool json_same(const cJSON *a, const cJSON *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return cJSON_Compare(a, b, true);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
 }
 
 static void assert_same_bridge(const struct bridge *a, const struct bridge *b)
@@ -398,6 +441,13 @@ static void assert_same_bridge(const struct bridge *a, const struct bridge *b)
     assert_true((a->retry_delays == NULL) == (b->retry_delays == NULL));
     assert_int_equal(a->timeout_ms, b->timeout_ms);
     assert_int_equal(a->active, b->active);
+    assert_true(json_same(a->payload, b->payload));
+    assert_true(json_same(a->env, b->env));
+    assert_true(json_same(a->auth, b->auth));
+    assert_true(json_same(a->schema, b->schema));
+    assert_true(json_same(a->filter, b->filter));
+    assert_true(str_same(a->notify_url, b->notify_url));
+    assert_true(str_same(a->signing_secret, b->signing_secret));
     assert_int_equal(a->created_ms, b->created_ms);
     assert_int_equal(a->updated_ms, b->updated_ms);
 }
@@ -483,7 +533,7 @@ static void test_patch_refused_changes_nothing(void **state)
     static const char *const bad[] = {
         "{\"name\":\"nope\",\"retries\":99}",
         "{\"retry_delays\":null,\"headers\":{\"X-A\":1}}",
-        "{\"headers\":{\"X-New\":\"1\"},\"env\":{\"A\":\"b\"}}",
+        "{\"headers\":{\"X-New\":\"1\"},\"env\":{\"A b\":\"x\"}}",
         "{\"active\":true,\"zzz\":1}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -494,9 +544,10 @@ static void test_patch_refused_changes_nothing(void **state)
         assert_string_equal(now, store);
         free(now);
     }
-    assert_int_equal(from_text("{\"env\":{\"A\":\"b\"}}", base, &p, field, err), -1);
-    assert_string_equal(field, "env");
-    assert_string_equal(err, "not supported yet");
+    assert_int_equal(from_text("{\"filter\":{\"$payload.a\":{\"$nope\":1}}}", base, &p, field, err),
+                     -1);
+    assert_string_equal(field, "filter");
+    assert_non_null(strstr(err, "$nope"));
     free(store);
     bridge_free(base);
 }
@@ -509,7 +560,7 @@ static void test_patch_back_api_shape(void **state)
     struct bridge *base = full_base();
     cJSON *api = bridge_to_api(base, "http://localhost:8080");
     struct bridge *p = NULL;
-    if (bridge_from_api(api, base, &p, field, sizeof(field), err, sizeof(err)) != 0)
+    if (bridge_from_api(api, base, key, &p, field, sizeof(field), err, sizeof(err)) != 0)
         fail_msg("patching back the api shape: %s: %s", field, err);
     p->updated_ms = base->updated_ms;
     assert_same_bridge(p, base);
@@ -563,16 +614,25 @@ static void test_to_api(void **state)
     s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "headers"));
     assert_string_equal(s, "{\"X-Static\":\"yes\"}");
     free(s);
-    /* Later features in their "not set" form. */
+    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "payload"));
+    assert_string_equal(s, "{\"t\":\"$payload.total\",\"n\":\"Job ${payload.id}\"}");
+    free(s);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "notify_url")->valuestring,
+                        "http://127.0.0.1:9/failed");
+    /* A bridge with none of the optional features shows them in their "not set" form. */
+    struct bridge *plain = must_create("{" URL "}");
+    cJSON *po = bridge_to_api(plain, "http://localhost:8080");
     static const char *const nulls[] = {"payload", "schema", "filter", "notify_url",
                                         "signing_secret"};
     for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-        assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, nulls[i])));
-    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "env"));
+        assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(po, nulls[i])));
+    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(po, "env"));
     assert_string_equal(s, "{}");
     free(s);
-    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(o, "auth"));
+    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(po, "auth"));
     assert_string_equal(s, "{\"type\":\"none\"}");
+    cJSON_Delete(po);
+    bridge_free(plain);
     free(s);
     cJSON_Delete(o);
 
@@ -681,7 +741,211 @@ static int setup(void **state)
 {
     (void)state;
     xalloc_init_cjson();
+    if (sodium_init() < 0)
+        return 1;
     return 0;
+}
+
+/* No form of a bridge outside the struct's sealed fields may hold a plain secret. */
+static void assert_no_plain_secrets(const char *text)
+{
+    static const char *const secrets[] = {"tok-123", "hush", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        if (strstr(text, secrets[i]) != NULL)
+            fail_msg("secret %s found in %s", secrets[i], text);
+}
+
+static void test_secrets_sealed_and_masked(void **state)
+{
+    (void)state;
+    char err[HB_ERR_LEN];
+    struct bridge *b = full_base();
+    char *stored = bridge_to_store(b);
+    assert_no_plain_secrets(stored);
+    cJSON *api = bridge_to_api(b, "http://x");
+    char *shown = cJSON_PrintUnformatted(api);
+    assert_no_plain_secrets(shown);
+    const cJSON *env = cJSON_GetObjectItemCaseSensitive(api, "env");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(env, "API_TOKEN")->valuestring,
+                        BRIDGE_SECRET_MASK);
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(api, "auth");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(auth, "secret")->valuestring,
+                        BRIDGE_SECRET_MASK);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(auth, "type")->valuestring, "hmac-sha256");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(api, "signing_secret")->valuestring,
+                        BRIDGE_SECRET_MASK);
+    free(shown);
+    cJSON_Delete(api);
+
+    /* What the worker and the ingress open, with the right key only. */
+    cJSON *plain = bridge_env_open(b, key, err, sizeof(err));
+    assert_non_null(plain);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(plain, "API_TOKEN")->valuestring,
+                        "tok-123");
+    cJSON_Delete(plain);
+    assert_null(bridge_env_open(b, other_key, err, sizeof(err)));
+    assert_non_null(strstr(err, "API_TOKEN"));
+    struct auth_params p;
+    char *secret = NULL;
+    assert_int_equal(bridge_auth_open(b, key, &p, &secret, err, sizeof(err)), 0);
+    assert_int_equal(p.type, AUTH_HMAC_SHA256);
+    assert_true(p.base64);
+    assert_string_equal(p.header, "x-sig");
+    assert_string_equal(secret, "hush");
+    assert_int_equal(p.secret_len, 4);
+    bridge_secret_free(secret);
+    assert_int_equal(bridge_auth_open(b, other_key, &p, &secret, err, sizeof(err)), -1);
+    assert_null(secret);
+    char *ws = bridge_signing_secret_open(b, key, err, sizeof(err));
+    assert_string_equal(ws, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    bridge_secret_free(ws);
+    assert_null(bridge_signing_secret_open(b, other_key, err, sizeof(err)));
+    assert_true(err[0] != '\0');
+
+    /* A round trip through SQLite's form keeps the sealed values as they are. */
+    struct bridge *back = NULL;
+    assert_int_equal(bridge_from_store(stored, &back, err, sizeof(err)), 0);
+    assert_same_bridge(back, b);
+    bridge_free(back);
+    free(stored);
+    bridge_free(b);
+}
+
+static void test_secret_patch_rules(void **state)
+{
+    (void)state;
+    char field[64], err[HB_ERR_LEN];
+    struct bridge *b = full_base();
+    struct bridge *p = NULL;
+    /* The mask keeps, a new value replaces, null deletes, other names stay. */
+    assert_int_equal(
+        from_text("{\"env\":{\"API_TOKEN\":\"********\",\"NEW\":\"n-1\"}}", b, &p, field, err), 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(p->env, "API_TOKEN")->valuestring,
+                        cJSON_GetObjectItemCaseSensitive(b->env, "API_TOKEN")->valuestring);
+    struct bridge *q = NULL;
+    assert_int_equal(from_text("{\"env\":{\"API_TOKEN\":null}}", p, &q, field, err), 0);
+    assert_null(cJSON_GetObjectItemCaseSensitive(q->env, "API_TOKEN"));
+    cJSON *plain = bridge_env_open(q, key, err, sizeof(err));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(plain, "NEW")->valuestring, "n-1");
+    cJSON_Delete(plain);
+    bridge_free(q);
+    bridge_free(p);
+
+    /* auth: changing the header without the secret keeps the secret. */
+    assert_int_equal(from_text("{\"auth\":{\"type\":\"hmac-sha256\",\"header\":\"X-Other\","
+                               "\"secret\":\"********\"}}",
+                               b, &p, field, err),
+                     0);
+    struct auth_params ap;
+    char *secret = NULL;
+    assert_int_equal(bridge_auth_open(p, key, &ap, &secret, err, sizeof(err)), 0);
+    assert_string_equal(secret, "hush");
+    assert_string_equal(ap.header, "x-other");
+    assert_false(ap.base64);
+    bridge_secret_free(secret);
+    bridge_free(p);
+    assert_int_equal(from_text("{\"auth\":{\"type\":\"none\"}}", b, &p, field, err), 0);
+    assert_null(p->auth);
+    bridge_free(p);
+    assert_int_equal(
+        from_text("{\"signing_secret\":\"********\",\"auth\":null}", b, &p, field, err), 0);
+    assert_string_equal(p->signing_secret, b->signing_secret);
+    assert_null(p->auth);
+    bridge_free(p);
+    bridge_free(b);
+}
+
+/* Templates, filters and inbound schemas are refused at save with the field named. */
+static const struct {
+    const char *json;
+    const char *field;
+    const char *in_err; /* a part of the message */
+} checked_cases[] = {
+    {"\"outbound_url\":\"http://x/${payload.id\"", "outbound_url", "unclosed"},
+    {"\"outbound_url\":\"http://x/$foo.x\"", "outbound_url", "foo"},
+    {"\"headers\":{\"X-A\":\"$nope.a\"}", "headers", "X-A"},
+    {"\"payload\":{\"a\":{\"b\":\"${payload\"}}", "payload", "/a/b"},
+    {"\"filter\":{\"$payload.total\":{\"$between\":[1,2]}}", "filter", "$between"},
+    {"\"schema\":{\"type\":\"object\",\"$dynamicRef\":\"#x\"}", "schema", "$dynamicRef"},
+    {"\"schema\":{\"properties\":{\"a\":{\"format\":\"phone\"}}}", "schema", "phone"},
+    {"\"env\":{\"has space\":\"x\"}", "env", "has space"},
+    {"\"auth\":{\"type\":\"magic\",\"secret\":\"x\"}", "auth", "type"},
+    {"\"auth\":{\"type\":\"hmac-sha256\",\"secret\":\"x\",\"encoding\":\"rot13\"}", "auth",
+     "encoding"},
+};
+
+static void test_checked_at_save(void **state)
+{
+    (void)state;
+    char field[64], err[HB_ERR_LEN], json[512];
+    for (size_t i = 0; i < sizeof(checked_cases) / sizeof(checked_cases[0]); i++) {
+        struct bridge *b = &sentinel;
+        snprintf(json, sizeof(json), "{" URL ",%s}", checked_cases[i].json);
+        if (strstr(checked_cases[i].json, "outbound_url") != NULL)
+            snprintf(json, sizeof(json), "{%s}", checked_cases[i].json);
+        if (from_text(json, NULL, &b, field, err) == 0)
+            fail_msg("%s accepted", json);
+        assert_null(b);
+        if (strcmp(field, checked_cases[i].field) != 0 ||
+            strstr(err, checked_cases[i].in_err) == NULL)
+            fail_msg("%s: got %s: %s; want %s: ...%s...", json, field, err, checked_cases[i].field,
+                     checked_cases[i].in_err);
+    }
+}
+
+static void test_needs_json(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        bool needs;
+    } cases[] = {
+        {"{" URL "}", false},
+        {"{\"outbound_url\":\"http://x/$payload.id\"}", true},
+        {"{\"outbound_url\":\"http://x/${payload.id}\"}", true},
+        {"{\"outbound_url\":\"http://x/$$payload.id\"}", false},
+        {"{\"outbound_url\":\"http://x/${query.payload}\"}", false},
+        {"{\"outbound_url\":\"http://x/$query.a\"}", false},
+        {"{" URL ",\"headers\":{\"X-Id\":\"$payload.id\"}}", true},
+        {"{" URL ",\"headers\":{\"X-Id\":\"$headers.x-id\"}}", false},
+        {"{" URL ",\"payload\":{\"a\":1}}", true},
+        {"{" URL ",\"schema\":true}", true},
+        {"{" URL ",\"filter\":{}}", true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct bridge *b = must_create(cases[i].json);
+        if (bridge_needs_json(b) != cases[i].needs)
+            fail_msg("%s: needs_json %d", cases[i].json, !cases[i].needs);
+        bridge_free(b);
+    }
+}
+
+static void test_key_check(void **state)
+{
+    (void)state;
+    char err[HB_ERR_LEN];
+    char path[] = "/tmp/hb-test-bridge-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct store *st = NULL;
+    assert_int_equal(store_open(path, &st, err), 0);
+    assert_int_equal(bridge_key_check(st, key, err, sizeof(err)), 0);
+    assert_int_equal(bridge_key_check(st, key, err, sizeof(err)), 0);
+    assert_int_equal(bridge_key_check(st, other_key, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "HOOKBRIDGE_SECRET_KEY"));
+    store_close(st);
+    /* A second process with the wrong key is refused the same way. */
+    assert_int_equal(store_open(path, &st, err), 0);
+    assert_int_equal(bridge_key_check(st, other_key, err, sizeof(err)), -1);
+    assert_int_equal(bridge_key_check(st, key, err, sizeof(err)), 0);
+    store_close(st);
+    char side[sizeof(path) + 8];
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
 }
 
 int main(void)
@@ -700,6 +964,11 @@ int main(void)
         cmocka_unit_test(test_to_api),
         cmocka_unit_test(test_store_round_trip),
         cmocka_unit_test(test_store_malformed),
+        cmocka_unit_test(test_secrets_sealed_and_masked),
+        cmocka_unit_test(test_secret_patch_rules),
+        cmocka_unit_test(test_checked_at_save),
+        cmocka_unit_test(test_needs_json),
+        cmocka_unit_test(test_key_check),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

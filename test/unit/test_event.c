@@ -125,7 +125,8 @@ static const struct body_case body_cases[] = {
     {B("{\"a\":1}"), "{\"a\":1}", NULL},
     {B(" [1, 2, {\"b\": null}]\n"), "[1,2,{\"b\":null}]", NULL},
     {B("42"), "42", NULL},
-    {B("\"str\""), "\"str\"", NULL},
+    /* a JSON string body stays its text, quotes included: a string always means text */
+    {B("\"str\""), "\"\\\"str\\\"\"", NULL},
     {B("true"), "true", NULL},
     {B("{\"t\":\"\xe2\x98\x83\"}"), "{\"t\":\"\xe2\x98\x83\"}", NULL},
     /* not JSON, but UTF-8 text */

@@ -1,7 +1,11 @@
 /*
- * test_queue.c - unit tests for the Redis key names of common/queue.c, with the default
- * "hb:" prefix and custom ones, as the README documents them for redis-cli. The Lua
- * scripts need a real Redis and are exercised by the integration tests.
+ * test_queue.c - unit tests for common/queue.c: the Redis key names, with the default "hb:"
+ * prefix and custom ones, as the README documents them for redis-cli; and the Lua scripts
+ * run against a real redis-server that the group setup starts on a free loopback port in a
+ * temporary directory (as hiredis's test.sh does) and the group teardown kills by its pid.
+ * Each script test starts from an empty database and checks every key the script may
+ * touch, so that an id is seen to end up in exactly one place. Without redis-server on
+ * PATH the script tests fail, saying so.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +13,24 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "job.h"
 #include "queue.h"
 
 struct keys_case {
@@ -96,12 +115,1041 @@ static void test_short_buffer(void **state)
     assert_int_equal(out[8], 'x');
 }
 
+static void test_pending_and_idempotency_keys(void **state)
+{
+    (void)state;
+    struct queue_keys k;
+    queue_keys_init(&k, "hb:");
+    char out[QUEUE_KEY_LEN];
+    queue_key_pending(&k, "brg_01ARYZ6S41TSV4RRFFQ69G5FAV", out, sizeof(out));
+    assert_string_equal(out, "hb:bridge:brg_01ARYZ6S41TSV4RRFFQ69G5FAV:pending");
+
+    assert_true(queue_key_idempotency(&k, "brg_1", "order-42", out, sizeof(out)));
+    assert_string_equal(out, "hb:idem:brg_1:order-42");
+    /* "hb:idem:brg_1:" is 14 characters: a 5-character key needs 20 bytes. */
+    char small[20];
+    assert_true(queue_key_idempotency(&k, "brg_1", "abcde", small, sizeof(small)));
+    assert_string_equal(small, "hb:idem:brg_1:abcde");
+    assert_false(queue_key_idempotency(&k, "brg_1", "abcdef", small, sizeof(small)));
+}
+
+/* ---- a real redis-server for the Lua scripts ---- */
+
+#define PREFIX "hb:"
+
+/* The key names under PREFIX, set by the group setup. */
+static struct queue_keys qk;
+
+struct test_redis {
+    pid_t pid;
+    int port;
+    char dir[64];
+    redisContext *c;
+    char error[256]; /* why there is no server, reported by every script test */
+};
+
+static struct test_redis test_redis = {.pid = -1};
+
+static const struct timeval redis_timeout = {5, 0};
+
+/* Runs at exit as well as from the teardown: no redis-server outlives the test. */
+static void redis_kill(void)
+{
+    if (test_redis.pid > 0) {
+        kill(test_redis.pid, SIGKILL);
+        waitpid(test_redis.pid, NULL, 0);
+        test_redis.pid = -1;
+    }
+}
+
+static bool redis_on_path(void)
+{
+    const char *path = getenv("PATH");
+    if (path == NULL)
+        return false;
+    while (*path != '\0') {
+        size_t n = strcspn(path, ":");
+        char file[4096];
+        /* An empty PATH entry means the current directory. */
+        snprintf(file, sizeof(file), "%.*s/redis-server", n > 0 ? (int)n : 1, n > 0 ? path : ".");
+        if (access(file, X_OK) == 0)
+            return true;
+        path += n;
+        if (*path == ':')
+            path++;
+    }
+    return false;
+}
+
+/* A port nobody listens on right now (another process may still take it: we retry). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static pid_t redis_spawn(int port)
+{
+    char portstr[16], log[128];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    snprintf(log, sizeof(log), "%s/redis.log", test_redis.dir);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* Die with the test even when it is killed before its teardown or atexit run. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(126);
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+    execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+           "--appendonly", "no", "--daemonize", "no", "--dir", test_redis.dir, (char *)NULL);
+    _exit(127);
+}
+
+/* Wait until the server answers PING; false when it exited (port taken) or never answered. */
+static bool redis_wait_ready(void)
+{
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(test_redis.pid, NULL, WNOHANG) == test_redis.pid) {
+            test_redis.pid = -1;
+            return false;
+        }
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", test_redis.port, redis_timeout);
+        if (c != NULL && c->err == 0) {
+            redisReply *r = redisCommand(c, "PING");
+            bool up = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+            if (r != NULL)
+                freeReplyObject(r);
+            if (up) {
+                redisSetTimeout(c, redis_timeout);
+                test_redis.c = c;
+                return true;
+            }
+        }
+        if (c != NULL)
+            redisFree(c);
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    redis_kill();
+    return false;
+}
+
+static int redis_group_setup(void **state)
+{
+    (void)state;
+    queue_keys_init(&qk, PREFIX);
+    atexit(redis_kill);
+    if (!redis_on_path()) {
+        snprintf(test_redis.error, sizeof(test_redis.error),
+                 "redis-server not found on PATH: the queue script tests need a real Redis "
+                 "(install redis-server)");
+        return 0;
+    }
+    snprintf(test_redis.dir, sizeof(test_redis.dir), "/tmp/hb-test-queue.XXXXXX");
+    if (mkdtemp(test_redis.dir) == NULL) {
+        snprintf(test_redis.error, sizeof(test_redis.error), "mkdtemp: %s", strerror(errno));
+        test_redis.dir[0] = '\0';
+        return 0;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        test_redis.port = free_port();
+        if (test_redis.port < 0)
+            continue;
+        test_redis.pid = redis_spawn(test_redis.port);
+        if (test_redis.pid < 0) {
+            snprintf(test_redis.error, sizeof(test_redis.error), "fork: %s", strerror(errno));
+            return 0;
+        }
+        if (redis_wait_ready())
+            return 0;
+    }
+    snprintf(test_redis.error, sizeof(test_redis.error),
+             "redis-server did not start on 127.0.0.1 (see %s/redis.log)", test_redis.dir);
+    return 0;
+}
+
+static int redis_group_teardown(void **state)
+{
+    (void)state;
+    if (test_redis.c != NULL) {
+        redisFree(test_redis.c);
+        test_redis.c = NULL;
+    }
+    redis_kill();
+    if (test_redis.dir[0] != '\0' && test_redis.error[0] == '\0') {
+        DIR *d = opendir(test_redis.dir);
+        if (d != NULL) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                    continue;
+                unlinkat(dirfd(d), e->d_name, 0);
+            }
+            closedir(d);
+        }
+        rmdir(test_redis.dir);
+    }
+    return 0;
+}
+
+/* The server's connection, with an empty database; fails the test when there is none. */
+static redisContext *redis_fresh(void)
+{
+    if (test_redis.c == NULL)
+        fail_msg("%s", test_redis.error[0] ? test_redis.error : "no redis-server");
+    redisReply *r = redisCommand(test_redis.c, "FLUSHALL");
+    if (r == NULL)
+        fail_msg("redis FLUSHALL: %s", test_redis.c->errstr);
+    freeReplyObject(r);
+    return test_redis.c;
+}
+
+/* ---- small Redis helpers; each fails the test on a connection error ---- */
+
+static redisReply *cmd(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        fail_msg("redis %s: %s", fmt, c->errstr);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("redis %s: %s", fmt, r->str);
+    return r;
+}
+
+static long long cmd_int(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        fail_msg("redis %s: %s", fmt, c->errstr);
+    if (r->type != REDIS_REPLY_INTEGER)
+        fail_msg("redis %s: reply type %d, want an integer", fmt, r->type);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* A string reply equal to want, or a nil reply when want is NULL. */
+static void cmd_str_is(redisContext *c, const char *want, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        fail_msg("redis %s: %s", fmt, c->errstr);
+    if (want == NULL) {
+        if (r->type != REDIS_REPLY_NIL)
+            fail_msg("redis %s: reply type %d (\"%s\"), want nil", fmt, r->type,
+                     r->type == REDIS_REPLY_STRING ? r->str : "");
+    } else {
+        if (r->type != REDIS_REPLY_STRING)
+            fail_msg("redis %s: reply type %d, want \"%s\"", fmt, r->type, want);
+        if (strcmp(r->str, want) != 0)
+            fail_msg("redis %s: \"%s\", want \"%s\"", fmt, r->str, want);
+    }
+    freeReplyObject(r);
+}
+
+/* LRANGE key 0 -1 is exactly want[0..n) (left to right). */
+static void assert_list(redisContext *c, const char *key, const char *const *want, size_t n)
+{
+    redisReply *r = cmd(c, "LRANGE %s 0 -1", key);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    if (r->elements != n)
+        fail_msg("%s has %zu ids, want %zu", key, r->elements, n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r->element[i]->str, want[i]) != 0)
+            fail_msg("%s[%zu] is %s, want %s", key, i, r->element[i]->str, want[i]);
+    freeReplyObject(r);
+}
+
+/* An array of string pointers and its length, for assert_list and redis_eval. */
+#define STRS(...)                                                                                  \
+    ((const char *const[]){__VA_ARGS__}),                                                          \
+        (sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
+/* EVAL script with keys and args; the caller frees the reply. */
+static redisReply *redis_eval(redisContext *c, const char *script, const char *const *keys,
+                              size_t nkeys, const char *const *args, size_t nargs)
+{
+    const char *argv[64];
+    size_t lens[64];
+    char numkeys[16];
+    assert_true(3 + nkeys + nargs <= 64);
+    snprintf(numkeys, sizeof(numkeys), "%zu", nkeys);
+    size_t argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = script;
+    argv[argc++] = numkeys;
+    for (size_t i = 0; i < nkeys; i++)
+        argv[argc++] = keys[i];
+    for (size_t i = 0; i < nargs; i++)
+        argv[argc++] = args[i];
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(c, (int)argc, argv, lens);
+    if (r == NULL)
+        fail_msg("redis EVAL: %s", c->errstr);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("redis EVAL: %s", r->str);
+    return r;
+}
+
+/* EVAL of a script that answers an integer. */
+static long long eval_int(redisContext *c, const char *script, const char *const *keys,
+                          size_t nkeys, const char *const *args, size_t nargs)
+{
+    redisReply *r = redis_eval(c, script, keys, nkeys, args, nargs);
+    if (r->type != REDIS_REPLY_INTEGER)
+        fail_msg("script reply type %d, want an integer", r->type);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* EVAL of a script that answers a status or string, compared with want. */
+static void eval_str_is(redisContext *c, const char *want, const char *script,
+                        const char *const *keys, size_t nkeys, const char *const *args,
+                        size_t nargs)
+{
+    redisReply *r = redis_eval(c, script, keys, nkeys, args, nargs);
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
+        fail_msg("script reply type %d, want \"%s\"", r->type, want);
+    if (strcmp(r->str, want) != 0)
+        fail_msg("script said \"%s\", want \"%s\"", r->str, want);
+    freeReplyObject(r);
+}
+
+/* ---- jobs as the ingress writes them ---- */
+
+#define BRIDGE_A "brg_01ARYZ6S41TSV4RRFFQ69G5FAA"
+#define BRIDGE_B "brg_01ARYZ6S41TSV4RRFFQ69G5FBB"
+#define RECEIVED_MS 1700000000000LL
+
+/* A body with a NUL inside: the hash must keep every byte. */
+static char job_body[] = "{\"a\":1}\0tail";
+#define JOB_BODY_LEN (sizeof(job_body) - 1)
+
+static char job_method[] = "POST";
+static char job_path[] = "/hooks/tok123";
+static char job_query[] = "x=1&y=2";
+static char job_headers[] = "{\"content-type\":\"application/json\",\"x-a\":\"[redacted]\"}";
+static char job_ctype[] = "application/json";
+static char job_replay[] = "";
+
+static void key_job(const char *id, char *out)
+{
+    queue_key_job(&qk, id, out, QUEUE_KEY_LEN);
+}
+
+static void key_pending(const char *bridge, char *out)
+{
+    queue_key_pending(&qk, bridge, out, QUEUE_KEY_LEN);
+}
+
+static void key_inflight(const char *worker, char *out)
+{
+    queue_key_inflight(&qk, worker, out, QUEUE_KEY_LEN);
+}
+
+/*
+ * Run queue_lua_enqueue as ingress/enqueue.c does: EVAL, script, numkeys, job, ready,
+ * scheduled, pending[, idempotency], id, due, ttl, then job_hset_argv's pairs without
+ * "HSET" and the key. Returns the reply (the caller frees it).
+ */
+static redisReply *enqueue(redisContext *c, const char *id, const char *bridge, long long due_ms,
+                           const char *idem_key)
+{
+    struct job j;
+    memset(&j, 0, sizeof(j));
+    snprintf(j.id, sizeof(j.id), "%s", id);
+    snprintf(j.bridge_id, sizeof(j.bridge_id), "%s", bridge);
+    j.received_ms = RECEIVED_MS;
+    j.method = job_method;
+    j.path = job_path;
+    j.query = job_query;
+    j.headers_json = job_headers;
+    j.content_type = job_ctype;
+    j.body = job_body;
+    j.body_len = JOB_BODY_LEN;
+    j.replay_of = job_replay;
+
+    char jobkey[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN], idem[QUEUE_KEY_LEN];
+    char due[24], ttl[16], numkeys[4], scratch[128];
+    const char *hargv[JOB_ARGV_MAX];
+    size_t hlen[JOB_ARGV_MAX];
+    key_job(id, jobkey);
+    key_pending(bridge, pending);
+    if (idem_key != NULL)
+        assert_true(queue_key_idempotency(&qk, bridge, idem_key, idem, sizeof(idem)));
+    snprintf(due, sizeof(due), "%lld", due_ms);
+    snprintf(ttl, sizeof(ttl), "%d", QUEUE_IDEMPOTENCY_TTL_S);
+    snprintf(numkeys, sizeof(numkeys), "%s", idem_key ? "5" : "4");
+    int hargc = job_hset_argv(&j, jobkey, hargv, hlen, scratch, sizeof(scratch));
+
+    const char *argv[11 + JOB_ARGV_MAX];
+    size_t lens[11 + JOB_ARGV_MAX];
+    int argc = 0;
+    const char *fixed[] = {"EVAL",   queue_lua_enqueue, numkeys, jobkey,
+                           qk.ready, qk.scheduled,      pending, idem_key ? idem : NULL};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (fixed[i] == NULL)
+            continue;
+        argv[argc] = fixed[i];
+        lens[argc++] = strlen(fixed[i]);
+    }
+    const char *tail[] = {id, due, ttl};
+    for (size_t i = 0; i < 3; i++) {
+        argv[argc] = tail[i];
+        lens[argc++] = strlen(tail[i]);
+    }
+    for (int i = 2; i < hargc; i++) {
+        argv[argc] = hargv[i];
+        lens[argc++] = hlen[i];
+    }
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    if (r == NULL)
+        fail_msg("enqueue %s: %s", id, c->errstr);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("enqueue %s: %s", id, r->str);
+    return r;
+}
+
+/* The enqueue reply is {fresh, want_id}. */
+static void assert_enqueue_reply(redisReply *r, long long fresh, const char *want_id)
+{
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[0]->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->element[0]->integer, fresh);
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->element[1]->str, want_id);
+    freeReplyObject(r);
+}
+
+static void enqueue_ok(redisContext *c, const char *id, const char *bridge, long long due_ms)
+{
+    assert_enqueue_reply(enqueue(c, id, bridge, due_ms, NULL), 1, id);
+}
+
+/* Move up to max ids from ready to worker's in-flight list; returns how many came. */
+static size_t fetch_n(redisContext *c, const char *worker, int max)
+{
+    char inflight[QUEUE_KEY_LEN], maxs[16];
+    key_inflight(worker, inflight);
+    snprintf(maxs, sizeof(maxs), "%d", max);
+    redisReply *r = redis_eval(c, queue_lua_fetch, STRS(qk.ready, inflight), STRS(PREFIX, maxs));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    size_t n = r->elements / 2;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The job hash holds exactly what job_hset_argv wrote for `bridge`. */
+static void assert_job_hash(redisContext *c, const char *id, const char *bridge)
+{
+    char jobkey[QUEUE_KEY_LEN];
+    key_job(id, jobkey);
+    static const struct {
+        const char *field;
+        const char *value;
+    } fields[] = {
+        {JOB_F_RECEIVED, "1700000000000"},
+        {JOB_F_METHOD, "POST"},
+        {JOB_F_PATH, "/hooks/tok123"},
+        {JOB_F_QUERY, "x=1&y=2"},
+        {JOB_F_HEADERS, "{\"content-type\":\"application/json\",\"x-a\":\"[redacted]\"}"},
+        {JOB_F_CTYPE, "application/json"},
+        {JOB_F_REPLAY, ""},
+        {JOB_F_ATTEMPTS, "0"},
+        {JOB_F_REQUEUES, "0"},
+    };
+    assert_int_equal(cmd_int(c, "HLEN %s", jobkey), 11);
+    cmd_str_is(c, bridge, "HGET %s %s", jobkey, JOB_F_BRIDGE);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        cmd_str_is(c, fields[i].value, "HGET %s %s", jobkey, fields[i].field);
+    redisReply *r = cmd(c, "HGET %s %s", jobkey, JOB_F_BODY);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_int_equal(r->len, JOB_BODY_LEN);
+    assert_memory_equal(r->str, job_body, JOB_BODY_LEN);
+    freeReplyObject(r);
+}
+
+/* ---- queue_lua_enqueue ---- */
+
+static void test_enqueue_ready(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    const char *id = "evt_01ARYZ6S41TSV4RRFFQ69G5F01";
+    char pending[QUEUE_KEY_LEN];
+    key_pending(BRIDGE_A, pending);
+
+    assert_enqueue_reply(enqueue(c, id, BRIDGE_A, 0, NULL), 1, id);
+    assert_job_hash(c, id, BRIDGE_A);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, id), 1);
+    assert_int_equal(cmd_int(c, "SCARD %s", pending), 1);
+    assert_list(c, qk.ready, STRS(id));
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
+    /* job, ready and pending: nothing else was written. */
+    assert_int_equal(cmd_int(c, "DBSIZE"), 3);
+
+    /* A second job goes to the left: the right end (taken next) keeps the oldest. */
+    enqueue_ok(c, "evt_01ARYZ6S41TSV4RRFFQ69G5F02", BRIDGE_A, 0);
+    assert_list(c, qk.ready, STRS("evt_01ARYZ6S41TSV4RRFFQ69G5F02", id));
+}
+
+static void test_enqueue_scheduled(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    const char *id = "evt_01ARYZ6S41TSV4RRFFQ69G5F01";
+    char pending[QUEUE_KEY_LEN];
+    key_pending(BRIDGE_A, pending);
+
+    assert_enqueue_reply(enqueue(c, id, BRIDGE_A, 1700000060123LL, NULL), 1, id);
+    assert_job_hash(c, id, BRIDGE_A);
+    cmd_str_is(c, "1700000060123", "ZSCORE %s %s", qk.scheduled, id);
+    assert_int_equal(cmd_int(c, "ZCARD %s", qk.scheduled), 1);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.ready), 0);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, id), 1);
+    assert_int_equal(cmd_int(c, "DBSIZE"), 3);
+}
+
+static void test_enqueue_idempotency(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    const char *id1 = "evt_01ARYZ6S41TSV4RRFFQ69G5F01";
+    const char *id2 = "evt_01ARYZ6S41TSV4RRFFQ69G5F02";
+    const char *id3 = "evt_01ARYZ6S41TSV4RRFFQ69G5F03";
+    const char *id4 = "evt_01ARYZ6S41TSV4RRFFQ69G5F04";
+    char idem[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN], job2[QUEUE_KEY_LEN], job3[QUEUE_KEY_LEN];
+    assert_true(queue_key_idempotency(&qk, BRIDGE_A, "order-42", idem, sizeof(idem)));
+    key_pending(BRIDGE_A, pending);
+    key_job(id2, job2);
+    key_job(id3, job3);
+
+    assert_enqueue_reply(enqueue(c, id1, BRIDGE_A, 0, "order-42"), 1, id1);
+    assert_job_hash(c, id1, BRIDGE_A);
+    cmd_str_is(c, id1, "GET %s", idem);
+    long long ttl = cmd_int(c, "TTL %s", idem);
+    if (ttl < QUEUE_IDEMPOTENCY_TTL_S - 10 || ttl > QUEUE_IDEMPOTENCY_TTL_S)
+        fail_msg("idempotency key TTL %lld", ttl);
+
+    /* The same key again, now or later: the first id, and nothing written. */
+    assert_enqueue_reply(enqueue(c, id2, BRIDGE_A, 0, "order-42"), 0, id1);
+    assert_enqueue_reply(enqueue(c, id3, BRIDGE_A, 1700000060000LL, "order-42"), 0, id1);
+    assert_int_equal(cmd_int(c, "EXISTS %s", job2), 0);
+    assert_int_equal(cmd_int(c, "EXISTS %s", job3), 0);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, id2), 0);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, id3), 0);
+    assert_int_equal(cmd_int(c, "SCARD %s", pending), 1);
+    assert_list(c, qk.ready, STRS(id1));
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
+    cmd_str_is(c, id1, "GET %s", idem);
+    /* job, ready, pending, idem */
+    assert_int_equal(cmd_int(c, "DBSIZE"), 4);
+
+    /* Another key, or the same key on another bridge, is a new job. */
+    assert_enqueue_reply(enqueue(c, id4, BRIDGE_A, 0, "order-43"), 1, id4);
+    assert_enqueue_reply(enqueue(c, id2, BRIDGE_B, 0, "order-42"), 1, id2);
+    assert_list(c, qk.ready, STRS(id2, id4, id1));
+}
+
+/* ---- queue_lua_abort ---- */
+
+static void test_abort_marks_pending(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    const char *a_ready = "evt_A_ready", *a_sched = "evt_A_sched", *a_flight = "evt_A_flight";
+    const char *b_ready = "evt_B_ready", *b_sched = "evt_B_sched";
+    char pa[QUEUE_KEY_LEN], pb[QUEUE_KEY_LEN], inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN];
+    key_pending(BRIDGE_A, pa);
+    key_pending(BRIDGE_B, pb);
+    key_inflight("w-1", inflight);
+
+    enqueue_ok(c, a_flight, BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-1", 1), 1);
+    enqueue_ok(c, b_ready, BRIDGE_B, 0);
+    enqueue_ok(c, a_ready, BRIDGE_A, 0);
+    enqueue_ok(c, a_sched, BRIDGE_A, 5000);
+    enqueue_ok(c, b_sched, BRIDGE_B, 6000);
+
+    assert_int_equal(
+        eval_int(c, queue_lua_abort, STRS(pa, qk.scheduled, qk.ready), STRS(PREFIX, "1000")), 3);
+    assert_int_equal(cmd_int(c, "EXISTS %s", pa), 0);
+    const char *a_ids[] = {a_ready, a_sched, a_flight};
+    for (size_t i = 0; i < 3; i++) {
+        key_job(a_ids[i], job);
+        cmd_str_is(c, "1", "HGET %s %s", job, JOB_F_ABORTED);
+        cmd_str_is(c, BRIDGE_A, "HGET %s %s", job, JOB_F_BRIDGE);
+    }
+    /* The scheduled one is ready now, to be recorded at once; the others stay put. */
+    assert_list(c, qk.ready, STRS(a_sched, a_ready, b_ready));
+    assert_list(c, inflight, STRS(a_flight));
+    cmd_str_is(c, NULL, "ZSCORE %s %s", qk.scheduled, a_sched);
+
+    /* Bridge B is untouched. */
+    assert_int_equal(cmd_int(c, "SCARD %s", pb), 2);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pb, b_ready), 1);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pb, b_sched), 1);
+    cmd_str_is(c, "6000", "ZSCORE %s %s", qk.scheduled, b_sched);
+    assert_int_equal(cmd_int(c, "ZCARD %s", qk.scheduled), 1);
+    const char *b_ids[] = {b_ready, b_sched};
+    for (size_t i = 0; i < 2; i++) {
+        key_job(b_ids[i], job);
+        assert_int_equal(cmd_int(c, "HEXISTS %s %s", job, JOB_F_ABORTED), 0);
+        assert_int_equal(cmd_int(c, "HLEN %s", job), 11);
+    }
+
+    /* Nothing left to abort. */
+    assert_int_equal(
+        eval_int(c, queue_lua_abort, STRS(pa, qk.scheduled, qk.ready), STRS(PREFIX, "1000")), 0);
+}
+
+static void test_abort_batches(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char pa[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN];
+    key_pending(BRIDGE_A, pa);
+    char ids[5][32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "evt_batch_%d", i);
+        enqueue_ok(c, ids[i], BRIDGE_A, i % 2 ? 1000 + i : 0);
+    }
+    static const long long want[] = {2, 2, 1, 0};
+    static const int marked[] = {2, 4, 5, 5};
+    for (size_t call = 0; call < 4; call++) {
+        assert_int_equal(
+            eval_int(c, queue_lua_abort, STRS(pa, qk.scheduled, qk.ready), STRS(PREFIX, "2")),
+            want[call]);
+        int n = 0;
+        for (int i = 0; i < 5; i++) {
+            key_job(ids[i], job);
+            n += (int)cmd_int(c, "HEXISTS %s %s", job, JOB_F_ABORTED);
+        }
+        assert_int_equal(n, marked[call]);
+        assert_int_equal(cmd_int(c, "SCARD %s", pa), 5 - marked[call]);
+    }
+    assert_int_equal(cmd_int(c, "LLEN %s", qk.ready), 5);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
+}
+
+/* ---- queue_lua_ack ---- */
+
+static void ack_is(redisContext *c, const char *want, const char *worker, const char *id,
+                   const char *bridge, const char *final, const char *attempts, const char *due)
+{
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    key_inflight(worker, inflight);
+    key_job(id, job);
+    key_pending(bridge, pending);
+    eval_str_is(c, want, queue_lua_ack, STRS(inflight, job, qk.scheduled, pending),
+                STRS(id, final, attempts, due));
+}
+
+static void test_ack_final(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    key_inflight("w-1", inflight);
+    key_job("evt_a", job);
+    key_pending(BRIDGE_A, pending);
+    enqueue_ok(c, "evt_a", BRIDGE_A, 0);
+    enqueue_ok(c, "evt_b", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-1", 2), 2);
+    assert_list(c, inflight, STRS("evt_b", "evt_a"));
+
+    ack_is(c, "done", "w-1", "evt_a", BRIDGE_A, "1", "1", "0");
+    assert_list(c, inflight, STRS("evt_b"));
+    assert_int_equal(cmd_int(c, "EXISTS %s", job), 0);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_a"), 0);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_b"), 1);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
+
+    /* Final wins over an abort mark: the job is over either way. */
+    key_job("evt_b", job);
+    cmd_int(c, "HSET %s %s 1", job, JOB_F_ABORTED);
+    ack_is(c, "done", "w-1", "evt_b", BRIDGE_A, "1", "1", "0");
+    assert_int_equal(cmd_int(c, "DBSIZE"), 0);
+}
+
+static void test_ack_retry(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    key_inflight("w-1", inflight);
+    key_job("evt_a", job);
+    key_pending(BRIDGE_A, pending);
+    enqueue_ok(c, "evt_a", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-1", 1), 1);
+
+    ack_is(c, "scheduled", "w-1", "evt_a", BRIDGE_A, "0", "3", "1700000000999");
+    assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
+    cmd_str_is(c, "3", "HGET %s %s", job, JOB_F_ATTEMPTS);
+    cmd_str_is(c, BRIDGE_A, "HGET %s %s", job, JOB_F_BRIDGE);
+    assert_int_equal(cmd_int(c, "HLEN %s", job), 11);
+    cmd_str_is(c, "1700000000999", "ZSCORE %s %s", qk.scheduled, "evt_a");
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_a"), 1);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.ready), 0);
+}
+
+static void test_ack_aborted(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    key_inflight("w-1", inflight);
+    key_job("evt_a", job);
+    key_pending(BRIDGE_A, pending);
+    enqueue_ok(c, "evt_a", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-1", 1), 1);
+    /* Aborted while in flight, the way the admin API does it. */
+    assert_int_equal(
+        eval_int(c, queue_lua_abort, STRS(pending, qk.scheduled, qk.ready), STRS(PREFIX, "1000")),
+        1);
+
+    ack_is(c, "aborted", "w-1", "evt_a", BRIDGE_A, "0", "1", "1700000000999");
+    assert_int_equal(cmd_int(c, "EXISTS %s", job), 0);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
+    assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
+    assert_int_equal(cmd_int(c, "EXISTS %s", pending), 0);
+    assert_int_equal(cmd_int(c, "DBSIZE"), 0);
+}
+
+static void test_ack_gone(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN];
+    key_inflight("w-1", inflight);
+    key_job("evt_a", job);
+    enqueue_ok(c, "evt_a", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-1", 1), 1);
+    cmd_int(c, "DEL %s", job);
+
+    ack_is(c, "gone", "w-1", "evt_a", BRIDGE_A, "0", "1", "1700000000999");
+    assert_int_equal(cmd_int(c, "EXISTS %s", job), 0);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
+    assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
+}
+
+/* ---- queue_lua_promote ---- */
+
+static long long promote(redisContext *c, const char *now, const char *max)
+{
+    return eval_int(c, queue_lua_promote, STRS(qk.scheduled, qk.ready), STRS(now, max));
+}
+
+static void test_promote(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    cmd_int(c, "ZADD %s 300 s3 100 s1 200 s2", qk.scheduled);
+    cmd_int(c, "LPUSH %s r0", qk.ready);
+
+    assert_int_equal(promote(c, "99", "10"), 0);
+    /* Due at exactly now counts; the earliest ends up next to be taken. */
+    assert_int_equal(promote(c, "200", "10"), 2);
+    assert_list(c, qk.ready, STRS("s2", "s1", "r0"));
+    assert_int_equal(cmd_int(c, "ZCARD %s", qk.scheduled), 1);
+    cmd_str_is(c, "300", "ZSCORE %s s3", qk.scheduled);
+
+    cmd_int(c, "ZADD %s 600 s6 400 s4 500 s5", qk.scheduled);
+    assert_int_equal(promote(c, "1000", "2"), 2);
+    assert_list(c, qk.ready, STRS("s4", "s3", "s2", "s1", "r0"));
+    assert_int_equal(promote(c, "1000", "10"), 2);
+    assert_list(c, qk.ready, STRS("s6", "s5", "s4", "s3", "s2", "s1", "r0"));
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
+    assert_int_equal(promote(c, "1000", "10"), 0);
+}
+
+/* ---- queue_lua_fetch ---- */
+
+/* The i-th job of a fetch reply, checked against what enqueue wrote. */
+static void assert_fetched(const redisReply *r, size_t i, const char *id, const char *bridge)
+{
+    const redisReply *idr = r->element[2 * i], *pairs = r->element[2 * i + 1];
+    assert_int_equal(idr->type, REDIS_REPLY_STRING);
+    assert_string_equal(idr->str, id);
+    assert_int_equal(pairs->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(pairs->elements, 22);
+    const char *strs[22];
+    size_t lens[22];
+    for (size_t k = 0; k < 22; k++) {
+        strs[k] = pairs->element[k]->str;
+        lens[k] = pairs->element[k]->len;
+    }
+    struct job j;
+    char err[128];
+    if (job_from_pairs(&j, idr->str, strs, lens, 22, err, sizeof(err)) != 0)
+        fail_msg("job_from_pairs: %s", err);
+    assert_string_equal(j.id, id);
+    assert_string_equal(j.bridge_id, bridge);
+    assert_int_equal(j.received_ms, RECEIVED_MS);
+    assert_string_equal(j.method, "POST");
+    assert_string_equal(j.path, "/hooks/tok123");
+    assert_string_equal(j.query, "x=1&y=2");
+    assert_string_equal(j.content_type, "application/json");
+    assert_int_equal(j.body_len, JOB_BODY_LEN);
+    assert_memory_equal(j.body, job_body, JOB_BODY_LEN);
+    assert_int_equal(j.attempts, 0);
+    assert_int_equal(j.requeues, 0);
+    assert_false(j.aborted);
+    job_clear(&j);
+}
+
+static void test_fetch(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char inflight[QUEUE_KEY_LEN];
+    key_inflight("w-1", inflight);
+    enqueue_ok(c, "evt_a", BRIDGE_A, 0);
+    enqueue_ok(c, "evt_b", BRIDGE_B, 0);
+    enqueue_ok(c, "evt_c", BRIDGE_A, 0);
+
+    /* Oldest first, each with its hash. */
+    redisReply *r = redis_eval(c, queue_lua_fetch, STRS(qk.ready, inflight), STRS(PREFIX, "2"));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 4);
+    assert_fetched(r, 0, "evt_a", BRIDGE_A);
+    assert_fetched(r, 1, "evt_b", BRIDGE_B);
+    freeReplyObject(r);
+    assert_list(c, inflight, STRS("evt_b", "evt_a"));
+    assert_list(c, qk.ready, STRS("evt_c"));
+
+    /* Fewer ready than asked for. */
+    r = redis_eval(c, queue_lua_fetch, STRS(qk.ready, inflight), STRS(PREFIX, "5"));
+    assert_int_equal(r->elements, 2);
+    assert_fetched(r, 0, "evt_c", BRIDGE_A);
+    freeReplyObject(r);
+    assert_list(c, inflight, STRS("evt_c", "evt_b", "evt_a"));
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.ready), 0);
+
+    /* Nothing ready: an empty answer. */
+    r = redis_eval(c, queue_lua_fetch, STRS(qk.ready, inflight), STRS(PREFIX, "5"));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
+
+    /* An id whose hash is gone still moves, with no fields. */
+    cmd_int(c, "LPUSH %s evt_ghost", qk.ready);
+    r = redis_eval(c, queue_lua_fetch, STRS(qk.ready, inflight), STRS(PREFIX, "5"));
+    assert_int_equal(r->elements, 2);
+    assert_string_equal(r->element[0]->str, "evt_ghost");
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[1]->elements, 0);
+    freeReplyObject(r);
+    assert_list(c, inflight, STRS("evt_ghost", "evt_c", "evt_b", "evt_a"));
+}
+
+/* ---- queue_lua_reap and queue_lua_release ---- */
+
+static void test_reap(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char dead[QUEUE_KEY_LEN], live[QUEUE_KEY_LEN], me[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN];
+    key_inflight("w-dead", dead);
+    key_inflight("w-live", live);
+    key_inflight("w-me", me);
+    enqueue_ok(c, "evt_a", BRIDGE_A, 0);
+    enqueue_ok(c, "evt_b", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-dead", 2), 2);
+    cmd_int(c, "LPUSH %s evt_ghost", dead); /* its hash is gone */
+    enqueue_ok(c, "evt_c", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-live", 1), 1);
+    enqueue_ok(c, "evt_d", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-me", 1), 1);
+    enqueue_ok(c, "evt_x", BRIDGE_A, 0);
+    cmd_int(c, "ZADD %s 1000 w-dead 1500 w-empty 5000 w-live 500 w-me", qk.workers);
+
+    assert_int_equal(
+        eval_int(c, queue_lua_reap, STRS(qk.workers, qk.ready), STRS(PREFIX, "2000", "w-me")), 3);
+
+    /* The dead worker's ids are at the right end of ready, taken before evt_x. */
+    redisReply *r = cmd(c, "LRANGE %s 0 -1", qk.ready);
+    assert_int_equal(r->elements, 4);
+    assert_string_equal(r->element[0]->str, "evt_x");
+    bool seen[3] = {false, false, false};
+    static const char *const moved[] = {"evt_a", "evt_b", "evt_ghost"};
+    for (size_t i = 1; i < 4; i++)
+        for (size_t k = 0; k < 3; k++)
+            if (strcmp(r->element[i]->str, moved[k]) == 0)
+                seen[k] = true;
+    freeReplyObject(r);
+    assert_true(seen[0] && seen[1] && seen[2]);
+
+    key_job("evt_a", job);
+    cmd_str_is(c, "1", "HGET %s %s", job, JOB_F_REQUEUES);
+    key_job("evt_b", job);
+    cmd_str_is(c, "1", "HGET %s %s", job, JOB_F_REQUEUES);
+    key_job("evt_ghost", job);
+    assert_int_equal(cmd_int(c, "EXISTS %s", job), 0);
+    key_job("evt_c", job);
+    cmd_str_is(c, "0", "HGET %s %s", job, JOB_F_REQUEUES);
+
+    assert_int_equal(cmd_int(c, "EXISTS %s", dead), 0);
+    assert_list(c, live, STRS("evt_c"));
+    assert_list(c, me, STRS("evt_d"));
+    cmd_str_is(c, NULL, "ZSCORE %s w-dead", qk.workers);
+    cmd_str_is(c, NULL, "ZSCORE %s w-empty", qk.workers);
+    cmd_str_is(c, "5000", "ZSCORE %s w-live", qk.workers);
+    cmd_str_is(c, "500", "ZSCORE %s w-me", qk.workers);
+
+    assert_int_equal(
+        eval_int(c, queue_lua_reap, STRS(qk.workers, qk.ready), STRS(PREFIX, "2000", "w-me")), 0);
+
+    /* Taken again and its worker dies too: requeues counts on. */
+    assert_int_equal(fetch_n(c, "w-dead2", 3), 3);
+    cmd_int(c, "ZADD %s 1000 w-dead2", qk.workers);
+    assert_int_equal(
+        eval_int(c, queue_lua_reap, STRS(qk.workers, qk.ready), STRS(PREFIX, "2000", "w-me")), 3);
+    key_job("evt_a", job);
+    cmd_str_is(c, "2", "HGET %s %s", job, JOB_F_REQUEUES);
+    key_job("evt_b", job);
+    cmd_str_is(c, "2", "HGET %s %s", job, JOB_F_REQUEUES);
+}
+
+static void test_release(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN];
+    key_inflight("w-1", inflight);
+    enqueue_ok(c, "evt_a", BRIDGE_A, 0);
+    enqueue_ok(c, "evt_b", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-1", 2), 2);
+    enqueue_ok(c, "evt_x", BRIDGE_A, 0);
+    cmd_int(c, "ZADD %s 9000 w-1 9000 w-2", qk.workers);
+
+    assert_int_equal(
+        eval_int(c, queue_lua_release, STRS(inflight, qk.ready, qk.workers), STRS("w-1")), 2);
+    /* Back at the right end, in the order they were first taken. */
+    assert_list(c, qk.ready, STRS("evt_x", "evt_b", "evt_a"));
+    assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
+    cmd_str_is(c, NULL, "ZSCORE %s w-1", qk.workers);
+    cmd_str_is(c, "9000", "ZSCORE %s w-2", qk.workers);
+    /* A clean shutdown is not a crash: requeues stays. */
+    key_job("evt_a", job);
+    cmd_str_is(c, "0", "HGET %s %s", job, JOB_F_REQUEUES);
+
+    assert_int_equal(
+        eval_int(c, queue_lua_release, STRS(inflight, qk.ready, qk.workers), STRS("w-1")), 0);
+    assert_int_equal(cmd_int(c, "LLEN %s", qk.ready), 3);
+}
+
+/* ---- queue_lua_stats ---- */
+
+static void stats_are(redisContext *c, const char *cutoff, const long long want[4])
+{
+    redisReply *r = redis_eval(c, queue_lua_stats, STRS(qk.ready, qk.scheduled, qk.workers),
+                               STRS(PREFIX, cutoff));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(r->element[i]->type, REDIS_REPLY_INTEGER);
+        if (r->element[i]->integer != want[i])
+            fail_msg("stats[%zu] = %lld, want %lld", i, r->element[i]->integer, want[i]);
+    }
+    freeReplyObject(r);
+}
+
+static void test_stats(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    static const long long empty[4] = {0, 0, 0, 0};
+    stats_are(c, "5000", empty);
+
+    char w1[QUEUE_KEY_LEN], w2[QUEUE_KEY_LEN], w9[QUEUE_KEY_LEN];
+    key_inflight("w-1", w1);
+    key_inflight("w-2", w2);
+    key_inflight("w-9", w9);
+    cmd_int(c, "LPUSH %s r1 r2", qk.ready);
+    cmd_int(c, "ZADD %s 1 s1 2 s2 3 s3", qk.scheduled);
+    cmd_int(c, "LPUSH %s f1 f2", w1);
+    cmd_int(c, "LPUSH %s f3", w2);
+    cmd_int(c, "LPUSH %s f4 f5 f6 f7", w9); /* not a registered worker: not counted */
+    /* w-3's heartbeat is exactly the cutoff: not newer, so not live. */
+    cmd_int(c, "ZADD %s 10000 w-1 1000 w-2 5000 w-3", qk.workers);
+    static const long long want[4] = {2, 3, 3, 1};
+    stats_are(c, "5000", want);
+    static const long long all_live[4] = {2, 3, 3, 3};
+    stats_are(c, "999", all_live);
+}
+
+/* ---- the whole way: scheduled, retried, done ---- */
+
+static void test_lifecycle(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    enqueue_ok(c, "evt_a", BRIDGE_A, 5000);
+    assert_int_equal(promote(c, "4999", "100"), 0);
+    assert_int_equal(promote(c, "5000", "100"), 1);
+    assert_int_equal(fetch_n(c, "w-1", 10), 1);
+    ack_is(c, "scheduled", "w-1", "evt_a", BRIDGE_A, "0", "1", "9000");
+    assert_int_equal(promote(c, "9000", "100"), 1);
+    assert_int_equal(fetch_n(c, "w-1", 10), 1);
+    ack_is(c, "done", "w-1", "evt_a", BRIDGE_A, "1", "2", "0");
+    /* Every list and set emptied: nothing is left behind. */
+    assert_int_equal(cmd_int(c, "DBSIZE"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_longest_prefix),
         cmocka_unit_test(test_short_buffer),
+        cmocka_unit_test(test_pending_and_idempotency_keys),
+        cmocka_unit_test(test_enqueue_ready),
+        cmocka_unit_test(test_enqueue_scheduled),
+        cmocka_unit_test(test_enqueue_idempotency),
+        cmocka_unit_test(test_abort_marks_pending),
+        cmocka_unit_test(test_abort_batches),
+        cmocka_unit_test(test_ack_final),
+        cmocka_unit_test(test_ack_retry),
+        cmocka_unit_test(test_ack_aborted),
+        cmocka_unit_test(test_ack_gone),
+        cmocka_unit_test(test_promote),
+        cmocka_unit_test(test_fetch),
+        cmocka_unit_test(test_reap),
+        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_lifecycle),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);
 }

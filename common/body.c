@@ -3,6 +3,7 @@
  */
 #include "body.h"
 
+#include "text.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -108,38 +109,6 @@ cJSON *body_to_json(const char *ctype, const char *body, size_t len, char *err, 
     return body_parse_json(body, len, err, errlen);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/*
- * Decode application/x-www-form-urlencoded s[0..len) into out (at least len bytes); returns
- * the decoded length. A '%' not followed by two hex digits is kept as it is, as browsers do.
- */
-static size_t form_decode(const char *s, size_t len, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hex_value(s[i + 1]) >= 0 &&
-                   hex_value(s[i + 2]) >= 0) {
-            out[o++] = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    return o;
-}
-
 /*
  * Names seen so far, by hash, pointing at their item: "last value wins" must not cost a
  * scan of the object per pair, or a body of 100,000 names would hold the loop for a minute.
@@ -149,20 +118,10 @@ struct form_seen {
     size_t cap, used;
 };
 
-static uint32_t form_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
-
 /* The slot holding `key`, or the empty slot where it goes. */
 static cJSON **form_slot(cJSON **items, size_t cap, const char *key)
 {
-    size_t i = form_hash(key) & (cap - 1);
+    size_t i = text_hash(key) & (cap - 1);
     while (items[i] != NULL && strcmp(items[i]->string, key) != 0)
         i = (i + 1) & (cap - 1);
     return &items[i];
@@ -196,10 +155,10 @@ cJSON *body_form_object(const char *s, size_t len)
             size_t vlen = eq ? plen - klen - 1 : 0;
 
             char *buf = xmalloc(plen + 1);
-            size_t kdec = form_decode(p, klen, buf);
+            size_t kdec = text_form_decode(p, klen, buf);
             /* Decoded bytes may be anything (%00, %FF): keep the JSON valid. */
             char *key = utf8_sanitize(buf, kdec, false);
-            size_t vdec = form_decode(val, vlen, buf);
+            size_t vdec = text_form_decode(val, vlen, buf);
             char *value = utf8_sanitize(buf, vdec, false);
             free(buf);
             if (2 * (seen.used + 1) > seen.cap)

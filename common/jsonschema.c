@@ -18,6 +18,7 @@
 
 #include "jsonformat.h"
 #include "utf8.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -179,40 +180,6 @@ static void path_pop(struct js_str *p, size_t old)
 static const char *str_get(const struct js_str *s)
 {
     return s->buf != NULL ? s->buf : "";
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode `s` (a URI fragment) into a new string; NULL when malformed. */
-static char *percent_decode(const char *s)
-{
-    size_t n = strlen(s), o = 0;
-    char *out = xmalloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        int hi = hexval((unsigned char)s[i + 1]),
-            lo = hi < 0 ? -1 : hexval((unsigned char)s[i + 2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    return out;
 }
 
 /* The value at JSON pointer `ptr` (already percent-decoded) inside `root`, or NULL. */
@@ -1065,7 +1032,7 @@ static int resolve_refs(struct js_compiler *c)
             return compile_error(c, "unsupported remote $ref \"%s\"", p->text);
         const cJSON *target = NULL;
         if (frag[0] == '\0' || frag[0] == '/') {
-            char *decoded = percent_decode(frag);
+            char *decoded = text_uri_decode(frag);
             target = decoded != NULL ? pointer_get(res->json, decoded) : NULL;
             free(decoded);
         } else {

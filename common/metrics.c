@@ -4,6 +4,7 @@
 #include "metrics.h"
 
 #include "rconn.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <stdarg.h>
@@ -147,16 +148,6 @@ struct metrics_batch {
     size_t cap, used;
 };
 
-static uint32_t metrics_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
-
 struct metrics_batch *metrics_batch_new(void)
 {
     struct metrics_batch *b = xcalloc(1, sizeof(*b));
@@ -167,7 +158,7 @@ struct metrics_batch *metrics_batch_new(void)
 
 static struct metrics_slot *metrics_find(struct metrics_slot *slots, size_t cap, const char *field)
 {
-    size_t i = metrics_hash(field) & (cap - 1);
+    size_t i = text_hash(field) & (cap - 1);
     while (slots[i].field != NULL && strcmp(slots[i].field, field) != 0)
         i = (i + 1) & (cap - 1);
     return &slots[i];

@@ -9,6 +9,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "rconn.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <hiredis/hiredis.h>
@@ -106,7 +107,7 @@ void admin_request(struct httpd_req *req, void *arg)
         admin_metrics_handle(in, req);
         return;
     }
-    char *decoded = http_uridecode(path + 4);
+    char *decoded = text_uri_decode(path + 4);
     char buf[1024];
     const char *segs[8];
     int nseg = decoded ? http_split_path(decoded, buf, sizeof(buf), segs, 8) : -1;

@@ -133,7 +133,12 @@ out:
     cJSON_Delete(params);
 }
 
-static void events_get(struct ingress *in, struct httpd_req *req, const char *id)
+/*
+ * One stored event's JSON (a new string the caller frees), or NULL after replying 404 (a
+ * malformed or unknown id) or 500. Events this process accepted a moment ago are written
+ * first, so an event is found from the moment of its 202.
+ */
+static char *events_load(struct ingress *in, struct httpd_req *req, const char *id)
 {
     char err[HB_ERR_LEN];
     char *json = NULL;
@@ -141,19 +146,27 @@ static void events_get(struct ingress *in, struct httpd_req *req, const char *id
     snprintf(msg, sizeof(msg), "event %.40s not found", id);
     if (!ids_valid("evt_", id)) {
         http_reply_error(req, 404, "not_found", msg);
-        return;
+        return NULL;
     }
     evwriter_flush(in->events);
     int rc = store_event_get(in->store, id, &json, err);
     if (rc == STORE_NOTFOUND) {
         http_reply_error(req, 404, "not_found", msg);
-        return;
+        return NULL;
     }
     if (rc != 0) {
         log_kv(LOG_ERROR, "read event failed", "event_id", id, "error", err, NULL);
         http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
-        return;
+        return NULL;
     }
+    return json;
+}
+
+static void events_get(struct ingress *in, struct httpd_req *req, const char *id)
+{
+    char *json = events_load(in, req, id);
+    if (json == NULL)
+        return;
     /* Stored JSON is served as is: it was built by cJSON and needs no re-encoding. */
     http_reply_raw(req, 200, "application/json", json, strlen(json));
     free(json);
@@ -204,22 +217,13 @@ out:
 static void events_replay(struct ingress *in, struct httpd_req *req, const char *id)
 {
     char err[HB_ERR_LEN], msg[160];
-    char *json = NULL, *bjson = NULL;
+    char *bjson = NULL;
     cJSON *ev = NULL;
-    snprintf(msg, sizeof(msg), "event %.40s not found", id);
-    if (!ids_valid("evt_", id)) {
-        http_reply_error(req, 404, "not_found", msg);
+    char *json = events_load(in, req, id);
+    if (json == NULL)
         return;
-    }
-    evwriter_flush(in->events);
-    int rc = store_event_get(in->store, id, &json, err);
-    if (rc == STORE_NOTFOUND) {
-        http_reply_error(req, 404, "not_found", msg);
-        return;
-    }
-    if (rc != 0 || (ev = cJSON_Parse(json)) == NULL) {
-        log_kv(LOG_ERROR, "replay: read event failed", "event_id", id, "error",
-               rc != 0 ? err : "stored event is not json", NULL);
+    if ((ev = cJSON_Parse(json)) == NULL) {
+        log_kv(LOG_ERROR, "replay: stored event is not json", "event_id", id, NULL);
         http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
         goto out;
     }
@@ -231,7 +235,7 @@ static void events_replay(struct ingress *in, struct httpd_req *req, const char 
         free(r);
         goto out;
     }
-    rc = store_bridge_get(in->store, r->job.bridge_id, &bjson, err);
+    int rc = store_bridge_get(in->store, r->job.bridge_id, &bjson, err);
     if (rc != 0) {
         if (rc == STORE_NOTFOUND) {
             snprintf(msg, sizeof(msg), "bridge %.40s of this event no longer exists",

@@ -11,6 +11,7 @@
 #include "jsonschema.h"
 #include "log.h"
 #include "store.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <sodium.h>
@@ -36,15 +37,9 @@ struct bcache {
     int count;
 };
 
-/* FNV-1a: endpoints are random already, any spread will do. */
-static unsigned bcache_hash(const char *s)
+static unsigned bcache_hash(const char *endpoint)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h % BCACHE_BUCKETS;
+    return text_hash(endpoint) % BCACHE_BUCKETS;
 }
 
 static void bcache_node_free(struct bcache_node *n)

@@ -65,40 +65,6 @@ cJSON *http_body_json_object(struct httpd_req *req)
     return json;
 }
 
-static int http_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-char *http_uridecode(const char *s)
-{
-    size_t n = strlen(s);
-    char *out = xmalloc(n + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < n ? http_hex(s[i + 1]) : -1;
-        int lo = hi >= 0 ? http_hex(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    return out;
-}
-
 int http_split_path(const char *path, char *buf, size_t buflen, const char **segs, int max)
 {
     size_t n = strlen(path);

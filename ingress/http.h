@@ -1,7 +1,6 @@
 /*
  * http.h - small helpers shared by the ingress routes on top of ingress/httpd.h: JSON
- * replies, the SPEC's error shape, reading a JSON request body, percent-decoding and
- * splitting a path.
+ * replies, the SPEC's error shape, reading a JSON request body, splitting a path.
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -37,12 +36,6 @@ bool http_method_is(const struct httpd_req *req, const char *method);
  * invalid_json (or "body must be a JSON object") itself and returns NULL.
  */
 cJSON *http_body_json_object(struct httpd_req *req);
-
-/*
- * Percent-decode `s` into a new string the caller frees; NULL when it holds a malformed
- * escape or decodes to a NUL byte (neither belongs in a route).
- */
-char *http_uridecode(const char *s);
 
 /*
  * Split a decoded path ("/api/bridges/brg_1/activate") into at most `max` segments,

@@ -8,6 +8,8 @@
  */
 #include "httpparse.h"
 
+#include "text.h"
+
 #include <string.h>
 
 enum {
@@ -288,17 +290,6 @@ uint64_t httpparse_chunked_pending(const struct httpparse_chunked *st)
     return st->state == HTTPPARSE_CH_DATA ? st->left : 0;
 }
 
-static int httpparse_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parse one chunk-size line, line[0..n) without its LF: hex size, BWS, extensions. */
 static int httpparse_chunk_size(const char *line, size_t n, uint64_t *size)
 {
@@ -307,7 +298,7 @@ static int httpparse_chunk_size(const char *line, size_t n, uint64_t *size)
     uint64_t v = 0;
     size_t i = 0;
     int h;
-    while (i < n && (h = httpparse_hex(line[i])) >= 0) {
+    while (i < n && (h = text_hex_value(line[i])) >= 0) {
         if (v > (UINT64_MAX >> 4))
             return -400;
         v = (v << 4) | (uint64_t)h;

@@ -1,6 +1,6 @@
 /*
  * test_http.c - unit tests for ingress/http.c's pure helpers: splitting admin paths into
- * route segments and percent-decoding them.
+ * route segments.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,6 @@
 
 #include "../../ingress/http.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 struct split_case {
@@ -58,45 +57,11 @@ static void test_split_path_too_long(void **state)
     assert_int_equal(http_split_path(path, buf, sizeof(buf), segs, 4), -1);
 }
 
-static void test_uridecode(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *in;
-        const char *out; /* NULL: refused */
-    } cases[] = {
-        {"/bridges/brg_1", "/bridges/brg_1"},
-        {"/a%20b", "/a b"},
-        {"%2Fx%2f", "/x/"},
-        {"%41%6a", "Aj"},
-        {"", ""},
-        {"%", NULL},
-        {"%4", NULL},
-        {"%zz", NULL},
-        {"%00", NULL},
-        {"a%4g", NULL},
-        {"100%", NULL},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *got = http_uridecode(cases[i].in);
-        if (cases[i].out == NULL) {
-            if (got != NULL)
-                fail_msg("%s decoded to %s, want refused", cases[i].in, got);
-        } else {
-            if (got == NULL)
-                fail_msg("%s refused, want %s", cases[i].in, cases[i].out);
-            assert_string_equal(got, cases[i].out);
-        }
-        free(got);
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_path),
         cmocka_unit_test(test_split_path_too_long),
-        cmocka_unit_test(test_uridecode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

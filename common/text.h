@@ -1,0 +1,31 @@
+/*
+ * text.h - small text helpers several modules need alike: hex digits, percent-decoding
+ * (strict for paths and URI fragments, lenient for form bodies and query strings), and a
+ * string hash for the hash tables of bridge caches and counters.
+ */
+#ifndef TEXT_H
+#define TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The value of one hex digit (either case), or -1. */
+int text_hex_value(int c);
+
+/* FNV-1a of a NUL-terminated string: keys here are short, and any spread will do. */
+uint32_t text_hash(const char *s);
+
+/*
+ * Percent-decode `s` strictly into a new string the caller frees: NULL when an escape is
+ * malformed or decodes to a NUL byte (neither belongs in a path or a URI fragment).
+ */
+char *text_uri_decode(const char *s);
+
+/*
+ * Decode application/x-www-form-urlencoded s[0..len) into `out` (at least len bytes) and
+ * return the decoded length: '+' is a space, and a '%' not followed by two hex digits is
+ * kept as it is, as browsers do. The result may hold any byte, NUL included.
+ */
+size_t text_form_decode(const char *s, size_t len, char *out);
+
+#endif

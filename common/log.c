@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,6 +35,9 @@ int log_setup(const char *level, const char *format, char *err, size_t errlen)
     }
     log_min = (enum log_level)found;
     log_json = strcmp(format, "json") == 0;
+    static bool at_exit;
+    if (!at_exit && atexit(log_flush) == 0)
+        at_exit = true;
     return 0;
 }
 
@@ -109,6 +113,46 @@ static bool log_is_number(const char *s)
     return true;
 }
 
+/*
+ * Lines wait in a buffer and go out together (log_flush, called by each process's timer,
+ * or when it fills): one write per request would cost the ingress more than the rest of
+ * the request. Warnings and errors flush at once, with everything before them, so what
+ * explains a failure is on disk before anything else happens.
+ */
+static char log_pending[64 * 1024];
+static size_t log_pending_len;
+
+static void log_write_all(const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = write(STDERR_FILENO, s, n);
+        if (r <= 0)
+            return; /* a closed or full stderr must not stop the process */
+        s += r;
+        n -= (size_t)r;
+    }
+}
+
+void log_flush(void)
+{
+    log_write_all(log_pending, log_pending_len);
+    log_pending_len = 0;
+}
+
+static void log_out(const char *line, size_t n, bool now)
+{
+    if (log_pending_len + n > sizeof(log_pending))
+        log_flush();
+    if (n > sizeof(log_pending)) {
+        log_write_all(line, n);
+        return;
+    }
+    memcpy(log_pending + log_pending_len, line, n);
+    log_pending_len += n;
+    if (now)
+        log_flush();
+}
+
 static void log_emit(enum log_level lvl, const char *msg, va_list ap)
 {
     struct log_line l = {.len = 0};
@@ -158,8 +202,7 @@ static void log_emit(enum log_level lvl, const char *msg, va_list ap)
     if (log_json)
         memcpy(l.buf + l.len++, "}", 1);
     l.buf[l.len++] = '\n';
-    ssize_t r = write(STDERR_FILENO, l.buf, l.len);
-    (void)r;
+    log_out(l.buf, l.len, lvl >= LOG_WARN);
 }
 
 void log_kv(enum log_level lvl, const char *msg, ...)

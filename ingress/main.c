@@ -41,7 +41,7 @@ struct ingress_main {
     struct ingress in;
     struct httpd *pub;
     struct httpd *admin;
-    struct event *sigterm, *sigint, *drain, *metrics;
+    struct event *sigterm, *sigint, *drain, *metrics, *logs;
     int64_t drain_deadline;
     bool stopping;
 };
@@ -118,6 +118,16 @@ static void ingress_on_metrics(evutil_socket_t fd, short what, void *arg)
     ingress_flush_metrics(m);
     struct timeval tv = {METRICS_FLUSH_MS / 1000, (METRICS_FLUSH_MS % 1000) * 1000};
     evtimer_add(m->metrics, &tv);
+}
+
+static void ingress_on_logs(evutil_socket_t fd, short what, void *arg)
+{
+    struct ingress_main *m = arg;
+    (void)fd;
+    (void)what;
+    log_flush();
+    struct timeval tv = {0, LOG_FLUSH_MS * 1000};
+    evtimer_add(m->logs, &tv);
 }
 
 static void ingress_drain(evutil_socket_t fd, short what, void *arg)
@@ -212,6 +222,8 @@ int main(int argc, char **argv)
     m.drain = evtimer_new(m.in.base, ingress_drain, &m);
     m.metrics = evtimer_new(m.in.base, ingress_on_metrics, &m);
     ingress_on_metrics(-1, 0, &m);
+    m.logs = evtimer_new(m.in.base, ingress_on_logs, &m);
+    ingress_on_logs(-1, 0, &m);
     evsignal_add(m.sigterm, NULL);
     evsignal_add(m.sigint, NULL);
     sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
@@ -233,6 +245,7 @@ out:
         event_free(m.sigint);
         event_free(m.drain);
         event_free(m.metrics);
+        event_free(m.logs);
     }
     /* Redis first: requests still waiting get their 503 (and are freed by it). */
     rconn_free(m.in.redis);

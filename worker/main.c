@@ -31,7 +31,7 @@
 
 static struct worker_main {
     struct worker w;
-    struct event *sigterm, *sigint, *drain, *metrics;
+    struct event *sigterm, *sigint, *drain, *metrics, *logs;
     struct retention *retention;
     int64_t deadline;
 } wm;
@@ -59,6 +59,16 @@ static void worker_on_metrics(evutil_socket_t fd, short what, void *arg)
     worker_flush_metrics(w);
     struct timeval tv = {METRICS_FLUSH_MS / 1000, (METRICS_FLUSH_MS % 1000) * 1000};
     evtimer_add(wm.metrics, &tv);
+}
+
+static void worker_on_logs(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    log_flush();
+    struct timeval tv = {0, LOG_FLUSH_MS * 1000};
+    evtimer_add(wm.logs, &tv);
 }
 
 static void worker_drain(evutil_socket_t fd, short what, void *arg)
@@ -153,6 +163,8 @@ int main(int argc, char **argv)
     w->metrics = metrics_batch_new();
     wm.metrics = evtimer_new(w->base, worker_on_metrics, w);
     worker_on_metrics(-1, 0, w);
+    wm.logs = evtimer_new(w->base, worker_on_logs, w);
+    worker_on_logs(-1, 0, w);
     evsignal_add(wm.sigterm, NULL);
     evsignal_add(wm.sigint, NULL);
     sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
@@ -181,6 +193,7 @@ int main(int argc, char **argv)
     event_free(wm.sigint);
     event_free(wm.drain);
     event_free(wm.metrics);
+    event_free(wm.logs);
     metrics_batch_free(w->metrics);
     evwriter_free(w->events);
     deliver_free(w->deliver);

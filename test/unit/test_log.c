@@ -40,6 +40,7 @@ static void capture_begin(void)
 /* Restore stderr and return what was written meanwhile (NUL-terminated), length in *len. */
 static const char *capture_end(size_t *len)
 {
+    log_flush();
     fflush(stderr);
     dup2(cap_saved, STDERR_FILENO);
     close(cap_saved);

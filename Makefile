@@ -49,6 +49,7 @@ run: deps
 	@scripts/run
 
 test: deps
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined OPT=-O1 BUILD=build/asan \
 		BINDIR=build/asan/bin all unit tools
 	@$(MAKE) --no-print-directory fuzz-build

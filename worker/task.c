@@ -452,19 +452,19 @@ static int task_render(struct task *t, struct task_ctx *c, bool redact, const ch
 
     out->url = tmpl_render_text(b->outbound_url, &c->tc, TMPL_URL, why, sizeof(why));
     if (out->url == NULL) {
-        snprintf(err, errlen, "outbound_url: %s", why);
+        snprintf(err, errlen, "outbound_url: %.200s", why);
         return -1;
     }
     const char *bad = bridge_url_problem(out->url);
     if (bad != NULL) {
-        snprintf(err, errlen, "outbound_url rendered to an unusable URL: %s", bad);
+        snprintf(err, errlen, "outbound_url rendered to an unusable URL: %.160s", bad);
         return -1;
     }
     bool has_body = strcmp(b->method, "GET") != 0;
     if (has_body && b->payload != NULL) {
         cJSON *rendered = tmpl_render_json(b->payload, &c->tc, why, sizeof(why));
         if (rendered == NULL) {
-            snprintf(err, errlen, "payload: %s", why);
+            snprintf(err, errlen, "payload: %.200s", why);
             return -1;
         }
         out->body = cJSON_PrintUnformatted(rendered);
@@ -481,7 +481,7 @@ static int task_render(struct task *t, struct task_ctx *c, bool redact, const ch
             continue;
         char *v = tmpl_render_text(h->valuestring, &c->tc, TMPL_HEADER, why, sizeof(why));
         if (v == NULL) {
-            snprintf(err, errlen, "headers.%.64s: %s", h->string, why);
+            snprintf(err, errlen, "headers.%.64s: %.160s", h->string, why);
             return -1;
         }
         hdr[k++] = xasprintf("%s: %s", h->string, v);

@@ -25,7 +25,7 @@ ifneq ($(SANITIZER),)
 ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer
 ALL_LDFLAGS += -fsanitize=$(SANITIZER)
 endif
-LIBS = $(PKG_LIBS) -lm
+LIBS = $(PKG_LIBS) -lm -pthread
 
 COMMON_SRC := $(wildcard common/*.c)
 INGRESS_SRC := $(wildcard ingress/*.c)

@@ -45,59 +45,232 @@ bool body_ctype_is_form(const char *ctype)
 }
 
 /*
- * How deep s[0..len) nests, counting brackets outside strings; stops counting once past
- * `max`. Done before parsing so that a hostile body never drives cJSON's recursion deep.
+ * A strict JSON (RFC 8259) checker that builds nothing: the ingress only needs to know a
+ * body is JSON unless a schema or the form decoding wants the value itself, and parsing
+ * into a tree and printing it again cost it more than the rest of the request. It is also
+ * the gate in front of cJSON, so it agrees with cJSON on what cJSON refuses (a lone UTF-16
+ * surrogate escape) and never lets cJSON recurse past BODY_MAX_DEPTH.
  */
-static int json_depth(const char *s, size_t len, int max)
+struct jcheck {
+    const unsigned char *s;
+    size_t len, pos;
+    int depth;
+    bool too_deep;
+};
+
+static void jc_ws(struct jcheck *c)
 {
-    int depth = 0, deepest = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > deepest) {
-                deepest = depth;
-                if (deepest > max)
-                    return deepest;
-            }
-        } else if (c == ']' || c == '}') {
-            depth--;
+    while (c->pos < c->len && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' ||
+                               c->s[c->pos] == '\n' || c->s[c->pos] == '\r'))
+        c->pos++;
+}
+
+/* Four hex digits at pos (after "\u"); the code unit in *cu. */
+static bool jc_hex4(struct jcheck *c, unsigned *cu)
+{
+    if (c->len - c->pos < 4)
+        return false;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = text_hex_value(c->s[c->pos + (size_t)i]);
+        if (d < 0)
+            return false;
+        v = v << 4 | (unsigned)d;
+    }
+    c->pos += 4;
+    *cu = v;
+    return true;
+}
+
+/* A string from its opening quote. Bytes past 0x7F were checked as UTF-8 already. */
+static bool jc_string(struct jcheck *c)
+{
+    c->pos++;
+    while (c->pos < c->len) {
+        unsigned char ch = c->s[c->pos];
+        if (ch == '"') {
+            c->pos++;
+            return true;
+        }
+        if (ch < 0x20)
+            return false;
+        if (ch != '\\') {
+            c->pos++;
+            continue;
+        }
+        if (++c->pos >= c->len)
+            return false;
+        ch = c->s[c->pos++];
+        if (strchr("\"\\/bfnrt", ch) != NULL && ch != '\0')
+            continue;
+        unsigned cu, lo;
+        if (ch != 'u' || !jc_hex4(c, &cu))
+            return false;
+        if (cu >= 0xDC00 && cu <= 0xDFFF)
+            return false;
+        if (cu >= 0xD800 && cu <= 0xDBFF) {
+            /* A high surrogate needs its low half at once, as cJSON insists. */
+            if (c->len - c->pos < 2 || c->s[c->pos] != '\\' || c->s[c->pos + 1] != 'u')
+                return false;
+            c->pos += 2;
+            if (!jc_hex4(c, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                return false;
         }
     }
-    return deepest;
+    return false;
+}
+
+static bool jc_digits(struct jcheck *c)
+{
+    size_t start = c->pos;
+    while (c->pos < c->len && c->s[c->pos] >= '0' && c->s[c->pos] <= '9')
+        c->pos++;
+    return c->pos > start;
+}
+
+/* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static bool jc_number(struct jcheck *c)
+{
+    if (c->s[c->pos] == '-')
+        c->pos++;
+    if (c->pos < c->len && c->s[c->pos] == '0')
+        c->pos++;
+    else if (!jc_digits(c))
+        return false;
+    if (c->pos < c->len && c->s[c->pos] == '.') {
+        c->pos++;
+        if (!jc_digits(c))
+            return false;
+    }
+    if (c->pos < c->len && (c->s[c->pos] == 'e' || c->s[c->pos] == 'E')) {
+        c->pos++;
+        if (c->pos < c->len && (c->s[c->pos] == '+' || c->s[c->pos] == '-'))
+            c->pos++;
+        if (!jc_digits(c))
+            return false;
+    }
+    return true;
+}
+
+static bool jc_literal(struct jcheck *c, const char *word)
+{
+    size_t n = strlen(word);
+    if (c->len - c->pos < n || memcmp(c->s + c->pos, word, n) != 0)
+        return false;
+    c->pos += n;
+    return true;
+}
+
+static bool jc_value(struct jcheck *c);
+
+/* An array or object from its opening bracket. Recursion is bounded by BODY_MAX_DEPTH. */
+static bool jc_container(struct jcheck *c, bool object)
+{
+    if (++c->depth > BODY_MAX_DEPTH) {
+        c->too_deep = true;
+        return false;
+    }
+    unsigned char close = object ? '}' : ']';
+    c->pos++;
+    jc_ws(c);
+    if (c->pos < c->len && c->s[c->pos] == close) {
+        c->pos++;
+        c->depth--;
+        return true;
+    }
+    for (;;) {
+        if (object) {
+            if (c->pos >= c->len || c->s[c->pos] != '"' || !jc_string(c))
+                return false;
+            jc_ws(c);
+            if (c->pos >= c->len || c->s[c->pos] != ':')
+                return false;
+            c->pos++;
+            jc_ws(c);
+        }
+        if (!jc_value(c))
+            return false;
+        jc_ws(c);
+        if (c->pos >= c->len)
+            return false;
+        if (c->s[c->pos] == close) {
+            c->pos++;
+            c->depth--;
+            return true;
+        }
+        if (c->s[c->pos] != ',')
+            return false;
+        c->pos++;
+        jc_ws(c);
+    }
+}
+
+static bool jc_value(struct jcheck *c)
+{
+    if (c->pos >= c->len)
+        return false;
+    size_t start = c->pos;
+    bool ok;
+    switch (c->s[c->pos]) {
+    case '{':
+        return jc_container(c, true);
+    case '[':
+        return jc_container(c, false);
+    case '"':
+        return jc_string(c);
+    case 't':
+        ok = jc_literal(c, "true");
+        break;
+    case 'f':
+        ok = jc_literal(c, "false");
+        break;
+    case 'n':
+        ok = jc_literal(c, "null");
+        break;
+    default:
+        return (c->s[c->pos] == '-' || (c->s[c->pos] >= '0' && c->s[c->pos] <= '9')) &&
+               jc_number(c);
+    }
+    if (!ok)
+        c->pos = start; /* a misspelt word is wrong from its first letter */
+    return ok;
+}
+
+bool body_check_json(const char *body, size_t len, bool *is_string, char *err, size_t errlen)
+{
+    struct jcheck c = {.s = (const unsigned char *)body, .len = body ? len : 0};
+    jc_ws(&c);
+    if (c.pos == c.len) {
+        snprintf(err, errlen, "body is empty");
+        return false;
+    }
+    if (!utf8_valid(body, len, false)) {
+        snprintf(err, errlen, "body is not valid UTF-8");
+        return false;
+    }
+    if (is_string != NULL)
+        *is_string = c.s[c.pos] == '"';
+    bool ok = jc_value(&c);
+    if (ok) {
+        jc_ws(&c);
+        ok = c.pos == c.len;
+    }
+    if (c.too_deep)
+        snprintf(err, errlen, "body nests deeper than %d levels", BODY_MAX_DEPTH);
+    else if (!ok)
+        snprintf(err, errlen, "body is not valid JSON (near byte %zu)", c.pos);
+    return ok;
 }
 
 cJSON *body_parse_json(const char *body, size_t len, char *err, size_t errlen)
 {
-    size_t start = 0;
-    while (start < len && strchr(" \t\r\n", body[start]) != NULL && body[start] != '\0')
-        start++;
-    if (start == len) {
-        snprintf(err, errlen, "body is empty");
+    if (!body_check_json(body, len, NULL, err, errlen))
         return NULL;
-    }
-    if (!utf8_valid(body, len, false)) {
-        snprintf(err, errlen, "body is not valid UTF-8");
-        return NULL;
-    }
-    if (json_depth(body, len, BODY_MAX_DEPTH) > BODY_MAX_DEPTH) {
-        snprintf(err, errlen, "body nests deeper than %d levels", BODY_MAX_DEPTH);
-        return NULL;
-    }
     /* cJSON wants the terminating NUL inside the length to insist on one whole value. */
     char *copy = xstrndup(body, len);
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(copy, len + 1, &end, true);
+    cJSON *v = cJSON_ParseWithLengthOpts(copy, len + 1, NULL, true);
     if (v == NULL)
-        snprintf(err, errlen, "body is not valid JSON (near byte %zu)",
-                 end ? (size_t)(end - copy) : (size_t)0);
+        snprintf(err, errlen, "body is not valid JSON");
     free(copy);
     return v;
 }

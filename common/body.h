@@ -22,6 +22,13 @@ bool body_ctype_is_json(const char *ctype);
 bool body_ctype_is_form(const char *ctype);
 
 /*
+ * Check that a body is one strict JSON (RFC 8259) value in valid UTF-8, nested at most
+ * BODY_MAX_DEPTH deep, without building it. *is_string (may be NULL) tells whether the
+ * value is a string. Returns false with `err` as body_parse_json says.
+ */
+bool body_check_json(const char *body, size_t len, bool *is_string, char *err, size_t errlen);
+
+/*
  * Parse a JSON body strictly (see above). Returns the value (the caller deletes it), or
  * NULL with `err` saying what is wrong: "body is not valid UTF-8", "body nests deeper than
  * 64 levels", "body is not valid JSON (near byte 17)", "body is empty".

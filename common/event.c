@@ -10,10 +10,12 @@
 #include "body.h"
 #include "clock.h"
 #include "hb.h"
+#include "text.h"
 #include "utf8.h"
 #include "xalloc.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +119,68 @@ cJSON *event_from_job_parsed(const struct job *j, const char *status, int64_t ne
     else
         cJSON_AddNullToObject(ev, "replay_of");
     return ev;
+}
+
+/* Append `lead` and then s as a JSON string at `o`; false when s is not valid UTF-8
+ * (the cJSON path cleans it). */
+static bool event_put_str(char **o, const char *lead, const char *s)
+{
+    size_t n = strlen(s), l = strlen(lead);
+    if (!utf8_valid(s, n, false))
+        return false;
+    memcpy(*o, lead, l);
+    *o += l;
+    *o += text_json_quote(*o, s, n);
+    return true;
+}
+
+char *event_json_trusted(const struct job *j, const char *status, int64_t next_attempt_ms)
+{
+    const char *method = j->method ? j->method : "", *path = j->path ? j->path : "";
+    const char *replay = j->replay_of ? j->replay_of : "";
+    const char *headers = j->headers_json && j->headers_json[0] ? j->headers_json : "{}";
+    char *query = NULL;
+    if (j->query != NULL && j->query[0] != '\0') {
+        cJSON *q = event_query_object(j->query);
+        query = cJSON_PrintUnformatted(q);
+        cJSON_Delete(q);
+    }
+    char received[CLOCK_ISO_LEN], next[CLOCK_ISO_LEN + 2] = "null";
+    clock_iso8601(j->received_ms, received);
+    if (next_attempt_ms != 0) {
+        next[0] = '"';
+        clock_iso8601(next_attempt_ms, next + 1);
+        strcat(next, "\"");
+    }
+    size_t room =
+        512 + strlen(headers) + j->body_len + (query ? strlen(query) : 2) +
+        TEXT_JSON_QUOTE_MAX(strlen(method) + strlen(path) + strlen(replay) + strlen(status));
+    char *out = xmalloc(room), *o = out;
+    /* Ids are ours (a prefix and ULID letters); the rest is quoted. */
+    o += sprintf(o, "{\"id\":\"%s\",\"bridge_id\":\"%s\"", j->id, j->bridge_id);
+    if (!event_put_str(&o, ",\"status\":", status))
+        goto fallback;
+    o += sprintf(o, ",\"received_at\":\"%s\",\"request\":{", received);
+    if (!event_put_str(&o, "\"method\":", method) || !event_put_str(&o, ",\"path\":", path))
+        goto fallback;
+    o += sprintf(o, ",\"query\":%s,\"headers\":%s,\"body\":", query ? query : "{}", headers);
+    memcpy(o, j->body, j->body_len);
+    o += j->body_len;
+    o += sprintf(o,
+                 "},\"outbound\":null,\"attempts\":[],\"next_attempt_at\":%s,\"replay_of\":", next);
+    if (replay[0] == '\0') {
+        o += sprintf(o, "null");
+    } else if (!event_put_str(&o, "", replay)) {
+        goto fallback;
+    }
+    *o++ = '}';
+    *o = '\0';
+    free(query);
+    return out;
+fallback:
+    free(query);
+    free(out);
+    return NULL;
 }
 
 cJSON *event_attempt(int n, int64_t started_ms, long duration_ms, int http_status,

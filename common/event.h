@@ -27,6 +27,14 @@ cJSON *event_from_job_parsed(const struct job *j, const char *status, int64_t ne
                              cJSON *parsed);
 
 /*
+ * The same event printed straight to JSON text for the ingress's hot path, where the body
+ * passed body_check_json and is not a JSON string, and headers_json is the object the
+ * ingress printed itself: both are copied in as they are, with no tree built. Returns a new
+ * string, or NULL when a field needs the cleaning event_from_job does (invalid UTF-8).
+ */
+char *event_json_trusted(const struct job *j, const char *status, int64_t next_attempt_ms);
+
+/*
  * One attempt: {"n","started_at","duration_ms","status" (HTTP status or null),"error"
  * (string or null),"response":{"headers":{},"body":"…","truncated":bool}}. `resp_headers`
  * is copied (may be NULL); `body` may hold invalid UTF-8, which is replaced.

@@ -5,6 +5,11 @@
  * Callbacks run only after the commit, in queue order. If the commit fails (SQLite busy
  * beyond its timeout, disk full), the batch stays queued and the timer tries again: the
  * jobs stay in Redis meanwhile, so nothing is lost, only delayed.
+ *
+ * A threaded writer (the ingress's) hands each batch to its own thread, which commits it
+ * on its own SQLite connection: a commit, and now and then a WAL checkpoint, takes
+ * milliseconds, and on the loop they stalled every request in flight (most of the
+ * ingress's p99). The loop keeps only the cheap part, queueing.
  */
 #include "evwriter.h"
 
@@ -12,11 +17,14 @@
 #include "log.h"
 #include "xalloc.h"
 
+#include <assert.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum evw_kind { EVW_INSERT, EVW_UPDATE };
 
@@ -36,6 +44,27 @@ struct evw_item {
     void *arg;
 };
 
+/* Inserts handed to a writer thread but not yet committed, beyond which new ones are
+ * dropped (with a warning): the worker writes an event whose row is missing from its job,
+ * so this bounds memory while SQLite is stuck without losing an event. */
+#define EVWRITER_THREAD_MAX 50000
+/* Longest evwriter_flush waits for a writer thread. */
+#define EVWRITER_FLUSH_WAIT_S 5
+
+/* The writer thread's side, all under `lock`. */
+struct evw_thread {
+    pthread_t tid;
+    pthread_mutex_t lock;
+    pthread_cond_t work; /* signalled when a batch arrives or at stop */
+    pthread_cond_t done; /* broadcast after each commit */
+    struct evw_item *head, *tail;
+    int count;
+    uint64_t handed, committed; /* inserts handed over / committed (or given up) so far */
+    uint64_t dropped;           /* dropped at EVWRITER_THREAD_MAX, for the warning */
+    bool stop;
+    struct store *st; /* the thread's own connection */
+};
+
 struct evwriter {
     struct event_base *base;
     struct store *st;
@@ -45,7 +74,12 @@ struct evwriter {
     struct evw_item *head, *tail;
     int count;
     bool timer_armed;
+    struct evw_thread *thread; /* NULL: batches commit on the loop */
 };
+
+static int evwriter_handoff(struct evwriter *w);
+static void *evwriter_thread_main(void *arg);
+static void evwriter_free_list(struct evw_item *it);
 
 static void evwriter_item_free(struct evw_item *it)
 {
@@ -61,7 +95,7 @@ static void evwriter_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     w->timer_armed = false;
-    if (evwriter_flush(w) != 0 && w->count > 0) {
+    if (evwriter_handoff(w) != 0 && w->count > 0) {
         /* Back off a little more than usual while SQLite is unavailable. */
         struct timeval tv = {0, 200 * 1000};
         evtimer_add(w->timer, &tv);
@@ -81,6 +115,50 @@ struct evwriter *evwriter_new(struct event_base *base, struct store *st, int flu
     return w;
 }
 
+int evwriter_new_threaded(struct event_base *base, const char *db_path, int flush_ms, int max_batch,
+                          struct evwriter **out, char *err)
+{
+    struct evw_thread *t = xcalloc(1, sizeof(*t));
+    *out = NULL;
+    if (store_open(db_path, &t->st, err) != 0) {
+        free(t);
+        return -1;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->work, NULL);
+    pthread_cond_init(&t->done, NULL);
+    int rc = pthread_create(&t->tid, NULL, evwriter_thread_main, t);
+    if (rc != 0) {
+        snprintf(err, HB_ERR_LEN, "event writer thread: %s", strerror(rc));
+        pthread_cond_destroy(&t->done);
+        pthread_cond_destroy(&t->work);
+        pthread_mutex_destroy(&t->lock);
+        store_close(t->st);
+        free(t);
+        return -1;
+    }
+    struct evwriter *w = evwriter_new(base, NULL, flush_ms, max_batch);
+    w->thread = t;
+    *out = w;
+    return 0;
+}
+
+static void evwriter_thread_stop(struct evw_thread *t)
+{
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->work);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->tid, NULL);
+    /* The thread commits what it holds before it sees stop; anything left was given up. */
+    evwriter_free_list(t->head);
+    store_close(t->st);
+    pthread_cond_destroy(&t->done);
+    pthread_cond_destroy(&t->work);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
 static void evwriter_enqueue(struct evwriter *w, struct evw_item *it)
 {
     if (w->tail)
@@ -90,7 +168,7 @@ static void evwriter_enqueue(struct evwriter *w, struct evw_item *it)
     w->tail = it;
     w->count++;
     if (w->count >= w->max_batch) {
-        evwriter_flush(w);
+        evwriter_handoff(w);
     } else if (!w->timer_armed) {
         struct timeval tv = {w->flush_ms / 1000, (w->flush_ms % 1000) * 1000};
         evtimer_add(w->timer, &tv);
@@ -114,6 +192,7 @@ void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, 
 void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
                      int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb, void *arg)
 {
+    assert(w->thread == NULL);
     struct evw_item *it = xcalloc(1, sizeof(*it));
     it->kind = EVW_UPDATE;
     snprintf(it->id, sizeof(it->id), "%s", u->id);
@@ -129,11 +208,11 @@ void evwriter_update(struct evwriter *w, const struct store_event_update *u, con
     evwriter_enqueue(w, it);
 }
 
-static int evwriter_apply(struct evwriter *w, struct evw_item *it, char *err)
+static int evwriter_apply(struct store *st, struct evw_item *it, char *err)
 {
     if (it->kind == EVW_INSERT)
-        return store_event_insert(w->st, it->id, it->bridge_id, it->status, it->received_ms,
-                                  it->json, true, err);
+        return store_event_insert(st, it->id, it->bridge_id, it->status, it->received_ms, it->json,
+                                  true, err);
     struct store_event_update u = {
         .id = it->id,
         .status = it->status,
@@ -141,42 +220,52 @@ static int evwriter_apply(struct evwriter *w, struct evw_item *it, char *err)
         .outbound_json = it->outbound_json,
         .next_attempt_ms = it->next_attempt_ms,
     };
-    int rc = store_event_update(w->st, &u, err);
+    int rc = store_event_update(st, &u, err);
     if (rc == STORE_NOTFOUND) {
         /* The ingress never got to write the event (it crashed after the 202): the job
          * carried enough to rebuild it, and the caller already folded this update in. */
         char *json = it->full ? it->full(it->arg) : NULL;
         if (json == NULL)
             return 0;
-        rc = store_event_insert(w->st, it->id, it->bridge_id, it->status, it->received_ms, json,
-                                false, err);
+        rc = store_event_insert(st, it->id, it->bridge_id, it->status, it->received_ms, json, false,
+                                err);
         free(json);
         return rc;
     }
     return rc;
 }
 
-int evwriter_flush(struct evwriter *w)
+/* Commit the list at `head` in one transaction on `st`. Returns 0, or -1 after a rollback
+ * (logged). */
+static int evwriter_commit(struct store *st, struct evw_item *head)
 {
-    if (w->count == 0)
-        return 0;
     char err[HB_ERR_LEN];
-    if (store_begin(w->st, err) != 0) {
+    if (store_begin(st, err) != 0) {
         log_kv(LOG_WARN, "event write delayed", "error", err, NULL);
         return -1;
     }
-    for (struct evw_item *it = w->head; it != NULL; it = it->next) {
-        if (evwriter_apply(w, it, err) != 0) {
+    for (struct evw_item *it = head; it != NULL; it = it->next) {
+        if (evwriter_apply(st, it, err) != 0) {
             log_kv(LOG_WARN, "event write delayed", "event_id", it->id, "error", err, NULL);
-            store_rollback(w->st);
+            store_rollback(st);
             return -1;
         }
     }
-    if (store_commit(w->st, err) != 0) {
+    if (store_commit(st, err) != 0) {
         log_kv(LOG_WARN, "event write delayed", "error", err, NULL);
-        store_rollback(w->st);
+        store_rollback(st);
         return -1;
     }
+    return 0;
+}
+
+/* Commit the loop's batch on the loop (unthreaded writers). */
+static int evwriter_flush_here(struct evwriter *w)
+{
+    if (w->count == 0)
+        return 0;
+    if (evwriter_commit(w->st, w->head) != 0)
+        return -1;
     /* Detach the batch first: callbacks may queue new writes. */
     struct evw_item *it = w->head;
     w->head = w->tail = NULL;
@@ -191,6 +280,118 @@ int evwriter_flush(struct evwriter *w)
     return 0;
 }
 
+static void evwriter_free_list(struct evw_item *it)
+{
+    while (it != NULL) {
+        struct evw_item *next = it->next;
+        evwriter_item_free(it);
+        it = next;
+    }
+}
+
+/* The writer thread: commit whatever has been handed over, until told to stop. A batch
+ * that fails stays and is tried again 200 ms later; at stop it is given up (the jobs are
+ * in Redis, and the worker writes their events). */
+static void *evwriter_thread_main(void *arg)
+{
+    struct evw_thread *t = arg;
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        while (t->head == NULL && !t->stop)
+            pthread_cond_wait(&t->work, &t->lock);
+        if (t->head == NULL)
+            break;
+        struct evw_item *batch = t->head;
+        int n = t->count;
+        t->head = t->tail = NULL;
+        t->count = 0;
+        pthread_mutex_unlock(&t->lock);
+
+        int rc;
+        while ((rc = evwriter_commit(t->st, batch)) != 0) {
+            pthread_mutex_lock(&t->lock);
+            bool stop = t->stop;
+            pthread_mutex_unlock(&t->lock);
+            if (stop)
+                break;
+            struct timespec pause = {0, 200 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+        if (rc != 0)
+            log_kv(LOG_WARN, "event writes given up at shutdown; workers write them from the jobs",
+                   NULL);
+        evwriter_free_list(batch);
+
+        pthread_mutex_lock(&t->lock);
+        t->committed += (uint64_t)n;
+        pthread_cond_broadcast(&t->done);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* Move the loop's batch to the writer thread, or commit it here when unthreaded. */
+static int evwriter_handoff(struct evwriter *w)
+{
+    struct evw_thread *t = w->thread;
+    if (t == NULL)
+        return evwriter_flush_here(w);
+    if (w->count == 0)
+        return 0;
+    struct evw_item *batch = w->head, *batch_tail = w->tail;
+    int n = w->count;
+    w->head = w->tail = NULL;
+    w->count = 0;
+    uint64_t dropped = 0;
+    pthread_mutex_lock(&t->lock);
+    if (t->count + n > EVWRITER_THREAD_MAX) {
+        t->dropped += (uint64_t)n;
+        dropped = t->dropped;
+    } else {
+        if (t->tail)
+            t->tail->next = batch;
+        else
+            t->head = batch;
+        t->tail = batch_tail;
+        t->count += n;
+        t->handed += (uint64_t)n;
+        pthread_cond_signal(&t->work);
+        batch = NULL;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (batch != NULL) {
+        char total[24];
+        snprintf(total, sizeof(total), "%llu", (unsigned long long)dropped);
+        log_kv(LOG_WARN,
+               "event store behind; inserts dropped until it catches up (workers "
+               "write these events from their jobs)",
+               "dropped_total", total, NULL);
+        evwriter_free_list(batch);
+    }
+    return 0;
+}
+
+int evwriter_flush(struct evwriter *w)
+{
+    struct evw_thread *t = w->thread;
+    if (t == NULL)
+        return evwriter_flush_here(w);
+    evwriter_handoff(w);
+    /* Bounded: while SQLite is unavailable a reader gets its answer from what is there
+     * rather than hanging, as with an unthreaded writer whose commit failed. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += EVWRITER_FLUSH_WAIT_S;
+    int rc = 0;
+    pthread_mutex_lock(&t->lock);
+    uint64_t want = t->handed;
+    while (t->committed < want && rc == 0)
+        rc = pthread_cond_timedwait(&t->done, &t->lock, &deadline);
+    bool ok = t->committed >= want;
+    pthread_mutex_unlock(&t->lock);
+    return ok ? 0 : -1;
+}
+
 int evwriter_pending(const struct evwriter *w)
 {
     return w->count;
@@ -201,6 +402,8 @@ void evwriter_free(struct evwriter *w)
     if (w == NULL)
         return;
     evwriter_flush(w);
+    if (w->thread != NULL)
+        evwriter_thread_stop(w->thread);
     struct evw_item *it = w->head;
     while (it != NULL) {
         struct evw_item *next = it->next;

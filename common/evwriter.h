@@ -24,6 +24,15 @@ typedef void (*evwriter_done_cb)(void *arg, int ok);
 struct evwriter *evwriter_new(struct event_base *base, struct store *st, int flush_ms,
                               int max_batch);
 
+/*
+ * A writer whose batches commit on a thread of its own with its own connection to the
+ * database at `db_path`, so the loop never waits for SQLite (the ingress: nothing on its
+ * loop may take milliseconds). It takes inserts only: updates carry callbacks that belong on
+ * the loop. Returns 0, or -1 with err set.
+ */
+int evwriter_new_threaded(struct event_base *base, const char *db_path, int flush_ms, int max_batch,
+                          struct evwriter **out, char *err);
+
 /* Queue INSERT OR IGNORE of a new event. Takes ownership of `json`. */
 void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, const char *status,
                      int64_t received_ms, char *json);
@@ -43,7 +52,8 @@ typedef char *(*evwriter_full_cb)(void *arg);
 void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
                      int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb, void *arg);
 
-/* Write everything queued now. Returns 0 or -1 (the writes stay queued for a retry). */
+/* Write everything queued now and return once it is committed (a threaded writer waits
+ * up to 5 s for its thread). Returns 0 or -1 (the writes stay queued for a retry). */
 int evwriter_flush(struct evwriter *w);
 
 /* Number of queued writes. */

@@ -10,28 +10,47 @@
 
 static const char ids_crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-void ids_new(const char *prefix, int64_t ms, char *out, size_t outlen)
+/* 48 bits of time in 10 characters, most significant first. */
+static void ids_time(int64_t ms, char out[IDS_TIME_LEN])
 {
-    char ulid[IDS_ULID_LEN + 1];
     uint64_t t = (uint64_t)ms;
-    /* 48 bits of time in 10 characters, most significant first. */
-    for (int i = 9; i >= 0; i--) {
-        ulid[i] = ids_crockford[t & 31];
+    for (int i = IDS_TIME_LEN - 1; i >= 0; i--) {
+        out[i] = ids_crockford[t & 31];
         t >>= 5;
     }
-    unsigned char rnd[16];
-    randombytes_buf(rnd, sizeof(rnd));
-    for (int i = 10; i < IDS_ULID_LEN; i++)
-        ulid[i] = ids_crockford[rnd[i - 10] & 31];
-    ulid[IDS_ULID_LEN] = '\0';
-    size_t plen = strlen(prefix);
-    if (outlen < plen + IDS_ULID_LEN + 1) {
+}
+
+/* out = prefix + the NUL-terminated `tail`, or "" when it does not fit. */
+static void ids_join(const char *prefix, const char *tail, char *out, size_t outlen)
+{
+    size_t plen = strlen(prefix), tlen = strlen(tail);
+    if (outlen < plen + tlen + 1) {
         if (outlen > 0)
             out[0] = '\0';
         return;
     }
     memcpy(out, prefix, plen);
-    memcpy(out + plen, ulid, IDS_ULID_LEN + 1);
+    memcpy(out + plen, tail, tlen + 1);
+}
+
+void ids_time_bound(const char *prefix, int64_t ms, char *out, size_t outlen)
+{
+    char t[IDS_TIME_LEN + 1];
+    ids_time(ms, t);
+    t[IDS_TIME_LEN] = '\0';
+    ids_join(prefix, t, out, outlen);
+}
+
+void ids_new(const char *prefix, int64_t ms, char *out, size_t outlen)
+{
+    char ulid[IDS_ULID_LEN + 1];
+    ids_time(ms, ulid);
+    unsigned char rnd[16];
+    randombytes_buf(rnd, sizeof(rnd));
+    for (int i = IDS_TIME_LEN; i < IDS_ULID_LEN; i++)
+        ulid[i] = ids_crockford[rnd[i - IDS_TIME_LEN] & 31];
+    ulid[IDS_ULID_LEN] = '\0';
+    ids_join(prefix, ulid, out, outlen);
 }
 
 void ids_endpoint(char out[IDS_ENDPOINT_LEN + 1])

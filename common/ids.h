@@ -12,11 +12,20 @@
 #include <stdint.h>
 
 #define IDS_ULID_LEN 26
+/* The ULID's leading characters that hold its time. */
+#define IDS_TIME_LEN 10
 /* 24 random bytes (192 bits) in unpadded base64url. */
 #define IDS_ENDPOINT_LEN 32
 
 /* Write prefix + a ULID for time `ms` into out (at least strlen(prefix) + 27 bytes). */
 void ids_new(const char *prefix, int64_t ms, char *out, size_t outlen);
+
+/*
+ * Write prefix + the time part of a ULID for `ms` (at least strlen(prefix) + 11 bytes):
+ * every id made before `ms` sorts below it, so "older than" is a range of the primary key
+ * and needs no index of its own.
+ */
+void ids_time_bound(const char *prefix, int64_t ms, char *out, size_t outlen);
 
 /* Write a fresh endpoint token (IDS_ENDPOINT_LEN characters + NUL). */
 void ids_endpoint(char out[IDS_ENDPOINT_LEN + 1]);

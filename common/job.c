@@ -6,7 +6,10 @@
  */
 #include "job.h"
 
+#include "text.h"
 #include "xalloc.h"
+
+#include <cjson/cJSON.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -15,57 +18,78 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Space the three numbers take in `scratch`: INT64 (20 digits + sign) and two ints, NULs. */
-#define JOB_SCRATCH_MIN 64
-
-static void job_argv_add(const char **argv, size_t *argvlen, int *argc, const char *s, size_t len)
+static void job_argv_add(struct job_hset *h, const char *s, size_t len)
 {
-    argv[*argc] = s;
-    argvlen[*argc] = len;
-    (*argc)++;
+    assert(h->argc < JOB_ARGV_MAX);
+    h->argv[h->argc] = s;
+    h->argvlen[h->argc] = len;
+    h->argc++;
 }
 
-static void job_argv_str(const char **argv, size_t *argvlen, int *argc, const char *field,
-                         const char *value)
+/* Add `field` with a non-zero count formatted into the unused tail of h->scratch. */
+static void job_argv_count(struct job_hset *h, const char *field, int value, size_t *used)
+{
+    if (value == 0)
+        return;
+    char *at = h->scratch + *used;
+    int n = snprintf(at, sizeof(h->scratch) - *used, "%d", value);
+    assert(n > 0 && (size_t)n < sizeof(h->scratch) - *used);
+    job_argv_add(h, field, strlen(field));
+    job_argv_add(h, at, (size_t)n);
+    *used += (size_t)n + 1;
+}
+
+/* Append ,"key":"value" (value NULL as "") at `o` and return the new end. */
+static char *job_json_member(char *o, const char *key, const char *value)
 {
     const char *v = value ? value : "";
-    job_argv_add(argv, argvlen, argc, field, strlen(field));
-    job_argv_add(argv, argvlen, argc, v, strlen(v));
+    o += sprintf(o, ",\"%s\":", key);
+    return o + text_json_quote(o, v, strlen(v));
 }
 
-/* Format a number into the unused tail of scratch and add it as the value of `field`. */
-static void job_argv_num(const char **argv, size_t *argvlen, int *argc, const char *field,
-                         int64_t value, char **scratch, size_t *left)
+/* The request field: written by hand, not through cJSON, as it is built for every inbound
+ * request; the headers are already JSON and go in as they are. */
+static char *job_request_json(const struct job *j)
 {
-    int n = snprintf(*scratch, *left, "%" PRId64, value);
-    assert(n > 0 && (size_t)n < *left);
-    job_argv_add(argv, argvlen, argc, field, strlen(field));
-    job_argv_add(argv, argvlen, argc, *scratch, (size_t)n);
-    *scratch += n + 1;
-    *left -= (size_t)n + 1;
+    const char *strs[] = {j->method, j->path, j->query, j->content_type, j->replay_of};
+    size_t room = 128 + 16 * sizeof(strs) / sizeof(strs[0]);
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        room += TEXT_JSON_QUOTE_MAX(strs[i] ? strlen(strs[i]) : 0);
+    const char *headers = j->headers_json && j->headers_json[0] ? j->headers_json : "{}";
+    room += strlen(headers);
+    char *out = xmalloc(room), *o = out;
+    o += sprintf(o, "{\"" JOB_F_RECEIVED "\":%" PRId64, j->received_ms);
+    o = job_json_member(o, JOB_F_METHOD, j->method);
+    o = job_json_member(o, JOB_F_PATH, j->path);
+    o = job_json_member(o, JOB_F_QUERY, j->query);
+    o = job_json_member(o, JOB_F_CTYPE, j->content_type);
+    o = job_json_member(o, JOB_F_REPLAY, j->replay_of);
+    o += sprintf(o, ",\"" JOB_F_HEADERS "\":%s}", headers);
+    assert((size_t)(o - out) < room);
+    return out;
 }
 
-int job_hset_argv(const struct job *j, const char *key, const char **argv, size_t *argvlen,
-                  char *scratch, size_t scratchlen)
+void job_hset_build(struct job_hset *h, const struct job *j, const char *key)
 {
-    assert(scratchlen >= JOB_SCRATCH_MIN);
-    int argc = 0;
-    job_argv_add(argv, argvlen, &argc, "HSET", 4);
-    job_argv_add(argv, argvlen, &argc, key, strlen(key));
-    job_argv_str(argv, argvlen, &argc, JOB_F_BRIDGE, j->bridge_id);
-    job_argv_num(argv, argvlen, &argc, JOB_F_RECEIVED, j->received_ms, &scratch, &scratchlen);
-    job_argv_str(argv, argvlen, &argc, JOB_F_METHOD, j->method);
-    job_argv_str(argv, argvlen, &argc, JOB_F_PATH, j->path);
-    job_argv_str(argv, argvlen, &argc, JOB_F_QUERY, j->query);
-    job_argv_str(argv, argvlen, &argc, JOB_F_HEADERS, j->headers_json);
-    job_argv_str(argv, argvlen, &argc, JOB_F_CTYPE, j->content_type);
-    job_argv_add(argv, argvlen, &argc, JOB_F_BODY, strlen(JOB_F_BODY));
-    job_argv_add(argv, argvlen, &argc, j->body ? j->body : "", j->body ? j->body_len : 0);
-    job_argv_str(argv, argvlen, &argc, JOB_F_REPLAY, j->replay_of);
-    job_argv_num(argv, argvlen, &argc, JOB_F_ATTEMPTS, j->attempts, &scratch, &scratchlen);
-    job_argv_num(argv, argvlen, &argc, JOB_F_REQUEUES, j->requeues, &scratch, &scratchlen);
-    assert(argc <= JOB_ARGV_MAX);
-    return argc;
+    size_t used = 0;
+    h->argc = 0;
+    h->request = job_request_json(j);
+    job_argv_add(h, "HSET", 4);
+    job_argv_add(h, key, strlen(key));
+    job_argv_add(h, JOB_F_BRIDGE, strlen(JOB_F_BRIDGE));
+    job_argv_add(h, j->bridge_id, strlen(j->bridge_id));
+    job_argv_add(h, JOB_F_REQUEST, strlen(JOB_F_REQUEST));
+    job_argv_add(h, h->request, strlen(h->request));
+    job_argv_add(h, JOB_F_BODY, strlen(JOB_F_BODY));
+    job_argv_add(h, j->body ? j->body : "", j->body ? j->body_len : 0);
+    job_argv_count(h, JOB_F_ATTEMPTS, j->attempts, &used);
+    job_argv_count(h, JOB_F_REQUEUES, j->requeues, &used);
+}
+
+void job_hset_free(struct job_hset *h)
+{
+    free(h->request);
+    h->request = NULL;
 }
 
 static bool job_field_is(const char *s, size_t len, const char *name)
@@ -110,6 +134,49 @@ static void job_fill_defaults(struct job *j)
     }
 }
 
+/* The string member `key` of `o` into *dst; absent is fine, another type is not. */
+static bool job_request_str(const cJSON *o, const char *key, char **dst)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL)
+        return true;
+    if (!cJSON_IsString(v))
+        return false;
+    job_set_str(dst, v->valuestring, strlen(v->valuestring));
+    return true;
+}
+
+/* Fill `j` from the request field's JSON (see job_request_json). */
+static bool job_read_request(struct job *j, const char *v, size_t vlen)
+{
+    bool ok = false;
+    cJSON *o = cJSON_ParseWithLength(v, vlen);
+    if (!cJSON_IsObject(o))
+        goto out;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, JOB_F_RECEIVED);
+    /* Milliseconds since the epoch are integers well inside a double's exact range. */
+    if (!cJSON_IsNumber(r) || r->valuedouble < 0 || r->valuedouble > 9007199254740992.0 ||
+        r->valuedouble != (double)(int64_t)r->valuedouble)
+        goto out;
+    j->received_ms = (int64_t)r->valuedouble;
+    if (!job_request_str(o, JOB_F_METHOD, &j->method) ||
+        !job_request_str(o, JOB_F_PATH, &j->path) || !job_request_str(o, JOB_F_QUERY, &j->query) ||
+        !job_request_str(o, JOB_F_CTYPE, &j->content_type) ||
+        !job_request_str(o, JOB_F_REPLAY, &j->replay_of))
+        goto out;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, JOB_F_HEADERS);
+    if (h != NULL) {
+        if (!cJSON_IsObject(h))
+            goto out;
+        free(j->headers_json);
+        j->headers_json = cJSON_PrintUnformatted(h);
+    }
+    ok = true;
+out:
+    cJSON_Delete(o);
+    return ok;
+}
+
 int job_from_pairs(struct job *j, const char *id, const char *const *strs, const size_t *lens,
                    size_t n, char *err, size_t errlen)
 {
@@ -138,6 +205,12 @@ int job_from_pairs(struct job *j, const char *id, const char *const *strs, const
             memcpy(j->bridge_id, v, vlen);
             j->bridge_id[vlen] = '\0';
             have_bridge = true;
+        } else if (job_field_is(f, flen, JOB_F_REQUEST)) {
+            if (!job_read_request(j, v, vlen)) {
+                bad = JOB_F_REQUEST;
+                goto out_clear;
+            }
+            have_received = true;
         } else if (job_field_is(f, flen, JOB_F_RECEIVED)) {
             if (!job_parse_int(v, vlen, 0, INT64_MAX, &num)) {
                 bad = JOB_F_RECEIVED;

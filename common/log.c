@@ -8,6 +8,7 @@
 
 #include "clock.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,8 @@ static bool log_is_number(const char *s)
  */
 static char log_pending[64 * 1024];
 static size_t log_pending_len;
+/* The ingress's event writer thread logs too. Uncontended, the lock costs next to nothing. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void log_write_all(const char *s, size_t n)
 {
@@ -133,24 +136,33 @@ static void log_write_all(const char *s, size_t n)
     }
 }
 
-void log_flush(void)
+static void log_flush_locked(void)
 {
     log_write_all(log_pending, log_pending_len);
     log_pending_len = 0;
 }
 
+void log_flush(void)
+{
+    pthread_mutex_lock(&log_lock);
+    log_flush_locked();
+    pthread_mutex_unlock(&log_lock);
+}
+
 static void log_out(const char *line, size_t n, bool now)
 {
+    pthread_mutex_lock(&log_lock);
     if (log_pending_len + n > sizeof(log_pending))
-        log_flush();
+        log_flush_locked();
     if (n > sizeof(log_pending)) {
         log_write_all(line, n);
-        return;
+    } else {
+        memcpy(log_pending + log_pending_len, line, n);
+        log_pending_len += n;
+        if (now)
+            log_flush_locked();
     }
-    memcpy(log_pending + log_pending_len, line, n);
-    log_pending_len += n;
-    if (now)
-        log_flush();
+    pthread_mutex_unlock(&log_lock);
 }
 
 static void log_emit(enum log_level lvl, const char *msg, va_list ap)

@@ -91,7 +91,8 @@ int store_event_list(struct store *st, const char *bridge_id, const char *status
 int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,
                               char *err);
 
-/* Delete up to `batch` events received before `cutoff_ms`; *deleted gets the count. */
+/* Delete up to `batch` events received before `cutoff_ms` (by their ids, which begin with
+ * that time); *deleted gets the count. */
 int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,
                              char *err);
 

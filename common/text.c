@@ -1,5 +1,5 @@
 /*
- * text.c - hex digits, percent-decoding and a string hash (see text.h).
+ * text.c - hex digits, percent-decoding, a string hash and JSON quoting (see text.h).
  */
 #include "text.h"
 
@@ -69,4 +69,29 @@ size_t text_form_decode(const char *s, size_t len, char *out)
         }
     }
     return o;
+}
+
+size_t text_json_quote(char *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20 || c == 0x7F) {
+            *o++ = '\\';
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    return (size_t)(o - out);
 }

@@ -1,7 +1,8 @@
 /*
  * text.h - small text helpers several modules need alike: hex digits, percent-decoding
  * (strict for paths and URI fragments, lenient for form bodies and query strings), and a
- * string hash for the hash tables of bridge caches and counters.
+ * string hash for the hash tables of bridge caches and counters, and JSON string quoting for
+ * records written on the hot path without building a cJSON tree.
  */
 #ifndef TEXT_H
 #define TEXT_H
@@ -27,5 +28,15 @@ char *text_uri_decode(const char *s);
  * kept as it is, as browsers do. The result may hold any byte, NUL included.
  */
 size_t text_form_decode(const char *s, size_t len, char *out);
+
+/* Room text_json_quote needs for `len` input bytes: each may become a six-byte \u00XX. */
+#define TEXT_JSON_QUOTE_MAX(len) (6 * (len) + 2)
+
+/*
+ * Write s[0..len) to `out` as a JSON string with its quotes, escaping '"', '\\' and control
+ * characters, and return the bytes written (no NUL added). Other bytes pass as they are, so
+ * a JSON reader gives back exactly `s`. `out` holds at least TEXT_JSON_QUOTE_MAX(len).
+ */
+size_t text_json_quote(char *out, const char *s, size_t len);
 
 #endif

@@ -60,6 +60,11 @@ bool utf8_valid(const char *s, size_t len, bool allow_nul)
     size_t i = 0;
     while (i < len) {
         bool ok;
+        /* Most of what comes through is ASCII: skip it without decoding. */
+        if (p[i] > 0 && p[i] < 0x80) {
+            i++;
+            continue;
+        }
         if (p[i] == 0 && !allow_nul)
             return false;
         i += utf8_seq(p + i, len - i, &ok);

@@ -1,10 +1,11 @@
 /*
  * enqueue.h - writing one accepted job to Redis, for /hooks/… and for replays.
  *
- * One script call (queue_lua_enqueue) writes the job hash, adds the id to its bridge's
- * pending set, queues it (ready, or scheduled at its due time) and, with an
- * Idempotency-Key, remembers the key, all atomically: a job is wholly queued or not at all,
- * and two requests with the same key can never both queue one.
+ * One transaction (MULTI … EXEC) writes the job hash, adds the id to its bridge's pending
+ * set and queues it (ready, or scheduled at its due time), atomically: a job is wholly
+ * queued or not at all. With an Idempotency-Key a script (queue_lua_enqueue) does the same
+ * after looking the key up and remembers it, so two requests with the same key can never
+ * both queue one.
  */
 #ifndef ENQUEUE_H
 #define ENQUEUE_H

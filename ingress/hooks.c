@@ -48,6 +48,7 @@ struct hooks_pending {
     struct httpd_req *req;
     struct job job;
     cJSON *parsed; /* the body as parsed for the checks, reused for the event; may be NULL */
+    bool trusted;  /* the body is checked JSON, not a string: event_json_trusted */
     bool scheduled;
     int64_t due_ms; /* first attempt time when scheduled, else 0 */
     int64_t started_mono;
@@ -135,24 +136,35 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         goto out;
     }
     const char *status = p->scheduled ? "scheduled" : "queued";
-    cJSON *ok = cJSON_CreateObject();
-    cJSON_AddStringToObject(ok, "event_id", id);
-    cJSON_AddStringToObject(ok, "status", status);
-    if (res == ENQUEUE_REPLAYED)
-        http_header(p->req, "Idempotent-Replayed", "true");
     hooks_log(p->in, p->req, p->job.bridge_id, id, 202, p->started_mono, NULL);
-    http_reply_json(p->req, 202, ok);
-    cJSON_Delete(ok);
+    if (res == ENQUEUE_OK) {
+        /* Our own id (evt_ and ULID letters) needs no escaping: the answer is printed
+         * straight, as every accepted request gets it. */
+        char ok[HB_ID_LEN + 64];
+        int n = snprintf(ok, sizeof(ok), "{\"event_id\":\"%s\",\"status\":\"%s\"}", id, status);
+        http_reply_raw(p->req, 202, "application/json", ok, (size_t)n);
+    } else {
+        /* The first id comes back from Redis: printed through cJSON like any stored text. */
+        cJSON *ok = cJSON_CreateObject();
+        cJSON_AddStringToObject(ok, "event_id", id);
+        cJSON_AddStringToObject(ok, "status", status);
+        http_header(p->req, "Idempotent-Replayed", "true");
+        http_reply_json(p->req, 202, ok);
+        cJSON_Delete(ok);
+    }
     if (res == ENQUEUE_REPLAYED)
         goto out;
 
     /* The event row follows the answer; if this process dies first, the worker rebuilds
      * the event from the job. */
-    cJSON *ev = event_from_job_parsed(&p->job, status, p->due_ms, p->parsed);
-    p->parsed = NULL;
-    evwriter_insert(p->in->events, p->job.id, p->job.bridge_id, status, p->job.received_ms,
-                    cJSON_PrintUnformatted(ev));
-    cJSON_Delete(ev);
+    char *json = p->trusted ? event_json_trusted(&p->job, status, p->due_ms) : NULL;
+    if (json == NULL) {
+        cJSON *ev = event_from_job_parsed(&p->job, status, p->due_ms, p->parsed);
+        p->parsed = NULL;
+        json = cJSON_PrintUnformatted(ev);
+        cJSON_Delete(ev);
+    }
+    evwriter_insert(p->in->events, p->job.id, p->job.bridge_id, status, p->job.received_ms, json);
 out:
     cJSON_Delete(p->parsed);
     job_clear(&p->job);
@@ -300,11 +312,22 @@ void hooks_request(struct httpd_req *req, void *arg)
      * broken sender is told at once instead of a destination failing later. An empty body
      * has no payload ($payload is missing), which only a schema can refuse. */
     bool want_json = e->needs_json || body_ctype_is_json(ctype);
+    bool checked = false, is_string = false;
     if (want_json && body_len > 0) {
-        parsed = body_to_json(ctype, raw, body_len, err, sizeof(err));
-        if (parsed == NULL) {
-            hooks_error(in, req, 400, "invalid_json", err, b->id, started);
-            goto out;
+        if (e->schema != NULL) {
+            /* Only a schema needs the value itself at this point. */
+            parsed = body_to_json(ctype, raw, body_len, err, sizeof(err));
+            if (parsed == NULL) {
+                hooks_error(in, req, 400, "invalid_json", err, b->id, started);
+                goto out;
+            }
+        } else if (!body_ctype_is_form(ctype)) {
+            /* A form body always decodes; anything else must be JSON. */
+            if (!body_check_json(raw, body_len, &is_string, err, sizeof(err))) {
+                hooks_error(in, req, 400, "invalid_json", err, b->id, started);
+                goto out;
+            }
+            checked = true;
         }
     }
     if (e->schema != NULL) {
@@ -354,7 +377,10 @@ void hooks_request(struct httpd_req *req, void *arg)
         p->due_ms = j->received_ms + (int64_t)b->delay_seconds * 1000;
         p->scheduled = true;
     }
-    /* A form body parsed for the checks is not the body as received: the event keeps that. */
+    /* A JSON body checked here goes into the event as its text (the common case); one
+     * parsed for a schema is reused. A form body parsed for the checks is not the body as
+     * received: the event keeps that. */
+    p->trusted = checked && !is_string;
     if (parsed != NULL && !body_ctype_is_form(ctype)) {
         p->parsed = parsed;
         parsed = NULL;

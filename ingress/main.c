@@ -203,7 +203,9 @@ int main(int argc, char **argv)
     m.in.metrics = metrics_batch_new();
     m.in.base = event_base_new();
     m.in.redis = rconn_new(m.in.base, &m.in.cfg.redis, "redis", NULL, NULL);
-    m.in.events = evwriter_new(m.in.base, m.in.store, 5, 512);
+    /* Its own thread and connection: nothing on this loop may wait for a commit. */
+    if (evwriter_new_threaded(m.in.base, m.in.cfg.db, 5, 512, &m.in.events, err) != 0)
+        goto fail;
 
     ingress_raise_fd_limit();
     int pfd = ingress_listen_socket(m.in.cfg.listen_host, m.in.cfg.listen_port, m.in.cfg.reuseport,

@@ -21,7 +21,9 @@ CREATE INDEX IF NOT EXISTS events_bridge ON events (bridge_id, id);
 CREATE INDEX IF NOT EXISTS events_status ON events (status, id);
 -- Both filters at once (a bridge's failed events, a bridge's pending ones to abort), newest first.
 CREATE INDEX IF NOT EXISTS events_bridge_status ON events (bridge_id, status, id);
-CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+-- Retention finds old events by id (ids begin with their time); databases made by earlier
+-- versions lose the index that was kept for it, which every insert paid for.
+DROP INDEX IF EXISTS events_received;
 
 -- Small facts about the database itself, e.g. a value sealed with HOOKBRIDGE_SECRET_KEY so
 -- that a process started with another key stops at once with a clear line.

@@ -530,6 +530,93 @@ static void test_form_values_are_strings(void **state)
     assert_json_is(v, "{}", "NULL, 0");
 }
 
+/* body_check_json is strict RFC 8259: what it accepts cJSON parses, and it refuses what
+ * cJSON would let through (leading zeros, bare control characters in strings, lone
+ * surrogate escapes, whitespace other than the four JSON allows). */
+static void test_check_strict(void **state)
+{
+    (void)state;
+    static const char *const valid[] = {
+        "0",
+        "-0",
+        "1.5e+10",
+        "-12.25E-3",
+        "[]",
+        "{}",
+        "\"\"",
+        "[true,false,null]",
+        " \r\n\t{} ",
+        "{\"a\":{\"b\":[1,{}]}}",
+        "\"\\ud83d\\ude00\"",
+        "\"\\u0000\"",
+        "\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"",
+    };
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        char err[128] = "";
+        if (!body_check_json(valid[i], strlen(valid[i]), NULL, err, sizeof(err)))
+            fail_msg("%s refused: %s", valid[i], err);
+        cJSON *v = cJSON_ParseWithLength(valid[i], strlen(valid[i]));
+        if (v == NULL)
+            fail_msg("%s: cJSON disagrees", valid[i]);
+        cJSON_Delete(v);
+    }
+    static const struct parse_error_case invalid[] = {
+        {LIT("01"), "body is not valid JSON (near byte 1)"},
+        {LIT("1."), "body is not valid JSON (near byte 2)"},
+        {LIT(".5"), "body is not valid JSON (near byte 0)"},
+        {LIT("-"), "body is not valid JSON (near byte 1)"},
+        {LIT("+1"), "body is not valid JSON (near byte 0)"},
+        {LIT("1e"), "body is not valid JSON (near byte 2)"},
+        {LIT("[1 2]"), "body is not valid JSON (near byte 3)"},
+        {LIT("{\"a\":1,}"), "body is not valid JSON (near byte 7)"},
+        {LIT("{1:2}"), "body is not valid JSON (near byte 1)"},
+        {LIT("\"a\tb\""), "body is not valid JSON (near byte 2)"},
+        {LIT("\"\\ud800\""), "body is not valid JSON (near byte 7)"},
+        {LIT("\"\\udc00\""), "body is not valid JSON (near byte 7)"},
+        {LIT("\"\\ud800\\u0041\""), "body is not valid JSON (near byte 13)"},
+        {LIT("\"\\x\""), "body is not valid JSON (near byte 3)"},
+        {LIT("\"\\u12\""), "body is not valid JSON (near byte 3)"},
+        {LIT("\f1"), "body is not valid JSON (near byte 0)"},
+        {LIT("tru"), "body is not valid JSON (near byte 0)"},
+        {LIT("nulll"), "body is not valid JSON (near byte 4)"},
+        {LIT("\"abc"), "body is not valid JSON (near byte 4)"},
+        {LIT("{\"a\""), "body is not valid JSON (near byte 4)"},
+    };
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        char err[128] = "";
+        if (body_check_json(invalid[i].in, invalid[i].len, NULL, err, sizeof(err)))
+            fail_msg("case %zu (%s) accepted", i, invalid[i].in);
+        if (strcmp(err, invalid[i].err) != 0)
+            fail_msg("case %zu: \"%s\", want \"%s\"", i, err, invalid[i].err);
+        /* body_parse_json refuses the same, with the same words. */
+        char err2[128] = "";
+        assert_null(body_parse_json(invalid[i].in, invalid[i].len, err2, sizeof(err2)));
+        assert_string_equal(err, err2);
+    }
+}
+
+static void test_check_is_string(void **state)
+{
+    (void)state;
+    char err[128];
+    bool is_string = false;
+    assert_true(body_check_json(LIT(" \"x\" "), &is_string, err, sizeof(err)));
+    assert_true(is_string);
+    assert_true(body_check_json(LIT("[\"x\"]"), &is_string, err, sizeof(err)));
+    assert_false(is_string);
+    assert_true(body_check_json(LIT("7"), &is_string, err, sizeof(err)));
+    assert_false(is_string);
+    /* Exactly BODY_MAX_DEPTH levels pass; one more is refused by name. */
+    char deep[2 * BODY_MAX_DEPTH + 3];
+    memset(deep, '[', BODY_MAX_DEPTH);
+    memset(deep + BODY_MAX_DEPTH, ']', BODY_MAX_DEPTH);
+    assert_true(body_check_json(deep, 2 * BODY_MAX_DEPTH, NULL, err, sizeof(err)));
+    memset(deep, '[', BODY_MAX_DEPTH + 1);
+    memset(deep + BODY_MAX_DEPTH + 1, ']', BODY_MAX_DEPTH + 1);
+    assert_false(body_check_json(deep, 2 * BODY_MAX_DEPTH + 2, NULL, err, sizeof(err)));
+    assert_string_equal(err, "body nests deeper than 64 levels");
+}
+
 int main(void)
 {
     xalloc_init_cjson();
@@ -548,6 +635,8 @@ int main(void)
         cmocka_unit_test(test_to_json),
         cmocka_unit_test(test_form_object),
         cmocka_unit_test(test_form_values_are_strings),
+        cmocka_unit_test(test_check_strict),
+        cmocka_unit_test(test_check_is_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

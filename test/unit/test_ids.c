@@ -70,6 +70,28 @@ static void test_new_time_order(void **state)
     }
 }
 
+/* The time bound: every id made before `ms` sorts below it, every id made at or after it
+ * sorts above; too small a buffer gives "". */
+static void test_time_bound(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(time_cases) / sizeof(time_cases[0]); i++) {
+        int64_t ms = time_cases[i].ms;
+        char bound[HB_ID_LEN], id[HB_ID_LEN];
+        ids_time_bound("evt_", ms, bound, sizeof(bound));
+        assert_int_equal(strlen(bound), 4 + IDS_TIME_LEN);
+        ids_new("evt_", ms, id, sizeof(id));
+        assert_true(strcmp(id, bound) > 0);
+        if (ms > 0) {
+            ids_new("evt_", ms - 1, id, sizeof(id));
+            assert_true(strcmp(id, bound) < 0);
+        }
+    }
+    char small[8] = "x";
+    ids_time_bound("evt_", 1000, small, sizeof(small));
+    assert_string_equal(small, "");
+}
+
 static void test_new_random_part(void **state)
 {
     (void)state;
@@ -209,10 +231,10 @@ static void test_endpoint_valid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_shape),       cmocka_unit_test(test_new_time_order),
-        cmocka_unit_test(test_new_random_part), cmocka_unit_test(test_new_small_buffer),
-        cmocka_unit_test(test_valid),           cmocka_unit_test(test_endpoint_tokens),
-        cmocka_unit_test(test_endpoint_valid),
+        cmocka_unit_test(test_new_shape),        cmocka_unit_test(test_new_time_order),
+        cmocka_unit_test(test_time_bound),       cmocka_unit_test(test_new_random_part),
+        cmocka_unit_test(test_new_small_buffer), cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_endpoint_tokens),  cmocka_unit_test(test_endpoint_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

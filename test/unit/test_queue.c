@@ -479,7 +479,7 @@ static void key_inflight(const char *worker, char *out)
 
 /*
  * Run queue_lua_enqueue as ingress/enqueue.c does: EVAL, script, numkeys, job, ready,
- * scheduled, pending[, idempotency], id, due, ttl, then job_hset_argv's pairs without
+ * scheduled, pending[, idempotency], id, due, ttl, then job_hset_build's pairs without
  * "HSET" and the key. Returns the reply (the caller frees it).
  */
 static redisReply *enqueue(redisContext *c, const char *id, const char *bridge, long long due_ms,
@@ -500,9 +500,8 @@ static redisReply *enqueue(redisContext *c, const char *id, const char *bridge, 
     j.replay_of = job_replay;
 
     char jobkey[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN], idem[QUEUE_KEY_LEN];
-    char due[24], ttl[16], numkeys[4], scratch[128];
-    const char *hargv[JOB_ARGV_MAX];
-    size_t hlen[JOB_ARGV_MAX];
+    char due[24], ttl[16], numkeys[4];
+    struct job_hset h;
     key_job(id, jobkey);
     key_pending(bridge, pending);
     if (idem_key != NULL)
@@ -510,7 +509,7 @@ static redisReply *enqueue(redisContext *c, const char *id, const char *bridge, 
     snprintf(due, sizeof(due), "%lld", due_ms);
     snprintf(ttl, sizeof(ttl), "%d", QUEUE_IDEMPOTENCY_TTL_S);
     snprintf(numkeys, sizeof(numkeys), "%s", idem_key ? "5" : "4");
-    int hargc = job_hset_argv(&j, jobkey, hargv, hlen, scratch, sizeof(scratch));
+    job_hset_build(&h, &j, jobkey);
 
     const char *argv[11 + JOB_ARGV_MAX];
     size_t lens[11 + JOB_ARGV_MAX];
@@ -528,11 +527,12 @@ static redisReply *enqueue(redisContext *c, const char *id, const char *bridge, 
         argv[argc] = tail[i];
         lens[argc++] = strlen(tail[i]);
     }
-    for (int i = 2; i < hargc; i++) {
-        argv[argc] = hargv[i];
-        lens[argc++] = hlen[i];
+    for (int i = 2; i < h.argc; i++) {
+        argv[argc] = h.argv[i];
+        lens[argc++] = h.argvlen[i];
     }
     redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    job_hset_free(&h);
     if (r == NULL)
         fail_msg("enqueue %s: %s", id, c->errstr);
     if (r->type == REDIS_REPLY_ERROR)
@@ -570,29 +570,19 @@ static size_t fetch_n(redisContext *c, const char *worker, int max)
     return n;
 }
 
-/* The job hash holds exactly what job_hset_argv wrote for `bridge`. */
+/* The job hash holds exactly what job_hset_build wrote for `bridge`: three fields, the
+ * request's JSON with every value. */
 static void assert_job_hash(redisContext *c, const char *id, const char *bridge)
 {
     char jobkey[QUEUE_KEY_LEN];
     key_job(id, jobkey);
-    static const struct {
-        const char *field;
-        const char *value;
-    } fields[] = {
-        {JOB_F_RECEIVED, "1700000000000"},
-        {JOB_F_METHOD, "POST"},
-        {JOB_F_PATH, "/hooks/tok123"},
-        {JOB_F_QUERY, "x=1&y=2"},
-        {JOB_F_HEADERS, "{\"content-type\":\"application/json\",\"x-a\":\"[redacted]\"}"},
-        {JOB_F_CTYPE, "application/json"},
-        {JOB_F_REPLAY, ""},
-        {JOB_F_ATTEMPTS, "0"},
-        {JOB_F_REQUEUES, "0"},
-    };
-    assert_int_equal(cmd_int(c, "HLEN %s", jobkey), 11);
+    assert_int_equal(cmd_int(c, "HLEN %s", jobkey), 3);
     cmd_str_is(c, bridge, "HGET %s %s", jobkey, JOB_F_BRIDGE);
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        cmd_str_is(c, fields[i].value, "HGET %s %s", jobkey, fields[i].field);
+    cmd_str_is(c,
+               "{\"received_ms\":1700000000000,\"method\":\"POST\",\"path\":\"/hooks/tok123\","
+               "\"query\":\"x=1&y=2\",\"content_type\":\"application/json\",\"replay_of\":\"\","
+               "\"headers\":{\"content-type\":\"application/json\",\"x-a\":\"[redacted]\"}}",
+               "HGET %s %s", jobkey, JOB_F_REQUEST);
     redisReply *r = cmd(c, "HGET %s %s", jobkey, JOB_F_BODY);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_int_equal(r->len, JOB_BODY_LEN);
@@ -726,7 +716,7 @@ static void test_abort_marks_pending(void **state)
     for (size_t i = 0; i < 2; i++) {
         key_job(b_ids[i], job);
         assert_int_equal(cmd_int(c, "HEXISTS %s %s", job, JOB_F_ABORTED), 0);
-        assert_int_equal(cmd_int(c, "HLEN %s", job), 11);
+        assert_int_equal(cmd_int(c, "HLEN %s", job), 3);
     }
 
     /* Nothing left to abort. */
@@ -818,7 +808,7 @@ static void test_ack_retry(void **state)
     assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
     cmd_str_is(c, "3", "HGET %s %s", job, JOB_F_ATTEMPTS);
     cmd_str_is(c, BRIDGE_A, "HGET %s %s", job, JOB_F_BRIDGE);
-    assert_int_equal(cmd_int(c, "HLEN %s", job), 11);
+    assert_int_equal(cmd_int(c, "HLEN %s", job), 4);
     cmd_str_is(c, "1700000000999", "ZSCORE %s %s", qk.scheduled, "evt_a");
     assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_a"), 1);
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.ready), 0);
@@ -903,16 +893,16 @@ static void assert_fetched(const redisReply *r, size_t i, const char *id, const 
     assert_int_equal(idr->type, REDIS_REPLY_STRING);
     assert_string_equal(idr->str, id);
     assert_int_equal(pairs->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(pairs->elements, 22);
-    const char *strs[22];
-    size_t lens[22];
-    for (size_t k = 0; k < 22; k++) {
+    assert_int_equal(pairs->elements, 6);
+    const char *strs[6];
+    size_t lens[6];
+    for (size_t k = 0; k < 6; k++) {
         strs[k] = pairs->element[k]->str;
         lens[k] = pairs->element[k]->len;
     }
     struct job j;
     char err[128];
-    if (job_from_pairs(&j, idr->str, strs, lens, 22, err, sizeof(err)) != 0)
+    if (job_from_pairs(&j, idr->str, strs, lens, 6, err, sizeof(err)) != 0)
         fail_msg("job_from_pairs: %s", err);
     assert_string_equal(j.id, id);
     assert_string_equal(j.bridge_id, bridge);
@@ -1018,7 +1008,7 @@ static void test_reap(void **state)
     key_job("evt_ghost", job);
     assert_int_equal(cmd_int(c, "EXISTS %s", job), 0);
     key_job("evt_c", job);
-    cmd_str_is(c, "0", "HGET %s %s", job, JOB_F_REQUEUES);
+    cmd_str_is(c, NULL, "HGET %s %s", job, JOB_F_REQUEUES);
 
     assert_int_equal(cmd_int(c, "EXISTS %s", dead), 0);
     assert_list(c, live, STRS("evt_c"));
@@ -1063,7 +1053,7 @@ static void test_release(void **state)
     cmd_str_is(c, "9000", "ZSCORE %s w-2", qk.workers);
     /* A clean shutdown is not a crash: requeues stays. */
     key_job("evt_a", job);
-    cmd_str_is(c, "0", "HGET %s %s", job, JOB_F_REQUEUES);
+    cmd_str_is(c, NULL, "HGET %s %s", job, JOB_F_REQUEUES);
 
     assert_int_equal(
         eval_int(c, queue_lua_release, STRS(inflight, qk.ready, qk.workers), STRS("w-1")), 0);

@@ -1,6 +1,7 @@
 /*
  * test_text.c - unit tests for common/text.c: hex digits, strict percent-decoding of paths
- * (malformed escapes and %00 refused), lenient form decoding, and the string hash.
+ * (malformed escapes and %00 refused), lenient form decoding, the string hash and JSON
+ * string quoting.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include <cjson/cJSON.h>
 
 #include "text.h"
 
@@ -94,13 +97,46 @@ static void test_hash(void **state)
     assert_true(text_hash("requests|a|202") != text_hash("requests|a|203"));
 }
 
+/* Quoting: what must be escaped is, the rest passes as is, and a JSON reader gives back
+ * the input. */
+static void test_json_quote(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"", 0, "\"\""},
+        {"abc", 3, "\"abc\""},
+        {"a\"b\\c/", 6, "\"a\\\"b\\\\c/\""},
+        {"\n\t\x01\x1f\x7f", 5, "\"\\u000a\\u0009\\u0001\\u001f\\u007f\""},
+        {"h\xc3\xa9 \xf0\x9f\x98\x80", 8, "\"h\xc3\xa9 \xf0\x9f\x98\x80\""},
+        {"a\0b", 3, "\"a\\u0000b\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[TEXT_JSON_QUOTE_MAX(16)];
+        size_t n = text_json_quote(out, cases[i].in, cases[i].len);
+        if (n != strlen(cases[i].want) || memcmp(out, cases[i].want, n) != 0)
+            fail_msg("case %zu: %.*s, want %s", i, (int)n, out, cases[i].want);
+        if (memchr(cases[i].in, '\0', cases[i].len) != NULL)
+            continue;
+        cJSON *v = cJSON_ParseWithLength(out, n);
+        assert_true(cJSON_IsString(v));
+        assert_string_equal(v->valuestring, cases[i].in);
+        cJSON_Delete(v);
+    }
+    /* The worst case fits the documented room exactly. */
+    char worst[TEXT_JSON_QUOTE_MAX(4)];
+    assert_int_equal(text_json_quote(worst, "\x01\x02\x03\x04", 4), TEXT_JSON_QUOTE_MAX(4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hex_value),
-        cmocka_unit_test(test_uridecode),
-        cmocka_unit_test(test_form_decode),
-        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_hex_value),   cmocka_unit_test(test_uridecode),
+        cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_json_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,227 @@
+/*
+ * test_evwriter.c - unit tests for common/evwriter.c on a real SQLite file: batches commit
+ * when full, on the timer and on flush; update callbacks run after the commit; an update
+ * for a missing row inserts the full event; a threaded writer commits on its own thread and
+ * connection, flush waits for it, and free commits what is left before joining.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evwriter.h"
+#include "hb.h"
+#include "ids.h"
+#include "store.h"
+#include "tmpdb.h"
+#include "xalloc.h"
+
+struct fixture {
+    struct tmpdb *db;
+    struct store *st;
+    const char *path;
+    struct event_base *base;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    f->db = tmpdb_open();
+    if (f->db == NULL) {
+        free(f);
+        return -1;
+    }
+    f->st = f->db->st;
+    f->path = f->db->path;
+    f->base = event_base_new();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    event_base_free(f->base);
+    int rc = tmpdb_close(f->db);
+    free(f);
+    return rc;
+}
+
+/* The id of the i-th test event. */
+static void event_id(int i, char out[HB_ID_LEN])
+{
+    snprintf(out, HB_ID_LEN, "evt_01JD00000000000000000%05d", i);
+}
+
+static void insert(struct evwriter *w, int i)
+{
+    char id[HB_ID_LEN];
+    event_id(i, id);
+    evwriter_insert(w, id, "brg_1", "queued", 1000 + i,
+                    xasprintf("{\"id\":\"%s\",\"status\":\"queued\",\"attempts\":[]}", id));
+}
+
+/* True when event i is in the database, read through `st`. */
+static bool present(struct store *st, int i)
+{
+    char id[HB_ID_LEN], err[HB_ERR_LEN];
+    char *json = NULL;
+    event_id(i, id);
+    int rc = store_event_get(st, id, &json, err);
+    free(json);
+    assert_true(rc == 0 || rc == STORE_NOTFOUND);
+    return rc == 0;
+}
+
+/* Run the loop for about `ms` milliseconds. */
+static void run_loop(struct event_base *base, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+static void test_batch_full_and_flush(void **state)
+{
+    struct fixture *f = *state;
+    struct evwriter *w = evwriter_new(f->base, f->st, 1000, 3);
+    insert(w, 1);
+    insert(w, 2);
+    assert_int_equal(evwriter_pending(w), 2);
+    assert_false(present(f->st, 1));
+    insert(w, 3); /* the batch is full: committed at once */
+    assert_int_equal(evwriter_pending(w), 0);
+    assert_true(present(f->st, 1) && present(f->st, 3));
+    insert(w, 4);
+    assert_int_equal(evwriter_flush(w), 0);
+    assert_true(present(f->st, 4));
+    /* Inserting an id again changes nothing (INSERT OR IGNORE). */
+    insert(w, 4);
+    assert_int_equal(evwriter_flush(w), 0);
+    evwriter_free(w);
+}
+
+static void test_timer_commits(void **state)
+{
+    struct fixture *f = *state;
+    struct evwriter *w = evwriter_new(f->base, f->st, 5, 100);
+    insert(w, 1);
+    run_loop(f->base, 50);
+    assert_int_equal(evwriter_pending(w), 0);
+    assert_true(present(f->st, 1));
+    evwriter_free(w);
+}
+
+struct done {
+    int calls, ok;
+};
+
+static void on_done(void *arg, int ok)
+{
+    struct done *d = arg;
+    d->calls++;
+    d->ok = ok;
+}
+
+static char *full_event(void *arg)
+{
+    (void)arg;
+    char id[HB_ID_LEN];
+    event_id(9, id);
+    return xasprintf("{\"id\":\"%s\",\"status\":\"delivered\",\"attempts\":[]}", id);
+}
+
+/* Updates: the callback runs after the commit; a missing row gets the whole event. */
+static void test_update_callbacks(void **state)
+{
+    struct fixture *f = *state;
+    struct evwriter *w = evwriter_new(f->base, f->st, 1000, 100);
+    char id[HB_ID_LEN], err[HB_ERR_LEN];
+    insert(w, 1);
+    event_id(1, id);
+    struct done d1 = {0, 0}, d9 = {0, 0};
+    struct store_event_update u = {.id = id, .status = "delivered"};
+    evwriter_update(w, &u, "brg_1", 1001, full_event, on_done, &d1);
+    event_id(9, id);
+    struct store_event_update u9 = {.id = id, .status = "delivered"};
+    evwriter_update(w, &u9, "brg_1", 1009, full_event, on_done, &d9);
+    assert_int_equal(d1.calls, 0);
+    assert_int_equal(evwriter_flush(w), 0);
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d1.ok, 1);
+    assert_int_equal(d9.calls, 1);
+    char *json = NULL;
+    assert_int_equal(store_event_get(f->st, id, &json, err), 0);
+    assert_non_null(strstr(json, "\"delivered\""));
+    free(json);
+    event_id(1, id);
+    assert_int_equal(store_event_get(f->st, id, &json, err), 0);
+    assert_non_null(strstr(json, "\"delivered\""));
+    free(json);
+    evwriter_free(w);
+}
+
+/* A threaded writer: the loop only queues; flush waits until the thread committed, and
+ * what it wrote is there for any other connection. */
+static void test_threaded(void **state)
+{
+    struct fixture *f = *state;
+    struct evwriter *w;
+    char err[HB_ERR_LEN];
+    assert_int_equal(evwriter_new_threaded(f->base, f->path, 5, 64, &w, err), 0);
+    for (int i = 0; i < 1000; i++)
+        insert(w, i);
+    assert_int_equal(evwriter_flush(w), 0);
+    assert_int_equal(evwriter_pending(w), 0);
+    for (int i = 0; i < 1000; i++)
+        if (!present(f->st, i))
+            fail_msg("event %d missing after flush", i);
+
+    /* The timer hands a batch over without a flush. */
+    insert(w, 5000);
+    run_loop(f->base, 30);
+    bool seen = false;
+    for (int tries = 0; tries < 200 && !seen; tries++) {
+        seen = present(f->st, 5000);
+        if (!seen)
+            usleep(10 * 1000);
+    }
+    assert_true(seen);
+
+    /* What is still queued at free is committed before the thread stops. */
+    insert(w, 6000);
+    evwriter_free(w);
+    assert_true(present(f->st, 6000));
+}
+
+/* A threaded writer on a path that cannot be opened fails at once, with a reason. */
+static void test_threaded_bad_path(void **state)
+{
+    struct fixture *f = *state;
+    struct evwriter *w = (struct evwriter *)1;
+    char err[HB_ERR_LEN] = "";
+    assert_int_equal(
+        evwriter_new_threaded(f->base, "/nonexistent-dir/x/hookbridge.db", 5, 64, &w, err), -1);
+    assert_null(w);
+    assert_true(err[0] != '\0');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_batch_full_and_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timer_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_callbacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_bad_path, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -58,12 +58,12 @@ bool queue_key_idempotency(const struct queue_keys *k, const char *bridge_id, co
 void queue_key_inflight(const struct queue_keys *k, const char *worker, char *out, size_t outlen);
 
 /*
- * Accept one job, atomically: with an Idempotency-Key whose id is already remembered, do
- * nothing and return {0, first_id}; else (remembering the key for ARGV[3] seconds) write
- * the job hash, add the id to the bridge's pending set, and LPUSH it on ready (ARGV[2] is
- * "0") or ZADD it to scheduled at ARGV[2] ms; return {1, id}.
- * KEYS: job, ready, scheduled, pending[, idempotency]. ARGV: id, due_ms, ttl_s, then the
- * job's field/value pairs.
+ * Accept one job that carries an Idempotency-Key, atomically (jobs without one go in a
+ * MULTI/EXEC, which costs Redis less: ingress/enqueue.c): with an Idempotency-Key whose id is
+ * already remembered, do nothing and return {0, first_id}; else (remembering the key for ARGV[3]
+ * seconds) write the job hash, add the id to the bridge's pending set, and LPUSH it on ready
+ * (ARGV[2] is "0") or ZADD it to scheduled at ARGV[2] ms; return {1, id}. KEYS: job, ready,
+ * scheduled, pending[, idempotency]. ARGV: id, due_ms, ttl_s, then the job's field/value pairs.
  */
 extern const char queue_lua_enqueue[];
 

@@ -2,7 +2,7 @@
  * hooks.c - ANY /hooks/{endpoint}: accept an inbound webhook (see hooks.h).
  *
  * The checks run in the SPEC's order and the first that fails answers; nothing is queued
- * unless all pass. The job then goes to Redis in one atomic script call (enqueue.c) and the
+ * unless all pass. The job then goes to Redis in one atomic transaction (enqueue.c) and the
  * 202 is sent from its reply; a dropped link or an error reply answers 503 instead, and the
  * sender retries. The event's first SQLite write follows the answer, batched.
  */

@@ -60,8 +60,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *fast = event_json_trusted(&j, "queued", 0);
         cJSON *slow = event_from_job(&j, "queued", 0);
         cJSON *fast_v = fast ? cJSON_Parse(fast) : NULL;
-        if (fast == NULL || fast_v == NULL || !cJSON_Compare(fast_v, slow, true))
+        if (fast == NULL || fast_v == NULL)
             abort();
+        /* Compared as cJSON prints them: it writes a number too large for a double as null
+         * (the straight event keeps the sender's text), and cJSON_Compare would trip on
+         * repeated keys, which both keep in the same order. */
+        char *fast_text = cJSON_PrintUnformatted(fast_v), *slow_text = cJSON_PrintUnformatted(slow);
+        if (strcmp(fast_text, slow_text) != 0)
+            abort();
+        free(fast_text);
+        free(slow_text);
         cJSON_Delete(fast_v);
         cJSON_Delete(slow);
         free(fast);

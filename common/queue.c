@@ -141,3 +141,6 @@ const char queue_lua_stats[] =
     "end\n"
     "return {redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), inflight,\n"
     "        redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[2], '+inf')}\n";
+
+const char queue_lua_peek[] = "local due = redis.call('ZSCORE', KEYS[2], ARGV[1])\n"
+                              "return {redis.call('HGETALL', KEYS[1]), due or ''}\n";

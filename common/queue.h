@@ -118,4 +118,11 @@ extern const char queue_lua_release[];
  */
 extern const char queue_lua_stats[];
 
+/*
+ * One job as it waits, for an event not yet in SQLite (another ingress process accepted it
+ * a moment ago): {the job hash's field/value pairs, its due time in scheduled or ""}.
+ * KEYS: job, scheduled. ARGV: id.
+ */
+extern const char queue_lua_peek[];
+
 #endif

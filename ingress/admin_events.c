@@ -16,11 +16,13 @@
 #include "ids.h"
 #include "job.h"
 #include "log.h"
+#include "queue.h"
 #include "rconn.h"
 #include "store.h"
 #include "xalloc.h"
 
 #include <errno.h>
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,43 +135,124 @@ out:
     cJSON_Delete(params);
 }
 
+/* Read one stored event after writing what this process accepted a moment ago. Returns
+ * 0 with *json (the caller frees it), STORE_NOTFOUND, or -1 (logged). */
+static int events_read(struct ingress *in, const char *id, char **json)
+{
+    char err[HB_ERR_LEN];
+    evwriter_flush(in->events);
+    int rc = store_event_get(in->store, id, json, err);
+    if (rc != 0 && rc != STORE_NOTFOUND)
+        log_kv(LOG_ERROR, "read event failed", "event_id", id, "error", err, NULL);
+    return rc;
+}
+
+static void events_not_found(struct httpd_req *req, const char *id)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "event %.40s not found", id);
+    http_reply_error(req, 404, "not_found", msg);
+}
+
 /*
  * One stored event's JSON (a new string the caller frees), or NULL after replying 404 (a
- * malformed or unknown id) or 500. Events this process accepted a moment ago are written
- * first, so an event is found from the moment of its 202.
+ * malformed or unknown id) or 500.
  */
 static char *events_load(struct ingress *in, struct httpd_req *req, const char *id)
 {
-    char err[HB_ERR_LEN];
     char *json = NULL;
-    char msg[128];
-    snprintf(msg, sizeof(msg), "event %.40s not found", id);
     if (!ids_valid("evt_", id)) {
-        http_reply_error(req, 404, "not_found", msg);
+        events_not_found(req, id);
         return NULL;
     }
-    evwriter_flush(in->events);
-    int rc = store_event_get(in->store, id, &json, err);
-    if (rc == STORE_NOTFOUND) {
-        http_reply_error(req, 404, "not_found", msg);
-        return NULL;
-    }
-    if (rc != 0) {
-        log_kv(LOG_ERROR, "read event failed", "event_id", id, "error", err, NULL);
+    int rc = events_read(in, id, &json);
+    if (rc == STORE_NOTFOUND)
+        events_not_found(req, id);
+    else if (rc != 0)
         http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
-        return NULL;
+    return rc == 0 ? json : NULL;
+}
+
+/* A GET waiting for the job in Redis. */
+struct events_peek {
+    struct httpd_req *req;
+    char id[HB_ID_LEN];
+};
+
+/*
+ * The event of a job that is in Redis but not yet in SQLite: accepted a moment ago by
+ * another ingress process on the same port (--reuseport), whose row is still in its
+ * writer's batch. Built from the job as that process would have written it.
+ */
+static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct events_peek *p = priv;
+    redisReply *reply = r;
+    (void)ac;
+    char err[HB_ERR_LEN];
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_ARRAY || reply->element[0]->elements == 0) {
+        events_not_found(p->req, p->id);
+        goto out;
     }
-    return json;
+    const redisReply *pairs = reply->element[0], *due = reply->element[1];
+    size_t n = pairs->elements;
+    const char **strs = xcalloc(n, sizeof(*strs));
+    size_t *lens = xcalloc(n, sizeof(*lens));
+    for (size_t i = 0; i < n; i++) {
+        strs[i] = pairs->element[i]->str ? pairs->element[i]->str : "";
+        lens[i] = pairs->element[i]->str ? pairs->element[i]->len : 0;
+    }
+    struct job j;
+    int rc = job_from_pairs(&j, p->id, strs, lens, n, err, sizeof(err));
+    free(strs);
+    free(lens);
+    if (rc != 0) {
+        log_kv(LOG_WARN, "job unreadable", "event_id", p->id, "error", err, NULL);
+        events_not_found(p->req, p->id);
+        goto out;
+    }
+    int64_t due_ms =
+        due->type == REDIS_REPLY_STRING && due->len > 0 ? strtoll(due->str, NULL, 10) : 0;
+    const char *status = j.aborted ? "aborted"
+                         : due_ms  ? (j.attempts > 0 ? "retrying" : "scheduled")
+                                   : "queued";
+    cJSON *ev = event_from_job(&j, status, j.aborted ? 0 : due_ms);
+    http_reply_json(p->req, 200, ev);
+    cJSON_Delete(ev);
+    job_clear(&j);
+out:
+    free(p);
 }
 
 static void events_get(struct ingress *in, struct httpd_req *req, const char *id)
 {
-    char *json = events_load(in, req, id);
-    if (json == NULL)
+    char *json = NULL;
+    if (!ids_valid("evt_", id)) {
+        events_not_found(req, id);
         return;
-    /* Stored JSON is served as is: it was built by cJSON and needs no re-encoding. */
-    http_reply_raw(req, 200, "application/json", json, strlen(json));
-    free(json);
+    }
+    int rc = events_read(in, id, &json);
+    if (rc == 0) {
+        /* Stored JSON is served as is: it was built by cJSON and needs no re-encoding. */
+        http_reply_raw(req, 200, "application/json", json, strlen(json));
+        free(json);
+        return;
+    }
+    if (rc != STORE_NOTFOUND) {
+        http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
+        return;
+    }
+    char key[QUEUE_KEY_LEN];
+    queue_key_job(&in->keys, id, key, sizeof(key));
+    struct events_peek *p = xcalloc(1, sizeof(*p));
+    p->req = req;
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    if (rconn_cmd(in->redis, events_on_peek, p, "EVAL %s 2 %s %s %s", queue_lua_peek, key,
+                  in->keys.scheduled, id) != 0) {
+        free(p);
+        events_not_found(req, id);
+    }
 }
 
 /* A replay waiting for Redis. */

@@ -1100,6 +1100,38 @@ static void test_stats(void **state)
     stats_are(c, "999", all_live);
 }
 
+/* ---- queue_lua_peek ---- */
+
+static void test_peek(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char job[QUEUE_KEY_LEN];
+    enqueue_ok(c, "evt_s", BRIDGE_A, 1700000005000);
+    enqueue_ok(c, "evt_r", BRIDGE_A, 0);
+
+    key_job("evt_s", job);
+    redisReply *r = redis_eval(c, queue_lua_peek, STRS(job, qk.scheduled), STRS("evt_s"));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[0]->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->elements, 6); /* bridge_id, request, body */
+    assert_string_equal(r->element[1]->str, "1700000005000");
+    freeReplyObject(r);
+
+    key_job("evt_r", job);
+    r = redis_eval(c, queue_lua_peek, STRS(job, qk.scheduled), STRS("evt_r"));
+    assert_int_equal(r->element[0]->elements, 6);
+    assert_string_equal(r->element[1]->str, ""); /* ready: no due time */
+    freeReplyObject(r);
+
+    key_job("evt_gone", job);
+    r = redis_eval(c, queue_lua_peek, STRS(job, qk.scheduled), STRS("evt_gone"));
+    assert_int_equal(r->element[0]->elements, 0);
+    assert_string_equal(r->element[1]->str, "");
+    freeReplyObject(r);
+}
+
 /* ---- the whole way: scheduled, retried, done ---- */
 
 static void test_lifecycle(void **state)
@@ -1139,6 +1171,7 @@ int main(void)
         cmocka_unit_test(test_reap),
         cmocka_unit_test(test_release),
         cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_peek),
         cmocka_unit_test(test_lifecycle),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);

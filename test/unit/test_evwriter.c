@@ -24,35 +24,32 @@
 #include "tmpdb.h"
 #include "xalloc.h"
 
-struct fixture {
-    struct tmpdb *db;
-    struct store *st;
-    const char *path;
-    struct event_base *base;
-};
+/* One loop for all tests; a fresh database for each (test/unit/tmpdb.h). */
+static struct event_base *base;
 
 static int setup(void **state)
 {
-    struct fixture *f = xcalloc(1, sizeof(*f));
-    f->db = tmpdb_open();
-    if (f->db == NULL) {
-        free(f);
-        return -1;
-    }
-    f->st = f->db->st;
-    f->path = f->db->path;
-    f->base = event_base_new();
-    *state = f;
-    return 0;
+    *state = tmpdb_open();
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    event_base_free(f->base);
-    int rc = tmpdb_close(f->db);
-    free(f);
-    return rc;
+    return tmpdb_close(*state);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    base = event_base_new();
+    return base ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    event_base_free(base);
+    return 0;
 }
 
 /* The id of the i-th test event. */
@@ -91,8 +88,8 @@ static void run_loop(struct event_base *base, int ms)
 
 static void test_batch_full_and_flush(void **state)
 {
-    struct fixture *f = *state;
-    struct evwriter *w = evwriter_new(f->base, f->st, 1000, 3);
+    struct tmpdb *f = *state;
+    struct evwriter *w = evwriter_new(base, f->st, 1000, 3);
     insert(w, 1);
     insert(w, 2);
     assert_int_equal(evwriter_pending(w), 2);
@@ -111,10 +108,10 @@ static void test_batch_full_and_flush(void **state)
 
 static void test_timer_commits(void **state)
 {
-    struct fixture *f = *state;
-    struct evwriter *w = evwriter_new(f->base, f->st, 5, 100);
+    struct tmpdb *f = *state;
+    struct evwriter *w = evwriter_new(base, f->st, 5, 100);
     insert(w, 1);
-    run_loop(f->base, 50);
+    run_loop(base, 50);
     assert_int_equal(evwriter_pending(w), 0);
     assert_true(present(f->st, 1));
     evwriter_free(w);
@@ -142,8 +139,8 @@ static char *full_event(void *arg)
 /* Updates: the callback runs after the commit; a missing row gets the whole event. */
 static void test_update_callbacks(void **state)
 {
-    struct fixture *f = *state;
-    struct evwriter *w = evwriter_new(f->base, f->st, 1000, 100);
+    struct tmpdb *f = *state;
+    struct evwriter *w = evwriter_new(base, f->st, 1000, 100);
     char id[HB_ID_LEN], err[HB_ERR_LEN];
     insert(w, 1);
     event_id(1, id);
@@ -173,10 +170,10 @@ static void test_update_callbacks(void **state)
  * what it wrote is there for any other connection. */
 static void test_threaded(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct evwriter *w;
     char err[HB_ERR_LEN];
-    assert_int_equal(evwriter_new_threaded(f->base, f->path, 5, 64, &w, err), 0);
+    assert_int_equal(evwriter_new_threaded(base, f->path, 5, 64, &w, err), 0);
     for (int i = 0; i < 1000; i++)
         insert(w, i);
     assert_int_equal(evwriter_flush(w), 0);
@@ -187,7 +184,7 @@ static void test_threaded(void **state)
 
     /* The timer hands a batch over without a flush. */
     insert(w, 5000);
-    run_loop(f->base, 30);
+    run_loop(base, 30);
     bool seen = false;
     for (int tries = 0; tries < 200 && !seen; tries++) {
         seen = present(f->st, 5000);
@@ -205,11 +202,11 @@ static void test_threaded(void **state)
 /* A threaded writer on a path that cannot be opened fails at once, with a reason. */
 static void test_threaded_bad_path(void **state)
 {
-    struct fixture *f = *state;
+    (void)state;
     struct evwriter *w = (struct evwriter *)1;
     char err[HB_ERR_LEN] = "";
     assert_int_equal(
-        evwriter_new_threaded(f->base, "/nonexistent-dir/x/hookbridge.db", 5, 64, &w, err), -1);
+        evwriter_new_threaded(base, "/nonexistent-dir/x/hookbridge.db", 5, 64, &w, err), -1);
     assert_null(w);
     assert_true(err[0] != '\0');
 }
@@ -223,5 +220,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threaded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded_bad_path, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -26,33 +26,16 @@
 #include "tmpdb.h"
 #include "xalloc.h"
 
-struct fixture {
-    struct tmpdb *db;
-    struct store *st;
-    const char *path;
-};
-
+/* Each test gets a fresh database (test/unit/tmpdb.h); a test may reopen f->st. */
 static int setup(void **state)
 {
-    struct fixture *f = xcalloc(1, sizeof(*f));
-    f->db = tmpdb_open();
-    if (f->db == NULL) {
-        free(f);
-        return -1;
-    }
-    f->st = f->db->st;
-    f->path = f->db->path;
-    *state = f;
-    return 0;
+    *state = tmpdb_open();
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    f->db->st = f->st; /* a test may have reopened it */
-    int rc = tmpdb_close(f->db);
-    free(f);
-    return rc;
+    return tmpdb_close(*state);
 }
 
 /* ---- helpers ---- */
@@ -141,7 +124,7 @@ static const char b2_json[] = "{\"id\":\"brg_2\",\"endpoint\":\"ep2\",\"name\":\
 
 static void test_bridge_crud(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     char *json = NULL;
 
@@ -206,7 +189,7 @@ static void test_bridge_crud(void **state)
 static int list_inside_callback(const char *json, void *arg)
 {
     (void)json;
-    struct fixture *f = arg;
+    struct tmpdb *f = arg;
     char err[HB_ERR_LEN];
     int n = 0;
     /* The store is usable from inside its own callback. */
@@ -217,7 +200,7 @@ static int list_inside_callback(const char *json, void *arg)
 
 static void test_bridge_list_reentrant(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep1", b1_json, err), 0);
     assert_int_equal(store_bridge_insert(f->st, "brg_2", "ep2", b2_json, err), 0);
@@ -228,7 +211,7 @@ static void test_bridge_list_reentrant(void **state)
 
 static void test_event_insert_or_ignore(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     char *json = NULL;
 
@@ -261,7 +244,7 @@ static void test_event_insert_or_ignore(void **state)
 
 static void test_event_update(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     insert_event(f->st, "evt_1", "brg_1", "queued", 1000);
 
@@ -331,7 +314,7 @@ static void test_event_update(void **state)
 
 static void test_event_update_without_attempts(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     assert_int_equal(
         store_event_insert(f->st, "evt_1", "brg_1", "queued", 1, "{\"id\":\"evt_1\"}", false, err),
@@ -369,7 +352,7 @@ static void list_expect(struct store *st, const char *bridge_id, const char *sta
 
 static void test_event_list(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     insert_ten(f->st);
 
     list_expect(f->st, NULL, NULL, NULL, 100,
@@ -397,7 +380,7 @@ static void test_event_list(void **state)
 
 static void test_event_list_paging(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     insert_ten(f->st);
 
@@ -433,7 +416,7 @@ static void test_event_list_paging(void **state)
 /* Retention goes by id: event ids begin with their receive time. */
 static void test_event_delete_older(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN], ids[10][HB_ID_LEN];
     for (int i = 0; i < 10; i++) {
         ids_new("evt_", 1000 + i, ids[i], sizeof(ids[i]));
@@ -459,7 +442,7 @@ static void test_event_delete_older(void **state)
 
 static void test_data_version(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     struct store *other = NULL;
     assert_int_equal(store_open(f->path, &other, err), 0);
@@ -482,7 +465,7 @@ static void test_data_version(void **state)
 
 static void test_transactions(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     char *json = NULL;
 
@@ -596,7 +579,7 @@ static int conc_writer(const char *path, int proc)
 
 static void test_concurrent_processes(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep1", b1_json, err), 0);
     /* Children open their own connection: an SQLite handle must not cross fork(). */

@@ -13,6 +13,7 @@
  */
 #include "evwriter.h"
 
+#include "clock.h"
 #include "hb.h"
 #include "log.h"
 #include "xalloc.h"
@@ -75,6 +76,7 @@ struct evwriter {
     int count;
     bool timer_armed;
     struct evw_thread *thread; /* NULL: batches commit on the loop */
+    int64_t drop_logged_ms;    /* when the last "inserts dropped" warning went out */
 };
 
 static int evwriter_handoff(struct evwriter *w);
@@ -360,12 +362,17 @@ static int evwriter_handoff(struct evwriter *w)
     }
     pthread_mutex_unlock(&t->lock);
     if (batch != NULL) {
-        char total[24];
-        snprintf(total, sizeof(total), "%llu", (unsigned long long)dropped);
-        log_kv(LOG_WARN,
-               "event store behind; inserts dropped until it catches up (workers "
-               "write these events from their jobs)",
-               "dropped_total", total, NULL);
+        /* At most one line a second: a stuck store would otherwise log every batch. */
+        int64_t now = clock_mono_ms();
+        if (now - w->drop_logged_ms >= 1000) {
+            w->drop_logged_ms = now;
+            char total[24];
+            snprintf(total, sizeof(total), "%llu", (unsigned long long)dropped);
+            log_kv(LOG_WARN,
+                   "event store behind; inserts dropped until it catches up (workers "
+                   "write these events from their jobs)",
+                   "dropped_total", total, NULL);
+        }
         evwriter_free_list(batch);
     }
     return 0;

@@ -2,9 +2,9 @@
  * store.h - the SQLite store: bridges and events, each a JSON blob in a row plus the few
  * columns that are indexed.
  *
- * One `struct store` per process (not thread-safe; each process is single-threaded). The
- * database is opened in WAL mode with a busy timeout so that the ingress and any number of
- * workers share the file; writers batch with store_begin/store_commit.
+ * One `struct store` per thread, never shared (the ingress's event writer thread opens its
+ * own). The database is opened in WAL mode with a busy timeout so that the ingress and any
+ * number of workers share the file; writers batch with store_begin/store_commit.
  *
  * Every function returns 0 on success, STORE_NOTFOUND when the row does not exist, or -1
  * with a message in `err` (HB_ERR_LEN bytes).

@@ -199,6 +199,33 @@ static void test_threaded(void **state)
     assert_true(present(f->st, 6000));
 }
 
+static void add_count(const char *status, int64_t n, void *arg)
+{
+    if (strcmp(status, "queued") == 0)
+        *(int64_t *)arg += n;
+}
+
+/* While the store is locked, a threaded writer holds at most its limit of inserts and
+ * drops the rest (workers write those events from their jobs), so memory stays bounded;
+ * once the lock goes, what it held is committed. */
+static void test_threaded_bound(void **state)
+{
+    struct tmpdb *f = *state;
+    struct evwriter *w;
+    char err[HB_ERR_LEN];
+    assert_int_equal(evwriter_new_threaded(base, f->path, 1000, 1000, &w, err), 0);
+    assert_int_equal(store_begin(f->st, err), 0); /* the writer's commits now wait */
+    for (int i = 0; i < 60000; i++)
+        insert(w, i);
+    store_rollback(f->st);
+    assert_int_equal(evwriter_flush(w), 0);
+    int64_t n = 0;
+    assert_int_equal(store_event_counts(f->st, add_count, &n, err), 0);
+    if (n < 50000 || n >= 60000)
+        fail_msg("%lld rows committed of 60000 sent while locked", (long long)n);
+    evwriter_free(w);
+}
+
 /* A threaded writer on a path that cannot be opened fails at once, with a reason. */
 static void test_threaded_bad_path(void **state)
 {
@@ -218,6 +245,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timer_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_callbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded_bad_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -401,7 +401,14 @@ int evwriter_flush(struct evwriter *w)
 
 int evwriter_pending(const struct evwriter *w)
 {
-    return w->count;
+    int n = w->count;
+    struct evw_thread *t = w->thread;
+    if (t != NULL) {
+        pthread_mutex_lock(&t->lock);
+        n += t->count; /* handed over, not taken yet; a batch being committed is not counted */
+        pthread_mutex_unlock(&t->lock);
+    }
+    return n;
 }
 
 void evwriter_free(struct evwriter *w)

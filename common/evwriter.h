@@ -56,7 +56,7 @@ void evwriter_update(struct evwriter *w, const struct store_event_update *u, con
  * up to 5 s for its thread). Returns 0 or -1 (the writes stay queued for a retry). */
 int evwriter_flush(struct evwriter *w);
 
-/* Number of queued writes. */
+/* Number of writes queued and not yet being committed (a threaded writer's included). */
 int evwriter_pending(const struct evwriter *w);
 
 /* Flush and free. */

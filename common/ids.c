@@ -41,12 +41,32 @@ void ids_time_bound(const char *prefix, int64_t ms, char *out, size_t outlen)
     ids_join(prefix, t, out, outlen);
 }
 
+/*
+ * Random bytes for ids, drawn from the kernel 4 KiB at a time: one getrandom(2) per id was
+ * a system call on every inbound request. Per thread, so threads never share bytes; a
+ * process that forks after making ids would share the rest of its pool with the child
+ * (ours never fork). Ids need uniqueness, not secrecy; endpoints, which are secrets, draw
+ * their own bytes.
+ */
+#define IDS_POOL 4096
+static _Thread_local unsigned char ids_pool[IDS_POOL];
+static _Thread_local size_t ids_pool_left;
+
+static const unsigned char *ids_random(size_t n)
+{
+    if (ids_pool_left < n) {
+        randombytes_buf(ids_pool, sizeof(ids_pool));
+        ids_pool_left = sizeof(ids_pool);
+    }
+    ids_pool_left -= n;
+    return ids_pool + ids_pool_left;
+}
+
 void ids_new(const char *prefix, int64_t ms, char *out, size_t outlen)
 {
     char ulid[IDS_ULID_LEN + 1];
     ids_time(ms, ulid);
-    unsigned char rnd[16];
-    randombytes_buf(rnd, sizeof(rnd));
+    const unsigned char *rnd = ids_random(IDS_ULID_LEN - IDS_TIME_LEN);
     for (int i = IDS_TIME_LEN; i < IDS_ULID_LEN; i++)
         ulid[i] = ids_crockford[rnd[i - IDS_TIME_LEN] & 31];
     ulid[IDS_ULID_LEN] = '\0';

@@ -71,11 +71,10 @@ size_t text_form_decode(const char *s, size_t len, char *out)
     return o;
 }
 
-size_t text_json_quote(char *out, const char *s, size_t len)
+size_t text_json_escape(char *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     char *o = out;
-    *o++ = '"';
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
@@ -92,6 +91,13 @@ size_t text_json_quote(char *out, const char *s, size_t len)
             *o++ = (char)c;
         }
     }
-    *o++ = '"';
     return (size_t)(o - out);
+}
+
+size_t text_json_quote(char *out, const char *s, size_t len)
+{
+    out[0] = '"';
+    size_t n = 1 + text_json_escape(out + 1, s, len);
+    out[n] = '"';
+    return n + 1;
 }

@@ -39,4 +39,7 @@ size_t text_form_decode(const char *s, size_t len, char *out);
  */
 size_t text_json_quote(char *out, const char *s, size_t len);
 
+/* The same without the quotes (at most 6 * len bytes), to build one string from parts. */
+size_t text_json_escape(char *out, const char *s, size_t len);
+
 #endif

@@ -27,8 +27,10 @@
 #include "queue.h"
 #include "rconn.h"
 #include "store.h"
+#include "text.h"
 #include "xalloc.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
@@ -96,35 +98,62 @@ static void hooks_unavailable(struct ingress *in, struct httpd_req *req, const c
  * cookies, and the header the bridge's auth reads) are redacted here, so that neither
  * Redis nor the event store ever hold them.
  */
+/* True for a header whose value is a credential: Redis and the store get "[redacted]". */
+static bool hooks_header_secret(const char *name, const char *credential_header)
+{
+    return strcasecmp(name, "authorization") == 0 || strcasecmp(name, "proxy-authorization") == 0 ||
+           strcasecmp(name, "cookie") == 0 ||
+           (credential_header != NULL && strcasecmp(name, credential_header) == 0);
+}
+
 static char *hooks_headers_json(struct httpd_req *req, const char *credential_header)
 {
-    cJSON *o = cJSON_CreateObject();
+    /* Printed straight, as every request needs it: names lower-cased, each name once, with
+     * the values of a repeated header joined by ", " as HTTP allows for list fields. */
+    static const char redacted[] = "[redacted]";
     const char *key, *value;
-    for (size_t k = 0; httpd_req_header_at(req, k, &key, &value); k++) {
-        char name[256];
-        size_t n = strlen(key);
-        if (n >= sizeof(name))
-            n = sizeof(name) - 1;
-        for (size_t i = 0; i < n; i++)
-            name[i] = (char)tolower((unsigned char)key[i]);
-        name[n] = '\0';
-        if (strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0 ||
-            strcmp(name, "cookie") == 0 ||
-            (credential_header != NULL && strcmp(name, credential_header) == 0))
-            value = "[redacted]";
-        cJSON *old = cJSON_GetObjectItemCaseSensitive(o, name);
-        if (old != NULL && cJSON_IsString(old)) {
-            /* Repeated headers join with ", " as HTTP allows for list-valued fields. */
-            char *joined = xasprintf("%s, %s", old->valuestring, value);
-            cJSON_ReplaceItemInObjectCaseSensitive(o, name, cJSON_CreateString(joined));
-            free(joined);
-        } else {
-            cJSON_AddStringToObject(o, name, value);
+    size_t count = 0, room = 3;
+    for (; httpd_req_header_at(req, count, &key, &value); count++)
+        room += TEXT_JSON_QUOTE_MAX(strlen(key)) + 1 + TEXT_JSON_QUOTE_MAX(strlen(value)) +
+                sizeof(redacted) + 4;
+    char *out = xmalloc(room), *o = out;
+    *o++ = '{';
+    for (size_t i = 0; i < count; i++) {
+        httpd_req_header_at(req, i, &key, &value);
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++) {
+            const char *earlier, *v;
+            httpd_req_header_at(req, k, &earlier, &v);
+            seen = strcasecmp(earlier, key) == 0;
         }
+        if (seen)
+            continue;
+        if (o != out + 1)
+            *o++ = ',';
+        char *name = o;
+        o += text_json_quote(o, key, strlen(key));
+        for (char *c = name; c < o; c++)
+            *c = (char)tolower((unsigned char)*c);
+        *o++ = ':';
+        *o++ = '"';
+        const char *first = key;
+        bool secret = hooks_header_secret(first, credential_header);
+        for (size_t k = i; httpd_req_header_at(req, k, &key, &value); k++) {
+            if (k > i) {
+                if (strcasecmp(key, first) != 0)
+                    continue;
+                *o++ = ',';
+                *o++ = ' ';
+            }
+            const char *v = secret ? redacted : value;
+            o += text_json_escape(o, v, strlen(v));
+        }
+        *o++ = '"';
     }
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    *o++ = '}';
+    *o = '\0';
+    assert((size_t)(o - out) < room);
+    return out;
 }
 
 static void hooks_on_enqueued(enum enqueue_result res, const char *id, const char *why, void *arg)

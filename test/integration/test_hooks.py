@@ -145,3 +145,39 @@ def test_hook_redis_down_then_back(env):
     # the first job survived the restart (AOF), and the 503s queued nothing
     n = env.redis.client("LLEN", "hb:queue:ready")
     check(n == 2, "hb:queue:ready holds %r, expected 2 (one before, one after)" % n)
+
+
+@meta(est=2)
+def test_hook_headers_as_stored(env):
+    """Inbound headers in the event: names lower-cased, a repeated header's values joined
+    with ", " in order, credentials redacted, quotes and backslashes kept."""
+    import json
+    import socket
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/x", delay_seconds=600)
+    body = b'{"a":1}'
+    raw = ("POST /hooks/%s HTTP/1.1\r\nHost: x\r\nX-Tag: one\r\nContent-Type: application/json\r\n"
+           "x-TAG: two\r\nCookie: sid=secret-cookie\r\nAuthorization: Bearer secret-token\r\n"
+           "X-Quote: say \"hi\" \\o/\r\nX-Tag: three\r\nContent-Length: %d\r\n"
+           "Connection: close\r\n\r\n" % (b["endpoint"], len(body))).encode() + body
+    s = socket.create_connection(("127.0.0.1", env.public_port), timeout=10)
+    s.sendall(raw)
+    resp = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        resp += chunk
+    s.close()
+    check(resp.startswith(b"HTTP/1.1 202"), "hook: %r" % resp[:200])
+    eid = json.loads(resp.split(b"\r\n\r\n", 1)[1])["event_id"]
+    hs = env.event(eid)["request"]["headers"]
+    check(hs.get("x-tag") == "one, two, three", "repeated header: %r" % hs)
+    check(hs.get("cookie") == "[redacted]" and hs.get("authorization") == "[redacted]",
+          "credentials: %r" % hs)
+    check(hs.get("x-quote") == 'say "hi" \\o/', "quoted value: %r" % hs.get("x-quote"))
+    check(list(hs) == ["host", "x-tag", "content-type", "cookie", "authorization", "x-quote",
+                       "content-length", "connection"], "names, once each, in order: %r" % list(hs))
+    import os
+    text = b"".join(open(f, "rb").read() for f in (env.db, env.db + "-wal") if os.path.exists(f))
+    check(b"secret-token" not in text and b"secret-cookie" not in text, "a credential is stored")

@@ -10,6 +10,7 @@
 #include "xalloc.h"
 
 #include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -267,6 +268,22 @@ out_clear:
     snprintf(err, errlen, "job %s: %s %s", j->id, bad, what);
     job_clear(j);
     return -1;
+}
+
+int job_from_reply(struct job *j, const char *id, const struct redisReply *pairs, char *err,
+                   size_t errlen)
+{
+    size_t n = pairs->elements;
+    const char **strs = xcalloc(n ? n : 1, sizeof(*strs));
+    size_t *lens = xcalloc(n ? n : 1, sizeof(*lens));
+    for (size_t i = 0; i < n; i++) {
+        strs[i] = pairs->element[i]->str ? pairs->element[i]->str : "";
+        lens[i] = pairs->element[i]->str ? pairs->element[i]->len : 0;
+    }
+    int rc = job_from_pairs(j, id, strs, lens, n, err, errlen);
+    free(strs);
+    free(lens);
+    return rc;
 }
 
 void job_clear(struct job *j)

@@ -84,6 +84,14 @@ void job_hset_free(struct job_hset *h);
 int job_from_pairs(struct job *j, const char *id, const char *const *strs, const size_t *lens,
                    size_t n, char *err, size_t errlen);
 
+/*
+ * The same from an HGETALL reply as hiredis hands it (an array of field, value strings;
+ * the hiredis type, not named here so that job.h stays free of it).
+ */
+struct redisReply;
+int job_from_reply(struct job *j, const char *id, const struct redisReply *pairs, char *err,
+                   size_t errlen);
+
 /* Free what `j` owns and zero it. */
 void job_clear(struct job *j);
 

@@ -195,19 +195,9 @@ static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
         events_not_found(p->req, p->id);
         goto out;
     }
-    const redisReply *pairs = reply->element[0], *due = reply->element[1];
-    size_t n = pairs->elements;
-    const char **strs = xcalloc(n, sizeof(*strs));
-    size_t *lens = xcalloc(n, sizeof(*lens));
-    for (size_t i = 0; i < n; i++) {
-        strs[i] = pairs->element[i]->str ? pairs->element[i]->str : "";
-        lens[i] = pairs->element[i]->str ? pairs->element[i]->len : 0;
-    }
+    const redisReply *due = reply->element[1];
     struct job j;
-    int rc = job_from_pairs(&j, p->id, strs, lens, n, err, sizeof(err));
-    free(strs);
-    free(lens);
-    if (rc != 0) {
+    if (job_from_reply(&j, p->id, reply->element[0], err, sizeof(err)) != 0) {
         log_kv(LOG_WARN, "job unreadable", "event_id", p->id, "error", err, NULL);
         events_not_found(p->req, p->id);
         goto out;

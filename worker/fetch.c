@@ -54,16 +54,8 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         fetch_ack(w, id, NULL, true, 0, 0, NULL, NULL);
         return;
     }
-    const char **strs = xcalloc(n, sizeof(*strs));
-    size_t *lens = xcalloc(n, sizeof(*lens));
-    for (size_t i = 0; i < n; i++) {
-        strs[i] = hash->element[i]->str ? hash->element[i]->str : "";
-        lens[i] = hash->element[i]->str ? hash->element[i]->len : 0;
-    }
     struct job *j = xcalloc(1, sizeof(*j));
-    int rc = job_from_pairs(j, id, strs, lens, n, err, sizeof(err));
-    free(strs);
-    free(lens);
+    int rc = job_from_reply(j, id, hash, err, sizeof(err));
     w->held++;
     if (rc != 0) {
         log_kv(LOG_ERROR, "job unreadable; dropping it", "event_id", id, "error", err, NULL);

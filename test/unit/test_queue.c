@@ -894,16 +894,10 @@ static void assert_fetched(const redisReply *r, size_t i, const char *id, const 
     assert_string_equal(idr->str, id);
     assert_int_equal(pairs->type, REDIS_REPLY_ARRAY);
     assert_int_equal(pairs->elements, 6);
-    const char *strs[6];
-    size_t lens[6];
-    for (size_t k = 0; k < 6; k++) {
-        strs[k] = pairs->element[k]->str;
-        lens[k] = pairs->element[k]->len;
-    }
     struct job j;
     char err[128];
-    if (job_from_pairs(&j, idr->str, strs, lens, 6, err, sizeof(err)) != 0)
-        fail_msg("job_from_pairs: %s", err);
+    if (job_from_reply(&j, idr->str, pairs, err, sizeof(err)) != 0)
+        fail_msg("job_from_reply: %s", err);
     assert_string_equal(j.id, id);
     assert_string_equal(j.bridge_id, bridge);
     assert_int_equal(j.received_ms, RECEIVED_MS);

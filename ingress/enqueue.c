@@ -93,9 +93,7 @@ static int enqueue_multi(struct ingress *in, const struct job *j, const char *pe
     const char *sadd[] = {"SADD", pending, j->id};
     const char *lpush[] = {"LPUSH", k->ready, j->id};
     const char *zadd[] = {"ZADD", k->scheduled, due, j->id};
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
-
-    const char *discard[] = {"DISCARD"};
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *discard[] = {"DISCARD"};
 
     if (rconn_argv(in->redis, NULL, NULL, 1, multi, NULL) != 0)
         return -1;
@@ -120,13 +118,12 @@ static int enqueue_script(struct ingress *in, const struct job *j, const char *p
                           struct enqueue_call *call)
 {
     const struct queue_keys *k = &in->keys;
-    char jobkey[QUEUE_KEY_LEN], idem[QUEUE_KEY_LEN + 300], due[24], ttl[16];
+    char idem[QUEUE_KEY_LEN + 300], due[24], ttl[16];
     const char *argv[ENQUEUE_ARGV_MAX];
     size_t argvlen[ENQUEUE_ARGV_MAX];
 
     if (!queue_key_idempotency(k, j->bridge_id, idem_key, idem, sizeof(idem)))
         return -1;
-    queue_key_job(k, j->id, jobkey, sizeof(jobkey));
     snprintf(due, sizeof(due), "%lld", (long long)due_ms);
     snprintf(ttl, sizeof(ttl), "%d", QUEUE_IDEMPOTENCY_TTL_S);
     int argc = 0;
@@ -135,7 +132,7 @@ static int enqueue_script(struct ingress *in, const struct job *j, const char *p
     ADDS("EVAL");
     ADDS(queue_lua_enqueue);
     ADDS("5");
-    ADDS(jobkey);
+    ADD(h->argv[1], h->argvlen[1]); /* the job's key, as the HSET names it */
     ADDS(k->ready);
     ADDS(k->scheduled);
     ADDS(pending);

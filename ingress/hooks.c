@@ -49,10 +49,9 @@ struct hooks_pending {
     struct ingress *in;
     struct httpd_req *req;
     struct job job;
-    cJSON *parsed; /* the body as parsed for the checks, reused for the event; may be NULL */
-    bool trusted;  /* the body is checked JSON, not a string: event_json_trusted */
-    bool scheduled;
-    int64_t due_ms; /* first attempt time when scheduled, else 0 */
+    cJSON *parsed;  /* the body as parsed for the checks, reused for the event; may be NULL */
+    bool trusted;   /* the body is checked JSON, not a string: event_json_trusted */
+    int64_t due_ms; /* first attempt time when scheduled (a delay), else 0 */
     int64_t started_mono;
 };
 
@@ -164,7 +163,7 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         hooks_unavailable(p->in, p->req, p->job.bridge_id, p->started_mono);
         goto out;
     }
-    const char *status = p->scheduled ? "scheduled" : "queued";
+    const char *status = p->due_ms != 0 ? "scheduled" : "queued";
     hooks_log(p->in, p->req, p->job.bridge_id, id, 202, p->started_mono, NULL);
     if (res == ENQUEUE_OK) {
         /* Our own id (evt_ and ULID letters) needs no escaping: the answer is printed
@@ -402,10 +401,8 @@ void hooks_request(struct httpd_req *req, void *arg)
     j->body[body_len] = '\0';
     j->body_len = body_len;
     j->replay_of = xstrdup("");
-    if (b->delay_seconds > 0) {
+    if (b->delay_seconds > 0)
         p->due_ms = j->received_ms + (int64_t)b->delay_seconds * 1000;
-        p->scheduled = true;
-    }
     /* A JSON body checked here goes into the event as its text (the common case); one
      * parsed for a schema is reused. A form body parsed for the checks is not the body as
      * received: the event keeps that. */

@@ -125,12 +125,9 @@ cJSON *event_from_job_parsed(const struct job *j, const char *status, int64_t ne
  * (the cJSON path cleans it). */
 static bool event_put_str(char **o, const char *lead, const char *s)
 {
-    size_t n = strlen(s), l = strlen(lead);
-    if (!utf8_valid(s, n, false))
+    if (!utf8_valid(s, strlen(s), false))
         return false;
-    memcpy(*o, lead, l);
-    *o += l;
-    *o += text_json_quote(*o, s, n);
+    *o = text_json_put(*o, lead, s);
     return true;
 }
 

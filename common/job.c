@@ -40,14 +40,6 @@ static void job_argv_count(struct job_hset *h, const char *field, int value, siz
     *used += (size_t)n + 1;
 }
 
-/* Append ,"key":"value" (value NULL as "") at `o` and return the new end. */
-static char *job_json_member(char *o, const char *key, const char *value)
-{
-    const char *v = value ? value : "";
-    o += sprintf(o, ",\"%s\":", key);
-    return o + text_json_quote(o, v, strlen(v));
-}
-
 /* The request field: written by hand, not through cJSON, as it is built for every inbound
  * request; the headers are already JSON and go in as they are. */
 static char *job_request_json(const struct job *j)
@@ -60,11 +52,11 @@ static char *job_request_json(const struct job *j)
     room += strlen(headers);
     char *out = xmalloc(room), *o = out;
     o += sprintf(o, "{\"" JOB_F_RECEIVED "\":%" PRId64, j->received_ms);
-    o = job_json_member(o, JOB_F_METHOD, j->method);
-    o = job_json_member(o, JOB_F_PATH, j->path);
-    o = job_json_member(o, JOB_F_QUERY, j->query);
-    o = job_json_member(o, JOB_F_CTYPE, j->content_type);
-    o = job_json_member(o, JOB_F_REPLAY, j->replay_of);
+    o = text_json_put(o, ",\"" JOB_F_METHOD "\":", j->method ? j->method : "");
+    o = text_json_put(o, ",\"" JOB_F_PATH "\":", j->path ? j->path : "");
+    o = text_json_put(o, ",\"" JOB_F_QUERY "\":", j->query ? j->query : "");
+    o = text_json_put(o, ",\"" JOB_F_CTYPE "\":", j->content_type ? j->content_type : "");
+    o = text_json_put(o, ",\"" JOB_F_REPLAY "\":", j->replay_of ? j->replay_of : "");
     o += sprintf(o, ",\"" JOB_F_HEADERS "\":%s}", headers);
     assert((size_t)(o - out) < room);
     return out;

@@ -101,3 +101,10 @@ size_t text_json_quote(char *out, const char *s, size_t len)
     out[n] = '"';
     return n + 1;
 }
+
+char *text_json_put(char *out, const char *lead, const char *s)
+{
+    size_t l = strlen(lead);
+    memcpy(out, lead, l);
+    return out + l + text_json_quote(out + l, s, strlen(s));
+}

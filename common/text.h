@@ -39,6 +39,10 @@ size_t text_form_decode(const char *s, size_t len, char *out);
  */
 size_t text_json_quote(char *out, const char *s, size_t len);
 
+/* Write `lead` (e.g. ",\"path\":") and then s as a JSON string at `out`; returns the new
+ * end. `out` holds strlen(lead) + TEXT_JSON_QUOTE_MAX(strlen(s)). */
+char *text_json_put(char *out, const char *lead, const char *s);
+
 /* The same without the quotes (at most 6 * len bytes), to build one string from parts. */
 size_t text_json_escape(char *out, const char *s, size_t len);
 

@@ -8,31 +8,12 @@
  */
 #include "jsonschema.h"
 #include "xalloc.h"
+#include "../readfile.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = xmalloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-    }
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
 
 int main(int argc, char **argv)
 {
@@ -43,8 +24,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: schema_check SCHEMA FILE\n");
         return 2;
     }
-    char *schema_text = read_file(argv[1]);
-    char *docs = read_file(argv[2]);
+    char *schema_text = readfile(argv[1]);
+    char *docs = readfile(argv[2]);
     if (schema_text == NULL || docs == NULL) {
         fprintf(stderr, "schema_check: cannot read %s\n", schema_text ? argv[2] : argv[1]);
         goto out;

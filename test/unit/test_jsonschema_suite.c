@@ -28,6 +28,7 @@
 
 #include "jsonschema.h"
 #include "xalloc.h"
+#include "../readfile.h"
 
 /* Optional files run when present: the formats we support and the extras we pass. */
 static const char *const optional_files[] = {
@@ -68,25 +69,6 @@ static void note_failure(char *line)
     printf("  FAIL %s\n", line);
     failures = xrealloc(failures, (n_failures + 1) * sizeof(*failures));
     failures[n_failures++] = line;
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 65536, len = 0, n;
-    char *buf = xmalloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-    }
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
 }
 
 /* Replace each \u0000 escape with the stand-in (same length, so in place). */
@@ -139,7 +121,7 @@ static bool case_passes(const struct jsonschema *js, const cJSON *data, bool wan
 static void run_file(void **state)
 {
     const struct suite_file *f = *state;
-    char *text = read_text(f->path);
+    char *text = readfile(f->path);
     if (text == NULL)
         fail_msg("%s: cannot read %s", f->name, f->path);
     mark_nuls(text);

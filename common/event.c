@@ -37,17 +37,11 @@ static cJSON *event_iso_or_null(int64_t ms)
     return cJSON_CreateString(iso);
 }
 
-/* Add "body" (and for binary bodies "body_base64") to the request object. `parsed` (may be
- * NULL) is the body already parsed as JSON, taken over instead of parsing again. */
-static void event_add_body(cJSON *req, const char *body, size_t len, cJSON *parsed)
+/* Add "body" (and for binary bodies "body_base64") to the request object. A body that is
+ * a JSON string is kept as its text, quotes included, so that a string in "body" always
+ * means text as received (a replay sends it back unchanged). */
+static void event_add_body(cJSON *req, const char *body, size_t len)
 {
-    /* A body that is a JSON string is kept as its text, quotes included, so that a string
-     * in "body" always means text as received (a replay sends it back unchanged). */
-    if (parsed != NULL && !cJSON_IsString(parsed)) {
-        cJSON_AddItemToObject(req, "body", parsed);
-        return;
-    }
-    cJSON_Delete(parsed);
     if (body == NULL || len == 0) {
         cJSON_AddNullToObject(req, "body");
         return;
@@ -88,12 +82,6 @@ static cJSON *event_headers(const char *headers_json)
 
 cJSON *event_from_job(const struct job *j, const char *status, int64_t next_attempt_ms)
 {
-    return event_from_job_parsed(j, status, next_attempt_ms, NULL);
-}
-
-cJSON *event_from_job_parsed(const struct job *j, const char *status, int64_t next_attempt_ms,
-                             cJSON *parsed)
-{
     char iso[CLOCK_ISO_LEN];
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "id", j->id);
@@ -109,7 +97,7 @@ cJSON *event_from_job_parsed(const struct job *j, const char *status, int64_t ne
                           event_string(j->path ? j->path : "", j->path ? strlen(j->path) : 0));
     cJSON_AddItemToObject(req, "query", event_query_object(j->query));
     cJSON_AddItemToObject(req, "headers", event_headers(j->headers_json));
-    event_add_body(req, j->body, j->body_len, parsed);
+    event_add_body(req, j->body, j->body_len);
 
     cJSON_AddNullToObject(ev, "outbound");
     cJSON_AddArrayToObject(ev, "attempts");
@@ -131,7 +119,10 @@ static bool event_put_str(char **o, const char *lead, const char *s)
     return true;
 }
 
-char *event_json_trusted(const struct job *j, const char *status, int64_t next_attempt_ms)
+/* event_json_trusted, with the outbound request and one attempt (JSON texts, or NULL for
+ * null and none) copied in. */
+static char *event_print(const struct job *j, const char *status, int64_t next_attempt_ms,
+                         const char *outbound, const char *attempt)
 {
     const char *method = j->method ? j->method : "", *path = j->path ? j->path : "";
     const char *replay = j->replay_of ? j->replay_of : "";
@@ -151,6 +142,7 @@ char *event_json_trusted(const struct job *j, const char *status, int64_t next_a
     }
     size_t room =
         512 + strlen(headers) + j->body_len + (query ? strlen(query) : 2) +
+        (outbound ? strlen(outbound) : 0) + (attempt ? strlen(attempt) : 0) +
         TEXT_JSON_QUOTE_MAX(strlen(method) + strlen(path) + strlen(replay) + strlen(status));
     char *out = xmalloc(room), *o = out;
     /* Ids are ours (a prefix and ULID letters); the rest is quoted. */
@@ -163,8 +155,8 @@ char *event_json_trusted(const struct job *j, const char *status, int64_t next_a
     o += sprintf(o, ",\"query\":%s,\"headers\":%s,\"body\":", query ? query : "{}", headers);
     memcpy(o, j->body, j->body_len);
     o += j->body_len;
-    o += sprintf(o,
-                 "},\"outbound\":null,\"attempts\":[],\"next_attempt_at\":%s,\"replay_of\":", next);
+    o += sprintf(o, "},\"outbound\":%s,\"attempts\":[%s],\"next_attempt_at\":%s,\"replay_of\":",
+                 outbound ? outbound : "null", attempt ? attempt : "", next);
     if (replay[0] == '\0') {
         o += sprintf(o, "null");
     } else if (!event_put_str(&o, "", replay)) {
@@ -178,6 +170,42 @@ fallback:
     free(query);
     free(out);
     return NULL;
+}
+
+char *event_json_trusted(const struct job *j, const char *status, int64_t next_attempt_ms)
+{
+    return event_print(j, status, next_attempt_ms, NULL, NULL);
+}
+
+char *event_json(const struct job *j, const char *status, int64_t next_attempt_ms,
+                 const char *outbound_json, const char *attempt_json)
+{
+    char err[HB_ERR_LEN];
+    bool is_string = true;
+    if (j->body_len > 0 && body_check_json(j->body, j->body_len, &is_string, err, sizeof(err)) &&
+        !is_string) {
+        char *s = event_print(j, status, next_attempt_ms, outbound_json, attempt_json);
+        if (s != NULL)
+            return s;
+    }
+    cJSON *ev = event_from_job(j, status, next_attempt_ms);
+    if (outbound_json != NULL)
+        cJSON_ReplaceItemInObjectCaseSensitive(ev, "outbound", cJSON_Parse(outbound_json));
+    if (attempt_json != NULL)
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(ev, "attempts"),
+                             cJSON_Parse(attempt_json));
+    char *s = cJSON_PrintUnformatted(ev);
+    cJSON_Delete(ev);
+    return s;
+}
+
+const char *event_status_waiting(const struct job *j, int64_t due_ms)
+{
+    if (j->aborted)
+        return "aborted";
+    if (due_ms != 0)
+        return j->attempts > 0 ? "retrying" : "scheduled";
+    return "queued";
 }
 
 cJSON *event_attempt(int n, int64_t started_ms, long duration_ms, int http_status,

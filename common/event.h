@@ -22,17 +22,30 @@
  */
 cJSON *event_from_job(const struct job *j, const char *status, int64_t next_attempt_ms);
 
-/* The same, with the body already parsed as JSON (`parsed`, taken over; NULL: parse here). */
-cJSON *event_from_job_parsed(const struct job *j, const char *status, int64_t next_attempt_ms,
-                             cJSON *parsed);
-
 /*
- * The same event printed straight to JSON text for the ingress's hot path, where the body
- * passed body_check_json and is not a JSON string, and headers_json is the object the
- * ingress printed itself: both are copied in as they are, with no tree built. Returns a new
+ * The same event printed straight to JSON text, where the body passed body_check_json and
+ * is not a JSON string, and headers_json is a JSON object (job.h): both are copied in as
+ * they are, with no tree built. Returns a new
  * string, or NULL when a field needs the cleaning event_from_job does (invalid UTF-8).
  */
 char *event_json_trusted(const struct job *j, const char *status, int64_t next_attempt_ms);
+
+/*
+ * The event printed to JSON text, with `outbound_json` (the outbound request, NULL for
+ * null) and `attempt_json` (one attempt, NULL for none), both JSON texts as cJSON printed
+ * them: straight, as event_json_trusted does, when the body is strict JSON that is not a
+ * string (the common case, no tree built), else through event_from_job. Returns a new
+ * string.
+ */
+char *event_json(const struct job *j, const char *status, int64_t next_attempt_ms,
+                 const char *outbound_json, const char *attempt_json);
+
+/*
+ * The status of an event whose job is still in Redis with no attempt recorded, as a reader
+ * sees it: "aborted" once an abort marked the job, "retrying" or "scheduled" while it has a
+ * due time (`due_ms`, 0 for none; retrying once attempts were made), else "queued".
+ */
+const char *event_status_waiting(const struct job *j, int64_t due_ms);
 
 /*
  * One attempt: {"n","started_at","duration_ms","status" (HTTP status or null),"error"

@@ -224,8 +224,8 @@ static int evwriter_apply(struct store *st, struct evw_item *it, char *err)
     };
     int rc = store_event_update(st, &u, err);
     if (rc == STORE_NOTFOUND) {
-        /* The ingress never got to write the event (it crashed after the 202): the job
-         * carried enough to rebuild it, and the caller already folded this update in. */
+        /* No row yet (the ingress writes none: common/record.h): the job carries enough
+         * to build the event, and the caller already folded this update in. */
         char *json = it->full ? it->full(it->arg) : NULL;
         if (json == NULL)
             return 0;

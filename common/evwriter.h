@@ -38,9 +38,10 @@ void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, 
                      int64_t received_ms, char *json);
 
 /*
- * Builds the whole event, this update included, for when its row does not exist yet (the
- * ingress died between its 202 and its write). Returns a new string (or NULL: nothing to
- * insert). Called rarely, so the common path never renders the full event.
+ * Builds the whole event, this update included, for when its row does not exist yet (no
+ * reader or sweep wrote it before the outcome: common/record.h). Returns a new string (or
+ * NULL: nothing to insert). Called only then, so an update of an existing row never renders
+ * the full event.
  */
 typedef char *(*evwriter_full_cb)(void *arg);
 

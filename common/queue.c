@@ -12,6 +12,7 @@ void queue_keys_init(struct queue_keys *k, const char *prefix)
     snprintf(k->ready, sizeof(k->ready), "%squeue:ready", prefix);
     snprintf(k->scheduled, sizeof(k->scheduled), "%squeue:scheduled", prefix);
     snprintf(k->workers, sizeof(k->workers), "%sworkers", prefix);
+    snprintf(k->unrecorded, sizeof(k->unrecorded), "%sevents:unrecorded", prefix);
 }
 
 void queue_key_job(const struct queue_keys *k, const char *id, char *out, size_t outlen)
@@ -38,8 +39,8 @@ void queue_key_inflight(const struct queue_keys *k, const char *worker, char *ou
 
 /* The key is remembered last: Redis does not roll a script back, so a failure part way must
  * never leave a key pointing at a job that was not written. */
-const char queue_lua_enqueue[] = "if KEYS[5] then\n"
-                                 "  local first = redis.call('GET', KEYS[5])\n"
+const char queue_lua_enqueue[] = "if KEYS[6] then\n"
+                                 "  local first = redis.call('GET', KEYS[6])\n"
                                  "  if first then return {0, first} end\n"
                                  "end\n"
                                  "redis.call('HSET', KEYS[1], unpack(ARGV, 4))\n"
@@ -49,8 +50,9 @@ const char queue_lua_enqueue[] = "if KEYS[5] then\n"
                                  "else\n"
                                  "  redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[1])\n"
                                  "end\n"
-                                 "if KEYS[5] then\n"
-                                 "  redis.call('SET', KEYS[5], ARGV[1], 'EX', tonumber(ARGV[3]))\n"
+                                 "redis.call('LPUSH', KEYS[5], ARGV[1])\n"
+                                 "if KEYS[6] then\n"
+                                 "  redis.call('SET', KEYS[6], ARGV[1], 'EX', tonumber(ARGV[3]))\n"
                                  "end\n"
                                  "return {1, ARGV[1]}\n";
 
@@ -144,3 +146,39 @@ const char queue_lua_stats[] =
 
 const char queue_lua_peek[] = "local due = redis.call('ZSCORE', KEYS[2], ARGV[1])\n"
                               "return {redis.call('HGETALL', KEYS[1]), due or ''}\n";
+
+/* An id's receive time is the first ten letters of its ULID (after "evt_"), Crockford
+ * base32; anything unreadable counts as old, so it cannot stick at the end of the list. */
+const char queue_lua_unrecorded[] = "local A = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'\n"
+                                    "local function born(id)\n"
+                                    "  local t = 0\n"
+                                    "  for i = 5, 14 do\n"
+                                    "    local c = string.find(A, string.sub(id, i, i), 1, true)\n"
+                                    "    if not c then return 0 end\n"
+                                    "    t = t * 32 + c - 1\n"
+                                    "  end\n"
+                                    "  return t\n"
+                                    "end\n"
+                                    "local max = tonumber(ARGV[2])\n"
+                                    "local ids = {}\n"
+                                    "if ARGV[3] == 'newest' then\n"
+                                    "  ids = redis.call('LPOP', KEYS[1], max) or {}\n"
+                                    "else\n"
+                                    "  local cutoff = tonumber(ARGV[3])\n"
+                                    "  while #ids < max do\n"
+                                    "    local id = redis.call('LINDEX', KEYS[1], -1)\n"
+                                    "    if not id or born(id) >= cutoff then break end\n"
+                                    "    redis.call('RPOP', KEYS[1])\n"
+                                    "    ids[#ids + 1] = id\n"
+                                    "  end\n"
+                                    "end\n"
+                                    "local out = {}\n"
+                                    "for _, id in ipairs(ids) do\n"
+                                    "  local job = redis.call('HGETALL', ARGV[1] .. 'job:' .. id)\n"
+                                    "  if #job > 0 then\n"
+                                    "    out[#out + 1] = id\n"
+                                    "    out[#out + 1] = job\n"
+                                    "    out[#out + 1] = redis.call('ZSCORE', KEYS[2], id) or ''\n"
+                                    "  end\n"
+                                    "end\n"
+                                    "return {#ids, out}\n";

@@ -11,6 +11,9 @@
  *                                retrying or in flight), so that abort touches only them
  *   idem:{bridge}:{key}    STRING the event id a request with this Idempotency-Key made
  *                                (24 h TTL)
+ *   events:unrecorded      LIST  ids accepted whose event may have no SQLite row yet (LPUSH
+ *                                in): the ingress writes none, so that accepting costs no
+ *                                SQLite write; common/record.c makes the rows from the jobs
  *
  * The Lua scripts are the only multi-key moves; each runs atomically in Redis, so a crash
  * of the caller at any point leaves every id in exactly one of the lists/sets above.
@@ -40,6 +43,7 @@ struct queue_keys {
     char ready[QUEUE_KEY_LEN];
     char scheduled[QUEUE_KEY_LEN];
     char workers[QUEUE_KEY_LEN];
+    char unrecorded[QUEUE_KEY_LEN];
 };
 
 void queue_keys_init(struct queue_keys *k, const char *prefix);
@@ -61,9 +65,10 @@ void queue_key_inflight(const struct queue_keys *k, const char *worker, char *ou
  * Accept one job that carries an Idempotency-Key, atomically (jobs without one go in a
  * MULTI/EXEC, which costs Redis less: ingress/enqueue.c): with an Idempotency-Key whose id is
  * already remembered, do nothing and return {0, first_id}; else (remembering the key for ARGV[3]
- * seconds) write the job hash, add the id to the bridge's pending set, and LPUSH it on ready
- * (ARGV[2] is "0") or ZADD it to scheduled at ARGV[2] ms; return {1, id}. KEYS: job, ready,
- * scheduled, pending[, idempotency]. ARGV: id, due_ms, ttl_s, then the job's field/value pairs.
+ * seconds) write the job hash, add the id to the bridge's pending set, LPUSH it on ready
+ * (ARGV[2] is "0") or ZADD it to scheduled at ARGV[2] ms, and LPUSH it on unrecorded; return
+ * {1, id}. KEYS: job, ready, scheduled, pending, unrecorded[, idempotency]. ARGV: id, due_ms,
+ * ttl_s, then the job's field/value pairs.
  */
 extern const char queue_lua_enqueue[];
 
@@ -124,5 +129,16 @@ extern const char queue_lua_stats[];
  * KEYS: job, scheduled. ARGV: id.
  */
 extern const char queue_lua_peek[];
+
+/*
+ * Take ids off the unrecorded list for their rows to be written: with ARGV[3] "newest", up
+ * to ARGV[2] from the newest end (a reader about to list events); else up to ARGV[2] from
+ * the oldest end whose ids were made before ARGV[3] (ms since the epoch: the workers' sweep,
+ * which leaves young events to be recorded by their delivery). Returns {taken, {id, {job
+ * hash pairs}, due or "", …}} for the taken ids whose job still exists; an id whose job is
+ * gone was finished, and its row written, before its job was deleted.
+ * KEYS: unrecorded, scheduled. ARGV: prefix, max, "newest" or cutoff_ms.
+ */
+extern const char queue_lua_unrecorded[];
 
 #endif

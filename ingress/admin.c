@@ -4,11 +4,13 @@
  */
 #include "admin.h"
 
+#include "evwriter.h"
 #include "hb.h"
 #include "http.h"
 #include "httpd.h"
 #include "log.h"
 #include "rconn.h"
+#include "record.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -17,6 +19,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* Ids one script call takes (a reply of about a megabyte), and the calls one read makes.
+ * Beyond that, with no worker running to sweep the list, a read still shows the newest
+ * ADMIN_RECORD_MAX waiting events, and every event by its id. */
+#define ADMIN_RECORD_BATCH 1000
+#define ADMIN_RECORD_MAX 20000
+
+struct admin_recording {
+    struct ingress *in;
+    admin_recorded_cb done;
+    void *arg;
+    int total;
+};
+
+static void admin_on_taken(void *arg, int taken)
+{
+    struct admin_recording *r = arg;
+    if (taken > 0)
+        r->total += taken;
+    if (taken == ADMIN_RECORD_BATCH && r->total < ADMIN_RECORD_MAX &&
+        record_take(r->in->redis, &r->in->keys, r->in->events, ADMIN_RECORD_BATCH, 0,
+                    admin_on_taken, r) == 0)
+        return;
+    evwriter_flush(r->in->events);
+    r->done(r->arg);
+    free(r);
+}
+
+void admin_record(struct ingress *in, admin_recorded_cb done, void *arg)
+{
+    struct admin_recording *r = xcalloc(1, sizeof(*r));
+    r->in = in;
+    r->done = done;
+    r->arg = arg;
+    if (record_take(in->redis, &in->keys, in->events, ADMIN_RECORD_BATCH, 0, admin_on_taken, r) !=
+        0)
+        admin_on_taken(r, -1);
+}
 
 struct admin_health {
     struct httpd_req *req;

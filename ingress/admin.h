@@ -21,6 +21,15 @@ void admin_request(struct httpd_req *req, void *arg);
 /* GET /healthz: 200 when Redis answers PING, else 503 (both listeners, no token). */
 void admin_healthz(struct ingress *in, struct httpd_req *req);
 
+/*
+ * Before a read that lists or counts events: write the rows of the newest events still on
+ * the unrecorded list (common/record.h), up to ADMIN_RECORD_MAX of them, then call
+ * `done(arg)` once they are committed. Without Redis, `done` runs at once: the read shows
+ * what SQLite has.
+ */
+typedef void (*admin_recorded_cb)(void *arg);
+void admin_record(struct ingress *in, admin_recorded_cb done, void *arg);
+
 /* /api/bridges… (admin_bridges.c) */
 void admin_bridges_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg);
 

@@ -295,7 +295,8 @@ static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
             return;
         }
     }
-    /* Rows this process accepted a moment ago must be in SQLite before they are marked. */
+    /* Rows this process wrote for a reader a moment ago must be committed before they are
+     * marked; jobs without a row are marked in Redis, and their rows say "aborted". */
     evwriter_flush(a->in->events);
     bridges_abort_rows(-1, 0, a);
 }

@@ -1,8 +1,9 @@
 /*
  * admin_events.c - /api/events…: list event summaries, read one whole event, replay one.
  *
- * Events this process accepted moments ago may still sit in the batch writer; every read
- * flushes it first, so an event is visible from the moment of its 202.
+ * The ingress writes no row when it accepts an event (common/record.h). A list first writes
+ * the rows of the newest events still without one, and GET of one event builds it from its
+ * job in Redis when it has no row yet, so an event is visible from the moment of its 202.
  */
 #include "admin.h"
 
@@ -67,60 +68,29 @@ static int events_list_row(const char *json, void *arg)
     return 0;
 }
 
-static void events_list(struct ingress *in, struct httpd_req *req)
+/* A list request, its parameters checked, waiting for the newest events' rows. */
+struct events_listing {
+    struct ingress *in;
+    struct httpd_req *req;
+    cJSON *params; /* owns the strings below */
+    const char *bridge_id, *status, *before;
+    long limit;
+};
+
+static void events_list_query(void *arg)
 {
+    struct events_listing *l = arg;
     char err[HB_ERR_LEN];
-    const char *bridge_id = NULL, *status = NULL, *before = NULL;
-    long limit = 50;
-    const char *q = httpd_req_query(req);
-    cJSON *params = body_form_object(q ? q : "", q ? strlen(q) : 0);
-    for (const cJSON *kv = params->child; kv != NULL; kv = kv->next) {
-        char what[160];
-        if (strcmp(kv->string, "bridge_id") == 0) {
-            if (!ids_valid("brg_", kv->valuestring)) {
-                events_bad_param(req, "bridge_id must be a bridge id (brg_…)");
-                goto out;
-            }
-            bridge_id = kv->valuestring;
-        } else if (strcmp(kv->string, "status") == 0) {
-            bool ok = false;
-            for (size_t i = 0; i < sizeof(events_statuses) / sizeof(events_statuses[0]); i++)
-                ok = ok || strcmp(kv->valuestring, events_statuses[i]) == 0;
-            if (!ok) {
-                events_bad_param(req, "status must be one of queued, scheduled, retrying, "
-                                      "delivered, failed, filtered, aborted");
-                goto out;
-            }
-            status = kv->valuestring;
-        } else if (strcmp(kv->string, "limit") == 0) {
-            if (!events_parse_limit(kv->valuestring, &limit)) {
-                events_bad_param(req, "limit must be a whole number in 1..1000");
-                goto out;
-            }
-        } else if (strcmp(kv->string, "before") == 0) {
-            if (!ids_valid("evt_", kv->valuestring)) {
-                events_bad_param(req, "before must be an event id (evt_…)");
-                goto out;
-            }
-            before = kv->valuestring;
-        } else {
-            snprintf(what, sizeof(what), "unknown parameter '%.60s'", kv->string);
-            events_bad_param(req, what);
-            goto out;
-        }
-    }
-    evwriter_flush(in->events);
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "events");
-    if (store_event_list(in->store, bridge_id, status, before, (int)limit, events_list_row, arr,
-                         err) != 0) {
+    if (store_event_list(l->in->store, l->bridge_id, l->status, l->before, (int)l->limit,
+                         events_list_row, arr, err) != 0) {
         log_kv(LOG_ERROR, "list events failed", "error", err, NULL);
-        http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
-        cJSON_Delete(o);
+        http_reply_error(l->req, 500, "internal", "the store failed; see the ingress log");
         goto out;
     }
     int n = cJSON_GetArraySize(arr);
-    if (n == limit && n > 0) {
+    if (n == l->limit && n > 0) {
         const cJSON *last = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, n - 1), "id");
         if (cJSON_IsString(last))
             cJSON_AddStringToObject(o, "next", last->valuestring);
@@ -129,10 +99,62 @@ static void events_list(struct ingress *in, struct httpd_req *req)
     } else {
         cJSON_AddNullToObject(o, "next");
     }
-    http_reply_json(req, 200, o);
-    cJSON_Delete(o);
+    http_reply_json(l->req, 200, o);
 out:
-    cJSON_Delete(params);
+    cJSON_Delete(o);
+    cJSON_Delete(l->params);
+    free(l);
+}
+
+static void events_list(struct ingress *in, struct httpd_req *req)
+{
+    const char *q = httpd_req_query(req);
+    struct events_listing *l = xcalloc(1, sizeof(*l));
+    l->in = in;
+    l->req = req;
+    l->limit = 50;
+    l->params = body_form_object(q ? q : "", q ? strlen(q) : 0);
+    for (const cJSON *kv = l->params->child; kv != NULL; kv = kv->next) {
+        char what[160];
+        if (strcmp(kv->string, "bridge_id") == 0) {
+            if (!ids_valid("brg_", kv->valuestring)) {
+                events_bad_param(req, "bridge_id must be a bridge id (brg_…)");
+                goto bad;
+            }
+            l->bridge_id = kv->valuestring;
+        } else if (strcmp(kv->string, "status") == 0) {
+            bool ok = false;
+            for (size_t i = 0; i < sizeof(events_statuses) / sizeof(events_statuses[0]); i++)
+                ok = ok || strcmp(kv->valuestring, events_statuses[i]) == 0;
+            if (!ok) {
+                events_bad_param(req, "status must be one of queued, scheduled, retrying, "
+                                      "delivered, failed, filtered, aborted");
+                goto bad;
+            }
+            l->status = kv->valuestring;
+        } else if (strcmp(kv->string, "limit") == 0) {
+            if (!events_parse_limit(kv->valuestring, &l->limit)) {
+                events_bad_param(req, "limit must be a whole number in 1..1000");
+                goto bad;
+            }
+        } else if (strcmp(kv->string, "before") == 0) {
+            if (!ids_valid("evt_", kv->valuestring)) {
+                events_bad_param(req, "before must be an event id (evt_…)");
+                goto bad;
+            }
+            l->before = kv->valuestring;
+        } else {
+            snprintf(what, sizeof(what), "unknown parameter '%.60s'", kv->string);
+            events_bad_param(req, what);
+            goto bad;
+        }
+    }
+    /* Events accepted a moment ago may have no row yet: they get theirs first. */
+    admin_record(in, events_list_query, l);
+    return;
+bad:
+    cJSON_Delete(l->params);
+    free(l);
 }
 
 /* Read one stored event after writing what this process accepted a moment ago. Returns
@@ -204,9 +226,7 @@ static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
     }
     int64_t due_ms =
         due->type == REDIS_REPLY_STRING && due->len > 0 ? strtoll(due->str, NULL, 10) : 0;
-    const char *status = j.aborted ? "aborted"
-                         : due_ms  ? (j.attempts > 0 ? "retrying" : "scheduled")
-                                   : "queued";
+    const char *status = event_status_waiting(&j, due_ms);
     cJSON *ev = event_from_job(&j, status, j.aborted ? 0 : due_ms);
     http_reply_json(p->req, 200, ev);
     cJSON_Delete(ev);

@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* EVAL, script, numkeys, 5 keys, id, due, ttl, then the job's HSET pairs (without "HSET"
+/* EVAL, script, numkeys, 6 keys, id, due, ttl, then the job's HSET pairs (without "HSET"
  * and the key, which the script puts first). */
-#define ENQUEUE_ARGV_MAX (11 + JOB_ARGV_MAX)
+#define ENQUEUE_ARGV_MAX (12 + JOB_ARGV_MAX)
 
 struct enqueue_call {
     enqueue_cb cb;
@@ -61,7 +61,7 @@ static void enqueue_on_script(redisAsyncContext *ac, void *r, void *priv)
 }
 
 /*
- * EXEC's answer: an array of the three commands' replies when all ran. A command Redis
+ * EXEC's answer: an array of the four commands' replies when all ran. A command Redis
  * refused while queueing makes EXEC an EXECABORT error and nothing runs; a dropped link
  * gives NULL. Only a whole array of integers is a queued job.
  */
@@ -71,7 +71,7 @@ static void enqueue_on_exec(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     (void)ac;
     enqueue_waiting--;
-    bool ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3;
+    bool ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4;
     for (size_t i = 0; ok && i < reply->elements; i++)
         ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
     if (ok)
@@ -81,9 +81,9 @@ static void enqueue_on_exec(redisAsyncContext *ac, void *r, void *priv)
     free(call);
 }
 
-/* MULTI, HSET, SADD pending, LPUSH ready or ZADD scheduled, EXEC, submitted together so
- * nothing else this process sends can fall between them. If the link drops part way, the
- * server discards the unfinished transaction with the connection. */
+/* MULTI, HSET, SADD pending, LPUSH ready or ZADD scheduled, LPUSH unrecorded, EXEC, submitted
+ * together so nothing else this process sends can fall between them. If the link drops part way,
+ * the server discards the unfinished transaction with the connection. */
 static int enqueue_multi(struct ingress *in, const struct job *j, const char *pending,
                          struct job_hset *h, int64_t due_ms, struct enqueue_call *call)
 {
@@ -92,6 +92,7 @@ static int enqueue_multi(struct ingress *in, const struct job *j, const char *pe
     snprintf(due, sizeof(due), "%lld", (long long)due_ms);
     const char *sadd[] = {"SADD", pending, j->id};
     const char *lpush[] = {"LPUSH", k->ready, j->id};
+    const char *unrecorded[] = {"LPUSH", k->unrecorded, j->id};
     const char *zadd[] = {"ZADD", k->scheduled, due, j->id};
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *discard[] = {"DISCARD"};
 
@@ -104,6 +105,7 @@ static int enqueue_multi(struct ingress *in, const struct job *j, const char *pe
         bad |= rconn_argv(in->redis, NULL, NULL, 3, lpush, NULL);
     else
         bad |= rconn_argv(in->redis, NULL, NULL, 4, zadd, NULL);
+    bad |= rconn_argv(in->redis, NULL, NULL, 3, unrecorded, NULL);
     if (bad) {
         /* A command that did not go out must not leave the others to run: a queued id
          * without its hash would be a job nobody can deliver. */
@@ -131,11 +133,12 @@ static int enqueue_script(struct ingress *in, const struct job *j, const char *p
 #define ADDS(s) ADD((s), strlen(s))
     ADDS("EVAL");
     ADDS(queue_lua_enqueue);
-    ADDS("5");
+    ADDS("6");
     ADD(h->argv[1], h->argvlen[1]); /* the job's key, as the HSET names it */
     ADDS(k->ready);
     ADDS(k->scheduled);
     ADDS(pending);
+    ADDS(k->unrecorded);
     ADDS(idem);
     ADDS(j->id);
     ADDS(due);

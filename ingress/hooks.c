@@ -4,7 +4,7 @@
  * The checks run in the SPEC's order and the first that fails answers; nothing is queued
  * unless all pass. The job then goes to Redis in one atomic transaction (enqueue.c) and the
  * 202 is sent from its reply; a dropped link or an error reply answers 503 instead, and the
- * sender retries. The event's first SQLite write follows the answer, batched.
+ * sender retries. No SQLite write: the event's row is made from its job (common/record.h).
  */
 #include "hooks.h"
 
@@ -15,8 +15,6 @@
 #include "bridge.h"
 #include "clock.h"
 #include "enqueue.h"
-#include "event.h"
-#include "evwriter.h"
 #include "http.h"
 #include "ids.h"
 #include "ingress.h"
@@ -49,8 +47,6 @@ struct hooks_pending {
     struct ingress *in;
     struct httpd_req *req;
     struct job job;
-    cJSON *parsed;  /* the body as parsed for the checks, reused for the event; may be NULL */
-    bool trusted;   /* the body is checked JSON, not a string: event_json_trusted */
     int64_t due_ms; /* first attempt time when scheduled (a delay), else 0 */
     int64_t started_mono;
 };
@@ -180,21 +176,7 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         http_reply_json(p->req, 202, ok);
         cJSON_Delete(ok);
     }
-    if (res == ENQUEUE_REPLAYED)
-        goto out;
-
-    /* The event row follows the answer; if this process dies first, the worker rebuilds
-     * the event from the job. */
-    char *json = p->trusted ? event_json_trusted(&p->job, status, p->due_ms) : NULL;
-    if (json == NULL) {
-        cJSON *ev = event_from_job_parsed(&p->job, status, p->due_ms, p->parsed);
-        p->parsed = NULL;
-        json = cJSON_PrintUnformatted(ev);
-        cJSON_Delete(ev);
-    }
-    evwriter_insert(p->in->events, p->job.id, p->job.bridge_id, status, p->job.received_ms, json);
 out:
-    cJSON_Delete(p->parsed);
     job_clear(&p->job);
     free(p);
 }
@@ -340,7 +322,6 @@ void hooks_request(struct httpd_req *req, void *arg)
      * broken sender is told at once instead of a destination failing later. An empty body
      * has no payload ($payload is missing), which only a schema can refuse. */
     bool want_json = e->needs_json || body_ctype_is_json(ctype);
-    bool checked = false, is_string = false;
     if (want_json && body_len > 0) {
         if (e->schema != NULL) {
             /* Only a schema needs the value itself at this point. */
@@ -351,11 +332,10 @@ void hooks_request(struct httpd_req *req, void *arg)
             }
         } else if (!body_ctype_is_form(ctype)) {
             /* A form body always decodes; anything else must be JSON. */
-            if (!body_check_json(raw, body_len, &is_string, err, sizeof(err))) {
+            if (!body_check_json(raw, body_len, NULL, err, sizeof(err))) {
                 hooks_error(in, req, 400, "invalid_json", err, b->id, started);
                 goto out;
             }
-            checked = true;
         }
     }
     if (e->schema != NULL) {
@@ -403,17 +383,8 @@ void hooks_request(struct httpd_req *req, void *arg)
     j->replay_of = xstrdup("");
     if (b->delay_seconds > 0)
         p->due_ms = j->received_ms + (int64_t)b->delay_seconds * 1000;
-    /* A JSON body checked here goes into the event as its text (the common case); one
-     * parsed for a schema is reused. A form body parsed for the checks is not the body as
-     * received: the event keeps that. */
-    p->trusted = checked && !is_string;
-    if (parsed != NULL && !body_ctype_is_form(ctype)) {
-        p->parsed = parsed;
-        parsed = NULL;
-    }
     if (enqueue_job(in, j, p->due_ms, idem, hooks_on_enqueued, p) != 0) {
         hooks_unavailable(in, req, b->id, started);
-        cJSON_Delete(p->parsed);
         job_clear(j);
         free(p);
     }

@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "rconn.h"
 #include "retention.h"
+#include "sweep.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -33,6 +34,7 @@ static struct worker_main {
     struct worker w;
     struct event *sigterm, *sigint, *drain, *metrics, *logs;
     struct retention *retention;
+    struct sweep *sweep;
     int64_t deadline;
 } wm;
 
@@ -175,8 +177,10 @@ int main(int argc, char **argv)
            NULL);
     fetch_start(w);
     wm.retention = retention_start(w->base, w->store, w->cfg.retention_days);
+    wm.sweep = sweep_start(w);
     event_base_dispatch(w->base);
     retention_stop(wm.retention);
+    sweep_stop(wm.sweep);
 
     /* Past the deadline: abandon what is still in flight; it goes back to the queue. */
     task_cancel_all();

@@ -320,19 +320,12 @@ static void task_on_recorded(void *arg, int ok)
     fetch_ack(t->w, t->job->id, t->job->bridge_id, done, t->attempt, t->due_ms, task_on_acked, t);
 }
 
-/* The whole event with this attempt, for evwriter when the event's row is missing. */
+/* The whole event with this attempt, for evwriter when the event has no row yet: the usual
+ * case for an event delivered at its first attempt (common/record.h). */
 static char *task_full_event(void *arg)
 {
     struct task *t = arg;
-    cJSON *full = event_from_job(t->job, t->status, t->due_ms);
-    if (t->outbound_json != NULL)
-        cJSON_ReplaceItemInObjectCaseSensitive(full, "outbound", cJSON_Parse(t->outbound_json));
-    if (t->attempt_json != NULL)
-        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(full, "attempts"),
-                             cJSON_Parse(t->attempt_json));
-    char *s = cJSON_PrintUnformatted(full);
-    cJSON_Delete(full);
-    return s;
+    return event_json(t->job, t->status, t->due_ms, t->outbound_json, t->attempt_json);
 }
 
 /*

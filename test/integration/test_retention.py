@@ -21,6 +21,7 @@ def test_retention_deletes_old_events_only(env):
     b = env.create_bridge(outbound_url="http://127.0.0.1:9/x", delay_seconds=600)
     fresh = env.send(b)  # scheduled far ahead: stays, it is new
     env.wait_event(fresh, {"scheduled"})
+    env.list_events()  # writes its row
     old_ms = int(time.time() * 1000) - 3 * 86400 * 1000
     con = sqlite3.connect(env.db, timeout=10)
     rows = []
@@ -46,6 +47,7 @@ def test_retention_zero_keeps_everything(env):
     env.start_ingress()
     b = env.create_bridge(outbound_url="http://127.0.0.1:9/x", delay_seconds=600)
     env.send(b)
+    env.list_events()  # writes its row
     con = sqlite3.connect(env.db, timeout=10)
     con.execute("UPDATE events SET received_at = 0")
     con.commit()

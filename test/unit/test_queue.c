@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ids.h"
 #include "job.h"
 #include "queue.h"
 
@@ -479,7 +480,7 @@ static void key_inflight(const char *worker, char *out)
 
 /*
  * Run queue_lua_enqueue as ingress/enqueue.c does: EVAL, script, numkeys, job, ready,
- * scheduled, pending[, idempotency], id, due, ttl, then job_hset_build's pairs without
+ * scheduled, pending, unrecorded[, idempotency], id, due, ttl, then job_hset_build's pairs without
  * "HSET" and the key. Returns the reply (the caller frees it).
  */
 static redisReply *enqueue(redisContext *c, const char *id, const char *bridge, long long due_ms,
@@ -508,14 +509,15 @@ static redisReply *enqueue(redisContext *c, const char *id, const char *bridge, 
         assert_true(queue_key_idempotency(&qk, bridge, idem_key, idem, sizeof(idem)));
     snprintf(due, sizeof(due), "%lld", due_ms);
     snprintf(ttl, sizeof(ttl), "%d", QUEUE_IDEMPOTENCY_TTL_S);
-    snprintf(numkeys, sizeof(numkeys), "%s", idem_key ? "5" : "4");
+    snprintf(numkeys, sizeof(numkeys), "%s", idem_key ? "6" : "5");
     job_hset_build(&h, &j, jobkey);
 
-    const char *argv[11 + JOB_ARGV_MAX];
-    size_t lens[11 + JOB_ARGV_MAX];
+    const char *argv[12 + JOB_ARGV_MAX];
+    size_t lens[12 + JOB_ARGV_MAX];
     int argc = 0;
-    const char *fixed[] = {"EVAL",   queue_lua_enqueue, numkeys, jobkey,
-                           qk.ready, qk.scheduled,      pending, idem_key ? idem : NULL};
+    const char *fixed[] = {"EVAL",  queue_lua_enqueue, numkeys,
+                           jobkey,  qk.ready,          qk.scheduled,
+                           pending, qk.unrecorded,     idem_key ? idem : NULL};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         if (fixed[i] == NULL)
             continue;
@@ -606,8 +608,9 @@ static void test_enqueue_ready(void **state)
     assert_int_equal(cmd_int(c, "SCARD %s", pending), 1);
     assert_list(c, qk.ready, STRS(id));
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
-    /* job, ready and pending: nothing else was written. */
-    assert_int_equal(cmd_int(c, "DBSIZE"), 3);
+    assert_list(c, qk.unrecorded, STRS(id));
+    /* job, ready, pending and unrecorded: nothing else was written. */
+    assert_int_equal(cmd_int(c, "DBSIZE"), 4);
 
     /* A second job goes to the left: the right end (taken next) keeps the oldest. */
     enqueue_ok(c, "evt_01ARYZ6S41TSV4RRFFQ69G5F02", BRIDGE_A, 0);
@@ -628,7 +631,8 @@ static void test_enqueue_scheduled(void **state)
     assert_int_equal(cmd_int(c, "ZCARD %s", qk.scheduled), 1);
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.ready), 0);
     assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, id), 1);
-    assert_int_equal(cmd_int(c, "DBSIZE"), 3);
+    assert_list(c, qk.unrecorded, STRS(id));
+    assert_int_equal(cmd_int(c, "DBSIZE"), 4);
 }
 
 static void test_enqueue_idempotency(void **state)
@@ -663,8 +667,9 @@ static void test_enqueue_idempotency(void **state)
     assert_list(c, qk.ready, STRS(id1));
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
     cmd_str_is(c, id1, "GET %s", idem);
-    /* job, ready, pending, idem */
-    assert_int_equal(cmd_int(c, "DBSIZE"), 4);
+    assert_list(c, qk.unrecorded, STRS(id1));
+    /* job, ready, pending, unrecorded, idem */
+    assert_int_equal(cmd_int(c, "DBSIZE"), 5);
 
     /* Another key, or the same key on another bridge, is a new job. */
     assert_enqueue_reply(enqueue(c, id4, BRIDGE_A, 0, "order-43"), 1, id4);
@@ -790,7 +795,9 @@ static void test_ack_final(void **state)
     key_job("evt_b", job);
     cmd_int(c, "HSET %s %s 1", job, JOB_F_ABORTED);
     ack_is(c, "done", "w-1", "evt_b", BRIDGE_A, "1", "1", "0");
-    assert_int_equal(cmd_int(c, "DBSIZE"), 0);
+    /* Only the unrecorded list is left, for the workers' sweep to empty. */
+    assert_int_equal(cmd_int(c, "DBSIZE"), 1);
+    assert_int_equal(cmd_int(c, "LLEN %s", qk.unrecorded), 2);
 }
 
 static void test_ack_retry(void **state)
@@ -834,7 +841,7 @@ static void test_ack_aborted(void **state)
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
     assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
     assert_int_equal(cmd_int(c, "EXISTS %s", pending), 0);
-    assert_int_equal(cmd_int(c, "DBSIZE"), 0);
+    assert_int_equal(cmd_int(c, "DBSIZE"), 1); /* the unrecorded list */
 }
 
 static void test_ack_gone(void **state)
@@ -1126,6 +1133,90 @@ static void test_peek(void **state)
     freeReplyObject(r);
 }
 
+/* ---- queue_lua_unrecorded ---- */
+
+/* Take from unrecorded ("newest" or a cutoff in ms); returns the reply, checked to be
+ * {taken, {id, hash, due, …}} with `want_taken` taken (the caller frees it). */
+static redisReply *take_unrecorded(redisContext *c, const char *max, const char *mode,
+                                   long long want_taken)
+{
+    redisReply *r = redis_eval(c, queue_lua_unrecorded, STRS(qk.unrecorded, qk.scheduled),
+                               STRS(PREFIX, max, mode));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[0]->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->element[0]->integer, want_taken);
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[1]->elements % 3, 0);
+    return r;
+}
+
+/* Row i of a take's reply is `id`, with its three-field job and `due`. */
+static void assert_taken(const redisReply *r, size_t i, const char *id, const char *due)
+{
+    const redisReply *rows = r->element[1];
+    assert_true(rows->elements >= 3 * (i + 1));
+    assert_string_equal(rows->element[3 * i]->str, id);
+    assert_int_equal(rows->element[3 * i + 1]->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rows->element[3 * i + 1]->elements, 6);
+    assert_string_equal(rows->element[3 * i + 2]->str, due);
+}
+
+static void test_unrecorded_take(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char gone[HB_ID_LEN], old1[HB_ID_LEN], old2[HB_ID_LEN], young[HB_ID_LEN], job[QUEUE_KEY_LEN];
+    /* Ids carry their receive time: the sweep's cutoff reads it from them. */
+    ids_new("evt_", 1700000000000LL, gone, sizeof(gone));
+    ids_new("evt_", 1700000001000LL, old1, sizeof(old1));
+    ids_new("evt_", 1700000002000LL, old2, sizeof(old2));
+    ids_new("evt_", 1700000003000LL, young, sizeof(young));
+    enqueue_ok(c, gone, BRIDGE_A, 0);
+    enqueue_ok(c, old1, BRIDGE_A, 0);
+    enqueue_ok(c, old2, BRIDGE_B, 1700000065000LL);
+    enqueue_ok(c, young, BRIDGE_A, 0);
+    key_job(gone, job);
+    cmd_int(c, "DEL %s", job); /* delivered: its row was written first */
+    assert_list(c, qk.unrecorded, STRS(young, old2, old1, gone));
+
+    /* Older than the cutoff, oldest first, at most max: the finished one is taken but not
+     * returned. */
+    redisReply *r = take_unrecorded(c, "2", "1700000002500", 2);
+    assert_int_equal(r->element[1]->elements, 3);
+    assert_taken(r, 0, old1, "");
+    freeReplyObject(r);
+    r = take_unrecorded(c, "10", "1700000002500", 1);
+    assert_int_equal(r->element[1]->elements, 3);
+    assert_taken(r, 0, old2, "1700000065000");
+    freeReplyObject(r);
+    /* The young one stays for its delivery to record. */
+    r = take_unrecorded(c, "10", "1700000002500", 0);
+    assert_int_equal(r->element[1]->elements, 0);
+    freeReplyObject(r);
+    assert_list(c, qk.unrecorded, STRS(young));
+
+    /* "newest": whatever the age, newest first. */
+    char newer[HB_ID_LEN];
+    ids_new("evt_", 1700000004000LL, newer, sizeof(newer));
+    enqueue_ok(c, newer, BRIDGE_A, 0);
+    r = take_unrecorded(c, "1", "newest", 1);
+    assert_taken(r, 0, newer, "");
+    freeReplyObject(r);
+    r = take_unrecorded(c, "10", "newest", 1);
+    assert_taken(r, 0, young, "");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.unrecorded), 0);
+    r = take_unrecorded(c, "10", "newest", 0);
+    freeReplyObject(r);
+
+    /* An id that is no ULID cannot stay stuck at the old end. */
+    cmd_int(c, "LPUSH %s %s", qk.unrecorded, "evt_not-a-ulid");
+    r = take_unrecorded(c, "10", "1700000000000", 1);
+    assert_int_equal(r->element[1]->elements, 0);
+    freeReplyObject(r);
+}
+
 /* ---- the whole way: scheduled, retried, done ---- */
 
 static void test_lifecycle(void **state)
@@ -1140,6 +1231,11 @@ static void test_lifecycle(void **state)
     assert_int_equal(promote(c, "9000", "100"), 1);
     assert_int_equal(fetch_n(c, "w-1", 10), 1);
     ack_is(c, "done", "w-1", "evt_a", BRIDGE_A, "1", "2", "0");
+    /* The sweep takes the finished id off the unrecorded list and has nothing to write
+     * ("evt_a" is no ULID, so it counts as old). */
+    redisReply *r = take_unrecorded(c, "10", "1700000000000", 1);
+    assert_int_equal(r->element[1]->elements, 0);
+    freeReplyObject(r);
     /* Every list and set emptied: nothing is left behind. */
     assert_int_equal(cmd_int(c, "DBSIZE"), 0);
 }
@@ -1166,6 +1262,7 @@ int main(void)
         cmocka_unit_test(test_release),
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_peek),
+        cmocka_unit_test(test_unrecorded_take),
         cmocka_unit_test(test_lifecycle),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);

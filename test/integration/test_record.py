@@ -1,0 +1,71 @@
+"""Where event rows come from (common/record.h): the ingress writes none when it accepts;
+a delivery, a reader listing events, or the workers' sweep of waiting events writes it."""
+
+import sqlite3
+import time
+
+from harness import check, meta
+from sink import always
+
+UNRECORDED = "hb:events:unrecorded"
+
+
+def _rows(db, where="1"):
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return dict(con.execute("SELECT id, status FROM events WHERE " + where).fetchall())
+    finally:
+        con.close()
+
+
+@meta(est=3)
+def test_accepting_writes_no_row_a_list_writes_them(env):
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/x", delay_seconds=600)
+    ids = []
+    for i in range(3):
+        ids.append(env.send(b, body=b'{"i":%d}' % i))
+        time.sleep(0.003)  # distinct milliseconds: newest first is one order
+    time.sleep(0.2)  # anything batched would have been committed by now
+    check(_rows(env.db) == {}, "the ingress wrote rows on accepting: %r" % _rows(env.db))
+    check(env.redis.client("LLEN", UNRECORDED) == 3, "ids not on the unrecorded list")
+    # One event by id comes from its job.
+    ev = env.event(ids[0])
+    check(ev["status"] == "scheduled" and ev["request"]["body"] == {"i": 0}, "GET: %r" % ev)
+    # A list shows them all at once, newest first, and leaves their rows behind.
+    r = env.list_events(bridge_id=b["id"])
+    got = [e["id"] for e in r.json()["events"]]
+    check(got == list(reversed(ids)), "list: %r, want %r" % (got, list(reversed(ids))))
+    check(_rows(env.db) == {i: "scheduled" for i in ids}, "rows: %r" % _rows(env.db))
+    check(env.redis.client("LLEN", UNRECORDED) == 0, "unrecorded list not emptied")
+    # The rows hold the whole event, as GET showed it from the job.
+    check(env.event(ids[0]) == ev, "stored event differs from the job's")
+
+
+@meta(est=10)
+def test_workers_record_waiting_events_and_empty_the_list(env):
+    env.start_ingress()
+    sink = env.sink(always(200))
+    now = env.create_bridge(outbound_url=sink.url("/now"))
+    later = env.create_bridge(outbound_url=sink.url("/later"), delay_seconds=600)
+    env.start_worker()
+    delivered = [env.send(now) for _ in range(5)]
+    waiting = env.send(later)
+    # Delivered events get their row from their delivery, with no reader asking.
+    deadline = time.time() + 20
+    while time.time() < deadline and len(_rows(env.db, "status = 'delivered'")) < 5:
+        time.sleep(0.05)
+    check(set(_rows(env.db, "status = 'delivered'")) == set(delivered),
+          "delivered rows: %r" % _rows(env.db))
+    # The waiting one is written by the workers' sweep once it is a few seconds old, and
+    # every id leaves the unrecorded list. Nothing here lists events (which would write
+    # the row itself): only SQLite and Redis are read.
+    deadline = time.time() + 15
+    while time.time() < deadline and (waiting not in _rows(env.db)
+                                      or env.redis.client("LLEN", UNRECORDED) != 0):
+        time.sleep(0.2)
+    check(_rows(env.db, "id = '%s'" % waiting) == {waiting: "scheduled"},
+          "waiting event not recorded by the sweep: %r" % _rows(env.db))
+    check(env.redis.client("LLEN", UNRECORDED) == 0,
+          "unrecorded list not emptied: %r" % env.redis.client("LRANGE", UNRECORDED, 0, -1))
+    check(len(sink.requests) == 5, "sink got %d requests" % len(sink.requests))

@@ -66,6 +66,17 @@ struct evw_thread {
     struct store *st; /* the thread's own connection */
 };
 
+/* An evwriter_flush_then waiting for the writer thread. */
+struct evw_wait {
+    struct evw_wait *next;
+    struct evwriter *w;
+    struct event *timer;
+    uint64_t want; /* t->handed when it began */
+    int64_t deadline_mono;
+    evwriter_flushed_cb cb;
+    void *arg;
+};
+
 struct evwriter {
     struct event_base *base;
     struct store *st;
@@ -77,6 +88,7 @@ struct evwriter {
     bool timer_armed;
     struct evw_thread *thread; /* NULL: batches commit on the loop */
     int64_t drop_logged_ms;    /* when the last "inserts dropped" warning went out */
+    struct evw_wait *waits;    /* evwriter_flush_then calls not answered yet */
 };
 
 static int evwriter_handoff(struct evwriter *w);
@@ -399,6 +411,63 @@ int evwriter_flush(struct evwriter *w)
     return ok ? 0 : -1;
 }
 
+/* Unlink a wait from its writer's list and free it (its callback has run). */
+static void evwriter_wait_free(struct evw_wait *wt)
+{
+    struct evw_wait **pp = &wt->w->waits;
+    while (*pp != wt)
+        pp = &(*pp)->next;
+    *pp = wt->next;
+    event_free(wt->timer);
+    free(wt);
+}
+
+static void evwriter_on_wait(evutil_socket_t fd, short what, void *arg)
+{
+    struct evw_wait *wt = arg;
+    struct evw_thread *t = wt->w->thread;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&t->lock);
+    bool done = t->committed >= wt->want;
+    pthread_mutex_unlock(&t->lock);
+    if (!done && clock_mono_ms() < wt->deadline_mono) {
+        struct timeval tv = {0, 1000};
+        evtimer_add(wt->timer, &tv);
+        return;
+    }
+    evwriter_flushed_cb cb = wt->cb;
+    void *cbarg = wt->arg;
+    evwriter_wait_free(wt);
+    cb(cbarg, done ? EVWRITER_COMMITTED : EVWRITER_TIMED_OUT);
+}
+
+void evwriter_flush_then(struct evwriter *w, evwriter_flushed_cb cb, void *arg)
+{
+    struct evw_thread *t = w->thread;
+    if (t == NULL) {
+        int rc = evwriter_flush_here(w);
+        cb(arg, rc == 0 ? EVWRITER_COMMITTED : EVWRITER_TIMED_OUT);
+        return;
+    }
+    evwriter_handoff(w);
+    struct evw_wait *wt = xcalloc(1, sizeof(*wt));
+    wt->w = w;
+    pthread_mutex_lock(&t->lock);
+    wt->want = t->handed;
+    pthread_mutex_unlock(&t->lock);
+    wt->deadline_mono = clock_mono_ms() + EVWRITER_FLUSH_WAIT_S * 1000;
+    wt->cb = cb;
+    wt->arg = arg;
+    wt->timer = evtimer_new(w->base, evwriter_on_wait, wt);
+    wt->next = w->waits;
+    w->waits = wt;
+    /* First checked from the loop, not here: the caller's code after this call runs
+     * before its callback, as it would for any asynchronous answer. */
+    struct timeval now = {0, 0};
+    evtimer_add(wt->timer, &now);
+}
+
 int evwriter_pending(const struct evwriter *w)
 {
     int n = w->count;
@@ -418,6 +487,12 @@ void evwriter_free(struct evwriter *w)
     evwriter_flush(w);
     if (w->thread != NULL)
         evwriter_thread_stop(w->thread);
+    while (w->waits != NULL) {
+        evwriter_flushed_cb cb = w->waits->cb;
+        void *cbarg = w->waits->arg;
+        evwriter_wait_free(w->waits);
+        cb(cbarg, EVWRITER_CANCELLED);
+    }
     struct evw_item *it = w->head;
     while (it != NULL) {
         struct evw_item *next = it->next;

@@ -57,6 +57,21 @@ void evwriter_update(struct evwriter *w, const struct store_event_update *u, con
  * up to 5 s for its thread). Returns 0 or -1 (the writes stay queued for a retry). */
 int evwriter_flush(struct evwriter *w);
 
+enum evwriter_flushed {
+    EVWRITER_COMMITTED, /* everything queued before the call is committed */
+    EVWRITER_TIMED_OUT, /* not within 5 s (SQLite unavailable): read what is there */
+    EVWRITER_CANCELLED, /* the writer was freed first (shutdown): only free your state */
+};
+typedef void (*evwriter_flushed_cb)(void *arg, enum evwriter_flushed res);
+
+/*
+ * evwriter_flush without blocking the loop: `cb` runs once everything queued now is
+ * committed. An unthreaded writer commits and calls it at once; a threaded one is checked
+ * every millisecond, so a big batch (a reader's rows: common/record.h) never stalls the
+ * requests sharing the loop.
+ */
+void evwriter_flush_then(struct evwriter *w, evwriter_flushed_cb cb, void *arg);
+
 /* Number of writes queued and not yet being committed (a threaded writer's included). */
 int evwriter_pending(const struct evwriter *w);
 

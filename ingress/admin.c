@@ -33,6 +33,13 @@ struct admin_recording {
     int total;
 };
 
+static void admin_on_committed(void *arg, enum evwriter_flushed res)
+{
+    struct admin_recording *r = arg;
+    r->done(r->arg, res == EVWRITER_CANCELLED);
+    free(r);
+}
+
 static void admin_on_taken(void *arg, int taken)
 {
     struct admin_recording *r = arg;
@@ -42,9 +49,7 @@ static void admin_on_taken(void *arg, int taken)
         record_take(r->in->redis, &r->in->keys, r->in->events, ADMIN_RECORD_BATCH, 0,
                     admin_on_taken, r) == 0)
         return;
-    evwriter_flush(r->in->events);
-    r->done(r->arg);
-    free(r);
+    evwriter_flush_then(r->in->events, admin_on_committed, r);
 }
 
 void admin_record(struct ingress *in, admin_recorded_cb done, void *arg)

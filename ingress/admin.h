@@ -24,10 +24,11 @@ void admin_healthz(struct ingress *in, struct httpd_req *req);
 /*
  * Before a read that lists or counts events: write the rows of the newest events still on
  * the unrecorded list (common/record.h), up to ADMIN_RECORD_MAX of them, then call
- * `done(arg)` once they are committed. Without Redis, `done` runs at once: the read shows
- * what SQLite has.
+ * `done(arg, true)` once they are committed, without blocking the loop meanwhile. Without
+ * Redis or SQLite the read goes on with what SQLite has. `done(arg, true)` means the process
+ * is stopping and Redis is gone: answer without it (the store is still open).
  */
-typedef void (*admin_recorded_cb)(void *arg);
+typedef void (*admin_recorded_cb)(void *arg, bool stopping);
 void admin_record(struct ingress *in, admin_recorded_cb done, void *arg);
 
 /* /api/bridges… (admin_bridges.c) */

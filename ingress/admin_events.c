@@ -77,10 +77,11 @@ struct events_listing {
     long limit;
 };
 
-static void events_list_query(void *arg)
+static void events_list_query(void *arg, bool stopping)
 {
     struct events_listing *l = arg;
     char err[HB_ERR_LEN];
+    (void)stopping; /* SQLite alone answers */
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "events");
     if (store_event_list(l->in->store, l->bridge_id, l->status, l->before, (int)l->limit,

@@ -92,10 +92,10 @@ out:
     free(s);
 }
 
-static void stats_query(void *arg)
+static void stats_query(void *arg, bool stopping)
 {
     struct stats_req *s = arg;
-    if (stats_query_queue(s->in, stats_on_reply, s) != 0) {
+    if (stopping || stats_query_queue(s->in, stats_on_reply, s) != 0) {
         http_header(s->req, "Retry-After", "5");
         http_reply_error(s->req, 503, "queue_unavailable", "the queue is unavailable");
         free(s);

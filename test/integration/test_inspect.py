@@ -23,6 +23,7 @@ def test_inspect_summary(env):
     t = out.stdout
     check("ready:      2" in t, "ready depth missing:\n" + t)
     check("scheduled:  1" in t, "scheduled depth missing:\n" + t)
+    check("unrecorded: 3" in t, "unrecorded depth missing:\n" + t)
     check("next due:" in t, "next due missing:\n" + t)
     check("deadhost:1:x" in t and "dead" in t and "holding 1" in t, "workers missing:\n" + t)
     check("bridge_id" in t and now["id"] in t, "job data missing:\n" + t)

@@ -227,6 +227,63 @@ static void test_threaded_bound(void **state)
 }
 
 /* A threaded writer on a path that cannot be opened fails at once, with a reason. */
+/* What evwriter_flush_then reported, and whether the rows were there when it did. */
+struct flushed {
+    struct tmpdb *f;
+    int calls;
+    enum evwriter_flushed res;
+    bool all_present;
+};
+
+static void on_flushed(void *arg, enum evwriter_flushed res)
+{
+    struct flushed *fl = arg;
+    fl->calls++;
+    fl->res = res;
+    fl->all_present = present(fl->f->st, 0) && present(fl->f->st, 2999);
+    event_base_loopbreak(base);
+}
+
+static void test_threaded_flush_then(void **state)
+{
+    struct tmpdb *f = *state;
+    struct evwriter *w;
+    char err[HB_ERR_LEN];
+    /* A long flush interval: only the call hands the rows over. */
+    assert_int_equal(evwriter_new_threaded(base, f->path, 10000, 100000, &w, err), 0);
+    for (int i = 0; i < 3000; i++)
+        insert(w, i);
+    struct flushed fl = {.f = f};
+    evwriter_flush_then(w, on_flushed, &fl);
+    assert_int_equal(fl.calls, 0); /* answered from the loop, never inside the call */
+    run_loop(base, 5000);
+    assert_int_equal(fl.calls, 1);
+    assert_int_equal(fl.res, EVWRITER_COMMITTED);
+    assert_true(fl.all_present);
+
+    /* A wait the writer is freed under is cancelled, not left hanging. */
+    struct flushed gone = {.f = f};
+    insert(w, 7000);
+    evwriter_flush_then(w, on_flushed, &gone);
+    evwriter_free(w);
+    assert_int_equal(gone.calls, 1);
+    assert_int_equal(gone.res, EVWRITER_CANCELLED);
+}
+
+static void test_unthreaded_flush_then(void **state)
+{
+    struct tmpdb *f = *state;
+    struct evwriter *w = evwriter_new(base, f->st, 10000, 100000);
+    for (int i = 0; i < 3000; i++)
+        insert(w, i);
+    struct flushed fl = {.f = f};
+    evwriter_flush_then(w, on_flushed, &fl);
+    assert_int_equal(fl.calls, 1); /* committed on the loop, at once */
+    assert_int_equal(fl.res, EVWRITER_COMMITTED);
+    assert_true(fl.all_present);
+    evwriter_free(w);
+}
+
 static void test_threaded_bad_path(void **state)
 {
     (void)state;
@@ -246,6 +303,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_update_callbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_flush_then, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unthreaded_flush_then, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded_bad_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -19,6 +19,20 @@ int text_hex_value(int c)
     return -1;
 }
 
+size_t text_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
 uint32_t text_hash(const char *s)
 {
     uint32_t h = 2166136261u;

@@ -13,6 +13,10 @@
 /* The value of one hex digit (either case), or -1. */
 int text_hex_value(int c);
 
+/* Write `v` in decimal at `out` (room for 20 digits and a NUL) and return the digits'
+ * count: for numbers printed on every request, where snprintf costs more than the rest. */
+size_t text_u64(char *out, uint64_t v);
+
 /* FNV-1a of a NUL-terminated string: keys here are short, and any spread will do. */
 uint32_t text_hash(const char *s);
 

@@ -11,6 +11,7 @@
 #include "job.h"
 #include "queue.h"
 #include "rconn.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <hiredis/hiredis.h>
@@ -88,8 +89,9 @@ static int enqueue_multi(struct ingress *in, const struct job *j, const char *pe
                          struct job_hset *h, int64_t due_ms, struct enqueue_call *call)
 {
     const struct queue_keys *k = &in->keys;
-    char due[24];
-    snprintf(due, sizeof(due), "%lld", (long long)due_ms);
+    char due[24] = "0";
+    if (due_ms != 0)
+        text_u64(due, (uint64_t)due_ms);
     const char *sadd[] = {"SADD", pending, j->id};
     const char *lpush[] = {"LPUSH", k->ready, j->id};
     const char *unrecorded[] = {"LPUSH", k->unrecorded, j->id};
@@ -165,7 +167,7 @@ int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const c
     struct enqueue_call *call = xcalloc(1, sizeof(*call));
     call->cb = cb;
     call->arg = arg;
-    snprintf(call->id, sizeof(call->id), "%s", j->id);
+    memcpy(call->id, j->id, sizeof(call->id)); /* same size, NUL-terminated */
     int rc = idem_key ? enqueue_script(in, j, pending, &h, due_ms, idem_key, call)
                       : enqueue_multi(in, j, pending, &h, due_ms, call);
     job_hset_free(&h);

@@ -431,9 +431,9 @@ static void httpd_conn_respond(struct httpd_conn *c, int code, const char *ctype
     if (code < 200 || code > 999)
         code = 500; /* 1xx are not final answers */
     bool bodyless = code == 204 || code == 304;
-    char status[16];
-    snprintf(status, sizeof(status), "HTTP/1.1 %d ", code);
-    httpd_out_str(c, status);
+    httpd_out_str(c, "HTTP/1.1 ");
+    httpd_out_uint(c, (size_t)code);
+    httpd_out_add(c, " ", 1);
     httpd_out_str(c, httpd_reason(code));
     if (ctype != NULL) {
         httpd_out_str(c, "\r\nContent-Type: ");

@@ -87,6 +87,26 @@ static void test_form_decode(void **state)
     assert_memory_equal(out, "%4", 2);
 }
 
+static void test_u64(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t v;
+        const char *want;
+    } cases[] = {{0, "0"},
+                 {7, "7"},
+                 {10, "10"},
+                 {202, "202"},
+                 {1795341600123ULL, "1795341600123"},
+                 {UINT64_MAX, "18446744073709551615"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[21];
+        memset(out, 'x', sizeof(out));
+        assert_int_equal(text_u64(out, cases[i].v), strlen(cases[i].want));
+        assert_string_equal(out, cases[i].want);
+    }
+}
+
 static void test_hash(void **state)
 {
     (void)state;
@@ -136,7 +156,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_value),   cmocka_unit_test(test_uridecode),
         cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_json_quote),
+        cmocka_unit_test(test_json_quote),  cmocka_unit_test(test_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

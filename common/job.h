@@ -2,10 +2,10 @@
  * job.h - what the worker needs to deliver one event, as held in the Redis HASH
  * `{prefix}job:{event_id}`.
  *
- * The ingress writes a job and answers 202 only after Redis acknowledged it; the job alone
- * is enough to build the event (event_from_job) so an event is never lost even if its
- * first SQLite write did not happen. Inbound credentials are already "[redacted]" in
- * `headers_json`: Redis never holds them.
+ * The ingress writes a job and answers 202 only after Redis acknowledged it, and writes no
+ * SQLite row: the job alone is enough to build the event (event_from_job, event_json),
+ * which is how its row is written (common/record.h). Inbound credentials are already
+ * "[redacted]" in `headers_json`: Redis never holds them.
  */
 #ifndef JOB_H
 #define JOB_H

@@ -11,7 +11,6 @@
 #include "clock.h"
 #include "enqueue.h"
 #include "event.h"
-#include "evwriter.h"
 #include "hb.h"
 #include "http.h"
 #include "ids.h"
@@ -158,18 +157,6 @@ bad:
     free(l);
 }
 
-/* Read one stored event after writing what this process accepted a moment ago. Returns
- * 0 with *json (the caller frees it), STORE_NOTFOUND, or -1 (logged). */
-static int events_read(struct ingress *in, const char *id, char **json)
-{
-    char err[HB_ERR_LEN];
-    evwriter_flush(in->events);
-    int rc = store_event_get(in->store, id, json, err);
-    if (rc != 0 && rc != STORE_NOTFOUND)
-        log_kv(LOG_ERROR, "read event failed", "event_id", id, "error", err, NULL);
-    return rc;
-}
-
 static void events_not_found(struct httpd_req *req, const char *id)
 {
     char msg[128];
@@ -177,35 +164,22 @@ static void events_not_found(struct httpd_req *req, const char *id)
     http_reply_error(req, 404, "not_found", msg);
 }
 
-/*
- * One stored event's JSON (a new string the caller frees), or NULL after replying 404 (a
- * malformed or unknown id) or 500.
- */
-static char *events_load(struct ingress *in, struct httpd_req *req, const char *id)
-{
-    char *json = NULL;
-    if (!ids_valid("evt_", id)) {
-        events_not_found(req, id);
-        return NULL;
-    }
-    int rc = events_read(in, id, &json);
-    if (rc == STORE_NOTFOUND)
-        events_not_found(req, id);
-    else if (rc != 0)
-        http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
-    return rc == 0 ? json : NULL;
-}
+/* Called with one event's JSON (a new string it frees), for a GET or a replay. */
+typedef void (*events_loaded_cb)(struct ingress *in, struct httpd_req *req, const char *id,
+                                 char *json);
 
-/* A GET waiting for the job in Redis. */
+/* A load waiting for the job in Redis. */
 struct events_peek {
+    struct ingress *in;
     struct httpd_req *req;
+    events_loaded_cb cb;
     char id[HB_ID_LEN];
 };
 
 /*
- * The event of a job that is in Redis but not yet in SQLite: accepted a moment ago by
- * another ingress process on the same port (--reuseport), whose row is still in its
- * writer's batch. Built from the job as that process would have written it.
+ * The event of a job that is in Redis with no row in SQLite yet (the ingress writes none:
+ * common/record.h), printed from the job exactly as its row will be. Every job's final row
+ * is committed before the job is deleted, so an event is always in one place or the other.
  */
 static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -228,42 +202,62 @@ static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
     int64_t due_ms =
         due->type == REDIS_REPLY_STRING && due->len > 0 ? strtoll(due->str, NULL, 10) : 0;
     const char *status = event_status_waiting(&j, due_ms);
-    cJSON *ev = event_from_job(&j, status, j.aborted ? 0 : due_ms);
-    http_reply_json(p->req, 200, ev);
-    cJSON_Delete(ev);
+    char *json = event_json(&j, status, j.aborted ? 0 : due_ms, NULL, NULL);
     job_clear(&j);
+    p->cb(p->in, p->req, p->id, json);
 out:
     free(p);
 }
 
-static void events_get(struct ingress *in, struct httpd_req *req, const char *id)
+/*
+ * Load one event: its row, or its job when it has no row yet. `cb` gets it; a malformed or
+ * unknown id is answered 404 and a failing store 500 here instead.
+ */
+static void events_load(struct ingress *in, struct httpd_req *req, const char *id,
+                        events_loaded_cb cb)
 {
+    char err[HB_ERR_LEN];
     char *json = NULL;
     if (!ids_valid("evt_", id)) {
         events_not_found(req, id);
         return;
     }
-    int rc = events_read(in, id, &json);
+    int rc = store_event_get(in->store, id, &json, err);
     if (rc == 0) {
-        /* Stored JSON is served as is: it was built by cJSON and needs no re-encoding. */
-        http_reply_raw(req, 200, "application/json", json, strlen(json));
-        free(json);
+        cb(in, req, id, json);
         return;
     }
     if (rc != STORE_NOTFOUND) {
+        log_kv(LOG_ERROR, "read event failed", "event_id", id, "error", err, NULL);
         http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
         return;
     }
     char key[QUEUE_KEY_LEN];
     queue_key_job(&in->keys, id, key, sizeof(key));
     struct events_peek *p = xcalloc(1, sizeof(*p));
+    p->in = in;
     p->req = req;
+    p->cb = cb;
     snprintf(p->id, sizeof(p->id), "%s", id);
     if (rconn_cmd(in->redis, events_on_peek, p, "EVAL %s 2 %s %s %s", queue_lua_peek, key,
                   in->keys.scheduled, id) != 0) {
         free(p);
         events_not_found(req, id);
     }
+}
+
+/* Stored JSON is served as is: it was printed as JSON and needs no re-encoding. */
+static void events_send(struct ingress *in, struct httpd_req *req, const char *id, char *json)
+{
+    (void)in;
+    (void)id;
+    http_reply_raw(req, 200, "application/json", json, strlen(json));
+    free(json);
+}
+
+static void events_get(struct ingress *in, struct httpd_req *req, const char *id)
+{
+    events_load(in, req, id, events_send);
 }
 
 /* A replay waiting for Redis. */
@@ -284,12 +278,7 @@ static void events_on_replayed(enum enqueue_result res, const char *id, const ch
         http_reply_error(r->req, 503, "queue_unavailable", "the queue is unavailable; retry later");
         goto out;
     }
-    /* Written now, not batched: the caller's next read must find it. */
-    cJSON *ev = event_from_job(&r->job, "queued", 0);
-    evwriter_insert(r->in->events, r->job.id, r->job.bridge_id, "queued", r->job.received_ms,
-                    cJSON_PrintUnformatted(ev));
-    cJSON_Delete(ev);
-    evwriter_flush(r->in->events);
+    /* Like any accepted event, its row is written from its job (common/record.h). */
     log_kv(LOG_INFO, "event replayed", "event_id", r->job.id, "replay_of", r->job.replay_of,
            "bridge_id", r->job.bridge_id, NULL);
     cJSON *o = cJSON_CreateObject();
@@ -308,14 +297,12 @@ out:
  * replay_of) through the bridge's current configuration, queued now. Inbound checks (auth,
  * schema) are not run again: the request passed them when it first arrived.
  */
-static void events_replay(struct ingress *in, struct httpd_req *req, const char *id)
+static void events_replay_loaded(struct ingress *in, struct httpd_req *req, const char *id,
+                                 char *json)
 {
     char err[HB_ERR_LEN], msg[160];
     char *bjson = NULL;
     cJSON *ev = NULL;
-    char *json = events_load(in, req, id);
-    if (json == NULL)
-        return;
     if ((ev = cJSON_Parse(json)) == NULL) {
         log_kv(LOG_ERROR, "replay: stored event is not json", "event_id", id, NULL);
         http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
@@ -356,6 +343,11 @@ out:
     cJSON_Delete(ev);
     free(json);
     free(bjson);
+}
+
+static void events_replay(struct ingress *in, struct httpd_req *req, const char *id)
+{
+    events_load(in, req, id, events_replay_loaded);
 }
 
 void admin_events_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg)

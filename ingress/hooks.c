@@ -95,11 +95,6 @@ static void hooks_unavailable(struct ingress *in, struct httpd_req *req, const c
                 bridge_id, started);
 }
 
-/*
- * Inbound headers as a JSON object with lower-cased names. Credentials (Authorization,
- * cookies, and the header the bridge's auth reads) are redacted here, so that neither
- * Redis nor the event store ever hold them.
- */
 /* True for a header whose value is a credential: Redis and the store get "[redacted]". */
 static bool hooks_header_secret(const char *name, const char *credential_header)
 {
@@ -108,6 +103,11 @@ static bool hooks_header_secret(const char *name, const char *credential_header)
            (credential_header != NULL && strcasecmp(name, credential_header) == 0);
 }
 
+/*
+ * Inbound headers as a JSON object with lower-cased names. Credentials (Authorization,
+ * cookies, and the header the bridge's auth reads) are redacted here, so that neither
+ * Redis nor the event store ever hold them.
+ */
 static char *hooks_headers_json(struct httpd_req *req, const char *credential_header)
 {
     /* Printed straight, as every request needs it: names lower-cased, each name once, with

@@ -23,7 +23,7 @@ struct ingress {
     struct event_base *base;
     struct store *store;           /* bridges and events (SQLite) */
     struct rconn *redis;           /* async, reconnecting; NULL context while down */
-    struct evwriter *events;       /* rows written for readers (record.h) and for replays */
+    struct evwriter *events;       /* rows written for readers (record.h) */
     struct bcache *bridges;        /* bridges by endpoint, ready for checking requests */
     struct metrics_batch *metrics; /* counts added to Redis every METRICS_FLUSH_MS */
 };

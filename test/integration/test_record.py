@@ -32,6 +32,13 @@ def test_accepting_writes_no_row_a_list_writes_them(env):
     # One event by id comes from its job.
     ev = env.event(ids[0])
     check(ev["status"] == "scheduled" and ev["request"]["body"] == {"i": 0}, "GET: %r" % ev)
+    # So can a replay, from the same job.
+    r = env.api("POST", "/api/events/%s/replay" % ids[0])
+    check(r.status == 202 and r.json().get("replay_of") == ids[0], "replay before its row: %r" % r)
+    replayed = r.json()["event_id"]
+    check(env.event(replayed)["request"]["body"] == {"i": 0}, "replayed request differs")
+    env.redis.client("DEL", "hb:job:" + replayed)  # out of the way of the checks below
+    env.redis.client("LREM", UNRECORDED, 0, replayed)
     # A list shows them all at once, newest first, and leaves their rows behind.
     r = env.list_events(bridge_id=b["id"])
     got = [e["id"] for e in r.json()["events"]]

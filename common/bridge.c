@@ -145,6 +145,24 @@ static bool http_token(const char *s)
     return true;
 }
 
+/* Headers that frame the message or steer the connection: libcurl sets them from the
+ * request it makes, and a bridge's own value would desynchronize the keep-alive connection
+ * (a short Content-Length leaves the rest of the body to be read as the next request, which
+ * may be another bridge's) or reach somewhere else (Host, Proxy-*). */
+static const char *const bridge_reserved_headers[] = {
+    "Content-Length", "Transfer-Encoding", "Host",   "Connection", "Upgrade", "TE",
+    "Trailer",        "Keep-Alive",        "Expect",
+};
+
+bool bridge_header_reserved(const char *name)
+{
+    for (size_t i = 0; i < sizeof(bridge_reserved_headers) / sizeof(bridge_reserved_headers[0]);
+         i++)
+        if (strcasecmp(name, bridge_reserved_headers[i]) == 0)
+            return true;
+    return strncasecmp(name, "Proxy-", 6) == 0;
+}
+
 /*
  * Check that an http(s) URL has a host. By hand rather than with curl's or libevent's
  * parser because outbound_url may hold template references (`${payload.id}`) that strict
@@ -292,6 +310,11 @@ static int set_headers(struct bridge *b, const cJSON *v, char *err, size_t errle
         }
         if (!http_token(h->string)) {
             snprintf(err, errlen, "\"%.64s\" is not a valid header name", h->string);
+            return -1;
+        }
+        if (bridge_header_reserved(h->string)) {
+            snprintf(err, errlen, "\"%.64s\" is set by hookbridge itself and may not be given",
+                     h->string);
             return -1;
         }
         if (!cJSON_IsString(h)) {

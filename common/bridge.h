@@ -96,6 +96,14 @@ int bridge_auth_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_
 char *bridge_signing_secret_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
                                  char *err, size_t errlen);
 
+/*
+ * Whether a bridge may not set header `name` (compared case-insensitively): the framing and
+ * connection headers Content-Length, Transfer-Encoding, Host, Connection, Upgrade, TE,
+ * Trailer, Keep-Alive, Expect, and every Proxy-* header. Refused at save; the worker also
+ * leaves them out of requests of bridges saved before the rule existed.
+ */
+bool bridge_header_reserved(const char *name);
+
 /* Why `url` is not a usable http(s) URL with a host ("must start with http:// or
  * https://"), or NULL when it is. Templates are checked before rendering by this too. */
 const char *bridge_url_problem(const char *url);

@@ -65,6 +65,11 @@ size_t dynbuf_len(const struct dynbuf *b)
     return b->len;
 }
 
+size_t dynbuf_max(const struct dynbuf *b)
+{
+    return b->max;
+}
+
 size_t dynbuf_room(const struct dynbuf *b)
 {
     return b->max - b->len;

@@ -45,6 +45,9 @@ const char *dynbuf_ptr(const struct dynbuf *b);
 
 size_t dynbuf_len(const struct dynbuf *b);
 
+/* The most the contents may hold, as given at init. */
+size_t dynbuf_max(const struct dynbuf *b);
+
 /* Bytes that may still be added. */
 size_t dynbuf_room(const struct dynbuf *b);
 

@@ -58,41 +58,9 @@ struct tmpl_val {
     const char *str;
 };
 
-/* A growing output string; always NUL-terminated once tmpl_buf_init ran. */
-struct tmpl_buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void tmpl_buf_init(struct tmpl_buf *b)
-{
-    b->cap = 64;
-    b->len = 0;
-    b->p = xmalloc(b->cap);
-    b->p[0] = '\0';
-}
-
-static void tmpl_buf_reserve(struct tmpl_buf *b, size_t n)
-{
-    if (b->len + n + 1 <= b->cap)
-        return;
-    while (b->len + n + 1 > b->cap)
-        b->cap *= 2;
-    b->p = xrealloc(b->p, b->cap);
-}
-
-static void tmpl_buf_add(struct tmpl_buf *b, const char *s, size_t n)
-{
-    tmpl_buf_reserve(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void tmpl_buf_add_char(struct tmpl_buf *b, char c)
-{
-    tmpl_buf_add(b, &c, 1);
-}
+/* The JSON pointer of a payload template's string, for error messages: templates come
+ * from the admin API, whose bodies are capped, so this cap is never reached in practice. */
+#define TMPL_POINTER_MAX (64 * 1024)
 
 static bool tmpl_is_letter(unsigned char c)
 {
@@ -380,64 +348,96 @@ static cJSON *tmpl_val_to_json(struct tmpl_val v)
     return NULL;
 }
 
-/* Appends a substituted value, made safe for where it goes (see enum tmpl_mode). */
-static void tmpl_add_value(struct tmpl_buf *b, const char *s, enum tmpl_mode mode, bool trusted)
+/* Sets `err` for a rendering that outgrew `b` (whose contents dynbuf_add freed). */
+static int tmpl_too_big(const struct dynbuf *b, char *err, size_t errlen)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
-        if (mode == TMPL_URL && !trusted &&
-            !(tmpl_is_letter(*c) || tmpl_is_digit(*c) || *c == '-' || *c == '.' || *c == '_' ||
-              *c == '~')) {
-            char enc[3] = {'%', hex[*c >> 4], hex[*c & 15]};
-            tmpl_buf_add(b, enc, 3);
-        } else if (mode == TMPL_HEADER && (*c == '\r' || *c == '\n')) {
-            /* NUL cannot occur: a C string ends there. */
-            tmpl_buf_add_char(b, ' ');
-        } else {
-            tmpl_buf_add_char(b, (char)*c);
-        }
-    }
+    snprintf(err, errlen, "rendered over %zu bytes", dynbuf_max(b));
+    return TMPL_ETOOBIG;
 }
 
-/* Appends a reference's value as text: strings raw, other values as compact JSON. */
-static void tmpl_add_ref(struct tmpl_buf *b, const struct tmpl_tok *t, const struct tmpl_ctx *ctx,
-                         enum tmpl_mode mode)
+/* Whether a URL value would be a dot-segment ("." or ".."), which URL resolution would
+ * remove along with the segment before it: such a value is sent fully percent-encoded. */
+static bool tmpl_is_dot_segment(const char *s)
+{
+    return strcmp(s, ".") == 0 || strcmp(s, "..") == 0;
+}
+
+/* Appends a substituted value, made safe for where it goes (see enum tmpl_mode). Returns 0
+ * or DYNBUF_TOO_BIG. */
+static int tmpl_add_value(struct dynbuf *b, const char *s, enum tmpl_mode mode, bool trusted)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    bool url = mode == TMPL_URL && !trusted;
+    bool dots = url && tmpl_is_dot_segment(s);
+    const unsigned char *run = (const unsigned char *)s;
+    const unsigned char *c = run;
+    /* Bytes that go in as they are are added a run at a time. */
+    for (; *c != '\0'; c++) {
+        char enc[3];
+        size_t n = 0;
+        if (url && (dots || !(tmpl_is_letter(*c) || tmpl_is_digit(*c) || *c == '-' || *c == '.' ||
+                              *c == '_' || *c == '~'))) {
+            enc[0] = '%';
+            enc[1] = hex[*c >> 4];
+            enc[2] = hex[*c & 15];
+            n = 3;
+        } else if (mode == TMPL_HEADER && (*c == '\r' || *c == '\n')) {
+            /* NUL cannot occur: a C string ends there. */
+            enc[0] = ' ';
+            n = 1;
+        } else {
+            continue;
+        }
+        if (dynbuf_add(b, run, (size_t)(c - run)) != 0 || dynbuf_add(b, enc, n) != 0)
+            return DYNBUF_TOO_BIG;
+        run = c + 1;
+    }
+    return dynbuf_add(b, run, (size_t)(c - run));
+}
+
+/* Appends a reference's value as text: strings raw, other values as compact JSON. Counts
+ * the reference, and whether it was missing, in `info` (may be NULL). Returns 0 or
+ * DYNBUF_TOO_BIG. */
+static int tmpl_add_ref(struct dynbuf *b, const struct tmpl_tok *t, const struct tmpl_ctx *ctx,
+                        enum tmpl_mode mode, struct tmpl_info *info)
 {
     struct tmpl_val v = tmpl_resolve(t, ctx);
     bool trusted = t->root == TMPL_ROOT_ENV;
+    int rc = 0;
+    if (info != NULL) {
+        info->refs++;
+        info->missing += v.kind == TMPL_VAL_MISSING;
+    }
     if (v.kind == TMPL_VAL_STR) {
-        tmpl_add_value(b, v.str, mode, trusted);
+        rc = tmpl_add_value(b, v.str, mode, trusted);
     } else if (v.kind == TMPL_VAL_JSON && cJSON_IsString(v.json)) {
-        tmpl_add_value(b, v.json->valuestring, mode, trusted);
+        rc = tmpl_add_value(b, v.json->valuestring, mode, trusted);
     } else if (v.kind == TMPL_VAL_JSON) {
+        /* At most a few times the inbound body, which the ingress capped. */
         char *json = cJSON_PrintUnformatted(v.json);
         if (json != NULL)
-            tmpl_add_value(b, json, mode, trusted);
+            rc = tmpl_add_value(b, json, mode, trusted);
         free(json);
     }
+    return rc;
 }
 
-/* Renders `s` as text into a new string; NULL with `err` when it is not a template. */
-static char *tmpl_render(const char *s, const struct tmpl_ctx *ctx, enum tmpl_mode mode, char *err,
-                         size_t errlen)
+/* Renders `s` as text onto `b`: 0, TMPL_EINVAL or TMPL_ETOOBIG, with `err`. */
+static int tmpl_render(const char *s, const struct tmpl_ctx *ctx, enum tmpl_mode mode,
+                       struct dynbuf *b, struct tmpl_info *info, char *err, size_t errlen)
 {
-    struct tmpl_buf b;
     struct tmpl_tok t;
     size_t pos = 0;
-    tmpl_buf_init(&b);
     for (;;) {
         if (tmpl_next(s, &pos, &t, err, errlen) != 0)
-            goto out_free_buf;
+            return TMPL_EINVAL;
         if (t.kind == TMPL_TOK_END)
-            return b.p;
-        if (t.kind == TMPL_TOK_TEXT)
-            tmpl_buf_add(&b, t.text, t.len);
-        else
-            tmpl_add_ref(&b, &t, ctx, mode);
+            return 0;
+        int rc = t.kind == TMPL_TOK_TEXT ? dynbuf_add(b, t.text, t.len)
+                                         : tmpl_add_ref(b, &t, ctx, mode, info);
+        if (rc != 0)
+            return tmpl_too_big(b, err, errlen);
     }
-out_free_buf:
-    free(b.p);
-    return NULL;
 }
 
 /*
@@ -481,47 +481,151 @@ int tmpl_check(const char *s, char *err, size_t errlen)
     return 0;
 }
 
+int tmpl_render_text_buf(const char *s, const struct tmpl_ctx *ctx, enum tmpl_mode mode,
+                         struct dynbuf *out, struct tmpl_info *info, char *err, size_t errlen)
+{
+    struct tmpl_ctx none = {0};
+    if (info != NULL)
+        memset(info, 0, sizeof(*info));
+    if (s == NULL) {
+        snprintf(err, errlen, "no template");
+        return TMPL_EINVAL;
+    }
+    return tmpl_render(s, ctx ? ctx : &none, mode, out, info, err, errlen);
+}
+
 char *tmpl_render_text(const char *s, const struct tmpl_ctx *ctx, enum tmpl_mode mode, char *err,
                        size_t errlen)
 {
-    struct tmpl_ctx none = {0};
-    if (s == NULL) {
-        snprintf(err, errlen, "no template");
+    struct dynbuf b;
+    dynbuf_init(&b, TMPL_RENDER_MAX);
+    if (tmpl_render_text_buf(s, ctx, mode, &b, NULL, err, errlen) != 0) {
+        dynbuf_free(&b);
         return NULL;
     }
-    return tmpl_render(s, ctx ? ctx : &none, mode, err, errlen);
+    return dynbuf_take(&b, NULL);
 }
 
 /* Appends `/key` to a JSON pointer, escaping '~' and '/' as RFC 6901 asks. */
-static void tmpl_pointer_push(struct tmpl_buf *ptr, const char *key)
+static int tmpl_pointer_push(struct dynbuf *ptr, const char *key)
 {
-    tmpl_buf_add_char(ptr, '/');
-    for (const char *c = key; *c != '\0'; c++) {
+    int rc = dynbuf_addc(ptr, '/');
+    for (const char *c = key; rc == 0 && *c != '\0'; c++) {
         if (*c == '~')
-            tmpl_buf_add(ptr, "~0", 2);
+            rc = dynbuf_add(ptr, "~0", 2);
         else if (*c == '/')
-            tmpl_buf_add(ptr, "~1", 2);
+            rc = dynbuf_add(ptr, "~1", 2);
         else
-            tmpl_buf_add_char(ptr, *c);
+            rc = dynbuf_addc(ptr, *c);
     }
+    return rc;
 }
 
 /* Sets `err` to "pointer: what" (just "what" for the top-level value). */
-static void tmpl_pointer_err(const struct tmpl_buf *ptr, const char *what, char *err, size_t errlen)
+static void tmpl_pointer_err(const struct dynbuf *ptr, const char *what, char *err, size_t errlen)
 {
-    if (ptr->len == 0)
+    if (dynbuf_len(ptr) == 0)
         snprintf(err, errlen, "%s", what);
     else
-        snprintf(err, errlen, "%s: %s", ptr->p, what);
+        snprintf(err, errlen, "%s: %s", dynbuf_ptr(ptr), what);
 }
 
 /*
- * Walks a payload template. With `ctx` NULL it only checks; otherwise it also builds the
- * rendered value into *out (which the caller owns). `ptr` is the JSON pointer of `v` and
- * `depth` the number of containers around it. Returns 0, or -1 with `err`.
+ * Appends s[0..len) as a JSON string with its quotes, escaped as cJSON prints strings, so a
+ * body reads the same as when it was printed from a tree. Returns 0 or DYNBUF_TOO_BIG.
  */
-static int tmpl_json_walk(const cJSON *v, const struct tmpl_ctx *ctx, struct tmpl_buf *ptr,
-                          int depth, cJSON **out, char *err, size_t errlen)
+static int tmpl_add_json_string(struct dynbuf *b, const char *s, size_t len)
+{
+    if (dynbuf_addc(b, '"') != 0)
+        return DYNBUF_TOO_BIG;
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        size_t n = 2;
+        esc[0] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            if (c >= 0x20)
+                continue;
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            n = 6;
+        }
+        if (dynbuf_add(b, s + run, i - run) != 0 || dynbuf_add(b, esc, n) != 0)
+            return DYNBUF_TOO_BIG;
+        run = i + 1;
+    }
+    if (dynbuf_add(b, s + run, len - run) != 0)
+        return DYNBUF_TOO_BIG;
+    return dynbuf_addc(b, '"');
+}
+
+/* Appends a JSON value as compact JSON text. Returns 0 or DYNBUF_TOO_BIG. */
+static int tmpl_add_json(struct dynbuf *b, const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return tmpl_add_json_string(b, v->valuestring, strlen(v->valuestring));
+    /* A payload value is at most a few times the inbound body, which the ingress capped;
+     * a template literal is admin input. */
+    char *json = cJSON_PrintUnformatted(v);
+    int rc = json ? dynbuf_addstr(b, json) : dynbuf_addstr(b, "null");
+    free(json);
+    return rc;
+}
+
+/* Appends a payload template string rendered as a JSON value (see tmpl_render_json_buf). */
+static int tmpl_json_string(const char *s, const struct tmpl_tok *t, int one,
+                            const struct tmpl_ctx *ctx, struct dynbuf *out, char *err,
+                            size_t errlen)
+{
+    if (one == 1) {
+        struct tmpl_val v = tmpl_resolve(t, ctx);
+        int rc = v.kind == TMPL_VAL_MISSING ? dynbuf_addstr(out, "null")
+                 : v.kind == TMPL_VAL_STR   ? tmpl_add_json_string(out, v.str, strlen(v.str))
+                                            : tmpl_add_json(out, v.json);
+        return rc == 0 ? 0 : tmpl_too_big(out, err, errlen);
+    }
+    /* Escaping never makes text shorter: text that does not fit the room left never will. */
+    struct dynbuf text;
+    dynbuf_init(&text, dynbuf_room(out));
+    int rc = tmpl_render(s, ctx, TMPL_TEXT, &text, NULL, err, errlen);
+    if (rc == 0 && tmpl_add_json_string(out, dynbuf_ptr(&text), dynbuf_len(&text)) != 0)
+        rc = TMPL_ETOOBIG;
+    dynbuf_free(&text);
+    if (rc == TMPL_ETOOBIG) {
+        dynbuf_free(out);
+        return tmpl_too_big(out, err, errlen);
+    }
+    return rc;
+}
+
+/*
+ * Walks a payload template. With `out` NULL it only checks; otherwise it appends the
+ * rendered value to `out` as compact JSON text. `ptr` is the JSON pointer of `v` and
+ * `depth` the number of containers around it. Returns 0, TMPL_EINVAL (with `err` naming
+ * the pointer) or TMPL_ETOOBIG.
+ */
+static int tmpl_json_walk(const cJSON *v, const struct tmpl_ctx *ctx, struct dynbuf *ptr, int depth,
+                          struct dynbuf *out, char *err, size_t errlen)
 {
     char why[256];
     if (cJSON_IsString(v)) {
@@ -529,92 +633,97 @@ static int tmpl_json_walk(const cJSON *v, const struct tmpl_ctx *ctx, struct tmp
         int one = tmpl_single_ref(v->valuestring, &t, why, sizeof(why));
         if (one < 0) {
             tmpl_pointer_err(ptr, why, err, errlen);
-            return -1;
+            return TMPL_EINVAL;
         }
-        if (ctx == NULL)
+        if (out == NULL)
             return 0;
-        if (one == 1) {
-            *out = tmpl_val_to_json(tmpl_resolve(&t, ctx));
-            if (*out == NULL)
-                *out = cJSON_CreateNull();
-            return 0;
-        }
-        char *text = tmpl_render(v->valuestring, ctx, TMPL_TEXT, why, sizeof(why));
-        *out = cJSON_CreateString(text);
-        free(text);
-        return 0;
+        return tmpl_json_string(v->valuestring, &t, one, ctx, out, err, errlen);
     }
     if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) {
-        if (ctx != NULL)
-            *out = cJSON_Duplicate(v, false);
+        if (out != NULL && tmpl_add_json(out, v) != 0)
+            return tmpl_too_big(out, err, errlen);
         return 0;
     }
 
     if (depth >= TMPL_MAX_DEPTH) {
         snprintf(why, sizeof(why), "nested deeper than %d levels", TMPL_MAX_DEPTH);
         tmpl_pointer_err(ptr, why, err, errlen);
-        return -1;
+        return TMPL_EINVAL;
     }
     bool object = cJSON_IsObject(v);
-    cJSON *container = NULL;
-    if (ctx != NULL)
-        container = object ? cJSON_CreateObject() : cJSON_CreateArray();
+    if (out != NULL && dynbuf_addc(out, object ? '{' : '[') != 0)
+        return tmpl_too_big(out, err, errlen);
     size_t index = 0;
     for (const cJSON *m = v->child; m != NULL; m = m->next, index++) {
-        size_t mark = ptr->len;
+        size_t mark = dynbuf_len(ptr);
+        int rc;
         if (object) {
-            tmpl_pointer_push(ptr, m->string ? m->string : "");
+            rc = tmpl_pointer_push(ptr, m->string ? m->string : "");
         } else {
             char num[32];
             snprintf(num, sizeof(num), "/%zu", index);
-            tmpl_buf_add(ptr, num, strlen(num));
+            rc = dynbuf_addstr(ptr, num);
         }
-        cJSON *item = NULL;
-        int rc = tmpl_json_walk(m, ctx, ptr, depth + 1, ctx ? &item : NULL, err, errlen);
-        ptr->len = mark;
-        ptr->p[mark] = '\0';
+        if (rc != 0) {
+            snprintf(err, errlen, "nested keys longer than %d bytes", TMPL_POINTER_MAX);
+            return TMPL_EINVAL;
+        }
+        if (out != NULL) {
+            const char *key = m->string ? m->string : "";
+            if ((m != v->child && dynbuf_addc(out, ',') != 0) ||
+                (object &&
+                 (tmpl_add_json_string(out, key, strlen(key)) != 0 || dynbuf_addc(out, ':') != 0)))
+                return tmpl_too_big(out, err, errlen);
+        }
+        rc = tmpl_json_walk(m, ctx, ptr, depth + 1, out, err, errlen);
+        dynbuf_truncate(ptr, mark);
         if (rc != 0)
-            goto out_free_container;
-        if (container != NULL && object)
-            cJSON_AddItemToObject(container, m->string ? m->string : "", item);
-        else if (container != NULL)
-            cJSON_AddItemToArray(container, item);
+            return rc;
     }
-    if (ctx != NULL)
-        *out = container;
+    if (out != NULL && dynbuf_addc(out, object ? '}' : ']') != 0)
+        return tmpl_too_big(out, err, errlen);
     return 0;
-
-out_free_container:
-    cJSON_Delete(container);
-    return -1;
 }
 
 int tmpl_check_json(const cJSON *v, char *err, size_t errlen)
 {
-    struct tmpl_buf ptr;
+    struct dynbuf ptr;
     if (v == NULL) {
         snprintf(err, errlen, "no template");
         return -1;
     }
-    tmpl_buf_init(&ptr);
+    dynbuf_init(&ptr, TMPL_POINTER_MAX);
     int rc = tmpl_json_walk(v, NULL, &ptr, 0, NULL, err, errlen);
-    free(ptr.p);
+    dynbuf_free(&ptr);
+    return rc == 0 ? 0 : -1;
+}
+
+int tmpl_render_json_buf(const cJSON *tmpl, const struct tmpl_ctx *ctx, struct dynbuf *out,
+                         char *err, size_t errlen)
+{
+    struct tmpl_ctx none = {0};
+    struct dynbuf ptr;
+    if (tmpl == NULL) {
+        snprintf(err, errlen, "no template");
+        return TMPL_EINVAL;
+    }
+    dynbuf_init(&ptr, TMPL_POINTER_MAX);
+    int rc = tmpl_json_walk(tmpl, ctx ? ctx : &none, &ptr, 0, out, err, errlen);
+    dynbuf_free(&ptr);
     return rc;
 }
 
 cJSON *tmpl_render_json(const cJSON *tmpl, const struct tmpl_ctx *ctx, char *err, size_t errlen)
 {
-    struct tmpl_ctx none = {0};
-    struct tmpl_buf ptr;
+    struct dynbuf b;
+    dynbuf_init(&b, TMPL_RENDER_MAX);
     cJSON *out = NULL;
-    if (tmpl == NULL) {
-        snprintf(err, errlen, "no template");
-        return NULL;
+    if (tmpl_render_json_buf(tmpl, ctx, &b, err, errlen) == 0) {
+        out = cJSON_Parse(dynbuf_ptr(&b));
+        if (out == NULL)
+            snprintf(err, errlen, "rendered payload does not parse");
     }
-    tmpl_buf_init(&ptr);
-    if (tmpl_json_walk(tmpl, ctx ? ctx : &none, &ptr, 0, &out, err, errlen) != 0)
-        out = NULL;
-    free(ptr.p);
+    dynbuf_free(&b);
     return out;
 }
 

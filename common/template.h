@@ -33,9 +33,18 @@
 #ifndef TEMPLATE_H
 #define TEMPLATE_H
 
+#include "dynbuf.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+/* What the *_buf renderers return besides 0. */
+#define TMPL_EINVAL (-1)  /* not a valid template (tmpl_check would have refused it) */
+#define TMPL_ETOOBIG (-2) /* the rendering would outgrow its buffer's maximum */
+
+/* The cap of tmpl_render_text and tmpl_render_json, which allocate their own buffer. */
+#define TMPL_RENDER_MAX (16 * 1024 * 1024)
 
 /* What references resolve against. Every pointer may be NULL (the values are missing). */
 struct tmpl_ctx {
@@ -54,9 +63,11 @@ struct tmpl_ctx {
 enum tmpl_mode {
     TMPL_TEXT,   /* as is */
     TMPL_URL,    /* values of payload/headers/query/event/bridge references are
-                  * percent-encoded (all but RFC 3986 unreserved characters), so that input
-                  * from a sender can never change a URL's structure; $env values are
-                  * trusted configuration (a base URL, a key) and go in as they are */
+                  * percent-encoded (all but RFC 3986 unreserved characters; a value that
+                  * is "." or ".." entirely, as %2E or %2E%2E, since as a path segment it
+                  * would climb the path), so that input from a sender can never change a
+                  * URL's structure; $env values are trusted configuration (a base URL, a
+                  * key) and go in as they are */
     TMPL_HEADER, /* CR, LF and NUL in values become spaces (no header injection) */
 };
 
@@ -74,18 +85,42 @@ int tmpl_check(const char *s, char *err, size_t errlen);
  */
 int tmpl_check_json(const cJSON *v, char *err, size_t errlen);
 
+/* What a text rendering met: its references, and how many of them were missing. */
+struct tmpl_info {
+    size_t refs;
+    size_t missing;
+};
+
 /*
- * Render a template string as text. Returns a new string the caller frees, or NULL with
- * `err` when `s` is not a valid template (tmpl_check would have refused it).
+ * Render a template string as text, appended to `out`, whose maximum bounds the result (a
+ * sender's input can make a rendering many times its own size). Fills `info` (may be
+ * NULL). Returns 0; TMPL_EINVAL with `err` when `s` is not a valid template; TMPL_ETOOBIG
+ * with `err` when the result would exceed out's maximum, `out` then being freed (dynbuf.h).
+ */
+int tmpl_render_text_buf(const char *s, const struct tmpl_ctx *ctx, enum tmpl_mode mode,
+                         struct dynbuf *out, struct tmpl_info *info, char *err, size_t errlen);
+
+/*
+ * tmpl_render_text_buf into a new string the caller frees, capped at TMPL_RENDER_MAX;
+ * NULL with `err` on either error.
  */
 char *tmpl_render_text(const char *s, const struct tmpl_ctx *ctx, enum tmpl_mode mode, char *err,
                        size_t errlen);
 
 /*
- * Render a payload template (any JSON value) into a new JSON value the caller frees with
- * cJSON_Delete: strings that are exactly one reference take the referenced value (a copy),
- * other strings are rendered as text, objects and arrays are rendered member by member,
- * other values are copied. Returns NULL with `err` when a string is not a valid template.
+ * Render a payload template (any JSON value) as compact JSON text appended to `out`:
+ * strings that are exactly one reference take the referenced value, other strings are
+ * rendered as text, objects and arrays are rendered member by member, other values are
+ * copied; printed as cJSON_PrintUnformatted prints. Written straight into `out`, so the
+ * cap holds before anything as large as the result is allocated. Returns 0, TMPL_EINVAL
+ * or TMPL_ETOOBIG as tmpl_render_text_buf does.
+ */
+int tmpl_render_json_buf(const cJSON *tmpl, const struct tmpl_ctx *ctx, struct dynbuf *out,
+                         char *err, size_t errlen);
+
+/*
+ * tmpl_render_json_buf (capped at TMPL_RENDER_MAX) parsed into a new JSON value the caller
+ * frees with cJSON_Delete. Returns NULL with `err` on either error.
  */
 cJSON *tmpl_render_json(const cJSON *tmpl, const struct tmpl_ctx *ctx, char *err, size_t errlen);
 

@@ -223,6 +223,165 @@ static void test_render_url(void **state)
     expect_text("https://x/$query.sp", &fx.ctx, TMPL_TEXT, "https://x/x y/z");
 }
 
+/* A value that is a whole dot-segment is encoded, so URL resolution cannot climb with it. */
+static void test_render_url_dot_segments(void **state)
+{
+    (void)state;
+    cJSON *p = cJSON_Parse("{\"one\":\".\",\"two\":\"..\",\"three\":\"...\",\"v\":\"1.5\","
+                           "\"up\":\"../x\",\"dots\":[\".\",\"..\"]}");
+    struct tmpl_ctx ctx = fx.ctx;
+    ctx.payload = p;
+    expect_text("https://h/c/$payload.two/notes", &ctx, TMPL_URL, "https://h/c/%2E%2E/notes");
+    expect_text("https://h/c/$payload.one/notes", &ctx, TMPL_URL, "https://h/c/%2E/notes");
+    expect_text("https://h/c/${payload.one}${payload.one}/n", &ctx, TMPL_URL,
+                "https://h/c/%2E%2E/n");
+    /* Dots inside a longer value are no segment of their own: left as they are. */
+    expect_text("https://h/c/$payload.three/$payload.v", &ctx, TMPL_URL, "https://h/c/.../1.5");
+    expect_text("https://h/c/$payload.up", &ctx, TMPL_URL, "https://h/c/..%2Fx");
+    expect_text("https://h/c/$payload.dots.1", &ctx, TMPL_URL, "https://h/c/%2E%2E");
+    /* Only URLs: text and headers keep the value. */
+    expect_text("$payload.two", &ctx, TMPL_TEXT, "..");
+    expect_text("$payload.two", &ctx, TMPL_HEADER, "..");
+    cJSON_Delete(p);
+}
+
+/* Renderings into a capped buffer stop at the cap with TMPL_ETOOBIG. */
+static void test_render_capped(void **state)
+{
+    (void)state;
+    char err[256];
+    struct dynbuf b;
+    struct tmpl_info info;
+
+    dynbuf_init(&b, 12);
+    assert_int_equal(
+        tmpl_render_text_buf("id=$payload.job.id", &fx.ctx, TMPL_TEXT, &b, &info, err, sizeof(err)),
+        0);
+    assert_string_equal(dynbuf_ptr(&b), "id=42");
+    assert_int_equal(info.refs, 1);
+    assert_int_equal(info.missing, 0);
+    /* Appends: 5 + 5 bytes fit 12 exactly with two more. */
+    assert_int_equal(
+        tmpl_render_text_buf("x$payload.job.id!!", &fx.ctx, TMPL_TEXT, &b, NULL, err, sizeof(err)),
+        0);
+    assert_string_equal(dynbuf_ptr(&b), "id=42x42!!");
+    assert_int_equal(tmpl_render_text_buf("abc", &fx.ctx, TMPL_TEXT, &b, NULL, err, sizeof(err)),
+                     TMPL_ETOOBIG);
+    assert_string_equal(err, "rendered over 12 bytes");
+    assert_int_equal(dynbuf_len(&b), 0);
+
+    /* The value is what grows past the cap, percent-encoding included. */
+    dynbuf_init(&b, 10);
+    assert_int_equal(
+        tmpl_render_text_buf("$query.sp", &fx.ctx, TMPL_URL, &b, NULL, err, sizeof(err)), 0);
+    assert_string_equal(dynbuf_ptr(&b), "x%20y%2Fz");
+    dynbuf_free(&b);
+    assert_int_equal(
+        tmpl_render_text_buf("$query.sp/", &fx.ctx, TMPL_URL, &b, NULL, err, sizeof(err)), 0);
+    dynbuf_free(&b);
+    assert_int_equal(
+        tmpl_render_text_buf("/$query.sp/", &fx.ctx, TMPL_URL, &b, NULL, err, sizeof(err)),
+        TMPL_ETOOBIG);
+    /* A syntax error is told apart from a size error. */
+    assert_int_equal(tmpl_render_text_buf("${", &fx.ctx, TMPL_URL, &b, NULL, err, sizeof(err)),
+                     TMPL_EINVAL);
+    dynbuf_free(&b);
+}
+
+/* Missing references are counted, so a caller can leave out a header made only of them. */
+static void test_render_info(void **state)
+{
+    (void)state;
+    char err[256];
+    struct dynbuf b;
+    struct tmpl_info info;
+    static const struct {
+        const char *tmpl;
+        size_t refs, missing;
+    } cases[] = {
+        {"plain", 0, 0},
+        {"$payload.nope", 1, 1},
+        {"Bearer $payload.nope", 1, 1},
+        {"$payload.nope$headers.nope", 2, 2},
+        {"$payload.nope $payload.job.id", 2, 1},
+        {"$payload.empty", 1, 0},
+        {"$payload.job.none", 1, 0},
+        {"$env.NOPE", 1, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dynbuf_init(&b, 1024);
+        assert_int_equal(
+            tmpl_render_text_buf(cases[i].tmpl, &fx.ctx, TMPL_HEADER, &b, &info, err, sizeof(err)),
+            0);
+        assert_int_equal(info.refs, cases[i].refs);
+        assert_int_equal(info.missing, cases[i].missing);
+        dynbuf_free(&b);
+    }
+}
+
+/* The JSON payload is written as text under the cap, never built as a tree first. */
+static void test_render_json_capped(void **state)
+{
+    (void)state;
+    char err[256];
+    struct dynbuf b;
+    /* Prints exactly as cJSON would print the tree. */
+    cJSON *tmpl = cJSON_Parse("{\"a\":\"$payload.job\",\"b\":\"x ${payload.s} \\u0001\\t\","
+                              "\"c\":[1,2.5,null,true,\"$payload.nope\"],\"k\\\"\\n\":\"$$\","
+                              "\"e\":\"$event.id\",\"u\":\"$payload.uni\"}");
+    assert_non_null(tmpl);
+    cJSON *tree = tmpl_render_json(tmpl, &fx.ctx, err, sizeof(err));
+    assert_non_null(tree);
+    char *want = cJSON_PrintUnformatted(tree);
+    dynbuf_init(&b, 4096);
+    assert_int_equal(tmpl_render_json_buf(tmpl, &fx.ctx, &b, err, sizeof(err)), 0);
+    assert_string_equal(dynbuf_ptr(&b), want);
+    size_t full = dynbuf_len(&b);
+    dynbuf_free(&b);
+    /* One byte less than it needs fails cleanly; exactly enough succeeds. */
+    dynbuf_init(&b, full - 1);
+    assert_int_equal(tmpl_render_json_buf(tmpl, &fx.ctx, &b, err, sizeof(err)), TMPL_ETOOBIG);
+    assert_int_equal(dynbuf_len(&b), 0);
+    dynbuf_init(&b, full);
+    assert_int_equal(tmpl_render_json_buf(tmpl, &fx.ctx, &b, err, sizeof(err)), 0);
+    dynbuf_free(&b);
+    free(want);
+    cJSON_Delete(tree);
+    cJSON_Delete(tmpl);
+
+    /* 64 copies of a payload: the rendering stops at the cap, whatever the inbound size. */
+    struct dynbuf big;
+    dynbuf_init(&big, 1 << 20);
+    assert_int_equal(dynbuf_addstr(&big, "{\"x\":\""), 0);
+    for (int i = 0; i < 100000; i++)
+        assert_int_equal(dynbuf_addstr(&big, "abcdefgh"), 0);
+    assert_int_equal(dynbuf_addstr(&big, "\"}"), 0);
+    cJSON *payload = cJSON_Parse(dynbuf_ptr(&big));
+    dynbuf_free(&big);
+    assert_non_null(payload);
+    struct tmpl_ctx ctx = fx.ctx;
+    ctx.payload = payload;
+    struct dynbuf t;
+    dynbuf_init(&t, 4096);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(dynbuf_addstr(&t, "${payload}"), 0);
+    cJSON *many = cJSON_CreateObject();
+    cJSON_AddStringToObject(many, "all", dynbuf_ptr(&t));
+    dynbuf_free(&t);
+    dynbuf_init(&b, 4 << 20);
+    assert_int_equal(tmpl_render_json_buf(many, &ctx, &b, err, sizeof(err)), TMPL_ETOOBIG);
+    assert_string_equal(err, "rendered over 4194304 bytes");
+    assert_int_equal(dynbuf_len(&b), 0);
+    /* The same as whole values, one per member. */
+    cJSON *members = cJSON_CreateArray();
+    for (int i = 0; i < 64; i++)
+        cJSON_AddItemToArray(members, cJSON_CreateString("$payload"));
+    assert_int_equal(tmpl_render_json_buf(members, &ctx, &b, err, sizeof(err)), TMPL_ETOOBIG);
+    cJSON_Delete(members);
+    cJSON_Delete(many);
+    cJSON_Delete(payload);
+}
+
 static const struct {
     const char *tmpl, *want;
 } header_cases[] = {
@@ -761,6 +920,10 @@ int main(void)
         cmocka_unit_test(test_render_text),
         cmocka_unit_test(test_render_whole_payload),
         cmocka_unit_test(test_render_url),
+        cmocka_unit_test(test_render_url_dot_segments),
+        cmocka_unit_test(test_render_capped),
+        cmocka_unit_test(test_render_info),
+        cmocka_unit_test(test_render_json_capped),
         cmocka_unit_test(test_render_header),
         cmocka_unit_test(test_redacted_env),
         cmocka_unit_test(test_empty_context),

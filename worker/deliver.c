@@ -318,6 +318,13 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms < 10000 ? rq->timeout_ms : 10000);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* An explicit empty proxy: libcurl would otherwise take one from http_proxy,
+     * HTTPS_PROXY or ALL_PROXY in the environment, send every request through it, and the
+     * address check below would see the proxy's address instead of the destination's. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    /* The URL goes out as rendered and recorded: no dot-segment removal, which would turn
+     * ".../customers/../notes" into another resource than the event says was called. */
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, deliver_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, deliver_on_header);

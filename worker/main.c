@@ -22,6 +22,7 @@
 #include "xalloc.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <sodium.h>
@@ -112,6 +113,34 @@ static void worker_make_id(struct worker *w)
     snprintf(w->id, sizeof(w->id), "%s:%d:%08x", host, (int)getpid(), randombytes_random());
 }
 
+/* HOOKBRIDGE_MAX_BODY: its default and largest value, as the ingress reads them. */
+#define WORKER_MAX_BODY_DEFAULT 1048576L
+#define WORKER_MAX_BODY_MAX (1L << 30)
+
+/*
+ * The cap of a rendered outbound body: 4 x HOOKBRIDGE_MAX_BODY (SPEC "Configuration"). The
+ * worker takes no --max-body flag (it belongs to the ingress) but reads the same
+ * environment variable, so one setting sizes both. Returns 0, or -1 with `err` when the
+ * variable is set to something else than a whole number of bytes in 1 .. 2^30.
+ */
+static int worker_max_rendered(size_t *out, char *err, size_t errlen)
+{
+    const char *v = getenv("HOOKBRIDGE_MAX_BODY");
+    long n = WORKER_MAX_BODY_DEFAULT;
+    if (v != NULL) {
+        char *end;
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || n < 1 || n > WORKER_MAX_BODY_MAX) {
+            snprintf(err, errlen, "HOOKBRIDGE_MAX_BODY: expected a number of bytes in 1..%ld",
+                     WORKER_MAX_BODY_MAX);
+            return -1;
+        }
+    }
+    *out = 4 * (size_t)n;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct worker *w = &wm.w;
@@ -129,6 +158,10 @@ int main(int argc, char **argv)
     if (rc != 0) {
         if (rc > 0)
             return 0;
+        fprintf(stderr, "hookbridge-worker: %s\n", err);
+        return 2;
+    }
+    if (worker_max_rendered(&w->max_rendered, err, sizeof(err)) != 0) {
         fprintf(stderr, "hookbridge-worker: %s\n", err);
         return 2;
     }

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "deliver.h"
+#include "dynbuf.h"
 #include "event.h"
 #include "evwriter.h"
 #include "filter.h"
@@ -372,12 +373,23 @@ static void task_finish_now(struct task *t, const char *status, const char *erro
 
 /* ---- building the request ---- */
 
-static bool task_has_header(const struct bridge *b, const char *name)
+/* Whether one of the header lines `hdr[0..n)` is for `name`. */
+static bool task_has_header(char *const *hdr, size_t n, const char *name)
 {
-    for (const cJSON *h = b->headers ? b->headers->child : NULL; h; h = h->next)
-        if (strcasecmp(h->string, name) == 0)
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++)
+        if (strncasecmp(hdr[i], name, len) == 0 && hdr[i][len] == ':')
             return true;
     return false;
+}
+
+/* Whether a header whose value rendered to `v` is left out of the request: see README,
+ * "Templates". */
+static bool task_header_omitted(const char *v, const struct tmpl_info *info)
+{
+    if (info->refs > 0 && info->missing == info->refs)
+        return true;
+    return v[strspn(v, " \t")] == '\0';
 }
 
 /* Everything templates may refer to, for one job. The caller frees with task_ctx_clear. */
@@ -429,22 +441,42 @@ static int task_ctx_init(struct task_ctx *c, const struct task *t, char *err, si
     return 0;
 }
 
+/* task_render's answer when the request would be larger than its caps. */
+#define TASK_TOO_LARGE (-2)
+
+/* The longest rendered outbound_url and header value: far above what servers accept
+ * (8 KiB is nginx's and Apache's default line limit), far below what a sender's input can
+ * make a template grow to. */
+#define TASK_URL_MAX 8192
+#define TASK_HEADER_MAX 8192
+
 /*
  * Render the outbound request. With `redact` every $env value reads "[redacted]" (what the
- * event records). Returns 0, or -1 with `err` when a template fails or the rendered URL is
- * not usable; such an event fails at once, since no retry can fix its configuration.
+ * event records). `omit` has one entry per bridge header: the rendering with secrets fills
+ * it, the redacted one follows it, so that the event shows the headers that were sent.
+ * Returns 0; TASK_TOO_LARGE with `err` saying which part outgrew its cap (the URL or a
+ * header over 8 KiB, the body over w->max_rendered); or -1 with `err` when a template fails
+ * or the rendered URL is not usable. Either failure ends the event at once: no retry can
+ * change a rendering.
  */
 static int task_render(struct task *t, struct task_ctx *c, bool redact, const char *signing,
-                       struct task_request *out, char *err, size_t errlen)
+                       bool *omit, struct task_request *out, char *err, size_t errlen)
 {
     const struct bridge *b = t->bridge;
     const struct job *j = t->job;
     char why[HB_ERR_LEN];
+    struct dynbuf buf;
     memset(out, 0, sizeof(*out));
     c->tc.redact_env = redact;
 
-    out->url = tmpl_render_text(b->outbound_url, &c->tc, TMPL_URL, why, sizeof(why));
-    if (out->url == NULL) {
+    dynbuf_init(&buf, TASK_URL_MAX);
+    int rc = tmpl_render_text_buf(b->outbound_url, &c->tc, TMPL_URL, &buf, NULL, why, sizeof(why));
+    out->url = dynbuf_take(&buf, NULL);
+    if (rc == TMPL_ETOOBIG) {
+        snprintf(err, errlen, "outbound_url %.200s", why);
+        return TASK_TOO_LARGE;
+    }
+    if (rc != 0) {
         snprintf(err, errlen, "outbound_url: %.200s", why);
         return -1;
     }
@@ -455,36 +487,50 @@ static int task_render(struct task *t, struct task_ctx *c, bool redact, const ch
     }
     bool has_body = strcmp(b->method, "GET") != 0;
     if (has_body && b->payload != NULL) {
-        cJSON *rendered = tmpl_render_json(b->payload, &c->tc, why, sizeof(why));
-        if (rendered == NULL) {
+        dynbuf_init(&buf, t->w->max_rendered);
+        rc = tmpl_render_json_buf(b->payload, &c->tc, &buf, why, sizeof(why));
+        out->body = dynbuf_take(&buf, &out->body_len);
+        if (rc == TMPL_ETOOBIG) {
+            snprintf(err, errlen, "payload %.200s", why);
+            return TASK_TOO_LARGE;
+        }
+        if (rc != 0) {
             snprintf(err, errlen, "payload: %.200s", why);
             return -1;
         }
-        out->body = cJSON_PrintUnformatted(rendered);
-        out->body_len = strlen(out->body);
-        cJSON_Delete(rendered);
     }
 
     size_t n = (size_t)cJSON_GetArraySize(b->headers) + 8;
     char **hdr = xcalloc(n + 1, sizeof(*hdr));
-    size_t k = 0;
+    size_t k = 0, i = 0;
     out->hdr = hdr;
-    for (const cJSON *h = b->headers ? b->headers->child : NULL; h; h = h->next) {
-        if (!cJSON_IsString(h))
+    for (const cJSON *h = b->headers ? b->headers->child : NULL; h; h = h->next, i++) {
+        /* Bridges saved before framing headers were refused may still hold one. */
+        if (!cJSON_IsString(h) || bridge_header_reserved(h->string) || (redact && omit[i]))
             continue;
-        char *v = tmpl_render_text(h->valuestring, &c->tc, TMPL_HEADER, why, sizeof(why));
-        if (v == NULL) {
+        struct tmpl_info info;
+        dynbuf_init(&buf, TASK_HEADER_MAX);
+        rc = tmpl_render_text_buf(h->valuestring, &c->tc, TMPL_HEADER, &buf, &info, why,
+                                  sizeof(why));
+        if (rc == 0 && !redact)
+            omit[i] = task_header_omitted(dynbuf_ptr(&buf), &info);
+        if (rc == 0 && !omit[i])
+            hdr[k++] = xasprintf("%s: %s", h->string, dynbuf_ptr(&buf));
+        dynbuf_free(&buf);
+        if (rc == TMPL_ETOOBIG) {
+            snprintf(err, errlen, "headers.%.64s %.160s", h->string, why);
+            return TASK_TOO_LARGE;
+        }
+        if (rc != 0) {
             snprintf(err, errlen, "headers.%.64s: %.160s", h->string, why);
             return -1;
         }
-        hdr[k++] = xasprintf("%s: %s", h->string, v);
-        free(v);
     }
-    if (!task_has_header(b, "User-Agent"))
+    if (!task_has_header(hdr, k, "User-Agent"))
         hdr[k++] = xasprintf("User-Agent: hookbridge/%s", HB_VERSION);
     hdr[k++] = xasprintf("X-Hookbridge-Event-Id: %s", j->id);
     hdr[k++] = xasprintf("X-Hookbridge-Attempt: %d", t->attempt);
-    if (!task_has_header(b, "Content-Type")) {
+    if (!task_has_header(hdr, k, "Content-Type")) {
         if (out->body != NULL)
             hdr[k++] = xstrdup("Content-Type: application/json");
         else if (j->content_type && j->content_type[0])
@@ -625,20 +671,32 @@ static void task_send(struct task *t)
         task_finish_now(t, "failed", why);
         return;
     }
-    int rc = task_render(t, &c, false, signing, &t->rq, err, sizeof(err));
+    bool *omit = xcalloc((size_t)cJSON_GetArraySize(b->headers) + 1, sizeof(*omit));
+    int rc = task_render(t, &c, false, signing, omit, &t->rq, err, sizeof(err));
     if (rc == 0 && t->attempt == 1) {
         /* The event shows the request with secrets redacted: rendered once more. */
         struct task_request shown;
-        if (task_render(t, &c, true, signing, &shown, err, sizeof(err)) == 0) {
+        char why[HB_ERR_LEN];
+        if (task_render(t, &c, true, signing, omit, &shown, why, sizeof(why)) == 0) {
             cJSON *o = task_outbound(t, &shown);
             t->outbound_json = cJSON_PrintUnformatted(o);
             cJSON_Delete(o);
         }
         task_request_clear(&shown);
     }
+    free(omit);
     bridge_secret_free(signing);
     task_ctx_clear(&c);
+    if (rc == TASK_TOO_LARGE) {
+        /* The attempt's error is the code the SPEC names; the log says which part. */
+        log_kv(LOG_WARN, "rendered request too large", "event_id", job->id, "bridge_id", b->id,
+               "error", err, NULL);
+        task_request_clear(&t->rq);
+        task_finish_now(t, "failed", "rendered_too_large");
+        return;
+    }
     if (rc != 0) {
+        task_request_clear(&t->rq);
         task_finish_now(t, "failed", err);
         return;
     }

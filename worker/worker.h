@@ -33,6 +33,7 @@ struct worker {
     char id[128];                     /* host:pid:random */
     char inflight_key[QUEUE_KEY_LEN]; /* queue:inflight:{id} */
     int held;                         /* jobs taken and not yet acknowledged */
+    size_t max_rendered;              /* the largest rendered body: 4 x HOOKBRIDGE_MAX_BODY */
     bool stopping;
 };
 

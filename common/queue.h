@@ -81,10 +81,12 @@ extern const char queue_lua_enqueue[];
 extern const char queue_lua_abort[];
 
 /*
- * Acknowledge a finished attempt: remove the id from the worker's in-flight list; when
- * ARGV[2] is "1" (final) delete the job and drop it from the pending set, returning
- * "done"; else, unless the job was aborted meanwhile ("aborted": deleted like a final one)
- * or is gone ("gone"), record ARGV[3] attempts and schedule it at ARGV[4] ms ("scheduled").
+ * Acknowledge a finished attempt: remove the id from the worker's in-flight list; when the
+ * job was aborted meanwhile, delete it and drop it from the pending set, returning
+ * "aborted" whether or not the outcome was final (the worker then records the event
+ * aborted, its last attempt kept); else when ARGV[2] is "1" (final) do the same, returning
+ * "done"; else, unless the job is gone ("gone"), record ARGV[3] attempts and schedule it
+ * at ARGV[4] ms ("scheduled").
  * KEYS: inflight, job, scheduled, pending. ARGV: id, final, attempts, due_ms.
  */
 extern const char queue_lua_ack[];

@@ -33,6 +33,7 @@
 #include "template.h"
 #include "xalloc.h"
 
+#include <hiredis/hiredis.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,10 @@ struct task {
     bool http_attempt;   /* an HTTP request was made (for the metrics) */
     bool succeeded;
     long duration_ms;
-    int last_http_status;     /* for a failure notice */
-    char *last_error;         /* for a failure notice */
+    int last_http_status; /* for a failure notice */
+    char *last_error;     /* for a failure notice */
+    cJSON *done_attempt;  /* an attempt's record while its abort check is out */
+    cJSON *done_outbound;
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
 };
 
@@ -130,6 +133,8 @@ static void task_free(struct task *t)
     free(t->attempt_json);
     free(t->outbound_json);
     free(t->last_error);
+    cJSON_Delete(t->done_attempt);
+    cJSON_Delete(t->done_outbound);
     bridge_free(t->bridge);
     job_clear(t->job);
     free(t->job);
@@ -286,9 +291,12 @@ static void task_on_final_recorded(void *arg, int ok)
 static void task_on_acked(void *arg, enum fetch_ack_result res)
 {
     struct task *t = arg;
-    if (strcmp(t->status, "retrying") == 0 && (res == FETCH_ACK_ABORTED || res == FETCH_ACK_GONE)) {
-        /* An abort came while this attempt was in flight: the retry is off, and the event
-         * ends here. Its job is already gone from Redis, so this write is the last word. */
+    bool retrying = strcmp(t->status, "retrying") == 0;
+    bool abortable = strcmp(t->status, "aborted") != 0 && strcmp(t->status, "filtered") != 0;
+    if ((res == FETCH_ACK_ABORTED && abortable) || (retrying && res == FETCH_ACK_GONE)) {
+        /* An abort came after the check of task_on_abort_checked, while the outcome was
+         * being committed: the retry is off and the event ends aborted, its attempt kept.
+         * Its job is already gone from Redis, so this write is the last word. */
         t->status = res == FETCH_ACK_ABORTED ? "aborted" : "failed";
         t->due_ms = 0;
         free(t->attempt_json);
@@ -594,6 +602,48 @@ static cJSON *task_outbound(const struct task *t, const struct task_request *rq)
     return o;
 }
 
+/* Record the attempt that task_on_done kept, with the status decided. */
+static void task_record_done(struct task *t)
+{
+    cJSON *attempt = t->done_attempt, *outbound = t->done_outbound;
+    t->done_attempt = t->done_outbound = NULL;
+    task_record(t, attempt, outbound, task_on_recorded);
+}
+
+static void task_on_abort_checked(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct task *t = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL && t->w->stopping) {
+        /* The connection is closing at shutdown: nothing is recorded, and the job, still in
+         * the in-flight list, goes back to the queue to be delivered again. */
+        task_free(t);
+        return;
+    }
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        /* Aborted while the attempt was on the wire: the attempt is recorded as it went,
+         * and the event ends aborted, with no further attempt. */
+        t->status = "aborted";
+        t->due_ms = 0;
+    }
+    task_record_done(t);
+}
+
+/*
+ * Before recording an attempt's outcome, ask whether the event was aborted while it was on
+ * the wire (the abort script marks its job). When Redis cannot tell now, the outcome is
+ * recorded as it is, and the acknowledgement, which checks the mark atomically with taking
+ * the job, ends the event aborted after all (task_on_acked).
+ */
+static void task_check_aborted(struct task *t)
+{
+    char key[QUEUE_KEY_LEN];
+    queue_key_job(&t->w->keys, t->job->id, key, sizeof(key));
+    if (rconn_cmd(t->w->cmd, task_on_abort_checked, t, "HEXISTS %s %s", key, JOB_F_ABORTED) != 0)
+        task_record_done(t);
+}
+
 static void task_on_done(const struct deliver_result *res, void *arg)
 {
     struct task *t = arg;
@@ -629,15 +679,15 @@ static void task_on_done(const struct deliver_result *res, void *arg)
                b->id, "attempt", n, "status", st, "duration_ms", dur, "outcome", t->status, "error",
                res->error, NULL);
     }
-    cJSON *attempt =
+    t->done_attempt =
         event_attempt(t->attempt, res->started_ms, res->duration_ms, res->http_status, res->error,
                       res->headers, res->body, res->body_len, res->truncated);
-    cJSON *outbound = t->outbound_json ? cJSON_Parse(t->outbound_json) : NULL;
+    t->done_outbound = t->outbound_json ? cJSON_Parse(t->outbound_json) : NULL;
     free(t->outbound_json);
     t->outbound_json = NULL;
     /* What was sent is no longer needed; the task may wait a while for its commit. */
     task_request_clear(&t->rq);
-    task_record(t, attempt, outbound, task_on_recorded);
+    task_check_aborted(t);
     /* A connection slot is free: take the next job now rather than after the ack. */
     fetch_more(t->w);
 }

@@ -791,10 +791,12 @@ static void test_ack_final(void **state)
     assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_b"), 1);
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
 
-    /* Final wins over an abort mark: the job is over either way. */
+    /* An abort mark is reported even for a final outcome (the event then ends aborted,
+     * its attempt kept); the job is deleted either way. */
     key_job("evt_b", job);
     cmd_int(c, "HSET %s %s 1", job, JOB_F_ABORTED);
-    ack_is(c, "done", "w-1", "evt_b", BRIDGE_A, "1", "1", "0");
+    ack_is(c, "aborted", "w-1", "evt_b", BRIDGE_A, "1", "1", "0");
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_b"), 0);
     /* Only the unrecorded list is left, for the workers' sweep to empty. */
     assert_int_equal(cmd_int(c, "DBSIZE"), 1);
     assert_int_equal(cmd_int(c, "LLEN %s", qk.unrecorded), 2);

@@ -452,20 +452,21 @@ static int task_ctx_init(struct task_ctx *c, const struct task *t, char *err, si
 /* task_render's answer when the request would be larger than its caps. */
 #define TASK_TOO_LARGE (-2)
 
-/* The longest rendered outbound_url and header value: far above what servers accept
- * (8 KiB is nginx's and Apache's default line limit), far below what a sender's input can
- * make a template grow to. */
+/* The longest rendered outbound_url and header value. 8 KiB is nginx's and Apache's
+ * default request-line limit; a header value gets 16 KiB so that "Bearer $env.TOKEN" fits
+ * with the longest env value (8 KiB). Either is far below what a sender's input can make a
+ * template grow to. */
 #define TASK_URL_MAX 8192
-#define TASK_HEADER_MAX 8192
+#define TASK_HEADER_MAX 16384
 
 /*
  * Render the outbound request. With `redact` every $env value reads "[redacted]" (what the
  * event records). `omit` has one entry per bridge header: the rendering with secrets fills
  * it, the redacted one follows it, so that the event shows the headers that were sent.
- * Returns 0; TASK_TOO_LARGE with `err` saying which part outgrew its cap (the URL or a
- * header over 8 KiB, the body over w->max_rendered); or -1 with `err` when a template fails
- * or the rendered URL is not usable. Either failure ends the event at once: no retry can
- * change a rendering.
+ * Returns 0; TASK_TOO_LARGE with `err` saying which part outgrew its cap (the URL over
+ * 8 KiB, a header value over 16 KiB, the body over w->max_rendered); or -1 with `err`
+ * when a template fails or the rendered URL is not usable. Either failure ends the event
+ * at once: no retry can change a rendering.
  */
 static int task_render(struct task *t, struct task_ctx *c, bool redact, const char *signing,
                        bool *omit, struct task_request *out, char *err, size_t errlen)

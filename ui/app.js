@@ -28,7 +28,7 @@ function h(tag, attrs, ...children) {
     else if (k === "text") el.textContent = v;
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -45,7 +45,7 @@ function clear(el) {
 
 function show(...nodes) {
   clear(main);
-  main.append(...nodes);
+  main.append(...nodes.flat(Infinity).filter(Boolean));
 }
 
 function badge(status) {
@@ -227,7 +227,7 @@ async function viewOverview(seq) {
   const totals = h("div", {class: "table-wrap"});
   show(
     h("div", {class: "head"}, h("h1", {}, "Overview"),
-      h("span", {class: "muted small", id: "updated"}, "")),
+      h("span", {class: "muted small push", id: "updated"}, "")),
     cards,
     h("section", {class: "panel"},
       h("h2", {}, "Last hour, per minute"),
@@ -334,7 +334,7 @@ async function viewBridges(seq, params) {
       "No bridges yet. Create one to get an inbound URL."));
     return;
   }
-  body.append(h("table", {id: "bridges"},
+  body.append(h("table", {id: "bridges", class: "stack"},
     h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Inbound URL"), h("th", {}, "State"),
       h("th", {class: "hide-narrow"}, "Destination"))),
     h("tbody", {}, page.bridges.map((b) => h("tr", {"data-id": b.id},
@@ -342,7 +342,7 @@ async function viewBridges(seq, params) {
       h("td", {}, h("span", {class: "url"}, h("code", {title: b.inbound_url}, b.inbound_url),
         h("button", {type: "button", class: "btn small", onclick: () => copyText(b.inbound_url)}, "Copy"))),
       h("td", {}, badge(stateOf(b))),
-      h("td", {class: "hide-narrow"}, h("code", {}, (b.method || "") + " " + (b.outbound_url || "")))))));
+      h("td", {class: "hide-narrow"}, h("code", {}, (b.method || "") + " " + (b.outbound_url || ""))))))));
   const pager = h("div", {class: "pager"});
   if (before) pager.append(h("a", {class: "btn", href: "#/bridges" + qs({q})}, "First page"));
   if (page.next) pager.append(h("a", {class: "btn", href: "#/bridges" + qs({q, before: page.next})}, "Older"));
@@ -398,23 +398,75 @@ function checkJson(wrap) {
   }
 }
 
-/* "line 3, column 7: Unexpected token …" from the engine's message ("at position N" in
- * Chromium, "at line L column C" in Firefox). */
-function jsonErrorWhere(text, msg) {
-  let m = /line (\d+) column (\d+)/.exec(msg);
-  if (m) return `line ${m[1]}, column ${m[2]}: ${msg.replace(/ \(line.*$| at line.*$/, "")}`;
-  m = /position (\d+)/.exec(msg);
-  if (m) {
-    const pos = Number(m[1]);
-    const before = text.slice(0, pos).split("\n");
-    return `line ${before.length}, column ${before[before.length - 1].length + 1}: ` +
-      msg.replace(/ in JSON at position.*$/, "");
+/* "line 3, column 7: expected a value" for text JSON.parse refused. Engines differ in what
+ * their messages say (recent Chromium names no position), so a small scanner finds where
+ * the text stops being JSON. */
+function jsonErrorWhere(text, engineMsg) {
+  const {pos, msg} = jsonScan(text);
+  if (pos < 0) return engineMsg;
+  const before = text.slice(0, pos).split("\n");
+  return `line ${before.length}, column ${before[before.length - 1].length + 1}: ${msg}`;
+}
+
+/* Returns {pos, msg} of the first error in `t`, or {pos: -1} when it is JSON. */
+function jsonScan(t) {
+  let i = 0;
+  const ws = () => { while (i < t.length && " \t\n\r".includes(t[i])) i++; };
+  const fail = (msg) => { throw {pos: i, msg}; };
+  const what = () => (i >= t.length ? "the text ends" : `unexpected ${JSON.stringify(t[i])}`);
+  function value() {
+    ws();
+    const c = t[i];
+    if (c === "{") {
+      i++; ws();
+      if (t[i] === "}") { i++; return; }
+      for (;;) {
+        ws();
+        if (t[i] !== '"') fail(what() + ", expected a \"quoted\" name");
+        string(); ws();
+        if (t[i] !== ":") fail(what() + ", expected ':'");
+        i++; value(); ws();
+        if (t[i] === ",") { i++; continue; }
+        if (t[i] === "}") { i++; return; }
+        fail(what() + ", expected ',' or '}'");
+      }
+    }
+    if (c === "[") {
+      i++; ws();
+      if (t[i] === "]") { i++; return; }
+      for (;;) {
+        value(); ws();
+        if (t[i] === ",") { i++; continue; }
+        if (t[i] === "]") { i++; return; }
+        fail(what() + ", expected ',' or ']'");
+      }
+    }
+    if (c === '"') return string();
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(t.slice(i, i + 400));
+    if (m && m[0] !== "" && m[0] !== "-") { i += m[0].length; return; }
+    for (const w of ["true", "false", "null"]) if (t.startsWith(w, i)) { i += w.length; return; }
+    fail(what() + ", expected a value (a \"string\", number, object, array, true, false or null)");
   }
-  if (/end of (JSON|data) input|Unexpected end/.test(msg)) {
-    const lines = text.split("\n");
-    return `line ${lines.length}, column ${lines[lines.length - 1].length + 1}: the text ends too soon`;
+  function string() {
+    i++;
+    while (i < t.length && t[i] !== '"') {
+      if (t[i] === "\\") {
+        i++;
+        if (!'"\\/bfnrtu'.includes(t[i] || "x")) fail("bad escape in a string");
+      } else if (t.charCodeAt(i) < 0x20) fail("a line break or control character in a string");
+      i++;
+    }
+    if (i >= t.length) fail("a string is not closed");
+    i++;
   }
-  return msg;
+  try {
+    value(); ws();
+    if (i < t.length) fail(what() + " after the value");
+    return {pos: -1};
+  } catch (e) {
+    if (e && typeof e.pos === "number") return e;
+    throw e;
+  }
 }
 
 function textField(name, label, help, attrs) {
@@ -683,16 +735,16 @@ async function viewEvents(seq, params) {
     body.append(h("p", {class: "empty"}, "No events match."));
     return;
   }
-  body.append(h("table", {id: "events"},
+  body.append(h("table", {id: "events", class: "stack"},
     h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", {class: "hide-narrow"}, "Bridge"), h("th", {}, "Status"),
       h("th", {}, "Received"), h("th", {class: "num hide-narrow"}, "Attempts"), h("th", {class: "num"}, "Response"))),
     h("tbody", {}, page.events.map((ev) => h("tr", {"data-id": ev.id},
       h("td", {}, h("a", {href: "#/events/" + ev.id, class: "mono"}, ev.id)),
       h("td", {class: "hide-narrow"}, h("a", {href: "#/bridges/" + ev.bridge_id}, names[ev.bridge_id] || ev.bridge_id)),
       h("td", {}, badge(ev.status)),
-      h("td", {}, fmtTime(ev.received_at)),
+      h("td", {"data-label": "received"}, fmtTime(ev.received_at)),
       h("td", {class: "num hide-narrow"}, String(ev.attempts)),
-      h("td", {class: "num"}, ev.last_status === null || ev.last_status === undefined ? "—" : String(ev.last_status)))))));
+      h("td", {class: "num", "data-label": "last response"}, ev.last_status === null || ev.last_status === undefined ? "—" : String(ev.last_status)))))));
   const pager = h("div", {class: "pager"});
   const keep = {bridge_id: f.bridge_id, status: f.status, since: f.since, until: f.until, q: f.q};
   if (f.before) pager.append(h("a", {class: "btn", href: "#/events" + qs(keep)}, "Newest"));

@@ -9,6 +9,7 @@ import re
 import time
 
 from harness import REPO, Redis, check, expect_error, http_request, meta
+from sink import Reply, always
 
 
 def _sign_in(env, headers=None):
@@ -220,7 +221,7 @@ def test_bridges_list_paged_and_searched(env):
 def test_stats_series_counts_accepted_delivered_failed(env):
     env.start_ingress()
     ok = env.sink()
-    bad = env.sink(lambda req: (500, {}, b"no"))
+    bad = env.sink(always(Reply(500, body=b"no")))
     good = env.create_bridge(outbound_url=ok.url("/ok"))
     failing = env.create_bridge(outbound_url=bad.url("/bad"), retries=0)
     ids = [env.send(good) for _ in range(3)] + [env.send(failing) for _ in range(2)]

@@ -335,6 +335,7 @@ def test_console_flow(env):
         b.wait(lambda: b.one("#h-accepted .value").text not in ("", "0"), "accepted count")
         b.wait(lambda: b.css(".chart polyline.accepted"), "the chart")
         check("s ago" in b.text(), "no worker heartbeat age: %s" % b.text()[:400])
+        b.wait(lambda: not b.one("#toast").is_displayed(), "the toast to go", timeout=8)
         b.shot("overview")
         errors = b.console_errors()
         check(not errors, "browser console errors: %r" % errors[:3])

@@ -641,7 +641,7 @@ function confirmDelete(b) {
   box.append(h("div", {class: "banner", role: "alertdialog"},
     h("p", {}, "Delete “" + (b.name || b.id) + "”? Its pending events are aborted and its inbound URL stops working. This cannot be undone."),
     h("div", {class: "form-actions"},
-      h("button", {type: "button", class: "btn danger", id: "confirm-delete", onclick: async () => {
+      h("button", {type: "button", class: "btn danger solid", id: "confirm-delete", onclick: async () => {
         try {
           await api("DELETE", "/api/bridges/" + b.id);
           toast("Bridge deleted");

@@ -5,6 +5,7 @@
 
 #include "http.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -65,12 +66,17 @@ void console_handle(struct httpd_req *req)
     /* Revalidated on each load (304 while unchanged), so a new build is seen at once. */
     http_header(req, "Cache-Control", "no-cache");
     http_header(req, "Vary", "Accept-Encoding");
-    http_header(req, "ETag", f->etag);
-    if (console_not_modified(req, f->etag)) {
+    /* The gzip bytes are another representation, so they get their own tag. */
+    bool gz = console_accepts_gzip(req);
+    char etag[64];
+    size_t el = strlen(f->etag);
+    snprintf(etag, sizeof(etag), "%.*s%s", (int)(el - 1), f->etag, gz ? "-gz\"" : "\"");
+    http_header(req, "ETag", etag);
+    if (console_not_modified(req, etag)) {
         http_reply_empty(req, 304);
         return;
     }
-    if (console_accepts_gzip(req)) {
+    if (gz) {
         http_header(req, "Content-Encoding", "gzip");
         httpd_reply(req, 200, f->content_type, f->gz, f->gzlen);
     } else {

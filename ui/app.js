@@ -199,7 +199,7 @@ function signIn() {
       token.value = "";
       render();
     } catch (ex) {
-      err.textContent = ex.status === 401 ? "That is not the admin token." : ex.message;
+      err.textContent = ex.status === 401 && /wrong/.test(ex.message) ? "That is not the admin token." : ex.message;
       token.select();
     }
   }},

@@ -147,12 +147,17 @@ def test_console_files_etag_gzip_csp(env):
     app = open(os.path.join(REPO, "ui", "app.js"), "rb").read()
     r = http_request(env.admin_port, "GET", "/ui/app.js", None, {"Accept-Encoding": "gzip, br"})
     check(r.status == 200 and r.header("Content-Encoding") == "gzip", "gzip: %r" % r.headers)
+    gz_etag = r.header("ETag")
+    r304 = http_request(env.admin_port, "GET", "/ui/app.js", None,
+                        {"Accept-Encoding": "gzip", "If-None-Match": gz_etag})
+    check(r304.status == 304, "If-None-Match on the gzip representation: %r" % r304)
     check(gzip.decompress(r.body) == app, "gzip body is not ui/app.js")
     check(len(r.body) < len(app) / 2, "app.js barely compressed: %d of %d" % (len(r.body), len(app)))
     check("javascript" in r.header("Content-Type"), "app.js type: %r" % r.headers)
     r = http_request(env.admin_port, "GET", "/ui/app.js")
     check(r.status == 200 and r.header("Content-Encoding") is None and r.body == app,
           "app.js without gzip: %r" % r.headers)
+    check(r.header("ETag") != gz_etag, "gzip and identity share an ETag")
     r = http_request(env.admin_port, "GET", "/ui/app.css")
     check(r.status == 200 and r.header("Content-Type").startswith("text/css"), "css: %r" % r)
     expect_error(http_request(env.admin_port, "GET", "/ui/nope.js"), 404, "not_found", "unknown file")

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* 32 random bytes as hex. */
 #define SESSION_HEX_LEN 64
@@ -91,6 +90,19 @@ static void session_key(const struct ingress *in, const char *cookie, char *out,
     snprintf(out, outlen, "%ssession:%s", in->cfg.key_prefix, hex);
 }
 
+/*
+ * The session's value in Redis: BLAKE2b of the admin token keyed by the cookie value, hex. A
+ * session made with one token stops working once the ingress runs with another (rotating
+ * the token signs everyone out), and the value tells nothing without the cookie.
+ */
+static void session_proof(const struct ingress *in, const char *cookie, char *out, size_t outlen)
+{
+    unsigned char h[32];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)in->cfg.admin_token,
+                       strlen(in->cfg.admin_token), (const unsigned char *)cookie, strlen(cookie));
+    sodium_bin2hex(out, outlen, h, sizeof(h));
+}
+
 struct session_op {
     struct ingress *in;
     struct httpd_req *req;
@@ -104,11 +116,16 @@ static void session_on_get(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     (void)ac;
     int live = -1;
-    if (reply != NULL && reply->type == REDIS_REPLY_STRING)
-        live = 1;
-    else if (reply != NULL && reply->type == REDIS_REPLY_NIL)
+    char proof[65];
+    if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
+        session_proof(op->in, op->cookie, proof, sizeof(proof));
+        live = op->in->cfg.admin_token[0] != '\0' && reply->len == 64 &&
+               sodium_memcmp(reply->str, proof, 64) == 0;
+    } else if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
         live = 0;
+    }
     op->cb(op->in, op->req, live);
+    sodium_memzero(op->cookie, sizeof(op->cookie));
     free(op);
 }
 
@@ -121,6 +138,7 @@ int admin_session_check(struct ingress *in, struct httpd_req *req, const char *c
     op->in = in;
     op->req = req;
     op->cb = cb;
+    snprintf(op->cookie, sizeof(op->cookie), "%s", cookie);
     if (rconn_cmd(in->redis, session_on_get, op, "GET %s", key) != 0) {
         free(op);
         return -1;
@@ -187,9 +205,9 @@ static void session_start(struct ingress *in, struct httpd_req *req)
     sodium_bin2hex(op->cookie, sizeof(op->cookie), raw, sizeof(raw));
     sodium_memzero(raw, sizeof(raw));
     session_key(in, op->cookie, key, sizeof(key));
-    char created[24];
-    snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
-    if (rconn_cmd(in->redis, session_on_set, op, "SET %s %s EX %d", key, created,
+    char proof[65];
+    session_proof(in, op->cookie, proof, sizeof(proof));
+    if (rconn_cmd(in->redis, session_on_set, op, "SET %s %s EX %d", key, proof,
                   ADMIN_SESSION_TTL_S) != 0)
         session_on_set(NULL, NULL, op);
 out:

@@ -4,7 +4,8 @@
  * session.
  *
  * A session is a random 256-bit cookie value; Redis keeps only its SHA-256, under
- * "{prefix}session:{hex}", with a 12 h TTL. Sessions live in Redis rather than in this
+ * "{prefix}session:{hex}", with a 12 h TTL, holding a proof tied to the admin token so that
+ * a new token ends every session. Sessions live in Redis rather than in this
  * process so that any ingress answers any signed-in browser, and a restart signs nobody out.
  */
 #ifndef ADMIN_SESSION_H

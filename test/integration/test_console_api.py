@@ -116,14 +116,31 @@ def test_session_cookie_signs_in_and_out(env):
     # A session lives in Redis: a second ingress on the same Redis honours it.
     _, set_cookie = _sign_in(env)
     cookie = _cookie_value(set_cookie)
+    key = "hb:session:" + hashlib.sha256(cookie.encode()).hexdigest()
     red.close()
     old = env.ingress
     check(old.terminate() == 0, "ingress did not stop cleanly")
     old.accounted = True
     env.ingress = None
-    env.start_ingress(name="ingress2")
+    p2 = env.start_ingress(name="ingress2")
     r = _call(env, "GET", "/api/stats", cookie)
     check(r.status == 200, "session after an ingress restart: %r" % r)
+    # Redis holds a proof tied to the token, not a bare flag: a new token ends the session.
+    check(len(red_value(env, key)) == 64 and env.token not in red_value(env, key), "value")
+    check(p2.terminate() == 0, "ingress2 did not stop cleanly")
+    p2.accounted = True
+    env.ingress = None
+    env.start_ingress(name="ingress3", extra={"HOOKBRIDGE_ADMIN_TOKEN": "a-new-token-" + "x" * 20})
+    r = _call(env, "GET", "/api/stats", cookie)
+    expect_error(r, 401, "unauthorized", "a session of the old token")
+
+
+def red_value(env, key):
+    red = Redis(env.redis.port)
+    try:
+        return red("GET", key) or ""
+    finally:
+        red.close()
 
 
 @meta(est=2)

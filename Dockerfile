@@ -10,7 +10,8 @@ COPY common common
 COPY ingress ingress
 COPY worker worker
 COPY schemas schemas
-COPY scripts/embed-schemas scripts/embed-schemas
+COPY ui ui
+COPY scripts/embed-schemas scripts/embed-ui scripts/
 RUN make -j2 all
 
 FROM debian:bookworm-slim

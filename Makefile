@@ -33,10 +33,11 @@ WORKER_SRC := $(wildcard worker/*.c)
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schemas.o
-INGRESS_OBJ := $(INGRESS_SRC:%.c=$(BUILD)/%.o)
+INGRESS_OBJ := $(INGRESS_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/ui.o
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 SCHEMAS := $(wildcard schemas/*.sql schemas/*.json)
+UI_FILES := $(shell find ui -type f ! -name '.*' 2>/dev/null)
 
 .PHONY: all deps run test unit tools bench clean format fuzz fuzz-build fuzz-bins
 all: $(BINDIR)/hookbridge-ingress $(BINDIR)/hookbridge-worker
@@ -106,6 +107,14 @@ $(BUILD)/gen/schemas.c: $(SCHEMAS) scripts/embed-schemas
 	scripts/embed-schemas $(SCHEMAS) > $@
 
 $(BUILD)/gen/schemas.o: $(BUILD)/gen/schemas.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The console (ui/) likewise, each file also gzip-compressed, for ingress/console.c.
+$(BUILD)/gen/ui.c: $(UI_FILES) scripts/embed-ui
+	@mkdir -p $(dir $@)
+	scripts/embed-ui ui > $@
+
+$(BUILD)/gen/ui.o: $(BUILD)/gen/ui.c ingress/console.h
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.c

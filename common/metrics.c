@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Bucket upper bounds in seconds, as Prometheus "le" labels. */
 static const char *const metrics_le[] = {"0.05", "0.1", "0.25", "0.5", "1",    "2.5", "5",
@@ -185,16 +186,60 @@ void metrics_add(struct metrics_batch *b, const char *field, long long n)
     s->n += n;
 }
 
+void metrics_series_key(const char *prefix, int64_t minute, const char *kind, char *out,
+                        size_t outlen)
+{
+    snprintf(out, outlen, "%sstats:m:%lld:%s", prefix, (long long)minute, kind);
+}
+
+/* Which per-minute series a counter field feeds: 0 accepted, 1 delivered, 2 failed, -1 none. */
+static int metrics_series_of(const char *field)
+{
+    size_t len = strlen(field);
+    if (strncmp(field, "requests|", 9) == 0 && len > 13 && strcmp(field + len - 4, "|202") == 0)
+        return 0;
+    if (strcmp(field, "events|delivered") == 0)
+        return 1;
+    if (strcmp(field, "events|failed") == 0)
+        return 2;
+    return -1;
+}
+
+static void metrics_flush_series(struct rconn *rc, const char *key, const long long *sums)
+{
+    static const char *const kinds[] = {"accepted", "delivered", "failed"};
+    size_t kl = strlen(key), ml = strlen("metrics");
+    if (kl < ml || strcmp(key + kl - ml, "metrics") != 0)
+        return;
+    char prefix[128], skey[192];
+    snprintf(prefix, sizeof(prefix), "%.*s", (int)(kl - ml), key);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t minute = (int64_t)ts.tv_sec / 60;
+    for (int i = 0; i < 3; i++) {
+        if (sums[i] == 0)
+            continue;
+        metrics_series_key(prefix, minute, kinds[i], skey, sizeof(skey));
+        rconn_cmd(rc, NULL, NULL, "INCRBY %s %lld", skey, sums[i]);
+        rconn_cmd(rc, NULL, NULL, "EXPIRE %s %d", skey, METRICS_SERIES_TTL_S);
+    }
+}
+
 void metrics_flush(struct metrics_batch *b, struct rconn *rc, const char *key)
 {
+    long long sums[3] = {0, 0, 0};
     for (size_t i = 0; i < b->cap; i++) {
         struct metrics_slot *s = &b->slots[i];
         if (s->field == NULL || s->n == 0)
             continue;
         if (rconn_cmd(rc, NULL, NULL, "HINCRBY %s %s %lld", key, s->field, s->n) != 0)
-            return;
+            break;
+        int series = metrics_series_of(s->field);
+        if (series >= 0)
+            sums[series] += s->n;
         s->n = 0;
     }
+    metrics_flush_series(rc, key, sums);
 }
 
 void metrics_batch_free(struct metrics_batch *b)

@@ -55,4 +55,15 @@ struct metrics_queue {
  */
 char *metrics_render(const char *const *strs, size_t n, const struct metrics_queue *q);
 
+/*
+ * Per-minute series for the console's overview: "{prefix}stats:m:{minute}:{kind}" STRING
+ * counters (minute = Unix ms / 60000; kind "accepted", "delivered" or "failed") with a
+ * METRICS_SERIES_TTL_S TTL. metrics_flush adds to them from the same local counts it adds
+ * to the hash ("requests|…|202", "events|delivered", "events|failed"), so no caller counts
+ * twice. `key` of metrics_flush must be metrics_key's for the prefix.
+ */
+#define METRICS_SERIES_TTL_S 7200
+void metrics_series_key(const char *prefix, int64_t minute, const char *kind, char *out,
+                        size_t outlen);
+
 #endif

@@ -13,4 +13,7 @@ extern const char schema_bridge_schema_json[];
 /* schemas/event.schema.json: the event as GET /api/events/{id} shows it. */
 extern const char schema_event_schema_json[];
 
+/* schemas/openapi.json: the admin API as OpenAPI 3.1 (GET /api/openapi.json). */
+extern const char schema_openapi_json[];
+
 #endif

@@ -1,9 +1,13 @@
 /*
- * admin.c - the admin listener's front door: /healthz, the bearer-token check, and routing
+ * admin.c - the admin listener's front door: /healthz, the console's files, the check that
+ * a request comes from the admin (Bearer token, or a console session cookie), and routing
  * of /api/… to the route modules (see admin.h).
  */
 #include "admin.h"
 
+#include "admin_session.h"
+#include "console.h"
+#include "hooks.h"
 #include "evwriter.h"
 #include "hb.h"
 #include "http.h"
@@ -15,7 +19,6 @@
 #include "xalloc.h"
 
 #include <hiredis/hiredis.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -95,61 +98,68 @@ void admin_healthz(struct ingress *in, struct httpd_req *req)
     }
 }
 
-/* Compare digests rather than the strings, so that neither the token's content nor its
- * length leaks through timing. */
+/* The Bearer token, when the request carries one that is right. */
 static bool admin_token_ok(const struct ingress *in, struct httpd_req *req)
 {
-    if (in->cfg.admin_token[0] == '\0')
-        return false;
     const char *auth = httpd_req_header(req, "Authorization");
     if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
         return false;
-    const char *given = auth + 7;
-    unsigned char a[32], b[32];
-    crypto_generichash(a, sizeof(a), (const unsigned char *)given, strlen(given), NULL, 0);
-    crypto_generichash(b, sizeof(b), (const unsigned char *)in->cfg.admin_token,
-                       strlen(in->cfg.admin_token), NULL, 0);
-    return sodium_memcmp(a, b, sizeof(a)) == 0;
+    return admin_session_token_ok(in, auth + 7);
 }
 
 /* Paths served without the token. */
 static bool admin_public_path(const char *path)
 {
-    return strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
+    return strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0 ||
+           strcmp(path, "/api/session") == 0 || console_path(path);
+}
+
+/* POST /hooks/{endpoint} on the admin listener: the console's "send a test event", which
+ * its Content-Security-Policy keeps from reaching the public listener (another origin).
+ * Signed-in callers only; the request then goes through hooks.c exactly as on the public
+ * listener. */
+static bool admin_hooks_path(const char *path)
+{
+    return strncmp(path, "/hooks/", 7) == 0;
+}
+
+static void admin_unauthorized(const struct ingress *in, struct httpd_req *req)
+{
+    http_header(req, "WWW-Authenticate", "Bearer");
+    http_reply_error(req, 401, "unauthorized",
+                     in->cfg.admin_token[0] ? "missing or wrong admin token or session"
+                                            : "the admin API is disabled until "
+                                              "HOOKBRIDGE_ADMIN_TOKEN is set");
 }
 
 enum httpd_next admin_head(struct httpd_req *req, void *arg)
 {
     struct ingress *in = arg;
     const char *path = httpd_req_path(req);
-    /* Refused before any body is read: an unknown route or a missing token costs nothing. */
+    char cookie[80];
+    /* Refused before any body is read: an unknown route or a missing token costs nothing.
+     * A cookie is checked in Redis once the request is in (admin_request). */
     if (admin_public_path(path))
         return HTTPD_READ_BODY;
-    if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
+    bool hooks = admin_hooks_path(path);
+    if (!hooks && strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
         http_reply_error(req, 404, "not_found", "no such route");
         return HTTPD_REPLIED;
     }
-    if (!admin_token_ok(in, req)) {
-        http_header(req, "WWW-Authenticate", "Bearer");
-        http_reply_error(req, 401, "unauthorized",
-                         in->cfg.admin_token[0] ? "missing or wrong admin token"
-                                                : "the admin API is disabled until "
-                                                  "HOOKBRIDGE_ADMIN_TOKEN is set");
+    bool bearer = httpd_req_header(req, "Authorization") != NULL;
+    if (bearer ? !admin_token_ok(in, req) : !admin_session_cookie(req, cookie, sizeof(cookie))) {
+        admin_unauthorized(in, req);
         return HTTPD_REPLIED;
     }
-    return HTTPD_READ_BODY;
+    return hooks ? hooks_head(req, in) : HTTPD_READ_BODY;
 }
 
-void admin_request(struct httpd_req *req, void *arg)
+/* /api/… once the caller is known to be the admin. */
+static void admin_route(struct ingress *in, struct httpd_req *req)
 {
-    struct ingress *in = arg;
     const char *path = httpd_req_path(req);
-    if (strcmp(path, "/healthz") == 0) {
-        admin_healthz(in, req);
-        return;
-    }
-    if (strcmp(path, "/metrics") == 0) {
-        admin_metrics_handle(in, req);
+    if (admin_hooks_path(path)) {
+        hooks_request(req, in);
         return;
     }
     char *decoded = text_uri_decode(path + 4);
@@ -167,6 +177,65 @@ void admin_request(struct httpd_req *req, void *arg)
         admin_events_handle(in, req, segs, nseg);
     else if (strcmp(segs[0], "stats") == 0 && nseg == 1)
         admin_stats_handle(in, req);
+    else if (strcmp(segs[0], "stats") == 0 && nseg == 2 && strcmp(segs[1], "series") == 0)
+        admin_stats_series_handle(in, req);
+    else if (strcmp(segs[0], "openapi.json") == 0 && nseg == 1)
+        admin_openapi_handle(req);
     else
         http_reply_error(req, 404, "not_found", "no such route");
+}
+
+static void admin_on_session(struct ingress *in, struct httpd_req *req, int live)
+{
+    if (live < 0) {
+        http_header(req, "Retry-After", "5");
+        http_reply_error(req, 503, "queue_unavailable",
+                         "redis is unavailable; sessions live there");
+    } else if (live == 0) {
+        admin_unauthorized(in, req);
+    } else {
+        admin_route(in, req);
+    }
+}
+
+void admin_request(struct httpd_req *req, void *arg)
+{
+    struct ingress *in = arg;
+    const char *path = httpd_req_path(req);
+    char cookie[80];
+    if (strcmp(path, "/healthz") == 0) {
+        admin_healthz(in, req);
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        admin_metrics_handle(in, req);
+        return;
+    }
+    if (console_path(path)) {
+        console_handle(req);
+        return;
+    }
+    if (strcmp(path, "/api/session") == 0) {
+        admin_session_handle(in, req);
+        return;
+    }
+    if (admin_token_ok(in, req)) {
+        admin_route(in, req);
+        return;
+    }
+    /* admin_head let through only a right token or a well-formed cookie. */
+    if (!admin_session_cookie(req, cookie, sizeof(cookie))) {
+        admin_unauthorized(in, req);
+        return;
+    }
+    /* A browser sends the cookie with any request to this host, a forged cross-site form
+     * too: such a request changes nothing. */
+    if (!admin_session_same_site(req)) {
+        http_reply_error(req, 403, "forbidden",
+                         "a request signed in by cookie that changes something needs "
+                         "Content-Type application/json and this site's Origin");
+        return;
+    }
+    if (admin_session_check(in, req, cookie, admin_on_session) != 0)
+        admin_on_session(in, req, -1);
 }

@@ -1,5 +1,6 @@
 /*
- * admin.h - the admin listener: bearer-token check, routing of /api/…, /healthz.
+ * admin.h - the admin listener: token or session check, routing of /api/…, /healthz, the
+ * console (console.h) and its sessions (admin_session.h).
  *
  * Route modules export one handler each; admin.c has checked the token and split the path
  * before calling them. `segs` are the path segments after "/api/" (e.g. {"bridges", id,
@@ -42,5 +43,11 @@ void admin_metrics_handle(struct ingress *in, struct httpd_req *req);
 
 /* GET /api/stats (admin_stats.c) */
 void admin_stats_handle(struct ingress *in, struct httpd_req *req);
+
+/* GET /api/stats/series?minutes=N: per-minute accepted/delivered/failed (admin_stats.c) */
+void admin_stats_series_handle(struct ingress *in, struct httpd_req *req);
+
+/* GET /api/openapi.json: the API's OpenAPI document, schemas/openapi.json (admin_openapi.c) */
+void admin_openapi_handle(struct httpd_req *req);
 
 #endif

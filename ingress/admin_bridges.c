@@ -11,6 +11,7 @@
 #include "admin.h"
 
 #include "bcache.h"
+#include "body.h"
 #include "bridge.h"
 #include "evwriter.h"
 #include "hb.h"
@@ -144,16 +145,106 @@ static int bridges_list_row(const char *json, void *arg)
     return 0;
 }
 
+static void bridges_bad_param(struct httpd_req *req, const char *what)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s; allowed parameters: limit, before, q", what);
+    http_reply_error(req, 400, "invalid_parameter", msg);
+}
+
+static const char *bridges_id_of(const cJSON *b)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(b, "id");
+    return cJSON_IsString(id) ? id->valuestring : "";
+}
+
+/* Newest first: ids are ULIDs, so the newest has the greatest id. */
+static int bridges_newest_first(const void *a, const void *b)
+{
+    return strcmp(bridges_id_of(*(const cJSON *const *)b), bridges_id_of(*(const cJSON *const *)a));
+}
+
+/*
+ * GET /api/bridges: without parameters every bridge, in creation order, as always. With
+ * limit, before or q: a page, newest first, of the bridges whose name holds q (ignoring
+ * case) and whose id sorts below `before`, with "next" the cursor of the following page or
+ * null. Bridges are few (each is a configuration someone wrote), so the page is cut from
+ * the whole list here rather than in SQL.
+ */
 static void bridges_list(struct ingress *in, struct httpd_req *req)
 {
     char err[HB_ERR_LEN];
-    cJSON *o = cJSON_CreateObject();
+    const char *query = httpd_req_query(req);
+    cJSON *params = body_form_object(query ? query : "", query ? strlen(query) : 0);
+    const char *before = NULL, *q = NULL;
+    long limit = 50;
+    bool paged = false;
+    cJSON *o = NULL;
+    for (const cJSON *kv = params->child; kv != NULL; kv = kv->next) {
+        paged = true;
+        if (strcmp(kv->string, "limit") == 0) {
+            char *end;
+            const char *v = kv->valuestring;
+            limit = (v[0] >= '0' && v[0] <= '9') ? strtol(v, &end, 10) : 0;
+            if (limit < 1 || limit > 1000 || *end != '\0' || strlen(v) > 4) {
+                bridges_bad_param(req, "limit must be a whole number in 1..1000");
+                goto out;
+            }
+        } else if (strcmp(kv->string, "before") == 0) {
+            if (!ids_valid("brg_", kv->valuestring)) {
+                bridges_bad_param(req, "before must be a bridge id (brg_…)");
+                goto out;
+            }
+            before = kv->valuestring;
+        } else if (strcmp(kv->string, "q") == 0) {
+            q = kv->valuestring;
+        } else {
+            char what[128];
+            snprintf(what, sizeof(what), "unknown parameter '%.60s'", kv->string);
+            bridges_bad_param(req, what);
+            goto out;
+        }
+    }
+    o = cJSON_CreateObject();
     struct bridges_list l = {cJSON_AddArrayToObject(o, "bridges"), in->cfg.public_url};
-    if (store_bridge_list(in->store, bridges_list_row, &l, err) != 0)
+    if (store_bridge_list(in->store, bridges_list_row, &l, err) != 0) {
         bridges_internal(req, "list bridges", err);
-    else
+        goto out;
+    }
+    if (!paged) {
         http_reply_json(req, 200, o);
+        goto out;
+    }
+    int n = cJSON_GetArraySize(l.arr);
+    cJSON **all = xcalloc((size_t)n + 1, sizeof(*all));
+    int kept = 0;
+    while (l.arr->child != NULL) {
+        cJSON *b = cJSON_DetachItemViaPointer(l.arr, l.arr->child);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
+        bool match = (before == NULL || strcmp(bridges_id_of(b), before) < 0) &&
+                     (q == NULL || q[0] == '\0' ||
+                      (cJSON_IsString(name) && strcasestr(name->valuestring, q) != NULL));
+        if (match)
+            all[kept++] = b;
+        else
+            cJSON_Delete(b);
+    }
+    qsort(all, (size_t)kept, sizeof(*all), bridges_newest_first);
+    for (int i = 0; i < kept; i++) {
+        if (i < limit)
+            cJSON_AddItemToArray(l.arr, all[i]);
+        else
+            cJSON_Delete(all[i]);
+    }
+    if (kept > limit)
+        cJSON_AddStringToObject(o, "next", bridges_id_of(all[limit - 1]));
+    else
+        cJSON_AddNullToObject(o, "next");
+    free(all);
+    http_reply_json(req, 200, o);
+out:
     cJSON_Delete(o);
+    cJSON_Delete(params);
 }
 
 static void bridges_patch(struct ingress *in, struct httpd_req *req, const char *id)

@@ -1,6 +1,9 @@
 /*
- * admin_stats.c - GET /api/stats: queue depths and live workers from Redis, event totals
- * by status from SQLite.
+ * admin_stats.c - GET /api/stats: queue depths and live workers (each with its heartbeat
+ * age) from Redis, event totals by status from SQLite.
+ *
+ * GET /api/stats/series?minutes=N: accepted, delivered and failed per minute over the last
+ * N minutes (1 … 120), from the per-minute counters common/metrics.c keeps in Redis.
  *
  * GET /metrics (no token): the same queue figures plus the shared counters, as Prometheus
  * text.
@@ -50,6 +53,7 @@ static bool stats_parse_queue(const redisReply *reply, struct metrics_queue *q)
 struct stats_req {
     struct ingress *in;
     struct httpd_req *req;
+    cJSON *answer; /* built from the queue figures, the worker list and the store */
 };
 
 static void stats_count(const char *status, int64_t count, void *arg)
@@ -60,17 +64,58 @@ static void stats_count(const char *status, int64_t count, void *arg)
     cJSON_SetNumberValue(total, total->valuedouble + (double)count);
 }
 
-static void stats_on_reply(redisAsyncContext *ac, void *r, void *priv)
+/* The worker list (id and heartbeat age of each worker heard from in the last
+ * QUEUE_HEARTBEAT_TTL_MS), then the totals from the store, then the answer. */
+static void stats_on_workers(redisAsyncContext *ac, void *r, void *priv)
 {
     struct stats_req *s = priv;
     redisReply *reply = r;
     char err[HB_ERR_LEN];
     (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        http_header(s->req, "Retry-After", "5");
+        http_reply_error(s->req, 503, "queue_unavailable", "redis did not answer");
+        goto out;
+    }
+    cJSON *list = cJSON_AddArrayToObject(cJSON_GetObjectItem(s->answer, "workers"), "list");
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        const redisReply *id = reply->element[i], *score = reply->element[i + 1];
+        if (id->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING)
+            continue;
+        int64_t beat = strtoll(score->str, NULL, 10);
+        char at[CLOCK_ISO_LEN];
+        clock_iso8601(beat, at);
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "id", id->str);
+        cJSON_AddStringToObject(w, "heartbeat_at", at);
+        cJSON_AddNumberToObject(w, "heartbeat_age_ms", (double)(now > beat ? now - beat : 0));
+        cJSON_AddItemToArray(list, w);
+    }
+    cJSON *events = cJSON_AddObjectToObject(s->answer, "events");
+    cJSON_AddNumberToObject(events, "total", 0);
+    if (store_event_counts(s->in->store, stats_count, events, err) != 0) {
+        log_kv(LOG_ERROR, "stats: count events failed", "error", err, NULL);
+        http_reply_error(s->req, 500, "internal", "the store failed; see the ingress log");
+    } else {
+        http_reply_json(s->req, 200, s->answer);
+    }
+out:
+    cJSON_Delete(s->answer);
+    free(s);
+}
+
+static void stats_on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct stats_req *s = priv;
+    redisReply *reply = r;
+    (void)ac;
     struct metrics_queue mq;
     if (!stats_parse_queue(reply, &mq)) {
         http_header(s->req, "Retry-After", "5");
         http_reply_error(s->req, 503, "queue_unavailable", "redis did not answer");
-        goto out;
+        free(s);
+        return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *q = cJSON_AddObjectToObject(o, "queue");
@@ -79,17 +124,12 @@ static void stats_on_reply(redisAsyncContext *ac, void *r, void *priv)
     cJSON_AddNumberToObject(q, "in_flight", (double)mq.in_flight);
     cJSON *w = cJSON_AddObjectToObject(o, "workers");
     cJSON_AddNumberToObject(w, "live", (double)mq.live_workers);
-    cJSON *events = cJSON_AddObjectToObject(o, "events");
-    cJSON_AddNumberToObject(events, "total", 0);
-    if (store_event_counts(s->in->store, stats_count, events, err) != 0) {
-        log_kv(LOG_ERROR, "stats: count events failed", "error", err, NULL);
-        http_reply_error(s->req, 500, "internal", "the store failed; see the ingress log");
-    } else {
-        http_reply_json(s->req, 200, o);
-    }
-    cJSON_Delete(o);
-out:
-    free(s);
+    s->answer = o;
+    char cutoff[24];
+    snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
+    if (rconn_cmd(s->in->redis, stats_on_workers, s, "ZRANGEBYSCORE %s (%s +inf WITHSCORES",
+                  s->in->keys.workers, cutoff) != 0)
+        stats_on_workers(NULL, NULL, s);
 }
 
 static void stats_query(void *arg, bool stopping)
@@ -174,4 +214,103 @@ void admin_metrics_handle(struct ingress *in, struct httpd_req *req)
         free(m);
         http_reply_raw(req, 503, "text/plain", "redis unavailable\n", 18);
     }
+}
+
+/* ---- per-minute series ---- */
+
+#define SERIES_MAX_MINUTES 120
+
+static const char *const series_kinds[] = {"accepted", "delivered", "failed"};
+
+struct series_req {
+    struct httpd_req *req;
+    int64_t first; /* minute number of the oldest minute */
+    int minutes;
+};
+
+static void series_on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct series_req *sr = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != (size_t)sr->minutes * 3) {
+        http_header(sr->req, "Retry-After", "5");
+        http_reply_error(sr->req, 503, "queue_unavailable", "redis did not answer");
+        free(sr);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "minutes");
+    for (int m = 0; m < sr->minutes; m++) {
+        char at[CLOCK_ISO_LEN];
+        clock_iso8601((sr->first + m) * 60000, at);
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "at", at);
+        for (int k = 0; k < 3; k++) {
+            const redisReply *v = reply->element[m * 3 + k];
+            long long n = v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0;
+            cJSON_AddNumberToObject(item, series_kinds[k], (double)n);
+        }
+        cJSON_AddItemToArray(arr, item);
+    }
+    http_reply_json(sr->req, 200, o);
+    cJSON_Delete(o);
+    free(sr);
+}
+
+/* "minutes=N" is the only parameter; digits only, 1 … SERIES_MAX_MINUTES. */
+static int series_parse(const char *query, int *minutes)
+{
+    *minutes = 60;
+    if (query == NULL || query[0] == '\0')
+        return 0;
+    if (strncmp(query, "minutes=", 8) != 0 || strchr(query, '&') != NULL)
+        return -1;
+    const char *v = query + 8;
+    long n = 0;
+    if (*v == '\0' || strlen(v) > 4)
+        return -1;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9')
+            return -1;
+        n = n * 10 + (*v - '0');
+    }
+    if (n < 1 || n > SERIES_MAX_MINUTES)
+        return -1;
+    *minutes = (int)n;
+    return 0;
+}
+
+void admin_stats_series_handle(struct ingress *in, struct httpd_req *req)
+{
+    if (!http_method_is(req, "GET")) {
+        http_header(req, "Allow", "GET");
+        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+        return;
+    }
+    int minutes;
+    if (series_parse(httpd_req_query(req), &minutes) != 0) {
+        http_reply_error(req, 400, "invalid_parameter",
+                         "minutes must be a whole number in 1..120; allowed parameters: minutes");
+        return;
+    }
+    struct series_req *sr = xcalloc(1, sizeof(*sr));
+    sr->req = req;
+    sr->minutes = minutes;
+    sr->first = clock_now_ms() / 60000 - (minutes - 1);
+    int argc = 1 + minutes * 3;
+    const char **argv = xcalloc((size_t)argc, sizeof(*argv));
+    char(*keys)[QUEUE_KEY_LEN] = xcalloc((size_t)minutes * 3, sizeof(*keys));
+    argv[0] = "MGET";
+    for (int m = 0; m < minutes; m++)
+        for (int k = 0; k < 3; k++) {
+            metrics_series_key(in->cfg.key_prefix, sr->first + m, series_kinds[k], keys[m * 3 + k],
+                               QUEUE_KEY_LEN);
+            argv[1 + m * 3 + k] = keys[m * 3 + k];
+        }
+    if (rconn_argv(in->redis, series_on_reply, sr, argc, argv, NULL) != 0)
+        series_on_reply(NULL, NULL, sr);
+    free(keys);
+    free(argv);
 }

@@ -1,0 +1,23 @@
+/*
+ * admin_openapi.c - GET /api/openapi.json: the admin API described as OpenAPI 3.1.
+ *
+ * The document is schemas/openapi.json, compiled in like the other schemas; the test
+ * test_console_api.py checks it against the routes this process answers, so a route added
+ * without its description fails the suite.
+ */
+#include "admin.h"
+
+#include "http.h"
+#include "schemas.h"
+
+#include <string.h>
+
+void admin_openapi_handle(struct httpd_req *req)
+{
+    if (!http_method_is(req, "GET")) {
+        http_header(req, "Allow", "GET");
+        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+        return;
+    }
+    http_reply_raw(req, 200, "application/json", schema_openapi_json, strlen(schema_openapi_json));
+}

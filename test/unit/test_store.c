@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -378,6 +379,43 @@ static void test_event_list(void **state)
     list_expect(f->st, NULL, NULL, "evt_00", 100, (const char *const[]){NULL});
 }
 
+/* A comma list of statuses is their union, still newest first and still with the other
+ * filters; the store does not judge the names (the API does). */
+static void test_event_list_statuses(void **state)
+{
+    struct tmpdb *f = *state;
+    insert_ten(f->st);
+    insert_event(f->st, "evt_10", "brg_a", "retrying", 1010);
+    insert_event(f->st, "evt_11", "brg_b", "queued", 1011);
+
+    list_expect(f->st, NULL, "failed,retrying", NULL, 100,
+                (const char *const[]){"evt_10", "evt_09", "evt_06", "evt_03", "evt_00", NULL});
+    list_expect(f->st, NULL, "retrying,failed", NULL, 3,
+                (const char *const[]){"evt_10", "evt_09", "evt_06", NULL});
+    list_expect(f->st, "brg_a", "failed,retrying", "evt_10", 100,
+                (const char *const[]){"evt_06", "evt_00", NULL});
+    list_expect(f->st, "brg_b", "queued,failed,nothing", NULL, 100,
+                (const char *const[]){"evt_11", "evt_09", "evt_03", NULL});
+    list_expect(f->st, NULL, "nothing,none", NULL, 100, (const char *const[]){NULL});
+}
+
+/* The store holds every event's request and response: owner-only, its WAL and SHM too. */
+static void test_file_modes(void **state)
+{
+    struct tmpdb *f = *state;
+    insert_ten(f->st);
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char p[160];
+        struct stat sb;
+        snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+        if (stat(p, &sb) != 0)
+            fail_msg("%s: missing", p);
+        if ((sb.st_mode & 0777) != 0600)
+            fail_msg("%s: mode %o, want 600", p, (unsigned)(sb.st_mode & 0777));
+    }
+}
+
 static void test_event_list_paging(void **state)
 {
     struct tmpdb *f = *state;
@@ -503,8 +541,8 @@ static void test_open_error(void **state)
     struct store *st = (struct store *)&err; /* must be reset to NULL */
     assert_int_equal(store_open("/nonexistent-dir/x/hookbridge.db", &st, err), -1);
     assert_null(st);
-    assert_string_equal(err, "sqlite open /nonexistent-dir/x/hookbridge.db: unable to open "
-                             "database file");
+    assert_string_equal(err, "sqlite open /nonexistent-dir/x/hookbridge.db: No such file or "
+                             "directory");
 }
 
 /* ---- several processes ---- */
@@ -627,6 +665,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_update_without_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_list_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_list_statuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_delete_older, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),

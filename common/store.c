@@ -236,14 +236,18 @@ out_finalize:
 /*
  * Create the file owner-only before SQLite does: SQLite would create it 0644, and it gives
  * the -wal and -shm files the mode of the database file, so all three end up 0600. An
- * existing file keeps its mode. ":memory:" and URIs are left to SQLite.
+ * existing file keeps its mode and is not opened here at all: closing a descriptor drops
+ * every POSIX lock this process holds on the file, those of its SQLite connections too (the
+ * ingress opens the store twice). ":memory:" and URIs are left to SQLite.
  */
 static int store_create_private(const char *path, char *err)
 {
     if (path[0] == '\0' || path[0] == ':' || strncmp(path, "file:", 5) == 0)
         return 0;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
+        if (errno == EEXIST)
+            return 0;
         snprintf(err, HB_ERR_LEN, "sqlite open %s: %s", path, strerror(errno));
         return -1;
     }

@@ -19,7 +19,8 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends \
         libevent-2.1-7 libhiredis0.14 libcurl4 libcjson1 libsqlite3-0 libsodium23 \
         libpcre2-8-0 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home /data hookbridge && mkdir -p /data && chown hookbridge /data
+    && useradd --system --home /data hookbridge && mkdir -p /data && chown hookbridge /data \
+    && chmod 0700 /data
 COPY --from=build /src/bin/hookbridge-ingress /src/bin/hookbridge-worker /usr/local/bin/
 USER hookbridge
 WORKDIR /data

@@ -25,7 +25,8 @@ static const char *const auth_type_names[] = {
 
 #define AUTH_NTYPES (sizeof(auth_type_names) / sizeof(auth_type_names[0]))
 
-static const char *const auth_members[] = {"type", "secret", "header", "encoding", "prefix"};
+static const char *const auth_members[] = {"type",   "secret",      "header",   "encoding",
+                                           "prefix", "require_exp", "audience", "issuer"};
 
 const char *auth_type_name(enum auth_type t)
 {
@@ -57,7 +58,7 @@ static int auth_check_members(const cJSON *in, enum auth_type type, char *err, s
         if (!auth_is_member(m->string)) {
             snprintf(err, errlen,
                      "%.64s: is not a known member (type, secret, header, "
-                     "encoding, prefix)",
+                     "encoding, prefix, require_exp, audience, issuer)",
                      m->string);
             return -1;
         }
@@ -77,6 +78,12 @@ static int auth_check_members(const cJSON *in, enum auth_type type, char *err, s
         if (type != AUTH_HMAC_SHA256 &&
             (strcmp(m->string, "encoding") == 0 || strcmp(m->string, "prefix") == 0)) {
             snprintf(err, errlen, "%s: only applies to type hmac-sha256", m->string);
+            return -1;
+        }
+        if (type != AUTH_JWT_HS256 &&
+            (strcmp(m->string, "require_exp") == 0 || strcmp(m->string, "audience") == 0 ||
+             strcmp(m->string, "issuer") == 0)) {
+            snprintf(err, errlen, "%s: only applies to type jwt-hs256", m->string);
             return -1;
         }
     }
@@ -103,6 +110,21 @@ static int auth_set_header(const cJSON *v, struct auth_params *p, char *err, siz
         p->header[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     }
     p->header[n] = '\0';
+    return 0;
+}
+
+/* An expected claim value: a non-empty string that fits `out`. */
+static int auth_set_claim(const cJSON *v, const char *name, char *out, size_t outlen, char *err,
+                          size_t errlen)
+{
+    if (v == NULL)
+        return 0;
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= outlen) {
+        snprintf(err, errlen, "%s: must be a non-empty string of at most %zu bytes", name,
+                 outlen - 1);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", v->valuestring);
     return 0;
 }
 
@@ -173,6 +195,19 @@ int auth_params_from_json(const cJSON *in, struct auth_params *p, char *err, siz
         }
         snprintf(p->prefix, sizeof(p->prefix), "%s", prefix->valuestring);
     }
+    const cJSON *require_exp = cJSON_GetObjectItemCaseSensitive(in, "require_exp");
+    if (require_exp != NULL) {
+        if (!cJSON_IsBool(require_exp)) {
+            snprintf(err, errlen, "require_exp: must be true or false");
+            return -1;
+        }
+        p->require_exp = cJSON_IsTrue(require_exp);
+    }
+    if (auth_set_claim(cJSON_GetObjectItemCaseSensitive(in, "audience"), "audience", p->audience,
+                       sizeof(p->audience), err, errlen) != 0 ||
+        auth_set_claim(cJSON_GetObjectItemCaseSensitive(in, "issuer"), "issuer", p->issuer,
+                       sizeof(p->issuer), err, errlen) != 0)
+        return -1;
     /* Last, so that a wrong value given is reported before a value missing. */
     if (header == NULL && at == AUTH_HMAC_SHA256) {
         snprintf(err, errlen, "header: is required for type hmac-sha256");
@@ -325,8 +360,11 @@ static bool auth_verify_jwt(const struct auth_params *p, auth_header_fn header, 
     }
     char *token = xstrndup(jwt, jwtlen);
     char err[128];
-    int rc = crypto_jwt_verify_hs256(token, p->secret, p->secret_len, now_s, AUTH_JWT_LEEWAY_S, err,
-                                     sizeof(err));
+    struct crypto_jwt_rules rules = {.leeway_s = AUTH_JWT_LEEWAY_S,
+                                     .require_exp = p->require_exp,
+                                     .audience = p->audience,
+                                     .issuer = p->issuer};
+    int rc = crypto_jwt_verify(token, p->secret, p->secret_len, now_s, &rules, err, sizeof(err));
     free(token);
     if (rc != 0)
         snprintf(why, whylen, "%s", err);

@@ -12,9 +12,13 @@
  *       "hex" (default; either case accepted) or "base64"; "prefix" defaults to ""; "header"
  *       is required. GitHub: X-Hub-Signature-256, hex, "sha256="; Shopify:
  *       X-Shopify-Hmac-Sha256, base64; Xero: x-xero-signature, base64.
- *   {"type":"jwt-hs256","secret":"…"}
+ *   {"type":"jwt-hs256","secret":"…","require_exp":true,"audience":"…","issuer":"…"}
  *       "Authorization: Bearer <jwt>" (or the optional "header", holding the bare jwt or
- *       "Bearer <jwt>"), verified by crypto_jwt_verify_hs256 with 60 s leeway.
+ *       "Bearer <jwt>"), verified by crypto_jwt_verify with 60 s leeway. "require_exp"
+ *       refuses tokens without "exp" (absent here means false: bridges stored before it
+ *       existed keep working; the bridge API stores true when a new auth object omits it);
+ *       "audience" must be in the "aud" claim (a string or an array), "issuer" must equal
+ *       "iss"; either absent is not checked.
  * Secrets are used as the bytes of the string. Every comparison is constant-time.
  */
 #ifndef AUTH_H
@@ -29,6 +33,7 @@
 #define AUTH_PREFIX_LEN 64
 #define AUTH_SECRET_MAX 1024
 #define AUTH_JWT_LEEWAY_S 60
+#define AUTH_CLAIM_LEN 256
 
 enum auth_type { AUTH_NONE, AUTH_TOKEN, AUTH_HMAC_SHA256, AUTH_JWT_HS256 };
 
@@ -40,6 +45,9 @@ struct auth_params {
     char prefix[AUTH_PREFIX_LEN]; /* hmac */
     const char *secret;           /* not owned */
     size_t secret_len;
+    bool require_exp;              /* jwt: a token without "exp" fails */
+    char audience[AUTH_CLAIM_LEN]; /* jwt: "" means not checked */
+    char issuer[AUTH_CLAIM_LEN];   /* jwt: "" means not checked */
 };
 
 /*

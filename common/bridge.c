@@ -603,6 +603,10 @@ static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, 
     }
     cJSON *stored = cJSON_Duplicate(v, true);
     cJSON_DeleteItemFromObjectCaseSensitive(stored, "secret");
+    /* Tokens without exp are refused unless asked for: stored explicitly, because an auth
+     * object without the member (saved before it existed) means false (auth.h). */
+    if (p.type == AUTH_JWT_HS256 && cJSON_GetObjectItemCaseSensitive(v, "require_exp") == NULL)
+        cJSON_AddTrueToObject(stored, "require_exp");
     if (keep) {
         cJSON_AddStringToObject(stored, "secret", old->valuestring);
     } else {

@@ -21,10 +21,12 @@ struct config_opt {
     const char *flag;
     const char *env;
     enum config_kind kind;
-    size_t offset;  /* into struct config */
-    size_t size;    /* for CK_STR */
-    long min, max;  /* for CK_LONG */
-    unsigned roles; /* bit 1: ingress, bit 2: worker */
+    size_t offset;    /* into struct config */
+    size_t size;      /* for CK_STR */
+    long min, max;    /* for CK_LONG */
+    unsigned roles;   /* bit 1: ingress, bit 2: worker */
+    const char *def;  /* the default, as --help prints it */
+    const char *help; /* one line for --help */
 };
 
 #define R_IN 1u
@@ -32,24 +34,38 @@ struct config_opt {
 #define OFF(f) offsetof(struct config, f)
 #define STR(f) OFF(f), sizeof(((struct config *)0)->f)
 
+/* The roles follow the SPEC's Configuration table: a flag of the other binary is an error
+ * (so a worker started with --listen says so instead of ignoring it), while its environment
+ * variable is read by both, since one environment usually serves both processes. */
 static const struct config_opt config_opts[] = {
-    {"--listen", "HOOKBRIDGE_LISTEN", CK_HOSTPORT_PUBLIC, 0, 0, 0, 0, R_IN},
-    {"--admin-listen", "HOOKBRIDGE_ADMIN_LISTEN", CK_HOSTPORT_ADMIN, 0, 0, 0, 0, R_IN},
-    {"--redis", "HOOKBRIDGE_REDIS_URL", CK_STR, STR(redis_url), 0, 0, R_IN | R_WK},
-    {"--db", "HOOKBRIDGE_DB", CK_STR, STR(db), 0, 0, R_IN | R_WK},
-    {"--key-prefix", "HOOKBRIDGE_KEY_PREFIX", CK_STR, STR(key_prefix), 0, 0, R_IN | R_WK},
-    {"--public-url", "HOOKBRIDGE_PUBLIC_URL", CK_STR, STR(public_url), 0, 0, R_IN | R_WK},
-    {"--max-body", "HOOKBRIDGE_MAX_BODY", CK_LONG, OFF(max_body), 0, 1, 1L << 30, R_IN | R_WK},
-    {"--concurrency", "HOOKBRIDGE_CONCURRENCY", CK_LONG, OFF(concurrency), 0, 1, 100000,
-     R_IN | R_WK},
+    {"--listen", "HOOKBRIDGE_LISTEN", CK_HOSTPORT_PUBLIC, 0, 0, 0, 0, R_IN, "0.0.0.0:8080",
+     "public address: /hooks/..., /healthz"},
+    {"--admin-listen", "HOOKBRIDGE_ADMIN_LISTEN", CK_HOSTPORT_ADMIN, 0, 0, 0, 0, R_IN,
+     "127.0.0.1:8081", "admin API, /metrics, /healthz"},
+    {"--redis", "HOOKBRIDGE_REDIS_URL", CK_STR, STR(redis_url), 0, 0, R_IN | R_WK,
+     "redis://127.0.0.1:6379/0", "Redis URL (also unix:///path)"},
+    {"--db", "HOOKBRIDGE_DB", CK_STR, STR(db), 0, 0, R_IN | R_WK, "data/hookbridge.db",
+     "SQLite file of bridges and events"},
+    {"--key-prefix", "HOOKBRIDGE_KEY_PREFIX", CK_STR, STR(key_prefix), 0, 0, R_IN | R_WK,
+     "hb:", "prefix of every Redis key"},
+    {"--public-url", "HOOKBRIDGE_PUBLIC_URL", CK_STR, STR(public_url), 0, 0, R_IN, "from --listen",
+     "base of inbound_url (http://localhost:{port} for a wildcard address)"},
+    {"--max-body", "HOOKBRIDGE_MAX_BODY", CK_LONG, OFF(max_body), 0, 1, 1L << 30, R_IN, "1048576",
+     "largest inbound body in bytes"},
+    {"--concurrency", "HOOKBRIDGE_CONCURRENCY", CK_LONG, OFF(concurrency), 0, 1, 100000, R_WK, "64",
+     "outbound requests in flight"},
     {"--shutdown-timeout", "HOOKBRIDGE_SHUTDOWN_TIMEOUT", CK_LONG, OFF(shutdown_timeout), 0, 0,
-     86400, R_IN | R_WK},
-    {"--deny-private", "HOOKBRIDGE_DENY_PRIVATE", CK_BOOL, OFF(deny_private), 0, 0, 0, R_IN | R_WK},
-    {"--reuseport", "HOOKBRIDGE_REUSEPORT", CK_BOOL, OFF(reuseport), 0, 0, 0, R_IN | R_WK},
+     86400, R_IN | R_WK, "30", "seconds to finish work on SIGTERM"},
+    {"--deny-private", "HOOKBRIDGE_DENY_PRIVATE", CK_BOOL, OFF(deny_private), 0, 0, 0, R_WK, "0",
+     "1 refuses loopback, private, link-local and metadata destinations"},
+    {"--reuseport", "HOOKBRIDGE_REUSEPORT", CK_BOOL, OFF(reuseport), 0, 0, 0, R_IN, "0",
+     "1 lets several ingress processes share the port"},
     {"--retention-days", "HOOKBRIDGE_RETENTION_DAYS", CK_LONG, OFF(retention_days), 0, 0, 36500,
-     R_IN | R_WK},
-    {"--log-level", "HOOKBRIDGE_LOG_LEVEL", CK_STR, STR(log_level), 0, 0, R_IN | R_WK},
-    {"--log-format", "HOOKBRIDGE_LOG_FORMAT", CK_STR, STR(log_format), 0, 0, R_IN | R_WK},
+     R_WK, "30", "days events are kept"},
+    {"--log-level", "HOOKBRIDGE_LOG_LEVEL", CK_STR, STR(log_level), 0, 0, R_IN | R_WK, "info",
+     "debug, info, warn or error"},
+    {"--log-format", "HOOKBRIDGE_LOG_FORMAT", CK_STR, STR(log_format), 0, 0, R_IN | R_WK, "json",
+     "json or text, on stderr"},
 };
 
 #define N_OPTS (sizeof(config_opts) / sizeof(config_opts[0]))
@@ -273,27 +289,56 @@ static int config_set(struct config *cfg, const struct config_opt *o, const char
     return -1;
 }
 
+static unsigned config_role_bit(enum config_role role)
+{
+    return role == CONFIG_INGRESS ? R_IN : R_WK;
+}
+
 static void config_usage(enum config_role role)
 {
     printf("usage: hookbridge-%s [options]\n\n", role == CONFIG_INGRESS ? "ingress" : "worker");
+    printf("Every option is also an environment variable; options win.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         const struct config_opt *o = &config_opts[i];
-        if (o->kind == CK_BOOL)
-            printf("  %-22s (%s) 0 or 1; bare flag means 1\n", o->flag, o->env);
-        else
-            printf("  %-22s (%s)\n", o->flag, o->env);
+        if ((o->roles & config_role_bit(role)) == 0)
+            continue;
+        printf("  %-20s %-28s %s (default %s)\n", o->flag, o->env, o->help, o->def);
     }
-    printf("\nenvironment only: HOOKBRIDGE_SECRET_KEY (required), HOOKBRIDGE_ADMIN_TOKEN\n");
+    printf("  %-20s %-28s %s\n", "--help", "", "this text");
+    printf("  %-20s %-28s %s\n", "--version", "", "the version");
+    printf("\nBoolean options take 0 or 1; a bare flag means 1.\n");
+    printf("Environment only:\n");
+    printf("  %-49s %s\n", "HOOKBRIDGE_SECRET_KEY",
+           "required: 32 bytes, base64 (head -c32 /dev/urandom | base64)");
+    if (role == CONFIG_INGRESS)
+        printf("  %-49s %s\n", "HOOKBRIDGE_ADMIN_TOKEN",
+               "admin API bearer token, at least 16 characters (unset: 401 to everything)");
+}
+
+/* The SPEC's default public URL: http://localhost:{port} for a wildcard listen address,
+ * else http://{host}:{port}, an IPv6 host in brackets. */
+static void config_derive_public_url(struct config *cfg)
+{
+    const char *h = cfg->listen_host;
+    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "*") == 0)
+        snprintf(cfg->public_url, sizeof(cfg->public_url), "http://localhost:%d", cfg->listen_port);
+    else if (strchr(h, ':') != NULL)
+        snprintf(cfg->public_url, sizeof(cfg->public_url), "http://[%s]:%d", h, cfg->listen_port);
+    else
+        snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%d", h, cfg->listen_port);
 }
 
 int config_load(struct config *cfg, enum config_role role, int argc, char **argv, char *err,
                 size_t errlen)
 {
     config_defaults(cfg);
+    bool public_url_set = false;
     for (size_t i = 0; i < N_OPTS; i++) {
         const char *v = getenv(config_opts[i].env);
         if (v != NULL && config_set(cfg, &config_opts[i], v, config_opts[i].env, err, errlen))
             return -1;
+        if (v != NULL && config_opts[i].offset == OFF(public_url))
+            public_url_set = true;
     }
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
@@ -319,6 +364,13 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
             snprintf(err, errlen, "%s: unknown option (see --help)", arg);
             return -1;
         }
+        if ((o->roles & config_role_bit(role)) == 0) {
+            snprintf(err, errlen, "%s: an option of hookbridge-%s, not of this binary", o->flag,
+                     role == CONFIG_INGRESS ? "worker" : "ingress");
+            return -1;
+        }
+        if (o->offset == OFF(public_url))
+            public_url_set = true;
         if (val == NULL) {
             if (o->kind == CK_BOOL && (a + 1 >= argc || strncmp(argv[a + 1], "--", 2) == 0)) {
                 val = "1";
@@ -337,6 +389,8 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
         snprintf(err, errlen, "HOOKBRIDGE_REDIS_URL/--redis: %s", e);
         return -1;
     }
+    if (!public_url_set)
+        config_derive_public_url(cfg);
     /* A trailing slash would double up in inbound_url. Stripped before the scheme check so
      * that "http://" alone, with no host, is refused. */
     size_t pl = strlen(cfg->public_url);
@@ -363,6 +417,12 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
     if (tok != NULL) {
         if (strlen(tok) >= sizeof(cfg->admin_token)) {
             snprintf(err, errlen, "HOOKBRIDGE_ADMIN_TOKEN: longer than 255 characters");
+            return -1;
+        }
+        /* A short token can be guessed; the worker never uses it. Empty counts as unset,
+         * as a compose file passing through an unset variable gives "". */
+        if (role == CONFIG_INGRESS && tok[0] != '\0' && strlen(tok) < 16) {
+            snprintf(err, errlen, "HOOKBRIDGE_ADMIN_TOKEN: shorter than 16 characters");
             return -1;
         }
         snprintf(cfg->admin_token, sizeof(cfg->admin_token), "%s", tok);

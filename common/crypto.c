@@ -287,9 +287,56 @@ static bool crypto_jwt_time(const cJSON *payload, const char *name, bool *presen
     return true;
 }
 
+/* Whether the "aud" claim (a string or an array of strings) names `audience`. */
+static bool crypto_jwt_audience(const cJSON *aud, const char *audience)
+{
+    if (cJSON_IsString(aud))
+        return strcmp(aud->valuestring, audience) == 0;
+    if (!cJSON_IsArray(aud))
+        return false;
+    for (const cJSON *a = aud->child; a != NULL; a = a->next)
+        if (cJSON_IsString(a) && strcmp(a->valuestring, audience) == 0)
+            return true;
+    return false;
+}
+
+/* The checks of `rules` on a payload already known to be signed; NULL, or why not. */
+static const char *crypto_jwt_claims(const cJSON *payload, bool has_exp,
+                                     const struct crypto_jwt_rules *rules)
+{
+    if (rules->require_exp && !has_exp)
+        return "jwt has no exp";
+    if (rules->issuer != NULL && rules->issuer[0] != '\0') {
+        const cJSON *iss = cJSON_GetObjectItemCaseSensitive(payload, "iss");
+        if (iss == NULL)
+            return "jwt has no iss";
+        if (!cJSON_IsString(iss) || strcmp(iss->valuestring, rules->issuer) != 0)
+            return "jwt issuer mismatch";
+    }
+    if (rules->audience != NULL && rules->audience[0] != '\0') {
+        const cJSON *aud = cJSON_GetObjectItemCaseSensitive(payload, "aud");
+        if (aud == NULL)
+            return "jwt has no aud";
+        if (!crypto_jwt_audience(aud, rules->audience))
+            return "jwt audience mismatch";
+    }
+    return NULL;
+}
+
 int crypto_jwt_verify_hs256(const char *token, const void *secret, size_t secretlen, int64_t now_s,
                             int64_t leeway_s, char *err, size_t errlen)
 {
+    struct crypto_jwt_rules rules = {.leeway_s = leeway_s};
+    return crypto_jwt_verify(token, secret, secretlen, now_s, &rules, err, errlen);
+}
+
+int crypto_jwt_verify(const char *token, const void *secret, size_t secretlen, int64_t now_s,
+                      const struct crypto_jwt_rules *rules, char *err, size_t errlen)
+{
+    static const struct crypto_jwt_rules no_rules = {0};
+    if (rules == NULL)
+        rules = &no_rules;
+    int64_t leeway_s = rules->leeway_s;
     int ret = -1;
     unsigned char *header_json = NULL, *payload_json = NULL, *sig = NULL;
     cJSON *header = NULL, *payload = NULL;
@@ -318,10 +365,14 @@ int crypto_jwt_verify_hs256(const char *token, const void *secret, size_t secret
         goto out;
     }
 
+    /* Strict: a lenient decoder would take many spellings of one signature (padded, in the
+     * other alphabet, with stray low bits), so a token seen once could come back changed. */
     size_t siglen;
-    sig = crypto_b64_decode(sig_b64, strlen(sig_b64), CRYPTO_B64_URL_NOPAD, true, &siglen);
-    if (sig == NULL)
+    sig = crypto_b64_decode(sig_b64, strlen(sig_b64), CRYPTO_B64_URL_NOPAD, false, &siglen);
+    if (sig == NULL) {
+        why = "jwt signature is not canonical base64url";
         goto out;
+    }
     unsigned char mac[CRYPTO_HMAC_LEN];
     crypto_hmac_sha256(secret, secretlen, token, (size_t)(dot2 - token), mac);
     if (!crypto_equal(mac, sizeof(mac), sig, siglen)) {
@@ -349,6 +400,11 @@ int crypto_jwt_verify_hs256(const char *token, const void *secret, size_t secret
     }
     if (has_nbf && !((double)now_s >= nbf - (double)leeway_s)) {
         why = "jwt not yet valid";
+        goto out;
+    }
+    const char *claims = crypto_jwt_claims(payload, has_exp, rules);
+    if (claims != NULL) {
+        why = claims;
         goto out;
     }
     ret = 0;

@@ -84,13 +84,28 @@ bool crypto_webhook_secret_valid(const char *secret);
 char *crypto_webhook_sign(const char *secret, const char *msg_id, int64_t timestamp,
                           const void *body, size_t body_len);
 
+/* What a JWT's claims must say beyond a good signature. */
+struct crypto_jwt_rules {
+    int64_t leeway_s;     /* allowed clock skew for exp and nbf */
+    bool require_exp;     /* a token without "exp" is refused */
+    const char *audience; /* NULL or "": not checked; else "aud" (a string, or an array of
+                             strings) must hold it */
+    const char *issuer;   /* NULL or "": not checked; else "iss" must equal it */
+};
+
 /*
  * Verify a compact JWT signed with HS256 under `secret` (secretlen bytes, used as is).
  * The header must be a JSON object with "alg":"HS256" (any other alg, "none" included, is
- * refused); the signature must match (constant-time); when the payload has "exp" (a
- * number), now_s must be < exp + leeway_s; with "nbf", now_s must be >= nbf - leeway_s.
- * Returns 0, or -1 with `err` saying why ("jwt expired", "jwt alg must be HS256", …).
+ * refused); the signature must be canonical unpadded base64url (no '=', no '+' or '/', no
+ * stray bits: one token has one spelling) and match (constant-time); when the payload has
+ * "exp" (a number), now_s must be < exp + leeway; with "nbf", now_s must be >= nbf -
+ * leeway; then `rules` (NULL: none beyond those). Returns 0, or -1 with `err` saying why
+ * ("jwt expired", "jwt alg must be HS256", "jwt audience mismatch", …).
  */
+int crypto_jwt_verify(const char *token, const void *secret, size_t secretlen, int64_t now_s,
+                      const struct crypto_jwt_rules *rules, char *err, size_t errlen);
+
+/* crypto_jwt_verify with only a leeway: exp optional, aud and iss not checked. */
 int crypto_jwt_verify_hs256(const char *token, const void *secret, size_t secretlen, int64_t now_s,
                             int64_t leeway_s, char *err, size_t errlen);
 

@@ -12,11 +12,15 @@
  */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "clock.h"
@@ -35,7 +39,8 @@
 #define LIST_BRIDGE 1
 #define LIST_STATUS 2
 #define LIST_BEFORE 4
-#define LIST_VARIANTS 8
+#define LIST_STATUSES 8 /* several statuses: ?2 is a JSON array */
+#define LIST_VARIANTS 16
 
 /* Event update variants: with or without an attempt to append and an outbound to set. */
 #define UPDATE_ATTEMPT 1
@@ -170,13 +175,17 @@ static char *update_sql(int variant)
  * The list statement for one combination of filters. Each filter is left out rather than
  * written as "(?1 IS NULL OR bridge_id = ?1)", which would keep SQLite from using the
  * (bridge_id, id) and (status, id) indexes to walk ids newest first. ?1 bridge_id, ?2
- * status, ?3 before, ?4 limit.
+ * status (a JSON array of them for LIST_STATUSES), ?3 before, ?4 limit.
  */
 static char *list_sql(int variant)
 {
+    const char *status = "";
+    if (variant & LIST_STATUSES)
+        status = " AND status IN (SELECT value FROM json_each(?2))";
+    else if (variant & LIST_STATUS)
+        status = " AND status = ?2";
     return xasprintf("SELECT data FROM events WHERE 1%s%s%s ORDER BY id DESC LIMIT ?4",
-                     (variant & LIST_BRIDGE) ? " AND bridge_id = ?1" : "",
-                     (variant & LIST_STATUS) ? " AND status = ?2" : "",
+                     (variant & LIST_BRIDGE) ? " AND bridge_id = ?1" : "", status,
                      (variant & LIST_BEFORE) ? " AND id < ?3" : "");
 }
 
@@ -224,10 +233,34 @@ out_finalize:
     return ret;
 }
 
+/*
+ * Create the file owner-only before SQLite does: SQLite would create it 0644, and it gives
+ * the -wal and -shm files the mode of the database file, so all three end up 0600. An
+ * existing file keeps its mode and is not opened here at all: closing a descriptor drops
+ * every POSIX lock this process holds on the file, those of its SQLite connections too (the
+ * ingress opens the store twice). ":memory:" and URIs are left to SQLite.
+ */
+static int store_create_private(const char *path, char *err)
+{
+    if (path[0] == '\0' || path[0] == ':' || strncmp(path, "file:", 5) == 0)
+        return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return 0;
+        snprintf(err, HB_ERR_LEN, "sqlite open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int store_open(const char *path, struct store **out, char *err)
 {
     struct store *st = xcalloc(1, sizeof(*st));
     *out = NULL;
+    if (store_create_private(path, err) != 0)
+        goto out_close;
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, HB_ERR_LEN, "sqlite open %s: %s", path,
@@ -547,23 +580,45 @@ int store_event_get(struct store *st, const char *id, char **json, char *err)
 int store_event_list(struct store *st, const char *bridge_id, const char *status,
                      const char *before, int limit, store_row_cb cb, void *arg, char *err)
 {
-    int variant =
-        (bridge_id ? LIST_BRIDGE : 0) | (status ? LIST_STATUS : 0) | (before ? LIST_BEFORE : 0);
+    /* A comma list becomes a JSON array for json_each; one status keeps the plain equality,
+     * which walks the (status, id) index newest first. */
+    char *statuses = NULL;
+    bool many = status != NULL && strchr(status, ',') != NULL;
+    if (many) {
+        cJSON *arr = cJSON_CreateArray();
+        for (const char *p = status; *p != '\0';) {
+            size_t n = strcspn(p, ",");
+            char *one = xstrndup(p, n);
+            cJSON_AddItemToArray(arr, cJSON_CreateString(one));
+            free(one);
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+        statuses = cJSON_PrintUnformatted(arr);
+        cJSON_Delete(arr);
+    }
+    int variant = (bridge_id ? LIST_BRIDGE : 0) | (status ? LIST_STATUS : 0) |
+                  (many ? LIST_STATUSES : 0) | (before ? LIST_BEFORE : 0);
     sqlite3_stmt *s = st->list[variant];
     /* ?4 is in every variant, so binding a lower number a variant leaves out is harmless. */
     int rc = sqlite3_bind_int(s, 4, limit);
     if (bridge_id)
         rc |= bind_text(s, 1, bridge_id);
     if (status)
-        rc |= bind_text(s, 2, status);
+        rc |= bind_text(s, 2, many ? statuses : status);
     if (before)
         rc |= bind_text(s, 3, before);
     if (rc != SQLITE_OK) {
         store_errf(st, err, "list events");
         stmt_done(s);
+        free(statuses);
         return -1;
     }
-    return for_each_row(st, s, "list events", cb, arg, err);
+    rc = for_each_row(st, s, "list events", cb, arg, err);
+    /* bind_text may not copy: the statement is reset (stmt_done) before this is freed. */
+    free(statuses);
+    return rc;
 }
 
 int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,

@@ -19,6 +19,7 @@
 #include "queue.h"
 #include "rconn.h"
 #include "store.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -53,28 +54,69 @@ static bool events_parse_limit(const char *s, long *out)
     return true;
 }
 
+/* A list request, its parameters checked, waiting for the newest events' rows. */
+struct events_listing {
+    struct ingress *in;
+    struct httpd_req *req;
+    cJSON *params; /* owns the strings below */
+    const char *bridge_id, *before;
+    char statuses[128]; /* comma list, each once; empty for any */
+    long limit;
+    cJSON *events; /* the summaries so far */
+    cJSON *extra;  /* the row past `limit`, whose id only says that a next page exists */
+};
+
+/*
+ * Why a finished event was not delivered, for a list to show without loading each event:
+ * the last attempt's error (or its HTTP status) for a failed one; for a filtered one the
+ * only way the worker files an event as filtered, its filter not matching on the first try.
+ */
+static void events_add_outcome(cJSON *summary, const cJSON *ev)
+{
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(ev, "status");
+    if (!cJSON_IsString(status))
+        return;
+    if (strcmp(status->valuestring, "filtered") == 0) {
+        cJSON_AddStringToObject(summary, "reason", "filter did not match");
+        return;
+    }
+    if (strcmp(status->valuestring, "failed") != 0)
+        return;
+    const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(ev, "attempts");
+    int n = cJSON_IsArray(attempts) ? cJSON_GetArraySize(attempts) : 0;
+    const cJSON *last = n > 0 ? cJSON_GetArrayItem(attempts, n - 1) : NULL;
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(last, "error");
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(last, "status");
+    if (cJSON_IsString(error) && error->valuestring[0] != '\0') {
+        cJSON_AddStringToObject(summary, "last_error", error->valuestring);
+    } else if (cJSON_IsNumber(code) && code->valueint > 0) {
+        char text[32];
+        snprintf(text, sizeof(text), "HTTP %d", code->valueint);
+        cJSON_AddStringToObject(summary, "last_error", text);
+    } else {
+        cJSON_AddNullToObject(summary, "last_error");
+    }
+}
+
 static int events_list_row(const char *json, void *arg)
 {
-    cJSON *arr = arg;
+    struct events_listing *l = arg;
     cJSON *ev = cJSON_Parse(json);
     if (ev == NULL) {
         /* One damaged row should not hide the others; the log says it exists. */
         log_kv(LOG_ERROR, "unreadable event row skipped", NULL);
         return 0;
     }
-    cJSON_AddItemToArray(arr, event_summary(ev));
+    if (cJSON_GetArraySize(l->events) >= l->limit) {
+        l->extra = ev;
+        return 1;
+    }
+    cJSON *summary = event_summary(ev);
+    events_add_outcome(summary, ev);
+    cJSON_AddItemToArray(l->events, summary);
     cJSON_Delete(ev);
     return 0;
 }
-
-/* A list request, its parameters checked, waiting for the newest events' rows. */
-struct events_listing {
-    struct ingress *in;
-    struct httpd_req *req;
-    cJSON *params; /* owns the strings below */
-    const char *bridge_id, *status, *before;
-    long limit;
-};
 
 static void events_list_query(void *arg, bool stopping)
 {
@@ -82,28 +124,98 @@ static void events_list_query(void *arg, bool stopping)
     char err[HB_ERR_LEN];
     (void)stopping; /* SQLite alone answers */
     cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "events");
-    if (store_event_list(l->in->store, l->bridge_id, l->status, l->before, (int)l->limit,
-                         events_list_row, arr, err) != 0) {
+    l->events = cJSON_AddArrayToObject(o, "events");
+    /* One row more than the page: `next` only when there is something after it. */
+    if (store_event_list(l->in->store, l->bridge_id, l->statuses[0] ? l->statuses : NULL, l->before,
+                         (int)l->limit + 1, events_list_row, l, err) != 0) {
         log_kv(LOG_ERROR, "list events failed", "error", err, NULL);
         http_reply_error(l->req, 500, "internal", "the store failed; see the ingress log");
         goto out;
     }
-    int n = cJSON_GetArraySize(arr);
-    if (n == l->limit && n > 0) {
-        const cJSON *last = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, n - 1), "id");
-        if (cJSON_IsString(last))
-            cJSON_AddStringToObject(o, "next", last->valuestring);
-        else
-            cJSON_AddNullToObject(o, "next");
-    } else {
+    int n = cJSON_GetArraySize(l->events);
+    const cJSON *last =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(l->events, n - 1), "id");
+    if (l->extra != NULL && n > 0 && cJSON_IsString(last))
+        cJSON_AddStringToObject(o, "next", last->valuestring);
+    else
         cJSON_AddNullToObject(o, "next");
-    }
     http_reply_json(l->req, 200, o);
 out:
+    cJSON_Delete(l->extra);
     cJSON_Delete(o);
     cJSON_Delete(l->params);
     free(l);
+}
+
+/*
+ * Add one `status` parameter's comma list to l->statuses, each name once: repeated
+ * parameters and comma lists both mean the union. False for an unknown or empty name.
+ */
+static bool events_add_statuses(struct events_listing *l, const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        const char *known = NULL;
+        for (size_t i = 0; i < sizeof(events_statuses) / sizeof(events_statuses[0]); i++)
+            if (strlen(events_statuses[i]) == n && strncmp(p, events_statuses[i], n) == 0)
+                known = events_statuses[i];
+        if (known == NULL)
+            return false;
+        /* Every name fits: the buffer holds all seven once with their commas. */
+        bool seen = false;
+        for (const char *q = l->statuses; *q != '\0';) {
+            size_t m = strcspn(q, ",");
+            seen = seen || (m == n && strncmp(q, known, n) == 0);
+            q += m;
+            if (*q == ',')
+                q++;
+        }
+        if (!seen) {
+            size_t used = strlen(l->statuses);
+            snprintf(l->statuses + used, sizeof(l->statuses) - used, "%s%s", used ? "," : "",
+                     known);
+        }
+        p += n;
+        if (*p == '\0')
+            return true;
+        p++;
+    }
+}
+
+/*
+ * Every `status` parameter of the raw query into l->statuses: the parsed parameters keep
+ * only the last of a repeated name, and `status=failed&status=retrying` means both.
+ * False (after answering 400) for an unknown name.
+ */
+static bool events_query_statuses(struct events_listing *l, const char *q)
+{
+    size_t len = strlen(q);
+    for (size_t i = 0; i < len;) {
+        const char *p = q + i;
+        size_t plen = strcspn(p, "&");
+        const char *eq = memchr(p, '=', plen);
+        size_t klen = eq ? (size_t)(eq - p) : plen;
+        char *buf = xmalloc(plen + 1);
+        size_t kdec = text_form_decode(p, klen, buf);
+        bool is_status = kdec == 6 && memcmp(buf, "status", 6) == 0;
+        bool ok = true;
+        if (is_status) {
+            size_t vdec = eq ? text_form_decode(eq + 1, plen - klen - 1, buf) : 0;
+            buf[vdec] = '\0';
+            /* A NUL inside the value leaves a prefix that is not a valid list anyway. */
+            ok = strlen(buf) == vdec && events_add_statuses(l, buf);
+        }
+        free(buf);
+        if (!ok) {
+            events_bad_param(l->req, "status must be one or more (comma list or repeated) of "
+                                     "queued, scheduled, retrying, delivered, failed, "
+                                     "filtered, aborted");
+            return false;
+        }
+        i += plen + 1;
+    }
+    return true;
 }
 
 static void events_list(struct ingress *in, struct httpd_req *req)
@@ -123,15 +235,7 @@ static void events_list(struct ingress *in, struct httpd_req *req)
             }
             l->bridge_id = kv->valuestring;
         } else if (strcmp(kv->string, "status") == 0) {
-            bool ok = false;
-            for (size_t i = 0; i < sizeof(events_statuses) / sizeof(events_statuses[0]); i++)
-                ok = ok || strcmp(kv->valuestring, events_statuses[i]) == 0;
-            if (!ok) {
-                events_bad_param(req, "status must be one of queued, scheduled, retrying, "
-                                      "delivered, failed, filtered, aborted");
-                goto bad;
-            }
-            l->status = kv->valuestring;
+            /* Read from the raw query below: here only the last one is left. */
         } else if (strcmp(kv->string, "limit") == 0) {
             if (!events_parse_limit(kv->valuestring, &l->limit)) {
                 events_bad_param(req, "limit must be a whole number in 1..1000");
@@ -149,6 +253,8 @@ static void events_list(struct ingress *in, struct httpd_req *req)
             goto bad;
         }
     }
+    if (!events_query_statuses(l, q ? q : ""))
+        goto bad;
     /* Events accepted a moment ago may have no row yet: they get theirs first. */
     admin_record(in, events_list_query, l);
     return;

@@ -3,8 +3,8 @@
  *
  * Strict where laxness lets two parsers disagree about where a request ends (request
  * smuggling: Content-Length with Transfer-Encoding, duplicate lengths that differ, obs-fold,
- * whitespace before the colon, bare CR), lenient where it costs nothing (bare LF line ends,
- * empty list elements, unknown Expect values).
+ * whitespace before the colon, bare CR, a chunk line ended by a bare LF), lenient where it
+ * costs nothing (bare LF line ends in the head, empty list elements, unknown Expect values).
  */
 #include "httpparse.h"
 
@@ -274,6 +274,10 @@ int httpparse_head(char *buf, size_t len, struct httpparse_head *out,
             return httpparse_fail(&out->error, -501, "unsupported transfer-coding");
         if (!out->chunked)
             return httpparse_fail(&out->error, -400, "empty transfer-encoding");
+        /* RFC 9112 section 6.1: an HTTP/1.0 recipient may not know chunked, so whatever
+         * framing an intermediary saw may differ from ours; answer, then close. */
+        if (out->minor == 0)
+            out->conn_close = true;
     }
     return 0;
 }
@@ -290,11 +294,16 @@ uint64_t httpparse_chunked_pending(const struct httpparse_chunked *st)
     return st->state == HTTPPARSE_CH_DATA ? st->left : 0;
 }
 
-/* Parse one chunk-size line, line[0..n) without its LF: hex size, BWS, extensions. */
+/*
+ * Parse one chunk-size line, line[0..n) without its LF: hex size, BWS, extensions, CR.
+ * Chunk lines must end in CRLF (RFC 9112 section 7.1): a peer taking a bare LF for part of
+ * the line would see other chunk boundaries than ours.
+ */
 static int httpparse_chunk_size(const char *line, size_t n, uint64_t *size)
 {
-    if (n > 0 && line[n - 1] == '\r')
-        n--;
+    if (n == 0 || line[n - 1] != '\r')
+        return -400;
+    n--;
     uint64_t v = 0;
     size_t i = 0;
     int h;
@@ -353,9 +362,7 @@ int httpparse_chunked(struct httpparse_chunked *st, char *buf, size_t *rpos, siz
                 st->state = HTTPPARSE_CH_DATA_END;
             break;
         case HTTPPARSE_CH_DATA_END:
-            if (buf[r] == '\n') {
-                r++;
-            } else if (buf[r] == '\r') {
+            if (buf[r] == '\r') {
                 if (r + 1 >= len)
                     goto out;
                 if (buf[r + 1] != '\n') {
@@ -378,9 +385,13 @@ int httpparse_chunked(struct httpparse_chunked *st, char *buf, size_t *rpos, siz
             }
             if (lf == NULL)
                 goto out;
+            if (n < 2 || buf[r + n - 2] != '\r') {
+                ret = -400; /* trailer lines and the last line end in CRLF too */
+                break;
+            }
             st->trailer_bytes += n;
             r += n;
-            if (n == 1 || (n == 2 && buf[r - 2] == '\r'))
+            if (n == 2)
                 st->state = HTTPPARSE_CH_DONE;
             break;
         case HTTPPARSE_CH_DONE:

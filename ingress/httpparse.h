@@ -40,7 +40,7 @@ struct httpparse_head {
     size_t nheaders;        /* entries filled in the caller's header array */
     int64_t content_length; /* -1 when absent */
     bool chunked;           /* Transfer-Encoding: chunked */
-    bool conn_close;        /* Connection: close */
+    bool conn_close;        /* Connection: close, or HTTP/1.0 with Transfer-Encoding */
     bool conn_keep_alive;   /* Connection: keep-alive */
     bool expect_continue;   /* Expect: 100-continue */
     const char *error;      /* static message when the parse failed */

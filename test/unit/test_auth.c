@@ -179,11 +179,14 @@ static void test_params_invalid(void **state)
         {"{\"type\":\"none\",\"header\":\"X-A\"}", "header: not allowed with type none"},
         {"{\"type\":\"none\",\"prefix\":\"\"}", "prefix: not allowed with type none"},
         {"{\"type\":\"none\",\"bogus\":1}",
-         "bogus: is not a known member (type, secret, header, encoding, prefix)"},
+         "bogus: is not a known member (type, secret, header, encoding, prefix, "
+         "require_exp, audience, issuer)"},
         {"{\"type\":\"token\",\"secret\":\"hunter2\",\"extra\":true}",
-         "extra: is not a known member (type, secret, header, encoding, prefix)"},
+         "extra: is not a known member (type, secret, header, encoding, prefix, "
+         "require_exp, audience, issuer)"},
         {"{\"type\":\"token\",\"Secret\":\"x\"}",
-         "Secret: is not a known member (type, secret, header, encoding, prefix)"},
+         "Secret: is not a known member (type, secret, header, encoding, prefix, "
+         "require_exp, audience, issuer)"},
         {"{\"type\":\"token\",\"secret\":\"hunter2\",\"secret\":\"y\"}",
          "secret: appears more than once"},
         {"{\"type\":\"none\",\"type\":\"token\"}", "type: appears more than once"},
@@ -227,6 +230,21 @@ static void test_params_invalid(void **state)
          "encoding: only applies to type hmac-sha256"},
         {"{\"type\":\"jwt-hs256\",\"secret\":\"x\",\"prefix\":\"Bearer \"}",
          "prefix: only applies to type hmac-sha256"},
+        {"{\"type\":\"token\",\"secret\":\"x\",\"require_exp\":true}",
+         "require_exp: only applies to type jwt-hs256"},
+        {"{\"type\":\"hmac-sha256\",\"secret\":\"x\",\"header\":\"X-S\",\"audience\":\"a\"}",
+         "audience: only applies to type jwt-hs256"},
+        {"{\"type\":\"none\",\"issuer\":\"i\"}", "issuer: not allowed with type none"},
+        {"{\"type\":\"jwt-hs256\",\"secret\":\"x\",\"require_exp\":1}",
+         "require_exp: must be true or false"},
+        {"{\"type\":\"jwt-hs256\",\"secret\":\"x\",\"require_exp\":\"true\"}",
+         "require_exp: must be true or false"},
+        {"{\"type\":\"jwt-hs256\",\"secret\":\"x\",\"audience\":\"\"}",
+         "audience: must be a non-empty string of at most 255 bytes"},
+        {"{\"type\":\"jwt-hs256\",\"secret\":\"x\",\"audience\":[\"a\"]}",
+         "audience: must be a non-empty string of at most 255 bytes"},
+        {"{\"type\":\"jwt-hs256\",\"secret\":\"x\",\"issuer\":null}",
+         "issuer: must be a non-empty string of at most 255 bytes"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct auth_params p;
@@ -576,6 +594,84 @@ static void test_verify_jwt(void **state)
                      JWT_SECRET, own, sizeof(own) / sizeof(own[0]), JWT_NOW);
 }
 
+/*
+ * python3, tok() above with JWT_SECRET:
+ *   tok({"alg":"HS256"}, {"sub":"svc","iss":"https://idp.example","aud":"hookbridge",
+ *       "exp":1700000000}, S)
+ *   the same with "aud":["other","hookbridge"]
+ *   tok({"alg":"HS256"}, {"sub":"svc","iat":1700000000}, S)
+ */
+#define JWT_AUD                                                                                    \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdmMiLCJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIiwiYXVkIjoiaG9va2J" \
+    "yaWRnZSIsImV4cCI6MTcwMDAwMDAwMH0.DDLlOzAN6O8RONayq5x6R-N632m-ZOWpbOobywRduy4"
+#define JWT_AUD_LIST                                                                               \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdmMiLCJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIiwiYXVkIjpbIm90aGV" \
+    "yIiwiaG9va2JyaWRnZSJdLCJleHAiOjE3MDAwMDAwMDB9.By-zFcCnh-oUVfrtCa4SDHCQV9WF5b76-Cyqpv4Txwk"
+#define JWT_NO_EXP                                                                                 \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdmMiLCJpYXQiOjE3MDAwMDAwMDB9.39lovejpm_4v-pqMiN2_aWAP-"      \
+    "YQYine"                                                                                       \
+    "jbHrOB2nE_0M"
+
+/* require_exp, audience and issuer from the bridge's auth object reach the check. */
+static void test_verify_jwt_rules(void **state)
+{
+    (void)state;
+    const char *a = "Authorization";
+    struct auth_params p;
+    cJSON *json;
+    char err[256];
+
+    /* Absent require_exp is false: auth objects stored before it existed keep working. */
+    assert_int_equal(params_from_text("{\"type\":\"jwt-hs256\",\"secret\":\"j\"}", &p, &json, err),
+                     0);
+    assert_false(p.require_exp);
+    assert_string_equal(p.audience, "");
+    assert_string_equal(p.issuer, "");
+    cJSON_Delete(json);
+    assert_int_equal(params_from_text("{\"type\":\"jwt-hs256\",\"secret\":\"j\",\"require_exp\":"
+                                      "true,\"audience\":\"hb\",\"issuer\":\"https://i\"}",
+                                      &p, &json, err),
+                     0);
+    assert_true(p.require_exp);
+    assert_string_equal(p.audience, "hb");
+    assert_string_equal(p.issuer, "https://i");
+    cJSON_Delete(json);
+
+    const struct verify_case plain[] = {
+        {a, "Bearer " JWT_NO_EXP, BODY("{}"), NULL},
+        {a, "Bearer " JWT_AUD, BODY("{}"), NULL},
+    };
+    run_verify_cases("{\"type\":\"jwt-hs256\",\"secret\":\"" JWT_SECRET "\"}", JWT_SECRET, plain, 2,
+                     JWT_NOW);
+    const struct verify_case exp[] = {
+        {a, "Bearer " JWT_NO_EXP, BODY("{}"), "jwt has no exp"},
+        {a, "Bearer " JWT_AUD, BODY("{}"), NULL},
+    };
+    run_verify_cases("{\"type\":\"jwt-hs256\",\"secret\":\"" JWT_SECRET "\",\"require_exp\":true}",
+                     JWT_SECRET, exp, 2, JWT_NOW);
+    const struct verify_case aud[] = {
+        {a, "Bearer " JWT_AUD, BODY("{}"), NULL},
+        {a, "Bearer " JWT_AUD_LIST, BODY("{}"), NULL},
+        {a, "Bearer " JWT_NO_EXP, BODY("{}"), "jwt has no iss"},
+    };
+    run_verify_cases("{\"type\":\"jwt-hs256\",\"secret\":\"" JWT_SECRET "\",\"audience\":"
+                     "\"hookbridge\",\"issuer\":\"https://idp.example\"}",
+                     JWT_SECRET, aud, 3, JWT_NOW);
+    const struct verify_case wrong[] = {
+        {a, "Bearer " JWT_AUD, BODY("{}"), "jwt audience mismatch"},
+        {a, "Bearer " JWT_AUD_LIST, BODY("{}"), "jwt audience mismatch"},
+    };
+    run_verify_cases("{\"type\":\"jwt-hs256\",\"secret\":\"" JWT_SECRET "\",\"audience\":"
+                     "\"billing\"}",
+                     JWT_SECRET, wrong, 2, JWT_NOW);
+    const struct verify_case iss[] = {
+        {a, "Bearer " JWT_AUD, BODY("{}"), "jwt issuer mismatch"},
+    };
+    run_verify_cases("{\"type\":\"jwt-hs256\",\"secret\":\"" JWT_SECRET "\",\"issuer\":"
+                     "\"https://idp.example.evil\"}",
+                     JWT_SECRET, iss, 1, JWT_NOW);
+}
+
 static void test_verify_none_and_broken_params(void **state)
 {
     (void)state;
@@ -620,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_verify_xero),
         cmocka_unit_test(test_verify_token),
         cmocka_unit_test(test_verify_jwt),
+        cmocka_unit_test(test_verify_jwt_rules),
         cmocka_unit_test(test_verify_none_and_broken_params),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -62,6 +62,27 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The flags only the worker takes; the tables below run a case with them as the worker and
+ * every other case as the ingress. */
+static bool worker_flag(const char *arg)
+{
+    static const char *const flags[] = {"--concurrency", "--deny-private", "--retention-days"};
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        size_t n = strlen(flags[i]);
+        if (strncmp(arg, flags[i], n) == 0 && (arg[n] == '\0' || arg[n] == '='))
+            return true;
+    }
+    return false;
+}
+
+static enum config_role role_for(const char *const *args)
+{
+    for (; args != NULL && *args != NULL; args++)
+        if (worker_flag(*args))
+            return CONFIG_WORKER;
+    return CONFIG_INGRESS;
+}
+
 /* config_load with argv = {"hookbridge-test", args..., NULL}. */
 static int load_argv(struct config *cfg, enum config_role role, char *err, const char *const *args)
 {
@@ -174,7 +195,7 @@ static const struct field_case env_cases[] = {
     {"HOOKBRIDGE_LOG_LEVEL", "debug", FSTR(log_level), "debug", 0},
     {"HOOKBRIDGE_LOG_LEVEL", "error", FSTR(log_level), "error", 0},
     {"HOOKBRIDGE_LOG_FORMAT", "text", FSTR(log_format), "text", 0},
-    {"HOOKBRIDGE_ADMIN_TOKEN", "tok-123_abc", FSTR(admin_token), "tok-123_abc", 0},
+    {"HOOKBRIDGE_ADMIN_TOKEN", "tok-123_abc-45678", FSTR(admin_token), "tok-123_abc-45678", 0},
 };
 
 static void test_env_vars(void **state)
@@ -226,7 +247,7 @@ static void test_flags_both_forms(void **state)
             const char *eq[] = {joined, NULL};
             struct config cfg;
             char err[HB_ERR_LEN];
-            int rc = load_argv(&cfg, CONFIG_WORKER, err, form == 0 ? sep : eq);
+            int rc = load_argv(&cfg, role_for(sep), err, form == 0 ? sep : eq);
             if (rc != 0)
                 fail_msg("%s %s (form %d): rc %d, %s", c->name, c->value, form, rc, err);
             check_field(&cfg, c);
@@ -272,7 +293,7 @@ static void test_flag_beats_env(void **state)
         setenv(c->env, c->env_value, 1);
         struct config cfg;
         char err[HB_ERR_LEN];
-        int rc = load_argv(&cfg, CONFIG_INGRESS, err, c->args);
+        int rc = load_argv(&cfg, role_for(c->args), err, c->args);
         if (rc != 0)
             fail_msg("case %zu: rc %d, %s", i, rc, err);
         check_field(&cfg, &c->want);
@@ -291,11 +312,14 @@ static void test_bare_boolean_flags(void **state)
     assert_false(cfg.deny_private);
 
     /* A bare flag followed by another flag does not swallow it. */
-    const char *a2[] = {"--reuseport", "--max-body", "10", "--deny-private", NULL};
+    const char *a2[] = {"--reuseport", "--max-body", "10", NULL};
     assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, a2), 0);
     assert_true(cfg.reuseport);
-    assert_true(cfg.deny_private);
     assert_int_equal(cfg.max_body, 10);
+    const char *a2w[] = {"--deny-private", "--concurrency", "5", "--deny-private", NULL};
+    assert_int_equal(load_argv(&cfg, CONFIG_WORKER, err, a2w), 0);
+    assert_true(cfg.deny_private);
+    assert_int_equal(cfg.concurrency, 5);
 
     /* An explicit value after a boolean flag is taken. */
     setenv("HOOKBRIDGE_REUSEPORT", "1", 1);
@@ -378,7 +402,7 @@ static void test_errors_name_the_setting(void **state)
             setenv(c->env, c->env_value, 1);
         struct config cfg;
         char err[HB_ERR_LEN];
-        int rc = load_argv(&cfg, CONFIG_INGRESS, err, c->args);
+        int rc = load_argv(&cfg, role_for(c->args), err, c->args);
         if (rc != -1)
             fail_msg("case %zu (%s): rc %d, want -1", i, c->names, rc);
         if (strstr(err, c->names) == NULL)
@@ -632,9 +656,24 @@ static void test_admin_token(void **state)
     assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, NULL), 0);
     assert_string_equal(cfg.admin_token, "");
 
-    setenv("HOOKBRIDGE_ADMIN_TOKEN", "s3cr3t-admin", 1);
+    setenv("HOOKBRIDGE_ADMIN_TOKEN", "s3cr3t-admin-0016", 1);
     assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, NULL), 0);
-    assert_string_equal(cfg.admin_token, "s3cr3t-admin");
+    assert_string_equal(cfg.admin_token, "s3cr3t-admin-0016");
+
+    /* Under 16 characters stops the ingress, naming the variable but not the value. */
+    static const char *const short_tokens[] = {"x", "s3cr3t-admin", "123456789012345"};
+    for (size_t i = 0; i < sizeof(short_tokens) / sizeof(short_tokens[0]); i++) {
+        setenv("HOOKBRIDGE_ADMIN_TOKEN", short_tokens[i], 1);
+        assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, NULL), -1);
+        assert_non_null(strstr(err, "HOOKBRIDGE_ADMIN_TOKEN"));
+        assert_null(strstr(err, short_tokens[i]));
+        /* The worker does not use it. */
+        assert_int_equal(load_argv(&cfg, CONFIG_WORKER, err, NULL), 0);
+    }
+    /* Empty is unset: the admin API answers 401. */
+    setenv("HOOKBRIDGE_ADMIN_TOKEN", "", 1);
+    assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, NULL), 0);
+    assert_string_equal(cfg.admin_token, "");
 
     char t255[256];
     memset(t255, 'a', 255);
@@ -674,6 +713,144 @@ static void test_help_and_version(void **state)
     }
 }
 
+struct derive_case {
+    const char *listen; /* HOOKBRIDGE_LISTEN */
+    const char *want;
+};
+
+static const struct derive_case derive_cases[] = {
+    {"127.0.0.1:18080", "http://127.0.0.1:18080"},
+    {"0.0.0.0:18080", "http://localhost:18080"},
+    {"[::]:9000", "http://localhost:9000"},
+    {"[::1]:9001", "http://[::1]:9001"},
+    {"hooks.internal:80", "http://hooks.internal:80"},
+};
+
+/* Without HOOKBRIDGE_PUBLIC_URL the base of inbound_url follows the listen address. */
+static void test_public_url_from_listen(void **state)
+{
+    for (size_t i = 0; i < sizeof(derive_cases) / sizeof(derive_cases[0]); i++) {
+        const struct derive_case *c = &derive_cases[i];
+        struct config cfg;
+        char err[HB_ERR_LEN];
+
+        setup(state);
+        setenv("HOOKBRIDGE_LISTEN", c->listen, 1);
+        assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, NULL), 0);
+        assert_string_equal(cfg.public_url, c->want);
+
+        setup(state);
+        const char *args[] = {"--listen", c->listen, NULL};
+        assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, args), 0);
+        assert_string_equal(cfg.public_url, c->want);
+
+        /* An explicit URL wins, from either place. */
+        setup(state);
+        setenv("HOOKBRIDGE_LISTEN", c->listen, 1);
+        setenv("HOOKBRIDGE_PUBLIC_URL", "https://hooks.example.com", 1);
+        assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, NULL), 0);
+        assert_string_equal(cfg.public_url, "https://hooks.example.com");
+        setup(state);
+        const char *args2[] = {"--public-url", "https://h.example", "--listen", c->listen, NULL};
+        assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, args2), 0);
+        assert_string_equal(cfg.public_url, "https://h.example");
+    }
+}
+
+/* A flag of the other binary stops the process with a line naming it; its environment
+ * variable does not, since one environment usually serves both. */
+static void test_flags_of_the_other_binary(void **state)
+{
+    static const char *const ingress_only[][3] = {
+        {"--listen", "127.0.0.1:1", NULL},  {"--admin-listen=127.0.0.1:2", NULL, NULL},
+        {"--public-url", "http://x", NULL}, {"--max-body", "10", NULL},
+        {"--reuseport", NULL, NULL},
+    };
+    static const char *const worker_only[][3] = {
+        {"--concurrency", "5", NULL},
+        {"--deny-private", NULL, NULL},
+        {"--retention-days=3", NULL, NULL},
+    };
+    struct config cfg;
+    char err[HB_ERR_LEN];
+    for (size_t i = 0; i < sizeof(ingress_only) / sizeof(ingress_only[0]); i++) {
+        setup(state);
+        assert_int_equal(load_argv(&cfg, CONFIG_WORKER, err, ingress_only[i]), -1);
+        assert_non_null(strstr(err, "hookbridge-ingress"));
+        assert_int_equal(strncmp(err, ingress_only[i][0], strcspn(ingress_only[i][0], "=")), 0);
+        assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, ingress_only[i]), 0);
+    }
+    for (size_t i = 0; i < sizeof(worker_only) / sizeof(worker_only[0]); i++) {
+        setup(state);
+        assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, worker_only[i]), -1);
+        assert_non_null(strstr(err, "hookbridge-worker"));
+        assert_int_equal(strncmp(err, worker_only[i][0], strcspn(worker_only[i][0], "=")), 0);
+        assert_int_equal(load_argv(&cfg, CONFIG_WORKER, err, worker_only[i]), 0);
+    }
+    setup(state);
+    setenv("HOOKBRIDGE_MAX_BODY", "2048", 1);
+    setenv("HOOKBRIDGE_CONCURRENCY", "8", 1);
+    assert_int_equal(load_argv(&cfg, CONFIG_WORKER, err, NULL), 0);
+    assert_int_equal(cfg.max_body, 2048);
+    assert_int_equal(load_argv(&cfg, CONFIG_INGRESS, err, NULL), 0);
+    assert_int_equal(cfg.concurrency, 8);
+}
+
+/* Run --help as `role` and return what it printed (static buffer). */
+static const char *help_text(enum config_role role)
+{
+    static char out[8192];
+    char path[] = "/tmp/hb-test-help-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    struct config cfg;
+    char err[HB_ERR_LEN];
+    const char *args[] = {"--help", NULL};
+    int rc = load_argv(&cfg, role, err, args);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    assert_int_equal(rc, 1);
+    ssize_t n = pread(fd, out, sizeof(out) - 1, 0);
+    close(fd);
+    assert_true(n > 0);
+    out[n] = '\0';
+    return out;
+}
+
+static void test_help_lists_own_flags(void **state)
+{
+    (void)state;
+    const char *in = help_text(CONFIG_INGRESS);
+    assert_non_null(strstr(in, "hookbridge-ingress"));
+    assert_non_null(strstr(in, "--listen"));
+    assert_non_null(strstr(in, "HOOKBRIDGE_LISTEN"));
+    assert_non_null(strstr(in, "0.0.0.0:8080"));
+    assert_non_null(strstr(in, "--max-body"));
+    assert_non_null(strstr(in, "1048576"));
+    assert_non_null(strstr(in, "HOOKBRIDGE_ADMIN_TOKEN"));
+    assert_non_null(strstr(in, "--redis"));
+    assert_null(strstr(in, "--concurrency"));
+    assert_null(strstr(in, "--deny-private"));
+    assert_null(strstr(in, "--retention-days"));
+
+    const char *wk = help_text(CONFIG_WORKER);
+    assert_non_null(strstr(wk, "hookbridge-worker"));
+    assert_non_null(strstr(wk, "--concurrency"));
+    assert_non_null(strstr(wk, "HOOKBRIDGE_CONCURRENCY"));
+    assert_non_null(strstr(wk, "(default 64)"));
+    assert_non_null(strstr(wk, "--retention-days"));
+    assert_non_null(strstr(wk, "--db"));
+    assert_null(strstr(wk, "--listen"));
+    assert_null(strstr(wk, "--max-body"));
+    assert_null(strstr(wk, "--public-url"));
+    assert_null(strstr(wk, "--reuseport"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -689,6 +866,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_public_url_trailing_slash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help_and_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_public_url_from_listen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flags_of_the_other_binary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_help_lists_own_flags, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -757,8 +757,8 @@ static void test_jwt_forged(void **state)
         c[i] = c[i] == 'A' ? 'B' : 'A';
         int rc = jwt(c, "s3cret", NOW, err);
         /* The last character carries spare bits, which strict decoding refuses. */
-        if (rc != -1 ||
-            (strcmp(err, "jwt signature mismatch") != 0 && strcmp(err, "jwt malformed") != 0))
+        if (rc != -1 || (strcmp(err, "jwt signature mismatch") != 0 &&
+                         strcmp(err, "jwt signature is not canonical base64url") != 0))
             fail_msg("signature char %zu changed: rc %d (%s)", i, rc, err);
         free(c);
     }
@@ -783,7 +783,8 @@ static void test_jwt_forged(void **state)
     free(unsigned_tok);
     free(nh);
 
-    /* A sender that pads its segments signs the padded text; that verifies too. */
+    /* A sender that pads its header and payload signs the padded text; that verifies too,
+     * but the signature itself must be canonical (see test_jwt_signature_canonical). */
     const char *ph = "{\"alg\":\"HS256\",\"x\":12}";
     char *h = crypto_b64_encode(ph, strlen(ph), CRYPTO_B64_URL);
     char *p = crypto_b64_encode("{\"a\":1}", 7, CRYPTO_B64_URL);
@@ -792,7 +793,7 @@ static void test_jwt_forged(void **state)
     char *signing = xasprintf("%s.%s", h, p);
     unsigned char mac[CRYPTO_HMAC_LEN];
     crypto_hmac_sha256("s3cret", 6, signing, strlen(signing), mac);
-    char *s = crypto_b64_encode(mac, sizeof(mac), CRYPTO_B64_URL);
+    char *s = crypto_b64_encode(mac, sizeof(mac), CRYPTO_B64_URL_NOPAD);
     char *padded = xasprintf("%s.%s", signing, s);
     assert_int_equal(jwt(padded, "s3cret", NOW, err), 0);
     free(padded);
@@ -801,6 +802,104 @@ static void test_jwt_forged(void **state)
     free(p);
     free(h);
     free(good);
+}
+
+/*
+ * One token, one spelling: JWT_PY_1 (signature "...V_adQssw5c") with its signature padded,
+ * in the standard alphabet, or with the spare low bits of its last character set, decodes
+ * to the same bytes under a lenient decoder, and is refused.
+ */
+static void test_jwt_signature_canonical(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        JWT_PY_1 "=",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwi"
+        "aWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV/adQssw5c",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwi"
+        "aWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV/adQssw5c=",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwi"
+        "aWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5d",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwi"
+        "aWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c ",
+    };
+    char err[256];
+    assert_int_equal(jwt(JWT_PY_1, JWT_PY_1_SECRET, 1516239022, err), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = jwt(bad[i], JWT_PY_1_SECRET, 1516239022, err);
+        if (rc != -1 || strcmp(err, "jwt signature is not canonical base64url") != 0)
+            fail_msg("spelling %zu: rc %d (%s)", i, rc, err);
+    }
+}
+
+/*
+ * Tokens made by Python's standard library (tok() above, secret JWT_PY_2_SECRET):
+ *   tok({"alg":"HS256"}, {"sub":"svc","iss":"https://idp.example","aud":"hookbridge",
+ *       "exp":1700000000}, S)
+ *   the same with "aud":["other","hookbridge"]
+ *   tok({"alg":"HS256"}, {"sub":"svc","iss":"https://evil.example","aud":"other",
+ *       "exp":1700000000}, S)
+ *   tok({"alg":"HS256"}, {"sub":"svc","iat":1700000000}, S)
+ */
+#define JWT_PY_AUD                                                                                 \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdmMiLCJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIiwiYXVkIjoiaG9va2J" \
+    "yaWRnZSIsImV4cCI6MTcwMDAwMDAwMH0.DDLlOzAN6O8RONayq5x6R-N632m-ZOWpbOobywRduy4"
+#define JWT_PY_AUD_LIST                                                                            \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdmMiLCJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIiwiYXVkIjpbIm90aGV" \
+    "yIiwiaG9va2JyaWRnZSJdLCJleHAiOjE3MDAwMDAwMDB9.By-zFcCnh-oUVfrtCa4SDHCQV9WF5b76-Cyqpv4Txwk"
+#define JWT_PY_EVIL                                                                                \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdmMiLCJpc3MiOiJodHRwczovL2V2aWwuZXhhbXBsZSIsImF1ZCI6Im90aGV" \
+    "yIiwiZXhwIjoxNzAwMDAwMDAwfQ.yUPFLxZlskUKQhg5-J6Blcu5JjOJPTEFiMnMdlBqlHU"
+#define JWT_PY_NO_EXP                                                                              \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdmMiLCJpYXQiOjE3MDAwMDAwMDB9.39lovejpm_4v-pqMiN2_aWAP-"      \
+    "YQYine"                                                                                       \
+    "jbHrOB2nE_0M"
+
+static void test_jwt_rules(void **state)
+{
+    (void)state;
+    const struct {
+        const char *token;
+        bool require_exp;
+        const char *aud, *iss;
+        const char *want; /* NULL: accepted */
+    } cases[] = {
+        {JWT_PY_AUD, true, "hookbridge", "https://idp.example", NULL},
+        {JWT_PY_AUD_LIST, true, "hookbridge", "https://idp.example", NULL},
+        {JWT_PY_AUD_LIST, true, "other", NULL, NULL},
+        {JWT_PY_AUD, false, NULL, NULL, NULL},
+        {JWT_PY_AUD, false, "", "", NULL},
+        {JWT_PY_AUD, true, "hookbridg", NULL, "jwt audience mismatch"},
+        {JWT_PY_AUD, true, "Hookbridge", NULL, "jwt audience mismatch"},
+        {JWT_PY_AUD_LIST, true, "third", NULL, "jwt audience mismatch"},
+        {JWT_PY_AUD, true, NULL, "https://idp.example/", "jwt issuer mismatch"},
+        {JWT_PY_EVIL, true, "hookbridge", NULL, "jwt audience mismatch"},
+        {JWT_PY_EVIL, true, NULL, "https://idp.example", "jwt issuer mismatch"},
+        {JWT_PY_NO_EXP, false, NULL, NULL, NULL},
+        {JWT_PY_NO_EXP, true, NULL, NULL, "jwt has no exp"},
+        {JWT_PY_NO_EXP, false, "hookbridge", NULL, "jwt has no aud"},
+        {JWT_PY_NO_EXP, false, NULL, "https://idp.example", "jwt has no iss"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct crypto_jwt_rules r = {.leeway_s = 60,
+                                     .require_exp = cases[i].require_exp,
+                                     .audience = cases[i].aud,
+                                     .issuer = cases[i].iss};
+        char err[256] = "";
+        int rc = crypto_jwt_verify(cases[i].token, JWT_PY_2_SECRET, strlen(JWT_PY_2_SECRET),
+                                   1699999000, &r, err, sizeof(err));
+        if (cases[i].want == NULL ? rc != 0 : (rc != -1 || strcmp(err, cases[i].want) != 0))
+            fail_msg("case %zu: rc %d (%s)", i, rc, err);
+    }
+    /* The rules come after the signature: a forged token is a mismatch, not a claim. */
+    struct crypto_jwt_rules r = {.leeway_s = 60, .require_exp = true, .audience = "x"};
+    char err[256];
+    assert_int_equal(crypto_jwt_verify(JWT_PY_NO_EXP, "other", 5, 1699999000, &r, err, 256), -1);
+    assert_string_equal(err, "jwt signature mismatch");
+    /* No rules: only the signature and the times. */
+    assert_int_equal(crypto_jwt_verify(JWT_PY_NO_EXP, JWT_PY_2_SECRET, strlen(JWT_PY_2_SECRET),
+                                       1699999000, NULL, err, 256),
+                     0);
 }
 
 static void test_jwt_garbage(void **state)
@@ -886,6 +985,8 @@ int main(void)
         cmocka_unit_test(test_jwt_independent_tokens),
         cmocka_unit_test(test_jwt_made_tokens),
         cmocka_unit_test(test_jwt_forged),
+        cmocka_unit_test(test_jwt_signature_canonical),
+        cmocka_unit_test(test_jwt_rules),
         cmocka_unit_test(test_jwt_garbage),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

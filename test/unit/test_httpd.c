@@ -641,6 +641,20 @@ static void test_connection_close_and_http10(void **state)
     assert_int_equal(cli_response(&s, c, &r, false, 1000), 0);
     expect_echo(&r, "GET", "/d", NULL, "", 0);
     cli_close(c);
+
+    /* HTTP/1.0 with Transfer-Encoding (RFC 9112 section 6.1): answered, then closed, even
+     * with keep-alive asked for; a request behind it is never read. */
+    c = cli_open(&s);
+    assert_true(cli_sends(&s, c,
+                          "POST /e HTTP/1.0\r\nConnection: keep-alive\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                          "GET /f HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    assert_int_equal(cli_response(&s, c, &r, false, 1000), 0);
+    expect_echo(&r, "POST", "/e", NULL, "abc", 3);
+    assert_non_null(resp_header(&r, "Connection", v, sizeof(v)));
+    assert_string_equal(v, "close");
+    assert_true(cli_wait_eof(&s, c, 1000));
+    cli_close(c);
     pump_for(&s, 20);
     assert_int_equal(httpd_connections(s.h), 0);
     srv_stop(&s);
@@ -755,6 +769,10 @@ static void test_bad_requests(void **state)
         {"POST /small HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n", 0, 413,
          "{\"error\":\"payload_too_large\",\"message\":\"request body too large\"}"},
         {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX", 0, 400,
+         "{\"error\":\"bad_request\",\"message\":\"malformed chunked body\"}"},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n", 0, 400,
+         "{\"error\":\"bad_request\",\"message\":\"malformed chunked body\"}"},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n", 0, 400,
          "{\"error\":\"bad_request\",\"message\":\"malformed chunked body\"}"},
     };
     struct srv s;

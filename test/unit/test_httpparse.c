@@ -95,6 +95,30 @@ static void test_parse_bare_lf_and_framing(void **state)
     assert_string_equal(h.method, "ABCDEFGHIJKLMNOP");
 }
 
+/* RFC 9112 section 6.1: HTTP/1.0 with Transfer-Encoding closes after the answer, even when
+ * the client asked to keep the connection. */
+static void test_http10_chunked_closes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *req;
+        bool close;
+    } cases[] = {
+        {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", true},
+        {"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n", true},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+        {"POST / HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char copy[256];
+        struct httpparse_head h;
+        struct httpparse_header hd[MAXH];
+        assert_int_equal(parse(cases[i].req, strlen(cases[i].req), &h, hd, copy), 0);
+        if (h.conn_close != cases[i].close)
+            fail_msg("case %zu: conn_close %d", i, h.conn_close);
+    }
+}
+
 static const struct {
     const char *text;
     size_t len; /* 0: strlen */
@@ -251,7 +275,13 @@ static void test_chunked_decode(void **state)
         {"5\r\nhello\r\n0\r\n\r\n", 1, "hello", 15},
         {"5;ext=1;b=\"x\"\r\nhello\r\n6 ; e\r\n world\r\n0\r\nT: x\r\nU: y\r\n\r\n", 1,
          "hello world", 54},
-        {"3\nabc\n0\n\n", 1, "abc", 9},
+        /* Chunk framing is CRLF only: a bare LF anywhere in it is a 400. */
+        {"3\nabc\n0\n\n", -400, "", 0},
+        {"3\r\nabc\n0\r\n\r\n", -400, "abc", 0},
+        {"3\r\nabc\r\n0\n\r\n", -400, "abc", 0},
+        {"3\r\nabc\r\n0\r\n\n", -400, "abc", 0},
+        {"0\r\nT: x\n\r\n", -400, "", 0},
+        {"3;e=1\n", -400, "", 0},
         {"A\r\n0123456789\r\n00\r\n\r\n", 1, "0123456789", 21},
         {"1\r\na\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n", 1, "a", 11},
         {"0\r\n\r\n", 1, "", 5},
@@ -321,9 +351,13 @@ static void test_tchar(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_simple),   cmocka_unit_test(test_parse_bare_lf_and_framing),
-        cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_head_end_incremental),
-        cmocka_unit_test(test_chunked_decode), cmocka_unit_test(test_chunked_limits),
+        cmocka_unit_test(test_http10_chunked_closes),
+        cmocka_unit_test(test_parse_simple),
+        cmocka_unit_test(test_parse_bare_lf_and_framing),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_head_end_incremental),
+        cmocka_unit_test(test_chunked_decode),
+        cmocka_unit_test(test_chunked_limits),
         cmocka_unit_test(test_tchar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

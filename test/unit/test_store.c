@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -378,6 +379,106 @@ static void test_event_list(void **state)
     list_expect(f->st, NULL, NULL, "evt_00", 100, (const char *const[]){NULL});
 }
 
+/* A comma list of statuses is their union, still newest first and still with the other
+ * filters; the store does not judge the names (the API does). */
+static void test_event_list_statuses(void **state)
+{
+    struct tmpdb *f = *state;
+    insert_ten(f->st);
+    insert_event(f->st, "evt_10", "brg_a", "retrying", 1010);
+    insert_event(f->st, "evt_11", "brg_b", "queued", 1011);
+
+    list_expect(f->st, NULL, "failed,retrying", NULL, 100,
+                (const char *const[]){"evt_10", "evt_09", "evt_06", "evt_03", "evt_00", NULL});
+    list_expect(f->st, NULL, "retrying,failed", NULL, 3,
+                (const char *const[]){"evt_10", "evt_09", "evt_06", NULL});
+    list_expect(f->st, "brg_a", "failed,retrying", "evt_10", 100,
+                (const char *const[]){"evt_06", "evt_00", NULL});
+    list_expect(f->st, "brg_b", "queued,failed,nothing", NULL, 100,
+                (const char *const[]){"evt_11", "evt_09", "evt_03", NULL});
+    list_expect(f->st, NULL, "nothing,none", NULL, 100, (const char *const[]){NULL});
+}
+
+/* The store holds every event's request and response: owner-only, its WAL and SHM too. */
+static void test_file_modes(void **state)
+{
+    struct tmpdb *f = *state;
+    insert_ten(f->st);
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char p[160];
+        struct stat sb;
+        snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+        if (stat(p, &sb) != 0)
+            fail_msg("%s: missing", p);
+        if ((sb.st_mode & 0777) != 0600)
+            fail_msg("%s: mode %o, want 600", p, (unsigned)(sb.st_mode & 0777));
+    }
+}
+
+/*
+ * The child of count_in_child, in a fresh program image (main's --child): a forked child
+ * would inherit SQLite's in-memory record of the parent's locks and never take its own.
+ * Opens the store, adds `add` unless it is "-", counts the events, closes it; the exit
+ * status is the count, or 255.
+ */
+static int child_main(const char *path, const char *add)
+{
+    char err[HB_ERR_LEN];
+    struct store *st = NULL;
+    int n = 0;
+    if (store_open(path, &st, err) != 0)
+        return 255;
+    if (strcmp(add, "-") != 0)
+        insert_event(st, add, "brg_a", "queued", 2000);
+    if (store_event_list(st, NULL, NULL, NULL, -1, count_row, &n, err) != 0)
+        return 255;
+    store_close(st);
+    return n;
+}
+
+/* Run child_main in another process; returns its count. */
+static int count_in_child(const char *path, const char *add)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *argv[] = {(char *)"test_store", (char *)"--child", (char *)path,
+                        (char *)(add ? add : "-"), NULL};
+        execv("/proc/self/exe", argv);
+        _exit(254);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/*
+ * A second connection opened in the same process (the ingress has two) must not disturb the
+ * first: closing any descriptor of the file drops the first one's POSIX locks, and then the
+ * last other process to close the store takes it for unused and removes the WAL that this
+ * process still writes to, so nobody else sees those writes.
+ */
+static void test_second_open_in_process(void **state)
+{
+    struct tmpdb *f = *state;
+    char err[HB_ERR_LEN];
+    insert_event(f->st, "evt_a", "brg_a", "queued", 1000);
+    struct store *other = NULL;
+    assert_int_equal(store_open(f->path, &other, err), 0);
+    insert_event(other, "evt_b", "brg_a", "queued", 1001);
+    assert_int_equal(count_in_child(f->path, NULL), 2);
+    insert_event(f->st, "evt_c", "brg_a", "queued", 1002);
+    assert_int_equal(count_in_child(f->path, "evt_x"), 4);
+    insert_event(other, "evt_d", "brg_a", "queued", 1003);
+    assert_int_equal(count_in_child(f->path, "evt_y"), 6);
+    const char *const all[] = {"evt_y", "evt_x", "evt_d", "evt_c", "evt_b", "evt_a", NULL};
+    list_expect(other, NULL, NULL, NULL, 10, all);
+    list_expect(f->st, NULL, NULL, NULL, 10, all);
+    store_close(other);
+}
+
 static void test_event_list_paging(void **state)
 {
     struct tmpdb *f = *state;
@@ -503,8 +604,8 @@ static void test_open_error(void **state)
     struct store *st = (struct store *)&err; /* must be reset to NULL */
     assert_int_equal(store_open("/nonexistent-dir/x/hookbridge.db", &st, err), -1);
     assert_null(st);
-    assert_string_equal(err, "sqlite open /nonexistent-dir/x/hookbridge.db: unable to open "
-                             "database file");
+    assert_string_equal(err, "sqlite open /nonexistent-dir/x/hookbridge.db: No such file or "
+                             "directory");
 }
 
 /* ---- several processes ---- */
@@ -616,9 +717,11 @@ static void test_concurrent_processes(void **state)
     cJSON_Delete(o);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     xalloc_init_cjson();
+    if (argc == 4 && strcmp(argv[1], "--child") == 0)
+        return child_main(argv[2], argv[3]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bridge_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bridge_list_reentrant, setup, teardown),
@@ -627,6 +730,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_update_without_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_list_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_list_statuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_delete_older, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),

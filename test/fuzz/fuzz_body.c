@@ -50,7 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *back = cJSON_Parse(text);
     if (back == NULL)
         abort(); /* an event must always be valid JSON text */
-    if (checked && !is_string) {
+    /* The event keeps a body as JSON when it is strict JSON without \u0000 (event.c). */
+    static const struct body_json_check no_nul = {.flags = BODY_JSON_NO_NUL};
+    bool as_json = body_check_json_opts(s, size, &no_nul, &is_string, err, sizeof(err));
+    if (as_json && !is_string) {
         /* The body is NUL-free when checked, so it is also the C string the writer needs. */
         char *body = malloc(size + 1);
         memcpy(body, data, size);

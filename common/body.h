@@ -1,10 +1,11 @@
 /*
  * body.h - an inbound body as JSON, for templates ($payload), schemas and filters.
  *
- * JSON bodies are checked strictly here because cJSON alone would accept invalid UTF-8 and
- * nest as deep as its own limit: a body must be one JSON value, in valid UTF-8, nested at
- * most BODY_MAX_DEPTH deep. application/x-www-form-urlencoded bodies become an object of
- * strings, as web frameworks read them.
+ * JSON bodies are checked strictly here because cJSON alone would accept invalid UTF-8,
+ * nest as deep as its own limit and read the first of two equal keys where other parsers
+ * read the last: a body must be one JSON value, in valid UTF-8, nested at most
+ * BODY_MAX_DEPTH deep, without duplicate keys. application/x-www-form-urlencoded bodies become an
+ * object of strings, as web frameworks read them.
  */
 #ifndef BODY_H
 #define BODY_H
@@ -21,17 +22,44 @@ bool body_ctype_is_json(const char *ctype);
 /* True for application/x-www-form-urlencoded (parameters such as charset ignored). */
 bool body_ctype_is_form(const char *ctype);
 
+/* Refuse a \u0000 escape in strings and keys (cJSON would end the string there). */
+#define BODY_JSON_NO_NUL 0x1u
+/* Accept two equal keys in one object (only where nothing reads the keys). */
+#define BODY_JSON_ALLOW_DUPS 0x2u
+
+/* The largest max_depth body_check_json_opts honours. */
+#define BODY_CHECK_DEPTH_MAX 128
+
+/* How body_check_json_opts checks; zero fields mean what body_check_json does. */
+struct body_json_check {
+    unsigned flags;      /* BODY_JSON_* */
+    int max_depth;       /* 0: BODY_MAX_DEPTH; at most BODY_CHECK_DEPTH_MAX */
+    const char *subject; /* what messages call the text; NULL: "body" */
+};
+
 /*
  * Check that a body is one strict JSON (RFC 8259) value in valid UTF-8, nested at most
- * BODY_MAX_DEPTH deep, without building it. *is_string (may be NULL) tells whether the
- * value is a string. Returns false with `err` as body_parse_json says.
+ * BODY_MAX_DEPTH deep, with no two equal keys in one object (after decoding escapes),
+ * without building it. *is_string (may be NULL) tells whether the value is a string.
+ * Returns false with `err` as body_parse_json says. Time and memory are linear in len
+ * whatever the keys.
  */
 bool body_check_json(const char *body, size_t len, bool *is_string, char *err, size_t errlen);
 
 /*
+ * body_check_json with options (`opts` may be NULL). A problem inside the value is named by
+ * the JSON Pointer of its place ("/" for the top level): "body is not valid UTF-8 at
+ * /name", "body has duplicate key \"status\" at /", "body has \u0000 in the string at
+ * /env/TOKEN", "body is not valid UTF-8 in a key at /headers"; others as body_parse_json.
+ */
+bool body_check_json_opts(const char *body, size_t len, const struct body_json_check *opts,
+                          bool *is_string, char *err, size_t errlen);
+
+/*
  * Parse a JSON body strictly (see above). Returns the value (the caller deletes it), or
  * NULL with `err` saying what is wrong: "body is not valid UTF-8", "body nests deeper than
- * 64 levels", "body is not valid JSON (near byte 17)", "body is empty".
+ * 64 levels", "body is not valid JSON (near byte 17)", "body is empty", "body has duplicate
+ * key \"a\" at /".
  */
 cJSON *body_parse_json(const char *body, size_t len, char *err, size_t errlen);
 

@@ -2,8 +2,9 @@
  * event.c - building the event JSON (see event.h) from a job and from delivery outcomes.
  *
  * Bodies arrive as arbitrary bytes, but an event must stay valid JSON text: a body is kept
- * as parsed JSON when it is JSON, as a string when it is UTF-8 text, and base64-encoded
- * otherwise, so that no input can corrupt the stored event or the API answer showing it.
+ * as parsed JSON when it is strict JSON (so that it reads back as it was), as a string when
+ * it is other UTF-8 text, and base64-encoded otherwise, so that no input can corrupt the
+ * stored event or the API answer showing it.
  */
 #include "event.h"
 
@@ -37,9 +38,26 @@ static cJSON *event_iso_or_null(int64_t ms)
     return cJSON_CreateString(iso);
 }
 
+/*
+ * Whether a body is kept in the event as parsed JSON: strict JSON (body_check_json: at most
+ * BODY_MAX_DEPTH deep, no duplicate keys) that is not a string and has no \u0000, which
+ * cJSON would cut a string at. Anything else is kept as text, so that every stored event
+ * reads back with cJSON as it was received: a body nested 999 deep, stored parsed, put
+ * the event past cJSON's nesting limit and made it unreadable.
+ */
+static bool event_body_is_json(const char *body, size_t len)
+{
+    static const struct body_json_check strict = {.flags = BODY_JSON_NO_NUL};
+    char err[HB_ERR_LEN];
+    bool is_string = true;
+    return len > 0 && body_check_json_opts(body, len, &strict, &is_string, err, sizeof(err)) &&
+           !is_string;
+}
+
 /* Add "body" (and for binary bodies "body_base64") to the request object. A body that is
- * a JSON string is kept as its text, quotes included, so that a string in "body" always
- * means text as received (a replay sends it back unchanged). */
+ * not kept as JSON (event_body_is_json) is kept as its text, quotes included for a JSON
+ * string, so that a string in "body" always means text as received (a replay sends it back
+ * unchanged). */
 static void event_add_body(cJSON *req, const char *body, size_t len)
 {
     if (body == NULL || len == 0) {
@@ -50,13 +68,13 @@ static void event_add_body(cJSON *req, const char *body, size_t len)
         /* The body need not be NUL-terminated; cJSON's require_null_terminated then makes
          * sure the whole body is one JSON value, not a JSON prefix followed by text. */
         char *copy = xstrndup(body, len);
-        cJSON *json = cJSON_ParseWithLengthOpts(copy, len + 1, NULL, true);
-        if (json != NULL && !cJSON_IsString(json)) {
+        cJSON *json = event_body_is_json(body, len)
+                          ? cJSON_ParseWithLengthOpts(copy, len + 1, NULL, true)
+                          : NULL;
+        if (json != NULL)
             cJSON_AddItemToObject(req, "body", json);
-        } else {
-            cJSON_Delete(json);
+        else
             cJSON_AddStringToObject(req, "body", copy);
-        }
         free(copy);
         return;
     }
@@ -180,10 +198,7 @@ char *event_json_trusted(const struct job *j, const char *status, int64_t next_a
 char *event_json(const struct job *j, const char *status, int64_t next_attempt_ms,
                  const char *outbound_json, const char *attempt_json)
 {
-    char err[HB_ERR_LEN];
-    bool is_string = true;
-    if (j->body_len > 0 && body_check_json(j->body, j->body_len, &is_string, err, sizeof(err)) &&
-        !is_string) {
+    if (event_body_is_json(j->body, j->body_len)) {
         char *s = event_print(j, status, next_attempt_ms, outbound_json, attempt_json);
         if (s != NULL)
             return s;

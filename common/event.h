@@ -23,10 +23,10 @@
 cJSON *event_from_job(const struct job *j, const char *status, int64_t next_attempt_ms);
 
 /*
- * The same event printed straight to JSON text, where the body passed body_check_json and
- * is not a JSON string, and headers_json is a JSON object (job.h): both are copied in as
- * they are, with no tree built. Returns a new
- * string, or NULL when a field needs the cleaning event_from_job does (invalid UTF-8).
+ * The same event printed straight to JSON text, where the body passed body_check_json
+ * (with BODY_JSON_NO_NUL) and is not a JSON string, and headers_json is a JSON object
+ * (job.h): both are copied in as they are, with no tree built. Returns a new string, or
+ * NULL when a field needs the cleaning event_from_job does (invalid UTF-8).
  */
 char *event_json_trusted(const struct job *j, const char *status, int64_t next_attempt_ms);
 
@@ -34,8 +34,8 @@ char *event_json_trusted(const struct job *j, const char *status, int64_t next_a
  * The event printed to JSON text, with `outbound_json` (the outbound request, NULL for
  * null) and `attempt_json` (one attempt, NULL for none), both JSON texts as cJSON printed
  * them: straight, as event_json_trusted does, when the body is strict JSON that is not a
- * string (the common case, no tree built), else through event_from_job. Returns a new
- * string.
+ * string and has no \u0000 (the common case, no tree built), else through event_from_job.
+ * Returns a new string.
  */
 char *event_json(const struct job *j, const char *status, int64_t next_attempt_ms,
                  const char *outbound_json, const char *attempt_json);

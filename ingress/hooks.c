@@ -328,9 +328,18 @@ void hooks_request(struct httpd_req *req, void *arg)
     }
     const char *ctype = httpd_req_header(req, "Content-Type");
     /* A body that claims to be JSON must be JSON even when the bridge only forwards it: a
-     * broken sender is told at once instead of a destination failing later. An empty body
-     * has no payload ($payload is missing), which only a schema can refuse. */
-    bool want_json = e->needs_json || body_ctype_is_json(ctype);
+     * broken sender is told at once instead of a destination failing later. Where the
+     * bridge reads the body (template, schema or filter) it must also have no duplicate
+     * keys, which cJSON and the destination would read differently, and an empty body that
+     * claims to be JSON is refused. A plain forwarder reads no key, so it sends duplicates
+     * and an empty body on as they came. An empty body without a JSON Content-Type has no
+     * payload ($payload is missing), which only a schema can refuse. */
+    bool is_json = body_ctype_is_json(ctype);
+    bool want_json = e->needs_json || is_json;
+    if (e->needs_json && is_json && body_len == 0) {
+        hooks_error(in, req, 400, "invalid_json", "body is empty", b->id, started);
+        goto out;
+    }
     if (want_json && body_len > 0) {
         if (e->schema != NULL) {
             /* Only a schema needs the value itself at this point. */
@@ -341,7 +350,9 @@ void hooks_request(struct httpd_req *req, void *arg)
             }
         } else if (!body_ctype_is_form(ctype)) {
             /* A form body always decodes; anything else must be JSON. */
-            if (!body_check_json(raw, body_len, NULL, err, sizeof(err))) {
+            const struct body_json_check check = {.flags =
+                                                      e->needs_json ? 0 : BODY_JSON_ALLOW_DUPS};
+            if (!body_check_json_opts(raw, body_len, &check, NULL, err, sizeof(err))) {
                 hooks_error(in, req, 400, "invalid_json", err, b->id, started);
                 goto out;
             }

@@ -3,6 +3,8 @@
  */
 #include "http.h"
 
+#include "body.h"
+#include "hb.h"
 #include "httpd.h"
 #include "xalloc.h"
 
@@ -47,14 +49,19 @@ cJSON *http_body_json_object(struct httpd_req *req)
 {
     size_t len;
     const char *body = httpd_req_body(req, &len);
-    const char *end = NULL;
+    char err[HB_ERR_LEN];
+    /* cJSON alone would store invalid UTF-8, cut a string at \u0000 and keep the first of
+     * two equal keys: the strict checker refuses all three, naming the field. */
+    const struct body_json_check strict = {
+        .flags = BODY_JSON_NO_NUL, .max_depth = HTTP_ADMIN_MAX_DEPTH, .subject = "request body"};
+    if (!body_check_json_opts(body, len, &strict, NULL, err, sizeof(err))) {
+        http_reply_error(req, 400, "invalid_json", err);
+        return NULL;
+    }
     /* The body is NUL-terminated by httpd; with len + 1 cJSON insists on one whole value. */
-    cJSON *json = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
+    cJSON *json = cJSON_ParseWithLengthOpts(body, len + 1, NULL, 1);
     if (json == NULL) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "request body is not valid JSON (near byte %zu)",
-                 end ? (size_t)(end - body) : (size_t)0);
-        http_reply_error(req, 400, "invalid_json", msg);
+        http_reply_error(req, 400, "invalid_json", "request body is not valid JSON");
         return NULL;
     }
     if (!cJSON_IsObject(json)) {

@@ -32,8 +32,16 @@ void http_header(struct httpd_req *req, const char *name, const char *value);
 bool http_method_is(const struct httpd_req *req, const char *method);
 
 /*
- * Parse the request body as a JSON object for the admin API. On failure replies 400
- * invalid_json (or "body must be a JSON object") itself and returns NULL.
+ * How deep an admin request body may nest: a bridge holds its payload template and filter
+ * one level down, and those may nest BODY_MAX_DEPTH (64) levels themselves.
+ */
+#define HTTP_ADMIN_MAX_DEPTH 65
+
+/*
+ * Parse the request body as a JSON object for the admin API, strictly (body_check_json_opts):
+ * valid UTF-8, no \u0000 in strings or keys, no duplicate keys, at most HTTP_ADMIN_MAX_DEPTH
+ * levels. On failure replies 400 invalid_json itself, the message naming the field
+ * ("request body has \u0000 in the string at /outbound_url"), and returns NULL.
  */
 cJSON *http_body_json_object(struct httpd_req *req);
 

@@ -7,6 +7,7 @@
 #include "body.h"
 #include "event.h"
 #include "job.h"
+#include "utf8.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -20,6 +21,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *s = (const char *)data;
     bool is_string = false;
     bool checked = body_check_json(s, size, &is_string, err, sizeof(err));
+    if (!checked && !utf8_valid(err, strlen(err), false))
+        abort(); /* messages name keys and go into JSON text */
+    /* Allowing duplicates only ever accepts more; any message stays UTF-8 when cut short. */
+    static const struct body_json_check loose = {.flags = BODY_JSON_ALLOW_DUPS | BODY_JSON_NO_NUL,
+                                                 .subject = "request body"};
+    char small[48];
+    bool loose_ok = body_check_json_opts(s, size, &loose, NULL, small, sizeof(small));
+    if (!loose_ok && !utf8_valid(small, strlen(small), false))
+        abort();
+    if (checked && !loose_ok && memmem(s, size, "\\u0000", 6) == NULL)
+        abort();
     cJSON *v = body_parse_json(s, size, err, sizeof(err));
     if (checked != (v != NULL))
         abort(); /* the checker and the parser must agree */
@@ -50,7 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *back = cJSON_Parse(text);
     if (back == NULL)
         abort(); /* an event must always be valid JSON text */
-    if (checked && !is_string) {
+    /* The event keeps a body as JSON when it is strict JSON without \u0000 (event.c). */
+    static const struct body_json_check no_nul = {.flags = BODY_JSON_NO_NUL};
+    bool as_json = body_check_json_opts(s, size, &no_nul, &is_string, err, sizeof(err));
+    if (as_json && !is_string) {
         /* The body is NUL-free when checked, so it is also the C string the writer needs. */
         char *body = malloc(size + 1);
         memcpy(body, data, size);

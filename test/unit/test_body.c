@@ -18,7 +18,13 @@
 #include <string.h>
 
 #include "body.h"
+#include "utf8.h"
 #include "xalloc.h"
+
+#include <time.h>
+
+/* Room for any message the checker writes (HB_ERR_LEN in hb.h). */
+#define HB_ERR_LEN_TEST 256
 
 #define FFFD "\xEF\xBF\xBD"
 
@@ -189,14 +195,14 @@ static const struct parse_error_case parse_error_cases[] = {
     {LIT(""), EMPTY},
     {LIT(" "), EMPTY},
     {LIT(" \t\r\n \r\n"), EMPTY},
-    {LIT("\"\xC0\xAF\""), NOT_UTF8},       /* overlong '/' */
-    {LIT("[\"\xE0\x80\xAF\"]"), NOT_UTF8}, /* overlong, three bytes */
-    {LIT("\"\xED\xA0\x80\""), NOT_UTF8},   /* surrogate U+D800 */
-    {LIT("[\"\xE2\x82\"]"), NOT_UTF8},     /* truncated sequence inside */
-    {LIT("\"\xE2\x82"), NOT_UTF8},         /* truncated at the end */
+    {LIT("\"\xC0\xAF\""), NOT_UTF8},                /* overlong '/' */
+    {LIT("[\"\xE0\x80\xAF\"]"), NOT_UTF8 " at /0"}, /* overlong, three bytes */
+    {LIT("\"\xED\xA0\x80\""), NOT_UTF8},            /* surrogate U+D800 */
+    {LIT("[\"\xE2\x82\"]"), NOT_UTF8 " at /0"},     /* truncated sequence inside */
+    {LIT("\"\xE2\x82"), NOT_UTF8},                  /* truncated at the end */
     {LIT("\xFF"), NOT_UTF8},
-    {LIT("[\"\xFF\"]"), NOT_UTF8},
-    {LIT("{\"k\xFE\": 1}"), NOT_UTF8},
+    {LIT("[\"\xFF\"]"), NOT_UTF8 " at /0"},
+    {LIT("{\"k\xFE\": 1}"), NOT_UTF8 " in a key at /"},
     {LIT("\"\xF4\x90\x80\x80\""), NOT_UTF8}, /* past U+10FFFF */
     {LIT("[1,\0 2]"), NOT_UTF8},             /* a NUL byte is refused too */
     {LIT("\"a\0b\""), NOT_UTF8},
@@ -617,6 +623,245 @@ static void test_check_is_string(void **state)
     assert_string_equal(err, "body nests deeper than 64 levels");
 }
 
+/* Seconds on the monotonic clock. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One byte of 32-bit FNV-1a, the unkeyed hash the form table used. */
+static uint32_t fnv1a_step(uint32_t h, unsigned char c)
+{
+    return (h ^ c) * 16777619u;
+}
+
+#define FLOOD_BITS 17   /* slots of a table for 2^16 names: every one of them collides */
+#define FLOOD_STAGES 15 /* 2^15 names of 45 letters: a 1.6 MB form body */
+
+/*
+ * Three-letter blocks that take FNV-1a's low FLOOD_BITS bits from the same state to the same
+ * state, one pair per stage: the low bits of FNV-1a depend only on the low bits before, so
+ * any choice of one block of each pair gives a name in the same slot. That is how cheap
+ * the flood was to make; the keyed hash must leave nothing of it.
+ */
+static void flood_blocks(char blocks[FLOOD_STAGES][2][4])
+{
+    static const char az[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const uint32_t mask = (1u << FLOOD_BITS) - 1;
+    int *seen = xmalloc(sizeof(int) << FLOOD_BITS);
+    uint32_t h = 2166136261u;
+    for (int st = 0; st < FLOOD_STAGES; st++) {
+        memset(seen, 0xFF, sizeof(int) << FLOOD_BITS);
+        bool found = false;
+        /* Three letters: two do not always reach a shared slot. */
+        for (int i = 0; i < 62 * 62 * 62 && !found; i++) {
+            int a = i / (62 * 62), b = i / 62 % 62, d = i % 62;
+            uint32_t t = fnv1a_step(h, (unsigned char)az[a]);
+            t = fnv1a_step(fnv1a_step(t, (unsigned char)az[b]), (unsigned char)az[d]);
+            int *prev = &seen[t & mask];
+            if (*prev < 0) {
+                *prev = i;
+                continue;
+            }
+            int p = *prev;
+            snprintf(blocks[st][0], 4, "%c%c%c", az[p / (62 * 62)], az[p / 62 % 62], az[p % 62]);
+            snprintf(blocks[st][1], 4, "%c%c%c", az[a], az[b], az[d]);
+            h = t & mask;
+            found = true;
+        }
+        assert_true(found);
+    }
+    free(seen);
+}
+
+/* A form body of 2^FLOOD_STAGES names that share their FNV-1a slot, each "=<n>", then the
+ * first name again with "=last". */
+static char *flood_body(size_t *len, char first[3 * FLOOD_STAGES + 1])
+{
+    char blocks[FLOOD_STAGES][2][4];
+    flood_blocks(blocks);
+    size_t n = (size_t)1 << FLOOD_STAGES, cap = n * (3 * FLOOD_STAGES + 10) + 64;
+    char *body = xmalloc(cap), *o = body;
+    for (size_t i = 0; i < n; i++) {
+        char name[3 * FLOOD_STAGES + 1];
+        for (int st = 0; st < FLOOD_STAGES; st++)
+            memcpy(name + 3 * st, blocks[st][(i >> st) & 1], 3);
+        name[3 * FLOOD_STAGES] = '\0';
+        if (i == 0)
+            memcpy(first, name, sizeof(name));
+        o += snprintf(o, cap - (size_t)(o - body), "%s%s=%zu", i ? "&" : "", name, i);
+    }
+    o += snprintf(o, cap - (size_t)(o - body), "&%s=last", first);
+    *len = (size_t)(o - body);
+    return body;
+}
+
+/* Names crafted to share an FNV-1a slot decode in linear time (95,000 of them in 1 MB held the
+ * ingress 27 s), and the last value of a repeated name still wins. */
+static void test_form_hash_flood(void **state)
+{
+    (void)state;
+    size_t len;
+    char first[3 * FLOOD_STAGES + 1];
+    char *body = flood_body(&len, first);
+    assert_true(len > 1000000);
+    char *exact = exact_copy(body, len);
+    double t0 = now_s();
+    cJSON *o = body_form_object(exact, len);
+    double took = now_s() - t0;
+    assert_int_equal(cJSON_GetArraySize(o), 1 << FLOOD_STAGES);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, first);
+    assert_true(cJSON_IsString(v));
+    assert_string_equal(v->valuestring, "last");
+    /* The first name stays where it first came. */
+    assert_string_equal(o->child->string, first);
+    cJSON_Delete(o);
+    free(exact);
+    free(body);
+    if (took > 1.0)
+        fail_msg("1 MB of colliding form names took %.2f s", took);
+}
+
+/* What a checker with options says, or "" when it accepts. */
+static void check_opts(const char *in, size_t len, unsigned flags, int max_depth,
+                       const char *subject, const char *want)
+{
+    char err[HB_ERR_LEN_TEST] = "";
+    struct body_json_check opts = {.flags = flags, .max_depth = max_depth, .subject = subject};
+    char *exact = exact_copy(in, len);
+    bool ok = body_check_json_opts(exact, len, &opts, NULL, err, sizeof(err));
+    free(exact);
+    if (ok != (want[0] == '\0'))
+        fail_msg("%.*s: %s, want \"%s\"", (int)len, in, ok ? "accepted" : err, want);
+    if (!ok && strcmp(err, want) != 0)
+        fail_msg("%.*s: \"%s\", want \"%s\"", (int)len, in, err, want);
+}
+
+/* Two equal keys in one object are refused by name and place, escapes decoded first; equal
+ * keys in different objects are fine; BODY_JSON_ALLOW_DUPS lets them through. */
+static void test_check_duplicate_keys(void **state)
+{
+    (void)state;
+    check_opts(LIT("{\"status\":\"completed\",\"status\":\"pending\"}"), 0, 0, NULL,
+               "body has duplicate key \"status\" at /");
+    check_opts(LIT("{\"a\":1,\"\\u0061\":2}"), 0, 0, NULL, "body has duplicate key \"a\" at /");
+    check_opts(LIT("{\"items\":[{\"id\":1},{\"id\":1,\"x\":0,\"id\":2}]}"), 0, 0, NULL,
+               "body has duplicate key \"id\" at /items/1");
+    check_opts(LIT("{\"a/b\":{\"~\":{\"k\":1,\"k\":1}}}"), 0, 0, NULL,
+               "body has duplicate key \"k\" at /a~1b/~0");
+    check_opts(LIT("{\"\\ud83d\\ude00\":1,\"\xF0\x9F\x98\x80\":2}"), 0, 0, NULL,
+               "body has duplicate key \"\xF0\x9F\x98\x80\" at /");
+    check_opts(LIT("{\"\\u0000\":1,\"\\u0000\":2}"), 0, 0, NULL,
+               "body has duplicate key \"\\u0000\" at /");
+    check_opts(LIT("{\"a\":{\"a\":1},\"b\":{\"a\":{\"a\":2}},\"c\":[{\"a\":1},{\"a\":1}]}"), 0, 0,
+               NULL, "");
+    check_opts(LIT("{\"a\":\"\",\"a \":\"\",\"A\":\"\",\"\":1}"), 0, 0, NULL, "");
+    check_opts(LIT("{\"a\":1,\"a\":2}"), BODY_JSON_ALLOW_DUPS, 0, NULL, "");
+    check_opts(LIT("{\"a\":1,\"a\":2}"), 0, 0, "request body",
+               "request body has duplicate key \"a\" at /");
+    /* body_parse_json refuses them as well, so cJSON never picks one. */
+    char err[128];
+    assert_null(body_parse_json(LIT("{\"x\":[],\"x\":{}}"), err, sizeof(err)));
+    assert_string_equal(err, "body has duplicate key \"x\" at /");
+}
+
+/* A long duplicate key is cut at a character boundary: the message stays UTF-8. */
+static void test_check_duplicate_long_key(void **state)
+{
+    (void)state;
+    char body[2048], *o = body;
+    for (int k = 0; k < 2; k++) {
+        *o++ = k ? ',' : '{';
+        *o++ = '"';
+        for (int i = 0; i < 300; i++) {
+            memcpy(o, "\xC3\xA9", 2);
+            o += 2;
+        }
+        memcpy(o, "\":1", 3);
+        o += 3;
+    }
+    *o++ = '}';
+    char err[HB_ERR_LEN_TEST];
+    assert_false(body_check_json(body, (size_t)(o - body), NULL, err, sizeof(err)));
+    assert_true(utf8_valid(err, strlen(err), false));
+    assert_non_null(strstr(err, "body has duplicate key \"\xC3\xA9\xC3\xA9"));
+    assert_non_null(strstr(err, "..."));
+    /* A small buffer too. */
+    char small[40];
+    assert_false(body_check_json(body, (size_t)(o - body), NULL, small, sizeof(small)));
+    assert_true(utf8_valid(small, strlen(small), false));
+}
+
+/* Many keys check in linear time: 100,000 distinct keys in one object, and as many
+ * single-key objects, each well under a second. */
+static void test_check_many_keys(void **state)
+{
+    (void)state;
+    size_t n = 100000, cap = n * 24 + 16;
+    char *body = xmalloc(cap), *o = body;
+    *o++ = '{';
+    for (size_t i = 0; i < n; i++)
+        o += snprintf(o, cap - (size_t)(o - body), "%s\"k%zu\":%zu", i ? "," : "", i, i);
+    *o++ = '}';
+    char err[128] = "";
+    double t0 = now_s();
+    bool ok = body_check_json(body, (size_t)(o - body), NULL, err, sizeof(err));
+    double took = now_s() - t0;
+    if (!ok)
+        fail_msg("refused: %s", err);
+    if (took > 1.0)
+        fail_msg("100,000 keys took %.2f s", took);
+    /* The last key repeating the first is found. */
+    o[-1] = ',';
+    o += snprintf(o, cap - (size_t)(o - body), "\"k0\":1}");
+    assert_false(body_check_json(body, (size_t)(o - body), NULL, err, sizeof(err)));
+    assert_string_equal(err, "body has duplicate key \"k0\" at /");
+
+    o = body;
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++)
+        o += snprintf(o, cap - (size_t)(o - body), "%s{\"k\":%zu}", i ? "," : "", i);
+    *o++ = ']';
+    t0 = now_s();
+    ok = body_check_json(body, (size_t)(o - body), NULL, err, sizeof(err));
+    took = now_s() - t0;
+    assert_true(ok);
+    if (took > 1.0)
+        fail_msg("100,000 objects took %.2f s", took);
+    free(body);
+}
+
+/* BODY_JSON_NO_NUL refuses a \u0000 escape in a string or a key, naming the place; without
+ * it (inbound bodies) the escape is valid JSON and accepted. Invalid UTF-8 is named by
+ * place; the depth limit and the subject follow the options. */
+static void test_check_opts_places(void **state)
+{
+    (void)state;
+    const unsigned nn = BODY_JSON_NO_NUL;
+    const char *rb = "request body";
+    check_opts(LIT("{\"outbound_url\":\"http://x/ok\\u0000ftp://evil\"}"), nn, 0, rb,
+               "request body has \\u0000 in the string at /outbound_url");
+    check_opts(LIT("{\"outbound_url\":\"http://x/ok\\u0000ftp://evil\"}"), 0, 0, rb, "");
+    check_opts(LIT("{\"env\":{\"API/TOKEN\":\"a\\u0000\"}}"), nn, 0, rb,
+               "request body has \\u0000 in the string at /env/API~1TOKEN");
+    check_opts(LIT("{\"headers\":{\"X-A\\u0000\":\"1\"}}"), nn, 0, rb,
+               "request body has \\u0000 in a key at /headers");
+    check_opts(LIT("[1,[\"\\u0000\"]]"), nn, 0, NULL, "body has \\u0000 in the string at /1/0");
+    check_opts(LIT("\"\\u0000\""), nn, 0, NULL, "body has \\u0000 in the string");
+    check_opts(LIT("{\"name\":\"\xFF\xFE\"}"), nn, 0, rb,
+               "request body is not valid UTF-8 at /name");
+    check_opts(LIT("{\"a\":{\"b\":[0,{\"\xC0\":1}]}}"), 0, 0, NULL,
+               "body is not valid UTF-8 in a key at /a/b/1");
+    check_opts(LIT("{\"name\":\"\xFF\"} \xFF"), 0, 0, rb,
+               "request body is not valid UTF-8 at /name");
+    check_opts(LIT("[[[1]]]"), 0, 2, rb, "request body nests deeper than 2 levels");
+    check_opts(LIT("[[[1]]]"), 0, 3, rb, "");
+    check_opts(LIT("[1"), 0, 0, rb, "request body is not valid JSON (near byte 2)");
+    check_opts(LIT(" "), 0, 0, rb, "request body is empty");
+}
+
 int main(void)
 {
     xalloc_init_cjson();
@@ -637,6 +882,11 @@ int main(void)
         cmocka_unit_test(test_form_values_are_strings),
         cmocka_unit_test(test_check_strict),
         cmocka_unit_test(test_check_is_string),
+        cmocka_unit_test(test_form_hash_flood),
+        cmocka_unit_test(test_check_duplicate_keys),
+        cmocka_unit_test(test_check_duplicate_long_key),
+        cmocka_unit_test(test_check_many_keys),
+        cmocka_unit_test(test_check_opts_places),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,6 +136,10 @@ static const struct body_case body_cases[] = {
     {B("{\"a\":1"), "\"{\\\"a\\\":1\"", NULL},
     {B("   "), "\"   \"", NULL},
     {B("caf\xc3\xa9"), "\"caf\xc3\xa9\"", NULL},
+    /* JSON that would not read back as received stays text: cJSON would keep the first of
+     * two equal keys and cut a string at \u0000 */
+    {B("{\"a\":1,\"a\":2}"), "\"{\\\"a\\\":1,\\\"a\\\":2}\"", NULL},
+    {B("{\"a\":\"x\\u0000y\"}"), "\"{\\\"a\\\":\\\"x\\\\u0000y\\\"}\"", NULL},
     /* neither: base64 */
     {B("\x00\x01\x02\xff"), "null", "AAEC/w=="},
     {B("{\"a\":1}\x00"), "null", "eyJhIjoxfQA="},
@@ -477,6 +481,44 @@ static void test_json_trusted(void **state)
     assert_null(event_json_trusted(&j, "queued", 0));
 }
 
+/* A body nested deeper than the strict checker allows is kept as text by both printers:
+ * stored parsed, 999 levels put the event past cJSON's nesting limit, and the event could
+ * no longer be read (listed, shown or replayed). Read back, it is the body as received. */
+static void test_deep_body_reads_back(void **state)
+{
+    (void)state;
+    size_t depth = 999;
+    char *body = xmalloc(2 * depth);
+    memset(body, '[', depth);
+    memset(body + depth, ']', depth);
+    struct job j = job_with_body(body, 2 * depth);
+    j.content_type = (char *)"text/plain";
+    char *text = event_json(&j, "queued", 0, NULL, NULL);
+    cJSON *ev = cJSON_Parse(text);
+    if (ev == NULL)
+        fail_msg("the stored event does not read back");
+    const cJSON *b = get(get(ev, "request"), "body");
+    assert_true(cJSON_IsString(b));
+    assert_int_equal(strlen(b->valuestring), 2 * depth);
+    assert_memory_equal(b->valuestring, body, 2 * depth);
+    struct job r;
+    char err[256];
+    assert_int_equal(event_request_to_job(ev, &r, err, sizeof(err)), 0);
+    assert_int_equal(r.body_len, 2 * depth);
+    assert_memory_equal(r.body, body, 2 * depth);
+    job_clear(&r);
+    cJSON_Delete(ev);
+    free(text);
+    /* At the limit it is still kept as JSON. */
+    struct job k = job_with_body("[[[[1]]]]", 9);
+    text = event_json(&k, "queued", 0, NULL, NULL);
+    ev = cJSON_Parse(text);
+    assert_true(cJSON_IsArray(get(get(ev, "request"), "body")));
+    cJSON_Delete(ev);
+    free(text);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_query_object),
         cmocka_unit_test(test_json_trusted),
+        cmocka_unit_test(test_deep_body_reads_back),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

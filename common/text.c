@@ -1,10 +1,13 @@
 /*
- * text.c - hex digits, percent-decoding, a string hash and JSON quoting (see text.h).
+ * text.c - hex digits, percent-decoding, string hashes (FNV-1a, and SipHash with a per-process key) and JSON quoting (see text.h).
  */
 #include "text.h"
 
 #include "xalloc.h"
 
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +43,29 @@ uint32_t text_hash(const char *s)
         h ^= (unsigned char)*s;
         h *= 16777619u;
     }
+    return h;
+}
+
+static unsigned char text_hash_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t text_hash_key_once = PTHREAD_ONCE_INIT;
+
+static void text_hash_key_init(void)
+{
+    /* Without randomness the key would be guessable, and the hash no better than FNV. */
+    if (sodium_init() < 0) {
+        fputs("libsodium initialisation failed\n", stderr);
+        abort();
+    }
+    randombytes_buf(text_hash_key, sizeof(text_hash_key));
+}
+
+uint64_t text_hash_keyed(const void *p, size_t len)
+{
+    pthread_once(&text_hash_key_once, text_hash_key_init);
+    unsigned char out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, len > 0 ? p : (const void *)"", len, text_hash_key);
+    uint64_t h;
+    memcpy(&h, out, sizeof(h));
     return h;
 }
 

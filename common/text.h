@@ -1,7 +1,7 @@
 /*
  * text.h - small text helpers several modules need alike: hex digits, percent-decoding
- * (strict for paths and URI fragments, lenient for form bodies and query strings), and a
- * string hash for the hash tables of bridge caches and counters, and JSON string quoting for
+ * (strict for paths and URI fragments, lenient for form bodies and query strings), string
+ * hashes (a keyed one for strings clients choose), and JSON string quoting for
  * records written on the hot path without building a cJSON tree.
  */
 #ifndef TEXT_H
@@ -17,8 +17,16 @@ int text_hex_value(int c);
  * count: for numbers printed on every request, where snprintf costs more than the rest. */
 size_t text_u64(char *out, uint64_t v);
 
-/* FNV-1a of a NUL-terminated string: keys here are short, and any spread will do. */
+/* FNV-1a of a NUL-terminated string, for tables whose keys are ours (metrics fields): its
+ * collisions are easy to find, so never use it on strings a client chooses. */
 uint32_t text_hash(const char *s);
+
+/*
+ * SipHash-2-4 (libsodium's crypto_shorthash) of p[0..len) under a key drawn at random once
+ * per process: for hash tables keyed by strings a client chooses (endpoints, form names,
+ * JSON items), whose collisions a client cannot then aim for. Thread-safe.
+ */
+uint64_t text_hash_keyed(const void *p, size_t len);
 
 /*
  * Percent-decode `s` strictly into a new string the caller frees: NULL when an escape is

@@ -1,6 +1,6 @@
 /*
  * test_text.c - unit tests for common/text.c: hex digits, strict percent-decoding of paths
- * (malformed escapes and %00 refused), lenient form decoding, the string hash and JSON
+ * (malformed escapes and %00 refused), lenient form decoding, the string hashes and JSON
  * string quoting.
  */
 #include <setjmp.h>
@@ -16,6 +16,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void test_hex_value(void **state)
 {
@@ -117,6 +119,42 @@ static void test_hash(void **state)
     assert_true(text_hash("requests|a|202") != text_hash("requests|a|203"));
 }
 
+/* The keyed hash of one input in a process that has not hashed yet, from a child. */
+static uint64_t keyed_hash_in_child(const char *s)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint64_t h = text_hash_keyed(s, strlen(s));
+        _exit(write(fds[1], &h, sizeof(h)) == (ssize_t)sizeof(h) ? 0 : 1);
+    }
+    close(fds[1]);
+    uint64_t h = 0;
+    assert_int_equal(read(fds[0], &h, sizeof(h)), (ssize_t)sizeof(h));
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return h;
+}
+
+/* SipHash under a per-process key: stable within a process, over every byte (NULs too),
+ * and another process (another key) gets other values, so collisions cannot be precomputed. */
+static void test_hash_keyed(void **state)
+{
+    (void)state;
+    /* Two fresh processes draw two keys: the same input hashes differently. (First, before
+     * this process draws the key that children would inherit.) */
+    uint64_t a = keyed_hash_in_child("Aa"), b = keyed_hash_in_child("Aa");
+    assert_true(a != b);
+    assert_true(text_hash_keyed("endpoint", 8) == text_hash_keyed("endpoint", 8));
+    assert_true(text_hash_keyed("endpoint", 8) != text_hash_keyed("endpoinT", 8));
+    assert_true(text_hash_keyed("a\0b", 3) != text_hash_keyed("a\0c", 3));
+    assert_true(text_hash_keyed("", 0) != text_hash_keyed("\0", 1));
+}
+
 /* Quoting: what must be escaped is, the rest passes as is, and a JSON reader gives back
  * the input. */
 static void test_json_quote(void **state)
@@ -155,7 +193,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_value),   cmocka_unit_test(test_uridecode),
-        cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash), cmocka_unit_test(test_hash_keyed),
         cmocka_unit_test(test_json_quote),  cmocka_unit_test(test_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

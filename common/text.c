@@ -1,5 +1,6 @@
 /*
- * text.c - hex digits, percent-decoding, string hashes (FNV-1a, and SipHash with a per-process key) and JSON quoting (see text.h).
+ * text.c - hex digits, percent-decoding, string hashes (FNV-1a, and SipHash with a per-process key)
+ * and JSON quoting (see text.h).
  */
 #include "text.h"
 

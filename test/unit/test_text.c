@@ -193,8 +193,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_value),   cmocka_unit_test(test_uridecode),
-        cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash), cmocka_unit_test(test_hash_keyed),
-        cmocka_unit_test(test_json_quote),  cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_hash_keyed),  cmocka_unit_test(test_json_quote),
+        cmocka_unit_test(test_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "ids.h"
 #include "jsonschema.h"
 #include "schemas.h"
+#include "text.h"
 #include "store.h"
 #include "template.h"
 #include "utf8.h"
@@ -870,7 +871,8 @@ char *bridge_to_store(const struct bridge *b)
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
     cJSON_AddNumberToObject(o, "updated_ms", (double)b->updated_ms);
-    char *s = cJSON_PrintUnformatted(o);
+    /* Exact numbers: cJSON's printer would store {"const": 9007199254740992} as 2^53 - 2. */
+    char *s = text_json_print(o);
     cJSON_Delete(o);
     return s;
 }

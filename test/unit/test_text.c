@@ -14,6 +14,8 @@
 
 #include "text.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -155,6 +157,68 @@ static void test_hash_keyed(void **state)
     assert_true(text_hash_keyed("", 0) != text_hash_keyed("\0", 1));
 }
 
+/* Numbers print so that they read back exactly, integers plainly: cJSON's own printer
+ * gives 9.00719925474099e+15 for 2^53, which reads back as 2^53 - 2. */
+static void test_json_number(void **state)
+{
+    (void)state;
+    static const struct {
+        double d;
+        const char *want;
+    } cases[] = {{9007199254740992.0, "9007199254740992"},
+                 {9007199254740991.0, "9007199254740991"},
+                 {-9007199254740992.0, "-9007199254740992"},
+                 {0.1, "0.1"},
+                 {1.5, "1.5"},
+                 {123, "123"},
+                 {-0.0, "0"},
+                 {1e300, "1e+300"},
+                 {0.30000000000000004, "0.30000000000000004"},
+                 {1e17, "1e+17"}};
+    char out[TEXT_JSON_NUMBER_MAX];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(text_json_number(out, cases[i].d), strlen(cases[i].want));
+        assert_string_equal(out, cases[i].want);
+    }
+    text_json_number(out, NAN);
+    assert_string_equal(out, "null");
+    /* Any double reads back as itself. */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double d;
+        memcpy(&d, &x, sizeof(d));
+        if (!isfinite(d))
+            continue;
+        text_json_number(out, d);
+        assert_true(strtod(out, NULL) == d);
+    }
+}
+
+/* A whole value prints as compact JSON that cJSON reads back equal, big integers kept. */
+static void test_json_print(void **state)
+{
+    (void)state;
+    const char *text = "{\"const\":9007199254740992,\"a\":[1,2.5,\"x\\\"\\n\",true,false,null,{}],"
+                       "\"e\":[],\"f\":-1e-300}";
+    cJSON *v = cJSON_Parse(text);
+    assert_non_null(v);
+    char *out = text_json_print(v);
+    assert_string_equal(out, "{\"const\":9007199254740992,\"a\":[1,2.5,\"x\\\"\\u000a\",true,false,"
+                             "null,{}],\"e\":[],\"f\":-1e-300}");
+    cJSON *back = cJSON_Parse(out);
+    assert_true(cJSON_Compare(v, back, true));
+    assert_true(cJSON_GetObjectItem(back, "const")->valuedouble == 9007199254740992.0);
+    cJSON_Delete(back);
+    free(out);
+    cJSON_Delete(v);
+    out = text_json_print(NULL);
+    assert_string_equal(out, "");
+    free(out);
+}
+
 /* Quoting: what must be escaped is, the rest passes as is, and a JSON reader gives back
  * the input. */
 static void test_json_quote(void **state)
@@ -194,7 +258,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_value),   cmocka_unit_test(test_uridecode),
         cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_hash_keyed),  cmocka_unit_test(test_json_quote),
+        cmocka_unit_test(test_hash_keyed),  cmocka_unit_test(test_json_number),
+        cmocka_unit_test(test_json_print),  cmocka_unit_test(test_json_quote),
         cmocka_unit_test(test_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1279,14 +1279,30 @@ static const char *num_text(double d, char *buf, size_t len)
     return buf;
 }
 
+/* U+0000 in a string's whole text (see jsonschema.h). */
+#define JS_NUL "\xC0\x80"
+
+/* A string's whole text: its raw child's when it has one (see jsonschema.h). */
+static const char *js_whole(const cJSON *x)
+{
+    if (x->child != NULL && cJSON_IsRaw(x->child) && x->child->valuestring != NULL)
+        return x->child->valuestring;
+    return x->valuestring;
+}
+
 static bool json_equal(const cJSON *a, const cJSON *b)
 {
     if ((a->type & 0xFF) != (b->type & 0xFF))
         return false;
     if (cJSON_IsNumber(a))
         return a->valuedouble == b->valuedouble;
-    if (cJSON_IsString(a))
-        return strcmp(a->valuestring, b->valuestring) == 0;
+    if (cJSON_IsString(a)) {
+        /* Whole texts when both have them: a schema's strings come through the admin API,
+         * whose parse ends them at U+0000 as cJSON does. */
+        bool whole = js_whole(a) != a->valuestring && js_whole(b) != b->valuestring;
+        return strcmp(whole ? js_whole(a) : a->valuestring, whole ? js_whole(b) : b->valuestring) ==
+               0;
+    }
     if (cJSON_IsArray(a)) {
         const cJSON *x = a->child, *y = b->child;
         for (; x != NULL && y != NULL; x = x->next, y = y->next)
@@ -1336,7 +1352,7 @@ static void canon_add(struct js_str *out, const cJSON *x)
         str_add(out, "d", 1);
         str_add(out, (const char *)&d, sizeof(d));
     } else if (cJSON_IsString(x)) {
-        canon_add_str(out, 's', x->valuestring);
+        canon_add_str(out, 's', js_whole(x));
     } else if (cJSON_IsArray(x)) {
         str_add(out, "[", 1);
         for (const cJSON *e = x->child; e != NULL; e = e->next)
@@ -1475,11 +1491,29 @@ static bool regex_search(struct js_vctx *v, const struct js_regex *re, const cha
         pcre2_set_depth_limit(v->mctx, JS_MATCH_LIMIT);
     }
     int rc = PCRE2_ERROR_MATCHLIMIT;
+    /* PCRE2 takes the NULs themselves, given a length. */
+    char *with_nuls = NULL;
+    size_t len = strlen(s);
+    if (strstr(s, JS_NUL) != NULL) {
+        with_nuls = xmalloc(len + 1);
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (memcmp(s + i, JS_NUL, 2) == 0) {
+                with_nuls[o++] = '\0';
+                i++;
+            } else {
+                with_nuls[o++] = s[i];
+            }
+        }
+        len = o;
+        s = with_nuls;
+    }
     if (v->regex_ns < JS_REGEX_BUDGET_NS) {
         long long t0 = mono_ns();
-        rc = pcre2_match(re->code, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, v->md, v->mctx);
+        rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, v->md, v->mctx);
         v->regex_ns += mono_ns() - t0;
     }
+    free(with_nuls);
     if (rc >= 0)
         return true;
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
@@ -1561,7 +1595,8 @@ static bool check_string(struct js_vctx *v, const struct js_node *n, const char 
     }
     if (n->pattern.code != NULL && !regex_search(v, &n->pattern, s))
         ok = fail(v, "must match pattern \"%s\"", n->pattern.source);
-    if (n->format != NULL && !n->format(s))
+    /* None of the formats allows U+0000, which their checkers could not see. */
+    if (n->format != NULL && (strstr(s, JS_NUL) != NULL || !n->format(s)))
         ok = fail(v, "must match format \"%s\"", n->format_name);
     return ok;
 }
@@ -1724,7 +1759,7 @@ static bool validate(struct js_vctx *v, const struct js_node *n, const cJSON *x)
             if (cJSON_IsNumber(x))
                 ok = check_number(v, n, x->valuedouble) && ok;
             else if (cJSON_IsString(x))
-                ok = check_string(v, n, x->valuestring) && ok;
+                ok = check_string(v, n, js_whole(x)) && ok;
             else if (cJSON_IsArray(x))
                 ok = check_array(v, n, x) && ok;
             else if (cJSON_IsObject(x))

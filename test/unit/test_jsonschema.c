@@ -21,6 +21,7 @@
 #include <math.h>
 #include <time.h>
 
+#include "body.h"
 #include "jsonschema.h"
 #include "schemas.h"
 #include "xalloc.h"
@@ -702,6 +703,61 @@ static cJSON *nested_arrays(int depth, cJSON *leaf)
     return v;
 }
 
+/*
+ * Strings holding U+0000 as the ingress parses a body for its schema (body_to_json_whole):
+ * formats, lengths, patterns and uniqueItems see the whole text, where cJSON alone ends
+ * the string at the NUL ("2020-01-01\u0000" passed format "date").
+ */
+static bool valid_body(const char *schema, const char *body, char *first, size_t firstlen)
+{
+    struct jsonschema *js = compile_text(schema);
+    char err[256];
+    cJSON *inst = body_to_json_whole("application/json", body, strlen(body), err, sizeof(err));
+    if (inst == NULL)
+        fail_msg("body %s refused: %s", body, err);
+    cJSON *errors = cJSON_CreateArray();
+    bool ok = jsonschema_validate(js, inst, errors, 5);
+    assert_true(ok == jsonschema_validate(js, inst, NULL, 0));
+    const char *msg =
+        errors->child ? cJSON_GetStringValue(cJSON_GetObjectItem(errors->child, "message")) : "";
+    snprintf(first, firstlen, "%s", msg);
+    cJSON_Delete(errors);
+    cJSON_Delete(inst);
+    jsonschema_free(js);
+    return ok;
+}
+
+static void test_nul_in_strings(void **state)
+{
+    (void)state;
+    char msg[256];
+    assert_false(valid_body("{\"format\":\"date\"}", "\"2020-01-01\\u0000\"", msg, sizeof(msg)));
+    assert_string_equal(msg, "must match format \"date\"");
+    assert_true(valid_body("{\"format\":\"date\"}", "\"2020-01-01\"", msg, sizeof(msg)));
+    assert_false(valid_body("{\"format\":\"ipv4\"}", "\"1.2.3.4\\u0000junk\"", msg, sizeof(msg)));
+    assert_false(valid_body("{\"maxLength\":3}", "\"ab\\u0000c\"", msg, sizeof(msg)));
+    assert_string_equal(msg, "must NOT have more than 3 characters");
+    assert_true(valid_body("{\"maxLength\":4}", "\"ab\\u0000c\"", msg, sizeof(msg)));
+    assert_true(valid_body("{\"pattern\":\"^a\\\\x00b$\"}", "\"a\\u0000b\"", msg, sizeof(msg)));
+    assert_false(valid_body("{\"pattern\":\"^a$\"}", "\"a\\u0000b\"", msg, sizeof(msg)));
+    assert_true(valid_body("{\"uniqueItems\":true}", "[\"a\\u0000b\",\"a\\u0000c\",\"a\"]", msg,
+                           sizeof(msg)));
+    assert_false(
+        valid_body("{\"uniqueItems\":true}", "[\"a\\u0000b\",\"a\\u0000b\"]", msg, sizeof(msg)));
+    /* An escaped backslash before "u0000" is no NUL. */
+    assert_true(valid_body("{\"maxLength\":6}", "\"\\\\u0000\"", msg, sizeof(msg)));
+    assert_false(valid_body("{\"maxLength\":5}", "\"\\\\u0000\"", msg, sizeof(msg)));
+    /* Everyone else sees what cJSON gives: the string up to the NUL, printed as such. */
+    char err[256];
+    const char *body = "{\"k\\u0000x\":[\"a\\u0000b\"]}";
+    cJSON *v = body_to_json_whole("application/json", body, strlen(body), err, sizeof(err));
+    assert_non_null(v);
+    char *printed = cJSON_PrintUnformatted(v);
+    assert_string_equal(printed, "{\"k\":[\"a\"]}");
+    free(printed);
+    cJSON_Delete(v);
+}
+
 static void test_deep_instances(void **state)
 {
     (void)state;
@@ -842,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_annotations_are_data),
         cmocka_unit_test(test_ref_loops),
+        cmocka_unit_test(test_nul_in_strings),
         cmocka_unit_test(test_deep_instances),
         cmocka_unit_test(test_max_errors),
         cmocka_unit_test(test_schema_is_copied),

@@ -333,6 +333,23 @@ static void body_keep_whole_strings(cJSON *v)
     }
 }
 
+cJSON *body_json_whole(const char *text, size_t len, const char **end)
+{
+    /* A raw C0 (never in valid UTF-8) could pass for ours: such text is parsed as it is. */
+    if (text == NULL || memmem(text, len, "\\u0000", 6) == NULL || memchr(text, 0xC0, len) != NULL)
+        return cJSON_ParseWithLengthOpts(text, len + 1, end, true);
+    size_t n;
+    char *copy = body_nul_escapes_to_c080(text, len, &n);
+    cJSON *v = cJSON_ParseWithLengthOpts(copy, n + 1, NULL, true);
+    free(copy);
+    if (v == NULL) /* again on the text itself, for where it goes wrong */
+        return cJSON_ParseWithLengthOpts(text, len + 1, end, true);
+    body_keep_whole_strings(v);
+    if (end != NULL)
+        *end = text + len;
+    return v;
+}
+
 static cJSON *body_parse_json_whole(const char *body, size_t len, char *err, size_t errlen)
 {
     if (body == NULL || memmem(body, len, "\\u0000", 6) == NULL)

@@ -12,14 +12,15 @@
  */
 #include "bridge.h"
 
+#include "body.h"
 #include "clock.h"
 #include "filter.h"
 #include "ids.h"
 #include "jsonschema.h"
 #include "schemas.h"
-#include "text.h"
 #include "store.h"
 #include "template.h"
+#include "text.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -929,7 +930,8 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
 {
     *out = NULL;
     const char *bad = NULL;
-    cJSON *o = cJSON_Parse(json ? json : "");
+    /* Strings holding U+0000 stay whole, for an inbound schema's const or enum. */
+    cJSON *o = body_json_whole(json ? json : "", json ? strlen(json) : 0, NULL);
     if (!cJSON_IsObject(o)) {
         snprintf(err, errlen, "bridge json: not a json object");
         cJSON_Delete(o);

@@ -1296,13 +1296,8 @@ static bool json_equal(const cJSON *a, const cJSON *b)
         return false;
     if (cJSON_IsNumber(a))
         return a->valuedouble == b->valuedouble;
-    if (cJSON_IsString(a)) {
-        /* Whole texts when both have them: a schema's strings come through the admin API,
-         * whose parse ends them at U+0000 as cJSON does. */
-        bool whole = js_whole(a) != a->valuestring && js_whole(b) != b->valuestring;
-        return strcmp(whole ? js_whole(a) : a->valuestring, whole ? js_whole(b) : b->valuestring) ==
-               0;
-    }
+    if (cJSON_IsString(a))
+        return strcmp(js_whole(a), js_whole(b)) == 0;
     if (cJSON_IsArray(a)) {
         const cJSON *x = a->child, *y = b->child;
         for (; x != NULL && y != NULL; x = x->next, y = y->next)

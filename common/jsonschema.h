@@ -72,8 +72,9 @@ int jsonschema_compile(const cJSON *schema, struct jsonschema **out, char *err, 
  * path), whatever else was found, since no other answer could be trusted.
  * A string holding U+0000 (which cJSON ends at its first NUL byte) is seen whole when its
  * node has a cJSON_Raw child holding its text in modified UTF-8, U+0000 as the bytes C0 80
- * (body_to_json_whole makes such trees): lengths, patterns and formats see the whole text,
- * and so do equality (const, enum, uniqueItems) when both strings have it.
+ * (body_to_json_whole makes such trees, and body_json_whole for the admin API's bodies and
+ * stored bridges): lengths, patterns, formats and equality (const, enum, uniqueItems) see
+ * the whole text.
  * uniqueItems compares canonical forms sorted by a keyed hash: O(n log n) whatever the
  * items. Schema applications nested over 4096 deep make the instance invalid
  * ("schema applications nested too deeply") instead of exhausting the stack. Several

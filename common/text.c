@@ -201,6 +201,30 @@ static void text_buf_string(struct text_buf *b, const char *s)
     b->p[b->len] = '\0';
 }
 
+/* A string's whole text (body.h's body_json_whole: U+0000 as C0 80), written with each
+ * U+0000 as the escape \u0000 again. */
+static void text_buf_whole_string(struct text_buf *b, const char *whole)
+{
+    size_t n = strlen(whole);
+    char *plain = xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)whole[i] == 0xC0 && (unsigned char)whole[i + 1] == 0x80) {
+            plain[o++] = '\0';
+            i++;
+        } else {
+            plain[o++] = whole[i];
+        }
+    }
+    if (b->len + TEXT_JSON_QUOTE_MAX(o) + 1 > b->cap) {
+        b->cap = (b->len + TEXT_JSON_QUOTE_MAX(o) + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    b->len += text_json_quote(b->p + b->len, plain, o);
+    b->p[b->len] = '\0';
+    free(plain);
+}
+
 static void text_print_value(struct text_buf *b, const cJSON *v)
 {
     char num[TEXT_JSON_NUMBER_MAX];
@@ -215,7 +239,10 @@ static void text_print_value(struct text_buf *b, const cJSON *v)
         text_buf_add(b, num, text_json_number(num, v->valuedouble));
         break;
     case cJSON_String:
-        text_buf_string(b, v->valuestring ? v->valuestring : "");
+        if (v->child != NULL && cJSON_IsRaw(v->child) && v->child->valuestring != NULL)
+            text_buf_whole_string(b, v->child->valuestring);
+        else
+            text_buf_string(b, v->valuestring ? v->valuestring : "");
         break;
     case cJSON_Raw:
         text_buf_add(b, v->valuestring ? v->valuestring : "",

@@ -3,6 +3,7 @@
  */
 #include "http.h"
 
+#include "body.h"
 #include "httpd.h"
 #include "xalloc.h"
 
@@ -49,7 +50,7 @@ cJSON *http_body_json_object(struct httpd_req *req)
     const char *body = httpd_req_body(req, &len);
     const char *end = NULL;
     /* The body is NUL-terminated by httpd; with len + 1 cJSON insists on one whole value. */
-    cJSON *json = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
+    cJSON *json = body_json_whole(body, len, &end);
     if (json == NULL) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body is not valid JSON (near byte %zu)",

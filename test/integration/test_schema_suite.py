@@ -93,3 +93,28 @@ def test_schema_suite_through_http_optional(env):
     d = _suite_dir()
     check(d is not None, "JSON-Schema-Test-Suite draft7 not found (HB_JSON_SCHEMA_SUITE)")
     _run(env, [n for n in _files(d) if "/" in n])
+
+
+@meta(timeout=120, est=3)
+def test_nul_strings_through_http(env):
+    """U+0000 inside strings, in the schema and in the body: neither side is cut at the NUL
+    (cJSON alone ends strings there, so "a\\u0000b" and "a\\u0000c" looked equal and
+    "2020-01-01\\u0000" passed format date)."""
+    env.start_ingress()
+    cases = [
+        ({"const": "a\u0000b"}, "a\u0000b", 202),
+        ({"const": "a\u0000b"}, "a\u0000c", 400),
+        ({"const": "a\u0000b"}, "a", 400),
+        ({"enum": ["x", "a\u0000b"]}, "a\u0000c", 400),
+        ({"enum": ["x", "a\u0000b"]}, "a\u0000b", 202),
+        ({"format": "date"}, "2020-01-01\u0000", 400),
+        ({"format": "ipv4"}, "1.2.3.4\u0000x", 400),
+        ({"maxLength": 3}, "ab\u0000c", 400),
+        ({"pattern": "^a\\x00b$"}, "a\u0000b", 202),
+        ({"uniqueItems": True}, ["a\u0000b", "a\u0000c"], 202),
+    ]
+    for schema, data, want in cases:
+        b = env.create_bridge(outbound_url="http://127.0.0.1:9/s", schema=schema)
+        r = env.hook(b, body=json.dumps(data).encode())
+        check(r.status == want, "schema %r, body %r: want %d, got %r" % (
+            schema, json.dumps(data), want, r))

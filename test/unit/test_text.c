@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "body.h"
 #include "text.h"
 
 #include <math.h>
@@ -217,6 +218,14 @@ static void test_json_print(void **state)
     out = text_json_print(NULL);
     assert_string_equal(out, "");
     free(out);
+    /* Strings kept whole by body_json_whole print with their U+0000 as \u0000 again. */
+    const char *nul = "{\"k\":[\"a\\u0000b\",\"\\u0000\",\"\\\\u0000\"]}";
+    v = body_json_whole(nul, strlen(nul), NULL);
+    assert_non_null(v);
+    out = text_json_print(v);
+    assert_string_equal(out, nul);
+    free(out);
+    cJSON_Delete(v);
 }
 
 /* Quoting: what must be escaped is, the rest passes as is, and a JSON reader gives back

@@ -616,6 +616,100 @@ cJSON *body_to_json(const char *ctype, const char *body, size_t len, char *err, 
     return body_parse_json(body, len, err, errlen);
 }
 
+/* ---- U+0000 kept whole for the schema check (body_to_json_whole) ---- */
+
+/*
+ * A copy of the JSON text s[0..len) (well-formed) with each \u0000 escape inside a string
+ * written as the bytes C0 80, which valid UTF-8 never holds, so that cJSON keeps the
+ * string's text past it. *outlen is the copy's length.
+ */
+static char *body_nul_escapes_to_c080(const char *s, size_t len, size_t *outlen)
+{
+    char *out = xmalloc(len + 1);
+    size_t o = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && s[i] == '\\' && i + 1 < len) {
+            if (i + 5 < len && memcmp(s + i + 1, "u0000", 5) == 0) {
+                out[o++] = (char)0xC0;
+                out[o++] = (char)0x80;
+                i += 5;
+            } else {
+                out[o++] = s[i++];
+                out[o++] = s[i];
+            }
+            continue;
+        }
+        out[o++] = s[i];
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* Give each string holding C0 80 its whole text as a raw child and its valuestring as cJSON
+ * would have made it (ended at the first U+0000); keys are ended there too. */
+static void body_keep_whole_strings(cJSON *v)
+{
+    for (; v != NULL; v = v->next) {
+        char *cut = v->string != NULL ? strstr(v->string, "\xC0\x80") : NULL;
+        if (cut != NULL)
+            *cut = '\0';
+        if (cJSON_IsString(v) && v->valuestring != NULL &&
+            (cut = strstr(v->valuestring, "\xC0\x80")) != NULL) {
+            v->child = cJSON_CreateRaw(v->valuestring);
+            *cut = '\0';
+        } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+            body_keep_whole_strings(v->child);
+        }
+    }
+}
+
+cJSON *body_json_whole(const char *text, size_t len, const char **end)
+{
+    /* A raw C0 (never in valid UTF-8) could pass for ours: such text is parsed as it is. */
+    if (text == NULL || memmem(text, len, "\\u0000", 6) == NULL || memchr(text, 0xC0, len) != NULL)
+        return cJSON_ParseWithLengthOpts(text, len + 1, end, true);
+    size_t n;
+    char *copy = body_nul_escapes_to_c080(text, len, &n);
+    cJSON *v = cJSON_ParseWithLengthOpts(copy, n + 1, NULL, true);
+    free(copy);
+    if (v == NULL) /* again on the text itself, for where it goes wrong */
+        return cJSON_ParseWithLengthOpts(text, len + 1, end, true);
+    body_keep_whole_strings(v);
+    if (end != NULL)
+        *end = text + len;
+    return v;
+}
+
+static cJSON *body_parse_json_whole(const char *body, size_t len, char *err, size_t errlen)
+{
+    if (body == NULL || memmem(body, len, "\\u0000", 6) == NULL)
+        return body_parse_json(body, len, err, errlen);
+    /* Checked first: valid UTF-8 holds no C0 80 of its own to be confused with ours. */
+    if (!body_check_json(body, len, NULL, err, errlen))
+        return NULL;
+    size_t n;
+    char *copy = body_nul_escapes_to_c080(body, len, &n);
+    cJSON *v = cJSON_ParseWithLengthOpts(copy, n + 1, NULL, true);
+    free(copy);
+    if (v == NULL) {
+        snprintf(err, errlen, "body is not valid JSON");
+        return NULL;
+    }
+    body_keep_whole_strings(v);
+    return v;
+}
+
+cJSON *body_to_json_whole(const char *ctype, const char *body, size_t len, char *err, size_t errlen)
+{
+    if (body_ctype_is_form(ctype))
+        return body_form_object(body, len);
+    return body_parse_json_whole(body, len, err, errlen);
+}
+
 /*
  * Names seen so far, by hash, pointing at their item: "last value wins" must not cost a
  * scan of the object per pair, or a body of 100,000 names would hold the loop for a minute.

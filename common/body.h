@@ -70,6 +70,23 @@ cJSON *body_parse_json(const char *body, size_t len, char *err, size_t errlen);
 cJSON *body_to_json(const char *ctype, const char *body, size_t len, char *err, size_t errlen);
 
 /*
+ * body_to_json for the inbound schema check: the same tree, except that a string holding
+ * U+0000 (which cJSON ends at its first NUL) also keeps its whole text for the validator,
+ * as jsonschema.h describes (a cJSON_Raw child in modified UTF-8, U+0000 as C0 80); its
+ * valuestring is what body_to_json gives. The tree is for jsonschema_validate only.
+ */
+cJSON *body_to_json_whole(const char *ctype, const char *body, size_t len, char *err,
+                          size_t errlen);
+
+/*
+ * cJSON_ParseWithLengthOpts(text, len + 1, end, true) (text NUL-terminated at len), keeping
+ * the whole text of strings holding U+0000 as body_to_json_whole does: for the admin API's
+ * bodies and stored bridge rows, so that an inbound schema's "\u0000" survives to the
+ * validator (text_json_print writes it back as \u0000).
+ */
+cJSON *body_json_whole(const char *text, size_t len, const char **end);
+
+/*
  * Decode "a=1&b=x%20y+z" (a query string or a form body, len bytes, may hold anything)
  * into a JSON object of strings; the last value of a repeated name wins, invalid UTF-8 is
  * replaced, a '%' not followed by two hex digits is kept as is. Never fails.

@@ -12,6 +12,7 @@
  */
 #include "bridge.h"
 
+#include "body.h"
 #include "clock.h"
 #include "filter.h"
 #include "ids.h"
@@ -19,6 +20,7 @@
 #include "schemas.h"
 #include "store.h"
 #include "template.h"
+#include "text.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -897,7 +899,8 @@ char *bridge_to_store(const struct bridge *b)
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
     cJSON_AddNumberToObject(o, "updated_ms", (double)b->updated_ms);
-    char *s = cJSON_PrintUnformatted(o);
+    /* Exact numbers: cJSON's printer would store {"const": 9007199254740992} as 2^53 - 2. */
+    char *s = text_json_print(o);
     cJSON_Delete(o);
     return s;
 }
@@ -954,7 +957,8 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
 {
     *out = NULL;
     const char *bad = NULL;
-    cJSON *o = cJSON_Parse(json ? json : "");
+    /* Strings holding U+0000 stay whole, for an inbound schema's const or enum. */
+    cJSON *o = body_json_whole(json ? json : "", json ? strlen(json) : 0, NULL);
     if (!cJSON_IsObject(o)) {
         snprintf(err, errlen, "bridge json: not a json object");
         cJSON_Delete(o);

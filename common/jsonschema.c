@@ -33,13 +33,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Schema applications nested deeper than this fail the instance rather than the stack. */
 #define JS_MAX_DEPTH 4096
 /* Schema documents nested deeper than this are refused, for the same reason. */
 #define JS_MAX_COMPILE_DEPTH 1024
-/* Backtracking budget for one regex match, so that a pattern cannot stall ingress. */
-#define JS_MATCH_LIMIT 1000000
+/*
+ * Regex cost bounds, so that a pattern cannot stall ingress: one match may backtrack this
+ * much (PCRE2's match limit), and all the matches of one validation together may take this
+ * long; past either, the instance is refused as too costly to check. PCRE2's limit is per
+ * match and it does not say what a match used, so the shared budget is kept in time.
+ */
+#define JS_MATCH_LIMIT 100000
+#define JS_REGEX_BUDGET_NS (20 * 1000000LL)
 
 enum {
     JS_NULL = 1,
@@ -126,7 +133,6 @@ struct jsonschema {
     struct js_node **nodes;
     size_t n_nodes, cap_nodes;
     pcre2_general_context *gctx;
-    pcre2_match_context *mctx;
 };
 
 /* ---- small helpers: growable strings and JSON pointers ---- */
@@ -610,8 +616,12 @@ static int compile_regex(struct js_compiler *c, struct js_regex *re, const char 
     re->code = pcre2_compile((PCRE2_SPTR)translated, PCRE2_ZERO_TERMINATED,
                              PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &code, &offset, c->cctx);
     free(translated);
-    if (re->code != NULL)
+    if (re->code != NULL) {
+        /* Where the JIT is available it makes each match several times cheaper; where it is
+         * not (or fails), the interpreter runs the same pattern under the same limits. */
+        (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
         return 0;
+    }
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(code, msg, sizeof(msg));
     size_t old = path_push(&c->path, key);
@@ -1156,7 +1166,6 @@ void jsonschema_free(struct jsonschema *s)
     for (size_t i = 0; i < s->n_nodes; i++)
         node_free(s->nodes[i]);
     free(s->nodes);
-    pcre2_match_context_free(s->mctx);
     pcre2_general_context_free(s->gctx);
     cJSON_Delete(s->doc);
     free(s);
@@ -1175,8 +1184,6 @@ int jsonschema_compile(const cJSON *schema, struct jsonschema **out, char *err, 
     }
     c.s = xcalloc(1, sizeof(*c.s));
     c.s->gctx = pcre2_general_context_create(pcre2_xmalloc, pcre2_xfree, NULL);
-    c.s->mctx = pcre2_match_context_create(c.s->gctx);
-    pcre2_set_match_limit(c.s->mctx, JS_MATCH_LIMIT);
     c.cctx = pcre2_compile_context_create(c.s->gctx);
     pcre2_set_compile_extra_options(c.cctx, PCRE2_EXTRA_ALT_BSUX);
     c.s->doc = cJSON_Duplicate(schema, true);
@@ -1225,6 +1232,10 @@ struct js_vctx {
     struct js_str path; /* JSON pointer of the instance location */
     const struct jsonschema *s;
     pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    long long regex_ns; /* time spent matching so far, against JS_REGEX_BUDGET_NS */
+    /* Set once a regex was too costly; then the validation fails with this one error. */
+    char *costly_path, *costly_msg;
 };
 
 /* Whether a failure now is reported, or can end the validation at once. */
@@ -1268,6 +1279,17 @@ static const char *num_text(double d, char *buf, size_t len)
     return buf;
 }
 
+/* U+0000 in a string's whole text (see jsonschema.h). */
+#define JS_NUL "\xC0\x80"
+
+/* A string's whole text: its raw child's when it has one (see jsonschema.h). */
+static const char *js_whole(const cJSON *x)
+{
+    if (x->child != NULL && cJSON_IsRaw(x->child) && x->child->valuestring != NULL)
+        return x->child->valuestring;
+    return x->valuestring;
+}
+
 static bool json_equal(const cJSON *a, const cJSON *b)
 {
     if ((a->type & 0xFF) != (b->type & 0xFF))
@@ -1275,7 +1297,7 @@ static bool json_equal(const cJSON *a, const cJSON *b)
     if (cJSON_IsNumber(a))
         return a->valuedouble == b->valuedouble;
     if (cJSON_IsString(a))
-        return strcmp(a->valuestring, b->valuestring) == 0;
+        return strcmp(js_whole(a), js_whole(b)) == 0;
     if (cJSON_IsArray(a)) {
         const cJSON *x = a->child, *y = b->child;
         for (; x != NULL && y != NULL; x = x->next, y = y->next)
@@ -1295,74 +1317,121 @@ static bool json_equal(const cJSON *a, const cJSON *b)
     return true;
 }
 
-/* A hash that agrees with json_equal: 1 and 1.0 alike, object members in any order. */
-static uint64_t json_hash(const cJSON *x)
+/*
+ * The canonical form of a value, appended to `out`: equal values (json_equal) give equal
+ * bytes and unequal ones unequal bytes, so that items compare by memcmp. Numbers are their
+ * double's bits (1 and 1.0 alike, -0 as 0), strings and names carry their length, and
+ * object members go in name order (members in any order alike). Each part is
+ * self-delimiting, so concatenations cannot be confused.
+ */
+static void canon_add(struct js_str *out, const cJSON *x);
+
+static int member_order(const void *a, const void *b)
 {
-    uint64_t h = (uint64_t)(x->type & 0xFF) * 0x9E3779B97F4A7C15u;
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string, y->string);
+}
+
+static void canon_add_str(struct js_str *out, char tag, const char *p)
+{
+    uint64_t n = strlen(p);
+    str_add(out, &tag, 1);
+    str_add(out, (const char *)&n, sizeof(n));
+    str_add(out, p, n);
+}
+
+static void canon_add(struct js_str *out, const cJSON *x)
+{
     if (cJSON_IsNumber(x)) {
-        double d = x->valuedouble == 0 ? 0 : x->valuedouble; /* -0 == 0 */
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof(bits));
-        h ^= bits;
+        double d = x->valuedouble == 0 ? 0 : x->valuedouble;
+        str_add(out, "d", 1);
+        str_add(out, (const char *)&d, sizeof(d));
     } else if (cJSON_IsString(x)) {
-        for (const unsigned char *p = (const unsigned char *)x->valuestring; *p; p++)
-            h = (h ^ *p) * 0x100000001B3u;
+        canon_add_str(out, 's', js_whole(x));
     } else if (cJSON_IsArray(x)) {
+        str_add(out, "[", 1);
         for (const cJSON *e = x->child; e != NULL; e = e->next)
-            h = h * 31 + json_hash(e);
+            canon_add(out, e);
+        str_add(out, "]", 1);
     } else if (cJSON_IsObject(x)) {
-        for (const cJSON *e = x->child; e != NULL; e = e->next) {
-            uint64_t k = 0xCBF29CE484222325u;
-            for (const unsigned char *p = (const unsigned char *)e->string; *p; p++)
-                k = (k ^ *p) * 0x100000001B3u;
-            h += (k * 31) ^ json_hash(e);
+        size_t n = 0;
+        for (const cJSON *e = x->child; e != NULL; e = e->next)
+            n++;
+        const cJSON **m = xmalloc((n > 0 ? n : 1) * sizeof(*m));
+        n = 0;
+        for (const cJSON *e = x->child; e != NULL; e = e->next)
+            m[n++] = e;
+        qsort(m, n, sizeof(*m), member_order);
+        str_add(out, "{", 1);
+        for (size_t i = 0; i < n; i++) {
+            canon_add_str(out, 'k', m[i]->string);
+            canon_add(out, m[i]);
         }
+        str_add(out, "}", 1);
+        free(m);
+    } else {
+        str_add(out, cJSON_IsNull(x) ? "n" : cJSON_IsTrue(x) ? "t" : "f", 1);
     }
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9u;
-    return h ^ (h >> 32);
 }
 
 struct js_item {
     uint64_t hash;
+    size_t off, len; /* the canonical form, in the shared buffer */
     long index;
-    const cJSON *value;
 };
 
-static int item_order(const void *a, const void *b)
+static int item_cmp_value(const struct js_item *x, const struct js_item *y, const char *buf)
 {
-    const struct js_item *x = a, *y = b;
     if (x->hash != y->hash)
         return x->hash < y->hash ? -1 : 1;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(buf + x->off, buf + y->off, x->len);
+}
+
+static int item_order(const void *a, const void *b, void *buf)
+{
+    const struct js_item *x = a, *y = b;
+    int c = item_cmp_value(x, y, buf);
+    if (c != 0)
+        return c;
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
 /*
  * Whether array `x` repeats an item, naming the pair as ajv does: the last item that has a
- * later equal one (*first) and the earliest such later one (*second). Sorting by hash keeps
- * this near O(n log n), since a body may hold a large array.
+ * later equal one (*first) and the earliest such later one (*second). Items are sorted by
+ * a keyed hash of their canonical form, then by the form itself, so equal items end up
+ * side by side: O(n log n) compares whatever the items, since a client that chose items
+ * to collide cannot know the hash's key, and a collision costs one memcmp, not a rescan.
  */
 static bool find_duplicate(const cJSON *x, long len, long *first, long *second)
 {
     if (len < 2)
         return false;
     struct js_item *items = xmalloc((size_t)len * sizeof(*items));
+    struct js_str buf = {0};
     long n = 0;
-    for (const cJSON *e = x->child; e != NULL && n < len; e = e->next, n++)
-        items[n] = (struct js_item){json_hash(e), n, e};
-    qsort(items, (size_t)n, sizeof(*items), item_order);
+    for (const cJSON *e = x->child; e != NULL && n < len; e = e->next, n++) {
+        size_t off = buf.len;
+        canon_add(&buf, e);
+        items[n] = (struct js_item){0, off, buf.len - off, n};
+    }
+    for (long i = 0; i < n; i++)
+        items[i].hash = text_hash_keyed(buf.buf + items[i].off, items[i].len);
+    qsort_r(items, (size_t)n, sizeof(*items), item_order, buf.buf);
     *first = -1;
-    for (long a = 0; a < n; a++) {
-        for (long b = a + 1; b < n && items[b].hash == items[a].hash; b++) {
-            if (json_equal(items[a].value, items[b].value)) {
-                if (items[a].index > *first) {
-                    *first = items[a].index;
-                    *second = items[b].index;
-                }
-                break;
-            }
+    for (long a = 0; a + 1 < n; a++) {
+        /* Within a run of equal items (sorted by index) each one's next equal is the next
+         * in the run; the run's pair ajv would name is its last two. */
+        if (item_cmp_value(&items[a], &items[a + 1], buf.buf) == 0 &&
+            (a + 2 >= n || item_cmp_value(&items[a + 1], &items[a + 2], buf.buf) != 0) &&
+            items[a].index > *first) {
+            *first = items[a].index;
+            *second = items[a + 1].index;
         }
     }
+    free(buf.buf);
     free(items);
     return *first >= 0;
 }
@@ -1393,13 +1462,63 @@ static bool is_multiple(double x, double m)
     return fabs(q - nearbyint(q)) <= 8 * DBL_EPSILON * fmax(1.0, fabs(q));
 }
 
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * Whether `re` matches somewhere in `s`. A match past the regex limits (JS_MATCH_LIMIT for
+ * one, JS_REGEX_BUDGET_NS for all of this validation) marks the validation too costly: it
+ * then fails whatever else holds, since counting such a pattern as a match or as no match
+ * could each turn a wrong instance valid (through "not", for one).
+ */
 static bool regex_search(struct js_vctx *v, const struct js_regex *re, const char *s)
 {
-    if (v->md == NULL)
+    if (v->costly_msg != NULL)
+        return false;
+    if (v->md == NULL) {
         v->md = pcre2_match_data_create(1, v->s->gctx);
-    /* Errors (invalid UTF-8, the match limit) count as no match. */
-    return pcre2_match(re->code, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, v->md, v->s->mctx) >=
-           0;
+        v->mctx = pcre2_match_context_create(v->s->gctx);
+        pcre2_set_match_limit(v->mctx, JS_MATCH_LIMIT);
+        pcre2_set_depth_limit(v->mctx, JS_MATCH_LIMIT);
+    }
+    int rc = PCRE2_ERROR_MATCHLIMIT;
+    /* PCRE2 takes the NULs themselves, given a length. */
+    char *with_nuls = NULL;
+    size_t len = strlen(s);
+    if (strstr(s, JS_NUL) != NULL) {
+        with_nuls = xmalloc(len + 1);
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (memcmp(s + i, JS_NUL, 2) == 0) {
+                with_nuls[o++] = '\0';
+                i++;
+            } else {
+                with_nuls[o++] = s[i];
+            }
+        }
+        len = o;
+        s = with_nuls;
+    }
+    if (v->regex_ns < JS_REGEX_BUDGET_NS) {
+        long long t0 = mono_ns();
+        rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, v->md, v->mctx);
+        v->regex_ns += mono_ns() - t0;
+    }
+    free(with_nuls);
+    if (rc >= 0)
+        return true;
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+        rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+        v->costly_path = xstrdup(str_get(&v->path));
+        v->costly_msg = xasprintf("pattern \"%.200s%s\" is too costly to evaluate on this value",
+                                  re->source, strlen(re->source) > 200 ? "..." : "");
+    }
+    /* Other errors (invalid UTF-8) count as no match. */
+    return false;
 }
 
 static bool validate(struct js_vctx *v, const struct js_node *n, const cJSON *x);
@@ -1471,7 +1590,8 @@ static bool check_string(struct js_vctx *v, const struct js_node *n, const char 
     }
     if (n->pattern.code != NULL && !regex_search(v, &n->pattern, s))
         ok = fail(v, "must match pattern \"%s\"", n->pattern.source);
-    if (n->format != NULL && !n->format(s))
+    /* None of the formats allows U+0000, which their checkers could not see. */
+    if (n->format != NULL && (strstr(s, JS_NUL) != NULL || !n->format(s)))
         ok = fail(v, "must match format \"%s\"", n->format_name);
     return ok;
 }
@@ -1550,7 +1670,6 @@ static bool check_object(struct js_vctx *v, const struct js_node *n, const cJSON
             }
         }
     }
-    bool extra = false;
     for (const cJSON *m = x->child; m != NULL && (ok || collecting(v)); m = m->next) {
         size_t old = path_push(&v->path, m->string);
         bool matched = false;
@@ -1570,15 +1689,18 @@ static bool check_object(struct js_vctx *v, const struct js_node *n, const cJSON
         }
         const struct js_node *add = n->additional_properties;
         if (!matched && add != NULL) {
-            if (add->is_bool && !add->bool_value)
-                extra = true;
-            else if (!validate(v, add, m))
+            if (add->is_bool && !add->bool_value) {
+                /* At the object's path, as ajv reports it, naming the property. */
+                path_pop(&v->path, old);
+                ok = fail(v, "must NOT have additional property \"%.200s%s\"", m->string,
+                          strlen(m->string) > 200 ? "..." : "");
+                continue;
+            } else if (!validate(v, add, m)) {
                 ok = false;
+            }
         }
         path_pop(&v->path, old);
     }
-    if (extra)
-        ok = fail(v, "must NOT have additional properties");
     return ok;
 }
 
@@ -1618,6 +1740,8 @@ static bool validate(struct js_vctx *v, const struct js_node *n, const cJSON *x)
 {
     if (n->is_bool)
         return n->bool_value ? true : fail(v, "boolean schema is false");
+    if (v->costly_msg != NULL)
+        return false;
     if (v->depth >= JS_MAX_DEPTH)
         return fail(v, "schema applications nested too deeply");
     v->depth++;
@@ -1630,7 +1754,7 @@ static bool validate(struct js_vctx *v, const struct js_node *n, const cJSON *x)
             if (cJSON_IsNumber(x))
                 ok = check_number(v, n, x->valuedouble) && ok;
             else if (cJSON_IsString(x))
-                ok = check_string(v, n, x->valuestring) && ok;
+                ok = check_string(v, n, js_whole(x)) && ok;
             else if (cJSON_IsArray(x))
                 ok = check_array(v, n, x) && ok;
             else if (cJSON_IsObject(x))
@@ -1652,7 +1776,23 @@ bool jsonschema_validate(const struct jsonschema *s, const cJSON *instance, cJSO
         ok = fail(&v, "must be a JSON value");
     else
         ok = validate(&v, s->root, instance);
+    if (v.costly_msg != NULL) {
+        /* What was found before may be wrong, and what follows went unchecked: say only
+         * why the instance cannot be checked. */
+        ok = false;
+        for (int i = 0; errors != NULL && i < v.count; i++)
+            cJSON_DeleteItemFromArray(errors, cJSON_GetArraySize(errors) - 1);
+        if (errors != NULL && max_errors > 0) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "path", v.costly_path);
+            cJSON_AddStringToObject(e, "message", v.costly_msg);
+            cJSON_AddItemToArray(errors, e);
+        }
+    }
+    free(v.costly_path);
+    free(v.costly_msg);
     free(v.path.buf);
     pcre2_match_data_free(v.md);
+    pcre2_match_context_free(v.mctx);
     return ok;
 }

@@ -52,7 +52,8 @@ int jsonschema_compile(const cJSON *schema, struct jsonschema **out, char *err, 
  * pointer of the failing instance location ("" for the root). Messages follow ajv:
  *   must be string | must be integer | must be equal to one of the allowed values |
  *   must be equal to constant | must have required property 'serialNumber' |
- *   must NOT have additional properties | must be <= 9999 | must be < 10 | must be >= 1 |
+ *   must NOT have additional property "extra" (at the object's path, one error per
+ *   property) | must be <= 9999 | must be < 10 | must be >= 1 |
  *   must be > 0 | must be multiple of 5 | must NOT have more than 3 characters |
  *   must NOT have fewer than 2 characters | must match pattern "^a" |
  *   must match format "uuid" | must NOT have more than 2 items |
@@ -64,7 +65,18 @@ int jsonschema_compile(const cJSON *schema, struct jsonschema **out, char *err, 
  *   boolean schema is false
  * anyOf, oneOf, not, if, contains and propertyNames report only their own message;
  * allOf, $ref, then/else and the object and array keywords pass on their subschemas' errors
- * at the inner paths. Schema applications nested over 4096 deep make the instance invalid
+ * at the inner paths. Regexes are bounded per validation, not only per match: a pattern
+ * that backtracks past PCRE2's match limit on one value, or all the matches of one
+ * validation taking longer than a small time budget, make the instance invalid with the one
+ * error "pattern \"^(a+)+$\" is too costly to evaluate on this value" (at the value's
+ * path), whatever else was found, since no other answer could be trusted.
+ * A string holding U+0000 (which cJSON ends at its first NUL byte) is seen whole when its
+ * node has a cJSON_Raw child holding its text in modified UTF-8, U+0000 as the bytes C0 80
+ * (body_to_json_whole makes such trees, and body_json_whole for the admin API's bodies and
+ * stored bridges): lengths, patterns, formats and equality (const, enum, uniqueItems) see
+ * the whole text.
+ * uniqueItems compares canonical forms sorted by a keyed hash: O(n log n) whatever the
+ * items. Schema applications nested over 4096 deep make the instance invalid
  * ("schema applications nested too deeply") instead of exhausting the stack. Several
  * threads may validate with one compiled schema at once.
  */

@@ -1,10 +1,15 @@
 /*
- * text.c - hex digits, percent-decoding, a string hash and JSON quoting (see text.h).
+ * text.c - hex digits, percent-decoding, string hashes (FNV-1a, and SipHash with a per-process key)
+ * and JSON quoting (see text.h).
  */
 #include "text.h"
 
 #include "xalloc.h"
 
+#include <math.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +45,29 @@ uint32_t text_hash(const char *s)
         h ^= (unsigned char)*s;
         h *= 16777619u;
     }
+    return h;
+}
+
+static unsigned char text_hash_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t text_hash_key_once = PTHREAD_ONCE_INIT;
+
+static void text_hash_key_init(void)
+{
+    /* Without randomness the key would be guessable, and the hash no better than FNV. */
+    if (sodium_init() < 0) {
+        fputs("libsodium initialisation failed\n", stderr);
+        abort();
+    }
+    randombytes_buf(text_hash_key, sizeof(text_hash_key));
+}
+
+uint64_t text_hash_keyed(const void *p, size_t len)
+{
+    pthread_once(&text_hash_key_once, text_hash_key_init);
+    unsigned char out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, len > 0 ? p : (const void *)"", len, text_hash_key);
+    uint64_t h;
+    memcpy(&h, out, sizeof(h));
     return h;
 }
 
@@ -121,4 +149,130 @@ char *text_json_put(char *out, const char *lead, const char *s)
     size_t l = strlen(lead);
     memcpy(out, lead, l);
     return out + l + text_json_quote(out + l, s, strlen(s));
+}
+
+size_t text_json_number(char out[TEXT_JSON_NUMBER_MAX], double d)
+{
+    if (!isfinite(d)) {
+        memcpy(out, "null", 5);
+        return 4;
+    }
+    if (d == 0) {
+        memcpy(out, "0", 2);
+        return 1;
+    }
+    int n = 0;
+    if (d == floor(d) && fabs(d) < 1e17) {
+        n = snprintf(out, TEXT_JSON_NUMBER_MAX, "%.0f", d);
+        return (size_t)n;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, TEXT_JSON_NUMBER_MAX, "%.*g", prec, d);
+        if (strtod(out, NULL) == d)
+            break;
+    }
+    return (size_t)n;
+}
+
+struct text_buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void text_buf_add(struct text_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void text_buf_string(struct text_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (b->len + TEXT_JSON_QUOTE_MAX(n) + 1 > b->cap) {
+        b->cap = (b->len + TEXT_JSON_QUOTE_MAX(n) + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    b->len += text_json_quote(b->p + b->len, s, n);
+    b->p[b->len] = '\0';
+}
+
+/* A string's whole text (body.h's body_json_whole: U+0000 as C0 80), written with each
+ * U+0000 as the escape \u0000 again. */
+static void text_buf_whole_string(struct text_buf *b, const char *whole)
+{
+    size_t n = strlen(whole);
+    char *plain = xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)whole[i] == 0xC0 && (unsigned char)whole[i + 1] == 0x80) {
+            plain[o++] = '\0';
+            i++;
+        } else {
+            plain[o++] = whole[i];
+        }
+    }
+    if (b->len + TEXT_JSON_QUOTE_MAX(o) + 1 > b->cap) {
+        b->cap = (b->len + TEXT_JSON_QUOTE_MAX(o) + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    b->len += text_json_quote(b->p + b->len, plain, o);
+    b->p[b->len] = '\0';
+    free(plain);
+}
+
+static void text_print_value(struct text_buf *b, const cJSON *v)
+{
+    char num[TEXT_JSON_NUMBER_MAX];
+    switch (v->type & 0xFF) {
+    case cJSON_False:
+        text_buf_add(b, "false", 5);
+        break;
+    case cJSON_True:
+        text_buf_add(b, "true", 4);
+        break;
+    case cJSON_Number:
+        text_buf_add(b, num, text_json_number(num, v->valuedouble));
+        break;
+    case cJSON_String:
+        if (v->child != NULL && cJSON_IsRaw(v->child) && v->child->valuestring != NULL)
+            text_buf_whole_string(b, v->child->valuestring);
+        else
+            text_buf_string(b, v->valuestring ? v->valuestring : "");
+        break;
+    case cJSON_Raw:
+        text_buf_add(b, v->valuestring ? v->valuestring : "",
+                     v->valuestring ? strlen(v->valuestring) : 0);
+        break;
+    case cJSON_Array:
+    case cJSON_Object:
+        text_buf_add(b, cJSON_IsArray(v) ? "[" : "{", 1);
+        for (const cJSON *e = v->child; e != NULL; e = e->next) {
+            if (cJSON_IsObject(v)) {
+                text_buf_string(b, e->string ? e->string : "");
+                text_buf_add(b, ":", 1);
+            }
+            text_print_value(b, e);
+            if (e->next != NULL)
+                text_buf_add(b, ",", 1);
+        }
+        text_buf_add(b, cJSON_IsArray(v) ? "]" : "}", 1);
+        break;
+    default:
+        text_buf_add(b, "null", 4);
+        break;
+    }
+}
+
+char *text_json_print(const cJSON *v)
+{
+    struct text_buf b = {0};
+    text_buf_add(&b, "", 0);
+    if (v != NULL)
+        text_print_value(&b, v);
+    return b.p;
 }

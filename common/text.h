@@ -1,12 +1,14 @@
 /*
  * text.h - small text helpers several modules need alike: hex digits, percent-decoding
- * (strict for paths and URI fragments, lenient for form bodies and query strings), and a
- * string hash for the hash tables of bridge caches and counters, and JSON string quoting for
+ * (strict for paths and URI fragments, lenient for form bodies and query strings), string
+ * hashes (a keyed one for strings clients choose), JSON printing with exact numbers, and
+ * JSON string quoting for
  * records written on the hot path without building a cJSON tree.
  */
 #ifndef TEXT_H
 #define TEXT_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,8 +19,16 @@ int text_hex_value(int c);
  * count: for numbers printed on every request, where snprintf costs more than the rest. */
 size_t text_u64(char *out, uint64_t v);
 
-/* FNV-1a of a NUL-terminated string: keys here are short, and any spread will do. */
+/* FNV-1a of a NUL-terminated string, for tables whose keys are ours (metrics fields): its
+ * collisions are easy to find, so never use it on strings a client chooses. */
 uint32_t text_hash(const char *s);
+
+/*
+ * SipHash-2-4 (libsodium's crypto_shorthash) of p[0..len) under a key drawn at random once
+ * per process: for hash tables keyed by strings a client chooses (endpoints, form names,
+ * JSON items), whose collisions a client cannot then aim for. Thread-safe.
+ */
+uint64_t text_hash_keyed(const void *p, size_t len);
 
 /*
  * Percent-decode `s` strictly into a new string the caller frees: NULL when an escape is
@@ -49,5 +59,23 @@ char *text_json_put(char *out, const char *lead, const char *s);
 
 /* The same without the quotes (at most 6 * len bytes), to build one string from parts. */
 size_t text_json_escape(char *out, const char *s, size_t len);
+
+/* Room text_json_number needs. */
+#define TEXT_JSON_NUMBER_MAX 32
+
+/*
+ * Write `d` as a JSON number that reads back as exactly `d` (integers plainly, others in
+ * the fewest digits of 15..17 that round-trip; "null" for NaN and infinities, as cJSON
+ * does) and return its length. cJSON's own printer accepts 15 digits when they come back
+ * within an epsilon, so it turns 9007199254740992 into 9.00719925474099e+15, another number.
+ */
+size_t text_json_number(char out[TEXT_JSON_NUMBER_MAX], double d);
+
+/*
+ * `v` as compact JSON, like cJSON_PrintUnformatted but with numbers as text_json_number
+ * writes them, so that what is stored and read back is the value that was given. The
+ * caller frees the string.
+ */
+char *text_json_print(const cJSON *v);
 
 #endif

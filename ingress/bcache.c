@@ -37,9 +37,11 @@ struct bcache {
     int count;
 };
 
+/* Endpoints come from the request path: a keyed hash, so that a client cannot choose paths
+ * that all land in one bucket (each lookup would then walk them all). */
 static unsigned bcache_hash(const char *endpoint)
 {
-    return text_hash(endpoint) % BCACHE_BUCKETS;
+    return (unsigned)(text_hash_keyed(endpoint, strlen(endpoint)) % BCACHE_BUCKETS);
 }
 
 static void bcache_node_free(struct bcache_node *n)

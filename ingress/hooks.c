@@ -343,7 +343,7 @@ void hooks_request(struct httpd_req *req, void *arg)
     if (want_json && body_len > 0) {
         if (e->schema != NULL) {
             /* Only a schema needs the value itself at this point. */
-            parsed = body_to_json(ctype, raw, body_len, err, sizeof(err));
+            parsed = body_to_json_whole(ctype, raw, body_len, err, sizeof(err));
             if (parsed == NULL) {
                 hooks_error(in, req, 400, "invalid_json", err, b->id, started);
                 goto out;

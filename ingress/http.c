@@ -59,7 +59,7 @@ cJSON *http_body_json_object(struct httpd_req *req)
         return NULL;
     }
     /* The body is NUL-terminated by httpd; with len + 1 cJSON insists on one whole value. */
-    cJSON *json = cJSON_ParseWithLengthOpts(body, len + 1, NULL, 1);
+    cJSON *json = body_json_whole(body, len, NULL);
     if (json == NULL) {
         http_reply_error(req, 400, "invalid_json", "request body is not valid JSON");
         return NULL;

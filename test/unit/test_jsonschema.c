@@ -18,6 +18,10 @@
 
 #include <cjson/cJSON.h>
 
+#include <math.h>
+#include <time.h>
+
+#include "body.h"
 #include "jsonschema.h"
 #include "schemas.h"
 #include "xalloc.h"
@@ -111,7 +115,8 @@ static void test_meter_reading(void **state)
          ": must have required property 'serialNumber'\n"
          "/customerId: must match format \"uuid\"\n"
          "/reading: must be <= 9999"},
-        {METER(""), "{\"serialNumber\":\"A1\"}", false, ": must NOT have additional properties"},
+        {METER(""), "{\"serialNumber\":\"A1\"}", false,
+         ": must NOT have additional property \"serialNumber\""},
         {METER(SERIAL),
          "{\"serialNumber\":\"A1\",\"customerId\":\"123e4567-e89b-12d3-a456-426614174000\","
          "\"reading\":12.5}",
@@ -120,7 +125,7 @@ static void test_meter_reading(void **state)
          ": must have required property 'serialNumber'\n"
          "/customerId: must match format \"uuid\"\n"
          "/reading: must be <= 9999\n"
-         ": must NOT have additional properties"},
+         ": must NOT have additional property \"extra\""},
         {METER(SERIAL), "{\"serialNumber\":1,\"reading\":\"9\"}", false,
          "/serialNumber: must be string\n/reading: must be number"},
         {METER(SERIAL), "[]", false, ": must be object"},
@@ -235,9 +240,13 @@ static void test_strings(void **state)
         {"{\"pattern\":\"^\\\\p{Letter}+$\"}", "\"\\u00e9t\\u00e9\"", true, NULL},
         {"{\"pattern\":\"^.$\"}", "\"\\ud83d\\udc32\"", true, NULL},
         {"{\"pattern\":\"^a\"}", "7", true, NULL},
-        /* Catastrophic backtracking hits the match limit: no match, not a stall. */
+        /* Catastrophic backtracking hits the match limit: refused as too costly, not a
+         * stall, and not a "no match" that "not" would turn into valid. */
         {"{\"pattern\":\"^(a+)+$\"}", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"",
-         false, ": must match pattern \"^(a+)+$\""},
+         false, ": pattern \"^(a+)+$\" is too costly to evaluate on this value"},
+        {"{\"properties\":{\"k\":{\"not\":{\"pattern\":\"^(a+)+$\"}}},\"minItems\":9}",
+         "{\"k\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"}", false,
+         "/k: pattern \"^(a+)+$\" is too costly to evaluate on this value"},
         {"{\"format\":\"uuid\"}", "\"123e4567-e89b-12d3-a456-426614174000\"", true, NULL},
         {"{\"format\":\"uuid\"}", "\"123e4567e89b12d3a456426614174000\"", false,
          ": must match format \"uuid\""},
@@ -256,7 +265,8 @@ static void test_objects(void **state)
          "{\"a/b\":1,\"m~n\":2}", false, "/a~1b: must be string\n/m~0n: must be string"},
         {"{\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},\"additionalProperties\":false}",
          "{\"x-a\":1,\"b\":2,\"c\":3}", false,
-         "/x-a: must be string\n: must NOT have additional properties"},
+         "/x-a: must be string\n: must NOT have additional property \"b\"\n"
+         ": must NOT have additional property \"c\""},
         {"{\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},\"additionalProperties\":false}",
          "{\"x-a\":\"1\"}", true, NULL},
         {"{\"properties\":{\"a\":{}},\"additionalProperties\":{\"type\":\"integer\"}}",
@@ -310,8 +320,123 @@ static void test_arrays(void **state)
         {"{\"uniqueItems\":true}", "[0,-0]", false,
          ": must NOT have duplicate items (items ## 1 and 0 are identical)"},
         {"{\"uniqueItems\":false}", "[1,1]", true, NULL},
+        /* Equality is structural: order of members, 1 and 1.0, nesting, lengths. */
+        {"{\"uniqueItems\":true}",
+         "[[1,[2,{\"x\":{\"p\":1,\"q\":[]}}]],[1.0,[2,{\"x\":{\"q\":[],\"p\":1}}]]]", false,
+         ": must NOT have duplicate items (items ## 1 and 0 are identical)"},
+        {"{\"uniqueItems\":true}", "[[\"ab\",\"c\"],[\"a\",\"bc\"],{\"ab\":\"c\"},{\"a\":\"bc\"}]",
+         true, NULL},
+        {"{\"uniqueItems\":true}", "[[1,2],[2,1],{\"a\":[]},{\"a\":{}},[[]],[{}]]", true, NULL},
+        {"{\"uniqueItems\":true}", "[\"a\",\"b\",\"a\",\"b\",\"a\"]", false,
+         ": must NOT have duplicate items (items ## 4 and 2 are identical)"},
     };
     RUN(cases);
+}
+
+/*
+ * The hash uniqueItems once used (type, then h * 31 + item for arrays, finished by an
+ * invertible mix): inverting it gives, for any item a, a number b such that every pair
+ * [a, b] hashes alike, which sent the duplicate search quadratic.
+ */
+#define OLD_GOLDEN 0x9E3779B97F4A7C15u
+#define OLD_MIX 0xBF58476D1CE4E5B9u
+
+static uint64_t old_finish(uint64_t h)
+{
+    h ^= h >> 29;
+    h *= OLD_MIX;
+    return h ^ (h >> 32);
+}
+
+static uint64_t old_unfinish(uint64_t y)
+{
+    uint64_t inv = OLD_MIX; /* Newton's iteration for the inverse modulo 2^64 */
+    for (int i = 0; i < 6; i++)
+        inv *= 2 - OLD_MIX * inv;
+    uint64_t h1 = (y ^ (y >> 32)) * inv;
+    return h1 ^ (h1 >> 29) ^ (h1 >> 58);
+}
+
+static uint64_t old_hash_number(double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+    return old_finish((uint64_t)cJSON_Number * OLD_GOLDEN ^ bits);
+}
+
+/* A finite number b with old_hash([a, b]) equal for every a (false when none fits). */
+static bool old_colliding_partner(double a, double *b)
+{
+    uint64_t base = (uint64_t)cJSON_Array * OLD_GOLDEN * 31 * 31;
+    uint64_t want = 0 - base - 31 * old_hash_number(a); /* so that the array's sum is 0 */
+    uint64_t bits = old_unfinish(want) ^ ((uint64_t)cJSON_Number * OLD_GOLDEN);
+    memcpy(b, &bits, sizeof(*b));
+    return isfinite(*b) && *b != 0 && old_hash_number(*b) == want;
+}
+
+/*
+ * 30,000 distinct pairs (about 1 MB of JSON) that all collided under the old hash: the
+ * search compared them all with all (seconds); now well under a second even under ASan.
+ */
+static void test_unique_items_colliding(void **state)
+{
+    (void)state;
+    struct jsonschema *js = compile_text("{\"uniqueItems\":true}");
+    cJSON *big = cJSON_CreateArray();
+    int made = 0;
+    for (int i = 0; made < 30000; i++) {
+        double b;
+        if (!old_colliding_partner(i, &b))
+            continue;
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(i));
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(b));
+        cJSON_AddItemToArray(big, pair);
+        made++;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_true(jsonschema_validate(js, big, NULL, 0));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (secs > 1.0)
+        fail_msg("uniqueItems over 30,000 crafted pairs took %.2f s", secs);
+    cJSON_Delete(big);
+    jsonschema_free(js);
+}
+
+/*
+ * The regex budget is per validation, not per match: 1,000 property names that each make
+ * ^(a+)+$ backtrack (just under the one-match limit each) stop at the shared budget with
+ * the "too costly" error, in a fraction of the time the matches would take together.
+ */
+static void test_regex_budget_shared(void **state)
+{
+    (void)state;
+    struct jsonschema *js =
+        compile_text("{\"patternProperties\":{\"^(a+)+$\":{}},\"additionalProperties\":true}");
+    cJSON *o = cJSON_CreateObject();
+    char name[64];
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(name, sizeof(name), "aaaaaaaaaaaaaa%04d", i);
+        (void)n;
+        cJSON_AddItemToObject(o, name, cJSON_CreateNumber(i));
+    }
+    cJSON *errors = cJSON_CreateArray();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool ok = jsonschema_validate(js, o, errors, 20);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_false(ok);
+    assert_int_equal(cJSON_GetArraySize(errors), 1);
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(errors->child, "message"));
+    assert_non_null(strstr(msg, "too costly"));
+    if (secs > 0.5)
+        fail_msg("1,000 costly names took %.2f s", secs);
+    cJSON_Delete(errors);
+    cJSON_Delete(o);
+    jsonschema_free(js);
 }
 
 /* uniqueItems stays fast on the largest arrays a body can hold. */
@@ -427,7 +552,7 @@ static void test_refs(void **state)
          "/children/0/children/0/value: must be number"},
         {"{\"properties\":{\"next\":{\"$ref\":\"#\"}},\"additionalProperties\":false}",
          "{\"next\":{\"next\":{\"other\":1}}}", false,
-         "/next/next: must NOT have additional properties"},
+         "/next/next: must NOT have additional property \"other\""},
     };
     RUN(cases);
 }
@@ -578,6 +703,61 @@ static cJSON *nested_arrays(int depth, cJSON *leaf)
     return v;
 }
 
+/*
+ * Strings holding U+0000 as the ingress parses a body for its schema (body_to_json_whole):
+ * formats, lengths, patterns and uniqueItems see the whole text, where cJSON alone ends
+ * the string at the NUL ("2020-01-01\u0000" passed format "date").
+ */
+static bool valid_body(const char *schema, const char *body, char *first, size_t firstlen)
+{
+    struct jsonschema *js = compile_text(schema);
+    char err[256];
+    cJSON *inst = body_to_json_whole("application/json", body, strlen(body), err, sizeof(err));
+    if (inst == NULL)
+        fail_msg("body %s refused: %s", body, err);
+    cJSON *errors = cJSON_CreateArray();
+    bool ok = jsonschema_validate(js, inst, errors, 5);
+    assert_true(ok == jsonschema_validate(js, inst, NULL, 0));
+    const char *msg =
+        errors->child ? cJSON_GetStringValue(cJSON_GetObjectItem(errors->child, "message")) : "";
+    snprintf(first, firstlen, "%s", msg);
+    cJSON_Delete(errors);
+    cJSON_Delete(inst);
+    jsonschema_free(js);
+    return ok;
+}
+
+static void test_nul_in_strings(void **state)
+{
+    (void)state;
+    char msg[256];
+    assert_false(valid_body("{\"format\":\"date\"}", "\"2020-01-01\\u0000\"", msg, sizeof(msg)));
+    assert_string_equal(msg, "must match format \"date\"");
+    assert_true(valid_body("{\"format\":\"date\"}", "\"2020-01-01\"", msg, sizeof(msg)));
+    assert_false(valid_body("{\"format\":\"ipv4\"}", "\"1.2.3.4\\u0000junk\"", msg, sizeof(msg)));
+    assert_false(valid_body("{\"maxLength\":3}", "\"ab\\u0000c\"", msg, sizeof(msg)));
+    assert_string_equal(msg, "must NOT have more than 3 characters");
+    assert_true(valid_body("{\"maxLength\":4}", "\"ab\\u0000c\"", msg, sizeof(msg)));
+    assert_true(valid_body("{\"pattern\":\"^a\\\\x00b$\"}", "\"a\\u0000b\"", msg, sizeof(msg)));
+    assert_false(valid_body("{\"pattern\":\"^a$\"}", "\"a\\u0000b\"", msg, sizeof(msg)));
+    assert_true(valid_body("{\"uniqueItems\":true}", "[\"a\\u0000b\",\"a\\u0000c\",\"a\"]", msg,
+                           sizeof(msg)));
+    assert_false(
+        valid_body("{\"uniqueItems\":true}", "[\"a\\u0000b\",\"a\\u0000b\"]", msg, sizeof(msg)));
+    /* An escaped backslash before "u0000" is no NUL. */
+    assert_true(valid_body("{\"maxLength\":6}", "\"\\\\u0000\"", msg, sizeof(msg)));
+    assert_false(valid_body("{\"maxLength\":5}", "\"\\\\u0000\"", msg, sizeof(msg)));
+    /* Everyone else sees what cJSON gives: the string up to the NUL, printed as such. */
+    char err[256];
+    const char *body = "{\"k\\u0000x\":[\"a\\u0000b\"]}";
+    cJSON *v = body_to_json_whole("application/json", body, strlen(body), err, sizeof(err));
+    assert_non_null(v);
+    char *printed = cJSON_PrintUnformatted(v);
+    assert_string_equal(printed, "{\"k\":[\"a\"]}");
+    free(printed);
+    cJSON_Delete(v);
+}
+
 static void test_deep_instances(void **state)
 {
     (void)state;
@@ -691,7 +871,7 @@ static void test_bridge_schema(void **state)
                               "/retries: must be <= 25\n"
                               "/retry_delays/1: must be >= 0\n"
                               "/env: property name must be valid\n"
-                              "/auth: must NOT have additional properties");
+                              "/auth: must NOT have additional property \"x\"");
     free(text);
     cJSON_Delete(errors);
     cJSON_Delete(body);
@@ -710,12 +890,15 @@ int main(void)
         cmocka_unit_test(test_objects),
         cmocka_unit_test(test_arrays),
         cmocka_unit_test(test_unique_items_large),
+        cmocka_unit_test(test_unique_items_colliding),
+        cmocka_unit_test(test_regex_budget_shared),
         cmocka_unit_test(test_combinators),
         cmocka_unit_test(test_boolean_schemas),
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_annotations_are_data),
         cmocka_unit_test(test_ref_loops),
+        cmocka_unit_test(test_nul_in_strings),
         cmocka_unit_test(test_deep_instances),
         cmocka_unit_test(test_max_errors),
         cmocka_unit_test(test_schema_is_copied),

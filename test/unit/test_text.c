@@ -1,6 +1,6 @@
 /*
  * test_text.c - unit tests for common/text.c: hex digits, strict percent-decoding of paths
- * (malformed escapes and %00 refused), lenient form decoding, the string hash and JSON
+ * (malformed escapes and %00 refused), lenient form decoding, the string hashes and JSON
  * string quoting.
  */
 #include <setjmp.h>
@@ -12,10 +12,15 @@
 
 #include <cjson/cJSON.h>
 
+#include "body.h"
 #include "text.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void test_hex_value(void **state)
 {
@@ -117,6 +122,112 @@ static void test_hash(void **state)
     assert_true(text_hash("requests|a|202") != text_hash("requests|a|203"));
 }
 
+/* The keyed hash of one input in a process that has not hashed yet, from a child. */
+static uint64_t keyed_hash_in_child(const char *s)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint64_t h = text_hash_keyed(s, strlen(s));
+        _exit(write(fds[1], &h, sizeof(h)) == (ssize_t)sizeof(h) ? 0 : 1);
+    }
+    close(fds[1]);
+    uint64_t h = 0;
+    assert_int_equal(read(fds[0], &h, sizeof(h)), (ssize_t)sizeof(h));
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return h;
+}
+
+/* SipHash under a per-process key: stable within a process, over every byte (NULs too),
+ * and another process (another key) gets other values, so collisions cannot be precomputed. */
+static void test_hash_keyed(void **state)
+{
+    (void)state;
+    /* Two fresh processes draw two keys: the same input hashes differently. (First, before
+     * this process draws the key that children would inherit.) */
+    uint64_t a = keyed_hash_in_child("Aa"), b = keyed_hash_in_child("Aa");
+    assert_true(a != b);
+    assert_true(text_hash_keyed("endpoint", 8) == text_hash_keyed("endpoint", 8));
+    assert_true(text_hash_keyed("endpoint", 8) != text_hash_keyed("endpoinT", 8));
+    assert_true(text_hash_keyed("a\0b", 3) != text_hash_keyed("a\0c", 3));
+    assert_true(text_hash_keyed("", 0) != text_hash_keyed("\0", 1));
+}
+
+/* Numbers print so that they read back exactly, integers plainly: cJSON's own printer
+ * gives 9.00719925474099e+15 for 2^53, which reads back as 2^53 - 2. */
+static void test_json_number(void **state)
+{
+    (void)state;
+    static const struct {
+        double d;
+        const char *want;
+    } cases[] = {{9007199254740992.0, "9007199254740992"},
+                 {9007199254740991.0, "9007199254740991"},
+                 {-9007199254740992.0, "-9007199254740992"},
+                 {0.1, "0.1"},
+                 {1.5, "1.5"},
+                 {123, "123"},
+                 {-0.0, "0"},
+                 {1e300, "1e+300"},
+                 {0.30000000000000004, "0.30000000000000004"},
+                 {1e17, "1e+17"}};
+    char out[TEXT_JSON_NUMBER_MAX];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(text_json_number(out, cases[i].d), strlen(cases[i].want));
+        assert_string_equal(out, cases[i].want);
+    }
+    text_json_number(out, NAN);
+    assert_string_equal(out, "null");
+    /* Any double reads back as itself. */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double d;
+        memcpy(&d, &x, sizeof(d));
+        if (!isfinite(d))
+            continue;
+        text_json_number(out, d);
+        assert_true(strtod(out, NULL) == d);
+    }
+}
+
+/* A whole value prints as compact JSON that cJSON reads back equal, big integers kept. */
+static void test_json_print(void **state)
+{
+    (void)state;
+    const char *text = "{\"const\":9007199254740992,\"a\":[1,2.5,\"x\\\"\\n\",true,false,null,{}],"
+                       "\"e\":[],\"f\":-1e-300}";
+    cJSON *v = cJSON_Parse(text);
+    assert_non_null(v);
+    char *out = text_json_print(v);
+    assert_string_equal(out, "{\"const\":9007199254740992,\"a\":[1,2.5,\"x\\\"\\u000a\",true,false,"
+                             "null,{}],\"e\":[],\"f\":-1e-300}");
+    cJSON *back = cJSON_Parse(out);
+    assert_true(cJSON_Compare(v, back, true));
+    assert_true(cJSON_GetObjectItem(back, "const")->valuedouble == 9007199254740992.0);
+    cJSON_Delete(back);
+    free(out);
+    cJSON_Delete(v);
+    out = text_json_print(NULL);
+    assert_string_equal(out, "");
+    free(out);
+    /* Strings kept whole by body_json_whole print with their U+0000 as \u0000 again. */
+    const char *nul = "{\"k\":[\"a\\u0000b\",\"\\u0000\",\"\\\\u0000\"]}";
+    v = body_json_whole(nul, strlen(nul), NULL);
+    assert_non_null(v);
+    out = text_json_print(v);
+    assert_string_equal(out, nul);
+    free(out);
+    cJSON_Delete(v);
+}
+
 /* Quoting: what must be escaped is, the rest passes as is, and a JSON reader gives back
  * the input. */
 static void test_json_quote(void **state)
@@ -156,7 +267,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_value),   cmocka_unit_test(test_uridecode),
         cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_json_quote),  cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_hash_keyed),  cmocka_unit_test(test_json_number),
+        cmocka_unit_test(test_json_print),  cmocka_unit_test(test_json_quote),
+        cmocka_unit_test(test_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

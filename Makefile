@@ -9,7 +9,7 @@
 #                   FUZZ_SECONDS (default 60); make test runs them for a few seconds each
 
 CC ?= cc
-PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8
+PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8 gmime-3.0
 BUILD ?= build
 BINDIR ?= bin
 OPT ?= -O2

@@ -50,6 +50,7 @@ static const struct config_opt config_opts[] = {
      R_IN | R_WK},
     {"--log-level", "HOOKBRIDGE_LOG_LEVEL", CK_STR, STR(log_level), 0, 0, R_IN | R_WK},
     {"--log-format", "HOOKBRIDGE_LOG_FORMAT", CK_STR, STR(log_format), 0, 0, R_IN | R_WK},
+    {"--smtp-listen", "HOOKBRIDGE_SMTP_LISTEN", CK_STR, STR(smtp_listen), 0, 0, R_IN},
 };
 
 #define N_OPTS (sizeof(config_opts) / sizeof(config_opts[0]))
@@ -358,6 +359,14 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
                  "HOOKBRIDGE_LOG_LEVEL/--log-level: must be debug, info, warn or "
                  "error");
         return -1;
+    }
+    if (cfg->smtp_listen[0] != '\0') {
+        char host[256];
+        int port;
+        if (config_parse_hostport(cfg->smtp_listen, host, sizeof(host), &port, e, sizeof(e))) {
+            snprintf(err, errlen, "HOOKBRIDGE_SMTP_LISTEN/--smtp-listen: %s", e);
+            return -1;
+        }
     }
     const char *tok = getenv("HOOKBRIDGE_ADMIN_TOKEN");
     if (tok != NULL) {

@@ -40,6 +40,7 @@ struct config {
     char log_level[16];
     char log_format[16];
     char admin_token[256]; /* empty: the admin API answers 401 to everything */
+    char smtp_listen[256]; /* ingress only: "host:port" of the SMTP listener; empty: off */
     unsigned char secret_key[32];
 };
 

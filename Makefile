@@ -9,7 +9,8 @@
 #                   FUZZ_SECONDS (default 60); make test runs them for a few seconds each
 
 CC ?= cc
-PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8 gmime-3.0
+PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8 gmime-3.0 \
+        libevent_openssl openssl
 BUILD ?= build
 BINDIR ?= bin
 OPT ?= -O2

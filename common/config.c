@@ -51,6 +51,8 @@ static const struct config_opt config_opts[] = {
     {"--log-level", "HOOKBRIDGE_LOG_LEVEL", CK_STR, STR(log_level), 0, 0, R_IN | R_WK},
     {"--log-format", "HOOKBRIDGE_LOG_FORMAT", CK_STR, STR(log_format), 0, 0, R_IN | R_WK},
     {"--smtp-listen", "HOOKBRIDGE_SMTP_LISTEN", CK_STR, STR(smtp_listen), 0, 0, R_IN},
+    {"--tls-cert", "HOOKBRIDGE_TLS_CERT", CK_STR, STR(tls_cert), 0, 0, R_IN},
+    {"--tls-key", "HOOKBRIDGE_TLS_KEY", CK_STR, STR(tls_key), 0, 0, R_IN},
 };
 
 #define N_OPTS (sizeof(config_opts) / sizeof(config_opts[0]))
@@ -367,6 +369,12 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
             snprintf(err, errlen, "HOOKBRIDGE_SMTP_LISTEN/--smtp-listen: %s", e);
             return -1;
         }
+    }
+    if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
+        snprintf(err, errlen,
+                 "HOOKBRIDGE_TLS_CERT/--tls-cert and HOOKBRIDGE_TLS_KEY/--tls-key: "
+                 "set both or neither");
+        return -1;
     }
     const char *tok = getenv("HOOKBRIDGE_ADMIN_TOKEN");
     if (tok != NULL) {

@@ -207,7 +207,7 @@ out:
     cJSON_Delete(payload);
 }
 
-struct smtpd *mailhooks_listen(struct ingress *in, int listen_fd)
+struct smtpd *mailhooks_listen(struct ingress *in, int listen_fd, char *err, size_t errlen)
 {
     struct smtpd_config sc;
     smtpd_config_init(&sc);
@@ -217,5 +217,9 @@ struct smtpd *mailhooks_listen(struct ingress *in, int listen_fd)
         host[sizeof(host) - 1] = '\0';
         sc.hostname = host;
     }
-    return smtpd_new(in->base, listen_fd, &sc, mailhooks_rcpt, mailhooks_message, in);
+    if (in->cfg.tls_cert[0] != '\0') {
+        sc.tls_cert = in->cfg.tls_cert;
+        sc.tls_key = in->cfg.tls_key;
+    }
+    return smtpd_new(in->base, listen_fd, &sc, mailhooks_rcpt, mailhooks_message, in, err, errlen);
 }

@@ -15,7 +15,8 @@
 
 struct smtpd;
 
-/* Serve SMTP on `listen_fd` (not owned) with the ingress's limits. NULL on failure. */
-struct smtpd *mailhooks_listen(struct ingress *in, int listen_fd);
+/* Serve SMTP on `listen_fd` (not owned) with the ingress's limits, offering STARTTLS when
+ * --tls-cert and --tls-key are set. NULL with `err` on failure. */
+struct smtpd *mailhooks_listen(struct ingress *in, int listen_fd, char *err, size_t errlen);
 
 #endif

@@ -231,11 +231,9 @@ int main(int argc, char **argv)
         int sfd = ingress_listen_socket(shost, sport, m.in.cfg.reuseport, err, sizeof(err));
         if (sfd < 0)
             goto fail;
-        m.smtp = mailhooks_listen(&m.in, sfd);
-        if (m.smtp == NULL) {
-            snprintf(err, sizeof(err), "smtp listen: cannot serve on the socket");
+        m.smtp = mailhooks_listen(&m.in, sfd, err, sizeof(err));
+        if (m.smtp == NULL)
             goto fail;
-        }
     }
 
     m.sigterm = evsignal_new(m.in.base, SIGTERM, ingress_on_signal, &m);

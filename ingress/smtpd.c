@@ -20,10 +20,13 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,7 @@
 /* A DATA line longer than this is taken in pieces rather than waiting for its CRLF. */
 #define SMTPD_DATA_CHUNK (64 * 1024)
 #define SMTPD_ACCEPT_BACKOFF_MS 100
+#define SMTPD_LINGER_POLL_MS 20
 
 enum smtpd_phase { SMTPD_CMD, SMTPD_DATA, SMTPD_WAIT, SMTPD_CLOSING };
 
@@ -65,8 +69,10 @@ struct smtpd_conn {
     bool line_start; /* DATA: the next byte starts a line */
     bool too_big;    /* DATA: past max_message; read off and refused at the end */
     bool in_cb;      /* inside a read callback: frees wait for its end */
+    bool tls;        /* STARTTLS done: bev is the OpenSSL filter */
     bool dead;
     unsigned errors;
+    unsigned linger_polls; /* CLOSING behind TLS: checks of the socket's output */
     char helo[SMTPPARSE_DOMAIN_MAX + 1];
     char from[SMTPPARSE_PATH_MAX + 1];
     struct smtpd_rcpt *rcpts;
@@ -91,6 +97,7 @@ struct smtpd {
     size_t nconns, active;
     bool stopping, backing_off;
     struct timeval tv_cmd, tv_idle, tv_data, tv_write;
+    SSL_CTX *tls; /* NULL: no STARTTLS */
 };
 
 void smtpd_config_init(struct smtpd_config *cfg)
@@ -184,8 +191,57 @@ static void smtpd_ehlo(struct smtpd_conn *c)
 {
     evbuffer_add_printf(bufferevent_get_output(c->bev),
                         "250-%s\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
-                        "250 SIZE %zu\r\n",
-                        c->s->hostname, c->s->cfg.max_message);
+                        "%s250 SIZE %zu\r\n",
+                        c->s->hostname, c->s->tls && !c->tls ? "250-STARTTLS\r\n" : "",
+                        c->s->cfg.max_message);
+}
+
+static void smtpd_on_read(struct bufferevent *bev, void *arg);
+static void smtpd_on_write(struct bufferevent *bev, void *arg);
+static void smtpd_on_event(struct bufferevent *bev, short what, void *arg);
+
+/*
+ * STARTTLS (RFC 3207): answer 220 in the clear, then put libevent's OpenSSL filter over the
+ * connection. Whatever the client sent after the command is dropped unread: bytes pipelined
+ * before the handshake must not be taken as commands of the encrypted session (the
+ * CVE-2011-0411 injection). The session starts over: a new EHLO is required.
+ */
+static void smtpd_starttls(struct smtpd_conn *c)
+{
+    struct smtpd *s = c->s;
+    if (s->tls == NULL || c->tls) {
+        smtpd_refuse(c, 502, "5.5.1 command not implemented");
+        return;
+    }
+    if (c->in_mail) {
+        smtpd_refuse(c, 503, "5.5.1 STARTTLS inside a transaction");
+        return;
+    }
+    SSL *ssl = SSL_new(s->tls);
+    if (ssl == NULL) {
+        smtpd_send(c, 454, "4.7.0 TLS not available due to temporary reason");
+        return;
+    }
+    smtpd_send(c, 220, "2.0.0 ready to start TLS");
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    struct bufferevent *tb = bufferevent_openssl_filter_new(
+        s->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (tb == NULL) {
+        SSL_free(ssl);
+        smtpd_close_with(c, 421, "4.7.0 TLS setup failed, closing connection");
+        return;
+    }
+    c->bev = tb;
+    c->tls = true;
+    c->helo_seen = false;
+    smtpd_reset(c);
+    bufferevent_setcb(tb, smtpd_on_read, smtpd_on_write, smtpd_on_event, c);
+    bufferevent_set_timeouts(tb, NULL, &s->tv_write);
+    bufferevent_enable(tb, EV_READ | EV_WRITE);
+    /* The handshake and the new EHLO are one command's worth of time. */
+    c->cmd_timer = true;
+    evtimer_add(c->timer, &s->tv_cmd);
 }
 
 static void smtpd_rcpt(struct smtpd_conn *c, const char *path)
@@ -285,6 +341,8 @@ static void smtpd_command(struct smtpd_conn *c, const char *line, size_t len)
         smtpd_close_with(c, 221, "2.0.0 bye");
         return;
     case SMTPPARSE_STARTTLS:
+        smtpd_starttls(c);
+        return;
     case SMTPPARSE_NOT_IMPLEMENTED:
         smtpd_refuse(c, 502, "5.5.1 command not implemented");
         return;
@@ -413,8 +471,11 @@ static void smtpd_process(struct smtpd_conn *c)
             break;
         }
         c->cmd_timer = false;
+        struct bufferevent *before = c->bev;
         smtpd_command(c, line, n);
         free(line);
+        if (c->bev != before)
+            break; /* STARTTLS: the rest comes through the TLS filter */
     }
 }
 
@@ -429,18 +490,38 @@ static void smtpd_on_read(struct bufferevent *bev, void *arg)
         smtpd_conn_free(c);
 }
 
+/* Close a CLOSING connection once its last reply reached the socket. Behind the TLS filter
+ * "written" only means handed to the socket's bufferevent, whose own writes the filter
+ * watches, so that one is polled until it is empty (at most the write timeout). */
+static void smtpd_finish(struct smtpd_conn *c)
+{
+    struct bufferevent *under = bufferevent_get_underlying(c->bev);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return; /* the write callback comes back */
+    if (under != NULL && evbuffer_get_length(bufferevent_get_output(under)) > 0 &&
+        c->linger_polls++ < c->s->cfg.write_timeout_ms / SMTPD_LINGER_POLL_MS) {
+        struct timeval tv = smtpd_tv(SMTPD_LINGER_POLL_MS);
+        evtimer_add(c->timer, &tv);
+        return;
+    }
+    smtpd_conn_free(c);
+}
+
 static void smtpd_on_write(struct bufferevent *bev, void *arg)
 {
     struct smtpd_conn *c = arg;
-    if (c->phase == SMTPD_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        smtpd_conn_free(c);
+    (void)bev;
+    if (c->phase == SMTPD_CLOSING)
+        smtpd_finish(c);
 }
 
 static void smtpd_on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct smtpd_conn *c = arg;
     (void)bev;
-    (void)what; /* EOF, error or a write that made no progress: the client is gone */
+    if (what & BEV_EVENT_CONNECTED)
+        return; /* the TLS handshake is done; the client's EHLO follows */
+    /* EOF, an error (TLS ones too) or a write that made no progress: the client is gone. */
     smtpd_conn_free(c);
 }
 
@@ -451,6 +532,8 @@ static void smtpd_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->phase == SMTPD_CMD || c->phase == SMTPD_DATA)
         smtpd_close_with(c, 421, "4.4.2 timeout, closing connection");
+    else if (c->phase == SMTPD_CLOSING)
+        smtpd_finish(c);
 }
 
 static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
@@ -517,8 +600,35 @@ static void smtpd_on_accept_error(struct evconnlistener *lev, void *arg)
     evtimer_add(s->backoff, &tv);
 }
 
+/* A server context for STARTTLS: TLS 1.2 or later, the certificate chain and its key. */
+static SSL_CTX *smtpd_tls_ctx(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        goto fail;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        snprintf(err, errlen, "tls cert %s: %s", cert, ERR_reason_error_string(ERR_get_error()));
+        goto out_free;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "tls key %s: %s", key, ERR_reason_error_string(ERR_get_error()));
+        goto out_free;
+    }
+    return ctx;
+out_free:
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return NULL;
+fail:
+    snprintf(err, errlen, "tls: cannot make a context");
+    return NULL;
+}
+
 struct smtpd *smtpd_new(struct event_base *base, int listen_fd, const struct smtpd_config *cfg,
-                        smtpd_rcpt_fn rcpt, smtpd_message_fn message, void *arg)
+                        smtpd_rcpt_fn rcpt, smtpd_message_fn message, void *arg, char *err,
+                        size_t errlen)
 {
     struct smtpd *s = xcalloc(1, sizeof(*s));
     struct smtpd_config def;
@@ -539,6 +649,14 @@ struct smtpd *smtpd_new(struct event_base *base, int listen_fd, const struct smt
     snprintf(s->hostname, sizeof(s->hostname), "%s",
              cfg && cfg->hostname ? cfg->hostname : "hookbridge");
     s->cfg.hostname = NULL;
+    if (cfg && cfg->tls_cert && cfg->tls_key) {
+        s->tls = smtpd_tls_ctx(cfg->tls_cert, cfg->tls_key, err, errlen);
+        if (s->tls == NULL) {
+            free(s);
+            return NULL;
+        }
+    }
+    s->cfg.tls_cert = s->cfg.tls_key = NULL;
     s->base = base;
     s->rcpt = rcpt;
     s->message = message;
@@ -549,6 +667,8 @@ struct smtpd *smtpd_new(struct event_base *base, int listen_fd, const struct smt
     s->tv_write = smtpd_tv(s->cfg.write_timeout_ms);
     s->lev = evconnlistener_new(base, smtpd_on_accept, s, 0, 0, listen_fd);
     if (s->lev == NULL) {
+        snprintf(err, errlen, "smtp listener: cannot serve on the socket");
+        SSL_CTX_free(s->tls);
         free(s);
         return NULL;
     }
@@ -591,6 +711,7 @@ void smtpd_free(struct smtpd *s)
     }
     evconnlistener_free(s->lev);
     event_free(s->backoff);
+    SSL_CTX_free(s->tls);
     free(s);
 }
 

@@ -1,7 +1,8 @@
 /*
  * smtpd.h - the ingress's SMTP listener (an RFC 5321 subset) on its libevent loop.
  *
- * Conversation only: it speaks EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT, enforces
+ * Conversation only: it speaks EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT (and
+ * STARTTLS when given a certificate: libevent's OpenSSL filter over the same socket), enforces
  * the limits (message size, line length, recipients, connections, bad commands) and the
  * timeouts of the HTTP listener (a command must arrive within the command timeout of its
  * first byte, the next one within the idle timeout, the whole DATA within the data timeout),
@@ -33,6 +34,8 @@ struct smtpd_config {
     unsigned write_timeout_ms;   /* no progress writing a reply: close (30000) */
     unsigned max_connections;    /* accepting pauses above this (10000) */
     const char *hostname;        /* in the greeting and EHLO (copied; NULL: "hookbridge") */
+    const char *tls_cert;        /* PEM certificate chain file: STARTTLS offered (NULL: not) */
+    const char *tls_key;         /* PEM private key file, with tls_cert */
 };
 
 /* The answer to a RCPT: `code` 250 to accept, else the refusal (e.g. 550) with `text`, a
@@ -51,10 +54,11 @@ typedef void (*smtpd_message_fn)(struct smtpd_msg *msg, void *arg);
 
 void smtpd_config_init(struct smtpd_config *cfg);
 
-/* Serve SMTP on `listen_fd` (a listening socket, not owned). Returns NULL when the listener
- * cannot be set up. */
+/* Serve SMTP on `listen_fd` (a listening socket, not owned). Returns NULL with `err` when
+ * the listener cannot be set up or the certificate and key cannot be loaded. */
 struct smtpd *smtpd_new(struct event_base *base, int listen_fd, const struct smtpd_config *cfg,
-                        smtpd_rcpt_fn rcpt, smtpd_message_fn message, void *arg);
+                        smtpd_rcpt_fn rcpt, smtpd_message_fn message, void *arg, char *err,
+                        size_t errlen);
 
 /* Stop accepting; idle connections get 421 and close, busy ones close after their answer. */
 void smtpd_stop_accepting(struct smtpd *s);

@@ -301,3 +301,68 @@ def test_mail_rfc822_post(env):
                                   "properties": {"subject": {"const": "expected"}}})
     expect_error(env.hook(s, body=raw, content_type="message/rfc822"), 400,
                  "validation_failed", "rfc822 against a schema")
+
+
+def make_cert(env):
+    cert = os.path.join(env.dir, "smtp.crt")
+    key = os.path.join(env.dir, "smtp.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@meta(est=8)
+def test_mail_starttls(env):
+    cert, key = make_cert(env)
+    start(env, HOOKBRIDGE_TLS_CERT=cert, HOOKBRIDGE_TLS_KEY=key)
+    sink = env.sink()
+    b = env.create_bridge(outbound_url=sink.url("/tls"))
+    to = "%s@x.test" % b["endpoint"]
+    # swaks --tls: STARTTLS is offered, required by the client, and the mail goes through.
+    r = swaks(env, "--to", to, "--tls", "--header", "Subject: over tls", "--body", "secret body")
+    out = r.stdout.decode("utf-8", "replace")
+    check(r.returncode == 0, "swaks --tls: rc %d\n%s" % (r.returncode, out[-2000:]))
+    check("250-STARTTLS" in out and "TLS started" in out, "no STARTTLS in:\n%s" % out[-2000:])
+    eid = QUEUED_RE.findall(out)[0]
+    # smtplib's starttls too.
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtp(env) as s:
+        s.ehlo("c.example")
+        check(s.has_extn("starttls"), "STARTTLS not advertised")
+        code, _ = s.starttls(context=ctx)
+        check(code == 220, "STARTTLS: %d" % code)
+        code, text = s.ehlo("c.example")
+        check(code == 250 and b"STARTTLS" not in text, "EHLO after TLS: %d %r" % (code, text))
+        s.sendmail("a@b.c", [to], b"Subject: smtplib tls\r\n\r\nhi\r\n")
+    # Bytes pipelined behind STARTTLS are dropped, not run inside the TLS session.
+    sock = socket.create_connection(("127.0.0.1", env.smtp_port), timeout=20)
+    f = sock.makefile("rb")
+    f.readline()
+    sock.sendall(b"EHLO c\r\n")
+    while f.readline()[3:4] == b"-":
+        pass
+    sock.sendall(b"STARTTLS\r\nNOOP injected\r\n")
+    check(f.readline().startswith(b"220 2.0.0"), "STARTTLS answer")
+    tls = ctx.wrap_socket(sock, server_hostname="localhost")
+    tls.sendall(b"EHLO after\r\n")
+    first = tls.recv(1000)
+    check(first.startswith(b"250-"), "first answer inside TLS %r (an injected NOOP ran?)" % first)
+    tls.close()
+    env.start_worker()
+    env.wait_event(eid, {"delivered"})
+    p = json.loads(sink.by_event(eid)[0].body)
+    check(p["subject"] == "over tls" and p["text"].startswith("secret body"), "payload %r" % p)
+
+
+@meta(est=4)
+def test_mail_no_starttls_without_cert(env):
+    start(env)
+    with smtp(env) as s:
+        s.ehlo("c")
+        check(not s.has_extn("starttls"), "STARTTLS offered without a certificate")
+        code, _ = s.docmd("STARTTLS")
+        check(code == 502, "STARTTLS without a certificate: %d" % code)

@@ -124,7 +124,7 @@ def test_mail_swaks_malformed_and_8bit(env):
            b"Content-Type: multipart/mixed; boundary=\"never\"\r\n\r\n--never\r\n"
            b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
            b"JVBE!!!Ri0x\r\n..a dot-stuffed line\r\n")
-    r = swaks(env, "--to", to, "--pipeline", data=bad)
+    r = swaks(env, "--to=" + to, "--pipeline", data=bad)
     out = r.stdout.decode("utf-8", "replace")
     check(r.returncode == 0, "swaks malformed: rc %d\n%s" % (r.returncode, out[-1500:]))
     ids = QUEUED_RE.findall(out)
@@ -137,7 +137,7 @@ def test_mail_swaks_malformed_and_8bit(env):
     # 8-bit Latin-1 body with no charset, raw 8-bit header.
     latin = (b"From: J\xfcrgen <j@example.org>\r\nTo: " + to.encode() +
              b"\r\nSubject: caf\xe9\r\n\r\nCaf\xe9 cr\xe8me\r\n")
-    r = swaks(env, "--to", to, data=latin)
+    r = swaks(env, "--to=" + to, data=latin)
     out = r.stdout.decode("utf-8", "replace")
     check(r.returncode == 0, "swaks 8bit: rc %d\n%s" % (r.returncode, out[-1500:]))
     eid = QUEUED_RE.findall(out)[0]
@@ -320,7 +320,7 @@ def test_mail_starttls(env):
     b = env.create_bridge(outbound_url=sink.url("/tls"))
     to = "%s@x.test" % b["endpoint"]
     # swaks --tls: STARTTLS is offered, required by the client, and the mail goes through.
-    r = swaks(env, "--to", to, "--tls", "--header", "Subject: over tls", "--body", "secret body")
+    r = swaks(env, "--to=" + to, "--tls", "--header", "Subject: over tls", "--body", "secret body")
     out = r.stdout.decode("utf-8", "replace")
     check(r.returncode == 0, "swaks --tls: rc %d\n%s" % (r.returncode, out[-2000:]))
     check("250-STARTTLS" in out and "TLS started" in out, "no STARTTLS in:\n%s" % out[-2000:])

@@ -148,6 +148,12 @@ $(BUILD)/test/test_smtpparse: $(BUILD)/test/unit/test_smtpparse.o $(BUILD)/ingre
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+# test_smtpd runs ingress/smtpd.c's listener on loopback.
+$(BUILD)/test/test_smtpd: $(BUILD)/test/unit/test_smtpd.o $(BUILD)/ingress/smtpd.o \
+		$(BUILD)/ingress/smtpparse.o $(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 # test_httpd runs ingress/httpd.c's server on loopback.
 $(BUILD)/test/test_httpd: $(BUILD)/test/unit/test_httpd.o $(BUILD)/ingress/httpd.o \
 		$(BUILD)/ingress/httpparse.o $(BUILD)/libhbcommon.a

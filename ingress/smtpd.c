@@ -95,6 +95,7 @@ struct smtpd {
     struct smtpd_conn *conns;
     struct smtpd_msg *waiting;
     size_t nconns, active;
+    size_t closing; /* connections whose last reply is going out */
     bool stopping, backing_off;
     struct timeval tv_cmd, tv_idle, tv_data, tv_write;
     SSL_CTX *tls; /* NULL: no STARTTLS */
@@ -153,6 +154,8 @@ static void smtpd_conn_free(struct smtpd_conn *c)
     struct smtpd *s = c->s;
     if (c->msg != NULL)
         c->msg->conn = NULL; /* its owner still answers it; the answer only frees it */
+    if (c->phase == SMTPD_CLOSING)
+        s->closing--;
     bufferevent_free(c->bev);
     event_free(c->timer);
     if (c->prev)
@@ -172,6 +175,8 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 static void smtpd_close_with(struct smtpd_conn *c, int code, const char *text)
 {
     smtpd_send(c, code, text);
+    if (c->phase != SMTPD_CLOSING)
+        c->s->closing++;
     c->phase = SMTPD_CLOSING;
     bufferevent_disable(c->bev, EV_READ);
     evtimer_del(c->timer);
@@ -692,7 +697,7 @@ void smtpd_stop_accepting(struct smtpd *s)
 
 size_t smtpd_active(const struct smtpd *s)
 {
-    return s ? s->active : 0;
+    return s ? s->active + s->closing : 0;
 }
 
 void smtpd_free(struct smtpd *s)

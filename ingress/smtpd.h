@@ -63,7 +63,8 @@ struct smtpd *smtpd_new(struct event_base *base, int listen_fd, const struct smt
 /* Stop accepting; idle connections get 421 and close, busy ones close after their answer. */
 void smtpd_stop_accepting(struct smtpd *s);
 
-/* Messages waiting for their answer. */
+/* Messages waiting for their answer, and connections whose last reply (a 421 on stopping)
+ * is still going out: zero means smtpd_free cuts nothing short. */
 size_t smtpd_active(const struct smtpd *s);
 
 /* Close everything; waiting messages are detached (their reply only frees them). */

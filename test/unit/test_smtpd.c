@@ -6,7 +6,7 @@
  * and commands pipelined behind a message; a client gone before its answer; the limits
  * (message size after DATA, line length, recipients, refused commands, connections); the
  * command, idle and data timeouts (a trickling client does not extend them); a bare LF never
- * ending DATA; and smtpd_free with a message still waiting.
+ * ending DATA; a stop that lets its 421 out; and smtpd_free with a message still waiting.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -374,12 +374,32 @@ static void test_max_connections(void **state)
     srv_stop(&s);
 }
 
+static void test_stop_accepting(void **state)
+{
+    (void)state;
+    struct srv s;
+    srv_start(&s, NULL);
+    struct cli c;
+    cli_connect(&c, &s);
+    wait_replies(&s, &c, 1, 2000);
+    smtpd_stop_accepting(s.s);
+    /* The 421 still going out counts, so a shutdown waits for it. */
+    assert_int_equal(smtpd_active(s.s), 1);
+    wait_replies(&s, &c, 2, 2000);
+    assert_non_null(strstr(c.buf, "421 4.3.2"));
+    for (int i = 0; i < 100 && smtpd_active(s.s) > 0; i++)
+        wait_replies(&s, &c, 99, 5);
+    assert_int_equal(smtpd_active(s.s), 0);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conversation),    cmocka_unit_test(test_later_answer_and_pipeline),
         cmocka_unit_test(test_limits),          cmocka_unit_test(test_timeouts),
-        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_max_connections), cmocka_unit_test(test_stop_accepting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

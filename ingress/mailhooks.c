@@ -74,17 +74,30 @@ static void mailhooks_done(struct mailhooks_pending *p)
     free(p);
 }
 
+/* One recipient bridge's job on its way to Redis. */
+struct mailhooks_call {
+    struct mailhooks_pending *p;
+    char bridge_id[HB_ID_LEN];
+};
+
+static void mailhooks_log(const char *bridge_id, const char *event_id, const char *code,
+                          const char *why);
+
 static void mailhooks_on_enqueued(enum enqueue_result res, const char *id, const char *why,
                                   void *arg)
 {
-    struct mailhooks_pending *p = arg;
+    struct mailhooks_call *call = arg;
+    struct mailhooks_pending *p = call->p;
     if (res == ENQUEUE_FAILED) {
-        log_kv(LOG_WARN, "enqueue failed", "error", why, NULL);
+        log_kv(LOG_WARN, "enqueue failed", "bridge_id", call->bridge_id, "error", why, NULL);
+        mailhooks_log(call->bridge_id, NULL, "451", "queue_unavailable");
         p->failed++;
     } else {
+        mailhooks_log(call->bridge_id, id, "250", NULL);
         if (p->queued++ == 0)
             snprintf(p->first_id, sizeof(p->first_id), "%s", id);
     }
+    free(call);
     if (--p->waiting == 0)
         mailhooks_done(p);
 }
@@ -152,6 +165,7 @@ static void mailhooks_message(struct smtpd_msg *msg, void *arg)
         if (e == NULL || e->auth.type != AUTH_NONE)
             continue;
         if (!e->b->active) {
+            mailhooks_log(e->b->id, NULL, "450", "bridge_inactive");
             paused++;
             continue;
         }
@@ -180,12 +194,15 @@ static void mailhooks_message(struct smtpd_msg *msg, void *arg)
         j.replay_of = xstrdup("");
         int64_t due =
             e->b->delay_seconds > 0 ? j.received_ms + (int64_t)e->b->delay_seconds * 1000 : 0;
+        struct mailhooks_call *call = xcalloc(1, sizeof(*call));
+        call->p = p;
+        memcpy(call->bridge_id, j.bridge_id, sizeof(call->bridge_id));
         p->waiting++;
-        if (enqueue_job(in, &j, due, idem, mailhooks_on_enqueued, p) != 0) {
+        if (enqueue_job(in, &j, due, idem, mailhooks_on_enqueued, call) != 0) {
+            mailhooks_log(e->b->id, NULL, "451", "queue_unavailable");
+            free(call);
             p->waiting--;
             p->failed++;
-        } else {
-            mailhooks_log(e->b->id, j.id, "250", NULL);
         }
         job_clear(&j);
     }

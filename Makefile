@@ -9,7 +9,8 @@
 #                   FUZZ_SECONDS (default 60); make test runs them for a few seconds each
 
 CC ?= cc
-PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8
+PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8 gmime-3.0 \
+        libevent_openssl openssl
 BUILD ?= build
 BINDIR ?= bin
 OPT ?= -O2
@@ -83,6 +84,11 @@ $(BUILD)/bin/fuzz_httpparse: $(BUILD)/test/fuzz/fuzz_httpparse.o $(BUILD)/ingres
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
 
+$(BUILD)/bin/fuzz_smtp: $(BUILD)/test/fuzz/fuzz_smtp.o $(BUILD)/ingress/smtpparse.o \
+		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
 $(BUILD)/bin/fuzz_%: $(BUILD)/test/fuzz/fuzz_%.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
@@ -142,6 +148,18 @@ $(BUILD)/test/test_http: $(BUILD)/test/unit/test_http.o $(BUILD)/ingress/http.o 
 # test_httpparse tests ingress/httpparse.c, the pure HTTP/1.1 parser.
 $(BUILD)/test/test_httpparse: $(BUILD)/test/unit/test_httpparse.o $(BUILD)/ingress/httpparse.o \
 		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# test_smtpparse tests ingress/smtpparse.c, the pure SMTP command parser.
+$(BUILD)/test/test_smtpparse: $(BUILD)/test/unit/test_smtpparse.o $(BUILD)/ingress/smtpparse.o \
+		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# test_smtpd runs ingress/smtpd.c's listener on loopback.
+$(BUILD)/test/test_smtpd: $(BUILD)/test/unit/test_smtpd.o $(BUILD)/ingress/smtpd.o \
+		$(BUILD)/ingress/smtpparse.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 

@@ -66,6 +66,12 @@ static const struct config_opt config_opts[] = {
      "debug, info, warn or error"},
     {"--log-format", "HOOKBRIDGE_LOG_FORMAT", CK_STR, STR(log_format), 0, 0, R_IN | R_WK, "json",
      "json or text, on stderr"},
+    {"--smtp-listen", "HOOKBRIDGE_SMTP_LISTEN", CK_STR, STR(smtp_listen), 0, 0, R_IN, "off",
+     "SMTP listener for e-mail in, e.g. 0.0.0.0:2525"},
+    {"--tls-cert", "HOOKBRIDGE_TLS_CERT", CK_STR, STR(tls_cert), 0, 0, R_IN, "none",
+     "PEM certificate for STARTTLS on the SMTP listener"},
+    {"--tls-key", "HOOKBRIDGE_TLS_KEY", CK_STR, STR(tls_key), 0, 0, R_IN, "none",
+     "PEM private key for STARTTLS on the SMTP listener"},
 };
 
 #define N_OPTS (sizeof(config_opts) / sizeof(config_opts[0]))
@@ -411,6 +417,20 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
         snprintf(err, errlen,
                  "HOOKBRIDGE_LOG_LEVEL/--log-level: must be debug, info, warn or "
                  "error");
+        return -1;
+    }
+    if (cfg->smtp_listen[0] != '\0') {
+        char host[256];
+        int port;
+        if (config_parse_hostport(cfg->smtp_listen, host, sizeof(host), &port, e, sizeof(e))) {
+            snprintf(err, errlen, "HOOKBRIDGE_SMTP_LISTEN/--smtp-listen: %s", e);
+            return -1;
+        }
+    }
+    if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
+        snprintf(err, errlen,
+                 "HOOKBRIDGE_TLS_CERT/--tls-cert and HOOKBRIDGE_TLS_KEY/--tls-key: "
+                 "set both or neither");
         return -1;
     }
     const char *tok = getenv("HOOKBRIDGE_ADMIN_TOKEN");

@@ -40,6 +40,9 @@ struct config {
     char log_level[16];
     char log_format[16];
     char admin_token[256]; /* empty: the admin API answers 401 to everything */
+    char smtp_listen[256]; /* ingress only: "host:port" of the SMTP listener; empty: off */
+    char tls_cert[512];    /* ingress only: PEM chain for STARTTLS; empty: none */
+    char tls_key[512];     /* ingress only: its PEM private key */
     unsigned char secret_key[32];
 };
 

@@ -21,6 +21,7 @@
 #include "job.h"
 #include "jsonschema.h"
 #include "log.h"
+#include "mail_in.h"
 #include "metrics.h"
 #include "queue.h"
 #include "rconn.h"
@@ -288,6 +289,7 @@ void hooks_request(struct httpd_req *req, void *arg)
     int64_t started = clock_mono_ms();
     char err[HB_ERR_LEN];
     cJSON *parsed = NULL;
+    char *mail_json = NULL; /* a message/rfc822 body, parsed */
 
     if (strcmp(httpd_req_path(req), "/healthz") == 0) {
         /* The public listener answers health checks too, for load balancers. */
@@ -327,6 +329,18 @@ void hooks_request(struct httpd_req *req, void *arg)
         goto out;
     }
     const char *ctype = httpd_req_header(req, "Content-Type");
+    if (mail_in_ctype_is_rfc822(ctype)) {
+        /* An e-mail posted as it is: like mail to the SMTP listener, its event's body is the
+         * parsed message (SPEC, E-mail in), checked and forwarded as JSON. */
+        mail_json = mail_in_json(raw, body_len, err, sizeof(err));
+        if (mail_json == NULL) {
+            hooks_error(in, req, 400, "invalid_message", err, b->id, started);
+            goto out;
+        }
+        raw = mail_json;
+        body_len = strlen(mail_json);
+        ctype = "application/json";
+    }
     /* A body that claims to be JSON must be JSON even when the bridge only forwards it: a
      * broken sender is told at once instead of a destination failing later. Where the
      * bridge reads the body (template, schema or filter) it must also have no duplicate
@@ -410,4 +424,5 @@ void hooks_request(struct httpd_req *req, void *arg)
     }
 out:
     cJSON_Delete(parsed);
+    free(mail_json);
 }

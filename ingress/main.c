@@ -16,8 +16,10 @@
 #include "httpd.h"
 #include "ingress.h"
 #include "log.h"
+#include "mailhooks.h"
 #include "metrics.h"
 #include "rconn.h"
+#include "smtpd.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -41,6 +43,7 @@ struct ingress_main {
     struct ingress in;
     struct httpd *pub;
     struct httpd *admin;
+    struct smtpd *smtp; /* NULL unless --smtp-listen */
     struct event *sigterm, *sigint, *drain, *metrics, *logs;
     int64_t drain_deadline;
     bool stopping;
@@ -135,7 +138,8 @@ static void ingress_drain(evutil_socket_t fd, short what, void *arg)
     struct ingress_main *m = arg;
     (void)fd;
     (void)what;
-    bool busy = hooks_pending() > 0 || httpd_active(m->pub) > 0 || httpd_active(m->admin) > 0;
+    bool busy = hooks_pending() > 0 || httpd_active(m->pub) > 0 || httpd_active(m->admin) > 0 ||
+                smtpd_active(m->smtp) > 0;
     if (busy && clock_mono_ms() < m->drain_deadline) {
         struct timeval tv = {0, 20 * 1000};
         evtimer_add(m->drain, &tv);
@@ -157,6 +161,7 @@ static void ingress_on_signal(evutil_socket_t sig, short what, void *arg)
     /* No new connections; requests already read still get their answer. */
     httpd_stop_accepting(m->pub);
     httpd_stop_accepting(m->admin);
+    smtpd_stop_accepting(m->smtp);
     m->drain_deadline = clock_mono_ms() + m->in.cfg.shutdown_timeout * 1000;
     ingress_drain(-1, 0, m);
 }
@@ -218,6 +223,18 @@ int main(int argc, char **argv)
     if (afd < 0)
         goto fail;
     m.admin = ingress_httpd(&m, afd, INGRESS_ADMIN_MAX_BODY, admin_head, admin_request);
+    if (m.in.cfg.smtp_listen[0] != '\0') {
+        /* E-mail in (mailhooks.h); the address was checked by config_load. */
+        char shost[256];
+        int sport;
+        config_parse_hostport(m.in.cfg.smtp_listen, shost, sizeof(shost), &sport, err, sizeof(err));
+        int sfd = ingress_listen_socket(shost, sport, m.in.cfg.reuseport, err, sizeof(err));
+        if (sfd < 0)
+            goto fail;
+        m.smtp = mailhooks_listen(&m.in, sfd, err, sizeof(err));
+        if (m.smtp == NULL)
+            goto fail;
+    }
 
     m.sigterm = evsignal_new(m.in.base, SIGTERM, ingress_on_signal, &m);
     m.sigint = evsignal_new(m.in.base, SIGINT, ingress_on_signal, &m);
@@ -234,7 +251,8 @@ int main(int argc, char **argv)
     snprintf(lport, sizeof(lport), "%d", m.in.cfg.listen_port);
     snprintf(aport, sizeof(aport), "%d", m.in.cfg.admin_port);
     log_kv(LOG_INFO, "ingress started", "listen", m.in.cfg.listen_host, "port", lport,
-           "admin_listen", m.in.cfg.admin_host, "admin_port", aport, "version", HB_VERSION, NULL);
+           "admin_listen", m.in.cfg.admin_host, "admin_port", aport, "smtp_listen",
+           m.in.cfg.smtp_listen[0] ? m.in.cfg.smtp_listen : NULL, "version", HB_VERSION, NULL);
     event_base_dispatch(m.in.base);
     log_kv(LOG_INFO, "ingress stopped", NULL);
     status = 0;
@@ -255,6 +273,7 @@ out:
         httpd_free(m.pub);
     if (m.admin)
         httpd_free(m.admin);
+    smtpd_free(m.smtp);
     evwriter_free(m.in.events);
     bcache_free(m.in.bridges);
     metrics_batch_free(m.in.metrics);

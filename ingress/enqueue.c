@@ -5,6 +5,12 @@
  * first looks the key up. Both write the same keys. The transaction is the hot path: Redis
  * runs it in about two thirds of the script's time (a Lua call plus one redis.call per
  * command), and on the two cores this runs on Redis's time is the ingress's time.
+ *
+ * With --redis-wait-replicas N a WAIT N 1000 follows on the same connection, pipelined:
+ * Redis answers it once N replicas hold every write this connection made, so the job's
+ * 202 waits for that answer and a failover to one of those replicas keeps the job. Fewer
+ * replicas within the second fail the enqueue (503) though the job stays queued on the
+ * master: if the master lives, it is delivered anyway (at least once is kept).
  */
 #include "enqueue.h"
 
@@ -23,10 +29,18 @@
  * and the key, which the script puts first). */
 #define ENQUEUE_ARGV_MAX (12 + JOB_ARGV_MAX)
 
+/* The WAIT timeout of the SPEC: fewer replicas within it make the answer a 503. */
+#define ENQUEUE_WAIT_MS "1000"
+
 struct enqueue_call {
     enqueue_cb cb;
     void *arg;
     char id[HB_ID_LEN]; /* the job's, for the answer to a transaction */
+    /* With a WAIT behind the write: the write's outcome, kept for WAIT's answer. */
+    int wait;       /* replicas to wait for; 0: answer at once */
+    bool wait_lost; /* the WAIT could not be sent: no confirmation will come */
+    enum enqueue_result res;
+    char why[128];
 };
 
 static int enqueue_waiting;
@@ -36,12 +50,67 @@ int enqueue_pending(void)
     return enqueue_waiting;
 }
 
-static void enqueue_fail(struct enqueue_call *call, const redisReply *reply)
+/* Give the caller its answer and forget the call. */
+static void enqueue_finish(struct enqueue_call *call, enum enqueue_result res, const char *id,
+                           const char *why)
 {
-    const char *why = reply == NULL                      ? "connection lost"
+    enqueue_waiting--;
+    call->cb(res, id, why, call->arg);
+    free(call);
+}
+
+/*
+ * The write's outcome: answered now, or kept for the WAIT behind it (which always gets
+ * its own callback, after this one: same connection, replies in order).
+ */
+static void enqueue_written(struct enqueue_call *call, enum enqueue_result res, const char *id,
+                            const redisReply *reply)
+{
+    const char *why = res != ENQUEUE_FAILED              ? NULL
+                      : reply == NULL                    ? "connection lost"
                       : reply->type == REDIS_REPLY_ERROR ? reply->str
                                                          : "unexpected reply";
-    call->cb(ENQUEUE_FAILED, NULL, why, call->arg);
+    if (call->wait == 0) {
+        enqueue_finish(call, res, id, why);
+        return;
+    }
+    if (call->wait_lost && res != ENQUEUE_FAILED) {
+        enqueue_finish(call, ENQUEUE_FAILED, NULL, "replica acknowledgement could not be asked");
+        return;
+    }
+    call->res = res;
+    if (res == ENQUEUE_REPLAYED)
+        snprintf(call->id, sizeof(call->id), "%s", id);
+    snprintf(call->why, sizeof(call->why), "%s", why ? why : "");
+    if (call->wait_lost)
+        enqueue_finish(call, res, NULL, call->why);
+}
+
+/* WAIT's answer: the number of replicas that hold the job. */
+static void enqueue_on_wait(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct enqueue_call *call = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (call->res == ENQUEUE_FAILED) {
+        enqueue_finish(call, ENQUEUE_FAILED, NULL, call->why);
+        return;
+    }
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER || reply->integer < call->wait) {
+        char why[128];
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+            snprintf(why, sizeof(why),
+                     "%lld of %d replicas acknowledged the job within " ENQUEUE_WAIT_MS " ms",
+                     reply->integer, call->wait);
+        else
+            snprintf(why, sizeof(why), "wait for replicas: %s",
+                     reply == NULL                      ? "connection lost"
+                     : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                        : "unexpected reply");
+        enqueue_finish(call, ENQUEUE_FAILED, NULL, why);
+        return;
+    }
+    enqueue_finish(call, call->res, call->id, NULL);
 }
 
 /* The script's answer: {1, id} queued, or {0, first id} for a key seen before. */
@@ -50,15 +119,13 @@ static void enqueue_on_script(redisAsyncContext *ac, void *r, void *priv)
     struct enqueue_call *call = priv;
     redisReply *reply = r;
     (void)ac;
-    enqueue_waiting--;
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_INTEGER &&
-        reply->element[1]->type == REDIS_REPLY_STRING)
-        call->cb(reply->element[0]->integer == 1 ? ENQUEUE_OK : ENQUEUE_REPLAYED,
-                 reply->element[1]->str, NULL, call->arg);
+        reply->element[1]->type == REDIS_REPLY_STRING && reply->element[1]->len < sizeof(call->id))
+        enqueue_written(call, reply->element[0]->integer == 1 ? ENQUEUE_OK : ENQUEUE_REPLAYED,
+                        reply->element[1]->str, reply);
     else
-        enqueue_fail(call, reply);
-    free(call);
+        enqueue_written(call, ENQUEUE_FAILED, NULL, reply);
 }
 
 /*
@@ -71,15 +138,10 @@ static void enqueue_on_exec(redisAsyncContext *ac, void *r, void *priv)
     struct enqueue_call *call = priv;
     redisReply *reply = r;
     (void)ac;
-    enqueue_waiting--;
     bool ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4;
     for (size_t i = 0; ok && i < reply->elements; i++)
         ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
-    if (ok)
-        call->cb(ENQUEUE_OK, call->id, NULL, call->arg);
-    else
-        enqueue_fail(call, reply);
-    free(call);
+    enqueue_written(call, ok ? ENQUEUE_OK : ENQUEUE_FAILED, ok ? call->id : NULL, reply);
 }
 
 /* MULTI, HSET, SADD pending, LPUSH ready or ZADD scheduled, LPUSH unrecorded, EXEC, submitted
@@ -176,5 +238,14 @@ int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const c
         return -1;
     }
     enqueue_waiting++;
+    if (in->cfg.redis_wait_replicas > 0) {
+        char n[16];
+        snprintf(n, sizeof(n), "%ld", in->cfg.redis_wait_replicas);
+        const char *wait[] = {"WAIT", n, ENQUEUE_WAIT_MS};
+        call->wait = (int)in->cfg.redis_wait_replicas;
+        /* The write is out and its callback will come: it answers 503 without this. */
+        if (rconn_argv(in->redis, enqueue_on_wait, call, 3, wait, NULL) != 0)
+            call->wait_lost = true;
+    }
     return 0;
 }

@@ -321,7 +321,7 @@ redisContext *rconn_connect_blocking(const struct config_redis *addr, struct tim
     redisContext *c = addr->path[0] ? redisConnectUnixWithTimeout(addr->path, tv)
                                     : redisConnectWithTimeout(host, port, tv);
     if (c == NULL || c->err) {
-        snprintf(err, errlen, "redis connect %s:%d: %s", host, port,
+        snprintf(err, errlen, "redis connect %.80s:%d: %.150s", host, port,
                  c ? c->errstr : "out of memory");
         goto fail;
     }
@@ -333,7 +333,7 @@ redisContext *rconn_connect_blocking(const struct config_redis *addr, struct tim
         if (r != NULL)
             freeReplyObject(r);
         if (!ok) {
-            snprintf(err, errlen, "redis %s:%d: AUTH refused", host, port);
+            snprintf(err, errlen, "redis %.80s:%d: AUTH refused", host, port);
             goto fail;
         }
     }
@@ -343,7 +343,7 @@ redisContext *rconn_connect_blocking(const struct config_redis *addr, struct tim
         if (r != NULL)
             freeReplyObject(r);
         if (!master) {
-            snprintf(err, errlen, "redis %s:%d: not a master", host, port);
+            snprintf(err, errlen, "redis %.80s:%d: not a master", host, port);
             goto fail;
         }
     }
@@ -353,7 +353,7 @@ redisContext *rconn_connect_blocking(const struct config_redis *addr, struct tim
         if (r != NULL)
             freeReplyObject(r);
         if (!ok) {
-            snprintf(err, errlen, "redis %s:%d: SELECT %d refused", host, port, addr->db);
+            snprintf(err, errlen, "redis %.80s:%d: SELECT %d refused", host, port, addr->db);
             goto fail;
         }
     }

@@ -249,7 +249,7 @@ static void sentinel_step_soon(struct sentinel_query *q, long ms)
 static void sentinel_why(struct sentinel_query *q, const char *what)
 {
     const struct config_sentinel *s = &q->cfg->sentinels[q->next - 1];
-    snprintf(q->why, sizeof(q->why), "sentinel %s:%d: %s", s->host, s->port, what);
+    snprintf(q->why, sizeof(q->why), "sentinel %.80s:%d: %.150s", s->host, s->port, what);
 }
 
 static void sentinel_on_addr(redisAsyncContext *ac, void *r, void *priv)
@@ -386,7 +386,7 @@ int sentinel_resolve(const struct config_redis *cfg, struct timeval tv, char *ho
         char why[HB_ERR_LEN];
         redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
         if (c == NULL || c->err) {
-            snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
+            snprintf(err, errlen, "sentinel %.80s:%d: %.150s", s->host, s->port,
                      c ? c->errstr : "out of memory");
             if (c != NULL)
                 redisFree(c);
@@ -400,7 +400,7 @@ int sentinel_resolve(const struct config_redis *cfg, struct timeval tv, char *ho
         redisFree(c);
         if (rc == 0)
             return 0;
-        snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port, why);
+        snprintf(err, errlen, "sentinel %.80s:%d: %.150s", s->host, s->port, why);
     }
     return -1;
 }

@@ -239,7 +239,7 @@ int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const c
     }
     enqueue_waiting++;
     if (in->cfg.redis_wait_replicas > 0) {
-        char n[16];
+        char n[24];
         snprintf(n, sizeof(n), "%ld", in->cfg.redis_wait_replicas);
         const char *wait[] = {"WAIT", n, ENQUEUE_WAIT_MS};
         call->wait = (int)in->cfg.redis_wait_replicas;

@@ -54,7 +54,8 @@ class Extra:
         os.makedirs(d, exist_ok=True)
         c = self._start(name, ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                                "--save", "", "--appendonly", "yes", "--dir", d,
-                               "--daemonize", "no", "--replicaof", "127.0.0.1",
+                               "--daemonize", "no", "--repl-diskless-sync-delay", "0",
+                               "--replicaof", "127.0.0.1",
                                str(master_port)], port)
         return port, c
 

@@ -6,11 +6,14 @@
  * runs it in about two thirds of the script's time (a Lua call plus one redis.call per
  * command), and on the two cores this runs on Redis's time is the ingress's time.
  *
- * With --redis-wait-replicas N a WAIT N 1000 follows on the same connection, pipelined:
- * Redis answers it once N replicas hold every write this connection made, so the job's
- * 202 waits for that answer and a failover to one of those replicas keeps the job. Fewer
- * replicas within the second fail the enqueue (503) though the job stays queued on the
- * master: if the master lives, it is delivered anyway (at least once is kept).
+ * With --redis-wait-replicas N a WAIT N 1000 confirms the write before the answer: Redis
+ * answers WAIT once N replicas hold every write this connection made before it, so a
+ * failover to one of them keeps the job. WAIT blocks the connection until it answers, so
+ * one per job would make every enqueue wait out a replication round trip in turn; instead
+ * one WAIT is out at a time and covers every write sent before it (group commit): the jobs
+ * written while it is out are confirmed together by the next one. Fewer replicas within
+ * the second fail those enqueues (503) though the jobs stay queued on the master: if the
+ * master lives they are delivered anyway (at least once is kept).
  */
 #include "enqueue.h"
 
@@ -36,14 +39,27 @@ struct enqueue_call {
     enqueue_cb cb;
     void *arg;
     char id[HB_ID_LEN]; /* the job's, for the answer to a transaction */
-    /* With a WAIT behind the write: the write's outcome, kept for WAIT's answer. */
-    int wait;       /* replicas to wait for; 0: answer at once */
-    bool wait_lost; /* the WAIT could not be sent: no confirmation will come */
+    /* --redis-wait-replicas: the answer needs both the write's reply and its WAIT's. */
+    bool wait;
+    bool written; /* the write's reply is in: res, id, why */
+    bool settled; /* the WAIT's verdict came first: not confirmed, `short_why` */
+    const char *short_why;
     enum enqueue_result res;
     char why[128];
+    struct enqueue_call *next; /* in its WAIT group */
+};
+
+/* One WAIT and the calls whose writes went out before it. */
+struct enqueue_group {
+    struct enqueue_call *head;
+    struct rconn *redis;
+    long replicas;
 };
 
 static int enqueue_waiting;
+static struct enqueue_call *enqueue_unconfirmed; /* written after the WAIT that is out */
+static struct enqueue_call **enqueue_unconfirmed_tail = &enqueue_unconfirmed;
+static bool enqueue_wait_out;
 
 int enqueue_pending(void)
 {
@@ -59,58 +75,106 @@ static void enqueue_finish(struct enqueue_call *call, enum enqueue_result res, c
     free(call);
 }
 
+/* Both replies are in: `short_why` is NULL when WAIT confirmed the write, else why not. */
+static void enqueue_confirmed(struct enqueue_call *call, const char *short_why)
+{
+    if (call->res == ENQUEUE_FAILED)
+        enqueue_finish(call, ENQUEUE_FAILED, NULL, call->why);
+    else if (short_why != NULL)
+        enqueue_finish(call, ENQUEUE_FAILED, NULL, short_why);
+    else
+        enqueue_finish(call, call->res, call->id, NULL);
+}
+
 /*
- * The write's outcome: answered now, or kept for the WAIT behind it (which always gets
- * its own callback, after this one: same connection, replies in order).
+ * The write's outcome: answered now, or kept for its WAIT's answer. That answer comes
+ * after this one (same connection, replies in order) unless the WAIT could not be sent,
+ * in which case the call is already settled as not confirmed.
  */
 static void enqueue_written(struct enqueue_call *call, enum enqueue_result res, const char *id,
                             const redisReply *reply)
 {
-    const char *why = res != ENQUEUE_FAILED              ? NULL
+    const char *why = res != ENQUEUE_FAILED              ? ""
                       : reply == NULL                    ? "connection lost"
                       : reply->type == REDIS_REPLY_ERROR ? reply->str
                                                          : "unexpected reply";
-    if (call->wait == 0) {
-        enqueue_finish(call, res, id, why);
+    if (!call->wait) {
+        enqueue_finish(call, res, id, res == ENQUEUE_FAILED ? why : NULL);
         return;
     }
-    if (call->wait_lost && res != ENQUEUE_FAILED) {
-        enqueue_finish(call, ENQUEUE_FAILED, NULL, "replica acknowledgement could not be asked");
-        return;
-    }
+    call->written = true;
     call->res = res;
     if (res == ENQUEUE_REPLAYED)
         snprintf(call->id, sizeof(call->id), "%s", id);
-    snprintf(call->why, sizeof(call->why), "%s", why ? why : "");
-    if (call->wait_lost)
-        enqueue_finish(call, res, NULL, call->why);
+    snprintf(call->why, sizeof(call->why), "%s", why);
+    if (call->settled)
+        enqueue_confirmed(call, call->short_why);
 }
 
-/* WAIT's answer: the number of replicas that hold the job. */
+static void enqueue_send_wait(struct rconn *redis, long replicas);
+
+/* Settle every call of `g` with WAIT's verdict (`short_why` NULL: confirmed). */
+static void enqueue_group_done(struct enqueue_group *g, const char *short_why)
+{
+    struct enqueue_call *call = g->head;
+    while (call != NULL) {
+        struct enqueue_call *next = call->next;
+        if (call->written) {
+            enqueue_confirmed(call, short_why);
+        } else {
+            /* Its write's reply is still to come (the WAIT never went out): it fails then,
+             * as nothing confirmed it. */
+            call->settled = true;
+            call->short_why = "no replica acknowledged the job";
+        }
+        call = next;
+    }
+    free(g);
+}
+
+/* WAIT's answer: how many replicas hold every write of the group. */
 static void enqueue_on_wait(redisAsyncContext *ac, void *r, void *priv)
 {
-    struct enqueue_call *call = priv;
+    struct enqueue_group *g = priv;
     redisReply *reply = r;
     (void)ac;
-    if (call->res == ENQUEUE_FAILED) {
-        enqueue_finish(call, ENQUEUE_FAILED, NULL, call->why);
-        return;
-    }
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER || reply->integer < call->wait) {
+    enqueue_wait_out = false;
+    struct rconn *redis = g->redis;
+    long replicas = g->replicas;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer >= replicas) {
+        enqueue_group_done(g, NULL);
+    } else {
         char why[128];
         if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
             snprintf(why, sizeof(why),
-                     "%lld of %d replicas acknowledged the job within " ENQUEUE_WAIT_MS " ms",
-                     reply->integer, call->wait);
+                     "%lld of %ld replicas acknowledged the job within " ENQUEUE_WAIT_MS " ms",
+                     reply->integer, replicas);
         else
-            snprintf(why, sizeof(why), "wait for replicas: %s",
+            snprintf(why, sizeof(why), "wait for replicas: %.80s",
                      reply == NULL                      ? "connection lost"
                      : reply->type == REDIS_REPLY_ERROR ? reply->str
                                                         : "unexpected reply");
-        enqueue_finish(call, ENQUEUE_FAILED, NULL, why);
+        enqueue_group_done(g, why);
+    }
+    if (enqueue_unconfirmed != NULL)
+        enqueue_send_wait(redis, replicas);
+}
+
+/* Send one WAIT for every call written since the last one. */
+static void enqueue_send_wait(struct rconn *redis, long replicas)
+{
+    struct enqueue_group *g = xmalloc(sizeof(*g));
+    *g = (struct enqueue_group){enqueue_unconfirmed, redis, replicas};
+    enqueue_unconfirmed = NULL;
+    enqueue_unconfirmed_tail = &enqueue_unconfirmed;
+    char n[24];
+    snprintf(n, sizeof(n), "%ld", replicas);
+    const char *wait[] = {"WAIT", n, ENQUEUE_WAIT_MS};
+    if (rconn_argv(redis, enqueue_on_wait, g, 3, wait, NULL) != 0) {
+        enqueue_group_done(g, "replica acknowledgement could not be asked");
         return;
     }
-    enqueue_finish(call, call->res, call->id, NULL);
+    enqueue_wait_out = true;
 }
 
 /* The script's answer: {1, id} queued, or {0, first id} for a key seen before. */
@@ -239,13 +303,11 @@ int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const c
     }
     enqueue_waiting++;
     if (in->cfg.redis_wait_replicas > 0) {
-        char n[24];
-        snprintf(n, sizeof(n), "%ld", in->cfg.redis_wait_replicas);
-        const char *wait[] = {"WAIT", n, ENQUEUE_WAIT_MS};
-        call->wait = (int)in->cfg.redis_wait_replicas;
-        /* The write is out and its callback will come: it answers 503 without this. */
-        if (rconn_argv(in->redis, enqueue_on_wait, call, 3, wait, NULL) != 0)
-            call->wait_lost = true;
+        call->wait = true;
+        *enqueue_unconfirmed_tail = call;
+        enqueue_unconfirmed_tail = &call->next;
+        if (!enqueue_wait_out)
+            enqueue_send_wait(in->redis, in->cfg.redis_wait_replicas);
     }
     return 0;
 }

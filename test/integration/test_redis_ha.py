@@ -255,7 +255,8 @@ def test_sentinel_failover_loses_no_accepted_event(env):
 @meta(est=10, timeout=60)
 def test_wait_replicas_without_replica_is_503(env):
     """--redis-wait-replicas 1 with no replica: 503 queue_unavailable after the WAIT's 1 s,
-    not 202; once a replica syncs, 202 again."""
+    not 202; once a replica syncs, 202 with the job on the replica; with the replica
+    stopped (connected, not acknowledging), 503 again."""
     ex = Extra(env)
     try:
         env.start_ingress({"HOOKBRIDGE_REDIS_WAIT_REPLICAS": "1"})
@@ -274,8 +275,23 @@ def test_wait_replicas_without_replica_is_503(env):
         eid = env.send(b)
         # the 202'd job is on the replica already: WAIT confirmed it
         check(replica("EXISTS", "hb:job:" + eid) == 1, "the accepted job is not on the replica")
+        # A replica that is connected but does not acknowledge (stopped) does not count.
+        rp = ex.procs[-1]
+        rp.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            r = env.hook(b)
+            took = time.time() - t0
+        finally:
+            rp.send_signal(signal.SIGCONT)
+        check(r.status == 503 and r.json().get("error") == "queue_unavailable",
+              "replica stopped, wait 1: expected 503 queue_unavailable, got %r" % r)
+        check(took >= 0.9, "503 after %.2fs: the WAIT's 1 s was not waited" % took)
+        eid2 = env.send(b)
+        check(replica("EXISTS", "hb:job:" + eid2) == 1, "the accepted job is not on the replica")
         env.start_worker()
         env.wait_event(eid, {"delivered"})
+        env.wait_event(eid2, {"delivered"})
     finally:
         ex.stop_all()
 

@@ -9,10 +9,15 @@
  * master is (sentinel.h), and the link counts as up only once ROLE says "master": a
  * sentinel's answer can lag a failover, and a restarted old master still calls itself
  * master for a while. A write answered READONLY means the server was turned into a
- * replica under us; the link is dropped and the sentinels asked again.
+ * replica under us; the link is dropped and the sentinels asked again. So is a link that
+ * stalls: a master that hangs (or whose host vanished) neither closes the connection nor
+ * answers, and every command this project sends answers within a second or two (BLMOVE
+ * and WAIT have 1 s timeouts), so RCONN_STALL_MS without an answer to a command waiting
+ * for one means the master is gone.
  */
 #include "rconn.h"
 
+#include "clock.h"
 #include "log.h"
 #include "sentinel.h"
 #include "xalloc.h"
@@ -39,7 +44,13 @@ struct rconn {
     /* redis-sentinel:// only */
     struct sentinel_query *query; /* asking the sentinels; NULL otherwise */
     char master[300];             /* "host:port" of the master last named, for log lines */
+    struct event *watch;          /* every second: is the link stalled? */
+    int outstanding;              /* commands sent that have no answer yet */
+    int64_t progress_ms;          /* last answer, or the connect, or the first command sent */
 };
+
+/* Sentinel mode: a link with no answer for this long is dropped and the master asked for. */
+#define RCONN_STALL_MS 5000
 
 static bool rconn_sentinel(const struct rconn *rc)
 {
@@ -94,6 +105,7 @@ static void rconn_on_role(redisAsyncContext *ac, void *r, void *priv)
     struct rconn *rc = priv;
     if (ac != rc->ac || r == NULL)
         return; /* a context being freed: the disconnect path reconnects */
+    rc->progress_ms = clock_mono_ms();
     if (sentinel_reply_is_master(r)) {
         rconn_mark_up(rc);
         return;
@@ -133,6 +145,10 @@ static void rconn_on_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     struct rconn_call *call = priv;
     /* On a NULL reply rconn_free may be under way: `rc` is not to be touched. */
+    if (r != NULL && ac == call->rc->ac) {
+        call->rc->outstanding--;
+        call->rc->progress_ms = clock_mono_ms();
+    }
     if (sentinel_reply_is_readonly(r))
         rconn_moved(call->rc, ac);
     if (call->fn != NULL)
@@ -175,6 +191,8 @@ static void rconn_open(struct rconn *rc, const char *host, int port)
     }
     ac->data = rc;
     rc->ac = ac;
+    rc->outstanding = 0;
+    rc->progress_ms = clock_mono_ms();
     redisLibeventAttach(ac, rc->base);
     redisAsyncSetConnectCallback(ac, rconn_on_connect);
     redisAsyncSetDisconnectCallback(ac, rconn_on_disconnect);
@@ -185,6 +203,29 @@ static void rconn_open(struct rconn *rc, const char *host, int port)
         redisAsyncCommand(ac, rconn_on_role, rc, "ROLE");
     if (rc->addr.db != 0)
         redisAsyncCommand(ac, rconn_setup_reply, rc, "SELECT %d", rc->addr.db);
+}
+
+/* Sentinel mode, every second: drop a link that waits for answers that do not come. */
+static void rconn_on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    struct rconn *rc = arg;
+    (void)fd;
+    (void)what;
+    if (rc->ac == NULL || (rc->up && rc->outstanding == 0) ||
+        clock_mono_ms() - rc->progress_ms < RCONN_STALL_MS)
+        return;
+    log_kv(LOG_WARN, "redis master does not answer; asking the sentinels again", "conn", rc->name,
+           "server", rc->master, NULL);
+    bool was_up = rc->up;
+    redisAsyncContext *ac = rc->ac;
+    rc->ac = NULL;
+    rc->up = false;
+    ac->data = NULL;
+    /* Outside any hiredis callback: pending callbacks get NULL replies now. */
+    redisAsyncFree(ac);
+    if (was_up && rc->cb)
+        rc->cb(rc, false, rc->arg);
+    rconn_schedule(rc);
 }
 
 static void rconn_on_master(const char *host, int port, const char *why, void *arg)
@@ -244,6 +285,11 @@ struct rconn *rconn_new(struct event_base *base, const struct config_redis *addr
     rc->arg = arg;
     rc->backoff_ms = 100;
     rc->retry = evtimer_new(base, rconn_connect, rc);
+    if (rconn_sentinel(rc)) {
+        struct timeval second = {1, 0};
+        rc->watch = event_new(base, -1, EV_PERSIST, rconn_on_watch, rc);
+        event_add(rc->watch, &second);
+    }
     rconn_connect(-1, 0, rc);
     return rc;
 }
@@ -251,6 +297,13 @@ struct rconn *rconn_new(struct event_base *base, const struct config_redis *addr
 bool rconn_up(const struct rconn *rc)
 {
     return rc->up && rc->ac != NULL;
+}
+
+/* Sentinel mode: one more command waits for its answer; the stall clock starts with it. */
+static void rconn_sent(struct rconn *rc)
+{
+    if (rc->outstanding++ == 0)
+        rc->progress_ms = clock_mono_ms();
 }
 
 int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, const char **argv,
@@ -267,6 +320,7 @@ int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, 
         free(call);
         return -1;
     }
+    rconn_sent(rc);
     return 0;
 }
 
@@ -288,6 +342,8 @@ int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char 
         free(call);
         return -1;
     }
+    if (call != NULL)
+        rconn_sent(rc);
     return 0;
 }
 
@@ -299,6 +355,8 @@ void rconn_free(struct rconn *rc)
     evtimer_del(rc->retry);
     event_free(rc->retry);
     sentinel_query_cancel(rc->query);
+    if (rc->watch != NULL)
+        event_free(rc->watch);
     if (rc->ac != NULL) {
         redisAsyncContext *ac = rc->ac;
         ac->data = NULL;

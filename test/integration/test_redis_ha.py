@@ -181,6 +181,17 @@ def test_sentinel_failover_loses_no_accepted_event(env):
     redis-sentinel://; SIGKILL the master under load: every 202 is delivered, the answers
     during the failover are 503 queue_unavailable, and both processes follow the new master
     without a restart."""
+    _failover(env, signal.SIGKILL)
+
+
+@meta(est=40, timeout=120, weight=2)
+def test_sentinel_failover_from_a_hung_master(env):
+    """The same with the master stopped (SIGSTOP) instead of killed: its connections stay
+    open and silent, so the processes must notice the stall themselves."""
+    _failover(env, signal.SIGSTOP)
+
+
+def _failover(env, sig):
     ex = Extra(env)
     try:
         master_port = env.redis.port
@@ -203,8 +214,9 @@ def test_sentinel_failover_loses_no_accepted_event(env):
         load.start()
         try:
             _wait(lambda: len(load.accepted()) >= 300, 30, "300 accepted requests before the kill")
-            env.redis.proc.send_signal(signal.SIGKILL)
-            env.redis.proc.wait()
+            env.redis.proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                env.redis.proc.wait()
             t_kill = time.time()
             _wait(lambda: _master_addr(sentinel) == ("127.0.0.1", replica_port), 30,
                   "the sentinel to promote the replica", step=0.1)
@@ -244,11 +256,17 @@ def test_sentinel_failover_loses_no_accepted_event(env):
         for p in (env.ingress, worker):
             check("redis master moved" in p.text(),
                   "%s did not log that it followed the master" % p.name)
+            if sig == signal.SIGSTOP:
+                check("redis master does not answer" in p.text(),
+                      "%s did not log the stalled master" % p.name)
         env.note("%d requests: %d accepted, all delivered; %d answered 503 queue_unavailable; "
                  "promoted %.1fs after the kill, 202s again %.1fs after the promotion"
                  % (len(results), len(accepted), len(unavailable), t_promoted - t_kill,
                     t_back - t_promoted))
     finally:
+        if env.redis.proc.poll() is None:
+            env.redis.proc.kill()  # a stopped one does not act on SIGTERM
+            env.redis.proc.wait()
         ex.stop_all()
 
 

@@ -59,7 +59,7 @@ class Extra:
                                str(master_port)], port)
         return port, c
 
-    def sentinel(self, name, master_port):
+    def sentinel(self, name, master_port, down_after_ms=1000):
         port = free_port()
         d = os.path.join(self.env.dir, name)
         os.makedirs(d, exist_ok=True)
@@ -67,11 +67,11 @@ class Extra:
         with open(conf, "w") as f:
             f.write("port %d\nbind 127.0.0.1\ndir %s\n"
                     "sentinel monitor %s 127.0.0.1 %d 1\n"
-                    "sentinel down-after-milliseconds %s 1000\n"
+                    "sentinel down-after-milliseconds %s %d\n"
                     "sentinel failover-timeout %s 5000\n"
                     "sentinel parallel-syncs %s 1\n"
-                    % (port, d, MASTER_NAME, master_port, MASTER_NAME, MASTER_NAME,
-                       MASTER_NAME))
+                    % (port, d, MASTER_NAME, master_port, MASTER_NAME, down_after_ms,
+                       MASTER_NAME, MASTER_NAME))
         argv = (["redis-sentinel", conf] if shutil.which("redis-sentinel")
                 else ["redis-server", conf, "--sentinel"])
         return port, self._start(name, argv, port)
@@ -267,6 +267,34 @@ def _failover(env, sig):
         if env.redis.proc.poll() is None:
             env.redis.proc.kill()  # a stopped one does not act on SIGTERM
             env.redis.proc.wait()
+        ex.stop_all()
+
+
+@meta(est=10, timeout=60)
+def test_sentinel_named_server_demoted(env):
+    """The server the sentinel names turns replica under the ingress (REPLICAOF, clients
+    left connected): writes get READONLY, the ingress drops the link, and ROLE keeps it off
+    the server (503 queue_unavailable) until it is a master again; then 202."""
+    ex = Extra(env)
+    try:
+        # down-after 60 s: the sentinel keeps naming this server throughout
+        s_port, _ = ex.sentinel("sentinel", env.redis.port, down_after_ms=60000)
+        url = "redis-sentinel://127.0.0.1:%d/%s" % (s_port, MASTER_NAME)
+        ing = env.start_ingress({"HOOKBRIDGE_REDIS_URL": url})
+        sink = env.sink(always(200))
+        b = env.create_bridge(outbound_url=sink.url("/d"))
+        env.send(b)
+        env.redis.client("REPLICAOF", "127.0.0.1", str(free_port()))
+        answers = [env.hook(b) for _ in range(3)]
+        for r in answers:
+            check(r.status == 503 and r.json().get("error") == "queue_unavailable",
+                  "the named server is a replica: expected 503 queue_unavailable, got %r" % r)
+        _wait(lambda: "redis master turned replica" in ing.text(), 10,
+              "the ingress to see READONLY")
+        _wait(lambda: "is not a master" in ing.text(), 10, "the ingress to check ROLE")
+        env.redis.client("REPLICAOF", "NO", "ONE")
+        _wait(lambda: env.hook(b).status == 202, 20, "a 202 once it is a master again", 0.2)
+    finally:
         ex.stop_all()
 
 

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "hb.h"
+#include "sentinel.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -62,6 +63,9 @@ static const struct config_opt config_opts[] = {
      "1 lets several ingress processes share the port"},
     {"--retention-days", "HOOKBRIDGE_RETENTION_DAYS", CK_LONG, OFF(retention_days), 0, 0, 36500,
      R_WK, "30", "days events are kept"},
+    /* Ingress only: the worker has no 202 to hold back. */
+    {"--redis-wait-replicas", "HOOKBRIDGE_REDIS_WAIT_REPLICAS", CK_LONG, OFF(redis_wait_replicas),
+     0, 0, 16, R_IN, "0", "replicas that must hold a job before its 202 (Redis WAIT)"},
     {"--log-level", "HOOKBRIDGE_LOG_LEVEL", CK_STR, STR(log_level), 0, 0, R_IN | R_WK, "info",
      "debug, info, warn or error"},
     {"--log-format", "HOOKBRIDGE_LOG_FORMAT", CK_STR, STR(log_format), 0, 0, R_IN | R_WK, "json",
@@ -132,6 +136,8 @@ bad:
 
 int config_parse_redis_url(const char *url, struct config_redis *out, char *err, size_t errlen)
 {
+    if (strncmp(url, "redis-sentinel://", 17) == 0)
+        return sentinel_parse_url(url, out, err, errlen);
     memset(out, 0, sizeof(*out));
     out->port = 6379;
     if (strncmp(url, "unix://", 7) == 0) {
@@ -211,7 +217,10 @@ int config_parse_redis_url(const char *url, struct config_redis *out, char *err,
     }
     return 0;
 bad:
-    snprintf(err, errlen, "redis url %s: expected redis://host:port/db or unix:///path", url);
+    snprintf(err, errlen,
+             "redis url %s: expected redis://host:port/db, unix:///path or "
+             "redis-sentinel://host:port,host:port/master",
+             url);
     return -1;
 }
 

@@ -13,12 +13,25 @@
 
 enum config_role { CONFIG_INGRESS, CONFIG_WORKER };
 
+/* Most sentinels a redis-sentinel:// URL may name. */
+#define CONFIG_SENTINELS_MAX 8
+
+struct config_sentinel {
+    char host[256];
+    int port;
+};
+
 struct config_redis {
     char host[256];
     int port;
     char path[256]; /* unix socket path; empty for TCP */
     int db;
     char password[256];
+    /* redis-sentinel:// only (nsentinels > 0): the master's name and the sentinels that know
+     * its address; host and port above stay empty, as the master moves (sentinel.h). */
+    char master_name[128];
+    int nsentinels;
+    struct config_sentinel sentinels[CONFIG_SENTINELS_MAX];
 };
 
 struct config {
@@ -37,6 +50,7 @@ struct config {
     bool deny_private;
     bool reuseport;
     long retention_days;
+    long redis_wait_replicas; /* ingress: replicas that must hold a job before its 202 */
     char log_level[16];
     char log_format[16];
     char admin_token[256]; /* empty: the admin API answers 401 to everything */
@@ -58,7 +72,8 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
 int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port, char *err,
                           size_t errlen);
 
-/* Parse redis://[:password@]host[:port][/db] or unix:///path[?db=N]. */
+/* Parse redis://[:password@]host[:port][/db], unix:///path[?db=N] or
+ * redis-sentinel://[:password@]host[:port][,host[:port]…]/master[/db] (sentinel.h). */
 int config_parse_redis_url(const char *url, struct config_redis *out, char *err, size_t errlen);
 
 /* Decode a base64 (standard or url-safe, padding optional) 32-byte key. */

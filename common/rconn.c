@@ -4,10 +4,22 @@
  * hiredis frees an async context itself after a failed connect or a disconnect, and must
  * not be freed from inside one of its own callbacks; so this module only drops its pointer
  * in those callbacks and reconnects from a timer, outside hiredis.
+ *
+ * With a redis-sentinel:// address each (re)connect first asks the sentinels where the
+ * master is (sentinel.h), and the link counts as up only once ROLE says "master": a
+ * sentinel's answer can lag a failover, and a restarted old master still calls itself
+ * master for a while. A write answered READONLY means the server was turned into a
+ * replica under us; the link is dropped and the sentinels asked again. So is a link that
+ * stalls: a master that hangs (or whose host vanished) neither closes the connection nor
+ * answers, and every command this project sends answers within a second or two (BLMOVE
+ * and WAIT have 1 s timeouts), so RCONN_STALL_MS without an answer to a command waiting
+ * for one means the master is gone.
  */
 #include "rconn.h"
 
+#include "clock.h"
 #include "log.h"
+#include "sentinel.h"
 #include "xalloc.h"
 
 #include <event2/event.h>
@@ -29,7 +41,21 @@ struct rconn {
     long backoff_ms;
     struct event *retry;
     bool was_up_logged;
+    /* redis-sentinel:// only */
+    struct sentinel_query *query; /* asking the sentinels; NULL otherwise */
+    char master[300];             /* "host:port" of the master last named, for log lines */
+    struct event *watch;          /* every second: is the link stalled? */
+    int outstanding;              /* commands sent that have no answer yet */
+    int64_t progress_ms;          /* last answer, or the connect, or the first command sent */
 };
+
+/* Sentinel mode: a link with no answer for this long is dropped and the master asked for. */
+#define RCONN_STALL_MS 5000
+
+static bool rconn_sentinel(const struct rconn *rc)
+{
+    return rc->addr.nsentinels > 0;
+}
 
 static void rconn_schedule(struct rconn *rc);
 
@@ -41,6 +67,19 @@ static void rconn_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
         log_kv(LOG_ERROR, "redis setup command failed", "conn", rc->name, "error", reply->str,
                NULL);
+}
+
+static void rconn_mark_up(struct rconn *rc)
+{
+    rc->up = true;
+    rc->backoff_ms = 100;
+    rc->was_up_logged = true;
+    if (rconn_sentinel(rc))
+        log_kv(LOG_INFO, "redis connected", "conn", rc->name, "master", rc->master, NULL);
+    else
+        log_kv(LOG_INFO, "redis connected", "conn", rc->name, NULL);
+    if (rc->cb)
+        rc->cb(rc, true, rc->arg);
 }
 
 static void rconn_on_connect(const redisAsyncContext *ac, int status)
@@ -56,12 +95,65 @@ static void rconn_on_connect(const redisAsyncContext *ac, int status)
         rconn_schedule(rc);
         return;
     }
-    rc->up = true;
-    rc->backoff_ms = 100;
-    rc->was_up_logged = true;
-    log_kv(LOG_INFO, "redis connected", "conn", rc->name, NULL);
+    /* Through the sentinels, up only once ROLE confirms the master (rconn_on_role). */
+    if (!rconn_sentinel(rc))
+        rconn_mark_up(rc);
+}
+
+static void rconn_on_role(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct rconn *rc = priv;
+    if (ac != rc->ac || r == NULL)
+        return; /* a context being freed: the disconnect path reconnects */
+    rc->progress_ms = clock_mono_ms();
+    if (sentinel_reply_is_master(r)) {
+        rconn_mark_up(rc);
+        return;
+    }
+    const redisReply *reply = r;
+    const char *role = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                               reply->element[0]->type == REDIS_REPLY_STRING
+                           ? reply->element[0]->str
+                       : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                          : "unknown";
+    log_kv(LOG_WARN, "redis server named by the sentinels is not a master; asking again", "conn",
+           rc->name, "server", rc->master, "role", role, NULL);
+    redisAsyncDisconnect(ac); /* closes after this callback; rconn_on_disconnect reschedules */
+}
+
+/* A write refused with READONLY: the master we hold was demoted by a failover. */
+static void rconn_moved(struct rconn *rc, redisAsyncContext *ac)
+{
+    if (ac != rc->ac || !rc->up)
+        return;
+    log_kv(LOG_WARN, "redis master turned replica; asking the sentinels again", "conn", rc->name,
+           "server", rc->master, NULL);
+    rc->up = false;
     if (rc->cb)
-        rc->cb(rc, true, rc->arg);
+        rc->cb(rc, false, rc->arg);
+    redisAsyncDisconnect(ac); /* once the replies in flight are in */
+}
+
+/* A caller's callback, watched for READONLY on the way (sentinel mode only). */
+struct rconn_call {
+    struct rconn *rc;
+    redisCallbackFn *fn;
+    void *privdata;
+};
+
+static void rconn_on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct rconn_call *call = priv;
+    /* On a NULL reply rconn_free may be under way: `rc` is not to be touched. */
+    if (r != NULL && ac == call->rc->ac) {
+        call->rc->outstanding--;
+        call->rc->progress_ms = clock_mono_ms();
+    }
+    if (sentinel_reply_is_readonly(r))
+        rconn_moved(call->rc, ac);
+    if (call->fn != NULL)
+        call->fn(ac, r, call->privdata);
+    free(call);
 }
 
 static void rconn_on_disconnect(const redisAsyncContext *ac, int status)
@@ -84,15 +176,11 @@ static void rconn_on_disconnect(const redisAsyncContext *ac, int status)
     rconn_schedule(rc);
 }
 
-static void rconn_connect(evutil_socket_t fd, short what, void *arg)
+/* Connect to `host`:`port` (or the unix socket of the address). */
+static void rconn_open(struct rconn *rc, const char *host, int port)
 {
-    struct rconn *rc = arg;
-    (void)fd;
-    (void)what;
-    if (rc->closing || rc->ac != NULL)
-        return;
-    redisAsyncContext *ac = rc->addr.path[0] ? redisAsyncConnectUnix(rc->addr.path)
-                                             : redisAsyncConnect(rc->addr.host, rc->addr.port);
+    redisAsyncContext *ac =
+        rc->addr.path[0] ? redisAsyncConnectUnix(rc->addr.path) : redisAsyncConnect(host, port);
     if (ac == NULL || ac->err) {
         if (ac != NULL) {
             log_kv(LOG_WARN, "redis connect failed", "conn", rc->name, "error", ac->errstr, NULL);
@@ -103,14 +191,78 @@ static void rconn_connect(evutil_socket_t fd, short what, void *arg)
     }
     ac->data = rc;
     rc->ac = ac;
+    rc->outstanding = 0;
+    rc->progress_ms = clock_mono_ms();
     redisLibeventAttach(ac, rc->base);
     redisAsyncSetConnectCallback(ac, rconn_on_connect);
     redisAsyncSetDisconnectCallback(ac, rconn_on_disconnect);
     /* Queued before any caller's command, so they run first once connected. */
     if (rc->addr.password[0])
         redisAsyncCommand(ac, rconn_setup_reply, rc, "AUTH %s", rc->addr.password);
+    if (rconn_sentinel(rc))
+        redisAsyncCommand(ac, rconn_on_role, rc, "ROLE");
     if (rc->addr.db != 0)
         redisAsyncCommand(ac, rconn_setup_reply, rc, "SELECT %d", rc->addr.db);
+}
+
+/* Sentinel mode, every second: drop a link that waits for answers that do not come. */
+static void rconn_on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    struct rconn *rc = arg;
+    (void)fd;
+    (void)what;
+    if (rc->ac == NULL || (rc->up && rc->outstanding == 0) ||
+        clock_mono_ms() - rc->progress_ms < RCONN_STALL_MS)
+        return;
+    log_kv(LOG_WARN, "redis master does not answer; asking the sentinels again", "conn", rc->name,
+           "server", rc->master, NULL);
+    bool was_up = rc->up;
+    redisAsyncContext *ac = rc->ac;
+    rc->ac = NULL;
+    rc->up = false;
+    ac->data = NULL;
+    /* Outside any hiredis callback: pending callbacks get NULL replies now. */
+    redisAsyncFree(ac);
+    if (was_up && rc->cb)
+        rc->cb(rc, false, rc->arg);
+    rconn_schedule(rc);
+}
+
+static void rconn_on_master(const char *host, int port, const char *why, void *arg)
+{
+    struct rconn *rc = arg;
+    rc->query = NULL;
+    if (host == NULL) {
+        if (rc->backoff_ms >= 1600 || rc->was_up_logged)
+            log_kv(LOG_WARN, "redis sentinels named no master", "conn", rc->name, "master_name",
+                   rc->addr.master_name, "error", why, NULL);
+        rc->was_up_logged = false;
+        rconn_schedule(rc);
+        return;
+    }
+    char master[sizeof(rc->master)];
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(master, sizeof(master), "%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    if (strcmp(master, rc->master) != 0) {
+        if (rc->master[0])
+            log_kv(LOG_WARN, "redis master moved", "conn", rc->name, "from", rc->master, "to",
+                   master, NULL);
+        snprintf(rc->master, sizeof(rc->master), "%s", master);
+    }
+    rconn_open(rc, host, port);
+}
+
+static void rconn_connect(evutil_socket_t fd, short what, void *arg)
+{
+    struct rconn *rc = arg;
+    (void)fd;
+    (void)what;
+    if (rc->closing || rc->ac != NULL || rc->query != NULL)
+        return;
+    if (rconn_sentinel(rc))
+        rc->query = sentinel_query_start(rc->base, &rc->addr, rconn_on_master, rc);
+    else
+        rconn_open(rc, rc->addr.host, rc->addr.port);
 }
 
 static void rconn_schedule(struct rconn *rc)
@@ -133,6 +285,11 @@ struct rconn *rconn_new(struct event_base *base, const struct config_redis *addr
     rc->arg = arg;
     rc->backoff_ms = 100;
     rc->retry = evtimer_new(base, rconn_connect, rc);
+    if (rconn_sentinel(rc)) {
+        struct timeval second = {1, 0};
+        rc->watch = event_new(base, -1, EV_PERSIST, rconn_on_watch, rc);
+        event_add(rc->watch, &second);
+    }
     rconn_connect(-1, 0, rc);
     return rc;
 }
@@ -142,23 +299,52 @@ bool rconn_up(const struct rconn *rc)
     return rc->up && rc->ac != NULL;
 }
 
+/* Sentinel mode: one more command waits for its answer; the stall clock starts with it. */
+static void rconn_sent(struct rconn *rc)
+{
+    if (rc->outstanding++ == 0)
+        rc->progress_ms = clock_mono_ms();
+}
+
 int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, const char **argv,
                const size_t *argvlen)
 {
     if (!rconn_up(rc))
         return -1;
-    return redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen) == REDIS_OK ? 0 : -1;
+    if (!rconn_sentinel(rc))
+        return redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen) == REDIS_OK ? 0
+                                                                                            : -1;
+    struct rconn_call *call = xmalloc(sizeof(*call));
+    *call = (struct rconn_call){rc, fn, privdata};
+    if (redisAsyncCommandArgv(rc->ac, rconn_on_reply, call, argc, argv, argvlen) != REDIS_OK) {
+        free(call);
+        return -1;
+    }
+    rconn_sent(rc);
+    return 0;
 }
 
 int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...)
 {
     if (!rconn_up(rc))
         return -1;
+    struct rconn_call *call = NULL;
+    if (rconn_sentinel(rc)) {
+        call = xmalloc(sizeof(*call));
+        *call = (struct rconn_call){rc, fn, privdata};
+    }
     va_list ap;
     va_start(ap, fmt);
-    int r = redisvAsyncCommand(rc->ac, fn, privdata, fmt, ap);
+    int r = call ? redisvAsyncCommand(rc->ac, rconn_on_reply, call, fmt, ap)
+                 : redisvAsyncCommand(rc->ac, fn, privdata, fmt, ap);
     va_end(ap);
-    return r == REDIS_OK ? 0 : -1;
+    if (r != REDIS_OK) {
+        free(call);
+        return -1;
+    }
+    if (call != NULL)
+        rconn_sent(rc);
+    return 0;
 }
 
 void rconn_free(struct rconn *rc)
@@ -168,6 +354,9 @@ void rconn_free(struct rconn *rc)
     rc->closing = true;
     evtimer_del(rc->retry);
     event_free(rc->retry);
+    sentinel_query_cancel(rc->query);
+    if (rc->watch != NULL)
+        event_free(rc->watch);
     if (rc->ac != NULL) {
         redisAsyncContext *ac = rc->ac;
         ac->data = NULL;
@@ -176,4 +365,59 @@ void rconn_free(struct rconn *rc)
         redisAsyncFree(ac);
     }
     free(rc);
+}
+
+redisContext *rconn_connect_blocking(const struct config_redis *addr, struct timeval tv, char *err,
+                                     size_t errlen)
+{
+    char host[256];
+    int port = addr->port;
+    snprintf(host, sizeof(host), "%s", addr->host);
+    if (addr->nsentinels > 0 &&
+        sentinel_resolve(addr, tv, host, sizeof(host), &port, err, errlen) != 0)
+        return NULL;
+    redisContext *c = addr->path[0] ? redisConnectUnixWithTimeout(addr->path, tv)
+                                    : redisConnectWithTimeout(host, port, tv);
+    if (c == NULL || c->err) {
+        snprintf(err, errlen, "redis connect %.80s:%d: %.150s", host, port,
+                 c ? c->errstr : "out of memory");
+        goto fail;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r;
+    if (addr->password[0]) {
+        r = redisCommand(c, "AUTH %s", addr->password);
+        bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+        if (r != NULL)
+            freeReplyObject(r);
+        if (!ok) {
+            snprintf(err, errlen, "redis %.80s:%d: AUTH refused", host, port);
+            goto fail;
+        }
+    }
+    if (addr->nsentinels > 0) {
+        r = redisCommand(c, "ROLE");
+        bool master = sentinel_reply_is_master(r);
+        if (r != NULL)
+            freeReplyObject(r);
+        if (!master) {
+            snprintf(err, errlen, "redis %.80s:%d: not a master", host, port);
+            goto fail;
+        }
+    }
+    if (addr->db != 0) {
+        r = redisCommand(c, "SELECT %d", addr->db);
+        bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+        if (r != NULL)
+            freeReplyObject(r);
+        if (!ok) {
+            snprintf(err, errlen, "redis %.80s:%d: SELECT %d refused", host, port, addr->db);
+            goto fail;
+        }
+    }
+    return c;
+fail:
+    if (c != NULL)
+        redisFree(c);
+    return NULL;
 }

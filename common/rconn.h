@@ -5,6 +5,9 @@
  * 503 (ingress) or wait (worker), and pick up again when it is back. rconn reconnects with
  * a backoff (100 ms doubling to 5 s), replays AUTH/SELECT, and tells its owner when the
  * link goes up or down.
+ *
+ * With a redis-sentinel:// address it follows the master through failovers: each connect
+ * asks the sentinels first, and a READONLY answer drops the link to ask again (rconn.c).
  */
 #ifndef RCONN_H
 #define RCONN_H
@@ -12,8 +15,10 @@
 #include "config.h"
 
 #include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/time.h>
 
 struct event_base;
 struct rconn;
@@ -40,5 +45,14 @@ int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char 
 
 /* Disconnect (pending callbacks get NULL replies) and free, now or once hiredis is done. */
 void rconn_free(struct rconn *rc);
+
+/*
+ * Blocking, for work outside the event loop (a worker's last words at exit): a hiredis
+ * context to the master of `addr` (through its sentinels if any), AUTH and SELECT done,
+ * each step within `tv`. Returns the context (the caller redisFree()s it), or NULL with
+ * `err`.
+ */
+redisContext *rconn_connect_blocking(const struct config_redis *addr, struct timeval tv, char *err,
+                                     size_t errlen);
 
 #endif

@@ -5,6 +5,15 @@
  * first looks the key up. Both write the same keys. The transaction is the hot path: Redis
  * runs it in about two thirds of the script's time (a Lua call plus one redis.call per
  * command), and on the two cores this runs on Redis's time is the ingress's time.
+ *
+ * With --redis-wait-replicas N a WAIT N 1000 confirms the write before the answer: Redis
+ * answers WAIT once N replicas hold every write this connection made before it, so a
+ * failover to one of them keeps the job. WAIT blocks the connection until it answers, so
+ * one per job would make every enqueue wait out a replication round trip in turn; instead
+ * one WAIT is out at a time and covers every write sent before it (group commit): the jobs
+ * written while it is out are confirmed together by the next one. Fewer replicas within
+ * the second fail those enqueues (503) though the jobs stay queued on the master: if the
+ * master lives they are delivered anyway (at least once is kept).
  */
 #include "enqueue.h"
 
@@ -23,25 +32,149 @@
  * and the key, which the script puts first). */
 #define ENQUEUE_ARGV_MAX (12 + JOB_ARGV_MAX)
 
+/* The WAIT timeout of the SPEC: fewer replicas within it make the answer a 503. */
+#define ENQUEUE_WAIT_MS "1000"
+
 struct enqueue_call {
     enqueue_cb cb;
     void *arg;
     char id[HB_ID_LEN]; /* the job's, for the answer to a transaction */
+    /* --redis-wait-replicas: the answer needs both the write's reply and its WAIT's. */
+    bool wait;
+    bool written; /* the write's reply is in: res, id, why */
+    bool settled; /* the WAIT's verdict came first: not confirmed, `short_why` */
+    const char *short_why;
+    enum enqueue_result res;
+    char why[128];
+    struct enqueue_call *next; /* in its WAIT group */
+};
+
+/* One WAIT and the calls whose writes went out before it. */
+struct enqueue_group {
+    struct enqueue_call *head;
+    struct rconn *redis;
+    long replicas;
 };
 
 static int enqueue_waiting;
+static struct enqueue_call *enqueue_unconfirmed; /* written after the WAIT that is out */
+static struct enqueue_call **enqueue_unconfirmed_tail = &enqueue_unconfirmed;
+static bool enqueue_wait_out;
 
 int enqueue_pending(void)
 {
     return enqueue_waiting;
 }
 
-static void enqueue_fail(struct enqueue_call *call, const redisReply *reply)
+/* Give the caller its answer and forget the call. */
+static void enqueue_finish(struct enqueue_call *call, enum enqueue_result res, const char *id,
+                           const char *why)
 {
-    const char *why = reply == NULL                      ? "connection lost"
+    enqueue_waiting--;
+    call->cb(res, id, why, call->arg);
+    free(call);
+}
+
+/* Both replies are in: `short_why` is NULL when WAIT confirmed the write, else why not. */
+static void enqueue_confirmed(struct enqueue_call *call, const char *short_why)
+{
+    if (call->res == ENQUEUE_FAILED)
+        enqueue_finish(call, ENQUEUE_FAILED, NULL, call->why);
+    else if (short_why != NULL)
+        enqueue_finish(call, ENQUEUE_FAILED, NULL, short_why);
+    else
+        enqueue_finish(call, call->res, call->id, NULL);
+}
+
+/*
+ * The write's outcome: answered now, or kept for its WAIT's answer. That answer comes
+ * after this one (same connection, replies in order) unless the WAIT could not be sent,
+ * in which case the call is already settled as not confirmed.
+ */
+static void enqueue_written(struct enqueue_call *call, enum enqueue_result res, const char *id,
+                            const redisReply *reply)
+{
+    const char *why = res != ENQUEUE_FAILED              ? ""
+                      : reply == NULL                    ? "connection lost"
                       : reply->type == REDIS_REPLY_ERROR ? reply->str
                                                          : "unexpected reply";
-    call->cb(ENQUEUE_FAILED, NULL, why, call->arg);
+    if (!call->wait) {
+        enqueue_finish(call, res, id, res == ENQUEUE_FAILED ? why : NULL);
+        return;
+    }
+    call->written = true;
+    call->res = res;
+    if (res == ENQUEUE_REPLAYED)
+        snprintf(call->id, sizeof(call->id), "%s", id);
+    snprintf(call->why, sizeof(call->why), "%s", why);
+    if (call->settled)
+        enqueue_confirmed(call, call->short_why);
+}
+
+static void enqueue_send_wait(struct rconn *redis, long replicas);
+
+/* Settle every call of `g` with WAIT's verdict (`short_why` NULL: confirmed). */
+static void enqueue_group_done(struct enqueue_group *g, const char *short_why)
+{
+    struct enqueue_call *call = g->head;
+    while (call != NULL) {
+        struct enqueue_call *next = call->next;
+        if (call->written) {
+            enqueue_confirmed(call, short_why);
+        } else {
+            /* Its write's reply is still to come (the WAIT never went out): it fails then,
+             * as nothing confirmed it. */
+            call->settled = true;
+            call->short_why = "no replica acknowledged the job";
+        }
+        call = next;
+    }
+    free(g);
+}
+
+/* WAIT's answer: how many replicas hold every write of the group. */
+static void enqueue_on_wait(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct enqueue_group *g = priv;
+    redisReply *reply = r;
+    (void)ac;
+    enqueue_wait_out = false;
+    struct rconn *redis = g->redis;
+    long replicas = g->replicas;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer >= replicas) {
+        enqueue_group_done(g, NULL);
+    } else {
+        char why[128];
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+            snprintf(why, sizeof(why),
+                     "%lld of %ld replicas acknowledged the job within " ENQUEUE_WAIT_MS " ms",
+                     reply->integer, replicas);
+        else
+            snprintf(why, sizeof(why), "wait for replicas: %.80s",
+                     reply == NULL                      ? "connection lost"
+                     : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                        : "unexpected reply");
+        enqueue_group_done(g, why);
+    }
+    if (enqueue_unconfirmed != NULL)
+        enqueue_send_wait(redis, replicas);
+}
+
+/* Send one WAIT for every call written since the last one. */
+static void enqueue_send_wait(struct rconn *redis, long replicas)
+{
+    struct enqueue_group *g = xmalloc(sizeof(*g));
+    *g = (struct enqueue_group){enqueue_unconfirmed, redis, replicas};
+    enqueue_unconfirmed = NULL;
+    enqueue_unconfirmed_tail = &enqueue_unconfirmed;
+    char n[24];
+    snprintf(n, sizeof(n), "%ld", replicas);
+    const char *wait[] = {"WAIT", n, ENQUEUE_WAIT_MS};
+    if (rconn_argv(redis, enqueue_on_wait, g, 3, wait, NULL) != 0) {
+        enqueue_group_done(g, "replica acknowledgement could not be asked");
+        return;
+    }
+    enqueue_wait_out = true;
 }
 
 /* The script's answer: {1, id} queued, or {0, first id} for a key seen before. */
@@ -50,15 +183,13 @@ static void enqueue_on_script(redisAsyncContext *ac, void *r, void *priv)
     struct enqueue_call *call = priv;
     redisReply *reply = r;
     (void)ac;
-    enqueue_waiting--;
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_INTEGER &&
-        reply->element[1]->type == REDIS_REPLY_STRING)
-        call->cb(reply->element[0]->integer == 1 ? ENQUEUE_OK : ENQUEUE_REPLAYED,
-                 reply->element[1]->str, NULL, call->arg);
+        reply->element[1]->type == REDIS_REPLY_STRING && reply->element[1]->len < sizeof(call->id))
+        enqueue_written(call, reply->element[0]->integer == 1 ? ENQUEUE_OK : ENQUEUE_REPLAYED,
+                        reply->element[1]->str, reply);
     else
-        enqueue_fail(call, reply);
-    free(call);
+        enqueue_written(call, ENQUEUE_FAILED, NULL, reply);
 }
 
 /*
@@ -71,15 +202,10 @@ static void enqueue_on_exec(redisAsyncContext *ac, void *r, void *priv)
     struct enqueue_call *call = priv;
     redisReply *reply = r;
     (void)ac;
-    enqueue_waiting--;
     bool ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4;
     for (size_t i = 0; ok && i < reply->elements; i++)
         ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
-    if (ok)
-        call->cb(ENQUEUE_OK, call->id, NULL, call->arg);
-    else
-        enqueue_fail(call, reply);
-    free(call);
+    enqueue_written(call, ok ? ENQUEUE_OK : ENQUEUE_FAILED, ok ? call->id : NULL, reply);
 }
 
 /* MULTI, HSET, SADD pending, LPUSH ready or ZADD scheduled, LPUSH unrecorded, EXEC, submitted
@@ -176,5 +302,12 @@ int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const c
         return -1;
     }
     enqueue_waiting++;
+    if (in->cfg.redis_wait_replicas > 0) {
+        call->wait = true;
+        *enqueue_unconfirmed_tail = call;
+        enqueue_unconfirmed_tail = &call->next;
+        if (!enqueue_wait_out)
+            enqueue_send_wait(in->redis, in->cfg.redis_wait_replicas);
+    }
     return 0;
 }

@@ -5,7 +5,8 @@
  * set and queues it (ready, or scheduled at its due time), atomically: a job is wholly
  * queued or not at all. With an Idempotency-Key a script (queue_lua_enqueue) does the same
  * after looking the key up and remembers it, so two requests with the same key can never
- * both queue one.
+ * both queue one. With --redis-wait-replicas N the answer also waits for N replicas to
+ * hold the job (WAIT), so a Sentinel failover cannot lose an acknowledged one.
  */
 #ifndef ENQUEUE_H
 #define ENQUEUE_H
@@ -19,7 +20,10 @@ struct job;
 enum enqueue_result {
     ENQUEUE_OK,       /* queued; Redis acknowledged it */
     ENQUEUE_REPLAYED, /* the Idempotency-Key was seen: nothing queued, `id` is the first one */
-    ENQUEUE_FAILED,   /* Redis unreachable or refused: nothing queued (`why` says more) */
+    /* Redis unreachable or refused: nothing queued (`why` says more). Or, with
+     * --redis-wait-replicas, fewer replicas confirmed the job in time: it may be queued
+     * and delivered all the same, but a failover could lose it. */
+    ENQUEUE_FAILED,
 };
 
 /* `id` and `why` are valid only during the call. */

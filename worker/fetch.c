@@ -380,24 +380,15 @@ void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool don
 void fetch_release_all(struct worker *w)
 {
     struct timeval tv = {2, 0};
-    const struct config_redis *ad = &w->cfg.redis;
-    redisContext *c = ad->path[0] ? redisConnectUnixWithTimeout(ad->path, tv)
-                                  : redisConnectWithTimeout(ad->host, ad->port, tv);
-    if (c == NULL || c->err) {
+    char err[HB_ERR_LEN];
+    redisContext *c = rconn_connect_blocking(&w->cfg.redis, tv, err, sizeof(err));
+    if (c == NULL) {
         log_kv(LOG_WARN, "release in-flight jobs: redis unreachable; the reaper will return them",
-               NULL);
-        if (c)
-            redisFree(c);
+               "error", err, NULL);
         return;
     }
-    redisSetTimeout(c, tv);
-    redisReply *r;
-    if (ad->password[0] && (r = redisCommand(c, "AUTH %s", ad->password)))
-        freeReplyObject(r);
-    if (ad->db && (r = redisCommand(c, "SELECT %d", ad->db)))
-        freeReplyObject(r);
-    r = redisCommand(c, "EVAL %s 3 %s %s %s %s", queue_lua_release, w->inflight_key, w->keys.ready,
-                     w->keys.workers, w->id);
+    redisReply *r = redisCommand(c, "EVAL %s 3 %s %s %s %s", queue_lua_release, w->inflight_key,
+                                 w->keys.ready, w->keys.workers, w->id);
     if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
         char n[24];
         snprintf(n, sizeof(n), "%lld", r->integer);

@@ -284,6 +284,10 @@ struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_p
     d->deny_private = deny_private;
     d->multi = curl_multi_init();
     d->timer = evtimer_new(base, deliver_on_timer, d);
+    if (d->multi == NULL || d->timer == NULL) {
+        deliver_free(d);
+        return NULL;
+    }
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, deliver_socket_cb);
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, deliver_timer_cb);
@@ -380,10 +384,11 @@ void deliver_free(struct deliver *d)
 {
     if (d == NULL)
         return;
-    curl_multi_cleanup(d->multi);
+    if (d->multi != NULL)
+        curl_multi_cleanup(d->multi);
     while (d->npool > 0)
         curl_easy_cleanup(d->pool[--d->npool]);
-    evtimer_del(d->timer);
-    event_free(d->timer);
+    if (d->timer != NULL)
+        event_free(d->timer);
     free(d);
 }

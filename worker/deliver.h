@@ -42,7 +42,8 @@ struct deliver_result {
 typedef void (*deliver_done_cb)(const struct deliver_result *res, void *arg);
 
 /* A client keeping up to `max_conns` connections open; with `deny_private`, connections to
- * internal addresses are refused (common/netpolicy.h) and the call fails saying so. */
+ * internal addresses are refused (common/netpolicy.h) and the call fails saying so. NULL
+ * when libcurl or libevent cannot set it up. */
 struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_private);
 
 /*

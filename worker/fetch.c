@@ -267,27 +267,30 @@ static void fetch_on_reap(evutil_socket_t fd, short what, void *arg)
     fetch_arm(fs.reap, FETCH_REAP_MS);
 }
 
-void fetch_start(struct worker *w)
+int fetch_start(struct worker *w)
 {
     fs.heartbeat = evtimer_new(w->base, fetch_on_heartbeat, w);
     fs.promote = evtimer_new(w->base, fetch_on_promote, w);
     fs.reap = evtimer_new(w->base, fetch_on_reap, w);
     fs.retry = evtimer_new(w->base, fetch_on_retry, w);
+    if (fs.heartbeat == NULL || fs.promote == NULL || fs.reap == NULL || fs.retry == NULL) {
+        fetch_stop(w);
+        return -1;
+    }
     fetch_arm(fs.heartbeat, 0);
     fetch_arm(fs.promote, 0);
     fetch_arm(fs.reap, 1000);
     fetch_arm(fs.retry, 0);
+    return 0;
 }
 
 void fetch_stop(struct worker *w)
 {
     (void)w;
-    if (fs.heartbeat == NULL)
-        return;
-    event_free(fs.heartbeat);
-    event_free(fs.promote);
-    event_free(fs.reap);
-    event_free(fs.retry);
+    struct event *timers[] = {fs.heartbeat, fs.promote, fs.reap, fs.retry};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+        if (timers[i] != NULL)
+            event_free(timers[i]);
     fs.heartbeat = fs.promote = fs.reap = fs.retry = NULL;
 }
 

@@ -104,6 +104,13 @@ static void worker_on_signal(evutil_socket_t sig, short what, void *arg)
     worker_drain(-1, 0, w);
 }
 
+/* event_free, which does not take NULL. */
+static void worker_event_free(struct event *ev)
+{
+    if (ev != NULL)
+        event_free(ev);
+}
+
 static void worker_make_id(struct worker *w)
 {
     char host[64];
@@ -165,14 +172,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "hookbridge-worker: %s\n", err);
         return 2;
     }
-    if (log_setup(w->cfg.log_level, w->cfg.log_format, err, sizeof(err)) != 0 ||
-        sodium_init() < 0) {
+    if (log_setup(w->cfg.log_level, w->cfg.log_format, err, sizeof(err)) != 0) {
         fprintf(stderr, "hookbridge-worker: %s\n", err);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "hookbridge-worker: libsodium cannot be initialised\n");
         return 2;
     }
     xalloc_init_cjson();
     signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "hookbridge-worker: libcurl cannot be initialised\n");
+        return 2;
+    }
 
     if (store_open(w->cfg.db, &w->store, err) != 0) {
         fprintf(stderr, "hookbridge-worker: %s\n", err);
@@ -187,31 +200,45 @@ int main(int argc, char **argv)
     queue_keys_init(&w->keys, w->cfg.key_prefix);
     queue_key_inflight(&w->keys, w->id, w->inflight_key, sizeof(w->inflight_key));
     w->base = event_base_new();
-    w->events = evwriter_new(w->base, w->store, 10, 1000);
+    if (w->base == NULL) {
+        fprintf(stderr, "hookbridge-worker: cannot create the event loop\n");
+        goto out;
+    }
     w->deliver = deliver_new(w->base, w->cfg.concurrency, w->cfg.deny_private);
-    w->cmd = rconn_new(w->base, &w->cfg.redis, "redis commands", worker_on_cmd_state, w);
-    w->block = rconn_new(w->base, &w->cfg.redis, "redis blocking", NULL, NULL);
-
     wm.sigterm = evsignal_new(w->base, SIGTERM, worker_on_signal, w);
     wm.sigint = evsignal_new(w->base, SIGINT, worker_on_signal, w);
     wm.drain = evtimer_new(w->base, worker_drain, w);
-    w->metrics = metrics_batch_new();
     wm.metrics = evtimer_new(w->base, worker_on_metrics, w);
-    worker_on_metrics(-1, 0, w);
     wm.logs = evtimer_new(w->base, worker_on_logs, w);
+    if (w->deliver == NULL || wm.sigterm == NULL || wm.sigint == NULL || wm.drain == NULL ||
+        wm.metrics == NULL || wm.logs == NULL || evsignal_add(wm.sigterm, NULL) != 0 ||
+        evsignal_add(wm.sigint, NULL) != 0) {
+        fprintf(stderr, "hookbridge-worker: cannot set up the event loop (out of memory or "
+                        "file descriptors)\n");
+        goto out;
+    }
+    w->events = evwriter_new(w->base, w->store, 10, 1000);
+    w->cmd = rconn_new(w->base, &w->cfg.redis, "redis commands", worker_on_cmd_state, w);
+    w->block = rconn_new(w->base, &w->cfg.redis, "redis blocking", NULL, NULL);
+    w->metrics = metrics_batch_new();
+    worker_on_metrics(-1, 0, w);
     worker_on_logs(-1, 0, w);
-    evsignal_add(wm.sigterm, NULL);
-    evsignal_add(wm.sigint, NULL);
     sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 
     char conc[16];
     snprintf(conc, sizeof(conc), "%ld", w->cfg.concurrency);
     log_kv(LOG_INFO, "worker started", "worker", w->id, "concurrency", conc, "version", HB_VERSION,
            NULL);
-    fetch_start(w);
     wm.retention = retention_start(w->base, w->store, w->cfg.retention_days);
     wm.sweep = sweep_start(w);
-    event_base_dispatch(w->base);
+    bool started = fetch_start(w) == 0 && wm.sweep != NULL &&
+                   (w->cfg.retention_days <= 0 || wm.retention != NULL);
+    if (started) {
+        event_base_dispatch(w->base);
+    } else {
+        log_kv(LOG_ERROR, "cannot start timers (out of memory)", NULL);
+        w->stopping = true;
+    }
     retention_stop(wm.retention);
     sweep_stop(wm.sweep);
 
@@ -224,18 +251,19 @@ int main(int argc, char **argv)
     rconn_free(w->cmd);
     fetch_release_all(w);
     log_kv(LOG_INFO, "worker stopped", "worker", w->id, NULL);
-    status = 0;
+    status = started ? 0 : 1;
 
-    event_free(wm.sigterm);
-    event_free(wm.sigint);
-    event_free(wm.drain);
-    event_free(wm.metrics);
-    event_free(wm.logs);
     metrics_batch_free(w->metrics);
     evwriter_free(w->events);
-    deliver_free(w->deliver);
-    event_base_free(w->base);
 out:
+    worker_event_free(wm.sigterm);
+    worker_event_free(wm.sigint);
+    worker_event_free(wm.drain);
+    worker_event_free(wm.metrics);
+    worker_event_free(wm.logs);
+    deliver_free(w->deliver);
+    if (w->base != NULL)
+        event_base_free(w->base);
     store_close(w->store);
     curl_global_cleanup();
     return status;

@@ -39,8 +39,9 @@ struct worker {
 
 /* ---- fetch.c ---- */
 
-/* Start the timers (heartbeat, promote, reap) and the fetch loop. */
-void fetch_start(struct worker *w);
+/* Start the timers (heartbeat, promote, reap) and the fetch loop. Returns 0, or -1 when a
+ * timer cannot be made (out of memory). */
+int fetch_start(struct worker *w);
 
 /* Take more jobs if there is room (called when a job is acknowledged). */
 void fetch_more(struct worker *w);

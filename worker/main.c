@@ -6,12 +6,11 @@
  * --shutdown-timeout, record their outcomes, put everything unfinished back on the queue,
  * exit 0.
  */
-#include "worker.h"
-
 #include "bridge.h"
 #include "clock.h"
 #include "deliver.h"
 #include "evwriter.h"
+#include "fetch.h"
 #include "hb.h"
 #include "log.h"
 #include "metrics.h"
@@ -19,6 +18,8 @@
 #include "retention.h"
 #include "sweep.h"
 #include "store.h"
+#include "task.h"
+#include "worker.h"
 #include "xalloc.h"
 
 #include <curl/curl.h>
@@ -231,7 +232,7 @@ int main(int argc, char **argv)
            NULL);
     wm.retention = retention_start(w->base, w->store, w->cfg.retention_days);
     wm.sweep = sweep_start(w);
-    bool started = fetch_start(w) == 0 && wm.sweep != NULL &&
+    bool started = fetch_start(w, task_run, task_active) == 0 && wm.sweep != NULL &&
                    (w->cfg.retention_days <= 0 || wm.retention != NULL);
     if (started) {
         event_base_dispatch(w->base);

@@ -12,7 +12,7 @@
  * the moment of rendering, the body signed when the bridge has a signing secret. What the
  * event records is rendered a second time with every $env value "[redacted]".
  */
-#include "worker.h"
+#include "task.h"
 
 #include "body.h"
 #include "bridge.h"
@@ -22,6 +22,7 @@
 #include "dynbuf.h"
 #include "event.h"
 #include "evwriter.h"
+#include "fetch.h"
 #include "filter.h"
 #include "hb.h"
 #include "job.h"
@@ -31,6 +32,7 @@
 #include "retry.h"
 #include "store.h"
 #include "template.h"
+#include "worker.h"
 #include "xalloc.h"
 
 #include <hiredis/hiredis.h>

@@ -149,6 +149,12 @@ $(BUILD)/test/test_httpd: $(BUILD)/test/unit/test_httpd.o $(BUILD)/ingress/httpd
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+# test_render tests worker/render.c, the outbound request built from templates.
+$(BUILD)/test/test_render: $(BUILD)/test/unit/test_render.o $(BUILD)/worker/render.o \
+		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka

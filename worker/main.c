@@ -14,6 +14,7 @@
 #include "hb.h"
 #include "log.h"
 #include "metrics.h"
+#include "notice.h"
 #include "rconn.h"
 #include "retention.h"
 #include "sweep.h"
@@ -245,6 +246,7 @@ int main(int argc, char **argv)
 
     /* Past the deadline: abandon what is still in flight; it goes back to the queue. */
     task_cancel_all();
+    notice_cancel_all();
     evwriter_flush(w->events);
     worker_flush_metrics(w);
     fetch_stop(w);

@@ -23,6 +23,7 @@
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
+#include "notice.h"
 #include "rconn.h"
 #include "render.h"
 #include "retry.h"
@@ -56,20 +57,8 @@ struct task {
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
 };
 
-/* A failure notice on its way to a bridge's notify_url. */
-struct task_notice {
-    struct deliver_call *call;
-    char *body;
-    char **hdr;
-    char event_id[HB_ID_LEN];
-    struct task_notice *prev, *next;
-};
-
-#define TASK_NOTICE_TIMEOUT_MS 10000
-
 static struct task *task_list;
 static int task_count;
-static struct task_notice *notice_list;
 
 int task_active(void)
 {
@@ -95,15 +84,6 @@ static void task_unlink(struct task *t)
         t->next->prev = t->prev;
     t->prev = t->next = NULL;
     task_count--;
-}
-
-static void task_lines_free(char **lines)
-{
-    if (lines == NULL)
-        return;
-    for (char **h = lines; *h; h++)
-        free(*h);
-    free(lines);
 }
 
 static void task_free(struct task *t)
@@ -145,115 +125,6 @@ static void task_count_metrics(const struct task *t, bool done)
         metrics_add(m, field, 1);
         metrics_add(m, "latency|sum_ms", latency);
     }
-}
-
-/* ---- failure notices ---- */
-
-static void task_notice_unlink(struct task_notice *n)
-{
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        notice_list = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-}
-
-static void task_notice_free(struct task_notice *n)
-{
-    free(n->body);
-    task_lines_free(n->hdr);
-    free(n);
-}
-
-static void task_on_notice_done(const struct deliver_result *res, void *arg)
-{
-    struct task_notice *n = arg;
-    task_notice_unlink(n);
-    char st[8];
-    snprintf(st, sizeof(st), "%d", res->http_status);
-    bool ok = res->error == NULL && res->http_status >= 200 && res->http_status < 300;
-    /* One try only: a notice must never hold up deliveries or loop on a broken receiver. */
-    log_kv(ok ? LOG_INFO : LOG_WARN, ok ? "failure notice sent" : "failure notice not delivered",
-           "event_id", n->event_id, "status", st, "error", res->error, NULL);
-    task_notice_free(n);
-}
-
-/*
- * POST {event_id, bridge_id, status, attempts, last_status, last_error, …} to the bridge's
- * notify_url, once, after the failure was committed. Signed like deliveries when the
- * bridge has a signing secret.
- */
-static void task_notify_failure(struct task *t)
-{
-    const struct bridge *b = t->bridge;
-    char err[HB_ERR_LEN], iso[CLOCK_ISO_LEN];
-    if (b == NULL || b->notify_url == NULL)
-        return;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "event.failed");
-    cJSON_AddStringToObject(o, "event_id", t->job->id);
-    cJSON_AddStringToObject(o, "bridge_id", b->id);
-    cJSON_AddStringToObject(o, "bridge_name", b->name ? b->name : "");
-    cJSON_AddStringToObject(o, "status", "failed");
-    cJSON_AddNumberToObject(o, "attempts", t->http_attempt ? t->attempt : t->job->attempts);
-    if (t->last_http_status > 0)
-        cJSON_AddNumberToObject(o, "last_status", t->last_http_status);
-    else
-        cJSON_AddNullToObject(o, "last_status");
-    if (t->last_error != NULL)
-        cJSON_AddStringToObject(o, "last_error", t->last_error);
-    else
-        cJSON_AddNullToObject(o, "last_error");
-    clock_iso8601(t->job->received_ms, iso);
-    cJSON_AddStringToObject(o, "received_at", iso);
-    clock_iso8601(clock_now_ms(), iso);
-    cJSON_AddStringToObject(o, "failed_at", iso);
-    if (t->job->replay_of && t->job->replay_of[0])
-        cJSON_AddStringToObject(o, "replay_of", t->job->replay_of);
-    else
-        cJSON_AddNullToObject(o, "replay_of");
-
-    struct task_notice *n = xcalloc(1, sizeof(*n));
-    snprintf(n->event_id, sizeof(n->event_id), "%s", t->job->id);
-    n->body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    size_t blen = strlen(n->body);
-    n->hdr = xcalloc(8, sizeof(*n->hdr));
-    size_t k = 0;
-    n->hdr[k++] = xstrdup("Content-Type: application/json");
-    n->hdr[k++] = xasprintf("User-Agent: hookbridge/%s", HB_VERSION);
-    n->hdr[k++] = xasprintf("X-Hookbridge-Event-Id: %s", t->job->id);
-    char *secret = bridge_signing_secret_open(b, t->w->cfg.secret_key, err, sizeof(err));
-    if (secret != NULL) {
-        int64_t ts = clock_now_ms() / 1000;
-        char *sig = crypto_webhook_sign(secret, t->job->id, ts, n->body, blen);
-        if (sig != NULL) {
-            n->hdr[k++] = xasprintf("webhook-id: %s", t->job->id);
-            n->hdr[k++] = xasprintf("webhook-timestamp: %lld", (long long)ts);
-            n->hdr[k++] = xasprintf("webhook-signature: %s", sig);
-            free(sig);
-        }
-        bridge_secret_free(secret);
-    }
-    struct deliver_request rq = {
-        .method = "POST",
-        .url = b->notify_url,
-        .headers = (const char *const *)n->hdr,
-        .body = n->body,
-        .body_len = blen,
-        .timeout_ms = TASK_NOTICE_TIMEOUT_MS,
-    };
-    n->call = deliver_start(t->w->deliver, &rq, task_on_notice_done, n, err, sizeof(err));
-    if (n->call == NULL) {
-        log_kv(LOG_WARN, "failure notice not sent", "event_id", n->event_id, "error", err, NULL);
-        task_notice_free(n);
-        return;
-    }
-    n->next = notice_list;
-    if (notice_list)
-        notice_list->prev = n;
-    notice_list = n;
 }
 
 /* ---- recording outcomes ---- */
@@ -303,8 +174,16 @@ static void task_on_recorded(void *arg, int ok)
     }
     bool done = strcmp(t->status, "retrying") != 0;
     task_count_metrics(t, done);
-    if (strcmp(t->status, "failed") == 0)
-        task_notify_failure(t);
+    if (strcmp(t->status, "failed") == 0) {
+        struct notice_failure f = {
+            .bridge = t->bridge,
+            .job = t->job,
+            .attempts = t->http_attempt ? t->attempt : t->job->attempts,
+            .last_status = t->last_http_status,
+            .last_error = t->last_error,
+        };
+        notice_send(t->w->deliver, &f, t->w->cfg.secret_key);
+    }
     fetch_ack(t->w, t->job->id, t->job->bridge_id, done, t->attempt, t->due_ms, task_on_acked, t);
 }
 
@@ -584,12 +463,5 @@ void task_cancel_all(void)
         log_kv(LOG_WARN, "delivery abandoned at shutdown; job goes back to the queue", "event_id",
                t->job->id, NULL);
         task_free(t);
-    }
-    while (notice_list != NULL) {
-        struct task_notice *n = notice_list;
-        task_notice_unlink(n);
-        deliver_cancel(n->call);
-        log_kv(LOG_WARN, "failure notice abandoned at shutdown", "event_id", n->event_id, NULL);
-        task_notice_free(n);
     }
 }

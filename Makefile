@@ -155,6 +155,12 @@ $(BUILD)/test/test_render: $(BUILD)/test/unit/test_render.o $(BUILD)/worker/rend
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+# test_deliver tests worker/deliver.c (Retry-After).
+$(BUILD)/test/test_deliver: $(BUILD)/test/unit/test_deliver.o $(BUILD)/worker/deliver.o \
+		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 # test_notice tests worker/notice.c's body (the module sends through worker/deliver.c).
 $(BUILD)/test/test_notice: $(BUILD)/test/unit/test_notice.o $(BUILD)/worker/notice.o \
 		$(BUILD)/worker/deliver.o $(BUILD)/libhbcommon.a

@@ -214,6 +214,37 @@ def test_delivery_retry_after_honoured(env):
               % (path, gap))
 
 
+@meta(est=10)
+def test_delivery_retry_after_date_forms(env):
+    """Retry-After as an HTTP-date in each of RFC 9110's three forms is honoured."""
+    sink = _setup(env)
+    forms = {
+        "/imf": "%a, %d %b %Y %H:%M:%S GMT",
+        "/rfc850": "%A, %d-%b-%y %H:%M:%S GMT",
+        "/asctime": "%a %b %e %H:%M:%S %Y",
+    }
+
+    def responder(req):
+        if req.nth_for_event == 0:
+            when = time.gmtime(time.time() + 5)
+            return Reply(503, headers={"Retry-After": time.strftime(forms[req.path], when)})
+        return Reply(200)
+
+    sink.respond(responder)
+    ids = []
+    for path in forms:
+        b = env.create_bridge(outbound_url=sink.url(path), retries=3, retry_delays=[1])
+        ids.append((path, env.send(b)))
+    for path, eid in ids:
+        ev = env.wait_event(eid, {"delivered", "failed"}, timeout=30)
+        check(ev.get("status") == "delivered", "%s: status %r" % (path, ev.get("status")))
+        reqs = sink.by_event(eid)
+        check(len(reqs) == 2, "%s: %d requests" % (path, len(reqs)))
+        gap = reqs[1].t_start - reqs[0].t_end
+        check(gap >= 3.0, "%s date in Retry-After (5 s ahead) retried after %.2fs "
+              "(retry_delays [1])" % (path, gap))
+
+
 @meta(est=6)
 def test_delivery_delay_seconds(env):
     sink = _setup(env)

@@ -127,10 +127,11 @@ static void worker_make_id(struct worker *w)
 #define WORKER_MAX_BODY_MAX (1L << 30)
 
 /*
- * The cap of a rendered outbound body: 4 x HOOKBRIDGE_MAX_BODY (SPEC "Configuration"). The
- * worker takes no --max-body flag (it belongs to the ingress) but reads the same
- * environment variable, so one setting sizes both. Returns 0, or -1 with `err` when the
- * variable is set to something else than a whole number of bytes in 1 .. 2^30.
+ * The cap of a rendered outbound body: 4 x HOOKBRIDGE_MAX_BODY (README, "hookbridge-worker";
+ * over it the event fails with rendered_too_large). The worker takes no --max-body flag (it
+ * belongs to the ingress) but reads the same environment variable, so one setting sizes
+ * both. Returns 0, or -1 with `err` when the variable is set to something else than a
+ * whole number of bytes in 1 .. 2^30.
  */
 static int worker_max_rendered(size_t *out, char *err, size_t errlen)
 {

@@ -375,7 +375,8 @@ static void task_send(struct task *t)
     bridge_secret_free(signing);
     render_ctx_clear(&c);
     if (rc == RENDER_TOO_LARGE) {
-        /* The attempt's error is the code the SPEC names; the log says which part. */
+        /* The attempt records one fixed code, so that clients can match on it; the log
+         * says which part outgrew its cap. */
         log_kv(LOG_WARN, "rendered request too large", "event_id", job->id, "bridge_id", b->id,
                "error", err, NULL);
         render_request_clear(&t->rq);

@@ -149,27 +149,15 @@ $(BUILD)/test/test_httpd: $(BUILD)/test/unit/test_httpd.o $(BUILD)/ingress/httpd
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-# test_render tests worker/render.c, the outbound request built from templates.
-$(BUILD)/test/test_render: $(BUILD)/test/unit/test_render.o $(BUILD)/worker/render.o \
-		$(BUILD)/libhbcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
-
-# test_deliver tests worker/deliver.c (Retry-After).
-$(BUILD)/test/test_deliver: $(BUILD)/test/unit/test_deliver.o $(BUILD)/worker/deliver.o \
-		$(BUILD)/libhbcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
-
-# test_notice tests worker/notice.c's body (the module sends through worker/deliver.c).
-$(BUILD)/test/test_notice: $(BUILD)/test/unit/test_notice.o $(BUILD)/worker/notice.o \
-		$(BUILD)/worker/deliver.o $(BUILD)/libhbcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+# Unit tests of worker modules link those objects too (the rule below puts them before the
+# library).
+$(BUILD)/test/test_render: $(BUILD)/worker/render.o
+$(BUILD)/test/test_deliver: $(BUILD)/worker/deliver.o
+$(BUILD)/test/test_notice: $(BUILD)/worker/notice.o $(BUILD)/worker/deliver.o
 
 $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LIBS) -lcmocka
 
 format:
 	clang-format -i $(COMMON_SRC) $(INGRESS_SRC) $(WORKER_SRC) $(UNIT_SRC) common/*.h \

@@ -19,7 +19,14 @@ SANITIZER ?=
 WARN := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Werror
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -Icommon -Iingress -I$(BUILD)/gen \
+# Each directory sees its own headers and common's, so common/ cannot include an ingress or
+# worker header; tests see all three. The directory is the first part of the source's path.
+INC_common := -Icommon
+INC_ingress := -Icommon -Iingress
+INC_worker := -Icommon -Iworker
+INC_test := -Icommon -Iingress -Iworker
+INC = $(or $(INC_$(firstword $(subst /, ,$<))),-Icommon)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP $(INC) -I$(BUILD)/gen \
              $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
 ifneq ($(SANITIZER),)
@@ -169,9 +176,15 @@ $(BUILD)/test/test_httpd: $(BUILD)/test/unit/test_httpd.o $(BUILD)/ingress/httpd
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+# Unit tests of worker modules link those objects too (the rule below puts them before the
+# library).
+$(BUILD)/test/test_render: $(BUILD)/worker/render.o
+$(BUILD)/test/test_deliver: $(BUILD)/worker/deliver.o
+$(BUILD)/test/test_notice: $(BUILD)/worker/notice.o $(BUILD)/worker/deliver.o
+
 $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LIBS) -lcmocka
 
 format:
 	clang-format -i $(COMMON_SRC) $(INGRESS_SRC) $(WORKER_SRC) $(UNIT_SRC) common/*.h \

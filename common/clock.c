@@ -50,17 +50,3 @@ void clock_iso8601(int64_t ms, char out[CLOCK_ISO_LEN])
     out[23] = 'Z';
     out[24] = '\0';
 }
-
-bool clock_parse_http_date(const char *s, int64_t *ms)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (end == NULL || *end != '\0')
-        return false;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return false;
-    *ms = (int64_t)t * 1000;
-    return true;
-}

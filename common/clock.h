@@ -18,7 +18,4 @@ int64_t clock_mono_ms(void);
 /* Format `ms` as "2026-11-22T10:00:00.123Z" into `out` (CLOCK_ISO_LEN bytes). */
 void clock_iso8601(int64_t ms, char out[CLOCK_ISO_LEN]);
 
-/* Parse an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into ms; false if malformed. */
-bool clock_parse_http_date(const char *s, int64_t *ms);
-
 #endif

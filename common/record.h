@@ -9,7 +9,7 @@
  *     there), the usual case: one SQLite write per event instead of two;
  *   - a reader that lists or counts events (ingress/admin_events.c, admin_stats.c), which
  *     first takes the newest ids off the list, so a list shows an event from its 202;
- *   - the workers' sweep (worker/main.c), which takes ids older than a few seconds, so
+ *   - the workers' sweep (worker/sweep.c), which takes ids older than a few seconds, so
  *     events that wait (delays, a backlog) get their rows without anyone asking.
  * Each writes with INSERT OR IGNORE: whichever comes second changes nothing.
  */

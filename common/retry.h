@@ -3,7 +3,8 @@
  *
  * The default schedule is Sidekiq's: retry k (k = 0 for the first retry) waits
  * k^4 + 15 + rand(0..29) * (k + 1) seconds. A bridge may give its own list instead, and a
- * destination's Retry-After on 429/503 wins when it asks for longer.
+ * destination's Retry-After on 429/503 (read by worker/deliver.c) wins when it asks for
+ * longer.
  */
 #ifndef RETRY_H
 #define RETRY_H
@@ -20,11 +21,5 @@ long retry_delay_seconds(int k, const long *delays, size_t ndelays, unsigned jit
 
 /* A random jitter in 0..29 for retry_delay_seconds. */
 unsigned retry_jitter(void);
-
-/*
- * Parse a Retry-After header value (delta-seconds or an HTTP date) into seconds from
- * `now_ms`. Returns -1 when absent or malformed; dates in the past give 0.
- */
-long retry_after_seconds(const char *value, int64_t now_ms);
 
 #endif

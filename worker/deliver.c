@@ -10,10 +10,10 @@
 #include "clock.h"
 #include "hb.h"
 #include "netpolicy.h"
-#include "retry.h"
 #include "xalloc.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* Easy handles kept for reuse: creating one per request costs more than the request's
  * own work against a fast destination (profiled: malloc was the top symbol). */
@@ -61,7 +62,6 @@ struct deliver_call {
     deliver_done_cb cb;
     void *arg;
     char errbuf[CURL_ERROR_SIZE];
-    cJSON *resp_headers;
     char *body;
     size_t body_len;
     bool truncated;
@@ -76,6 +76,71 @@ struct deliver_sock {
     struct deliver *d;
 };
 
+/* The most response headers an attempt records, and the longest value kept of each. */
+#define DELIVER_HEADERS_MAX 100
+#define DELIVER_HEADER_VALUE_MAX 8192
+
+/* The final response's headers (libcurl keeps them; 1xx responses are not among them) as an
+ * object: names lower-cased, the first of each name kept, values cut at
+ * DELIVER_HEADER_VALUE_MAX. Empty when no response came. */
+static cJSON *deliver_headers(CURL *easy)
+{
+    cJSON *o = cJSON_CreateObject();
+    struct curl_header *h = NULL;
+    int n = 0;
+    while (n < DELIVER_HEADERS_MAX &&
+           (h = curl_easy_nextheader(easy, CURLH_HEADER, -1, h)) != NULL) {
+        char name[128];
+        size_t nl = strlen(h->name);
+        if (nl == 0 || nl >= sizeof(name))
+            continue;
+        for (size_t i = 0; i < nl; i++)
+            name[i] = (char)tolower((unsigned char)h->name[i]);
+        name[nl] = '\0';
+        if (cJSON_GetObjectItemCaseSensitive(o, name) != NULL)
+            continue;
+        char *value = xstrndup(h->value, strnlen(h->value, DELIVER_HEADER_VALUE_MAX));
+        cJSON_AddStringToObject(o, name, value);
+        free(value);
+        n++;
+    }
+    return o;
+}
+
+/* The longest wait a Retry-After may ask for: a week, the longest delay a bridge may set. */
+#define DELIVER_RETRY_AFTER_MAX 604800L
+
+long deliver_retry_after(const char *value, int64_t now_ms)
+{
+    if (value == NULL)
+        return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (*value >= '0' && *value <= '9') {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        /* Too many digits for a long is still a valid delay-seconds: the cap below applies. */
+        if (errno == ERANGE)
+            errno = 0;
+        if (errno != 0 || *end != '\0' || v < 0)
+            return -1;
+        return v > DELIVER_RETRY_AFTER_MAX ? DELIVER_RETRY_AFTER_MAX : v;
+    }
+    /* An HTTP-date in any of the three forms RFC 9110 has recipients accept (IMF-fixdate,
+     * RFC 850, asctime): curl_getdate reads them all. */
+    time_t when = curl_getdate(value, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    int64_t when_ms = (int64_t)when * 1000;
+    if (when_ms <= now_ms)
+        return 0;
+    int64_t secs = (when_ms - now_ms + 999) / 1000;
+    return secs > DELIVER_RETRY_AFTER_MAX ? DELIVER_RETRY_AFTER_MAX : (long)secs;
+}
+
 static void deliver_check_done(struct deliver *d)
 {
     CURLMsg *msg;
@@ -89,13 +154,14 @@ static void deliver_check_done(struct deliver *d)
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
         long status = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        cJSON *headers = deliver_headers(easy);
         curl_multi_remove_handle(d->multi, easy);
         d->active--;
 
         struct deliver_result res = {0};
         res.started_ms = c->started_ms;
         res.duration_ms = (long)(clock_mono_ms() - c->started_mono);
-        res.headers = c->resp_headers;
+        res.headers = headers;
         res.body = c->body ? c->body : "";
         res.body_len = c->body_len;
         res.truncated = c->truncated;
@@ -113,14 +179,14 @@ static void deliver_check_done(struct deliver *d)
             res.http_status = 0;
         } else {
             res.http_status = (int)status;
-            const cJSON *ra = cJSON_GetObjectItemCaseSensitive(c->resp_headers, "retry-after");
+            const cJSON *ra = cJSON_GetObjectItemCaseSensitive(headers, "retry-after");
             if (cJSON_IsString(ra))
-                res.retry_after_s = retry_after_seconds(ra->valuestring, clock_now_ms());
+                res.retry_after_s = deliver_retry_after(ra->valuestring, clock_now_ms());
         }
         c->cb(&res, c->arg);
         deliver_easy_put(d, easy);
         curl_slist_free_all(c->hdrs);
-        cJSON_Delete(c->resp_headers);
+        cJSON_Delete(headers);
         free(c->body);
         free(c);
     }
@@ -215,42 +281,6 @@ static size_t deliver_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-static size_t deliver_on_header(char *ptr, size_t size, size_t nitems, void *arg)
-{
-    struct deliver_call *c = arg;
-    size_t n = size * nitems;
-    if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-        /* A new status line (after a 100 Continue): start the header set again. */
-        cJSON_Delete(c->resp_headers);
-        c->resp_headers = cJSON_CreateObject();
-        return n;
-    }
-    const char *colon = memchr(ptr, ':', n);
-    if (colon == NULL || colon == ptr || cJSON_GetArraySize(c->resp_headers) >= 100)
-        return n;
-    char name[128];
-    size_t nl = (size_t)(colon - ptr);
-    if (nl >= sizeof(name))
-        return n;
-    for (size_t i = 0; i < nl; i++)
-        name[i] = (char)tolower((unsigned char)ptr[i]);
-    name[nl] = '\0';
-    const char *v = colon + 1;
-    const char *end = ptr + n;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    size_t vl = (size_t)(end - v);
-    if (vl > 8192)
-        vl = 8192;
-    char *value = xstrndup(v, vl);
-    if (cJSON_GetObjectItemCaseSensitive(c->resp_headers, name) == NULL)
-        cJSON_AddStringToObject(c->resp_headers, name, value);
-    free(value);
-    return n;
-}
-
 /*
  * curl is about to connect to `addr` (DNS already resolved): the one place where the
  * address actually used is known, so HOOKBRIDGE_DENY_PRIVATE is enforced here and a name
@@ -284,6 +314,10 @@ struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_p
     d->deny_private = deny_private;
     d->multi = curl_multi_init();
     d->timer = evtimer_new(base, deliver_on_timer, d);
+    if (d->multi == NULL || d->timer == NULL) {
+        deliver_free(d);
+        return NULL;
+    }
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, deliver_socket_cb);
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, deliver_timer_cb);
@@ -299,7 +333,6 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
     c->d = d;
     c->cb = cb;
     c->arg = arg;
-    c->resp_headers = cJSON_CreateObject();
     c->easy = deliver_easy_get(d);
     if (c->easy == NULL) {
         snprintf(err, errlen, "curl_easy_init failed");
@@ -327,8 +360,6 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, deliver_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, deliver_on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, deliver_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
@@ -355,7 +386,6 @@ fail:
     if (c->easy)
         curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->hdrs);
-    cJSON_Delete(c->resp_headers);
     free(c);
     return NULL;
 }
@@ -366,7 +396,6 @@ void deliver_cancel(struct deliver_call *c)
     c->d->active--;
     curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->hdrs);
-    cJSON_Delete(c->resp_headers);
     free(c->body);
     free(c);
 }
@@ -380,10 +409,11 @@ void deliver_free(struct deliver *d)
 {
     if (d == NULL)
         return;
-    curl_multi_cleanup(d->multi);
+    if (d->multi != NULL)
+        curl_multi_cleanup(d->multi);
     while (d->npool > 0)
         curl_easy_cleanup(d->pool[--d->npool]);
-    evtimer_del(d->timer);
-    event_free(d->timer);
+    if (d->timer != NULL)
+        event_free(d->timer);
     free(d);
 }

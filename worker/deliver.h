@@ -42,7 +42,8 @@ struct deliver_result {
 typedef void (*deliver_done_cb)(const struct deliver_result *res, void *arg);
 
 /* A client keeping up to `max_conns` connections open; with `deny_private`, connections to
- * internal addresses are refused (common/netpolicy.h) and the call fails saying so. */
+ * internal addresses are refused (common/netpolicy.h) and the call fails saying so. NULL
+ * when libcurl or libevent cannot set it up. */
 struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_private);
 
 /*
@@ -57,6 +58,15 @@ void deliver_cancel(struct deliver_call *call);
 
 /* Calls in flight. */
 int deliver_active(const struct deliver *d);
+
+/*
+ * A Retry-After header value as seconds to wait from `now_ms`: delay-seconds, or an
+ * HTTP-date in any of RFC 9110's three forms (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT",
+ * RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT", asctime "Sun Nov  6 08:49:37 1994"), rounded
+ * up to whole seconds; a date now or past gives 0; at most a week. -1 when absent or
+ * malformed.
+ */
+long deliver_retry_after(const char *value, int64_t now_ms);
 
 /* Free; every call must have completed or been cancelled. */
 void deliver_free(struct deliver *d);

@@ -7,13 +7,14 @@
  * wakes at once. Jobs are never removed from the in-flight list until their outcome is in
  * SQLite (fetch_ack), so a worker killed at any moment leaves its jobs for the reaper.
  */
-#include "worker.h"
+#include "fetch.h"
 
 #include "clock.h"
 #include "hb.h"
 #include "job.h"
 #include "log.h"
 #include "rconn.h"
+#include "worker.h"
 #include "xalloc.h"
 
 #include <event2/event.h>
@@ -31,8 +32,10 @@
 
 static struct fetch_state {
     struct event *heartbeat, *promote, *reap, *retry;
-    bool fetching; /* a fetch script is outstanding */
-    bool blocking; /* a BLMOVE is outstanding */
+    fetch_job_fn job;   /* where taken jobs go */
+    fetch_busy_fn busy; /* requests in flight */
+    bool fetching;      /* a fetch script is outstanding */
+    bool blocking;      /* a BLMOVE is outstanding */
     bool promoting;
 } fs;
 
@@ -42,7 +45,7 @@ static void fetch_arm(struct event *ev, long ms)
     evtimer_add(ev, &tv);
 }
 
-/* Turn one job hash (array of field, value) into a task. */
+/* Turn one job hash (array of field, value) into a job and hand it on. */
 static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
 {
     char err[HB_ERR_LEN];
@@ -64,7 +67,7 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         fetch_ack(w, id, NULL, true, 0, 0, NULL, NULL);
         return;
     }
-    task_run(w, j);
+    fs.job(w, j);
 }
 
 struct fetch_single {
@@ -162,7 +165,7 @@ void fetch_more(struct worker *w)
     /* --concurrency bounds requests in flight. Jobs whose outcome waits for the batched
      * SQLite commit and the Redis ack hold no connection, so they do not count against it,
      * but a bound on all held jobs keeps memory in check when SQLite is slow. */
-    long room = w->cfg.concurrency - task_active();
+    long room = w->cfg.concurrency - fs.busy();
     long held_room = 4 * w->cfg.concurrency - w->held;
     if (held_room < room)
         room = held_room;
@@ -267,27 +270,32 @@ static void fetch_on_reap(evutil_socket_t fd, short what, void *arg)
     fetch_arm(fs.reap, FETCH_REAP_MS);
 }
 
-void fetch_start(struct worker *w)
+int fetch_start(struct worker *w, fetch_job_fn job, fetch_busy_fn busy)
 {
+    fs.job = job;
+    fs.busy = busy;
     fs.heartbeat = evtimer_new(w->base, fetch_on_heartbeat, w);
     fs.promote = evtimer_new(w->base, fetch_on_promote, w);
     fs.reap = evtimer_new(w->base, fetch_on_reap, w);
     fs.retry = evtimer_new(w->base, fetch_on_retry, w);
+    if (fs.heartbeat == NULL || fs.promote == NULL || fs.reap == NULL || fs.retry == NULL) {
+        fetch_stop(w);
+        return -1;
+    }
     fetch_arm(fs.heartbeat, 0);
     fetch_arm(fs.promote, 0);
     fetch_arm(fs.reap, 1000);
     fetch_arm(fs.retry, 0);
+    return 0;
 }
 
 void fetch_stop(struct worker *w)
 {
     (void)w;
-    if (fs.heartbeat == NULL)
-        return;
-    event_free(fs.heartbeat);
-    event_free(fs.promote);
-    event_free(fs.reap);
-    event_free(fs.retry);
+    struct event *timers[] = {fs.heartbeat, fs.promote, fs.reap, fs.retry};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+        if (timers[i] != NULL)
+            event_free(timers[i]);
     fs.heartbeat = fs.promote = fs.reap = fs.retry = NULL;
 }
 

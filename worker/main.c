@@ -6,19 +6,21 @@
  * --shutdown-timeout, record their outcomes, put everything unfinished back on the queue,
  * exit 0.
  */
-#include "worker.h"
-
 #include "bridge.h"
 #include "clock.h"
 #include "deliver.h"
 #include "evwriter.h"
+#include "fetch.h"
 #include "hb.h"
 #include "log.h"
 #include "metrics.h"
+#include "notice.h"
 #include "rconn.h"
 #include "retention.h"
 #include "sweep.h"
 #include "store.h"
+#include "task.h"
+#include "worker.h"
 #include "xalloc.h"
 
 #include <curl/curl.h>
@@ -104,6 +106,13 @@ static void worker_on_signal(evutil_socket_t sig, short what, void *arg)
     worker_drain(-1, 0, w);
 }
 
+/* event_free, which does not take NULL. */
+static void worker_event_free(struct event *ev)
+{
+    if (ev != NULL)
+        event_free(ev);
+}
+
 static void worker_make_id(struct worker *w)
 {
     char host[64];
@@ -118,10 +127,11 @@ static void worker_make_id(struct worker *w)
 #define WORKER_MAX_BODY_MAX (1L << 30)
 
 /*
- * The cap of a rendered outbound body: 4 x HOOKBRIDGE_MAX_BODY (SPEC "Configuration"). The
- * worker takes no --max-body flag (it belongs to the ingress) but reads the same
- * environment variable, so one setting sizes both. Returns 0, or -1 with `err` when the
- * variable is set to something else than a whole number of bytes in 1 .. 2^30.
+ * The cap of a rendered outbound body: 4 x HOOKBRIDGE_MAX_BODY (README, "hookbridge-worker";
+ * over it the event fails with rendered_too_large). The worker takes no --max-body flag (it
+ * belongs to the ingress) but reads the same environment variable, so one setting sizes
+ * both. Returns 0, or -1 with `err` when the variable is set to something else than a
+ * whole number of bytes in 1 .. 2^30.
  */
 static int worker_max_rendered(size_t *out, char *err, size_t errlen)
 {
@@ -165,14 +175,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "hookbridge-worker: %s\n", err);
         return 2;
     }
-    if (log_setup(w->cfg.log_level, w->cfg.log_format, err, sizeof(err)) != 0 ||
-        sodium_init() < 0) {
+    if (log_setup(w->cfg.log_level, w->cfg.log_format, err, sizeof(err)) != 0) {
         fprintf(stderr, "hookbridge-worker: %s\n", err);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "hookbridge-worker: libsodium cannot be initialised\n");
         return 2;
     }
     xalloc_init_cjson();
     signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "hookbridge-worker: libcurl cannot be initialised\n");
+        return 2;
+    }
 
     if (store_open(w->cfg.db, &w->store, err) != 0) {
         fprintf(stderr, "hookbridge-worker: %s\n", err);
@@ -187,36 +203,51 @@ int main(int argc, char **argv)
     queue_keys_init(&w->keys, w->cfg.key_prefix);
     queue_key_inflight(&w->keys, w->id, w->inflight_key, sizeof(w->inflight_key));
     w->base = event_base_new();
-    w->events = evwriter_new(w->base, w->store, 10, 1000);
+    if (w->base == NULL) {
+        fprintf(stderr, "hookbridge-worker: cannot create the event loop\n");
+        goto out;
+    }
     w->deliver = deliver_new(w->base, w->cfg.concurrency, w->cfg.deny_private);
-    w->cmd = rconn_new(w->base, &w->cfg.redis, "redis commands", worker_on_cmd_state, w);
-    w->block = rconn_new(w->base, &w->cfg.redis, "redis blocking", NULL, NULL);
-
     wm.sigterm = evsignal_new(w->base, SIGTERM, worker_on_signal, w);
     wm.sigint = evsignal_new(w->base, SIGINT, worker_on_signal, w);
     wm.drain = evtimer_new(w->base, worker_drain, w);
-    w->metrics = metrics_batch_new();
     wm.metrics = evtimer_new(w->base, worker_on_metrics, w);
-    worker_on_metrics(-1, 0, w);
     wm.logs = evtimer_new(w->base, worker_on_logs, w);
+    if (w->deliver == NULL || wm.sigterm == NULL || wm.sigint == NULL || wm.drain == NULL ||
+        wm.metrics == NULL || wm.logs == NULL || evsignal_add(wm.sigterm, NULL) != 0 ||
+        evsignal_add(wm.sigint, NULL) != 0) {
+        fprintf(stderr, "hookbridge-worker: cannot set up the event loop (out of memory or "
+                        "file descriptors)\n");
+        goto out;
+    }
+    w->events = evwriter_new(w->base, w->store, 10, 1000);
+    w->cmd = rconn_new(w->base, &w->cfg.redis, "redis commands", worker_on_cmd_state, w);
+    w->block = rconn_new(w->base, &w->cfg.redis, "redis blocking", NULL, NULL);
+    w->metrics = metrics_batch_new();
+    worker_on_metrics(-1, 0, w);
     worker_on_logs(-1, 0, w);
-    evsignal_add(wm.sigterm, NULL);
-    evsignal_add(wm.sigint, NULL);
     sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 
     char conc[16];
     snprintf(conc, sizeof(conc), "%ld", w->cfg.concurrency);
     log_kv(LOG_INFO, "worker started", "worker", w->id, "concurrency", conc, "version", HB_VERSION,
            NULL);
-    fetch_start(w);
     wm.retention = retention_start(w->base, w->store, w->cfg.retention_days);
     wm.sweep = sweep_start(w);
-    event_base_dispatch(w->base);
+    bool started = fetch_start(w, task_run, task_active) == 0 && wm.sweep != NULL &&
+                   (w->cfg.retention_days <= 0 || wm.retention != NULL);
+    if (started) {
+        event_base_dispatch(w->base);
+    } else {
+        log_kv(LOG_ERROR, "cannot start timers (out of memory)", NULL);
+        w->stopping = true;
+    }
     retention_stop(wm.retention);
     sweep_stop(wm.sweep);
 
     /* Past the deadline: abandon what is still in flight; it goes back to the queue. */
     task_cancel_all();
+    notice_cancel_all();
     evwriter_flush(w->events);
     worker_flush_metrics(w);
     fetch_stop(w);
@@ -224,18 +255,19 @@ int main(int argc, char **argv)
     rconn_free(w->cmd);
     fetch_release_all(w);
     log_kv(LOG_INFO, "worker stopped", "worker", w->id, NULL);
-    status = 0;
+    status = started ? 0 : 1;
 
-    event_free(wm.sigterm);
-    event_free(wm.sigint);
-    event_free(wm.drain);
-    event_free(wm.metrics);
-    event_free(wm.logs);
     metrics_batch_free(w->metrics);
     evwriter_free(w->events);
-    deliver_free(w->deliver);
-    event_base_free(w->base);
 out:
+    worker_event_free(wm.sigterm);
+    worker_event_free(wm.sigint);
+    worker_event_free(wm.drain);
+    worker_event_free(wm.metrics);
+    worker_event_free(wm.logs);
+    deliver_free(w->deliver);
+    if (w->base != NULL)
+        event_base_free(w->base);
     store_close(w->store);
     curl_global_cleanup();
     return status;

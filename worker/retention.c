@@ -74,6 +74,10 @@ struct retention *retention_start(struct event_base *base, struct store *st, lon
     r->st = st;
     r->days = days;
     r->timer = evtimer_new(base, retention_tick, r);
+    if (r->timer == NULL) {
+        free(r);
+        return NULL;
+    }
     /* Soon after start, so a restarted stack catches up without waiting a minute. */
     retention_arm(r, 1000);
     return r;

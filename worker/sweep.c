@@ -67,6 +67,10 @@ struct sweep *sweep_start(struct worker *w)
     struct sweep *s = xcalloc(1, sizeof(*s));
     s->w = w;
     s->timer = evtimer_new(w->base, sweep_tick, s);
+    if (s->timer == NULL) {
+        free(s);
+        return NULL;
+    }
     sweep_arm(s, SWEEP_IDLE_MS);
     return s;
 }

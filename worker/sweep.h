@@ -13,7 +13,8 @@
 struct worker;
 struct sweep;
 
-/* Start sweeping on w's loop, its command connection and its event writer. */
+/* Start sweeping on w's loop, its command connection and its event writer; NULL when its
+ * timer cannot be made (out of memory). */
 struct sweep *sweep_start(struct worker *w);
 
 /* Stop (NULL is fine); a take still waiting for Redis ends with the connection. */

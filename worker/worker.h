@@ -1,7 +1,7 @@
 /*
- * worker.h - the state of one hookbridge-worker process, shared by its modules:
+ * worker.h - the state of one hookbridge-worker process, which main.c owns and hands to
  * fetch.c (Redis: take jobs, heartbeats, promote, reap, acknowledge), task.c (deliver one
- * job and record the outcome) and deliver.c (libcurl multi).
+ * job and record the outcome) and sweep.c (rows for events that wait).
  */
 #ifndef WORKER_H
 #define WORKER_H
@@ -17,7 +17,6 @@ struct store;
 struct rconn;
 struct evwriter;
 struct deliver;
-struct job;
 struct metrics_batch;
 
 struct worker {
@@ -36,51 +35,5 @@ struct worker {
     size_t max_rendered;              /* the largest rendered body: 4 x HOOKBRIDGE_MAX_BODY */
     bool stopping;
 };
-
-/* ---- fetch.c ---- */
-
-/* Start the timers (heartbeat, promote, reap) and the fetch loop. */
-void fetch_start(struct worker *w);
-
-/* Take more jobs if there is room (called when a job is acknowledged). */
-void fetch_more(struct worker *w);
-
-/* Stop the timers and taking jobs. */
-void fetch_stop(struct worker *w);
-
-enum fetch_ack_result {
-    FETCH_ACK_DONE,      /* final: the job is gone from Redis */
-    FETCH_ACK_SCHEDULED, /* scheduled again at due_ms */
-    FETCH_ACK_ABORTED,   /* not rescheduled: an abort marked it meanwhile (now deleted) */
-    FETCH_ACK_GONE,      /* not rescheduled: its job hash vanished */
-};
-
-typedef void (*fetch_ack_cb)(void *arg, enum fetch_ack_result res);
-
-/*
- * Acknowledge a finished job: remove it from this worker's in-flight list, and either
- * delete it and drop it from its bridge's pending set (done = true) or schedule it again
- * at `due_ms` with `attempts` recorded, unless it was aborted meanwhile. `bridge_id` may be
- * NULL when unknown. `cb` (may be NULL) runs once Redis confirmed (retrying by itself
- * while Redis is away).
- */
-void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool done, int attempts,
-               int64_t due_ms, fetch_ack_cb cb, void *arg);
-
-/* Put everything still in this worker's in-flight list back on ready (shutdown); blocks
- * on a short-lived synchronous connection since the loop is stopping. */
-void fetch_release_all(struct worker *w);
-
-/* ---- task.c ---- */
-
-/* Deliver one job taken from Redis; takes ownership of `job` (heap-allocated). */
-void task_run(struct worker *w, struct job *job);
-
-/* Tasks whose HTTP request is in flight. */
-int task_active(void);
-
-/* Abandon in-flight requests (shutdown timeout): their jobs stay in the in-flight list and
- * are released by fetch_release_all. */
-void task_cancel_all(void);
 
 #endif

@@ -200,8 +200,15 @@ def test_delivery_retry_after_honoured(env):
         return Reply(200)
 
     sink.respond(responder)
+    _check_retry_waited(env, sink, ("/429", "/503"), 2.8, "Retry-After: 3")
+
+
+def _check_retry_waited(env, sink, paths, min_gap, what):
+    """One event per path to a bridge with retry_delays [1], whose first answer (from the
+    sink's responder) asks for a longer wait: each is delivered at its second attempt, at
+    least min_gap seconds after the first."""
     ids = []
-    for path in ("/429", "/503"):
+    for path in paths:
         b = env.create_bridge(outbound_url=sink.url(path), retries=3, retry_delays=[1])
         ids.append((path, env.send(b)))
     for path, eid in ids:
@@ -210,8 +217,28 @@ def test_delivery_retry_after_honoured(env):
         reqs = sink.by_event(eid)
         check(len(reqs) == 2, "%s: %d requests" % (path, len(reqs)))
         gap = reqs[1].t_start - reqs[0].t_end
-        check(gap >= 2.8, "%s with Retry-After: 3 retried after %.2fs (retry_delays [1])"
-              % (path, gap))
+        check(gap >= min_gap, "%s with %s retried after %.2fs (retry_delays [1])"
+              % (path, what, gap))
+
+
+@meta(est=10)
+def test_delivery_retry_after_date_forms(env):
+    """Retry-After as an HTTP-date in each of RFC 9110's three forms is honoured."""
+    sink = _setup(env)
+    forms = {
+        "/imf": "%a, %d %b %Y %H:%M:%S GMT",
+        "/rfc850": "%A, %d-%b-%y %H:%M:%S GMT",
+        "/asctime": "%a %b %e %H:%M:%S %Y",
+    }
+
+    def responder(req):
+        if req.nth_for_event == 0:
+            when = time.gmtime(time.time() + 5)
+            return Reply(503, headers={"Retry-After": time.strftime(forms[req.path], when)})
+        return Reply(200)
+
+    sink.respond(responder)
+    _check_retry_waited(env, sink, forms, 3.0, "a Retry-After date 5 s ahead")
 
 
 @meta(est=6)

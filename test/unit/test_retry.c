@@ -1,8 +1,8 @@
 /*
  * test_retry.c - unit tests for common/retry.c: the default Sidekiq-style schedule
  * (k^4 + 15 + jitter * (k + 1)) at both ends of the jitter range, the SPEC's "5 retries span
- * about 11 minutes", a bridge's own retry_delays with the last entry reused, and
- * Retry-After parsing (delta-seconds, HTTP dates in the future and past, the one-week cap).
+ * about 11 minutes", and a bridge's own retry_delays with the last entry reused (Retry-After
+ * parsing is tested by test_deliver.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -112,77 +112,6 @@ static void test_bridge_delays(void **state)
     }
 }
 
-/* Sun, 06 Nov 1994 08:49:37 GMT */
-#define RFC_DATE "Sun, 06 Nov 1994 08:49:37 GMT"
-#define RFC_MS INT64_C(784111777000)
-
-struct after_case {
-    const char *value;
-    int64_t now_ms;
-    long want;
-};
-
-static const struct after_case after_cases[] = {
-    {"120", RFC_MS, 120},
-    {" 5 ", RFC_MS, 5},
-    {"\t7\r\n", RFC_MS, 7},
-    {"0", RFC_MS, 0},
-    {"604800", RFC_MS, 604800},
-    {"604801", RFC_MS, 604800},
-    {"99999999", RFC_MS, 604800},
-    {"99999999999999999999999999", RFC_MS, 604800},
-    {"-1", RFC_MS, -1},
-    {"abc", RFC_MS, -1},
-    {"", RFC_MS, -1},
-    {"   ", RFC_MS, -1},
-    {"1.5", RFC_MS, -1},
-    {"10s", RFC_MS, -1},
-    {"5 5", RFC_MS, -1},
-    {"+5", RFC_MS, -1},
-    /* HTTP dates: in the future, rounded up to whole seconds; in the past or now: 0. */
-    {RFC_DATE, RFC_MS - 90000, 90},
-    {RFC_DATE, RFC_MS - 89500, 90},
-    {RFC_DATE, RFC_MS - 1, 1},
-    {RFC_DATE, RFC_MS, 0},
-    {RFC_DATE, RFC_MS + 5000, 0},
-    {" " RFC_DATE, RFC_MS - 3000, 3},
-    {"Fri, 31 Dec 9999 23:59:59 GMT", RFC_MS, 604800},
-    {"Sun, 06 Nov 1994 08:49:37", RFC_MS - 90000, -1},
-    {"Sunday, 06-Nov-94 08:49:37 GMT", RFC_MS - 90000, -1},
-    {"Sun, 06 Nov 1994 08:49:37 GMT; x", RFC_MS - 90000, -1},
-};
-
-static void test_retry_after(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof(after_cases) / sizeof(after_cases[0]); i++) {
-        const struct after_case *c = &after_cases[i];
-        long got = retry_after_seconds(c->value, c->now_ms);
-        if (got != c->want)
-            fail_msg("retry_after_seconds(\"%s\"): %ld, want %ld", c->value, got, c->want);
-    }
-    assert_int_equal(retry_after_seconds(NULL, RFC_MS), -1);
-}
-
-/* A date two minutes after the real clock, as a destination would send it. */
-static void test_retry_after_date_from_now(void **state)
-{
-    (void)state;
-    int64_t now = clock_now_ms();
-    time_t then = (time_t)(now / 1000) + 120;
-    struct tm tm;
-    gmtime_r(&then, &tm);
-    char value[64];
-    strftime(value, sizeof(value), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    long got = retry_after_seconds(value, now);
-    assert_in_range(got, 119, 121);
-
-    then = (time_t)(now / 1000) - 3600;
-    gmtime_r(&then, &tm);
-    strftime(value, sizeof(value), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    assert_int_equal(retry_after_seconds(value, now), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,8 +120,6 @@ int main(void)
         cmocka_unit_test(test_five_retries_span_about_11_minutes),
         cmocka_unit_test(test_jitter_range),
         cmocka_unit_test(test_bridge_delays),
-        cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_retry_after_date_from_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

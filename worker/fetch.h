@@ -1,0 +1,55 @@
+/*
+ * fetch.h - the worker's side of the Redis queue: taking jobs, heartbeats, promoting
+ * scheduled jobs, reaping dead workers' jobs, and acknowledging finished ones.
+ */
+#ifndef FETCH_H
+#define FETCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct worker;
+struct job;
+
+/* What fetch hands each job it takes to; takes ownership of `job` (heap-allocated). */
+typedef void (*fetch_job_fn)(struct worker *w, struct job *job);
+
+/* How many requests are in flight: fetch takes no more jobs than --concurrency leaves room
+ * for. */
+typedef int (*fetch_busy_fn)(void);
+
+/* Start the timers (heartbeat, promote, reap) and the fetch loop, handing jobs to `job`
+ * (main.c passes task_run, so that fetch knows nothing of how a job is delivered). Returns
+ * 0, or -1 when a timer cannot be made (out of memory). */
+int fetch_start(struct worker *w, fetch_job_fn job, fetch_busy_fn busy);
+
+/* Take more jobs if there is room (called when a job is acknowledged). */
+void fetch_more(struct worker *w);
+
+/* Stop the timers and taking jobs. */
+void fetch_stop(struct worker *w);
+
+enum fetch_ack_result {
+    FETCH_ACK_DONE,      /* final: the job is gone from Redis */
+    FETCH_ACK_SCHEDULED, /* scheduled again at due_ms */
+    FETCH_ACK_ABORTED,   /* not rescheduled: an abort marked it meanwhile (now deleted) */
+    FETCH_ACK_GONE,      /* not rescheduled: its job hash vanished */
+};
+
+typedef void (*fetch_ack_cb)(void *arg, enum fetch_ack_result res);
+
+/*
+ * Acknowledge a finished job: remove it from this worker's in-flight list, and either
+ * delete it and drop it from its bridge's pending set (done = true) or schedule it again
+ * at `due_ms` with `attempts` recorded, unless it was aborted meanwhile. `bridge_id` may be
+ * NULL when unknown. `cb` (may be NULL) runs once Redis confirmed (retrying by itself
+ * while Redis is away).
+ */
+void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool done, int attempts,
+               int64_t due_ms, fetch_ack_cb cb, void *arg);
+
+/* Put everything still in this worker's in-flight list back on ready (shutdown); blocks
+ * on a short-lived synchronous connection since the loop is stopping. */
+void fetch_release_all(struct worker *w);
+
+#endif

@@ -128,7 +128,7 @@ $(BUILD)/gen/ui.c: $(UI_FILES) scripts/embed-ui
 	scripts/embed-ui ui > $@
 
 $(BUILD)/gen/ui.o: $(BUILD)/gen/ui.c ingress/console.h
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(INC_ingress) -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -94,6 +94,7 @@ struct jcheck {
     struct jc_key *keys;
     size_t keys_cap, keys_used;
     struct jc_decoded *decoded;
+    const char *nul_ok_under;
     /* Last, not zeroed at the start (see body_check_json_opts). */
     struct jc_key small[JC_SMALL_KEYS];
     struct jc_seg path[BODY_CHECK_DEPTH_MAX + 1];
@@ -135,6 +136,16 @@ static bool jc_hex4(struct jcheck *c, unsigned *cu)
  * A string from its opening quote; `key` says it is an object's key. Bytes past 0x7F are
  * checked as UTF-8 here, a run at a time: no valid sequence holds an ASCII byte.
  */
+/* Whether a \u0000 in the string being read lies in a value under c->nul_ok_under. */
+static bool jc_nul_ok(const struct jcheck *c, bool key)
+{
+    if (key || c->nul_ok_under == NULL || c->depth < 1 || !c->path[1].key)
+        return false;
+    const struct jc_seg *top = &c->path[1];
+    return top->len == strlen(c->nul_ok_under) &&
+           memcmp(c->s + top->off, c->nul_ok_under, top->len) == 0;
+}
+
 static bool jc_string(struct jcheck *c, bool key)
 {
     c->pos++;
@@ -170,7 +181,7 @@ static bool jc_string(struct jcheck *c, bool key)
         unsigned cu, lo;
         if (ch != 'u' || !jc_hex4(c, &cu))
             return false;
-        if (cu == 0 && (c->flags & BODY_JSON_NO_NUL)) {
+        if (cu == 0 && (c->flags & BODY_JSON_NO_NUL) && !jc_nul_ok(c, key)) {
             c->problem = JC_NUL;
             c->in_key = key;
             return false;
@@ -564,6 +575,7 @@ bool body_check_json_opts(const char *body, size_t len, const struct body_json_c
     c->len = body ? len : 0;
     c->max_depth = max_depth;
     c->flags = opts ? opts->flags : 0;
+    c->nul_ok_under = opts ? opts->nul_ok_under : NULL;
     bool ok = false;
     jc_ws(c);
     if (c->pos == c->len) {

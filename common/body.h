@@ -35,6 +35,9 @@ struct body_json_check {
     unsigned flags;      /* BODY_JSON_* */
     int max_depth;       /* 0: BODY_MAX_DEPTH; at most BODY_CHECK_DEPTH_MAX */
     const char *subject; /* what messages call the text; NULL: "body" */
+    /* With BODY_JSON_NO_NUL: a top-level key whose value may still hold \u0000 in its
+     * strings (a bridge's "schema", where const and enum compare such strings); NULL: none */
+    const char *nul_ok_under;
 };
 
 /*

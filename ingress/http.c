@@ -51,9 +51,13 @@ cJSON *http_body_json_object(struct httpd_req *req)
     const char *body = httpd_req_body(req, &len);
     char err[HB_ERR_LEN];
     /* cJSON alone would store invalid UTF-8, cut a string at \u0000 and keep the first of
-     * two equal keys: the strict checker refuses all three, naming the field. */
-    const struct body_json_check strict = {
-        .flags = BODY_JSON_NO_NUL, .max_depth = HTTP_ADMIN_MAX_DEPTH, .subject = "request body"};
+     * two equal keys: the strict checker refuses all three, naming the field. A bridge's
+     * "schema" may hold \u0000 (const and enum compare such strings; the validator and the
+     * store keep them whole), nothing else may. */
+    const struct body_json_check strict = {.flags = BODY_JSON_NO_NUL,
+                                           .max_depth = HTTP_ADMIN_MAX_DEPTH,
+                                           .subject = "request body",
+                                           .nul_ok_under = "schema"};
     if (!body_check_json_opts(body, len, &strict, NULL, err, sizeof(err))) {
         http_reply_error(req, 400, "invalid_json", err);
         return NULL;

@@ -186,9 +186,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "hookbridge-ingress: %s\n", err);
         return 2;
     }
-    if (log_setup(m.in.cfg.log_level, m.in.cfg.log_format, err, sizeof(err)) != 0 ||
-        sodium_init() < 0) {
+    if (log_setup(m.in.cfg.log_level, m.in.cfg.log_format, err, sizeof(err)) != 0) {
         fprintf(stderr, "hookbridge-ingress: %s\n", err);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "hookbridge-ingress: libsodium cannot be initialised\n");
         return 2;
     }
     xalloc_init_cjson();

@@ -862,6 +862,29 @@ static void test_check_opts_places(void **state)
     check_opts(LIT(" "), 0, 0, rb, "request body is empty");
 }
 
+/* A bridge's schema may compare strings holding U+0000; every other field may not. */
+static void test_check_nul_ok_under(void **state)
+{
+    (void)state;
+    const struct body_json_check opts = {
+        .flags = BODY_JSON_NO_NUL, .subject = "request body", .nul_ok_under = "schema"};
+    char err[256];
+    const char *ok = "{\"schema\":{\"const\":\"a\\u0000b\",\"enum\":[\"\\u0000\"]}}";
+    assert_true(body_check_json_opts(ok, strlen(ok), &opts, NULL, err, sizeof(err)));
+    const char *bad[][2] = {
+        {"{\"schema\":{},\"name\":\"a\\u0000\"}",
+         "request body has \\u0000 in the string at /name"},
+        {"{\"schema\":{\"a\\u0000\":1}}", "request body has \\u0000 in a key at /schema"},
+        {"{\"schemas\":\"\\u0000\"}", "request body has \\u0000 in the string at /schemas"},
+        {"[\"schema\",\"\\u0000\"]", "request body has \\u0000 in the string at /1"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(
+            body_check_json_opts(bad[i][0], strlen(bad[i][0]), &opts, NULL, err, sizeof(err)));
+        assert_string_equal(err, bad[i][1]);
+    }
+}
+
 int main(void)
 {
     xalloc_init_cjson();
@@ -887,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_check_duplicate_long_key),
         cmocka_unit_test(test_check_many_keys),
         cmocka_unit_test(test_check_opts_places),
+        cmocka_unit_test(test_check_nul_ok_under),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

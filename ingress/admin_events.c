@@ -15,6 +15,7 @@
 #include "http.h"
 #include "ids.h"
 #include "job.h"
+#include "jsonformat.h"
 #include "log.h"
 #include "queue.h"
 #include "rconn.h"
@@ -28,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit, before"
+#define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit, before, since, until"
 
 static const char *const events_statuses[] = {"queued", "scheduled", "retrying", "delivered",
                                               "failed", "filtered",  "aborted"};
@@ -61,6 +62,8 @@ struct events_listing {
     cJSON *params; /* owns the strings below */
     const char *bridge_id, *before;
     char statuses[128]; /* comma list, each once; empty for any */
+    /* since/until as id bounds (ids_time_bound), empty when not given */
+    char since[HB_ID_LEN], until[HB_ID_LEN];
     long limit;
     cJSON *events; /* the summaries so far */
     cJSON *extra;  /* the row past `limit`, whose id only says that a next page exists */
@@ -125,9 +128,14 @@ static void events_list_query(void *arg, bool stopping)
     (void)stopping; /* SQLite alone answers */
     cJSON *o = cJSON_CreateObject();
     l->events = cJSON_AddArrayToObject(o, "events");
+    /* `until` and `before` are both "id below": the lower of the two is the bound. */
+    const char *below = l->before;
+    if (l->until[0] != '\0' && (below == NULL || strcmp(l->until, below) < 0))
+        below = l->until;
     /* One row more than the page: `next` only when there is something after it. */
-    if (store_event_list(l->in->store, l->bridge_id, l->statuses[0] ? l->statuses : NULL, l->before,
-                         (int)l->limit + 1, events_list_row, l, err) != 0) {
+    if (store_event_list_since(l->in->store, l->bridge_id, l->statuses[0] ? l->statuses : NULL,
+                               below, l->since[0] ? l->since : NULL, (int)l->limit + 1,
+                               events_list_row, l, err) != 0) {
         log_kv(LOG_ERROR, "list events failed", "error", err, NULL);
         http_reply_error(l->req, 500, "internal", "the store failed; see the ingress log");
         goto out;
@@ -218,6 +226,62 @@ static bool events_query_statuses(struct events_listing *l, const char *q)
     return true;
 }
 
+static int64_t events_days_from_civil(int64_t y, int m, int d)
+{
+    /* Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date. */
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int events_num(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/*
+ * An RFC 3339 date-time as an id bound (ids_time_bound) for its millisecond. Ids hold whole
+ * milliseconds, so a finer fraction rounds up: "at or after" and "before" the instant then
+ * still hold for every event. Times before 1970 clamp to 0.
+ */
+static bool events_parse_time(const char *s, char *out, size_t outlen)
+{
+    if (!jsonformat_date_time(s))
+        return false;
+    int64_t days =
+        events_days_from_civil(events_num(s, 4), events_num(s + 5, 2), events_num(s + 8, 2));
+    int64_t secs = days * 86400 + events_num(s + 11, 2) * 3600 + events_num(s + 14, 2) * 60 +
+                   events_num(s + 17, 2);
+    int64_t ms = 0;
+    const char *p = s + 19;
+    if (*p == '.') {
+        int digits = 0;
+        bool rest = false;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits < 3)
+                ms = ms * 10 + (*p - '0');
+            else if (*p != '0')
+                rest = true;
+        }
+        for (; digits < 3; digits++)
+            ms *= 10;
+        ms += rest;
+    }
+    if (*p == '+' || *p == '-') {
+        int off = events_num(p + 1, 2) * 3600 + events_num(p + 4, 2) * 60;
+        secs -= *p == '+' ? off : -off;
+    }
+    int64_t t = secs * 1000 + ms;
+    ids_time_bound("evt_", t < 0 ? 0 : t, out, outlen);
+    return true;
+}
+
 static void events_list(struct ingress *in, struct httpd_req *req)
 {
     const char *q = httpd_req_query(req);
@@ -247,6 +311,15 @@ static void events_list(struct ingress *in, struct httpd_req *req)
                 goto bad;
             }
             l->before = kv->valuestring;
+        } else if (strcmp(kv->string, "since") == 0 || strcmp(kv->string, "until") == 0) {
+            bool since = kv->string[0] == 's';
+            if (!events_parse_time(kv->valuestring, since ? l->since : l->until,
+                                   sizeof(l->since))) {
+                snprintf(what, sizeof(what),
+                         "%s must be an RFC 3339 time such as 2026-12-03T09:00:00Z", kv->string);
+                events_bad_param(req, what);
+                goto bad;
+            }
         } else {
             snprintf(what, sizeof(what), "unknown parameter '%.60s'", kv->string);
             events_bad_param(req, what);

@@ -529,6 +529,109 @@ static void events_replay(struct ingress *in, struct httpd_req *req, const char 
     events_load(in, req, id, events_replay_loaded);
 }
 
+/* An abort or a retry of one event waiting for Redis. */
+struct events_act {
+    struct httpd_req *req;
+    cJSON *ev; /* the event as loaded */
+    bool abort;
+    char id[HB_ID_LEN];
+};
+
+static bool events_is_pending(const char *status, bool abort)
+{
+    if (strcmp(status, "scheduled") == 0 || strcmp(status, "retrying") == 0)
+        return true;
+    return abort && strcmp(status, "queued") == 0;
+}
+
+static void events_act_refused(struct events_act *a, const char *status)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "event %.40s is %.20s: only a %s event can be %s", a->id, status,
+             a->abort ? "queued, scheduled or retrying" : "scheduled or retrying",
+             a->abort ? "aborted" : "retried");
+    http_reply_error(a->req, 409, a->abort ? "not_abortable" : "not_retryable", msg);
+}
+
+static void events_on_act(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct events_act *a = priv;
+    redisReply *reply = r;
+    (void)ac;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(a->ev, "status");
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        log_kv(LOG_ERROR, a->abort ? "abort event failed" : "retry event failed", "event_id", a->id,
+               "error", reply ? reply->str : "no connection", NULL);
+        http_reply_error(a->req, 503, "unavailable", "Redis failed; see the ingress log");
+    } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
+        /* It became final, went on the wire or was aborted since it was loaded. */
+        events_act_refused(a, cJSON_IsString(st) ? st->valuestring : "final");
+    } else if (a->abort) {
+        log_kv(LOG_INFO, "event aborted", "event_id", a->id, NULL);
+        cJSON_ReplaceItemInObjectCaseSensitive(a->ev, "status", cJSON_CreateString("aborted"));
+        http_reply_json(a->req, 200, a->ev);
+    } else {
+        log_kv(LOG_INFO, "event retried now", "event_id", a->id, NULL);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "event_id", a->id);
+        cJSON_AddStringToObject(o, "status", "queued");
+        http_reply_json(a->req, 202, o);
+        cJSON_Delete(o);
+    }
+    cJSON_Delete(a->ev);
+    free(a);
+}
+
+static void events_act_loaded(struct ingress *in, struct httpd_req *req, const char *id, char *json,
+                              bool abort)
+{
+    struct events_act *a = xcalloc(1, sizeof(*a));
+    a->req = req;
+    a->abort = abort;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    a->ev = cJSON_Parse(json);
+    free(json);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(a->ev, "status");
+    const cJSON *bid = cJSON_GetObjectItemCaseSensitive(a->ev, "bridge_id");
+    if (!cJSON_IsString(st) || !cJSON_IsString(bid)) {
+        log_kv(LOG_ERROR, "stored event is not readable", "event_id", id, NULL);
+        http_reply_error(req, 500, "internal", "the stored event is unreadable");
+        goto fail;
+    }
+    if (!events_is_pending(st->valuestring, abort)) {
+        events_act_refused(a, st->valuestring);
+        goto fail;
+    }
+    char job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    queue_key_job(&in->keys, id, job, sizeof(job));
+    queue_key_pending(&in->keys, bid->valuestring, pending, sizeof(pending));
+    int rc =
+        abort ? rconn_cmd(in->redis, events_on_act, a, "EVAL %s 4 %s %s %s %s %s",
+                          queue_lua_abort_one, job, pending, in->keys.scheduled, in->keys.ready, id)
+              : rconn_cmd(in->redis, events_on_act, a, "EVAL %s 3 %s %s %s %s", queue_lua_retry_now,
+                          job, in->keys.scheduled, in->keys.ready, id);
+    if (rc != 0) {
+        http_reply_error(req, 503, "unavailable", "Redis is unreachable");
+        goto fail;
+    }
+    return;
+fail:
+    cJSON_Delete(a->ev);
+    free(a);
+}
+
+static void events_abort_loaded(struct ingress *in, struct httpd_req *req, const char *id,
+                                char *json)
+{
+    events_act_loaded(in, req, id, json, true);
+}
+
+static void events_retry_loaded(struct ingress *in, struct httpd_req *req, const char *id,
+                                char *json)
+{
+    events_act_loaded(in, req, id, json, false);
+}
+
 void admin_events_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg)
 {
     const char *cmd = httpd_req_method(req);
@@ -543,12 +646,16 @@ void admin_events_handle(struct ingress *in, struct httpd_req *req, const char *
         }
         return;
     }
-    if (nseg == 3 && strcmp(segs[2], "replay") == 0) {
+    if (nseg == 3 && (strcmp(segs[2], "replay") == 0 || strcmp(segs[2], "abort") == 0 ||
+                      strcmp(segs[2], "retry") == 0)) {
         if (strcmp(cmd, "POST") != 0) {
             http_header(req, "Allow", "POST");
             http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
-        } else {
+        } else if (segs[2][1] == 'e' && segs[2][2] == 'p') {
             events_replay(in, req, segs[1]);
+        } else {
+            events_load(in, req, segs[1],
+                        segs[2][0] == 'a' ? events_abort_loaded : events_retry_loaded);
         }
         return;
     }

@@ -57,3 +57,27 @@ def test_retry_now_moves_a_retrying_event_to_an_attempt(env):
                  "retry a failed event")
     expect_error(env.api("POST", "/api/events/evt_01JZZZZZZZZZZZZZZZZZZZZZZZ/retry"), 404,
                  "not_found", "retry unknown")
+
+
+@meta(est=8)
+def test_abort_while_an_attempt_is_on_the_wire(env):
+    from sink import Reply, always
+    env.start_ingress()
+    env.start_worker()
+    sink = env.sink(always(Reply(503, delay=2.0)))
+    b = env.create_bridge(outbound_url=sink.url("/slow"), retry_delays=[60, 60])
+    e = env.send(b)
+    sink.wait_requests(1, timeout=15)
+    r = env.api("POST", "/api/events/%s/abort" % e)
+    check(r.status == 200 and r.json().get("status") == "aborted", "abort in flight: %r" % r)
+    deadline = time.time() + 20
+    while env.redis.client("EXISTS", "hb:job:" + e):  # the worker acknowledged the attempt
+        check(time.time() < deadline, "job %s still in redis" % e)
+        time.sleep(0.05)
+    ev = env.event(e)
+    check(ev.get("status") == "aborted", "status after the attempt finished: %r" % ev)
+    attempts = ev.get("attempts") or []
+    check(len(attempts) == 1 and attempts[0].get("status") == 503,
+          "the attempt on the wire is finished and kept: %r" % ev)
+    time.sleep(0.5)
+    check(len(sink.requests) == 1, "sink saw %d requests" % len(sink.requests))

@@ -86,6 +86,27 @@ const char queue_lua_abort[] = "local ids = redis.call('SPOP', KEYS[1], tonumber
                                "end\n"
                                "return #ids\n";
 
+const char queue_lua_abort_one[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'aborted') == 1 "
+    "then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'aborted', '1')\n"
+    "redis.call('SREM', KEYS[2], ARGV[1])\n"
+    "if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then\n"
+    "  redis.call('LPUSH', KEYS[4], ARGV[1])\n"
+    "end\n"
+    "return 1\n";
+
+const char queue_lua_retry_now[] = "if redis.call('HEXISTS', KEYS[1], 'aborted') == 1 then\n"
+                                   "  return 0\n"
+                                   "end\n"
+                                   "if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
+                                   "  redis.call('LPUSH', KEYS[3], ARGV[1])\n"
+                                   "  return 1\n"
+                                   "end\n"
+                                   "return 0\n";
+
 const char queue_lua_ack[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
                              "if redis.call('HEXISTS', KEYS[2], 'aborted') == 1 then\n"
                              "  redis.call('DEL', KEYS[2])\n"

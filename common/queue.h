@@ -81,6 +81,22 @@ extern const char queue_lua_enqueue[];
 extern const char queue_lua_abort[];
 
 /*
+ * Abort one job the way queue_lua_abort does a bridge's: mark its hash "aborted", drop it
+ * from the pending set, and move it from scheduled to ready so a worker records it at once;
+ * one in ready or in flight is found marked when taken or acknowledged. Returns 1, or 0
+ * when the job is gone or already aborted.
+ * KEYS: job, pending, scheduled, ready. ARGV: id.
+ */
+extern const char queue_lua_abort_one[];
+
+/*
+ * Attempt a scheduled job now: move it from scheduled to ready. Returns 1, or 0 when it is
+ * not in scheduled (queued, in flight, final) or aborted.
+ * KEYS: job, scheduled, ready. ARGV: id.
+ */
+extern const char queue_lua_retry_now[];
+
+/*
  * Acknowledge a finished attempt: remove the id from the worker's in-flight list; when the
  * job was aborted meanwhile, delete it and drop it from the pending set, returning
  * "aborted" whether or not the outcome was final (the worker then records the event

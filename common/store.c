@@ -40,7 +40,8 @@
 #define LIST_STATUS 2
 #define LIST_BEFORE 4
 #define LIST_STATUSES 8 /* several statuses: ?2 is a JSON array */
-#define LIST_VARIANTS 16
+#define LIST_SINCE 16
+#define LIST_VARIANTS 32
 
 /* Event update variants: with or without an attempt to append and an outbound to set. */
 #define UPDATE_ATTEMPT 1
@@ -175,7 +176,7 @@ static char *update_sql(int variant)
  * The list statement for one combination of filters. Each filter is left out rather than
  * written as "(?1 IS NULL OR bridge_id = ?1)", which would keep SQLite from using the
  * (bridge_id, id) and (status, id) indexes to walk ids newest first. ?1 bridge_id, ?2
- * status (a JSON array of them for LIST_STATUSES), ?3 before, ?4 limit.
+ * status (a JSON array of them for LIST_STATUSES), ?3 before, ?4 limit, ?5 since.
  */
 static char *list_sql(int variant)
 {
@@ -184,9 +185,10 @@ static char *list_sql(int variant)
         status = " AND status IN (SELECT value FROM json_each(?2))";
     else if (variant & LIST_STATUS)
         status = " AND status = ?2";
-    return xasprintf("SELECT data FROM events WHERE 1%s%s%s ORDER BY id DESC LIMIT ?4",
+    return xasprintf("SELECT data FROM events WHERE 1%s%s%s%s ORDER BY id DESC LIMIT ?4",
                      (variant & LIST_BRIDGE) ? " AND bridge_id = ?1" : "", status,
-                     (variant & LIST_BEFORE) ? " AND id < ?3" : "");
+                     (variant & LIST_BEFORE) ? " AND id < ?3" : "",
+                     (variant & LIST_SINCE) ? " AND id >= ?5" : "");
 }
 
 static int prepare_all(struct store *st, char *err)
@@ -580,6 +582,13 @@ int store_event_get(struct store *st, const char *id, char **json, char *err)
 int store_event_list(struct store *st, const char *bridge_id, const char *status,
                      const char *before, int limit, store_row_cb cb, void *arg, char *err)
 {
+    return store_event_list_since(st, bridge_id, status, before, NULL, limit, cb, arg, err);
+}
+
+int store_event_list_since(struct store *st, const char *bridge_id, const char *status,
+                           const char *before, const char *since, int limit, store_row_cb cb,
+                           void *arg, char *err)
+{
     /* A comma list becomes a JSON array for json_each; one status keeps the plain equality,
      * which walks the (status, id) index newest first. */
     char *statuses = NULL;
@@ -599,7 +608,8 @@ int store_event_list(struct store *st, const char *bridge_id, const char *status
         cJSON_Delete(arr);
     }
     int variant = (bridge_id ? LIST_BRIDGE : 0) | (status ? LIST_STATUS : 0) |
-                  (many ? LIST_STATUSES : 0) | (before ? LIST_BEFORE : 0);
+                  (many ? LIST_STATUSES : 0) | (before ? LIST_BEFORE : 0) |
+                  (since ? LIST_SINCE : 0);
     sqlite3_stmt *s = st->list[variant];
     /* ?4 is in every variant, so binding a lower number a variant leaves out is harmless. */
     int rc = sqlite3_bind_int(s, 4, limit);
@@ -609,6 +619,8 @@ int store_event_list(struct store *st, const char *bridge_id, const char *status
         rc |= bind_text(s, 2, many ? statuses : status);
     if (before)
         rc |= bind_text(s, 3, before);
+    if (since) /* ?5 exists only in the variants that use it */
+        rc |= bind_text(s, 5, since);
     if (rc != SQLITE_OK) {
         store_errf(st, err, "list events");
         stmt_done(s);

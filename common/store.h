@@ -85,6 +85,14 @@ int store_event_list(struct store *st, const char *bridge_id, const char *status
                      const char *before, int limit, store_row_cb cb, void *arg, char *err);
 
 /*
+ * store_event_list, and only ids >= since when not NULL (an ids_time_bound, so a time
+ * range of the events list is a range of the primary key).
+ */
+int store_event_list_since(struct store *st, const char *bridge_id, const char *status,
+                           const char *before, const char *since, int limit, store_row_cb cb,
+                           void *arg, char *err);
+
+/*
  * Mark up to `batch` of a bridge's pending events (queued, scheduled, retrying) aborted,
  * in one statement; *changed gets the count. Call again until it is below `batch`.
  */

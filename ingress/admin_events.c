@@ -15,6 +15,7 @@
 #include "http.h"
 #include "ids.h"
 #include "job.h"
+#include "jsonformat.h"
 #include "log.h"
 #include "queue.h"
 #include "rconn.h"
@@ -28,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit, before"
+#define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit, before, since, until"
 
 static const char *const events_statuses[] = {"queued", "scheduled", "retrying", "delivered",
                                               "failed", "filtered",  "aborted"};
@@ -61,6 +62,8 @@ struct events_listing {
     cJSON *params; /* owns the strings below */
     const char *bridge_id, *before;
     char statuses[128]; /* comma list, each once; empty for any */
+    /* since/until as id bounds (ids_time_bound), empty when not given */
+    char since[HB_ID_LEN], until[HB_ID_LEN];
     long limit;
     cJSON *events; /* the summaries so far */
     cJSON *extra;  /* the row past `limit`, whose id only says that a next page exists */
@@ -125,9 +128,14 @@ static void events_list_query(void *arg, bool stopping)
     (void)stopping; /* SQLite alone answers */
     cJSON *o = cJSON_CreateObject();
     l->events = cJSON_AddArrayToObject(o, "events");
+    /* `until` and `before` are both "id below": the lower of the two is the bound. */
+    const char *below = l->before;
+    if (l->until[0] != '\0' && (below == NULL || strcmp(l->until, below) < 0))
+        below = l->until;
     /* One row more than the page: `next` only when there is something after it. */
-    if (store_event_list(l->in->store, l->bridge_id, l->statuses[0] ? l->statuses : NULL, l->before,
-                         (int)l->limit + 1, events_list_row, l, err) != 0) {
+    if (store_event_list_since(l->in->store, l->bridge_id, l->statuses[0] ? l->statuses : NULL,
+                               below, l->since[0] ? l->since : NULL, (int)l->limit + 1,
+                               events_list_row, l, err) != 0) {
         log_kv(LOG_ERROR, "list events failed", "error", err, NULL);
         http_reply_error(l->req, 500, "internal", "the store failed; see the ingress log");
         goto out;
@@ -218,6 +226,62 @@ static bool events_query_statuses(struct events_listing *l, const char *q)
     return true;
 }
 
+static int64_t events_days_from_civil(int64_t y, int m, int d)
+{
+    /* Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date. */
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int events_num(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/*
+ * An RFC 3339 date-time as an id bound (ids_time_bound) for its millisecond. Ids hold whole
+ * milliseconds, so a finer fraction rounds up: "at or after" and "before" the instant then
+ * still hold for every event. Times before 1970 clamp to 0.
+ */
+static bool events_parse_time(const char *s, char *out, size_t outlen)
+{
+    if (!jsonformat_date_time(s))
+        return false;
+    int64_t days =
+        events_days_from_civil(events_num(s, 4), events_num(s + 5, 2), events_num(s + 8, 2));
+    int64_t secs = days * 86400 + events_num(s + 11, 2) * 3600 + events_num(s + 14, 2) * 60 +
+                   events_num(s + 17, 2);
+    int64_t ms = 0;
+    const char *p = s + 19;
+    if (*p == '.') {
+        int digits = 0;
+        bool rest = false;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits < 3)
+                ms = ms * 10 + (*p - '0');
+            else if (*p != '0')
+                rest = true;
+        }
+        for (; digits < 3; digits++)
+            ms *= 10;
+        ms += rest;
+    }
+    if (*p == '+' || *p == '-') {
+        int off = events_num(p + 1, 2) * 3600 + events_num(p + 4, 2) * 60;
+        secs -= *p == '+' ? off : -off;
+    }
+    int64_t t = secs * 1000 + ms;
+    ids_time_bound("evt_", t < 0 ? 0 : t, out, outlen);
+    return true;
+}
+
 static void events_list(struct ingress *in, struct httpd_req *req)
 {
     const char *q = httpd_req_query(req);
@@ -247,6 +311,15 @@ static void events_list(struct ingress *in, struct httpd_req *req)
                 goto bad;
             }
             l->before = kv->valuestring;
+        } else if (strcmp(kv->string, "since") == 0 || strcmp(kv->string, "until") == 0) {
+            bool since = kv->string[0] == 's';
+            if (!events_parse_time(kv->valuestring, since ? l->since : l->until,
+                                   sizeof(l->since))) {
+                snprintf(what, sizeof(what),
+                         "%s must be an RFC 3339 time such as 2026-12-03T09:00:00Z", kv->string);
+                events_bad_param(req, what);
+                goto bad;
+            }
         } else {
             snprintf(what, sizeof(what), "unknown parameter '%.60s'", kv->string);
             events_bad_param(req, what);
@@ -456,6 +529,109 @@ static void events_replay(struct ingress *in, struct httpd_req *req, const char 
     events_load(in, req, id, events_replay_loaded);
 }
 
+/* An abort or a retry of one event waiting for Redis. */
+struct events_act {
+    struct httpd_req *req;
+    cJSON *ev; /* the event as loaded */
+    bool abort;
+    char id[HB_ID_LEN];
+};
+
+static bool events_is_pending(const char *status, bool abort)
+{
+    if (strcmp(status, "scheduled") == 0 || strcmp(status, "retrying") == 0)
+        return true;
+    return abort && strcmp(status, "queued") == 0;
+}
+
+static void events_act_refused(struct events_act *a, const char *status)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "event %.40s is %.20s: only a %s event can be %s", a->id, status,
+             a->abort ? "queued, scheduled or retrying" : "scheduled or retrying",
+             a->abort ? "aborted" : "retried");
+    http_reply_error(a->req, 409, a->abort ? "not_abortable" : "not_retryable", msg);
+}
+
+static void events_on_act(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct events_act *a = priv;
+    redisReply *reply = r;
+    (void)ac;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(a->ev, "status");
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        log_kv(LOG_ERROR, a->abort ? "abort event failed" : "retry event failed", "event_id", a->id,
+               "error", reply ? reply->str : "no connection", NULL);
+        http_reply_error(a->req, 503, "unavailable", "Redis failed; see the ingress log");
+    } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
+        /* It became final, went on the wire or was aborted since it was loaded. */
+        events_act_refused(a, cJSON_IsString(st) ? st->valuestring : "final");
+    } else if (a->abort) {
+        log_kv(LOG_INFO, "event aborted", "event_id", a->id, NULL);
+        cJSON_ReplaceItemInObjectCaseSensitive(a->ev, "status", cJSON_CreateString("aborted"));
+        http_reply_json(a->req, 200, a->ev);
+    } else {
+        log_kv(LOG_INFO, "event retried now", "event_id", a->id, NULL);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "event_id", a->id);
+        cJSON_AddStringToObject(o, "status", "queued");
+        http_reply_json(a->req, 202, o);
+        cJSON_Delete(o);
+    }
+    cJSON_Delete(a->ev);
+    free(a);
+}
+
+static void events_act_loaded(struct ingress *in, struct httpd_req *req, const char *id, char *json,
+                              bool abort)
+{
+    struct events_act *a = xcalloc(1, sizeof(*a));
+    a->req = req;
+    a->abort = abort;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    a->ev = cJSON_Parse(json);
+    free(json);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(a->ev, "status");
+    const cJSON *bid = cJSON_GetObjectItemCaseSensitive(a->ev, "bridge_id");
+    if (!cJSON_IsString(st) || !cJSON_IsString(bid)) {
+        log_kv(LOG_ERROR, "stored event is not readable", "event_id", id, NULL);
+        http_reply_error(req, 500, "internal", "the stored event is unreadable");
+        goto fail;
+    }
+    if (!events_is_pending(st->valuestring, abort)) {
+        events_act_refused(a, st->valuestring);
+        goto fail;
+    }
+    char job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    queue_key_job(&in->keys, id, job, sizeof(job));
+    queue_key_pending(&in->keys, bid->valuestring, pending, sizeof(pending));
+    int rc =
+        abort ? rconn_cmd(in->redis, events_on_act, a, "EVAL %s 4 %s %s %s %s %s",
+                          queue_lua_abort_one, job, pending, in->keys.scheduled, in->keys.ready, id)
+              : rconn_cmd(in->redis, events_on_act, a, "EVAL %s 3 %s %s %s %s", queue_lua_retry_now,
+                          job, in->keys.scheduled, in->keys.ready, id);
+    if (rc != 0) {
+        http_reply_error(req, 503, "unavailable", "Redis is unreachable");
+        goto fail;
+    }
+    return;
+fail:
+    cJSON_Delete(a->ev);
+    free(a);
+}
+
+static void events_abort_loaded(struct ingress *in, struct httpd_req *req, const char *id,
+                                char *json)
+{
+    events_act_loaded(in, req, id, json, true);
+}
+
+static void events_retry_loaded(struct ingress *in, struct httpd_req *req, const char *id,
+                                char *json)
+{
+    events_act_loaded(in, req, id, json, false);
+}
+
 void admin_events_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg)
 {
     const char *cmd = httpd_req_method(req);
@@ -470,12 +646,16 @@ void admin_events_handle(struct ingress *in, struct httpd_req *req, const char *
         }
         return;
     }
-    if (nseg == 3 && strcmp(segs[2], "replay") == 0) {
+    if (nseg == 3 && (strcmp(segs[2], "replay") == 0 || strcmp(segs[2], "abort") == 0 ||
+                      strcmp(segs[2], "retry") == 0)) {
         if (strcmp(cmd, "POST") != 0) {
             http_header(req, "Allow", "POST");
             http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
-        } else {
+        } else if (segs[2][1] == 'e' && segs[2][2] == 'p') {
             events_replay(in, req, segs[1]);
+        } else {
+            events_load(in, req, segs[1],
+                        segs[2][0] == 'a' ? events_abort_loaded : events_retry_loaded);
         }
         return;
     }

@@ -104,3 +104,74 @@ def test_unknown_status_is_a_400_naming_the_allowed(env):
         for name in ("queued", "scheduled", "retrying", "delivered", "failed", "filtered",
                      "aborted"):
             check(name in msg, "%s: message does not list %s: %r" % (q, name, msg))
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _ms(event_id):
+    """The received time (ms) an event id holds: its ULID's first 10 characters."""
+    v = 0
+    for c in event_id[4:14]:
+        v = v * 32 + _CROCKFORD.index(c)
+    return v
+
+
+def _rfc3339(ms, offset_min=0, extra=""):
+    """ms as an RFC 3339 time at offset_min minutes east of UTC; `extra` appends digits."""
+    t = time.gmtime(ms // 1000 + offset_min * 60)
+    if offset_min == 0:
+        zone = "Z"
+    else:
+        sign = "+" if offset_min > 0 else "-"
+        zone = "%s%02d:%02d" % (sign, abs(offset_min) // 60, abs(offset_min) % 60)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03d%s" % (ms % 1000, extra) + zone
+
+
+@meta(est=3)
+def test_since_until_filter_on_received_time(env):
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/x")
+    sent = []
+    for i in range(3):
+        sent.append(env.send(b, body=b'{"i":%d}' % i))
+        time.sleep(0.02)
+    t = [_ms(i) for i in sent]
+    check(t[0] < t[1] < t[2], "ids in time order: %r" % sent)
+    base = "bridge_id=%s&" % b["id"]
+
+    # since is inclusive, until exclusive
+    j = _get(env, base + "since=" + _rfc3339(t[1]))
+    check(_ids(j["events"]) == [sent[2], sent[1]], "since t1: %r" % j)
+    j = _get(env, base + "until=" + _rfc3339(t[1]))
+    check(_ids(j["events"]) == [sent[0]], "until t1: %r" % j)
+    j = _get(env, base + "since=%s&until=%s" % (_rfc3339(t[0]), _rfc3339(t[2])))
+    check(_ids(j["events"]) == [sent[1], sent[0]], "since t0 until t2: %r" % j)
+    # an offset names the same instant; a fraction finer than a ms is after that ms
+    j = _get(env, base + "since=" + _rfc3339(t[1], -330).replace("+", "%2B"))
+    check(_ids(j["events"]) == [sent[2], sent[1]], "since t1 at -05:30: %r" % j)
+    j = _get(env, base + "since=" + _rfc3339(t[1], 120, "4").replace("+", "%2B"))
+    check(_ids(j["events"]) == [sent[2]], "since just after t1 at +02:00: %r" % j)
+    j = _get(env, base + "since=" + _rfc3339(t[1]).replace("T", "t").replace("Z", "z"))
+    check(_ids(j["events"]) == [sent[2], sent[1]], "lower-case t and z: %r" % j)
+    # with before, the lower bound wins; paging still works inside a range
+    j = _get(env, base + "until=%s&before=%s" % (_rfc3339(t[2] + 1), sent[1]))
+    check(_ids(j["events"]) == [sent[0]], "until and before: %r" % j)
+    j = _get(env, base + "since=%s&limit=1" % _rfc3339(t[0]))
+    check(_ids(j["events"]) == [sent[2]] and j.get("next") == sent[2], "page 1: %r" % j)
+    j = _get(env, base + "since=%s&limit=2&before=%s" % (_rfc3339(t[0]), j["next"]))
+    check(_ids(j["events"]) == [sent[1], sent[0]] and j.get("next") is None, "page 2: %r" % j)
+
+
+def test_malformed_since_until_is_a_400_naming_it(env):
+    env.start_ingress()
+    for name in ("since", "until"):
+        for v in ("yesterday", "2026-12-03", "2026-12-03T09:00:00", "2026-13-03T09:00:00Z",
+                  "2026-12-03T09:00Z", "2026-12-03T09:00:00.Z", "1733216400", ""):
+            q = "%s=%s" % (name, v)
+            j = expect_error(env.api("GET", "/api/events?" + q), 400, "invalid_parameter", q)
+            msg = j.get("message", "")
+            check(name in msg and "RFC 3339" in msg, "%s: message %r" % (q, msg))
+    j = expect_error(env.api("GET", "/api/events?from=x"), 400, "invalid_parameter", "from")
+    check("since" in j.get("message", "") and "until" in j.get("message", ""),
+          "unknown parameter's message lists since and until: %r" % j)

@@ -69,7 +69,21 @@ class Browser:
                   "--user-data-dir=" + os.path.join(env.dir, "chromium-%d" % width)):
             o.add_argument(a)
         o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        self.d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
+        from selenium.webdriver.common import utils
+
+        class LoopbackService(Service):
+            """Talks to chromedriver on 127.0.0.1: Selenium says "localhost", which a
+            minimal root (debootstrap, a container) may not resolve."""
+
+            @property
+            def service_url(self):
+                return "http://127.0.0.1:%d" % self.port
+
+            def is_connectable(self):
+                return utils.is_connectable(self.port, "127.0.0.1")
+
+        self.d = webdriver.Chrome(
+            service=LoopbackService(CHROMEDRIVER), options=o)
         self.d.set_window_size(width, height)
         self.base = "http://127.0.0.1:%d" % env.admin_port
         self.width = width

@@ -13,6 +13,7 @@ ones with a -narrow suffix). HB_BIN as for the integration tests.
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 import traceback
@@ -53,6 +54,12 @@ def missing():
         return "chromium not installed"
     if CHROMEDRIVER is None:
         return "chromedriver not installed (Debian: chromium-driver)"
+    try:
+        # chromedriver reaches the browser it starts as "localhost"; a minimal root without
+        # /etc/hosts (debootstrap, some containers) cannot resolve it.
+        socket.getaddrinfo("localhost", None)
+    except OSError:
+        return "'localhost' does not resolve here (no /etc/hosts entry), which chromedriver needs"
     return _import_selenium()
 
 

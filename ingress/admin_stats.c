@@ -30,6 +30,13 @@
 
 /* Ask Redis for the queue figures (queue_lua_stats); `cb` gets the reply. Returns 0, or -1
  * when Redis is unreachable (then `cb` is never called). */
+/* Redis gave no usable answer: a 503 the caller may retry, like the ingress's own. */
+static void stats_reply_unavailable(struct httpd_req *req)
+{
+    http_header(req, "Retry-After", "5");
+    http_reply_error(req, 503, "queue_unavailable", "redis did not answer");
+}
+
 static int stats_query_queue(struct ingress *in, redisCallbackFn *cb, void *priv)
 {
     char cutoff[24];
@@ -73,8 +80,7 @@ static void stats_on_workers(redisAsyncContext *ac, void *r, void *priv)
     char err[HB_ERR_LEN];
     (void)ac;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        http_header(s->req, "Retry-After", "5");
-        http_reply_error(s->req, 503, "queue_unavailable", "redis did not answer");
+        stats_reply_unavailable(s->req);
         goto out;
     }
     cJSON *list = cJSON_AddArrayToObject(cJSON_GetObjectItem(s->answer, "workers"), "list");
@@ -112,8 +118,7 @@ static void stats_on_reply(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     struct metrics_queue mq;
     if (!stats_parse_queue(reply, &mq)) {
-        http_header(s->req, "Retry-After", "5");
-        http_reply_error(s->req, 503, "queue_unavailable", "redis did not answer");
+        stats_reply_unavailable(s->req);
         free(s);
         return;
     }
@@ -235,8 +240,7 @@ static void series_on_reply(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
         reply->elements != (size_t)sr->minutes * 3) {
-        http_header(sr->req, "Retry-After", "5");
-        http_reply_error(sr->req, 503, "queue_unavailable", "redis did not answer");
+        stats_reply_unavailable(sr->req);
         free(sr);
         return;
     }

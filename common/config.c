@@ -76,6 +76,9 @@ static const struct config_opt config_opts[] = {
      "PEM certificate for STARTTLS on the SMTP listener"},
     {"--tls-key", "HOOKBRIDGE_TLS_KEY", CK_STR, STR(tls_key), 0, 0, R_IN, "none",
      "PEM private key for STARTTLS on the SMTP listener"},
+    /* Worker only: it has no listener a container health check could ask. */
+    {"--health-file", "HOOKBRIDGE_HEALTH_FILE", CK_STR, STR(health_file), 0, 0, R_WK, "none",
+     "file touched on each heartbeat Redis acknowledged (for container health checks)"},
 };
 
 #define N_OPTS (sizeof(config_opts) / sizeof(config_opts[0]))

@@ -5,7 +5,9 @@
  * The ingress loop also answers webhooks, so the work is cut into loop turns: first the
  * matching ids are read a page per turn (newest first, as the store lists them), then they
  * are replayed oldest first, a chunk per turn, the next chunk once Redis has taken the last.
- * The answer comes when every replay is queued: 202 {"replayed": n, "skipped": k}.
+ * The answer comes when every replay is queued: 202 {"replayed": n, "skipped": k}. With
+ * "dry_run": true nothing is replayed and the answer is 200 {"matching": n}, the count a
+ * console shows before asking "replay these n events?".
  */
 #include "admin.h"
 
@@ -32,7 +34,7 @@
 #define REPLAY_PAGE 500
 #define REPLAY_CHUNK 100
 
-#define REPLAY_ALLOWED "allowed fields: bridge_id, status, since, until, route"
+#define REPLAY_ALLOWED "allowed fields: bridge_id, status, since, until, route, dry_run"
 
 static const char *const replay_statuses[] = {"queued", "scheduled", "retrying", "delivered",
                                               "failed", "filtered",  "aborted"};
@@ -48,6 +50,7 @@ struct replay {
     size_t nids, cap;
     size_t page_rows; /* rows the current page gave, matching or not */
     bool too_many;
+    bool dry_run; /* only count: 200 {"matching": n} */
     size_t done;  /* ids handled, counted from the oldest */
     int inflight; /* enqueues waiting for Redis */
     long replayed, skipped;
@@ -350,6 +353,14 @@ static void replay_collect(evutil_socket_t fd, short what, void *arg)
         evtimer_add(r->step, &now);
         return;
     }
+    if (r->dry_run) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "matching", (double)r->nids);
+        http_reply_json(r->req, 200, o);
+        cJSON_Delete(o);
+        replay_free(r);
+        return;
+    }
     if (r->nids == 0) {
         replay_answer(r);
         return;
@@ -390,7 +401,14 @@ void admin_replay_handle(struct ingress *in, struct httpd_req *req)
     int given = 0;
     for (const cJSON *kv = body->child; kv != NULL; kv = kv->next, given++) {
         char what[160];
-        if (strcmp(kv->string, "bridge_id") == 0) {
+        if (strcmp(kv->string, "dry_run") == 0) {
+            if (!cJSON_IsBool(kv)) {
+                replay_bad(req, "dry_run must be true or false");
+                goto bad;
+            }
+            r->dry_run = cJSON_IsTrue(kv);
+            given--; /* not a filter */
+        } else if (strcmp(kv->string, "bridge_id") == 0) {
             if (!cJSON_IsString(kv) || !ids_valid("brg_", kv->valuestring)) {
                 replay_bad(req, "bridge_id must be a bridge id (brg_…)");
                 goto bad;

@@ -26,6 +26,8 @@ def test_bulk_replay_refuses_bad_filters(env):
     b = env.create_bridge(outbound_url=DEAD, retries=0)
     expect_error(env.api("POST", "/api/events/replay", {}), 400, "filter_required",
                  "no filter at all")
+    expect_error(env.api("POST", "/api/events/replay", {"dry_run": True}), 400,
+                 "filter_required", "dry_run is no filter")
     for body, what in (({"bridge_id": "nope"}, "bad bridge id"),
                        ({"status": "failed"}, "status not an array"),
                        ({"status": []}, "empty status"),
@@ -33,7 +35,8 @@ def test_bulk_replay_refuses_bad_filters(env):
                        ({"since": "yesterday"}, "bad since"),
                        ({"until": 5}, "until not a string"),
                        ({"route": "Not A Route"}, "bad route name"),
-                       ({"bridge_id": b["id"], "colour": "red"}, "unknown field")):
+                       ({"bridge_id": b["id"], "colour": "red"}, "unknown field"),
+                       ({"bridge_id": b["id"], "dry_run": "yes"}, "dry_run not a boolean")):
         expect_error(env.api("POST", "/api/events/replay", body), 400, "invalid_parameter", what)
     expect_error(env.api("POST", "/api/events/replay", "[1]"), 400, "invalid_json",
                  "not an object")
@@ -53,6 +56,10 @@ def test_bulk_replay_refuses_bad_filters(env):
     time.sleep(1.2)
     later = [env.send(b) for _ in range(2)]
     env.wait_events(later, ("failed",), timeout=30)
+
+    # dry_run counts and replays nothing.
+    r = env.api("POST", "/api/events/replay", {"bridge_id": b["id"], "dry_run": True})
+    check(r.status == 200 and r.json() == {"matching": 5}, "dry run: %r" % r)
 
     # until: only the first three; since: only the later two; a route the events do not
     # have: none; the implicit route "default": all five.

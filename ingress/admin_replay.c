@@ -43,6 +43,8 @@ struct replay {
     struct ingress *in;
     struct httpd_req *req;
     cJSON *body; /* owns bridge_id and route */
+    /* `route` selects the events delivered through that route; each is then replayed whole,
+     * as POST /api/events/{id}/replay without ?route= does. */
     const char *bridge_id, *route;
     char statuses[128]; /* comma list for the store, empty for any */
     char since[HB_ID_LEN], below[HB_ID_LEN];

@@ -472,6 +472,18 @@ def test_console_bulk_replay(env):
             b.wait(lambda: len(b.css("#events tbody tr")) == int(want), "the failed events")
             if width < 800:
                 b.shot("events-filtered")
+                b.open("#/bridges/" + bad["id"])
+                from selenium.webdriver.support.ui import Select
+                Select(b.one("#auth-preset")).select_by_value("github")
+                b.set_value("filter", '{"$payload.type": {"eq": }}')
+                b.wait(lambda: b.one("#e-filter").text, "the filter's JSON error")
+                b.d.execute_script("document.querySelector(\".field[data-field='filter']\")"
+                                   ".scrollIntoView({block: 'start'})")
+                time.sleep(0.2)
+                over = b.d.execute_script(
+                    "return document.documentElement.scrollWidth - window.innerWidth")
+                check(over <= 0, "the bridge form is %dpx wider than the window" % over)
+                b.shot("bridge-form-json")
                 continue
 
             # Text search is not part of a bulk replay: the page says so, nothing is sent.

@@ -80,6 +80,28 @@ def test_bulk_replay_refuses_bad_filters(env):
     check(r.status == 202 and r.json()["replayed"] == 10, "all ten: %r" % r)
 
 
+@meta(est=8)
+def test_bulk_replay_skips_deleted_bridges_and_says_when_redis_fails(env):
+    env.start_ingress()
+    gone = env.create_bridge(outbound_url=DEAD, retries=0)
+    kept = env.create_bridge(outbound_url=DEAD, retries=0)
+    env.start_worker()
+    ids = [env.send(gone), env.send(kept), env.send(gone)]
+    env.wait_events(ids, ("failed",), timeout=30)
+    r = env.api("DELETE", "/api/bridges/" + gone["id"])
+    check(r.status == 204, "delete: %r" % r)
+    # The deleted bridge's two events are skipped, the other one replayed.
+    r = env.api("POST", "/api/events/replay", {"status": ["failed"]})
+    check(r.status == 202 and r.json() == {"replayed": 1, "skipped": 2}, "skipped: %r" % r)
+
+    # Without Redis nothing can be queued: 503, saying how far it got.
+    env.redis.stop()
+    r = env.api("POST", "/api/events/replay", {"bridge_id": kept["id"]})
+    check(r.status == 503 and r.json().get("error") == "queue_unavailable", "no redis: %r" % r)
+    check("0 of" in r.json().get("message", ""), "message: %r" % r.json())
+    env.redis.start()
+
+
 @meta(est=40, weight=2)
 def test_bulk_replay_in_received_order_while_healthz_stays_fast(env):
     env.start_ingress()

@@ -635,6 +635,10 @@ static void events_retry_loaded(struct ingress *in, struct httpd_req *req, const
 void admin_events_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg)
 {
     const char *cmd = httpd_req_method(req);
+    if (nseg == 2 && strcmp(segs[1], "replay") == 0) {
+        admin_replay_handle(in, req);
+        return;
+    }
     if (nseg == 1 || nseg == 2) {
         if (strcmp(cmd, "GET") != 0) {
             http_header(req, "Allow", "GET");
@@ -660,4 +664,9 @@ void admin_events_handle(struct ingress *in, struct httpd_req *req, const char *
         return;
     }
     http_reply_error(req, 404, "not_found", "no such route");
+}
+
+bool admin_time_bound(const char *s, char *out, size_t outlen)
+{
+    return events_parse_time(s, out, outlen);
 }

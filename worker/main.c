@@ -220,6 +220,11 @@ int main(int argc, char **argv)
                         "file descriptors)\n");
         goto out;
     }
+    if (deliver_set_proxy(w->deliver, w->cfg.proxy, err, sizeof(err)) != 0) {
+        fprintf(stderr, "hookbridge-worker: HOOKBRIDGE_PROXY/--proxy: %s\n", err);
+        status = 2;
+        goto out;
+    }
     w->events = evwriter_new(w->base, w->store, 10, 1000);
     w->cmd = rconn_new(w->base, &w->cfg.redis, "redis commands", worker_on_cmd_state, w);
     w->block = rconn_new(w->base, &w->cfg.redis, "redis blocking", NULL, NULL);

@@ -1,0 +1,181 @@
+"""Peers for the destination tests (test_destinations.py), Python standard library only:
+a forward proxy, TLS certificates made with `openssl`, an HTTPS server that requires a
+client certificate.
+
+    proxy = ForwardProxy()          # http://127.0.0.1:PORT; .seen lists what it forwarded
+    ca = CertAuthority(workdir)     # ca.pem; ca.issue("server", "127.0.0.1") -> (cert, key)
+    srv = TLSServer(cert, key, ca_for_clients)   # requires a client cert signed by that CA
+"""
+
+import http.server
+import os
+import select
+import socket
+import socketserver
+import ssl
+import subprocess
+import threading
+import urllib.parse
+
+
+class _Threaded(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+class ForwardProxy:
+    """An HTTP forward proxy: absolute-URI requests are forwarded, CONNECT is tunnelled.
+    `answer`, when set, is a status the proxy answers itself without connecting anywhere
+    (to prove a request reached it for a destination that does not exist here)."""
+
+    def __init__(self, answer=None):
+        self.seen = []
+        self.answer = answer
+        proxy = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_CONNECT(self):
+                proxy.seen.append(("CONNECT", self.path))
+                host, port = self.path.rsplit(":", 1)
+                try:
+                    up = socket.create_connection((host, int(port)), timeout=10)
+                except OSError:
+                    self.send_error(502)
+                    return
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                socks = [self.connection, up]
+                try:
+                    while True:
+                        r, _, _ = select.select(socks, [], [], 10)
+                        if not r:
+                            break
+                        for s in r:
+                            data = s.recv(65536)
+                            if not data:
+                                return
+                            (up if s is self.connection else self.connection).sendall(data)
+                finally:
+                    up.close()
+                    self.close_connection = True
+
+            def _forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                proxy.seen.append((self.command, self.path))
+                if proxy.answer is not None:
+                    self.send_response(proxy.answer)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    return
+                u = urllib.parse.urlsplit(self.path)
+                import http.client
+                c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=10)
+                hdrs = {k: v for k, v in self.headers.items()
+                        if k.lower() not in ("proxy-connection", "connection")}
+                c.request(self.command, u.path + ("?" + u.query if u.query else ""), body, hdrs)
+                r = c.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                c.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+        self.server = _Threaded(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+class CertAuthority:
+    """A throwaway CA in `workdir`/name; issue() makes a certificate it signs."""
+
+    def __init__(self, workdir, name="ca"):
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.key = os.path.join(self.dir, "ca.key")
+        self.cert = os.path.join(self.dir, "ca.pem")
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+                 "-out", self.cert, "-days", "2", "-subj", "/CN=hookbridge test %s" % name,
+                 cwd=self.dir)
+
+    def issue(self, cn, ip=None):
+        key = os.path.join(self.dir, cn + ".key")
+        csr = os.path.join(self.dir, cn + ".csr")
+        crt = os.path.join(self.dir, cn + ".pem")
+        ext = os.path.join(self.dir, cn + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:%s\n" % ip if ip else "extendedKeyUsage=clientAuth\n")
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                 "-subj", "/CN=%s" % cn, cwd=self.dir)
+        _openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
+                 "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext, cwd=self.dir)
+        return crt, key
+
+    def pem(self):
+        return open(self.cert).read()
+
+
+class TLSServer:
+    """HTTPS on 127.0.0.1 answering 200 to every request; with `client_ca`, a client
+    certificate signed by it is required. `.seen` lists (path, client CN)."""
+
+    def __init__(self, cert, key, client_ca=None):
+        self.seen = []
+        srv = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                peer = self.connection.getpeercert() or {}
+                cn = dict(x[0] for x in peer.get("subject", ())).get("commonName")
+                srv.seen.append((self.path, cn))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        if client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
+        self.server = _Threaded(("127.0.0.1", 0), H)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path="/"):
+        return "https://127.0.0.1:%d%s" % (self.port, path)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -14,6 +14,7 @@
 
 #include "body.h"
 #include "clock.h"
+#include "destcfg.h"
 #include "filter.h"
 #include "ids.h"
 #include "jsonschema.h"
@@ -86,6 +87,9 @@ static struct bridge *bridge_copy(const struct bridge *src)
     b->filter = dup_or_null(src->filter);
     b->notify_url = strdup_or_null(src->notify_url);
     b->signing_secret = strdup_or_null(src->signing_secret);
+    b->tls = dup_or_null(src->tls);
+    b->email = dup_or_null(src->email);
+    b->oauth2 = dup_or_null(src->oauth2);
     if (src->retry_delays != NULL && src->n_retry_delays > 0) {
         b->retry_delays = xcalloc(src->n_retry_delays, sizeof(*b->retry_delays));
         memcpy(b->retry_delays, src->retry_delays, src->n_retry_delays * sizeof(*b->retry_delays));
@@ -111,6 +115,9 @@ void bridge_free(struct bridge *b)
     cJSON_Delete(b->filter);
     free(b->notify_url);
     free(b->signing_secret);
+    cJSON_Delete(b->tls);
+    cJSON_Delete(b->email);
+    cJSON_Delete(b->oauth2);
     free(b);
 }
 
@@ -263,7 +270,9 @@ static int set_outbound_url(struct bridge *b, const cJSON *v, char *err, size_t 
         snprintf(err, errlen, "must be at most %d characters", BRIDGE_URL_MAX);
         return -1;
     }
-    const char *why = bridge_url_problem(v->valuestring);
+    /* smtp:// and smtps:// make an e-mail route (destcfg.h). */
+    const char *why = destcfg_is_smtp_url(v->valuestring) ? destcfg_smtp_url_problem(v->valuestring)
+                                                          : bridge_url_problem(v->valuestring);
     if (why != NULL) {
         snprintf(err, errlen, "%s", why);
         return -1;
@@ -651,6 +660,25 @@ static int set_signing_secret(struct bridge *b, const cJSON *v, const unsigned c
     return 0;
 }
 
+/* The destination fields (destcfg.h): replaced as a whole, secrets kept when left out. */
+static int set_tls(struct bridge *b, const cJSON *v, const unsigned char *key, char *err,
+                   size_t errlen)
+{
+    return destcfg_set("tls", &b->tls, v, key, err, errlen);
+}
+
+static int set_email(struct bridge *b, const cJSON *v, const unsigned char *key, char *err,
+                     size_t errlen)
+{
+    return destcfg_set("email", &b->email, v, key, err, errlen);
+}
+
+static int set_oauth2(struct bridge *b, const cJSON *v, const unsigned char *key, char *err,
+                      size_t errlen)
+{
+    return destcfg_set("oauth2", &b->oauth2, v, key, err, errlen);
+}
+
 /* Server-made: clients often PATCH back what they GET, so these are ignored, not refused. */
 static int set_ignored(struct bridge *b, const cJSON *v, char *err, size_t errlen)
 {
@@ -686,6 +714,9 @@ static const struct {
     {"notify_url", set_notify_url, NULL},
     {"signing_secret", NULL, set_signing_secret},
     {"active", set_active, NULL},
+    {"tls", NULL, set_tls},
+    {"email", NULL, set_email},
+    {"oauth2", NULL, set_oauth2},
     {"id", set_ignored, NULL},
     {"endpoint", set_ignored, NULL},
     {"inbound_url", set_ignored, NULL},
@@ -780,6 +811,8 @@ int bridge_from_api(const cJSON *in, const struct bridge *base,
         snprintf(err, errlen, "is required");
         goto out_free;
     }
+    if (destcfg_check_route(b->outbound_url, b->email, b->oauth2, field, fieldlen, err, errlen))
+        goto out_free;
     int64_t now = clock_now_ms();
     if (base == NULL) {
         ids_new("brg_", now, b->id, sizeof(b->id));
@@ -866,6 +899,9 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     cJSON_AddItemToObject(o, "signing_secret",
                           b->signing_secret ? cJSON_CreateString(BRIDGE_SECRET_MASK)
                                             : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "tls", destcfg_to_api("tls", b->tls));
+    cJSON_AddItemToObject(o, "email", destcfg_to_api("email", b->email));
+    cJSON_AddItemToObject(o, "oauth2", destcfg_to_api("oauth2", b->oauth2));
     cJSON_AddBoolToObject(o, "active", b->active);
     clock_iso8601(b->created_ms, iso);
     cJSON_AddStringToObject(o, "created_at", iso);
@@ -895,6 +931,9 @@ char *bridge_to_store(const struct bridge *b)
     cJSON_AddItemToObject(o, "filter", json_or_null(b->filter));
     cJSON_AddItemToObject(o, "notify_url", string_or_null(b->notify_url));
     cJSON_AddItemToObject(o, "signing_secret", string_or_null(b->signing_secret));
+    cJSON_AddItemToObject(o, "tls", json_or_null(b->tls));
+    cJSON_AddItemToObject(o, "email", json_or_null(b->email));
+    cJSON_AddItemToObject(o, "oauth2", json_or_null(b->oauth2));
     cJSON_AddBoolToObject(o, "active", b->active);
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
@@ -1085,6 +1124,12 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
     }
     if (!store_str_or_null(o, "signing_secret", &b->signing_secret)) {
         bad = "signing_secret";
+        goto out_free;
+    }
+    if (!store_json_field(o, "tls", true, &b->tls) ||
+        !store_json_field(o, "email", true, &b->email) ||
+        !store_json_field(o, "oauth2", true, &b->oauth2)) {
+        bad = "tls, email or oauth2";
         goto out_free;
     }
     if (!store_num(o, "created_ms", 0, &b->created_ms)) {

@@ -41,6 +41,9 @@ struct bridge {
     cJSON *filter;        /* common/filter.h; NULL forwards everything */
     char *notify_url;     /* POSTed to when an event fails for good; NULL for none */
     char *signing_secret; /* sealed "whsec_…"; NULL when outbound requests are unsigned */
+    cJSON *tls;           /* destcfg.h, secrets sealed; NULL for none */
+    cJSON *email;         /* destcfg.h: set when outbound_url is smtp:// or smtps:// */
+    cJSON *oauth2;        /* destcfg.h, secrets sealed; NULL for none */
     bool active;
     int64_t created_ms;
     int64_t updated_ms;

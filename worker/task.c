@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "deliver.h"
+#include "destcfg.h"
 #include "event.h"
 #include "evwriter.h"
 #include "fetch.h"
@@ -402,8 +403,23 @@ static void task_send(struct task *t)
                                  : job->body_len,
         .timeout_ms = b->timeout_ms,
     };
+    /* The client key is opened for the moment libcurl copies it, then wiped. */
+    char *tls_key = destcfg_get(b->tls, "client_key", w->cfg.secret_key, err, sizeof(err));
+    if (tls_key == NULL && err[0] != '\0') {
+        char why[HB_ERR_LEN + 64];
+        snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
+        render_request_clear(&t->rq);
+        task_finish_now(t, "failed", why);
+        return;
+    }
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(b->tls, "client_cert");
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(b->tls, "ca");
+    rq.tls_cert = cJSON_IsString(cert) ? cert->valuestring : NULL;
+    rq.tls_key = tls_key;
+    rq.tls_ca = cJSON_IsString(ca) ? ca->valuestring : NULL;
     task_link(t);
     t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
+    destcfg_secret_free(tls_key);
     if (t->call == NULL) {
         struct deliver_result res = {0};
         res.error = err;

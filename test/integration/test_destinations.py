@@ -1,6 +1,9 @@
 """Destinations (SPEC "Destinations"): --proxy, tls, email, oauth2, against real peers on
 loopback (peers.py)."""
 
+import json
+import os
+
 from harness import check, meta
 from peers import CertAuthority, ForwardProxy, TLSServer
 
@@ -71,3 +74,80 @@ def test_proxy_flag_is_checked_and_worker_only(env):
     out = subprocess.run([worker, "--help"], env=env.base_env(), capture_output=True,
                          text=True, timeout=20)
     check("--proxy" in out.stdout and "HOOKBRIDGE_PROXY" in out.stdout, out.stdout)
+
+
+def _secrets_nowhere(env, secrets, what=""):
+    """No secret in the SQLite file, in any Redis key or value, in the logs, or in any API
+    answer about bridges and events."""
+    import subprocess
+    db = open(env.db, "rb").read()
+    for name in os.listdir(os.path.dirname(env.db)):
+        if name.startswith(os.path.basename(env.db)):  # -wal, -shm too
+            db += open(os.path.join(os.path.dirname(env.db), name), "rb").read()
+    dump = subprocess.run(["redis-cli", "-p", str(env.redis.port), "--no-raw", "KEYS", "*"],
+                          capture_output=True, timeout=20).stdout
+    keys = [k for k in subprocess.run(["redis-cli", "-p", str(env.redis.port), "--raw", "KEYS",
+                                       "*"], capture_output=True, timeout=20
+                                      ).stdout.decode().split("\n") if k]
+    for k in keys:
+        dump += subprocess.run(["redis-cli", "-p", str(env.redis.port), "--raw", "DUMP", k],
+                               capture_output=True, timeout=20).stdout
+        for cmd in (["HGETALL", k], ["GET", k], ["LRANGE", k, "0", "-1"],
+                    ["ZRANGE", k, "0", "-1", "WITHSCORES"], ["SMEMBERS", k]):
+            dump += subprocess.run(["redis-cli", "-p", str(env.redis.port), "--raw"] + cmd,
+                                   capture_output=True, timeout=20).stdout
+    logs = b"".join(open(p.log_path, "rb").read() for p in env.procs)
+    api = env.api("GET", "/api/bridges").body
+    for e in env.all_events():
+        api += env.api("GET", "/api/events/" + e["id"]).body
+    check(b"evt_" in api, "no event was read to check")
+    for s in secrets:
+        b = s.encode() if isinstance(s, str) else s
+        for where, blob in (("sqlite", db), ("redis", dump), ("logs", logs), ("api", api)):
+            check(b not in blob, "%s holds the secret %r %s" % (where, s[:12], what))
+
+
+@meta(est=10)
+def test_tls_client_certificate_and_private_ca(env):
+    env.start_ingress()
+    ca = CertAuthority(env.dir, "serverca")
+    clients = CertAuthority(env.dir, "clientca")
+    scert, skey = ca.issue("server", ip="127.0.0.1")
+    ccert, ckey = clients.issue("hookbridge-client")
+    srv = TLSServer(scert, skey, client_ca=clients.cert)
+    try:
+        key_pem = open(ckey).read()
+        tls = {"client_cert": open(ccert).read(), "client_key": key_pem, "ca": ca.pem()}
+        b = env.create_bridge(outbound_url=srv.url("/mtls"), retries=0, tls=tls)
+        check(b["tls"]["client_key"] == "********", "client_key shown: %r" % b["tls"])
+        check(b["tls"]["ca"] == tls["ca"], "ca not shown as given")
+        # no client certificate: the server refuses the handshake
+        nocert = env.create_bridge(outbound_url=srv.url("/nocert"), retries=0,
+                                   tls={"ca": ca.pem()})
+        # no private CA: the server's certificate is not trusted
+        noca = env.create_bridge(outbound_url=srv.url("/noca"), retries=0,
+                                 tls={"client_cert": tls["client_cert"], "client_key": key_pem})
+        env.start_worker()
+        ev = env.wait_event(env.send(b), {"delivered", "failed"})
+        check(ev["status"] == "delivered", "mtls: %r" % ev["attempts"])
+        check(("/mtls", "hookbridge-client") in srv.seen, "server saw %r" % srv.seen)
+        for bad in (nocert, noca):
+            ev = env.wait_event(env.send(bad), {"delivered", "failed"})
+            check(ev["status"] == "failed", "%s delivered without %s" % (bad["outbound_url"],
+                                                                         "its TLS settings"))
+        # PATCH without the key keeps it (write-only)
+        r = env.api("PATCH", "/api/bridges/" + b["id"],
+                    {"tls": {"client_cert": tls["client_cert"], "ca": tls["ca"]}})
+        check(r.status == 200, "PATCH tls without key: %r" % r)
+        ev = env.wait_event(env.send(b), {"delivered", "failed"})
+        check(ev["status"] == "delivered", "after PATCH: %r" % ev["attempts"])
+        body = key_pem.split("\n")[1]  # a line of the key's base64
+        _secrets_nowhere(env, [body], "(tls client_key)")
+        r = env.api("POST", "/api/bridges", {"outbound_url": srv.url("/x"),
+                                              "tls": {"client_cert": tls["client_cert"]}})
+        check(r.status == 400 and "client_key" in r.text, "cert without key: %r" % r)
+        r = env.api("POST", "/api/bridges", {"outbound_url": srv.url("/x"),
+                                              "tls": {"ca": "not pem"}})
+        check(r.status == 400 and "tls" in r.text, "bad PEM: %r" % r)
+    finally:
+        srv.close()

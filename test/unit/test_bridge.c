@@ -599,7 +599,7 @@ static const char *const api_keys[] = {
     "id",      "name",       "endpoint",      "inbound_url", "outbound_url", "method",
     "headers", "payload",    "delay_seconds", "retries",     "retry_delays", "timeout_ms",
     "env",     "auth",       "schema",        "filter",      "notify_url",   "signing_secret",
-    "active",  "created_at", "updated_at",
+    "active",  "created_at", "updated_at",    "tls",         "email",        "oauth2",
 };
 
 static void test_to_api(void **state)

@@ -1249,6 +1249,19 @@ static bool template_uses_payload(const char *s)
     return false;
 }
 
+/* Whether any string inside `v` (an email route's templates) refers to $payload. */
+static bool bridge_json_uses_payload(const cJSON *v)
+{
+    if (v == NULL)
+        return false;
+    if (cJSON_IsString(v))
+        return template_uses_payload(v->valuestring);
+    for (const cJSON *e = v->child; e != NULL; e = e->next)
+        if (bridge_json_uses_payload(e))
+            return true;
+    return false;
+}
+
 bool bridge_needs_json(const struct bridge *b)
 {
     if (b->payload != NULL || b->schema != NULL || b->filter != NULL)
@@ -1258,7 +1271,7 @@ bool bridge_needs_json(const struct bridge *b)
     for (const cJSON *h = b->headers ? b->headers->child : NULL; h != NULL; h = h->next)
         if (cJSON_IsString(h) && template_uses_payload(h->valuestring))
             return true;
-    return false;
+    return bridge_json_uses_payload(b->email);
 }
 
 int bridge_key_check(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], char *err,

@@ -75,6 +75,10 @@ struct deliver_call {
     bool added;       /* the handle is in the multi (not waiting for the destination check) */
     struct evdns_getaddrinfo_request *dnsreq; /* the destination check under way */
     struct event *later;                      /* fails the call from the loop */
+    bool smtp;                                /* an e-mail call (deliver_set_mail) */
+    struct curl_slist *rcpt;
+    const char *upload; /* the message, owned by the caller until the call completes */
+    size_t upload_len, upload_off;
 };
 
 /* Per-socket state curl asked us to watch. */
@@ -194,8 +198,9 @@ static void deliver_complete(struct deliver_call *c, CURLcode code)
                  : c->errbuf[0] ? c->errbuf
                                 : curl_easy_strerror(code));
         res.error = errmsg;
-        /* A transfer cut off mid-response still tells us the status line. */
-        res.http_status = 0;
+        /* A transfer cut off mid-response still tells us the status line. An SMTP
+         * server's refusal is its reply code, which decides between retry and failure. */
+        res.http_status = c->smtp && status >= 400 ? (int)status : 0;
     } else {
         res.http_status = (int)status;
         const cJSON *ra = cJSON_GetObjectItemCaseSensitive(headers, "retry-after");
@@ -205,6 +210,7 @@ static void deliver_complete(struct deliver_call *c, CURLcode code)
     c->cb(&res, c->arg);
     deliver_easy_put(d, easy);
     curl_slist_free_all(c->hdrs);
+    curl_slist_free_all(c->rcpt);
     cJSON_Delete(headers);
     if (c->later != NULL)
         event_free(c->later);
@@ -349,6 +355,52 @@ static void deliver_set_tls(CURL *e, const struct deliver_request *rq)
         blob = (struct curl_blob){(void *)rq->tls_ca, strlen(rq->tls_ca), CURL_BLOB_COPY};
         curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
     }
+}
+
+static size_t deliver_on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct deliver_call *c = arg;
+    size_t room = size * nitems;
+    size_t left = c->upload_len - c->upload_off;
+    size_t n = left < room ? left : room;
+    memcpy(buf, c->upload + c->upload_off, n);
+    c->upload_off += n;
+    return n;
+}
+
+/* An SMTP call: libcurl speaks the protocol (and dot-stuffs the message); the message is
+ * read from rq->body. */
+static void deliver_set_mail(struct deliver_call *c, const struct deliver_request *rq)
+{
+    CURL *e = c->easy;
+    c->smtp = true;
+    for (const char *const *r = rq->mail_rcpt; *r; r++)
+        c->rcpt = curl_slist_append(c->rcpt, *r);
+    c->upload = rq->body ? rq->body : "";
+    c->upload_len = rq->body ? rq->body_len : 0;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, rq->mail_from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, c->rcpt);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, deliver_on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, c);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->upload_len);
+    /* CURLUSESSL_ALL: a server that does not offer STARTTLS, or fails it, gets nothing,
+     * not the message in clear text. smtps:// is TLS from the first byte either way. */
+    curl_easy_setopt(e, CURLOPT_USE_SSL,
+                     rq->starttls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
+    if (rq->username != NULL) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, rq->username);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, rq->password ? rq->password : "");
+    }
+    /* One connection per message: libcurl would reuse a connection opened for another
+     * route's login or without STARTTLS (seen with a route that turned it off), and mail
+     * volumes do not need the saving. */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    /* SMTP cannot travel as a plain HTTP proxy request: through a proxy it is tunnelled. */
+    if (c->d->proxy != NULL)
+        curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
 }
 
 struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_private)
@@ -511,6 +563,8 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
     curl_easy_setopt(e, CURLOPT_PROXY, d->proxy ? d->proxy : "");
     curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     deliver_set_tls(e, rq);
+    if (rq->mail_rcpt != NULL)
+        deliver_set_mail(c, rq);
     /* The URL goes out as rendered and recorded: no dot-segment removal, which would turn
      * ".../customers/../notes" into another resource than the event says was called. */
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
@@ -519,7 +573,9 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, deliver_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
-    if (strcmp(rq->method, "GET") == 0) {
+    if (c->smtp) {
+        /* the message is read by deliver_on_read */
+    } else if (strcmp(rq->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -528,7 +584,8 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
         if (strcmp(rq->method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+    if (!c->smtp)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
     c->started_ms = clock_now_ms();
     c->started_mono = clock_mono_ms();
     if (d->proxy != NULL && d->deny_private) {
@@ -549,6 +606,7 @@ fail:
     if (c->easy)
         curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->hdrs);
+    curl_slist_free_all(c->rcpt);
     free(c);
     return NULL;
 }
@@ -564,6 +622,7 @@ void deliver_cancel(struct deliver_call *c)
     c->d->active--;
     curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->hdrs);
+    curl_slist_free_all(c->rcpt);
     free(c->body);
     free(c);
 }

@@ -29,10 +29,18 @@ struct deliver_request {
     const char *tls_cert;
     const char *tls_key;
     const char *tls_ca;
+    /* An e-mail route: `mail_rcpt` non-NULL makes this an SMTP call to url (smtp:// or
+     * smtps://) sending `body` as the message. The SMTP reply code is the result's
+     * http_status, also when the call fails (a 4xx or 5xx reply). */
+    const char *mail_from;
+    const char *const *mail_rcpt; /* NULL-terminated */
+    const char *username;         /* NULL: no login */
+    const char *password;
+    bool starttls; /* smtp://: refuse to send unless STARTTLS succeeds */
 };
 
 struct deliver_result {
-    int http_status;   /* 0 when no response arrived */
+    int http_status;   /* 0 when no response arrived; the SMTP reply code for mail */
     const char *error; /* NULL, or why the request failed (transport, timeout) */
     cJSON *headers;    /* response headers, names lower-cased; owned by the call */
     const char *body;  /* first HB_RESPONSE_BODY_MAX bytes of the response body */

@@ -23,6 +23,7 @@
 #include "hb.h"
 #include "job.h"
 #include "log.h"
+#include "mail.h"
 #include "metrics.h"
 #include "notice.h"
 #include "rconn.h"
@@ -296,7 +297,9 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     t->last_error = res->error ? xstrdup(res->error) : NULL;
     if (ok) {
         t->status = "delivered";
-    } else if (t->attempt <= b->retries) {
+    } else if (t->attempt <= b->retries && !(b->email != NULL && res->http_status >= 500)) {
+        /* An SMTP 5xx is a permanent refusal (RFC 5321 4.2.1): only 4xx and transport
+         * failures are tried again. */
         long delay =
             retry_delay_seconds(t->attempt - 1, b->retry_delays, b->n_retry_delays, retry_jitter());
         if ((res->http_status == 429 || res->http_status == 503) && res->retry_after_s > delay)
@@ -328,6 +331,80 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     fetch_more(t->w);
 }
 
+/*
+ * An e-mail route's attempt (mail.h): the message is rendered, kept in t->rq.body until
+ * the call completes, and sent over SMTP with the route's login and TLS settings.
+ * Consumes `c`.
+ */
+static void task_send_mail(struct task *t, struct render_ctx *c)
+{
+    struct worker *w = t->w;
+    const struct bridge *b = t->bridge;
+    const cJSON *email = b->email;
+    char err[HB_ERR_LEN];
+    struct mail_message m, shown;
+    int rc = mail_render(c, email, b->outbound_url, w->max_rendered, false, &m, err, sizeof(err));
+    if (rc == 0 && t->attempt == 1 &&
+        mail_render(c, email, b->outbound_url, w->max_rendered, true, &shown, err, sizeof(err)) ==
+            0)
+        t->outbound_json = cJSON_PrintUnformatted(shown.shown);
+    if (rc == 0 && t->attempt == 1)
+        mail_message_clear(&shown);
+    render_ctx_clear(c);
+    if (rc != 0) {
+        mail_message_clear(&m);
+        task_finish_now(t, "failed", rc == RENDER_TOO_LARGE ? "rendered_too_large" : err);
+        return;
+    }
+    char *password = destcfg_get(email, "password", w->cfg.secret_key, err, sizeof(err));
+    char *tls_key = password == NULL && err[0] != '\0'
+                        ? NULL
+                        : destcfg_get(b->tls, "client_key", w->cfg.secret_key, err, sizeof(err));
+    if (err[0] != '\0') {
+        char why[HB_ERR_LEN + 64];
+        snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
+        destcfg_secret_free(password);
+        mail_message_clear(&m);
+        task_finish_now(t, "failed", why);
+        return;
+    }
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(email, "username");
+    const cJSON *starttls = cJSON_GetObjectItemCaseSensitive(email, "starttls");
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(b->tls, "client_cert");
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(b->tls, "ca");
+    t->rq.body = m.data;
+    t->rq.body_len = m.len;
+    m.data = NULL;
+    struct deliver_request rq = {
+        .method = "POST",
+        .url = b->outbound_url,
+        .body = t->rq.body,
+        .body_len = t->rq.body_len,
+        .timeout_ms = b->timeout_ms,
+        .tls_cert = cJSON_IsString(cert) ? cert->valuestring : NULL,
+        .tls_key = tls_key,
+        .tls_ca = cJSON_IsString(ca) ? ca->valuestring : NULL,
+        .mail_from = m.from,
+        .mail_rcpt = (const char *const *)m.rcpt,
+        .username = cJSON_IsString(user) ? user->valuestring : NULL,
+        .password = password,
+        .starttls = !cJSON_IsFalse(starttls),
+    };
+    task_link(t);
+    t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
+    destcfg_secret_free(password);
+    destcfg_secret_free(tls_key);
+    mail_message_clear(&m);
+    if (t->call == NULL) {
+        struct deliver_result res = {0};
+        res.error = err;
+        res.started_ms = clock_now_ms();
+        res.retry_after_s = -1;
+        res.body = "";
+        task_on_done(&res, t);
+    }
+}
+
 /* Render, sign and send one attempt; any failure before the network ends the event. */
 static void task_send(struct task *t)
 {
@@ -347,6 +424,10 @@ static void task_send(struct task *t)
     if (b->filter != NULL && job->attempts == 0 && !filter_match(b->filter, &c.tc)) {
         render_ctx_clear(&c);
         task_finish_now(t, "filtered", NULL);
+        return;
+    }
+    if (b->email != NULL) {
+        task_send_mail(t, &c);
         return;
     }
     signing = bridge_signing_secret_open(b, w->cfg.secret_key, err, sizeof(err));

@@ -9,6 +9,7 @@ client certificate.
 
 import http.server
 import os
+import sys
 import select
 import socket
 import socketserver
@@ -179,3 +180,68 @@ class TLSServer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def _import_aiosmtpd():
+    """aiosmtpd from the Debian package (python3-aiosmtpd, scripts/install-deps) also when
+    the python3 running the tests is another build (pyenv) that does not see
+    /usr/lib/python3/dist-packages."""
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+        import aiosmtpd  # noqa: F401
+
+
+class SMTPPeer:
+    """An SMTP server (aiosmtpd) on 127.0.0.1 recording each message as
+    (mail_from, rcpt_tos, email.message.Message, session). With `tls` (cert, key) it offers
+    STARTTLS; `login` (user, password) requires AUTH; `reply` answers DATA with that line
+    ("451 try later") instead of 250."""
+
+    def __init__(self, tls=None, login=None, reply=None):
+        import email
+        import email.policy
+        _import_aiosmtpd()
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+        from harness import free_port
+
+        self.messages = []
+        self.reply = reply
+        self.logins = []
+        peer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                if peer.reply:
+                    return peer.reply
+                msg = email.message_from_bytes(envelope.original_content or envelope.content,
+                                               policy=email.policy.default)
+                peer.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg,
+                                      bool(session.ssl)))
+                return "250 OK queued"
+
+        def auth(server, session, envelope, mechanism, data):
+            ok = login is not None and (data.login.decode(), data.password.decode()) == login
+            peer.logins.append((mechanism, ok))
+            return AuthResult(success=ok)
+
+        kw = {}
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            kw["tls_context"] = ctx
+        if login:
+            kw["authenticator"] = auth
+            kw["auth_require_tls"] = bool(tls)
+            kw["auth_required"] = True
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kw)
+        self.controller.start()
+
+    def url(self, scheme="smtp"):
+        return "%s://127.0.0.1:%d" % (scheme, self.port)
+
+    def close(self):
+        self.controller.stop()

@@ -5,7 +5,7 @@ import json
 import os
 
 from harness import check, meta
-from peers import CertAuthority, ForwardProxy, TLSServer
+from peers import CertAuthority, ForwardProxy, SMTPPeer, TLSServer
 
 
 @meta(est=6)
@@ -151,3 +151,111 @@ def test_tls_client_certificate_and_private_ca(env):
         check(r.status == 400 and "tls" in r.text, "bad PEM: %r" % r)
     finally:
         srv.close()
+
+
+def _wait(cond, timeout=15):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+ORDER = {"order": {"id": "A-1001", "status": "accepted", "customer": {
+    "email": "ann@customer.example", "name": "Ann Ärger"}}}
+
+
+def _order_email(**over):
+    e = {"from": "orders@shop.example", "to": ["$payload.order.customer.email"],
+         "subject": "Bestellung ${payload.order.id}: ${payload.order.status} ✓",
+         "text": "Hello ${payload.order.customer.name}, order ${payload.order.id} is "
+                 "${payload.order.status}.",
+         "html": "<p>Order <b>${payload.order.id}</b> is ${payload.order.status}</p>"}
+    e.update(over)
+    return e
+
+
+@meta(est=8)
+def test_email_route_sends_mime_mail(env):
+    env.start_ingress()
+    smtp = SMTPPeer()  # no STARTTLS offered
+    try:
+        b = env.create_bridge(outbound_url=smtp.url(), retries=0,
+                              email=_order_email(starttls=False))
+        strict = env.create_bridge(outbound_url=smtp.url(), retries=0, email=_order_email())
+        env.start_worker()
+        eid = env.send(b, body=json.dumps(ORDER))
+        ev = env.wait_event(eid, {"delivered", "failed"})
+        check(ev["status"] == "delivered", "mail: %r" % ev["attempts"])
+        check(ev["attempts"][0]["status"] == 250, "attempt status %r" % ev["attempts"][0])
+        check(len(smtp.messages) == 1, "server got %d messages" % len(smtp.messages))
+        frm, rcpt, msg, _ = smtp.messages[0]
+        check(frm == "orders@shop.example", "MAIL FROM %r" % frm)
+        check(rcpt == ["ann@customer.example"], "RCPT TO %r" % rcpt)
+        check(msg["Subject"] == "Bestellung A-1001: accepted ✓", "subject %r" % msg["Subject"])
+        raw_subject = msg.get("Subject").__str__()
+        check(eid in msg["Message-ID"], "Message-ID %r" % msg["Message-ID"])
+        check(msg.get_content_type() == "multipart/alternative", msg.get_content_type())
+        parts = {p.get_content_type(): p.get_content() for p in msg.iter_parts()}
+        check(parts.get("text/plain") == "Hello Ann Ärger, order A-1001 is accepted.",
+              "text part %r" % parts)
+        check("<b>A-1001</b>" in parts.get("text/html", ""), "html part %r" % parts)
+        check(ev["outbound"]["method"] == "SMTP" and ev["outbound"]["headers"]["To"] ==
+              "ann@customer.example", "outbound %r" % ev["outbound"])
+        check(raw_subject, "no subject")
+        # STARTTLS is required by default: a server without it gets nothing
+        eid = env.send(strict, body=json.dumps(ORDER))
+        ev = env.wait_event(eid, {"delivered", "failed"})
+        check(ev["status"] == "failed", "sent without STARTTLS")
+        check(len(smtp.messages) == 1, "a message went out in clear text")
+        check("TLS" in (ev["attempts"][0].get("error") or "").upper() or
+              "SSL" in (ev["attempts"][0].get("error") or "").upper(),
+              "error %r" % ev["attempts"][0])
+        # a recipient rendered from input must be one address
+        eid = env.send(b, body=json.dumps({"order": {"id": "x", "status": "y", "customer": {
+            "email": "a@b.example>\r\nRCPT TO:<c@d.example"}}}))
+        ev = env.wait_event(eid, {"delivered", "failed"})
+        check(ev["status"] == "failed" and "email.to" in ev["attempts"][0]["error"],
+              "smuggled recipient: %r" % ev["attempts"])
+        check(len(smtp.messages) == 1, "smuggled recipient was sent")
+    finally:
+        smtp.close()
+
+
+@meta(est=10)
+def test_email_starttls_login_and_reply_codes(env):
+    env.start_ingress()
+    ca = CertAuthority(env.dir, "mailca")
+    cert, key = ca.issue("mail", ip="127.0.0.1")
+    password = "smtp-pw-" + os.urandom(6).hex()
+    smtp = SMTPPeer(tls=(cert, key), login=("shop", password))
+    try:
+        b = env.create_bridge(outbound_url=smtp.url(), retries=0, tls={"ca": ca.pem()},
+                              email=_order_email(username="shop", password=password))
+        check(b["email"]["password"] == "********", "password shown: %r" % b["email"])
+        env.start_worker()
+        eid = env.send(b, body=json.dumps(ORDER))
+        ev = env.wait_event(eid, {"delivered", "failed"})
+        check(ev["status"] == "delivered", "starttls mail: %r" % ev["attempts"])
+        check(len(smtp.messages) == 1 and smtp.messages[0][3], "not sent over TLS: %r" %
+              smtp.messages)
+        check(any(ok for _, ok in smtp.logins), "no successful login: %r" % smtp.logins)
+        _secrets_nowhere(env, [password], "(email password)")
+        # 4xx: retried; 5xx: final
+        b2 = env.create_bridge(outbound_url=smtp.url(), retries=2, retry_delays=[1],
+                               tls={"ca": ca.pem()},
+                               email=_order_email(username="shop", password=password))
+        smtp.reply = "451 4.3.0 try again later"
+        eid = env.send(b2, body=json.dumps(ORDER))
+        check(_wait(lambda: env.event(eid)["attempts"]), "no attempt")
+        ev = env.wait_event(eid, {"retrying", "delivered", "failed"})
+        check(ev["status"] == "retrying" and ev["attempts"][0]["status"] == 451,
+              "451: %r %r" % (ev["status"], ev["attempts"]))
+        smtp.reply = "554 5.7.1 rejected"
+        ev = env.wait_event(eid, {"failed", "delivered"}, timeout=30)
+        check(ev["status"] == "failed" and ev["attempts"][-1]["status"] == 554 and
+              len(ev["attempts"]) == 2, "554 should end it: %r" % ev["attempts"])
+    finally:
+        smtp.close()

@@ -229,7 +229,10 @@ static void deliver_on_event(evutil_socket_t fd, short what, void *arg)
     int running;
     curl_multi_socket_action(d->multi, fd, flags, &running);
     deliver_check_done(d);
-    if (running <= 0)
+    /* `running` predates the completion callbacks, which may have started new calls (an
+     * oauth2 token answer sends the requests that waited for it): their kick-off timer
+     * must stay. */
+    if (running <= 0 && d->active == 0)
         evtimer_del(d->timer);
 }
 

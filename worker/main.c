@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notice.h"
+#include "oauth.h"
 #include "rconn.h"
 #include "retention.h"
 #include "sweep.h"
@@ -258,6 +259,7 @@ int main(int argc, char **argv)
     fetch_stop(w);
     rconn_free(w->block);
     rconn_free(w->cmd);
+    oauth_stop();
     fetch_release_all(w);
     log_kv(LOG_INFO, "worker stopped", "worker", w->id, NULL);
     status = started ? 0 : 1;

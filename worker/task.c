@@ -26,6 +26,7 @@
 #include "mail.h"
 #include "metrics.h"
 #include "notice.h"
+#include "oauth.h"
 #include "rconn.h"
 #include "render.h"
 #include "retry.h"
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct task {
     struct worker *w;
@@ -50,6 +52,8 @@ struct task {
     char *attempt_json;  /* the recorded attempt, until it is committed */
     char *outbound_json; /* the recorded outbound request, until it is committed */
     bool http_attempt;   /* an HTTP request was made (for the metrics) */
+    char *token;         /* the oauth2 access token sent (wiped when freed) */
+    bool oauth_resent;   /* sent again after a 401 with a new token */
     bool succeeded;
     long duration_ms;
     int last_http_status; /* for a failure notice */
@@ -91,6 +95,7 @@ static void task_unlink(struct task *t)
 static void task_free(struct task *t)
 {
     render_request_clear(&t->rq);
+    destcfg_secret_free(t->token);
     free(t->attempt_json);
     free(t->outbound_json);
     free(t->last_error);
@@ -281,10 +286,21 @@ static void task_check_aborted(struct task *t)
         task_record_done(t);
 }
 
+static void task_on_token(const char *token, const char *error, void *arg);
+
 static void task_on_done(const struct deliver_result *res, void *arg)
 {
     struct task *t = arg;
     t->call = NULL;
+    /* The token was refused: refreshed once (unless another worker already did) and the
+     * request sent again, without counting an attempt. */
+    if (res->http_status == 401 && t->token != NULL && !t->oauth_resent) {
+        t->oauth_resent = true;
+        log_kv(LOG_INFO, "destination refused the oauth2 token; sending again with a new one",
+               "event_id", t->job->id, "bridge_id", t->bridge->id, NULL);
+        oauth_token(t->w, t->bridge, "default", t->token, task_on_token, t);
+        return;
+    }
     task_unlink(t);
     const struct bridge *b = t->bridge;
     bool ok = res->error == NULL && res->http_status >= 200 && res->http_status < 300;
@@ -329,6 +345,87 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     task_check_aborted(t);
     /* A connection slot is free: take the next job now rather than after the ack. */
     fetch_more(t->w);
+}
+
+/* Send the rendered request of `t` (linked, waiting to go out) with the route's TLS
+ * settings and, for oauth2, its access token. */
+static void task_start_call(struct task *t)
+{
+    struct worker *w = t->w;
+    struct job *job = t->job;
+    const struct bridge *b = t->bridge;
+    char err[HB_ERR_LEN];
+    bool has_body = strcmp(b->method, "GET") != 0;
+    struct deliver_request rq = {
+        .method = b->method,
+        .url = t->rq.url,
+        .headers = (const char *const *)t->rq.hdr,
+        .body = !has_body    ? NULL
+                : t->rq.body ? t->rq.body
+                             : job->body,
+        .body_len = !has_body    ? 0
+                    : t->rq.body ? t->rq.body_len
+                                 : job->body_len,
+        .timeout_ms = b->timeout_ms,
+    };
+    /* The client key is opened for the moment libcurl copies it, then wiped. */
+    char *tls_key = destcfg_get(b->tls, "client_key", w->cfg.secret_key, err, sizeof(err));
+    if (tls_key == NULL && err[0] != '\0') {
+        char why[HB_ERR_LEN + 64];
+        snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
+        render_request_clear(&t->rq);
+        task_unlink(t);
+        task_finish_now(t, "failed", why);
+        return;
+    }
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(b->tls, "client_cert");
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(b->tls, "ca");
+    rq.tls_cert = cJSON_IsString(cert) ? cert->valuestring : NULL;
+    rq.tls_key = tls_key;
+    rq.tls_ca = cJSON_IsString(ca) ? ca->valuestring : NULL;
+    /* An oauth2 route's token replaces any Authorization header of the bridge's own. */
+    size_t nh = 0;
+    while (t->rq.hdr && t->rq.hdr[nh])
+        nh++;
+    const char **hdrs = xcalloc(nh + 2, sizeof(*hdrs));
+    size_t k = 0;
+    char *bearer = t->token ? xasprintf("Authorization: Bearer %s", t->token) : NULL;
+    for (size_t i = 0; i < nh; i++)
+        if (bearer == NULL || strncasecmp(t->rq.hdr[i], "Authorization:", 14) != 0)
+            hdrs[k++] = t->rq.hdr[i];
+    if (bearer != NULL)
+        hdrs[k++] = bearer;
+    rq.headers = hdrs;
+    t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
+    destcfg_secret_free(tls_key);
+    destcfg_secret_free(bearer);
+    free(hdrs);
+    if (t->call == NULL) {
+        struct deliver_result res = {0};
+        res.error = err;
+        res.started_ms = clock_now_ms();
+        res.retry_after_s = -1;
+        res.body = "";
+        task_on_done(&res, t);
+    }
+}
+
+/* oauth.h's answer: send with the token, or fail the attempt saying why. */
+static void task_on_token(const char *token, const char *error, void *arg)
+{
+    struct task *t = arg;
+    if (token == NULL) {
+        struct deliver_result res = {0};
+        res.error = error;
+        res.started_ms = clock_now_ms();
+        res.retry_after_s = -1;
+        res.body = "";
+        task_on_done(&res, t);
+        return;
+    }
+    destcfg_secret_free(t->token);
+    t->token = xstrdup(token);
+    task_start_call(t);
 }
 
 /*
@@ -471,44 +568,12 @@ static void task_send(struct task *t)
         return;
     }
 
-    bool has_body = strcmp(b->method, "GET") != 0;
-    struct deliver_request rq = {
-        .method = b->method,
-        .url = t->rq.url,
-        .headers = (const char *const *)t->rq.hdr,
-        .body = !has_body    ? NULL
-                : t->rq.body ? t->rq.body
-                             : job->body,
-        .body_len = !has_body    ? 0
-                    : t->rq.body ? t->rq.body_len
-                                 : job->body_len,
-        .timeout_ms = b->timeout_ms,
-    };
-    /* The client key is opened for the moment libcurl copies it, then wiped. */
-    char *tls_key = destcfg_get(b->tls, "client_key", w->cfg.secret_key, err, sizeof(err));
-    if (tls_key == NULL && err[0] != '\0') {
-        char why[HB_ERR_LEN + 64];
-        snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
-        render_request_clear(&t->rq);
-        task_finish_now(t, "failed", why);
+    task_link(t);
+    if (b->oauth2 != NULL) {
+        oauth_token(w, b, "default", NULL, task_on_token, t);
         return;
     }
-    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(b->tls, "client_cert");
-    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(b->tls, "ca");
-    rq.tls_cert = cJSON_IsString(cert) ? cert->valuestring : NULL;
-    rq.tls_key = tls_key;
-    rq.tls_ca = cJSON_IsString(ca) ? ca->valuestring : NULL;
-    task_link(t);
-    t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
-    destcfg_secret_free(tls_key);
-    if (t->call == NULL) {
-        struct deliver_result res = {0};
-        res.error = err;
-        res.started_ms = clock_now_ms();
-        res.retry_after_s = -1;
-        res.body = "";
-        task_on_done(&res, t);
-    }
+    task_start_call(t);
 }
 
 void task_run(struct worker *w, struct job *job)
@@ -558,6 +623,7 @@ void task_cancel_all(void)
         task_unlink(t);
         if (t->call)
             deliver_cancel(t->call);
+        oauth_forget(t);
         log_kv(LOG_WARN, "delivery abandoned at shutdown; job goes back to the queue", "event_id",
                t->job->id, NULL);
         task_free(t);

@@ -245,3 +245,125 @@ class SMTPPeer:
 
     def close(self):
         self.controller.stop()
+
+
+class OAuthServer:
+    """An OAuth 2.0 authorization server and a resource server in one (plain HTTP on
+    127.0.0.1).
+
+    POST /token: client_credentials, or refresh_token with rotation: every use of the
+    current refresh token issues a new one, and a refresh token used twice revokes the
+    grant (as Xero does), counted in .reuse. The client authenticates with HTTP Basic, or
+    in the body when client_auth == "body". `delay` slows token answers (widening races),
+    `expires_in` is the access token's life, `fail` makes /token answer that status.
+    POST /api/...: 200 only with a valid, unexpired Bearer token, else 401.
+    """
+
+    def __init__(self, client_id, client_secret, refresh_token=None, expires_in=3600,
+                 delay=0.0, client_auth="basic"):
+        import base64 as b64
+        import json as js
+        import secrets as sec
+        import time as tm
+
+        self.client_id, self.client_secret = client_id, client_secret
+        self.refresh = refresh_token
+        self.used = set()
+        self.reuse = 0
+        self.revoked = False
+        self.expires_in = expires_in
+        self.delay = delay
+        self.client_auth = client_auth
+        self.fail = None
+        self.tokens = {}  # access token -> expiry
+        self.issued = []  # every access and refresh token handed out
+        self.token_requests = 0
+        self.api_requests = []
+        self.lock = threading.Lock()
+        srv = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _answer(self, status, obj):
+                data = js.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n).decode()
+                if self.path == "/token":
+                    return self._token(urllib.parse.parse_qs(body))
+                auth = self.headers.get("Authorization") or ""
+                tok = auth[7:] if auth.startswith("Bearer ") else None
+                with srv.lock:
+                    ok = tok in srv.tokens and srv.tokens[tok] > tm.time()
+                    srv.api_requests.append((self.path, ok))
+                self._answer(200 if ok else 401, {"ok": ok})
+
+            def _token(self, form):
+                with srv.lock:
+                    srv.token_requests += 1
+                if srv.delay:
+                    tm.sleep(srv.delay)
+                if srv.fail:
+                    return self._answer(srv.fail, {"error": "temporarily_unavailable"})
+                f = {k: v[0] for k, v in form.items()}
+                if srv.client_auth == "basic":
+                    auth = self.headers.get("Authorization") or ""
+                    try:
+                        idsec = b64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") \
+                            else ""
+                    except ValueError:
+                        idsec = ""
+                    cid, _, csec = idsec.partition(":")
+                    cid, csec = urllib.parse.unquote(cid), urllib.parse.unquote(csec)
+                else:
+                    cid, csec = f.get("client_id"), f.get("client_secret")
+                if (cid, csec) != (srv.client_id, srv.client_secret):
+                    return self._answer(401, {"error": "invalid_client"})
+                with srv.lock:
+                    out = {"token_type": "Bearer", "expires_in": srv.expires_in}
+                    if f.get("grant_type") == "refresh_token":
+                        rt = f.get("refresh_token")
+                        if srv.revoked or rt != srv.refresh:
+                            if rt in srv.used:
+                                srv.reuse += 1
+                                srv.revoked = True
+                            return self._answer(400, {"error": "invalid_grant",
+                                                      "error_description": "refresh token "
+                                                      "not valid"})
+                        srv.used.add(rt)
+                        srv.refresh = "rt-" + sec.token_urlsafe(18)
+                        out["refresh_token"] = srv.refresh
+                        srv.issued.append(srv.refresh)
+                    elif f.get("grant_type") != "client_credentials":
+                        return self._answer(400, {"error": "unsupported_grant_type"})
+                    at = "at-" + sec.token_urlsafe(24)
+                    srv.tokens[at] = tm.time() + srv.expires_in
+                    srv.issued.append(at)
+                    out["access_token"] = at
+                self._answer(200, out)
+
+        self.server = _Threaded(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def forget_access_tokens(self):
+        """The resource server stops accepting every token issued so far (a revocation)."""
+        with self.lock:
+            self.tokens.clear()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

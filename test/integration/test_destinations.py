@@ -5,7 +5,7 @@ import json
 import os
 
 from harness import check, meta
-from peers import CertAuthority, ForwardProxy, SMTPPeer, TLSServer
+from peers import CertAuthority, ForwardProxy, OAuthServer, SMTPPeer, TLSServer
 
 
 @meta(est=6)
@@ -259,3 +259,120 @@ def test_email_starttls_login_and_reply_codes(env):
               len(ev["attempts"]) == 2, "554 should end it: %r" % ev["attempts"])
     finally:
         smtp.close()
+
+
+def _oauth_keys(env):
+    import subprocess
+    out = subprocess.run(["redis-cli", "-p", str(env.redis.port), "--raw", "KEYS", "*oauth*"],
+                         capture_output=True, text=True, timeout=20).stdout
+    return [k for k in out.split("\n") if k]
+
+
+@meta(est=25, timeout=120, weight=2)
+def test_oauth2_rotating_refresh_tokens_two_workers(env):
+    """Xero-style: refresh tokens rotate on every use and a reused one revokes the grant.
+    Two workers deliver while short-lived access tokens keep expiring: exactly one
+    refreshes each time, the rotated refresh token is stored before it is used again, a
+    401 refreshes and resends without an attempt, and no token is anywhere in plain text."""
+    import time
+    env.start_ingress()
+    secret = "cs-" + os.urandom(8).hex()
+    srv = OAuthServer("xero-client", secret, refresh_token="rt-initial", expires_in=2,
+                      delay=0.3)
+    try:
+        b = env.create_bridge(
+            outbound_url=srv.url("/api/invoices"), retries=3, retry_delays=[1],
+            oauth2={"grant": "refresh_token", "token_url": srv.url("/token"),
+                    "client_id": "xero-client", "client_secret": secret,
+                    "refresh_token": "rt-initial"})
+        check(b["oauth2"]["refresh_token"] == "********" and
+              b["oauth2"]["client_secret"] == "********", "secrets shown: %r" % b["oauth2"])
+        env.start_worker()
+        env.start_worker()
+        ids = []
+        for i in range(24):
+            ids.append(env.send(b, body=json.dumps({"n": i})))
+            time.sleep(0.25)
+        evs = list(env.wait_events(ids, ("delivered", "failed"), timeout=60).values())
+        bad = [e for e in evs if e["status"] != "delivered"]
+        check(not bad, "not delivered: %r" % [(e["id"], e["status"]) for e in bad][:3])
+        check(srv.reuse == 0 and not srv.revoked, "a refresh token was used twice (%d)" %
+              srv.reuse)
+        rotations = len([t for t in srv.issued if t.startswith("rt-")])
+        check(rotations >= 2, "refresh tokens rotated only %d times" % rotations)
+        # every request carried a valid token in the end; none was counted as an attempt
+        # of its own
+        for e in evs:
+            full = env.event(e["id"])
+            check(len(full["attempts"]) == 1, "%s took %d attempts" % (e["id"],
+                                                                       len(full["attempts"])))
+            check("Authorization" not in json.dumps(full.get("outbound") or {}),
+                  "the token is in the event: %r" % full["outbound"])
+        # a 401 from the destination: refreshed once, sent again, one attempt recorded
+        srv.expires_in = 3600
+        time.sleep(2.2)  # the short-lived token is gone: the next one lives an hour
+        env.wait_event(env.send(b, body='{"long":"lived"}'), {"delivered"})
+        srv.forget_access_tokens()
+        eid = env.send(b, body='{"after":"revocation"}')
+        ev = env.wait_event(eid, {"delivered", "failed"})
+        check(ev["status"] == "delivered" and len(ev["attempts"]) == 1 and
+              ev["attempts"][0]["status"] == 200, "after a 401: %r" % ev["attempts"])
+        check(any(not ok for _, ok in srv.api_requests), "no 401 was seen")
+        # the rotated refresh token is durable: without Redis's copy, the store's works
+        for k in _oauth_keys(env):
+            env.redis.client("DEL", k)
+        srv.forget_access_tokens()
+        eid = env.send(b, body='{"after":"redis lost the token"}')
+        ev = env.wait_event(eid, {"delivered", "failed"})
+        check(ev["status"] == "delivered", "with the stored refresh token: %r" %
+              ev["attempts"])
+        check(srv.reuse == 0 and not srv.revoked, "a stale refresh token was used")
+        _secrets_nowhere(env, [secret] + srv.issued, "(oauth2)")
+    finally:
+        srv.close()
+
+
+@meta(est=10)
+def test_oauth2_client_credentials_and_token_endpoint_failure(env):
+    env.start_ingress()
+    secret = "cc-" + os.urandom(8).hex()
+    srv = OAuthServer("svc", secret, client_auth="body")
+    try:
+        b = env.create_bridge(
+            outbound_url=srv.url("/api/x"), retries=1, retry_delays=[1],
+            headers={"Authorization": "Bearer static-should-be-replaced"},
+            oauth2={"grant": "client_credentials", "token_url": srv.url("/token"),
+                    "client_id": "svc", "client_secret": secret, "scope": "write",
+                    "client_auth": "body"})
+        env.start_worker()
+        ids = [env.send(b) for _ in range(5)]
+        for eid in ids:
+            ev = env.wait_event(eid, {"delivered", "failed"})
+            check(ev["status"] == "delivered", "client_credentials: %r" % ev["attempts"])
+        check(srv.token_requests == 1, "one shared token expected, %d requests" %
+              srv.token_requests)
+        # Basic is the default client authentication: the body form server refuses it
+        basic = env.create_bridge(
+            outbound_url=srv.url("/api/y"), retries=0,
+            oauth2={"grant": "client_credentials", "token_url": srv.url("/token"),
+                    "client_id": "svc", "client_secret": secret})
+        ev = env.wait_event(env.send(basic), {"delivered", "failed"})
+        check(ev["status"] == "failed", "basic auth against a body-auth server")
+        err = ev["attempts"][0]["error"] or ""
+        check("oauth2 token endpoint" in err and "401" in err and "invalid_client" in err,
+              "error %r" % err)
+        # a failing token endpoint: an attempt failure that says so, retried
+        srv.forget_access_tokens()
+        for k in _oauth_keys(env):
+            env.redis.client("DEL", k)
+        srv.fail = 503
+        eid = env.send(b)
+        ev = env.wait_event(eid, {"retrying", "failed", "delivered"})
+        check(ev["status"] == "retrying" and "oauth2 token endpoint: HTTP 503" in
+              (ev["attempts"][0]["error"] or ""), "token endpoint down: %r" % ev["attempts"])
+        srv.fail = None
+        ev = env.wait_event(eid, {"delivered", "failed"}, timeout=30)
+        check(ev["status"] == "delivered", "after the endpoint came back: %r" % ev["attempts"])
+        _secrets_nowhere(env, [secret] + srv.issued, "(oauth2)")
+    finally:
+        srv.close()

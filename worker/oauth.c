@@ -19,6 +19,7 @@
 #include "hb.h"
 #include "log.h"
 #include "rconn.h"
+#include "route.h"
 #include "store.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -197,6 +198,15 @@ static void oauth_on_ignored(redisAsyncContext *ac, void *r, void *priv)
                reply ? reply->str : "no answer", NULL);
 }
 
+/* Route `name` of `b`, or NULL. */
+static struct route *oauth_route(struct bridge *b, const char *name)
+{
+    for (size_t i = 0; i < b->n_routes; i++)
+        if (strcmp(b->routes[i].name, name) == 0)
+            return &b->routes[i];
+    return NULL;
+}
+
 /* The response of a token request as an error line: the status and the error code the
  * server gives (RFC 6749 5.2), never the body itself. */
 static void oauth_response_error(const struct deliver_result *res, char *err, size_t errlen)
@@ -234,13 +244,14 @@ static int oauth_store_refresh(struct oauth_flow *f, const char *refresh, char *
         snprintf(err, errlen, "%s", rc == STORE_NOTFOUND ? "bridge deleted" : serr);
         goto out_rollback;
     }
-    if (b->oauth2 == NULL) {
-        snprintf(err, errlen, "the bridge no longer has oauth2");
+    struct route *r = oauth_route(b, f->route);
+    if (r == NULL || r->oauth2 == NULL) {
+        snprintf(err, errlen, "the route no longer has oauth2");
         goto out_rollback;
     }
     char *sealed = crypto_seal(w->cfg.secret_key, refresh, strlen(refresh));
-    cJSON_DeleteItemFromObjectCaseSensitive(b->oauth2, "refresh_token");
-    cJSON_AddStringToObject(b->oauth2, "refresh_token", sealed);
+    cJSON_DeleteItemFromObjectCaseSensitive(r->oauth2, "refresh_token");
+    cJSON_AddStringToObject(r->oauth2, "refresh_token", sealed);
     free(sealed);
     out = bridge_to_store(b);
     if (store_bridge_update(w->store, f->bridge_id, out, serr) != 0 ||
@@ -357,14 +368,17 @@ static void oauth_refresh(struct oauth_flow *f)
     struct bridge *b = NULL;
     /* The row, not the task's copy: a refresh token rotated since the task read it is there. */
     int rc = store_bridge_get(w->store, f->bridge_id, &json, serr);
-    if (rc != 0 || bridge_from_store(json, &b, serr, sizeof(serr)) != 0 || b->oauth2 == NULL) {
-        snprintf(err, sizeof(err), "oauth2: bridge settings cannot be read: %s",
+    const struct route *r = NULL;
+    if (rc == 0 && bridge_from_store(json, &b, serr, sizeof(serr)) == 0)
+        r = oauth_route(b, f->route);
+    if (r == NULL || r->oauth2 == NULL) {
+        snprintf(err, sizeof(err), "oauth2: route settings cannot be read: %s",
                  rc == STORE_NOTFOUND ? "bridge deleted"
-                 : b                  ? "no oauth2"
+                 : b                  ? "no oauth2 on the route"
                                       : serr);
         goto fail;
     }
-    const cJSON *o = b->oauth2;
+    const cJSON *o = r->oauth2;
     const cJSON *grant = cJSON_GetObjectItemCaseSensitive(o, "grant");
     const cJSON *url = cJSON_GetObjectItemCaseSensitive(o, "token_url");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "client_id");
@@ -553,10 +567,10 @@ static struct oauth_flow *oauth_flow_get(struct worker *w, const struct bridge *
     return f;
 }
 
-void oauth_token(struct worker *w, const struct bridge *b, const char *route, const char *stale,
+void oauth_token(struct worker *w, const struct bridge *b, const struct route *r, const char *stale,
                  oauth_cb cb, void *arg)
 {
-    struct oauth_flow *f = oauth_flow_get(w, b, route);
+    struct oauth_flow *f = oauth_flow_get(w, b, r->name);
     struct oauth_waiter *x = xcalloc(1, sizeof(*x));
     x->cb = cb;
     x->arg = arg;
@@ -567,7 +581,7 @@ void oauth_token(struct worker *w, const struct bridge *b, const char *route, co
         return;
     f->busy = true;
     f->wait_until_ms = clock_now_ms() + OAUTH_WAIT_MS;
-    oauth_fingerprint(b->oauth2, f->fp);
+    oauth_fingerprint(r->oauth2, f->fp);
     oauth_lookup(f);
 }
 

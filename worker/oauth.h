@@ -17,6 +17,7 @@
 #define OAUTH_H
 
 struct bridge;
+struct route;
 struct worker;
 
 /* Called exactly once: `token` the access token (valid during the call only), or NULL and
@@ -24,12 +25,12 @@ struct worker;
 typedef void (*oauth_cb)(const char *token, const char *error, void *arg);
 
 /*
- * Get an access token for route `route` of bridge `b` (its oauth2 settings). `stale` is a
+ * Get an access token for route `r` of bridge `b` (the route's oauth2 settings). `stale` is a
  * token the destination just refused with 401, or NULL: a token equal to it is not used
  * again, a new one is fetched unless another worker already did. `cb` is called later from
  * the loop, never inside this call. Requests of one route in this process share one lookup.
  */
-void oauth_token(struct worker *w, const struct bridge *b, const char *route, const char *stale,
+void oauth_token(struct worker *w, const struct bridge *b, const struct route *r, const char *stale,
                  oauth_cb cb, void *arg);
 
 /* Drop every pending request whose `arg` is `arg`: its callback is not called. */

@@ -159,9 +159,10 @@ def test_help_lists_each_binarys_own_flags(env):
     for text, mine, theirs in (
             (ingress, ["--listen", "HOOKBRIDGE_LISTEN", "0.0.0.0:8080", "--max-body", "1048576",
                        "--admin-listen", "127.0.0.1:8081", "--redis", "HOOKBRIDGE_ADMIN_TOKEN"],
-             ["--concurrency", "--retention-days", "--deny-private"]),
+             ["--concurrency", "--retention-days", "--deny-private", "--proxy"]),
             (worker, ["--concurrency", "HOOKBRIDGE_CONCURRENCY", "64", "--retention-days",
-                      "--deny-private", "--redis", "--db", "data/hookbridge.db"],
+                      "--deny-private", "--proxy", "HOOKBRIDGE_PROXY", "--redis", "--db",
+                      "data/hookbridge.db"],
              ["--listen", "--max-body", "--public-url", "--reuseport"])):
         for m in mine:
             check(m in text, "--help lacks %s:\n%s" % (m, text))

@@ -570,6 +570,7 @@ static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, 
 {
     struct auth_params p;
     int ret = -1;
+    char *kept = NULL;
     if (cJSON_IsNull(v)) {
         cJSON_Delete(b->auth);
         b->auth = NULL;
@@ -587,9 +588,12 @@ static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, 
     bool keep = !none && (given == NULL || is_mask(given)) && cJSON_IsString(old);
     cJSON *check = cJSON_Duplicate(v, true);
     if (keep) {
-        /* The stored secret is sealed; any non-empty stand-in lets the rules run. */
+        /* The rules run on the stored secret itself: a type such as standard-webhooks
+         * takes only secrets of its own form. */
+        char oerr[HB_ERR_LEN];
+        kept = crypto_open(key, old->valuestring, NULL, oerr, sizeof(oerr));
         cJSON_DeleteItemFromObjectCaseSensitive(check, "secret");
-        cJSON_AddStringToObject(check, "secret", "kept");
+        cJSON_AddStringToObject(check, "secret", kept ? kept : "kept");
     } else if (is_mask(given)) {
         snprintf(err, errlen, "secret: \"%s\" keeps a stored value, but there is none",
                  BRIDGE_SECRET_MASK);
@@ -621,6 +625,10 @@ static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, 
     ret = 0;
 out_free_check:
     cJSON_Delete(check);
+    if (kept != NULL) {
+        sodium_memzero(kept, strlen(kept));
+        free(kept);
+    }
     return ret;
 }
 

@@ -323,8 +323,7 @@ void hooks_request(struct httpd_req *req, void *arg)
     if (e->auth.type != AUTH_NONE && !auth_verify(&e->auth, hooks_header, req, raw, body_len,
                                                   clock_now_ms() / 1000, err, sizeof(err))) {
         log_kv(LOG_INFO, "inbound auth failed", "bridge_id", b->id, "reason", err, NULL);
-        http_header(req, "WWW-Authenticate",
-                    e->auth.type == AUTH_HMAC_SHA256 ? "Signature" : "Bearer");
+        http_header(req, "WWW-Authenticate", auth_challenge_scheme(&e->auth));
         hooks_error(in, req, 401, "unauthorized", "missing or invalid credentials", b->id, started);
         goto out;
     }

@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "jsonschema.h"
 #include "schemas.h"
+#include "source.h"
 #include "store.h"
 #include "template.h"
 #include "text.h"
@@ -86,6 +87,7 @@ static struct bridge *bridge_copy(const struct bridge *src)
     b->filter = dup_or_null(src->filter);
     b->notify_url = strdup_or_null(src->notify_url);
     b->signing_secret = strdup_or_null(src->signing_secret);
+    b->sources = dup_or_null(src->sources);
     if (src->retry_delays != NULL && src->n_retry_delays > 0) {
         b->retry_delays = xcalloc(src->n_retry_delays, sizeof(*b->retry_delays));
         memcpy(b->retry_delays, src->retry_delays, src->n_retry_delays * sizeof(*b->retry_delays));
@@ -111,6 +113,7 @@ void bridge_free(struct bridge *b)
     cJSON_Delete(b->filter);
     free(b->notify_url);
     free(b->signing_secret);
+    cJSON_Delete(b->sources);
     free(b);
 }
 
@@ -694,6 +697,10 @@ static const struct {
     {"notify_url", set_notify_url, NULL},
     {"signing_secret", NULL, set_signing_secret},
     {"active", set_active, NULL},
+    {"response", source_set_response, NULL},
+    {"challenge", source_set_challenge, NULL},
+    {"dedup", source_set_dedup, NULL},
+    {"split", source_set_split, NULL},
     {"id", set_ignored, NULL},
     {"endpoint", set_ignored, NULL},
     {"inbound_url", set_ignored, NULL},
@@ -874,6 +881,7 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     cJSON_AddItemToObject(o, "signing_secret",
                           b->signing_secret ? cJSON_CreateString(BRIDGE_SECRET_MASK)
                                             : cJSON_CreateNull());
+    source_to_json(b, o);
     cJSON_AddBoolToObject(o, "active", b->active);
     clock_iso8601(b->created_ms, iso);
     cJSON_AddStringToObject(o, "created_at", iso);
@@ -903,6 +911,7 @@ char *bridge_to_store(const struct bridge *b)
     cJSON_AddItemToObject(o, "filter", json_or_null(b->filter));
     cJSON_AddItemToObject(o, "notify_url", string_or_null(b->notify_url));
     cJSON_AddItemToObject(o, "signing_secret", string_or_null(b->signing_secret));
+    source_to_json(b, o);
     cJSON_AddBoolToObject(o, "active", b->active);
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
@@ -1095,6 +1104,8 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         bad = "signing_secret";
         goto out_free;
     }
+    if (!source_from_store(o, &b->sources, &bad))
+        goto out_free;
     if (!store_num(o, "created_ms", 0, &b->created_ms)) {
         bad = "created_ms";
         goto out_free;
@@ -1214,7 +1225,7 @@ static bool template_uses_payload(const char *s)
 
 bool bridge_needs_json(const struct bridge *b)
 {
-    if (b->payload != NULL || b->schema != NULL || b->filter != NULL)
+    if (b->payload != NULL || b->schema != NULL || b->filter != NULL || source_needs_json(b))
         return true;
     if (template_uses_payload(b->outbound_url))
         return true;

@@ -41,6 +41,7 @@ struct bridge {
     cJSON *filter;        /* common/filter.h; NULL forwards everything */
     char *notify_url;     /* POSTed to when an event fails for good; NULL for none */
     char *signing_secret; /* sealed "whsec_…"; NULL when outbound requests are unsigned */
+    cJSON *sources;       /* response, challenge, dedup, split (common/source.h); NULL: none */
     bool active;
     int64_t created_ms;
     int64_t updated_ms;

@@ -434,7 +434,7 @@ void hooks_request(struct httpd_req *req, void *arg)
         goto out;
     }
     if (want_json && body_len > 0) {
-        if (e->schema != NULL || b->sources != NULL) {
+        if (e->schema != NULL || source_needs_json(b)) {
             /* Only a schema and the source settings need the value itself here. */
             parsed = body_to_json_whole(ctype, raw, body_len, err, sizeof(err));
             if (parsed == NULL) {
@@ -452,10 +452,14 @@ void hooks_request(struct httpd_req *req, void *arg)
         }
     }
     if (b->sources != NULL) {
-        headers_json = hooks_headers_json(req, auth_credential_header(&e->auth));
-        tctx_headers = cJSON_Parse(headers_json);
-        const char *qs = httpd_req_query(req);
-        tctx_query = event_query_object(qs ? qs : "");
+        if (inbound_uses(b, "headers")) {
+            headers_json = hooks_headers_json(req, auth_credential_header(&e->auth));
+            tctx_headers = cJSON_Parse(headers_json);
+        }
+        if (inbound_uses(b, "query")) {
+            const char *qs = httpd_req_query(req);
+            tctx_query = event_query_object(qs ? qs : "");
+        }
         tctx = (struct tmpl_ctx){.payload = parsed,
                                  .headers = tctx_headers,
                                  .query = tctx_query,

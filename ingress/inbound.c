@@ -66,6 +66,28 @@ bool inbound_dedup_key(const struct bridge *b, const struct tmpl_ctx *ctx,
     return true;
 }
 
+/* Whether a filter (its keys, at any depth under $and/$or/$not) names `root`. */
+static bool inbound_filter_uses(const cJSON *f, const char *root)
+{
+    for (const cJSON *m = f ? f->child : NULL; m != NULL; m = m->next) {
+        if (m->string != NULL && strstr(m->string, root) != NULL)
+            return true;
+        if ((cJSON_IsObject(m) || cJSON_IsArray(m)) && inbound_filter_uses(m, root))
+            return true;
+    }
+    return false;
+}
+
+bool inbound_uses(const struct bridge *b, const char *root)
+{
+    const cJSON *d = source_get(b, "dedup"), *c = source_get(b, "challenge");
+    const cJSON *key = d ? cJSON_GetObjectItemCaseSensitive(d, "key") : NULL;
+    const cJSON *respond = c ? cJSON_GetObjectItemCaseSensitive(c, "respond") : NULL;
+    return (cJSON_IsString(key) && strstr(key->valuestring, root) != NULL) ||
+           (cJSON_IsString(respond) && strstr(respond->valuestring, root) != NULL) ||
+           (c != NULL && inbound_filter_uses(cJSON_GetObjectItemCaseSensitive(c, "when"), root));
+}
+
 void inbound_first_id(const char *record, bool plain, char *out, size_t outlen)
 {
     const char *ids = plain || strlen(record) < 2 ? record : record + 2;

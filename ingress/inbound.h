@@ -43,6 +43,10 @@ bool inbound_dedup_key(const struct bridge *b, const struct tmpl_ctx *ctx,
 void inbound_answer(struct httpd_req *req, const struct bcache_entry *e, const char *record,
                     bool plain, const char *status, bool replayed);
 
+/* Whether the bridge's challenge or dedup may refer to `root` ("headers", "query"): the
+ * objects are built only for those that do (a cheap over-estimate: a plain substring). */
+bool inbound_uses(const struct bridge *b, const char *root);
+
 /* The first event id of a record (a bare id with `plain`), copied into `out`. */
 void inbound_first_id(const char *record, bool plain, char *out, size_t outlen);
 

@@ -148,6 +148,25 @@ def test_auth_preset_validation(env):
         j = expect_error(r, 400, None, "auth %r" % auth)
         check("auth" in json.dumps(j) and part in j.get("message", ""),
               "refusal of %r does not name %r: %r" % (auth, part, j))
+    # A PATCH that keeps the stored secret ("********") checks it in the new type's form:
+    # a token secret cannot become a standard-webhooks key, a whsec_ one can.
+    wsec = "whsec_" + base64.b64encode(b"0123456789abcdef0123").decode()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/", auth={"type": "token",
+                                                                    "secret": "plain-token"})
+    r = env.api("PATCH", "/api/bridges/" + b["id"],
+                {"auth": {"type": "standard-webhooks", "secret": "********"}})
+    expect_error(r, 400, None, "kept token secret as a whsec key")
+    w = env.create_bridge(outbound_url="http://127.0.0.1:9/",
+                          auth={"type": "standard-webhooks", "secret": wsec})
+    r = env.api("PATCH", "/api/bridges/" + w["id"],
+                {"auth": {"type": "standard-webhooks", "secret": "********",
+                          "tolerance_seconds": 30}})
+    check(r.status == 200 and r.json()["auth"].get("tolerance_seconds") == 30, "patch %r" % r)
+    time.sleep(1.1)  # the ingress's cache
+    now = int(time.time())
+    check(env.hook(w, body=BODY, headers=_std_headers(wsec, BODY, "m", now)).status == 202,
+          "kept secret no longer verifies")
+    _unauthorized(env, w, _std_headers(wsec, BODY, "m", now - 60), "tolerance 30 not applied")
 
 
 def _node_libs(env):

@@ -100,8 +100,8 @@ static int source_template(const cJSON *v, const char *name, bool required, char
     return 0;
 }
 
-/* The answer is made after the job is queued (or found queued): only the event and the
- * bridge are known then, so the body may refer to nothing else. */
+/* The answer is made after the job is queued (or found queued, for a duplicate): only the
+ * first event's id and the bridge are known then, so the body may refer to nothing else. */
 static int source_event_refs_only(const char *s, char *err, size_t errlen)
 {
     for (const char *p = s; *p; p++) {
@@ -114,8 +114,12 @@ static int source_event_refs_only(const char *s, char *err, size_t errlen)
         const char *r = p[1] == '{' ? p + 2 : p + 1;
         if (!((r[0] >= 'a' && r[0] <= 'z') || (r[0] >= 'A' && r[0] <= 'Z')))
             continue;
-        if (strncmp(r, "event.", 6) != 0 && strncmp(r, "bridge.", 7) != 0) {
-            snprintf(err, errlen, "body: may only refer to $event and $bridge (position %zu)",
+        size_t n = strncmp(r, "event.id", 8) == 0 ? 8 : strncmp(r, "bridge.id", 9) == 0 ? 9 : 0;
+        bool name_goes_on =
+            n > 0 && (r[n] == '.' || r[n] == '_' || r[n] == '-' || (r[n] >= 'a' && r[n] <= 'z') ||
+                      (r[n] >= 'A' && r[n] <= 'Z') || (r[n] >= '0' && r[n] <= '9'));
+        if (n == 0 || name_goes_on) {
+            snprintf(err, errlen, "body: may only refer to $event.id and $bridge.id (position %zu)",
                      (size_t)(p - s));
             return -1;
         }

@@ -4,7 +4,7 @@
  *
  *   "response":  {"status": 200, "body": "…", "content_type": "text/plain"}
  *       replaces the 202 of an accepted request; status 200..299 (default 200); body a
- *       template that may use $event.id only (default empty); content_type default
+ *       template that may use $event.id and $bridge.id only (default empty); content_type default
  *       "text/plain" (only with a body).
  *   "challenge": {"when": {filter}, "respond": "$payload.challenge",
  *                 "content_type": "text/plain"}

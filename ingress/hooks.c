@@ -585,7 +585,7 @@ void hooks_request(struct httpd_req *req, void *arg)
                 sj->query = xstrdup(j->query);
                 sj->headers_json = xstrdup(j->headers_json);
                 sj->content_type = xstrdup("application/json");
-                sj->body = cJSON_PrintUnformatted(el);
+                sj->body = text_json_print(el); /* exact numbers, as stored rows */
                 sj->body_len = strlen(sj->body);
                 sj->replay_of = xstrdup("");
             }

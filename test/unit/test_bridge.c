@@ -243,8 +243,10 @@ static const struct rule_case rule_cases[] = {
      NULL, NULL},
     {"\"response\":{\"status\":300}", "response", "status: must be an integer in 200..299"},
     {"\"response\":{\"body\":\"$payload.x\"}", "response",
-     "body: may only refer to $event and $bridge (position 0)"},
+     "body: may only refer to $event.id and $bridge.id (position 0)"},
     {"\"response\":{\"code\":200}", "response", "code: is not a known member"},
+    {"\"response\":{\"body\":\"at ${event.received_at}\"}", "response",
+     "body: may only refer to $event.id and $bridge.id (position 3)"},
     {"\"response\":{\"content_type\":\"a\\nb\"}", "response",
      "content_type: must be a media type of at most 255 printable bytes"},
     {"\"challenge\":{\"when\":{\"$payload.type\":\"url_verification\"},"

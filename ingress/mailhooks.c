@@ -79,7 +79,7 @@ static void mailhooks_done(struct mailhooks_pending *p)
 struct mailhooks_call {
     struct mailhooks_pending *p;
     char bridge_id[HB_ID_LEN];
-    bool batch; /* enqueue_batch (dedup): the id is a record "1:evt_…" */
+    bool batch; /* enqueue_batch: the id is a record "1:evt_…" */
 };
 
 static void mailhooks_log(const char *bridge_id, const char *event_id, const char *code,
@@ -213,21 +213,18 @@ static void mailhooks_message(struct smtpd_msg *msg, void *arg)
         struct tmpl_ctx ctx = {.payload = payload, .headers = hdrs, .bridge_id = e->b->id};
         bool dedup = inbound_dedup_key(e->b, &ctx, dkey, &dttl, &dreject);
         cJSON_Delete(hdrs);
-        int qrc;
-        if (dedup) {
-            /* The message's own hash stands for its body: the key is made from its bytes. */
-            struct enqueue_batch bt = {.jobs = &j,
-                                       .n = 1,
-                                       .due_ms = due,
-                                       .idem_key = idem,
-                                       .body_hash = idem + 5,
-                                       .dedup_key = dkey,
-                                       .dedup_ttl_s = dttl};
-            call->batch = true;
-            qrc = enqueue_batch(in, &bt, mailhooks_on_enqueued, call);
-        } else {
-            qrc = enqueue_job(in, &j, due, idem, mailhooks_on_enqueued, call);
-        }
+        /* One script for every mail, dedup or not: the Idempotency-Key then always holds
+         * the same form ("{hash}|{record}"), whichever way the bridge was set before. The
+         * message's own hash stands for its body, as the key is made from its bytes. */
+        struct enqueue_batch bt = {.jobs = &j,
+                                   .n = 1,
+                                   .due_ms = due,
+                                   .idem_key = idem,
+                                   .body_hash = idem + 5,
+                                   .dedup_key = dedup ? dkey : NULL,
+                                   .dedup_ttl_s = dttl};
+        call->batch = true;
+        int qrc = enqueue_batch(in, &bt, mailhooks_on_enqueued, call);
         if (qrc != 0) {
             mailhooks_log(e->b->id, NULL, "451", "queue_unavailable");
             free(call);

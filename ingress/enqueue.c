@@ -378,7 +378,8 @@ int enqueue_batch(struct ingress *in, const struct enqueue_batch *bt, enqueue_cb
         dynbuf_addstr(&rec, bt->jobs[i].id);
     }
 
-    size_t max = 11 + bt->n * (3 + JOB_ARGV_MAX);
+    /* EVAL, script, numkeys, 6 keys, 6 arguments; per job its key, id, count, HSET pairs. */
+    size_t max = 15 + bt->n * (3 + JOB_ARGV_MAX);
     const char **argv = xcalloc(max, sizeof(*argv));
     size_t *argvlen = xcalloc(max, sizeof(*argvlen));
     struct job_hset *h = xcalloc(bt->n, sizeof(*h));

@@ -19,6 +19,19 @@
  *       existed keep working; the bridge API stores true when a new auth object omits it);
  *       "audience" must be in the "aud" claim (a string or an array), "issuer" must equal
  *       "iss"; either absent is not checked.
+ * Presets, each fixed to its sender's documented scheme (no header/encoding/prefix):
+ *   {"type":"stripe","secret":"whsec_…","tolerance_seconds":300}
+ *       Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]: HMAC-SHA256 (key: the secret string
+ *       as given) over "{t}.{body}"; any v1 may match; |now - t| <= tolerance.
+ *   {"type":"github","secret":"…"}      X-Hub-Signature-256: sha256=<hex HMAC of the body>
+ *   {"type":"shopify","secret":"…"}     X-Shopify-Hmac-Sha256: <base64 HMAC of the body>
+ *   {"type":"xero","secret":"…"}        x-xero-signature: <base64 HMAC of the body>
+ *   {"type":"standard-webhooks","secret":"whsec_<base64 key>","tolerance_seconds":300}
+ *       webhook-id, webhook-timestamp, webhook-signature: space-separated "v1,<base64>"
+ *       over "{id}.{timestamp}.{body}" keyed with the decoded key; any may match.
+ *   {"type":"slack","secret":"…","tolerance_seconds":300}
+ *       X-Slack-Signature: v0=<hex HMAC over "v0:{X-Slack-Request-Timestamp}:{body}">.
+ *   tolerance_seconds: 1..86400, default 300 (both directions: a clock ahead is as stale).
  * Secrets are used as the bytes of the string. Every comparison is constant-time.
  */
 #ifndef AUTH_H
@@ -35,7 +48,23 @@
 #define AUTH_JWT_LEEWAY_S 60
 #define AUTH_CLAIM_LEN 256
 
-enum auth_type { AUTH_NONE, AUTH_TOKEN, AUTH_HMAC_SHA256, AUTH_JWT_HS256 };
+#define AUTH_TOLERANCE_DEFAULT_S 300
+#define AUTH_TOLERANCE_MAX_S 86400
+
+enum auth_type {
+    AUTH_NONE,
+    AUTH_TOKEN,
+    AUTH_HMAC_SHA256,
+    AUTH_JWT_HS256,
+    /* Presets (SPEC "Sources"): each sender's own header and format, nothing to configure
+     * but the secret (and tolerance_seconds where the sender signs a timestamp). */
+    AUTH_STRIPE,
+    AUTH_GITHUB,
+    AUTH_SHOPIFY,
+    AUTH_XERO,
+    AUTH_STANDARD_WEBHOOKS,
+    AUTH_SLACK,
+};
 
 /* One bridge's settings with its secret in plain text (held in memory only). */
 struct auth_params {
@@ -48,6 +77,7 @@ struct auth_params {
     bool require_exp;              /* jwt: a token without "exp" fails */
     char audience[AUTH_CLAIM_LEN]; /* jwt: "" means not checked */
     char issuer[AUTH_CLAIM_LEN];   /* jwt: "" means not checked */
+    int64_t tolerance_s;           /* stripe, standard-webhooks, slack: timestamp age limit */
 };
 
 /*
@@ -59,12 +89,15 @@ struct auth_params {
  */
 int auth_params_from_json(const cJSON *in, struct auth_params *p, char *err, size_t errlen);
 
-/* "none", "token", "hmac-sha256", "jwt-hs256". */
+/* "none", "token", "hmac-sha256", "jwt-hs256", "stripe", … as the `type` member spells it. */
 const char *auth_type_name(enum auth_type t);
 
 /* The lower-cased name of the header that carries the credential ("authorization" when
  * the type defaults to it), or NULL for type none: that header is stored "[redacted]". */
 const char *auth_credential_header(const struct auth_params *p);
+
+/* The WWW-Authenticate scheme a 401 names: "Bearer" for token and jwt, else "Signature". */
+const char *auth_challenge_scheme(const struct auth_params *p);
 
 /* Looks up an inbound header by lower-case name; NULL when absent. */
 typedef const char *(*auth_header_fn)(void *arg, const char *name);

@@ -19,6 +19,7 @@
 #include "ids.h"
 #include "jsonschema.h"
 #include "schemas.h"
+#include "source.h"
 #include "store.h"
 #include "template.h"
 #include "text.h"
@@ -70,6 +71,7 @@ static struct bridge *bridge_copy(const struct bridge *src)
     b->env = src->env ? cJSON_Duplicate(src->env, true) : cJSON_CreateObject();
     b->auth = dup_or_null(src->auth);
     b->schema = dup_or_null(src->schema);
+    b->sources = dup_or_null(src->sources);
     return b;
 }
 
@@ -84,6 +86,7 @@ void bridge_free(struct bridge *b)
     cJSON_Delete(b->env);
     cJSON_Delete(b->auth);
     cJSON_Delete(b->schema);
+    cJSON_Delete(b->sources);
     free(b);
 }
 
@@ -298,6 +301,7 @@ static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, 
 {
     struct auth_params p;
     int ret = -1;
+    char *kept = NULL;
     if (cJSON_IsNull(v)) {
         cJSON_Delete(b->auth);
         b->auth = NULL;
@@ -315,9 +319,12 @@ static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, 
     bool keep = !none && (given == NULL || route_is_mask(given)) && cJSON_IsString(old);
     cJSON *check = cJSON_Duplicate(v, true);
     if (keep) {
-        /* The stored secret is sealed; any non-empty stand-in lets the rules run. */
+        /* The rules run on the stored secret itself: a type such as standard-webhooks
+         * takes only secrets of its own form. */
+        char oerr[HB_ERR_LEN];
+        kept = crypto_open(key, old->valuestring, NULL, oerr, sizeof(oerr));
         cJSON_DeleteItemFromObjectCaseSensitive(check, "secret");
-        cJSON_AddStringToObject(check, "secret", "kept");
+        cJSON_AddStringToObject(check, "secret", kept ? kept : "kept");
     } else if (route_is_mask(given)) {
         snprintf(err, errlen, "secret: \"%s\" keeps a stored value, but there is none",
                  BRIDGE_SECRET_MASK);
@@ -349,6 +356,10 @@ static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, 
     ret = 0;
 out_free_check:
     cJSON_Delete(check);
+    if (kept != NULL) {
+        sodium_memzero(kept, strlen(kept));
+        free(kept);
+    }
     return ret;
 }
 
@@ -371,11 +382,20 @@ static const struct {
     field_setter set;
     sealed_setter set_sealed; /* fields holding secrets, sealed with the key */
 } bridge_fields[] = {
-    {"name", set_name, NULL},          {"env", NULL, set_env},
-    {"auth", NULL, set_auth},          {"schema", set_schema, NULL},
-    {"active", set_active, NULL},      {"id", set_ignored, NULL},
-    {"endpoint", set_ignored, NULL},   {"inbound_url", set_ignored, NULL},
-    {"created_at", set_ignored, NULL}, {"updated_at", set_ignored, NULL},
+    {"name", set_name, NULL},
+    {"env", NULL, set_env},
+    {"auth", NULL, set_auth},
+    {"schema", set_schema, NULL},
+    {"active", set_active, NULL},
+    {"id", set_ignored, NULL},
+    {"endpoint", set_ignored, NULL},
+    {"inbound_url", set_ignored, NULL},
+    {"created_at", set_ignored, NULL},
+    {"updated_at", set_ignored, NULL},
+    {"response", source_set_response, NULL},
+    {"challenge", source_set_challenge, NULL},
+    {"dedup", source_set_dedup, NULL},
+    {"split", source_set_split, NULL},
 };
 
 static int bridge_field_index(const char *name)
@@ -530,6 +550,7 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     }
     cJSON_AddItemToObject(o, "auth", auth);
     cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
+    source_to_json(b, o);
     cJSON_AddBoolToObject(o, "active", b->active);
     clock_iso8601(b->created_ms, iso);
     cJSON_AddStringToObject(o, "created_at", iso);
@@ -549,6 +570,7 @@ char *bridge_to_store(const struct bridge *b)
     cJSON_AddItemToObject(o, "env", b->env ? cJSON_Duplicate(b->env, true) : cJSON_CreateObject());
     cJSON_AddItemToObject(o, "auth", json_or_null(b->auth));
     cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
+    source_to_json(b, o);
     cJSON_AddBoolToObject(o, "active", b->active);
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
@@ -666,6 +688,8 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         cJSON_Delete(b->env);
         b->env = cJSON_Duplicate(v, true);
     }
+    if (!source_from_store(o, &b->sources, &bad))
+        goto out_free;
     if (!store_num(o, "created_ms", 0, &b->created_ms)) {
         bad = "created_ms";
         goto out_free;
@@ -754,7 +778,7 @@ int bridge_auth_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_
 
 bool bridge_needs_json(const struct bridge *b)
 {
-    if (b->schema != NULL)
+    if (b->schema != NULL || source_needs_json(b))
         return true;
     for (size_t i = 0; i < b->n_routes; i++)
         if (route_needs_json(&b->routes[i]))

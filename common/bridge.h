@@ -33,9 +33,10 @@ struct bridge {
     struct route *routes;
     size_t n_routes;
     bool has_routes;
-    cJSON *env;    /* name -> sealed value (crypto_seal); never NULL */
-    cJSON *auth;   /* the auth object with "secret" sealed; NULL for type none */
-    cJSON *schema; /* JSON Schema the inbound body must pass; NULL for none */
+    cJSON *env;     /* name -> sealed value (crypto_seal); never NULL */
+    cJSON *auth;    /* the auth object with "secret" sealed; NULL for type none */
+    cJSON *schema;  /* JSON Schema the inbound body must pass; NULL for none */
+    cJSON *sources; /* response, challenge, dedup, split (common/source.h); NULL: none */
     bool active;
     int64_t created_ms;
     int64_t updated_ms;

@@ -17,6 +17,7 @@
  */
 #include "enqueue.h"
 
+#include "dynbuf.h"
 #include "job.h"
 #include "queue.h"
 #include "rconn.h"
@@ -39,6 +40,7 @@ struct enqueue_call {
     enqueue_cb cb;
     void *arg;
     char id[HB_ID_LEN]; /* the job's, for the answer to a transaction */
+    char *record;       /* enqueue_batch's answer, kept for a WAIT */
     /* --redis-wait-replicas: the answer needs both the write's reply and its WAIT's. */
     bool wait;
     bool written; /* the write's reply is in: res, id, why */
@@ -72,6 +74,7 @@ static void enqueue_finish(struct enqueue_call *call, enum enqueue_result res, c
 {
     enqueue_waiting--;
     call->cb(res, id, why, call->arg);
+    free(call->record);
     free(call);
 }
 
@@ -83,7 +86,7 @@ static void enqueue_confirmed(struct enqueue_call *call, const char *short_why)
     else if (short_why != NULL)
         enqueue_finish(call, ENQUEUE_FAILED, NULL, short_why);
     else
-        enqueue_finish(call, call->res, call->id, NULL);
+        enqueue_finish(call, call->res, call->record ? call->record : call->id, NULL);
 }
 
 /*
@@ -104,8 +107,10 @@ static void enqueue_written(struct enqueue_call *call, enum enqueue_result res, 
     }
     call->written = true;
     call->res = res;
-    if (res == ENQUEUE_REPLAYED)
-        snprintf(call->id, sizeof(call->id), "%s", id);
+    if (res != ENQUEUE_FAILED && id != call->id) {
+        free(call->record);
+        call->record = xstrdup(id);
+    }
     snprintf(call->why, sizeof(call->why), "%s", why);
     if (call->settled)
         enqueue_confirmed(call, call->short_why);
@@ -277,6 +282,170 @@ static int enqueue_script(struct ingress *in, const struct job *j, const char *p
 #undef ADDS
 #undef ADD
     return rconn_argv(in->redis, enqueue_on_script, call, argc, argv, argvlen);
+}
+
+/*
+ * enqueue_batch's script. KEYS: ready, scheduled, pending, unrecorded, the Idempotency-Key
+ * ("" for none), the dedup key ("" for none), then each job's hash. ARGV: due ("0" ready),
+ * idempotency ttl, body hash, dedup ttl, the record to remember and answer, the number of
+ * jobs, then per job its id, its number of HSET arguments and those arguments. An
+ * Idempotency-Key holds "{body hash}|{record}" (a bare id, from the script before it, counts
+ * as the same body). Answers {1, "ok", record} or {0, "idem"|"conflict"|"dedup", first}.
+ * Both keys are remembered last: Redis does not roll a script back, so one failing part way
+ * leaves jobs that are delivered rather than a key that claims jobs never queued.
+ */
+static const char enqueue_lua_batch[] =
+    "if KEYS[5] ~= '' then\n"
+    "  local v = redis.call('GET', KEYS[5])\n"
+    "  if v then\n"
+    "    local h, first = string.match(v, '^([0-9a-f]*)|(.*)$')\n"
+    "    if not h then return {0, 'idem', '1:' .. v} end\n"
+    "    if h ~= ARGV[3] then return {0, 'conflict', first} end\n"
+    "    return {0, 'idem', first}\n"
+    "  end\n"
+    "end\n"
+    "if KEYS[6] ~= '' then\n"
+    "  local v = redis.call('GET', KEYS[6])\n"
+    "  if v then return {0, 'dedup', v} end\n"
+    "end\n"
+    "local a = 7\n"
+    "for i = 1, tonumber(ARGV[6]) do\n"
+    "  local id, nf = ARGV[a], tonumber(ARGV[a + 1])\n"
+    "  redis.call('HSET', KEYS[6 + i], unpack(ARGV, a + 2, a + 1 + nf))\n"
+    "  redis.call('SADD', KEYS[3], id)\n"
+    "  if ARGV[1] == '0' then\n"
+    "    redis.call('LPUSH', KEYS[1], id)\n"
+    "  else\n"
+    "    redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), id)\n"
+    "  end\n"
+    "  redis.call('LPUSH', KEYS[4], id)\n"
+    "  a = a + 2 + nf\n"
+    "end\n"
+    "if KEYS[5] ~= '' then\n"
+    "  redis.call('SET', KEYS[5], ARGV[3] .. '|' .. ARGV[5], 'EX', tonumber(ARGV[2]))\n"
+    "end\n"
+    "if KEYS[6] ~= '' then\n"
+    "  redis.call('SET', KEYS[6], ARGV[5], 'EX', tonumber(ARGV[4]))\n"
+    "end\n"
+    "return {1, 'ok', ARGV[5]}\n";
+
+static void enqueue_on_batch(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct enqueue_call *call = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_STRING ||
+        reply->element[2]->type != REDIS_REPLY_STRING) {
+        enqueue_written(call, ENQUEUE_FAILED, NULL, reply);
+        return;
+    }
+    const char *what = reply->element[1]->str;
+    enum enqueue_result res = reply->element[0]->integer == 1 ? ENQUEUE_OK
+                              : strcmp(what, "conflict") == 0 ? ENQUEUE_CONFLICT
+                              : strcmp(what, "dedup") == 0    ? ENQUEUE_DUPLICATE
+                                                              : ENQUEUE_REPLAYED;
+    enqueue_written(call, res, reply->element[2]->str, reply);
+}
+
+int enqueue_batch(struct ingress *in, const struct enqueue_batch *bt, enqueue_cb cb, void *arg)
+{
+    const struct queue_keys *k = &in->keys;
+    if (!rconn_up(in->redis) || bt->n == 0)
+        return -1;
+    const char *bridge_id = bt->jobs[0].bridge_id;
+    char pending[QUEUE_KEY_LEN], idem[QUEUE_KEY_LEN + 300] = "", dedup[QUEUE_KEY_LEN + 200] = "";
+    char due[24], ittl[16], dttl[24], nj[24];
+    queue_key_pending(k, bridge_id, pending, sizeof(pending));
+    if (bt->idem_key != NULL &&
+        !queue_key_idempotency(k, bridge_id, bt->idem_key, idem, sizeof(idem)))
+        return -1;
+    if (bt->dedup_key != NULL)
+        snprintf(dedup, sizeof(dedup), "%sdedup:%s:%s", k->prefix, bridge_id, bt->dedup_key);
+    snprintf(due, sizeof(due), "%lld", (long long)bt->due_ms);
+    snprintf(ittl, sizeof(ittl), "%d", QUEUE_IDEMPOTENCY_TTL_S);
+    snprintf(dttl, sizeof(dttl), "%ld", bt->dedup_ttl_s > 0 ? bt->dedup_ttl_s : 1);
+    snprintf(nj, sizeof(nj), "%zu", bt->n);
+
+    /* The record: "1:" or "S:" and the ids, comma-separated. */
+    struct dynbuf rec;
+    dynbuf_init(&rec, bt->n * HB_ID_LEN + 8);
+    dynbuf_addstr(&rec, bt->split ? "S:" : "1:");
+    for (size_t i = 0; i < bt->n; i++) {
+        if (i > 0)
+            dynbuf_addc(&rec, ',');
+        dynbuf_addstr(&rec, bt->jobs[i].id);
+    }
+
+    /* EVAL, script, numkeys, 6 keys, 6 arguments; per job its key, id, count, HSET pairs. */
+    size_t max = 15 + bt->n * (3 + JOB_ARGV_MAX);
+    const char **argv = xcalloc(max, sizeof(*argv));
+    size_t *argvlen = xcalloc(max, sizeof(*argvlen));
+    struct job_hset *h = xcalloc(bt->n, sizeof(*h));
+    char(*jobkeys)[QUEUE_KEY_LEN] = xcalloc(bt->n, sizeof(*jobkeys));
+    char(*nfields)[16] = xcalloc(bt->n, sizeof(*nfields));
+    int argc = 0;
+#define ADD(s, n) (argv[argc] = (s), argvlen[argc] = (n), argc++)
+#define ADDS(s) ADD((s), strlen(s))
+    ADDS("EVAL");
+    ADDS(enqueue_lua_batch);
+    char nkeys[24];
+    snprintf(nkeys, sizeof(nkeys), "%zu", 6 + bt->n);
+    ADDS(nkeys);
+    ADDS(k->ready);
+    ADDS(k->scheduled);
+    ADDS(pending);
+    ADDS(k->unrecorded);
+    ADDS(idem);
+    ADDS(dedup);
+    for (size_t i = 0; i < bt->n; i++) {
+        queue_key_job(k, bt->jobs[i].id, jobkeys[i], sizeof(jobkeys[i]));
+        job_hset_build(&h[i], &bt->jobs[i], jobkeys[i]);
+        ADD(h[i].argv[1], h[i].argvlen[1]);
+    }
+    ADDS(due);
+    ADDS(ittl);
+    ADDS(bt->body_hash ? bt->body_hash : "");
+    ADDS(dttl);
+    ADD(dynbuf_ptr(&rec), dynbuf_len(&rec));
+    ADDS(nj);
+    for (size_t i = 0; i < bt->n; i++) {
+        ADDS(bt->jobs[i].id);
+        snprintf(nfields[i], sizeof(nfields[i]), "%d", h[i].argc - 2);
+        ADDS(nfields[i]);
+        /* Skip "HSET" and the key: the script names the hash by its KEYS entry. */
+        for (int f = 2; f < h[i].argc; f++)
+            ADD(h[i].argv[f], h[i].argvlen[f]);
+    }
+#undef ADDS
+#undef ADD
+    struct enqueue_call *call = xcalloc(1, sizeof(*call));
+    call->cb = cb;
+    call->arg = arg;
+    memcpy(call->id, bt->jobs[0].id, sizeof(call->id));
+    int rc = rconn_argv(in->redis, enqueue_on_batch, call, argc, argv, argvlen);
+    for (size_t i = 0; i < bt->n; i++)
+        job_hset_free(&h[i]);
+    free(h);
+    free(jobkeys);
+    free(nfields);
+    free(argv);
+    free(argvlen);
+    dynbuf_free(&rec);
+    if (rc != 0) {
+        free(call);
+        return -1;
+    }
+    enqueue_waiting++;
+    if (in->cfg.redis_wait_replicas > 0) {
+        call->wait = true;
+        *enqueue_unconfirmed_tail = call;
+        enqueue_unconfirmed_tail = &call->next;
+        if (!enqueue_wait_out)
+            enqueue_send_wait(in->redis, in->cfg.redis_wait_replicas);
+    }
+    return 0;
 }
 
 int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const char *idem_key,

@@ -24,6 +24,9 @@ enum enqueue_result {
      * --redis-wait-replicas, fewer replicas confirmed the job in time: it may be queued
      * and delivered all the same, but a failover could lose it. */
     ENQUEUE_FAILED,
+    /* enqueue_batch only: nothing queued; `id` is the first request's record (below). */
+    ENQUEUE_CONFLICT,  /* the Idempotency-Key was seen with a different body */
+    ENQUEUE_DUPLICATE, /* the dedup key was seen within its window */
 };
 
 /* `id` and `why` are valid only during the call. */
@@ -37,6 +40,31 @@ typedef void (*enqueue_cb)(enum enqueue_result res, const char *id, const char *
  */
 int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const char *idem_key,
                 enqueue_cb cb, void *arg);
+
+/*
+ * One inbound request's jobs with what makes them conditional, for enqueue_batch: all of
+ * `jobs` are queued in one script, or none. The Idempotency-Key is remembered with the
+ * body's hash and the record for QUEUE_IDEMPOTENCY_TTL_S; the dedup key (already reduced to
+ * a fixed-length hash of its rendered text) with the record for `dedup_ttl_s`.
+ */
+struct enqueue_batch {
+    const struct job *jobs;
+    size_t n;
+    int64_t due_ms;
+    const char *idem_key;  /* may be NULL */
+    const char *body_hash; /* hex sha256 of the raw body; used with idem_key */
+    const char *dedup_key; /* may be NULL: the hex of the rendered key's sha256 */
+    long dedup_ttl_s;
+    bool split; /* the answer lists event_ids */
+};
+
+/*
+ * Queue a batch. `cb`'s `id` is then the request's record: "1:evt_…" for a single event,
+ * "S:evt_…,evt_…" for a split, on ENQUEUE_OK the batch's own, on ENQUEUE_REPLAYED,
+ * ENQUEUE_CONFLICT and ENQUEUE_DUPLICATE the first request's (so a repeat can answer as
+ * it did). Returns 0, or -1 (link down, `cb` never called).
+ */
+int enqueue_batch(struct ingress *in, const struct enqueue_batch *bt, enqueue_cb cb, void *arg);
 
 /* Number of enqueues waiting for Redis's answer (for a clean shutdown). */
 int enqueue_pending(void);

@@ -16,8 +16,10 @@
 #include "clock.h"
 #include "enqueue.h"
 #include "event_status.h"
+#include "event.h"
 #include "http.h"
 #include "ids.h"
+#include "inbound.h"
 #include "ingress.h"
 #include "job.h"
 #include "jsonschema.h"
@@ -26,6 +28,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "rconn.h"
+#include "source.h"
 #include "store.h"
 #include "text.h"
 #include "xalloc.h"
@@ -43,11 +46,19 @@
 #define HOOKS_IDEM_MAX 255
 /* Validation errors listed in one 400: enough to fix a payload, bounded for hostile ones. */
 #define HOOKS_MAX_DETAILS 20
+/* Events one split request may make: one script in Redis, kept to milliseconds. */
+#define HOOKS_SPLIT_MAX 1000
 
 /* One inbound request waiting for Redis's answer. */
 struct hooks_pending {
     struct ingress *in;
     struct httpd_req *req;
+    bool custom; /* the xero preset or a response override answers */
+    char endpoint[HB_ENDPOINT_LEN + 1];
+    bool batch;        /* went through enqueue_batch: the answer is a record */
+    bool dedup_reject; /* a dedup duplicate is a 409 */
+    struct job *split; /* the split's jobs (nsplit), or NULL */
+    size_t nsplit;
     struct job job;
     int64_t due_ms; /* first attempt time when scheduled (a delay), else 0 */
     int64_t started_mono;
@@ -160,6 +171,54 @@ static char *hooks_headers_json(struct httpd_req *req, const char *credential_he
     return out;
 }
 
+static void hooks_pending_free(struct hooks_pending *p)
+{
+    job_clear(&p->job);
+    for (size_t i = 0; i < p->nsplit; i++)
+        job_clear(&p->split[i]);
+    free(p->split);
+    free(p);
+}
+
+/* The answers of a batch (Idempotency-Key, dedup, split): the bridge is looked up again,
+ * as the cache may have dropped the entry while Redis answered. */
+static void hooks_on_batch(struct hooks_pending *p, enum enqueue_result res, const char *record)
+{
+    char first[HB_ID_LEN + 8];
+    inbound_first_id(record, false, first, sizeof(first));
+    if (res == ENQUEUE_CONFLICT) {
+        hooks_error(p->in, p->req, 409, "idempotency_key_conflict",
+                    "this Idempotency-Key was used within 24 h with a different body",
+                    p->job.bridge_id, p->started_mono);
+        return;
+    }
+    if (res == ENQUEUE_DUPLICATE && p->dedup_reject) {
+        hooks_log(p->in, p->req, p->job.bridge_id, first, 409, p->started_mono, "duplicate");
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "error", "duplicate");
+        cJSON_AddStringToObject(o, "message", "an event with this dedup key was accepted before");
+        cJSON_AddStringToObject(o, "event_id", first);
+        http_reply_json(p->req, 409, o);
+        cJSON_Delete(o);
+        return;
+    }
+    int rc;
+    char err[HB_ERR_LEN];
+    const struct bcache_entry *e = bcache_get(p->in->bridges, p->endpoint, &rc, err, sizeof(err));
+    if (e == NULL) {
+        /* Queued, but the bridge is gone: the plain answer still tells the truth. */
+        hooks_log(p->in, p->req, p->job.bridge_id, first, 202, p->started_mono, NULL);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "event_id", first);
+        http_reply_json(p->req, 202, o);
+        cJSON_Delete(o);
+        return;
+    }
+    hooks_log(p->in, p->req, p->job.bridge_id, first, 202, p->started_mono, NULL);
+    inbound_answer(p->req, e, record, false, p->due_ms != 0 ? "scheduled" : "queued",
+                   res != ENQUEUE_OK);
+}
+
 static void hooks_on_enqueued(enum enqueue_result res, const char *id, const char *why, void *arg)
 {
     struct hooks_pending *p = arg;
@@ -168,9 +227,24 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         hooks_unavailable(p->in, p->req, p->job.bridge_id, p->started_mono);
         goto out;
     }
+    if (p->batch) {
+        hooks_on_batch(p, res, id);
+        goto out;
+    }
     const char *status =
         event_status_name(p->due_ms != 0 ? EVENT_STATUS_SCHEDULED : EVENT_STATUS_QUEUED);
     hooks_log(p->in, p->req, p->job.bridge_id, id, 202, p->started_mono, NULL);
+    if (p->custom) {
+        /* The xero preset or a response override: looked up again, as in hooks_on_batch. */
+        int rc;
+        char err[HB_ERR_LEN];
+        const struct bcache_entry *e =
+            bcache_get(p->in->bridges, p->endpoint, &rc, err, sizeof(err));
+        if (e != NULL) {
+            inbound_answer(p->req, e, id, true, status, res != ENQUEUE_OK);
+            goto out;
+        }
+    }
     if (res == ENQUEUE_OK) {
         /* Printed straight, not through cJSON or snprintf: every accepted request gets it. */
         char ok[TEXT_JSON_QUOTE_MAX(HB_ID_LEN) + 64];
@@ -189,8 +263,7 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         cJSON_Delete(ok);
     }
 out:
-    job_clear(&p->job);
-    free(p);
+    hooks_pending_free(p);
 }
 
 /* auth_verify's view of the inbound headers. */
@@ -292,6 +365,10 @@ void hooks_request(struct httpd_req *req, void *arg)
     char err[HB_ERR_LEN];
     cJSON *parsed = NULL;
     char *mail_json = NULL; /* a message/rfc822 body, parsed */
+    /* What the source settings (challenge, dedup, split) read: made only for them. */
+    struct tmpl_ctx tctx = {0};
+    cJSON *tctx_headers = NULL, *tctx_query = NULL, *split_value = NULL;
+    char *headers_json = NULL;
 
     if (strcmp(httpd_req_path(req), "/healthz") == 0) {
         /* The public listener answers health checks too, for load balancers. */
@@ -325,11 +402,13 @@ void hooks_request(struct httpd_req *req, void *arg)
     if (e->auth.type != AUTH_NONE && !auth_verify(&e->auth, hooks_header, req, raw, body_len,
                                                   clock_now_ms() / 1000, err, sizeof(err))) {
         log_kv(LOG_INFO, "inbound auth failed", "bridge_id", b->id, "reason", err, NULL);
-        http_header(req, "WWW-Authenticate",
-                    e->auth.type == AUTH_HMAC_SHA256 ? "Signature" : "Bearer");
+        http_header(req, "WWW-Authenticate", auth_challenge_scheme(&e->auth));
         hooks_error(in, req, 401, "unauthorized", "missing or invalid credentials", b->id, started);
         goto out;
     }
+    /* An Idempotency-Key compares the bytes the sender sent. */
+    const char *orig_raw = raw;
+    size_t orig_len = body_len;
     const char *ctype = httpd_req_header(req, "Content-Type");
     if (mail_in_ctype_is_rfc822(ctype)) {
         /* An e-mail posted as it is: like mail to the SMTP listener, its event's body is the
@@ -357,8 +436,8 @@ void hooks_request(struct httpd_req *req, void *arg)
         goto out;
     }
     if (want_json && body_len > 0) {
-        if (e->schema != NULL) {
-            /* Only a schema needs the value itself at this point. */
+        if (e->schema != NULL || source_needs_json(b)) {
+            /* Only a schema and the source settings need the value itself here. */
             parsed = body_to_json_whole(ctype, raw, body_len, err, sizeof(err));
             if (parsed == NULL) {
                 hooks_error(in, req, 400, "invalid_json", err, b->id, started);
@@ -372,6 +451,36 @@ void hooks_request(struct httpd_req *req, void *arg)
                 hooks_error(in, req, 400, "invalid_json", err, b->id, started);
                 goto out;
             }
+        }
+    }
+    if (b->sources != NULL) {
+        if (inbound_uses(b, "headers")) {
+            headers_json = hooks_headers_json(req, auth_credential_header(&e->auth));
+            tctx_headers = cJSON_Parse(headers_json);
+        }
+        if (inbound_uses(b, "query")) {
+            const char *qs = httpd_req_query(req);
+            tctx_query = event_query_object(qs ? qs : "");
+        }
+        tctx = (struct tmpl_ctx){.payload = parsed,
+                                 .headers = tctx_headers,
+                                 .query = tctx_query,
+                                 .bridge_id = b->id,
+                                 .redact_env = true};
+        /* A handshake (Slack's url_verification, ServiceM8's subscribe) is answered here,
+         * before the schema, which describes events and not the handshake. */
+        char *answer = NULL;
+        const char *actype = NULL;
+        int hs = inbound_challenge(b, &tctx, &answer, &actype, err, sizeof(err));
+        if (hs < 0) {
+            hooks_error(in, req, 400, "challenge_failed", err, b->id, started);
+            goto out;
+        }
+        if (hs > 0) {
+            hooks_log(in, req, b->id, NULL, 200, started, NULL);
+            http_reply_raw(req, 200, actype, answer, strlen(answer));
+            free(answer);
+            goto out;
         }
     }
     if (e->schema != NULL) {
@@ -392,6 +501,33 @@ void hooks_request(struct httpd_req *req, void *arg)
                     "Idempotency-Key must be 1..255 printable characters", b->id, started);
         goto out;
     }
+    const cJSON *split = source_get(b, "split");
+    const cJSON *elems = NULL;
+    if (split != NULL) {
+        if (parsed != NULL)
+            tmpl_ref_resolve(split->valuestring, &tctx, &split_value, err, sizeof(err));
+        if (!cJSON_IsArray(split_value)) {
+            hooks_error(in, req, 400, "split_failed",
+                        "the body has no array where the bridge's split points", b->id, started);
+            goto out;
+        }
+        if (cJSON_GetArraySize(split_value) > HOOKS_SPLIT_MAX) {
+            hooks_error(in, req, 400, "split_failed", "the array holds more than 1000 elements",
+                        b->id, started);
+            goto out;
+        }
+        elems = split_value;
+        if (elems->child == NULL) {
+            /* Nothing to queue: an empty batch is answered as one that made no events. */
+            hooks_log(in, req, b->id, NULL, 202, started, NULL);
+            http_reply_raw(req, 202, "application/json", "{\"event_ids\":[]}", 15);
+            goto out;
+        }
+    }
+    char dedup[INBOUND_HASH_HEX];
+    long dedup_ttl = 0;
+    bool dedup_reject = false;
+    bool has_dedup = inbound_dedup_key(b, &tctx, dedup, &dedup_ttl, &dedup_reject);
     if (!rconn_up(in->redis)) {
         hooks_unavailable(in, req, b->id, started);
         goto out;
@@ -401,6 +537,9 @@ void hooks_request(struct httpd_req *req, void *arg)
     p->in = in;
     p->req = req;
     p->started_mono = started;
+    snprintf(p->endpoint, sizeof(p->endpoint), "%s", b->endpoint);
+    p->custom = e->auth.type == AUTH_XERO || source_get(b, "response") != NULL;
+    p->dedup_reject = dedup_reject;
     struct job *j = &p->job;
     j->received_ms = clock_now_ms();
     ids_new("evt_", j->received_ms, j->id, sizeof(j->id));
@@ -409,7 +548,9 @@ void hooks_request(struct httpd_req *req, void *arg)
     j->path = xstrdup(httpd_req_path(req));
     const char *q = httpd_req_query(req);
     j->query = xstrdup(q ? q : "");
-    j->headers_json = hooks_headers_json(req, auth_credential_header(&e->auth));
+    j->headers_json =
+        headers_json ? headers_json : hooks_headers_json(req, auth_credential_header(&e->auth));
+    headers_json = NULL;
     j->content_type = xstrdup(ctype ? ctype : "");
     /* The job owns its copy: the request's bytes go away with the reply. */
     j->body = xmalloc(body_len + 1);
@@ -419,12 +560,55 @@ void hooks_request(struct httpd_req *req, void *arg)
     j->replay_of = xstrdup("");
     if (b->routes[0].delay_seconds > 0)
         p->due_ms = j->received_ms + (int64_t)b->routes[0].delay_seconds * 1000;
-    if (enqueue_job(in, j, p->due_ms, idem, hooks_on_enqueued, p) != 0) {
+    int rc;
+    if (idem != NULL || has_dedup || elems != NULL) {
+        char body_hash[INBOUND_HASH_HEX];
+        inbound_sha256_hex(orig_raw, orig_len, body_hash);
+        struct enqueue_batch bt = {.jobs = j,
+                                   .n = 1,
+                                   .due_ms = p->due_ms,
+                                   .idem_key = idem,
+                                   .body_hash = body_hash,
+                                   .dedup_key = has_dedup ? dedup : NULL,
+                                   .dedup_ttl_s = dedup_ttl};
+        if (elems != NULL) {
+            /* One full event per element: its own id, the element as its JSON body, the
+             * request's method, path, query and headers. */
+            p->nsplit = (size_t)cJSON_GetArraySize(elems);
+            p->split = xcalloc(p->nsplit, sizeof(*p->split));
+            size_t i = 0;
+            for (const cJSON *el = elems->child; el != NULL; el = el->next, i++) {
+                struct job *sj = &p->split[i];
+                sj->received_ms = j->received_ms;
+                ids_new("evt_", j->received_ms, sj->id, sizeof(sj->id));
+                memcpy(sj->bridge_id, j->bridge_id, sizeof(sj->bridge_id));
+                sj->method = xstrdup(j->method);
+                sj->path = xstrdup(j->path);
+                sj->query = xstrdup(j->query);
+                sj->headers_json = xstrdup(j->headers_json);
+                sj->content_type = xstrdup("application/json");
+                sj->body = text_json_print(el); /* exact numbers, as stored rows */
+                sj->body_len = strlen(sj->body);
+                sj->replay_of = xstrdup("");
+            }
+            bt.jobs = p->split;
+            bt.n = p->nsplit;
+            bt.split = true;
+        }
+        p->batch = true;
+        rc = enqueue_batch(in, &bt, hooks_on_enqueued, p);
+    } else {
+        rc = enqueue_job(in, j, p->due_ms, NULL, hooks_on_enqueued, p);
+    }
+    if (rc != 0) {
         hooks_unavailable(in, req, b->id, started);
-        job_clear(j);
-        free(p);
+        hooks_pending_free(p);
     }
 out:
     cJSON_Delete(parsed);
+    cJSON_Delete(split_value);
+    cJSON_Delete(tctx_headers);
+    cJSON_Delete(tctx_query);
+    free(headers_json);
     free(mail_json);
 }

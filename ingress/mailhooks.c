@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "enqueue.h"
 #include "ids.h"
+#include "inbound.h"
 #include "job.h"
 #include "jsonschema.h"
 #include "log.h"
@@ -78,6 +79,7 @@ static void mailhooks_done(struct mailhooks_pending *p)
 struct mailhooks_call {
     struct mailhooks_pending *p;
     char bridge_id[HB_ID_LEN];
+    bool batch; /* enqueue_batch: the id is a record "1:evt_…" */
 };
 
 static void mailhooks_log(const char *bridge_id, const char *event_id, const char *code,
@@ -93,9 +95,13 @@ static void mailhooks_on_enqueued(enum enqueue_result res, const char *id, const
         mailhooks_log(call->bridge_id, NULL, "451", "queue_unavailable");
         p->failed++;
     } else {
-        mailhooks_log(call->bridge_id, id, "250", NULL);
+        char first[HB_ID_LEN];
+        inbound_first_id(id, !call->batch, first, sizeof(first));
+        /* A dedup duplicate is accepted, whatever on_duplicate says: a mail refused with a
+         * 5xx bounces to a person, who can do nothing about an order sent twice. */
+        mailhooks_log(call->bridge_id, first, "250", res == ENQUEUE_DUPLICATE ? "duplicate" : NULL);
         if (p->queued++ == 0)
-            snprintf(p->first_id, sizeof(p->first_id), "%s", id);
+            snprintf(p->first_id, sizeof(p->first_id), "%s", first);
     }
     free(call);
     if (--p->waiting == 0)
@@ -199,7 +205,28 @@ static void mailhooks_message(struct smtpd_msg *msg, void *arg)
         call->p = p;
         memcpy(call->bridge_id, j.bridge_id, sizeof(call->bridge_id));
         p->waiting++;
-        if (enqueue_job(in, &j, due, idem, mailhooks_on_enqueued, call) != 0) {
+        /* dedup applies to mail as to HTTP: its key renders against the parsed message and
+         * the envelope headers. */
+        char dkey[INBOUND_HASH_HEX];
+        long dttl = 0;
+        bool dreject = false;
+        cJSON *hdrs = cJSON_Parse(j.headers_json);
+        struct tmpl_ctx ctx = {.payload = payload, .headers = hdrs, .bridge_id = e->b->id};
+        bool dedup = inbound_dedup_key(e->b, &ctx, dkey, &dttl, &dreject);
+        cJSON_Delete(hdrs);
+        /* One script for every mail, dedup or not: the Idempotency-Key then always holds
+         * the same form ("{hash}|{record}"), whichever way the bridge was set before. The
+         * message's own hash stands for its body, as the key is made from its bytes. */
+        struct enqueue_batch bt = {.jobs = &j,
+                                   .n = 1,
+                                   .due_ms = due,
+                                   .idem_key = idem,
+                                   .body_hash = idem + 5,
+                                   .dedup_key = dedup ? dkey : NULL,
+                                   .dedup_ttl_s = dttl};
+        call->batch = true;
+        int qrc = enqueue_batch(in, &bt, mailhooks_on_enqueued, call);
+        if (qrc != 0) {
             mailhooks_log(e->b->id, NULL, "451", "queue_unavailable");
             free(call);
             p->waiting--;

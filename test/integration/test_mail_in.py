@@ -366,3 +366,29 @@ def test_mail_no_starttls_without_cert(env):
         check(not s.has_extn("starttls"), "STARTTLS offered without a certificate")
         code, _ = s.docmd("STARTTLS")
         check(code == 502, "STARTTLS without a certificate: %d" % code)
+
+
+@meta(est=5)
+def test_mail_dedup(env):
+    """dedup applies to mail: a second message with the same subject-made key queues nothing
+    and is answered with the first event id (SPEC Sources: dedup, E-mail in)."""
+    start(env)
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/m",
+                          dedup={"key": "$payload.subject", "on_duplicate": "reject"})
+    to = "%s@hooks.example" % b["endpoint"]
+
+    def msg(subject, text):
+        m = EmailMessage()
+        m["From"] = "design@example.com"
+        m["To"] = to
+        m["Subject"] = subject
+        m.set_content(text)
+        return m
+
+    first = send(env, msg("Design 7", "first"), [to])
+    again = send(env, msg("Design 7", "second, other bytes"), [to])
+    check(again == first, "duplicate answered %s, first %s" % (again, first))
+    other = send(env, msg("Design 8", "first"), [to])
+    check(other != first, "another key was deduplicated")
+    check(env.redis.client("LLEN", "hb:queue:ready") == 2, "queued %r" %
+          env.redis.client("LLEN", "hb:queue:ready"))

@@ -321,6 +321,15 @@ def test_wait_replicas_without_replica_is_503(env):
         eid = env.send(b)
         # the 202'd job is on the replica already: WAIT confirmed it
         check(replica("EXISTS", "hb:job:" + eid) == 1, "the accepted job is not on the replica")
+        # The same through the enqueue script (Idempotency-Key), and its repeat answered as
+        # the first once WAIT confirmed the repeat's own (empty) write.
+        r1 = env.hook(b, headers={"Idempotency-Key": "ha-1"})
+        r2 = env.hook(b, headers={"Idempotency-Key": "ha-1"})
+        check(r1.status == 202 and r2.status == 202 and
+              r1.json()["event_id"] == r2.json()["event_id"] and
+              r2.header("Idempotent-Replayed") == "true", "idempotent with WAIT: %r %r" % (r1, r2))
+        check(replica("EXISTS", "hb:job:" + r1.json()["event_id"]) == 1,
+              "the idempotent job is not on the replica")
         # A replica that is connected but does not acknowledge (stopped) does not count.
         rp = ex.procs[-1]
         rp.send_signal(signal.SIGSTOP)

@@ -159,7 +159,8 @@ static void test_params_invalid(void **state)
                                       p64);
     char *too_long_header =
         xasprintf("{\"type\":\"token\",\"secret\":\"k\",\"header\":\"%s\"}", h128);
-    const char *types = "type: must be one of none, token, hmac-sha256, jwt-hs256";
+    const char *types = "type: must be one of none, token, hmac-sha256, jwt-hs256, stripe, "
+                        "github, shopify, xero, standard-webhooks, slack";
     const char *bad_header = "header: must be a valid http header name";
     const struct {
         const char *json, *err;
@@ -180,13 +181,13 @@ static void test_params_invalid(void **state)
         {"{\"type\":\"none\",\"prefix\":\"\"}", "prefix: not allowed with type none"},
         {"{\"type\":\"none\",\"bogus\":1}",
          "bogus: is not a known member (type, secret, header, encoding, prefix, "
-         "require_exp, audience, issuer)"},
+         "require_exp, audience, issuer, tolerance_seconds)"},
         {"{\"type\":\"token\",\"secret\":\"hunter2\",\"extra\":true}",
          "extra: is not a known member (type, secret, header, encoding, prefix, "
-         "require_exp, audience, issuer)"},
+         "require_exp, audience, issuer, tolerance_seconds)"},
         {"{\"type\":\"token\",\"Secret\":\"x\"}",
          "Secret: is not a known member (type, secret, header, encoding, prefix, "
-         "require_exp, audience, issuer)"},
+         "require_exp, audience, issuer, tolerance_seconds)"},
         {"{\"type\":\"token\",\"secret\":\"hunter2\",\"secret\":\"y\"}",
          "secret: appears more than once"},
         {"{\"type\":\"none\",\"type\":\"token\"}", "type: appears more than once"},
@@ -245,6 +246,23 @@ static void test_params_invalid(void **state)
          "audience: must be a non-empty string of at most 255 bytes"},
         {"{\"type\":\"jwt-hs256\",\"secret\":\"x\",\"issuer\":null}",
          "issuer: must be a non-empty string of at most 255 bytes"},
+        {"{\"type\":\"github\",\"secret\":\"x\",\"header\":\"X-Sig\"}",
+         "header: is fixed by type github"},
+        {"{\"type\":\"xero\",\"secret\":\"x\",\"encoding\":\"hex\"}",
+         "encoding: only applies to type hmac-sha256"},
+        {"{\"type\":\"shopify\",\"secret\":\"x\",\"tolerance_seconds\":5}",
+         "tolerance_seconds: only applies to types stripe, standard-webhooks and slack"},
+        {"{\"type\":\"stripe\"}", "secret: is required"},
+        {"{\"type\":\"stripe\",\"secret\":\"whsec_x\",\"tolerance_seconds\":0}",
+         "tolerance_seconds: must be an integer in 1..86400"},
+        {"{\"type\":\"slack\",\"secret\":\"x\",\"tolerance_seconds\":1.5}",
+         "tolerance_seconds: must be an integer in 1..86400"},
+        {"{\"type\":\"slack\",\"secret\":\"x\",\"tolerance_seconds\":\"300\"}",
+         "tolerance_seconds: must be an integer in 1..86400"},
+        {"{\"type\":\"stripe\",\"secret\":\"x\",\"tolerance_seconds\":86401}",
+         "tolerance_seconds: must be an integer in 1..86400"},
+        {"{\"type\":\"standard-webhooks\",\"secret\":\"not-whsec\"}",
+         "secret: must be \"whsec_\" followed by the base64 of a 16..64 byte key"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct auth_params p;
@@ -672,6 +690,100 @@ static void test_verify_jwt_rules(void **state)
                      JWT_SECRET, iss, 1, JWT_NOW);
 }
 
+/*
+ * The presets against signatures made by python3's hmac module from each provider's
+ * documented algorithm (not by crypto.c), over
+ *   body = b'{"id":"evt_1","type":"invoice.paid"}', timestamp 1700000000:
+ * stripe: hmac.new(b"whsec_test", b"1700000000." + body, sha256).hexdigest()
+ * slack:  hmac.new(b"8f742231b10e8888abcd99yyyzzz85a5", b"v0:1700000000:" + body, ...)
+ * standard-webhooks: base64(hmac.new(b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+ *                     b"msg_1.1700000000." + body, sha256).digest())
+ */
+#define PRESET_BODY "{\"id\":\"evt_1\",\"type\":\"invoice.paid\"}"
+#define STRIPE_SIG "4aa90aa69730f112c87accbf54203d1076675eae3b18a5cb82b5ab9e7f5cd5bc"
+#define SLACK_SIG "63c28b5d732033fdccf86ef2b2dacad9331c6a7f565fca0bfb807fc744d1ed49"
+#define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+#define STD_SIG "v1,OIVTiNRrhJSBx6zl79nIEOHpS2EbXqN7S6enn5T8DlQ="
+
+static bool preset_verify(const char *json, const struct hdr *h, size_t n, int64_t now, char *why)
+{
+    struct auth_params p;
+    cJSON *j;
+    char err[256];
+    if (params_from_text(json, &p, &j, err) != 0)
+        fail_msg("%s refused: %s", json, err);
+    struct hdrs hs = {h, n};
+    why[0] = '\0';
+    bool ok = auth_verify(&p, hdrs_find, &hs, PRESET_BODY, strlen(PRESET_BODY), now, why, 256);
+    cJSON_Delete(j);
+    return ok;
+}
+
+static void test_verify_presets(void **state)
+{
+    (void)state;
+    char why[256];
+    const char *stripe = "{\"type\":\"stripe\",\"secret\":\"whsec_test\"}";
+    const struct hdr s_ok[] = {{"Stripe-Signature", "t=1700000000,v1=" STRIPE_SIG}};
+    /* Several v1 (a secret being rolled) and a v0 that is ignored. */
+    const struct hdr s_many[] = {
+        {"Stripe-Signature", "t=1700000000,v1=" ZERO64 ",v0=ab,v1=" STRIPE_SIG}};
+    const struct hdr s_wrong[] = {{"Stripe-Signature", "t=1700000001,v1=" STRIPE_SIG}};
+    const struct hdr s_not[] = {{"Stripe-Signature", "t=1700000000"}};
+    assert_true(preset_verify(stripe, s_ok, 1, 1700000000, why));
+    assert_true(preset_verify(stripe, s_ok, 1, 1700000300, why));
+    assert_true(preset_verify(stripe, s_many, 1, 1700000000, why));
+    assert_false(preset_verify(stripe, s_ok, 1, 1700000301, why));
+    assert_non_null(strstr(why, "tolerance"));
+    assert_false(preset_verify(stripe, s_ok, 1, 1699999699, why));
+    assert_false(preset_verify(stripe, s_wrong, 1, 1700000000, why));
+    assert_false(preset_verify(stripe, s_not, 1, 1700000000, why));
+    assert_false(preset_verify(stripe, NULL, 0, 1700000000, why));
+    assert_true(preset_verify("{\"type\":\"stripe\",\"secret\":\"whsec_test\","
+                              "\"tolerance_seconds\":1000}",
+                              s_ok, 1, 1700000900, why));
+
+    const char *slack = "{\"type\":\"slack\",\"secret\":\"8f742231b10e8888abcd99yyyzzz85a5\"}";
+    const struct hdr k_ok[] = {{"X-Slack-Request-Timestamp", "1700000000"},
+                               {"X-Slack-Signature", "v0=" SLACK_SIG}};
+    const struct hdr k_ts[] = {{"X-Slack-Request-Timestamp", "1700000001"},
+                               {"X-Slack-Signature", "v0=" SLACK_SIG}};
+    assert_true(preset_verify(slack, k_ok, 2, 1700000100, why));
+    assert_false(preset_verify(slack, k_ok, 2, 1700000301, why));
+    assert_false(preset_verify(slack, k_ts, 2, 1700000000, why));
+    assert_false(preset_verify(slack, k_ok + 1, 1, 1700000000, why));
+
+    const char *std = "{\"type\":\"standard-webhooks\","
+                      "\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}";
+    const struct hdr w_ok[] = {{"webhook-id", "msg_1"},
+                               {"webhook-timestamp", "1700000000"},
+                               {"webhook-signature", "v1,AAAA " STD_SIG}};
+    const struct hdr w_id[] = {{"webhook-id", "msg_2"},
+                               {"webhook-timestamp", "1700000000"},
+                               {"webhook-signature", STD_SIG}};
+    assert_true(preset_verify(std, w_ok, 3, 1700000000, why));
+    assert_false(preset_verify(std, w_ok, 3, 1700000301, why));
+    assert_false(preset_verify(std, w_id, 3, 1700000000, why));
+    assert_false(preset_verify(std, w_ok + 1, 2, 1700000000, why));
+    /* Reasons never carry the signature. */
+    assert_null(strstr(why, "OIVT"));
+
+    /* github, shopify and xero read their own header in their own form. */
+    struct auth_params p;
+    cJSON *j;
+    char err[256];
+    assert_int_equal(params_from_text("{\"type\":\"github\",\"secret\":\"k\"}", &p, &j, err), 0);
+    assert_string_equal(p.header, "x-hub-signature-256");
+    assert_string_equal(p.prefix, "sha256=");
+    assert_false(p.base64);
+    cJSON_Delete(j);
+    assert_int_equal(params_from_text("{\"type\":\"xero\",\"secret\":\"k\"}", &p, &j, err), 0);
+    assert_string_equal(p.header, "x-xero-signature");
+    assert_true(p.base64);
+    assert_string_equal(auth_challenge_scheme(&p), "Signature");
+    cJSON_Delete(j);
+}
+
 static void test_verify_none_and_broken_params(void **state)
 {
     (void)state;
@@ -717,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_verify_token),
         cmocka_unit_test(test_verify_jwt),
         cmocka_unit_test(test_verify_jwt_rules),
+        cmocka_unit_test(test_verify_presets),
         cmocka_unit_test(test_verify_none_and_broken_params),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -5,6 +5,8 @@
 #   make test       install missing packages, build with ASan/UBSan, run unit and
 #                   integration tests; ends with "N passed, N failed"
 #   make bench      scripts/bench (speed figures)
+#   make check-style  scripts/check-style: no banned calls (STYLE.md) and clang-format clean;
+#                   make test runs it first
 #   make fuzz       build the libFuzzer harnesses of test/fuzz/ with clang and run each for
 #                   FUZZ_SECONDS (default 60); make test runs them for a few seconds each
 
@@ -47,7 +49,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 SCHEMAS := $(wildcard schemas/*.sql schemas/*.json)
 UI_FILES := $(shell find ui -type f ! -name '.*' 2>/dev/null)
 
-.PHONY: all deps run test unit tools bench clean format fuzz fuzz-build fuzz-bins
+.PHONY: all deps run test unit tools bench clean format fuzz fuzz-build fuzz-bins check-style
 all: $(BINDIR)/hookbridge-ingress $(BINDIR)/hookbridge-worker
 
 deps:
@@ -57,7 +59,7 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run
 
-test: deps
+test: deps check-style
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined OPT=-O1 BUILD=build/asan \
 		BINDIR=build/asan/bin all unit tools
@@ -65,6 +67,9 @@ test: deps
 	@HB_BIN=build/asan/bin HB_UNIT=build/asan/test HB_FUZZ=build/fuzz/bin test/run
 
 unit: $(UNIT_BIN)
+
+check-style:
+	@scripts/check-style
 
 # Helpers the integration tests run (test/tools/X.c -> $(BUILD)/test/X).
 TOOL_SRC := $(wildcard test/tools/*.c)

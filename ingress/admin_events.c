@@ -19,6 +19,7 @@
 #include "log.h"
 #include "queue.h"
 #include "rconn.h"
+#include "record.h"
 #include "store.h"
 #include "text.h"
 #include "xalloc.h"
@@ -329,7 +330,7 @@ static void events_list(struct ingress *in, struct httpd_req *req)
     if (!events_query_statuses(l, q ? q : ""))
         goto bad;
     /* Events accepted a moment ago may have no row yet: they get theirs first. */
-    admin_record(in, events_list_query, l);
+    record_catch_up(in->redis, &in->keys, in->events, events_list_query, l);
     return;
 bad:
     cJSON_Delete(l->params);

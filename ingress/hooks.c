@@ -8,7 +8,7 @@
  */
 #include "hooks.h"
 
-#include "admin.h"
+#include "health.h"
 #include "auth.h"
 #include "bcache.h"
 #include "body.h"
@@ -293,7 +293,7 @@ void hooks_request(struct httpd_req *req, void *arg)
 
     if (strcmp(httpd_req_path(req), "/healthz") == 0) {
         /* The public listener answers health checks too, for load balancers. */
-        admin_healthz(in, req);
+        health_handle(in, req);
         return;
     }
     const struct bcache_entry *e = hooks_bridge(in, req, started);

@@ -44,11 +44,11 @@ static bool admin_hooks_path(const char *path)
 
 static void admin_unauthorized(const struct ingress *in, struct httpd_req *req)
 {
-    http_header(req, "WWW-Authenticate", "Bearer");
-    http_reply_error(req, 401, "unauthorized",
-                     in->cfg.admin_token[0] ? "missing or wrong admin token or session"
-                                            : "the admin API is disabled until "
-                                              "HOOKBRIDGE_ADMIN_TOKEN is set");
+    httpd_reply_header(req, "WWW-Authenticate", "Bearer");
+    httpd_reply_json_error(req, 401, "unauthorized",
+                           in->cfg.admin_token[0] ? "missing or wrong admin token or session"
+                                                  : "the admin API is disabled until "
+                                                    "HOOKBRIDGE_ADMIN_TOKEN is set");
 }
 
 enum httpd_next admin_head(struct httpd_req *req, void *arg)
@@ -62,7 +62,7 @@ enum httpd_next admin_head(struct httpd_req *req, void *arg)
         return HTTPD_READ_BODY;
     bool hooks = admin_hooks_path(path);
     if (!hooks && strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
-        http_reply_error(req, 404, "not_found", "no such route");
+        httpd_reply_json_error(req, 404, "not_found", "no such route");
         return HTTPD_REPLIED;
     }
     bool bearer = httpd_req_header(req, "Authorization") != NULL;
@@ -87,7 +87,7 @@ static void admin_route(struct ingress *in, struct httpd_req *req)
     int nseg = decoded ? http_split_path(decoded, buf, sizeof(buf), segs, 8) : -1;
     free(decoded);
     if (nseg <= 0) {
-        http_reply_error(req, 404, "not_found", "no such route");
+        httpd_reply_json_error(req, 404, "not_found", "no such route");
         return;
     }
     if (strcmp(segs[0], "bridges") == 0)
@@ -101,15 +101,15 @@ static void admin_route(struct ingress *in, struct httpd_req *req)
     else if (strcmp(segs[0], "openapi.json") == 0 && nseg == 1)
         admin_openapi_handle(req);
     else
-        http_reply_error(req, 404, "not_found", "no such route");
+        httpd_reply_json_error(req, 404, "not_found", "no such route");
 }
 
 static void admin_on_session(struct ingress *in, struct httpd_req *req, int live)
 {
     if (live < 0) {
-        http_header(req, "Retry-After", "5");
-        http_reply_error(req, 503, "queue_unavailable",
-                         "redis is unavailable; sessions live there");
+        httpd_reply_header(req, "Retry-After", "5");
+        httpd_reply_json_error(req, 503, "queue_unavailable",
+                               "redis is unavailable; sessions live there");
     } else if (live == 0) {
         admin_unauthorized(in, req);
     } else {
@@ -150,9 +150,9 @@ void admin_request(struct httpd_req *req, void *arg)
     /* A browser sends the cookie with any request to this host, a forged cross-site form
      * too: such a request changes nothing. */
     if (!admin_session_same_site(req)) {
-        http_reply_error(req, 403, "forbidden",
-                         "a request signed in by cookie that changes something needs "
-                         "Content-Type application/json and this site's Origin");
+        httpd_reply_json_error(req, 403, "forbidden",
+                               "a request signed in by cookie that changes something needs "
+                               "Content-Type application/json and this site's Origin");
         return;
     }
     if (admin_session_check(in, req, cookie, admin_on_session) != 0)

@@ -32,14 +32,14 @@
 static void bridges_internal(struct httpd_req *req, const char *what, const char *err)
 {
     log_kv(LOG_ERROR, "admin store error", "what", what, "error", err, NULL);
-    http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
+    httpd_reply_json_error(req, 500, "internal", "the store failed; see the ingress log");
 }
 
 static void bridges_not_found(struct httpd_req *req, const char *id)
 {
     char msg[128];
     snprintf(msg, sizeof(msg), "bridge %.40s not found", id);
-    http_reply_error(req, 404, "not_found", msg);
+    httpd_reply_json_error(req, 404, "not_found", msg);
 }
 
 static void bridges_invalid(struct httpd_req *req, const char *field, const char *err)
@@ -56,8 +56,8 @@ static void bridges_invalid(struct httpd_req *req, const char *field, const char
 
 static void bridges_method_not_allowed(struct httpd_req *req, const char *allow)
 {
-    http_header(req, "Allow", allow);
-    http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+    httpd_reply_header(req, "Allow", allow);
+    httpd_reply_json_error(req, 405, "method_not_allowed", "method not allowed on this route");
 }
 
 static void bridges_reply(struct ingress *in, struct httpd_req *req, int code,
@@ -149,7 +149,7 @@ static void bridges_bad_param(struct httpd_req *req, const char *what)
 {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s; allowed parameters: limit, before, q", what);
-    http_reply_error(req, 400, "invalid_parameter", msg);
+    httpd_reply_json_error(req, 400, "invalid_parameter", msg);
 }
 
 static const char *bridges_id_of(const cJSON *b)
@@ -322,7 +322,7 @@ static void bridges_abort_finish(struct bridges_abort *a)
             goto out;
         }
         log_kv(LOG_INFO, "bridge deleted", "bridge_id", a->id, NULL);
-        http_reply_empty(a->req, 204);
+        httpd_reply(a->req, 204, NULL, NULL, 0);
     } else {
         char n[24];
         snprintf(n, sizeof(n), "%lld", a->popped);
@@ -371,9 +371,9 @@ static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
                reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost", NULL);
         if (!a->delete_after) {
             /* Ids already popped are marked in Redis; workers record them as they come. */
-            http_header(a->req, "Retry-After", "5");
-            http_reply_error(a->req, 503, "queue_unavailable",
-                             "the queue is unavailable; retry the abort later");
+            httpd_reply_header(a->req, "Retry-After", "5");
+            httpd_reply_json_error(a->req, 503, "queue_unavailable",
+                                   "the queue is unavailable; retry the abort later");
             event_free(a->step);
             free(a);
             return;
@@ -471,5 +471,5 @@ void admin_bridges_handle(struct ingress *in, struct httpd_req *req, const char 
             bridges_abort(in, req, id, false);
         return;
     }
-    http_reply_error(req, 404, "not_found", "no such route");
+    httpd_reply_json_error(req, 404, "not_found", "no such route");
 }

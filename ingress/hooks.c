@@ -85,13 +85,13 @@ static void hooks_error(struct ingress *in, struct httpd_req *req, int code, con
                         const char *message, const char *bridge_id, int64_t started)
 {
     hooks_log(in, req, bridge_id, NULL, code, started, error);
-    http_reply_error(req, code, error, message);
+    httpd_reply_json_error(req, code, error, message);
 }
 
 static void hooks_unavailable(struct ingress *in, struct httpd_req *req, const char *bridge_id,
                               int64_t started)
 {
-    http_header(req, "Retry-After", "5");
+    httpd_reply_header(req, "Retry-After", "5");
     hooks_error(in, req, 503, "queue_unavailable", "the queue is unavailable; retry later",
                 bridge_id, started);
 }
@@ -176,13 +176,13 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         o = text_json_put(o, "{\"event_id\":", id);
         o = text_json_put(o, ",\"status\":", status);
         *o++ = '}';
-        http_reply_raw(p->req, 202, "application/json", ok, (size_t)(o - ok));
+        httpd_reply(p->req, 202, "application/json", ok, (size_t)(o - ok));
     } else {
         /* The first id comes back from Redis: printed through cJSON like any stored text. */
         cJSON *ok = cJSON_CreateObject();
         cJSON_AddStringToObject(ok, "event_id", id);
         cJSON_AddStringToObject(ok, "status", status);
-        http_header(p->req, "Idempotent-Replayed", "true");
+        httpd_reply_header(p->req, "Idempotent-Replayed", "true");
         http_reply_json(p->req, 202, ok);
         cJSON_Delete(ok);
     }
@@ -308,7 +308,7 @@ void hooks_request(struct httpd_req *req, void *arg)
         return;
     }
     if (!b->active) {
-        http_header(req, "Retry-After", "60");
+        httpd_reply_header(req, "Retry-After", "60");
         hooks_error(in, req, 503, "bridge_inactive", "this bridge is paused; retry later", b->id,
                     started);
         return;
@@ -323,8 +323,8 @@ void hooks_request(struct httpd_req *req, void *arg)
     if (e->auth.type != AUTH_NONE && !auth_verify(&e->auth, hooks_header, req, raw, body_len,
                                                   clock_now_ms() / 1000, err, sizeof(err))) {
         log_kv(LOG_INFO, "inbound auth failed", "bridge_id", b->id, "reason", err, NULL);
-        http_header(req, "WWW-Authenticate",
-                    e->auth.type == AUTH_HMAC_SHA256 ? "Signature" : "Bearer");
+        httpd_reply_header(req, "WWW-Authenticate",
+                           e->auth.type == AUTH_HMAC_SHA256 ? "Signature" : "Bearer");
         hooks_error(in, req, 401, "unauthorized", "missing or invalid credentials", b->id, started);
         goto out;
     }

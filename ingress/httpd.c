@@ -1074,6 +1074,11 @@ const char *httpd_req_method(const struct httpd_req *req)
     return req->method;
 }
 
+bool httpd_req_method_is(const struct httpd_req *req, const char *method)
+{
+    return strcmp(req->method, method) == 0;
+}
+
 const char *httpd_req_target(const struct httpd_req *req)
 {
     return req->target;

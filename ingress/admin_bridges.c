@@ -361,6 +361,25 @@ static void bridges_abort_rows(evutil_socket_t fd, short what, void *arg)
 
 static void bridges_abort_redis(struct bridges_abort *a);
 
+static void bridges_abort_on_flushed(void *arg, enum evwriter_flushed res)
+{
+    struct bridges_abort *a = arg;
+    if (res == EVWRITER_CANCELLED) {
+        /* The process is stopping: no loop is left to mark the rows in batches. The ids
+         * taken are marked in Redis, so workers record those jobs aborted. */
+        httpd_reply_header(a->req, "Retry-After", "5");
+        httpd_reply_json_error(a->req, 503, "queue_unavailable",
+                               "the ingress is stopping; retry the abort later");
+        event_free(a->step);
+        free(a);
+        return;
+    }
+    /* Timed out (SQLite busy for 5 s): mark the rows that are there rather than fail the
+     * abort, whose jobs are already marked in Redis; a row the writer commits after this
+     * may keep the status it was written with. */
+    bridges_abort_rows(-1, 0, a);
+}
+
 static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
 {
     struct bridges_abort *a = priv;
@@ -387,9 +406,9 @@ static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
         }
     }
     /* Rows this process wrote for a reader a moment ago must be committed before they are
-     * marked; jobs without a row are marked in Redis, and their rows say "aborted". */
-    evwriter_flush(a->in->events);
-    bridges_abort_rows(-1, 0, a);
+     * marked; jobs without a row are marked in Redis, and their rows say "aborted". Waited
+     * for from the loop, which a blocking flush would stall for up to 5 s. */
+    evwriter_flush_then(a->in->events, bridges_abort_on_flushed, a);
 }
 
 static void bridges_abort_redis(struct bridges_abort *a)

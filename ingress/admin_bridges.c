@@ -1,6 +1,6 @@
 /*
  * admin_bridges.c - /api/bridges…: create, list, read, PATCH-merge, delete, activate and
- * deactivate bridges, and abort their pending events (SPEC "Admin API").
+ * deactivate bridges, and abort their pending events.
  *
  * Validation lives in common/bridge.c; this file maps HTTP to it and to the store. Abort
  * never scans the queue: each bridge's pending ids are kept in their own Redis set (see

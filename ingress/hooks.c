@@ -1,7 +1,8 @@
 /*
  * hooks.c - ANY /hooks/{endpoint}: accept an inbound webhook (see hooks.h).
  *
- * The checks run in the SPEC's order and the first that fails answers; nothing is queued
+ * The checks run in a fixed order (endpoint, size, active, auth, JSON, schema,
+ * idempotency: hooks_request) and the first that fails answers; nothing is queued
  * unless all pass. The job then goes to Redis in one atomic transaction (enqueue.c) and the
  * 202 is sent from its reply; a dropped link or an error reply answers 503 instead, and the
  * sender retries. No SQLite write: the event's row is made from its job (common/record.h).
@@ -31,14 +32,12 @@
 
 #include <assert.h>
 #include <ctype.h>
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* Longest Idempotency-Key accepted (SPEC: <= 255 characters). */
+/* Longest Idempotency-Key accepted; a longer one is a 400. */
 #define HOOKS_IDEM_MAX 255
 /* Validation errors listed in one 400: enough to fix a payload, bounded for hostile ones. */
 #define HOOKS_MAX_DETAILS 20
@@ -268,7 +267,7 @@ enum httpd_next hooks_head(struct httpd_req *req, void *arg)
     int64_t started = clock_mono_ms();
     if (strcmp(httpd_req_path(req), "/healthz") == 0)
         return HTTPD_READ_BODY;
-    /* The SPEC's first two checks, made before a byte of the body is read: an unknown
+    /* The first two checks, made before a byte of the body is read: an unknown
      * endpoint, then a declared length over --max-body (a chunked body that grows past it
      * is cut off by httpd with the same 413). */
     const struct bcache_entry *e = hooks_bridge(in, req, started);
@@ -331,7 +330,7 @@ void hooks_request(struct httpd_req *req, void *arg)
     const char *ctype = httpd_req_header(req, "Content-Type");
     if (mail_in_ctype_is_rfc822(ctype)) {
         /* An e-mail posted as it is: like mail to the SMTP listener, its event's body is the
-         * parsed message (SPEC, E-mail in), checked and forwarded as JSON. */
+         * parsed message (common/mail_in.h), checked and forwarded as JSON. */
         mail_json = mail_in_json(raw, body_len, err, sizeof(err));
         if (mail_json == NULL) {
             hooks_error(in, req, 400, "invalid_message", err, b->id, started);

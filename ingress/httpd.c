@@ -154,7 +154,7 @@ void httpd_config_init(struct httpd_config *cfg)
 static const struct {
     int code;
     const char *reason;
-    const char *error; /* the SPEC's name, for errors the server answers by itself */
+    const char *error; /* the JSON error's name, for errors the server answers by itself */
 } httpd_statuses[] = {
     {100, "Continue", NULL},
     {200, "OK", NULL},

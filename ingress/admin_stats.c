@@ -182,7 +182,12 @@ static void metrics_on_hash(redisAsyncContext *ac, void *r, void *priv)
     for (size_t i = 0; i < reply->elements; i++)
         strs[i] = reply->element[i]->str ? reply->element[i]->str : "";
     char *text = metrics_render(strs, reply->elements, &m->q);
-    httpd_reply(m->req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    if (text == NULL) {
+        log_kv(LOG_ERROR, "metrics text too large", NULL);
+        httpd_reply_json_error(m->req, 500, "internal", "the metrics text is too large");
+    } else {
+        httpd_reply(m->req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    }
     free(text);
     free(strs);
     free(m);

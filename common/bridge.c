@@ -131,22 +131,6 @@ static bool json_int_in(const cJSON *v, long lo, long hi, long *out)
     return true;
 }
 
-/* RFC 9110 tchar: what a header name may hold. */
-static bool http_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            continue;
-        if (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL)
-            continue;
-        return false;
-    }
-    return true;
-}
-
 /* Headers that frame the message or steer the connection: libcurl sets them from the
  * request it makes, and a bridge's own value would desynchronize the keep-alive connection
  * (a short Content-Length leaves the rest of the body to be read as the next request, which
@@ -310,7 +294,7 @@ static int set_headers(struct bridge *b, const cJSON *v, char *err, size_t errle
             snprintf(err, errlen, "must hold at most %d headers", BRIDGE_HEADERS_MAX);
             return -1;
         }
-        if (!http_token(h->string)) {
+        if (!text_is_token(h->string)) {
             snprintf(err, errlen, "\"%.64s\" is not a valid header name", h->string);
             return -1;
         }

@@ -18,6 +18,7 @@
 #include "httpd.h"
 
 #include "httpparse.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -239,40 +240,21 @@ static void httpd_out_str(struct httpd_conn *c, const char *s)
 static void httpd_out_uint(struct httpd_conn *c, size_t v)
 {
     char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    httpd_out_add(c, tmp + i, sizeof(tmp) - i);
+    httpd_out_add(c, tmp, text_u64(tmp, v));
 }
 
 /* {"error":…,"message":…} with both strings escaped; the caller frees it. */
 static char *httpd_json_error(const char *error, const char *message, size_t *len)
 {
-    const char *parts[2] = {error, message};
-    size_t cap = 40 + 6 * (strlen(error) + (message != NULL ? strlen(message) : 0));
+    size_t cap = sizeof("{\"error\":,\"message\":}") + TEXT_JSON_QUOTE_MAX(strlen(error)) +
+                 (message != NULL ? TEXT_JSON_QUOTE_MAX(strlen(message)) : 0);
     char *out = xmalloc(cap);
-    size_t n = 0;
-    for (int k = 0; k < 2 && parts[k] != NULL; k++) {
-        const char *key = k == 0 ? "{\"error\":\"" : ",\"message\":\"";
-        memcpy(out + n, key, strlen(key));
-        n += strlen(key);
-        for (const unsigned char *s = (const unsigned char *)parts[k]; *s != '\0'; s++) {
-            if (*s == '"' || *s == '\\') {
-                out[n++] = '\\';
-                out[n++] = (char)*s;
-            } else if (*s < 0x20) {
-                n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *s);
-            } else {
-                out[n++] = (char)*s;
-            }
-        }
-        out[n++] = '"';
-    }
-    out[n++] = '}';
-    out[n] = '\0';
-    *len = n;
+    char *o = text_json_put(out, "{\"error\":", error);
+    if (message != NULL)
+        o = text_json_put(o, ",\"message\":", message);
+    *o++ = '}';
+    *o = '\0';
+    *len = (size_t)(o - out);
     return out;
 }
 
@@ -1162,7 +1144,7 @@ int httpd_reply_header(struct httpd_req *req, const char *name, const char *valu
     if (c->uh_count >= HTTPD_REPLY_HEADERS_MAX || *name == '\0' || strpbrk(value, "\r\n") != NULL)
         return -1;
     for (const char *p = name; *p != '\0'; p++)
-        if (!httpparse_is_tchar((unsigned char)*p))
+        if (!text_is_tchar((unsigned char)*p))
             return -1;
     size_t nl = strlen(name), vl = strlen(value);
     httpd_reserve(&c->uh, &c->uh_cap, c->uh_len + nl + vl + 4);

@@ -12,7 +12,7 @@
 
 CC ?= cc
 PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8 gmime-3.0 \
-        libevent_openssl openssl
+        libevent_openssl openssl libidn2
 BUILD ?= build
 BINDIR ?= bin
 OPT ?= -O2

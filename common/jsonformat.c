@@ -7,6 +7,8 @@
  */
 #include "jsonformat.h"
 
+#include "uri.h"
+
 #include <idn2.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -336,45 +338,42 @@ static bool ip_literal_ok(const char *s, size_t n)
     return ipv6_span(s, n);
 }
 
+/* Whether uri_chars(p, extra) takes exactly the `n` bytes at `p`. */
+static bool uri_part_ok(const char *p, size_t n, const char *extra)
+{
+    return uri_chars(p, extra) == p + n;
+}
+
 bool jsonformat_uri(const char *s)
 {
-    const char *p = s;
-    if (!is_alpha((unsigned char)*p))
+    struct uri_parts u;
+    uri_split(s, &u);
+    /* Absolute: a scheme, a letter then letters, digits, "+", "-" and ".". */
+    if (u.scheme == NULL || !is_alpha((unsigned char)s[0]))
         return false;
-    while (is_alpha((unsigned char)*p) || is_digit((unsigned char)*p) || *p == '+' || *p == '-' ||
-           *p == '.')
-        p++;
-    if (*p++ != ':')
-        return false;
-    if (p[0] == '/' && p[1] == '/') {
-        p += 2;
-        const char *end = p + strcspn(p, "/?#");
-        const char *at = memchr(p, '@', (size_t)(end - p));
-        if (at != NULL) {
-            if (uri_chars(p, ":") != at)
+    for (size_t i = 1; i < u.scheme_len; i++)
+        if (!is_alpha((unsigned char)s[i]) && !is_digit((unsigned char)s[i]) &&
+            strchr("+-.", s[i]) == NULL)
+            return false;
+    if (u.auth != NULL) {
+        struct uri_authority a;
+        if (uri_authority_split(u.auth, u.auth_len, &a) != 0)
+            return false;
+        if (a.userinfo != NULL && !uri_part_ok(a.userinfo, a.userinfo_len, ":"))
+            return false;
+        if (a.host_len > 0 && a.host[0] == '[') {
+            if (!ip_literal_ok(a.host + 1, a.host_len - 2))
                 return false;
-            p = at + 1;
-        }
-        if (*p == '[') {
-            const char *close = memchr(p, ']', (size_t)(end - p));
-            if (close == NULL || !ip_literal_ok(p + 1, (size_t)(close - p - 1)))
-                return false;
-            p = close + 1;
-        } else if ((p = uri_chars(p, NULL)) == NULL) {
+        } else if (!uri_part_ok(a.host, a.host_len, NULL)) {
             return false;
         }
-        if (*p == ':')
-            while (is_digit((unsigned char)*++p))
-                ;
-        if (p != end)
-            return false;
+        for (size_t i = 0; i < a.port_len; i++)
+            if (!is_digit((unsigned char)a.port[i]))
+                return false;
     }
-    p = uri_chars(p, ":@/");
-    if (p != NULL && *p == '?')
-        p = uri_chars(p + 1, ":@/?");
-    if (p != NULL && *p == '#')
-        p = uri_chars(p + 1, ":@/?");
-    return p != NULL && *p == '\0';
+    return uri_part_ok(u.path, u.path_len, ":@/") &&
+           (u.query == NULL || uri_part_ok(u.query, u.query_len, ":@/?")) &&
+           (u.frag == NULL || uri_part_ok(u.frag, u.frag_len, ":@/?"));
 }
 
 bool jsonformat_uuid(const char *s)

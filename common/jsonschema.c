@@ -19,6 +19,7 @@
 #include "jsonformat.h"
 #include "utf8.h"
 #include "text.h"
+#include "uri.h"
 #include "xalloc.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -229,133 +230,6 @@ static const cJSON *pointer_get(const cJSON *root, const char *ptr)
     }
     free(tok.buf);
     return cur;
-}
-
-/* ---- URI references (RFC 3986 section 5), enough to resolve $id and $ref ---- */
-
-struct js_uri_parts {
-    const char *scheme, *auth, *path, *query, *frag;
-    size_t scheme_len, auth_len, path_len, query_len;
-};
-
-static void uri_split(const char *s, struct js_uri_parts *u)
-{
-    memset(u, 0, sizeof(*u));
-    size_t n = strcspn(s, ":/?#");
-    if (n > 0 && s[n] == ':') {
-        u->scheme = s;
-        u->scheme_len = n;
-        s += n + 1;
-    }
-    if (s[0] == '/' && s[1] == '/') {
-        u->auth = s + 2;
-        u->auth_len = strcspn(u->auth, "/?#");
-        s = u->auth + u->auth_len;
-    }
-    u->path = s;
-    u->path_len = strcspn(s, "?#");
-    s += u->path_len;
-    if (*s == '?') {
-        u->query = s + 1;
-        u->query_len = strcspn(u->query, "#");
-        s = u->query + u->query_len;
-    }
-    if (*s == '#')
-        u->frag = s + 1;
-}
-
-/* RFC 3986 5.2.4, appending the result to `out`. */
-static void remove_dot_segments(struct js_str *out, const char *path, size_t len)
-{
-    char *in = xstrndup(path, len);
-    char *p = in;
-    size_t start = out->len;
-    str_add(out, "", 0);
-    while (*p != '\0') {
-        if (strncmp(p, "../", 3) == 0) {
-            p += 3;
-        } else if (strncmp(p, "./", 2) == 0 || strncmp(p, "/./", 3) == 0) {
-            p += 2;
-        } else if (strcmp(p, "/.") == 0) {
-            p[1] = '/';
-            p++;
-        } else if (strncmp(p, "/../", 4) == 0 || strcmp(p, "/..") == 0) {
-            p += 2;
-            *p = '/';
-            while (out->len > start && out->buf[out->len - 1] != '/')
-                out->len--;
-            if (out->len > start)
-                out->len--;
-            out->buf[out->len] = '\0';
-        } else if (strcmp(p, ".") == 0 || strcmp(p, "..") == 0) {
-            break;
-        } else {
-            size_t seg = 1 + strcspn(p + 1, "/");
-            if (*p != '/')
-                seg = strcspn(p, "/");
-            str_add(out, p, seg);
-            p += seg;
-        }
-    }
-    str_add(out, "", 0);
-    free(in);
-}
-
-/* `ref` resolved against `base` (which may be relative, or empty: no base). */
-static char *uri_resolve(const char *base, const char *ref)
-{
-    struct js_uri_parts b, r;
-    struct js_str t = {0};
-    uri_split(base, &b);
-    uri_split(ref, &r);
-    const struct js_uri_parts *auth_from = &r, *scheme_from = &b;
-    if (r.scheme != NULL)
-        scheme_from = &r;
-    else if (r.auth == NULL)
-        auth_from = &b;
-    if (scheme_from->scheme != NULL) {
-        str_add(&t, scheme_from->scheme, scheme_from->scheme_len);
-        str_add(&t, ":", 1);
-    }
-    if (auth_from->auth != NULL) {
-        str_add(&t, "//", 2);
-        str_add(&t, auth_from->auth, auth_from->auth_len);
-    }
-    const char *query = r.query;
-    size_t query_len = r.query_len;
-    if (r.scheme != NULL || r.auth != NULL || (r.path_len > 0 && r.path[0] == '/')) {
-        remove_dot_segments(&t, r.path, r.path_len);
-    } else if (r.path_len == 0) {
-        str_add(&t, b.path, b.path_len);
-        if (query == NULL) {
-            query = b.query;
-            query_len = b.query_len;
-        }
-    } else {
-        /* Merge: the base path up to its last "/", then the reference's path. */
-        struct js_str merged = {0};
-        if (b.auth != NULL && b.path_len == 0) {
-            str_add(&merged, "/", 1);
-        } else {
-            size_t keep = b.path_len;
-            while (keep > 0 && b.path[keep - 1] != '/')
-                keep--;
-            str_add(&merged, b.path, keep);
-        }
-        str_add(&merged, r.path, r.path_len);
-        remove_dot_segments(&t, merged.buf, merged.len);
-        free(merged.buf);
-    }
-    if (query != NULL) {
-        str_add(&t, "?", 1);
-        str_add(&t, query, query_len);
-    }
-    if (r.frag != NULL) {
-        str_add(&t, "#", 1);
-        str_addz(&t, r.frag);
-    }
-    str_add(&t, "", 0);
-    return t.buf;
 }
 
 /* ---- regular expressions: ECMA-262 spellings PCRE2 lacks, rewritten ---- */

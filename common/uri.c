@@ -127,8 +127,13 @@ static void remove_dot_segments(struct dynbuf *out, const char *path, size_t len
             p[1] = '/';
             p++;
         } else if (strncmp(p, "/../", 4) == 0 || strcmp(p, "/..") == 0) {
-            p += 2;
-            *p = '/';
+            /* "/../g" goes on as "/g", and "/.." as "/". */
+            if (p[3] == '/') {
+                p += 3;
+            } else {
+                p += 2;
+                *p = '/';
+            }
             /* Drop the output's last segment and the '/' before it. */
             const char *o = dynbuf_ptr(out);
             size_t olen = dynbuf_len(out);

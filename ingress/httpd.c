@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -75,8 +76,8 @@ struct httpd_req {
 
 struct httpd_conn {
     struct httpd_req req;
-    struct httpd *h; /* NULL once httpd_free detached this (orphaned) connection */
-    struct httpd_conn *prev, *next;
+    struct httpd *h;              /* NULL once httpd_free detached this (orphaned) connection */
+    LIST_ENTRY(httpd_conn) entry; /* in its server's conns, orphans or free */
     int fd;
     struct event *ev_read, *ev_write, *ev_timer;
     enum httpd_phase phase;
@@ -132,7 +133,7 @@ struct httpd {
     void *arg;
     struct timeval tvs[HTTPD_T_COUNT];
     const struct timeval *tv[HTTPD_T_COUNT];
-    struct httpd_conn *conns, *orphans, *free;
+    LIST_HEAD(, httpd_conn) conns, orphans, free;
     size_t nconns, nfree, active;
 };
 
@@ -258,26 +259,6 @@ static char *httpd_json_error(const char *error, const char *message, size_t *le
     return out;
 }
 
-static void httpd_list_push(struct httpd_conn **head, struct httpd_conn *c)
-{
-    c->prev = NULL;
-    c->next = *head;
-    if (*head != NULL)
-        (*head)->prev = c;
-    *head = c;
-}
-
-static void httpd_list_unlink(struct httpd_conn **head, struct httpd_conn *c)
-{
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        *head = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
 static void httpd_conn_req_reset(struct httpd_conn *c)
 {
     memset(&c->req, 0, sizeof(c->req));
@@ -327,7 +308,7 @@ static void httpd_conn_recycle(struct httpd *h, struct httpd_conn *c)
         c->out = NULL;
         c->out_cap = 0;
     }
-    httpd_list_push(&h->free, c);
+    LIST_INSERT_HEAD(&h->free, c, entry);
     h->nfree++;
 }
 
@@ -346,11 +327,11 @@ static void httpd_conn_close(struct httpd_conn *c)
     /* Nothing to do when close fails: the descriptor is released either way on Linux. */
     (void)close(c->fd);
     c->fd = -1;
-    httpd_list_unlink(&h->conns, c);
+    LIST_REMOVE(c, entry);
     h->nconns--;
     if (c->phase == HTTPD_PH_HANDLER) {
         c->orphan = true;
-        httpd_list_push(&h->orphans, c);
+        LIST_INSERT_HEAD(&h->orphans, c, entry);
     } else {
         if (c->counted)
             h->active--;
@@ -836,9 +817,9 @@ static void httpd_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* Set up a connection object for an accepted socket. Returns -1 (fd not taken) on failure. */
 static int httpd_conn_new(struct httpd *h, int fd, const struct sockaddr_storage *sa)
 {
-    struct httpd_conn *c = h->free;
+    struct httpd_conn *c = LIST_FIRST(&h->free);
     if (c != NULL) {
-        httpd_list_unlink(&h->free, c);
+        LIST_REMOVE(c, entry);
         h->nfree--;
     } else {
         c = xcalloc(1, sizeof(*c));
@@ -872,7 +853,7 @@ static int httpd_conn_new(struct httpd *h, int fd, const struct sockaddr_storage
     c->in_cb = c->counted = c->close_after = c->linger = false;
     c->peer_eof = c->rd_stall = c->dead = c->orphan = c->in_bbuf = false;
     httpd_conn_req_reset(c);
-    httpd_list_push(&h->conns, c);
+    LIST_INSERT_HEAD(&h->conns, c, entry);
     h->nconns++;
     httpd_conn_sync(c);
     return 0;
@@ -962,6 +943,9 @@ struct httpd *httpd_new(struct event_base *base, int listen_fd, const struct htt
     h->head = head;
     h->request = request;
     h->arg = arg;
+    LIST_INIT(&h->conns);
+    LIST_INIT(&h->orphans);
+    LIST_INIT(&h->free);
     h->cfg = cfg != NULL ? *cfg : def;
     httpd_config_fill(&h->cfg, &def);
     const unsigned ms[HTTPD_T_COUNT] = {
@@ -1005,9 +989,9 @@ void httpd_stop_accepting(struct httpd *h)
     httpd_listen_update(h);
     event_del(h->ev_backoff);
     h->backoff = false;
-    struct httpd_conn *c = h->conns, *next;
+    struct httpd_conn *c = LIST_FIRST(&h->conns), *next;
     for (; c != NULL; c = next) {
-        next = c->next;
+        next = LIST_NEXT(c, entry);
         if (c->phase == HTTPD_PH_HEAD && c->len == 0)
             httpd_conn_close(c);
     }
@@ -1029,21 +1013,21 @@ void httpd_free(struct httpd *h)
         return;
     h->stopping = true;
     httpd_listen_update(h);
-    while (h->conns != NULL)
-        httpd_conn_close(h->conns);
+    while (!LIST_EMPTY(&h->conns))
+        httpd_conn_close(LIST_FIRST(&h->conns));
     /* Orphans outlive the server: without events or a server, a reply just frees them. */
-    for (struct httpd_conn *c = h->orphans, *next; c != NULL; c = next) {
-        next = c->next;
+    for (struct httpd_conn *c = LIST_FIRST(&h->orphans), *next; c != NULL; c = next) {
+        next = LIST_NEXT(c, entry);
         event_free(c->ev_read);
         event_free(c->ev_write);
         event_free(c->ev_timer);
         c->ev_read = c->ev_write = c->ev_timer = NULL;
+        /* Out of the list without touching it: the list head goes with `h`. */
         c->h = NULL;
-        c->prev = c->next = NULL;
     }
-    while (h->free != NULL) {
-        struct httpd_conn *c = h->free;
-        httpd_list_unlink(&h->free, c);
+    while (!LIST_EMPTY(&h->free)) {
+        struct httpd_conn *c = LIST_FIRST(&h->free);
+        LIST_REMOVE(c, entry);
         httpd_conn_destroy(c);
     }
     event_free(h->ev_backoff);
@@ -1167,7 +1151,7 @@ void httpd_reply(struct httpd_req *req, int code, const char *content_type, cons
             httpd_conn_destroy(c);
             return;
         }
-        httpd_list_unlink(&h->orphans, c);
+        LIST_REMOVE(c, entry);
         h->active--;
         httpd_conn_recycle(h, c);
         return;

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 /* A DATA line longer than this is taken in pieces rather than waiting for its CRLF. */
@@ -46,9 +47,9 @@ struct smtpd_rcpt {
 };
 
 struct smtpd_msg {
-    struct smtpd *s;               /* NULL once smtpd_free detached it */
-    struct smtpd_conn *conn;       /* NULL once the client is gone */
-    struct smtpd_msg *prev, *next; /* s->waiting */
+    struct smtpd *s;             /* NULL once smtpd_free detached it */
+    struct smtpd_conn *conn;     /* NULL once the client is gone */
+    LIST_ENTRY(smtpd_msg) entry; /* in s->waiting */
     char *data;
     size_t len;
     struct smtpd_rcpt *rcpts;
@@ -60,7 +61,7 @@ struct smtpd_msg {
 
 struct smtpd_conn {
     struct smtpd *s;
-    struct smtpd_conn *prev, *next;
+    LIST_ENTRY(smtpd_conn) entry; /* in s->conns */
     struct bufferevent *bev;
     struct event *timer;
     enum smtpd_phase phase;
@@ -92,8 +93,8 @@ struct smtpd {
     smtpd_rcpt_fn rcpt;
     smtpd_message_fn message;
     void *arg;
-    struct smtpd_conn *conns;
-    struct smtpd_msg *waiting;
+    LIST_HEAD(, smtpd_conn) conns;
+    LIST_HEAD(, smtpd_msg) waiting;
     size_t nconns, active;
     size_t closing; /* connections whose last reply is going out */
     bool stopping, backing_off;
@@ -158,12 +159,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
         s->closing--;
     bufferevent_free(c->bev);
     event_free(c->timer);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, entry);
     free(c->rcpts);
     free(c->data);
     free(c);
@@ -402,10 +398,7 @@ static void smtpd_data_done(struct smtpd_conn *c)
     memcpy(m->from, c->from, sizeof(m->from));
     memcpy(m->helo, c->helo, sizeof(m->helo));
     memcpy(m->peer, c->peer, sizeof(m->peer));
-    m->next = s->waiting;
-    if (s->waiting)
-        s->waiting->prev = m;
-    s->waiting = m;
+    LIST_INSERT_HEAD(&s->waiting, m, entry);
     s->active++;
     smtpd_reset(c);
     c->msg = m;
@@ -571,10 +564,7 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
     } else {
         snprintf(c->peer, sizeof(c->peer), "unix");
     }
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    LIST_INSERT_HEAD(&s->conns, c, entry);
     s->nconns++;
     smtpd_listen_update(s);
     bufferevent_setcb(c->bev, smtpd_on_read, smtpd_on_write, smtpd_on_event, c);
@@ -636,6 +626,8 @@ struct smtpd *smtpd_new(struct event_base *base, int listen_fd, const struct smt
                         size_t errlen)
 {
     struct smtpd *s = xcalloc(1, sizeof(*s));
+    LIST_INIT(&s->conns);
+    LIST_INIT(&s->waiting);
     struct smtpd_config def;
     smtpd_config_init(&def);
     s->cfg = cfg ? *cfg : def;
@@ -690,9 +682,10 @@ void smtpd_stop_accepting(struct smtpd *s)
     smtpd_listen_update(s);
     /* Connections between messages, or in one, are told to come back; one whose message
      * waits for its answer gets it first (smtpd_msg_reply closes it then). */
-    for (struct smtpd_conn *c = s->conns; c; c = c->next)
-        if (c->phase == SMTPD_CMD || c->phase == SMTPD_DATA)
-            smtpd_close_with(c, 421, "4.3.2 shutting down, try again later");
+    struct smtpd_conn *c;
+    LIST_FOREACH(c, &s->conns, entry)
+    if (c->phase == SMTPD_CMD || c->phase == SMTPD_DATA)
+        smtpd_close_with(c, 421, "4.3.2 shutting down, try again later");
 }
 
 size_t smtpd_active(const struct smtpd *s)
@@ -704,12 +697,15 @@ void smtpd_free(struct smtpd *s)
 {
     if (s == NULL)
         return;
-    for (struct smtpd_msg *m = s->waiting; m; m = m->next) {
+    /* Detached without touching the list, whose head goes with `s`. */
+    struct smtpd_msg *m;
+    LIST_FOREACH(m, &s->waiting, entry)
+    {
         m->s = NULL;
         m->conn = NULL;
     }
-    while (s->conns) {
-        struct smtpd_conn *c = s->conns;
+    while (!LIST_EMPTY(&s->conns)) {
+        struct smtpd_conn *c = LIST_FIRST(&s->conns);
         c->msg = NULL;
         c->in_cb = false;
         smtpd_conn_free(c);
@@ -762,12 +758,7 @@ void smtpd_msg_reply(struct smtpd_msg *msg, int code, const char *text)
     struct smtpd *s = msg->s;
     struct smtpd_conn *c = msg->conn;
     if (s != NULL) {
-        if (msg->prev)
-            msg->prev->next = msg->next;
-        else
-            s->waiting = msg->next;
-        if (msg->next)
-            msg->next->prev = msg->prev;
+        LIST_REMOVE(msg, entry);
         s->active--;
     }
     free(msg->data);

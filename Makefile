@@ -153,7 +153,8 @@ $(BINDIR)/hookbridge-worker: $(WORKER_OBJ) $(BUILD)/libhbcommon.a
 
 # test_http tests ingress/http.c's pure helpers, so it links that object too.
 $(BUILD)/test/test_http: $(BUILD)/test/unit/test_http.o $(BUILD)/ingress/http.o \
-		$(BUILD)/ingress/httpd.o $(BUILD)/ingress/httpparse.o $(BUILD)/libhbcommon.a
+		$(BUILD)/ingress/httpd.o $(BUILD)/ingress/httpparse.o $(BUILD)/ingress/listener.o \
+		$(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
@@ -171,13 +172,13 @@ $(BUILD)/test/test_smtpparse: $(BUILD)/test/unit/test_smtpparse.o $(BUILD)/ingre
 
 # test_smtpd runs ingress/smtpd.c's listener on loopback.
 $(BUILD)/test/test_smtpd: $(BUILD)/test/unit/test_smtpd.o $(BUILD)/ingress/smtpd.o \
-		$(BUILD)/ingress/smtpparse.o $(BUILD)/libhbcommon.a
+		$(BUILD)/ingress/smtpparse.o $(BUILD)/ingress/listener.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # test_httpd runs ingress/httpd.c's server on loopback.
 $(BUILD)/test/test_httpd: $(BUILD)/test/unit/test_httpd.o $(BUILD)/ingress/httpd.o \
-		$(BUILD)/ingress/httpparse.o $(BUILD)/libhbcommon.a
+		$(BUILD)/ingress/httpparse.o $(BUILD)/ingress/listener.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 

@@ -18,6 +18,7 @@
 #include "httpd.h"
 
 #include "httpparse.h"
+#include "listener.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -41,7 +42,6 @@
 /* Connection objects kept for reuse. */
 #define HTTPD_FREE_MAX 64
 #define HTTPD_REPLY_HEADERS_MAX 16
-#define HTTPD_ACCEPT_BACKOFF_MS 100
 
 enum httpd_phase {
     HTTPD_PH_HEAD,
@@ -111,7 +111,7 @@ struct httpd_conn {
     unsigned uh_count;
 
     struct sockaddr_storage peer_sa;
-    char peer[INET6_ADDRSTRLEN + 16];
+    char peer[LISTENER_PEER_LEN];
 
     bool in_cb;       /* inside the head or request function */
     bool counted;     /* counted in h->active */
@@ -125,8 +125,8 @@ struct httpd_conn {
 
 struct httpd {
     struct event_base *base;
-    struct event *ev_accept, *ev_backoff;
-    bool listening, stopping, backoff;
+    struct listener *lst;
+    bool stopping;
     struct httpd_config cfg;
     httpd_head_fn head;
     httpd_request_fn request;
@@ -864,55 +864,24 @@ out_destroy:
     return -1;
 }
 
-/* Listen exactly when allowed: not stopping, not backing off, below max_connections. */
+/* Take connections exactly when allowed: not stopping, below max_connections. */
 static void httpd_listen_update(struct httpd *h)
 {
-    bool want = !h->stopping && !h->backoff && h->nconns < h->cfg.max_connections;
-    if (want == h->listening)
-        return;
-    if ((want ? event_add(h->ev_accept, NULL) : event_del(h->ev_accept)) == 0)
-        h->listening = want;
+    listener_want(h->lst, !h->stopping && h->nconns < h->cfg.max_connections);
 }
 
-static void httpd_backoff_cb(evutil_socket_t fd, short what, void *arg)
+static void httpd_on_accept(int fd, const struct sockaddr_storage *ss, void *arg)
 {
     struct httpd *h = arg;
-    (void)fd;
-    (void)what;
-    h->backoff = false;
-    httpd_listen_update(h);
-}
-
-static void httpd_accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
-    struct httpd *h = arg;
-    (void)what;
-    while (h->nconns < h->cfg.max_connections) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            /* EMFILE, ENFILE, ENOBUFS...: the listener would stay readable and spin, so pause
-             * it; descriptors freed meanwhile let the next round succeed. */
-            struct timeval tv = {0, HTTPD_ACCEPT_BACKOFF_MS * 1000};
-            if (evtimer_add(h->ev_backoff, &tv) == 0)
-                h->backoff = true;
-            break;
+    if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
+        int one = 1;
+        /* Answers are one gather write: Nagle would only delay them. */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+            /* Not fatal: the connection works, a little slower. */
         }
-        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
-            int one = 1;
-            /* Answers are one gather write: Nagle would only delay them. */
-            if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-                /* Not fatal: the connection works, a little slower. */
-            }
-        }
-        if (httpd_conn_new(h, fd, &ss) < 0)
-            (void)close(fd);
     }
+    if (httpd_conn_new(h, fd, ss) < 0)
+        (void)close(fd);
     httpd_listen_update(h);
 }
 
@@ -961,23 +930,13 @@ struct httpd *httpd_new(struct event_base *base, int listen_fd, const struct htt
         if (h->tv[k] == NULL)
             h->tv[k] = &h->tvs[k];
     }
-    if (request == NULL || evutil_make_socket_nonblocking(listen_fd) < 0)
+    if (request == NULL)
         goto out_free;
-    h->ev_accept = event_new(base, listen_fd, EV_READ | EV_PERSIST, httpd_accept_cb, h);
-    if (h->ev_accept == NULL)
+    h->lst = listener_new(base, listen_fd, httpd_on_accept, h);
+    if (h->lst == NULL)
         goto out_free;
-    h->ev_backoff = evtimer_new(base, httpd_backoff_cb, h);
-    if (h->ev_backoff == NULL)
-        goto out_free_accept;
-    httpd_listen_update(h);
-    if (!h->listening)
-        goto out_free_backoff;
     return h;
 
-out_free_backoff:
-    event_free(h->ev_backoff);
-out_free_accept:
-    event_free(h->ev_accept);
 out_free:
     free(h);
     return NULL;
@@ -987,8 +946,6 @@ void httpd_stop_accepting(struct httpd *h)
 {
     h->stopping = true;
     httpd_listen_update(h);
-    event_del(h->ev_backoff);
-    h->backoff = false;
     struct httpd_conn *c = LIST_FIRST(&h->conns), *next;
     for (; c != NULL; c = next) {
         next = LIST_NEXT(c, entry);
@@ -1030,8 +987,7 @@ void httpd_free(struct httpd *h)
         LIST_REMOVE(c, entry);
         httpd_conn_destroy(c);
     }
-    event_free(h->ev_backoff);
-    event_free(h->ev_accept);
+    listener_free(h->lst);
     free(h);
 }
 
@@ -1098,22 +1054,8 @@ const char *httpd_req_body(const struct httpd_req *req, size_t *len)
 const char *httpd_req_peer(const struct httpd_req *req)
 {
     struct httpd_conn *c = req->conn;
-    if (c->peer[0] != '\0')
-        return c->peer;
-    char addr[INET6_ADDRSTRLEN] = "?";
-    if (c->peer_sa.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&c->peer_sa;
-        if (inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr)) == NULL)
-            snprintf(addr, sizeof(addr), "?");
-        snprintf(c->peer, sizeof(c->peer), "%s:%u", addr, (unsigned)ntohs(in->sin_port));
-    } else if (c->peer_sa.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&c->peer_sa;
-        if (inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr)) == NULL)
-            snprintf(addr, sizeof(addr), "?");
-        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", addr, (unsigned)ntohs(in6->sin6_port));
-    } else {
-        snprintf(c->peer, sizeof(c->peer), "unix");
-    }
+    if (c->peer[0] == '\0')
+        listener_peer_name(&c->peer_sa, c->peer, sizeof(c->peer));
     return c->peer;
 }
 

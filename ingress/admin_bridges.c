@@ -361,17 +361,22 @@ static void bridges_abort_rows(evutil_socket_t fd, short what, void *arg)
 
 static void bridges_abort_redis(struct bridges_abort *a);
 
+/* Answer 503 (the client retries the abort) and end it. */
+static void bridges_abort_unavailable(struct bridges_abort *a, const char *message)
+{
+    httpd_reply_header(a->req, "Retry-After", "5");
+    httpd_reply_json_error(a->req, 503, "queue_unavailable", message);
+    event_free(a->step);
+    free(a);
+}
+
 static void bridges_abort_on_flushed(void *arg, enum evwriter_flushed res)
 {
     struct bridges_abort *a = arg;
     if (res == EVWRITER_CANCELLED) {
         /* The process is stopping: no loop is left to mark the rows in batches. The ids
          * taken are marked in Redis, so workers record those jobs aborted. */
-        httpd_reply_header(a->req, "Retry-After", "5");
-        httpd_reply_json_error(a->req, 503, "queue_unavailable",
-                               "the ingress is stopping; retry the abort later");
-        event_free(a->step);
-        free(a);
+        bridges_abort_unavailable(a, "the ingress is stopping; retry the abort later");
         return;
     }
     /* Timed out (SQLite busy for 5 s): mark the rows that are there rather than fail the
@@ -390,11 +395,7 @@ static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
                reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost", NULL);
         if (!a->delete_after) {
             /* Ids already popped are marked in Redis; workers record them as they come. */
-            httpd_reply_header(a->req, "Retry-After", "5");
-            httpd_reply_json_error(a->req, 503, "queue_unavailable",
-                                   "the queue is unavailable; retry the abort later");
-            event_free(a->step);
-            free(a);
+            bridges_abort_unavailable(a, "the queue is unavailable; retry the abort later");
             return;
         }
         /* A DELETE goes on: workers find no bridge and record its jobs aborted. */

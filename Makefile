@@ -96,6 +96,11 @@ $(BUILD)/bin/fuzz_httpparse: $(BUILD)/test/fuzz/fuzz_httpparse.o $(BUILD)/ingres
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
 
+$(BUILD)/bin/fuzz_httpd: $(BUILD)/test/fuzz/fuzz_httpd.o $(BUILD)/ingress/httpd.o \
+		$(BUILD)/ingress/httpparse.o $(BUILD)/ingress/listener.o $(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
 $(BUILD)/bin/fuzz_smtp: $(BUILD)/test/fuzz/fuzz_smtp.o $(BUILD)/ingress/smtpparse.o \
 		$(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)

@@ -212,7 +212,13 @@ static const char *httpd_error_name(int code)
     return "internal_error";
 }
 
-/* Grow *p to hold at least `need` bytes, keeping its contents. */
+/*
+ * Grow *p to hold at least `need` bytes, keeping its contents. Not common/dynbuf: the
+ * socket reads land straight in a buffer's spare room (read(2) into buf + len), which a
+ * dynbuf does not lend out; the read buffers are bounded by their callers (max_header_bytes,
+ * max_body), the output ones by what our own handlers answer; and a recycled connection
+ * keeps its buffers up to HTTPD_BUF_KEEP.
+ */
 static void httpd_reserve(char **p, size_t *cap, size_t need)
 {
     if (need <= *cap)

@@ -191,6 +191,7 @@ $(BUILD)/test/test_httpd: $(BUILD)/test/unit/test_httpd.o $(BUILD)/ingress/httpd
 # library).
 $(BUILD)/test/test_render: $(BUILD)/worker/render.o
 $(BUILD)/test/test_deliver: $(BUILD)/worker/deliver.o
+$(BUILD)/test/test_mail: $(BUILD)/worker/mail.o $(BUILD)/worker/render.o
 $(BUILD)/test/test_notice: $(BUILD)/worker/notice.o $(BUILD)/worker/deliver.o
 
 $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(BUILD)/libhbcommon.a

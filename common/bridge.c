@@ -14,6 +14,7 @@
 
 #include "body.h"
 #include "clock.h"
+#include "destcfg.h"
 #include "filter.h"
 #include "ids.h"
 #include "jsonschema.h"
@@ -33,12 +34,6 @@
 #include <strings.h>
 
 #define BRIDGE_NAME_MAX 200
-#define BRIDGE_URL_MAX 2048
-#define BRIDGE_HEADERS_MAX 50
-#define BRIDGE_TIMEOUT_MIN 100
-#define BRIDGE_TIMEOUT_MAX 300000
-#define BRIDGE_DEFAULT_RETRIES 3
-#define BRIDGE_DEFAULT_TIMEOUT 30000
 #define BRIDGE_ENV_MAX 100
 #define BRIDGE_ENV_NAME_MAX 128
 #define BRIDGE_ENV_VALUE_MAX 8192
@@ -47,18 +42,15 @@
 #define BRIDGE_KEY_CHECK "secret_key_check"
 #define BRIDGE_KEY_CHECK_TEXT "hookbridge secret key check"
 
-static const char *const bridge_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-
 /* A new bridge with every optional field at its default. */
 static struct bridge *bridge_new_default(void)
 {
     struct bridge *b = xcalloc(1, sizeof(*b));
     b->name = xstrdup("");
-    snprintf(b->method, sizeof(b->method), "POST");
-    b->headers = cJSON_CreateObject();
+    b->routes = xcalloc(1, sizeof(*b->routes));
+    b->n_routes = 1;
+    route_init(&b->routes[0], ROUTE_DEFAULT_NAME);
     b->env = cJSON_CreateObject();
-    b->retries = BRIDGE_DEFAULT_RETRIES;
-    b->timeout_ms = BRIDGE_DEFAULT_TIMEOUT;
     b->active = true;
     return b;
 }
@@ -68,32 +60,17 @@ static cJSON *dup_or_null(const cJSON *v)
     return v ? cJSON_Duplicate(v, true) : NULL;
 }
 
-static char *strdup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 static struct bridge *bridge_copy(const struct bridge *src)
 {
     struct bridge *b = xcalloc(1, sizeof(*b));
     *b = *src;
     b->name = xstrdup(src->name ? src->name : "");
-    b->outbound_url = src->outbound_url ? xstrdup(src->outbound_url) : NULL;
-    b->headers = src->headers ? cJSON_Duplicate(src->headers, true) : cJSON_CreateObject();
-    b->payload = dup_or_null(src->payload);
+    b->routes = xcalloc(src->n_routes, sizeof(*b->routes));
+    for (size_t i = 0; i < src->n_routes; i++)
+        route_copy(&b->routes[i], &src->routes[i]);
     b->env = src->env ? cJSON_Duplicate(src->env, true) : cJSON_CreateObject();
     b->auth = dup_or_null(src->auth);
     b->schema = dup_or_null(src->schema);
-    b->filter = dup_or_null(src->filter);
-    b->notify_url = strdup_or_null(src->notify_url);
-    b->signing_secret = strdup_or_null(src->signing_secret);
-    if (src->retry_delays != NULL && src->n_retry_delays > 0) {
-        b->retry_delays = xcalloc(src->n_retry_delays, sizeof(*b->retry_delays));
-        memcpy(b->retry_delays, src->retry_delays, src->n_retry_delays * sizeof(*b->retry_delays));
-    } else {
-        b->retry_delays = NULL;
-        b->n_retry_delays = 0;
-    }
     return b;
 }
 
@@ -102,34 +79,21 @@ void bridge_free(struct bridge *b)
     if (b == NULL)
         return;
     free(b->name);
-    free(b->outbound_url);
-    cJSON_Delete(b->headers);
-    free(b->retry_delays);
-    cJSON_Delete(b->payload);
+    for (size_t i = 0; i < b->n_routes; i++)
+        route_clear(&b->routes[i]);
+    free(b->routes);
     cJSON_Delete(b->env);
     cJSON_Delete(b->auth);
     cJSON_Delete(b->schema);
-    cJSON_Delete(b->filter);
-    free(b->notify_url);
-    free(b->signing_secret);
     free(b);
 }
 
-/*
- * True when `v` is a JSON number with no fractional part in lo..hi. JSON has one number
- * type, so 3.0 counts as an integer (as JSON Schema's "integer" does) but 1.5 does not.
- */
-static bool json_int_in(const cJSON *v, long lo, long hi, long *out)
+const struct route *bridge_route(const struct bridge *b, const char *name)
 {
-    if (!cJSON_IsNumber(v))
-        return false;
-    double d = v->valuedouble;
-    if (!(d >= (double)lo && d <= (double)hi))
-        return false;
-    if ((double)(long)d != d)
-        return false;
-    *out = (long)d;
-    return true;
+    for (size_t i = 0; i < b->n_routes; i++)
+        if (strcmp(b->routes[i].name, name) == 0)
+            return &b->routes[i];
+    return NULL;
 }
 
 /* Headers that frame the message or steer the connection: libcurl sets them from the
@@ -178,158 +142,6 @@ static int set_name(struct bridge *b, const cJSON *v, char *err, size_t errlen)
     return 0;
 }
 
-static int set_outbound_url(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    if (cJSON_IsNull(v)) {
-        snprintf(err, errlen, "is required");
-        return -1;
-    }
-    if (!cJSON_IsString(v)) {
-        snprintf(err, errlen, "must be a string");
-        return -1;
-    }
-    if (strlen(v->valuestring) > BRIDGE_URL_MAX) {
-        snprintf(err, errlen, "must be at most %d characters", BRIDGE_URL_MAX);
-        return -1;
-    }
-    const char *why = bridge_url_problem(v->valuestring);
-    if (why != NULL) {
-        snprintf(err, errlen, "%s", why);
-        return -1;
-    }
-    if (tmpl_check(v->valuestring, err, errlen) != 0)
-        return -1;
-    free(b->outbound_url);
-    b->outbound_url = xstrdup(v->valuestring);
-    return 0;
-}
-
-static int set_method(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    if (cJSON_IsNull(v)) {
-        snprintf(b->method, sizeof(b->method), "POST");
-        return 0;
-    }
-    if (cJSON_IsString(v)) {
-        for (size_t i = 0; i < sizeof(bridge_methods) / sizeof(bridge_methods[0]); i++) {
-            if (strcmp(v->valuestring, bridge_methods[i]) == 0) {
-                snprintf(b->method, sizeof(b->method), "%s", bridge_methods[i]);
-                return 0;
-            }
-        }
-    }
-    snprintf(err, errlen, "must be one of GET, POST, PUT, PATCH, DELETE");
-    return -1;
-}
-
-static int set_headers(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    if (cJSON_IsNull(v)) {
-        cJSON_Delete(b->headers);
-        b->headers = cJSON_CreateObject();
-        return 0;
-    }
-    if (!cJSON_IsObject(v)) {
-        snprintf(err, errlen, "must be an object of header names to string values");
-        return -1;
-    }
-    int n = 0;
-    for (const cJSON *h = v->child; h != NULL; h = h->next) {
-        if (++n > BRIDGE_HEADERS_MAX) {
-            snprintf(err, errlen, "must hold at most %d headers", BRIDGE_HEADERS_MAX);
-            return -1;
-        }
-        if (!text_is_token(h->string)) {
-            snprintf(err, errlen, "\"%.64s\" is not a valid header name", h->string);
-            return -1;
-        }
-        if (bridge_header_reserved(h->string)) {
-            snprintf(err, errlen, "\"%.64s\" is set by hookbridge itself and may not be given",
-                     h->string);
-            return -1;
-        }
-        if (!cJSON_IsString(h)) {
-            snprintf(err, errlen, "%.64s: must be a string", h->string);
-            return -1;
-        }
-        /* CR or LF in a value would let a bridge inject headers or a second request. */
-        if (strpbrk(h->valuestring, "\r\n") != NULL) {
-            snprintf(err, errlen, "%.64s: must not contain cr or lf", h->string);
-            return -1;
-        }
-        char why[HB_ERR_LEN];
-        if (tmpl_check(h->valuestring, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "%.64s: %s", h->string, why);
-            return -1;
-        }
-    }
-    cJSON_Delete(b->headers);
-    b->headers = cJSON_Duplicate(v, true);
-    return 0;
-}
-
-static int set_delay_seconds(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    long val = 0;
-    if (!cJSON_IsNull(v) && !json_int_in(v, 0, BRIDGE_MAX_DELAY, &val)) {
-        snprintf(err, errlen, "must be an integer in 0..%d", BRIDGE_MAX_DELAY);
-        return -1;
-    }
-    b->delay_seconds = val;
-    return 0;
-}
-
-static int set_retries(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    long val = BRIDGE_DEFAULT_RETRIES;
-    if (!cJSON_IsNull(v) && !json_int_in(v, 0, BRIDGE_MAX_RETRIES, &val)) {
-        snprintf(err, errlen, "must be an integer in 0..%d", BRIDGE_MAX_RETRIES);
-        return -1;
-    }
-    b->retries = (int)val;
-    return 0;
-}
-
-static int set_retry_delays(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    if (cJSON_IsNull(v)) {
-        free(b->retry_delays);
-        b->retry_delays = NULL;
-        b->n_retry_delays = 0;
-        return 0;
-    }
-    int n = cJSON_GetArraySize(v);
-    if (!cJSON_IsArray(v) || n < 1 || n > BRIDGE_MAX_RETRIES) {
-        snprintf(err, errlen, "must be null or an array of 1..%d integers", BRIDGE_MAX_RETRIES);
-        return -1;
-    }
-    long *delays = xcalloc((size_t)n, sizeof(*delays));
-    size_t i = 0;
-    for (const cJSON *d = v->child; d != NULL; d = d->next, i++) {
-        if (!json_int_in(d, 0, BRIDGE_MAX_DELAY, &delays[i])) {
-            snprintf(err, errlen, "item %zu must be an integer in 0..%d", i, BRIDGE_MAX_DELAY);
-            free(delays);
-            return -1;
-        }
-    }
-    free(b->retry_delays);
-    b->retry_delays = delays;
-    b->n_retry_delays = (size_t)n;
-    return 0;
-}
-
-static int set_timeout_ms(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    long val = BRIDGE_DEFAULT_TIMEOUT;
-    if (!cJSON_IsNull(v) && !json_int_in(v, BRIDGE_TIMEOUT_MIN, BRIDGE_TIMEOUT_MAX, &val)) {
-        snprintf(err, errlen, "must be an integer in %d..%d", BRIDGE_TIMEOUT_MIN,
-                 BRIDGE_TIMEOUT_MAX);
-        return -1;
-    }
-    b->timeout_ms = val;
-    return 0;
-}
-
 static int set_active(struct bridge *b, const cJSON *v, char *err, size_t errlen)
 {
     if (cJSON_IsNull(v)) {
@@ -344,34 +156,6 @@ static int set_active(struct bridge *b, const cJSON *v, char *err, size_t errlen
     return 0;
 }
 
-/* The printed size of a JSON field, so one bridge cannot make every event slow. */
-static bool json_small_enough(const cJSON *v, char *err, size_t errlen)
-{
-    char *s = cJSON_PrintUnformatted(v);
-    size_t n = s ? strlen(s) : 0;
-    free(s);
-    if (n > BRIDGE_JSON_FIELD_MAX) {
-        snprintf(err, errlen, "must be at most %d bytes as JSON", BRIDGE_JSON_FIELD_MAX);
-        return false;
-    }
-    return true;
-}
-
-static void replace_json(cJSON **dst, const cJSON *v)
-{
-    cJSON_Delete(*dst);
-    *dst = cJSON_IsNull(v) ? NULL : cJSON_Duplicate(v, true);
-}
-
-static int set_payload(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    if (!cJSON_IsNull(v) &&
-        (!json_small_enough(v, err, errlen) || tmpl_check_json(v, err, errlen) != 0))
-        return -1;
-    replace_json(&b->payload, v);
-    return 0;
-}
-
 static int set_schema(struct bridge *b, const cJSON *v, char *err, size_t errlen)
 {
     if (!cJSON_IsNull(v)) {
@@ -379,55 +163,15 @@ static int set_schema(struct bridge *b, const cJSON *v, char *err, size_t errlen
             snprintf(err, errlen, "must be a JSON Schema (an object or a boolean) or null");
             return -1;
         }
-        if (!json_small_enough(v, err, errlen))
+        if (!route_json_small_enough(v, err, errlen))
             return -1;
         struct jsonschema *js = NULL;
         if (jsonschema_compile(v, &js, err, errlen) != 0)
             return -1;
         jsonschema_free(js);
     }
-    replace_json(&b->schema, v);
+    route_json_replace(&b->schema, v);
     return 0;
-}
-
-static int set_filter(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    if (!cJSON_IsNull(v)) {
-        if (!cJSON_IsObject(v)) {
-            snprintf(err, errlen, "must be an object or null");
-            return -1;
-        }
-        if (!json_small_enough(v, err, errlen) || filter_check(v, err, errlen) != 0)
-            return -1;
-    }
-    replace_json(&b->filter, v);
-    return 0;
-}
-
-static int set_notify_url(struct bridge *b, const cJSON *v, char *err, size_t errlen)
-{
-    if (cJSON_IsNull(v)) {
-        free(b->notify_url);
-        b->notify_url = NULL;
-        return 0;
-    }
-    if (!cJSON_IsString(v) || strlen(v->valuestring) > BRIDGE_URL_MAX) {
-        snprintf(err, errlen, "must be null or a URL of at most %d characters", BRIDGE_URL_MAX);
-        return -1;
-    }
-    const char *why = bridge_url_problem(v->valuestring);
-    if (why != NULL) {
-        snprintf(err, errlen, "%s", why);
-        return -1;
-    }
-    free(b->notify_url);
-    b->notify_url = xstrdup(v->valuestring);
-    return 0;
-}
-
-static bool is_mask(const cJSON *v)
-{
-    return cJSON_IsString(v) && strcmp(v->valuestring, BRIDGE_SECRET_MASK) == 0;
 }
 
 /* Env names are what `$env.NAME` can reach: template name characters only. */
@@ -463,7 +207,7 @@ static int set_env(struct bridge *b, const cJSON *v, const unsigned char *key, c
             cJSON_DeleteItemFromObjectCaseSensitive(b->env, e->string);
             continue;
         }
-        if (is_mask(e)) {
+        if (route_is_mask(e)) {
             if (cJSON_GetObjectItemCaseSensitive(b->env, e->string) == NULL) {
                 snprintf(err, errlen, "%.64s: \"%s\" keeps a stored value, but there is none",
                          e->string, BRIDGE_SECRET_MASK);
@@ -513,13 +257,13 @@ static int set_auth(struct bridge *b, const cJSON *v, const unsigned char *key, 
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(v, "type");
     bool none = cJSON_IsString(type) && strcmp(type->valuestring, "none") == 0;
     /* Type none takes no secret, so there is nothing to keep. */
-    bool keep = !none && (given == NULL || is_mask(given)) && cJSON_IsString(old);
+    bool keep = !none && (given == NULL || route_is_mask(given)) && cJSON_IsString(old);
     cJSON *check = cJSON_Duplicate(v, true);
     if (keep) {
         /* The stored secret is sealed; any non-empty stand-in lets the rules run. */
         cJSON_DeleteItemFromObjectCaseSensitive(check, "secret");
         cJSON_AddStringToObject(check, "secret", "kept");
-    } else if (is_mask(given)) {
+    } else if (route_is_mask(given)) {
         snprintf(err, errlen, "secret: \"%s\" keeps a stored value, but there is none",
                  BRIDGE_SECRET_MASK);
         goto out_free_check;
@@ -553,33 +297,6 @@ out_free_check:
     return ret;
 }
 
-static int set_signing_secret(struct bridge *b, const cJSON *v, const unsigned char *key, char *err,
-                              size_t errlen)
-{
-    if (cJSON_IsNull(v)) {
-        free(b->signing_secret);
-        b->signing_secret = NULL;
-        return 0;
-    }
-    if (is_mask(v)) {
-        if (b->signing_secret == NULL) {
-            snprintf(err, errlen, "\"%s\" keeps a stored value, but there is none",
-                     BRIDGE_SECRET_MASK);
-            return -1;
-        }
-        return 0;
-    }
-    if (!cJSON_IsString(v) || !crypto_webhook_secret_valid(v->valuestring)) {
-        snprintf(err, errlen,
-                 "must be null or \"whsec_\" followed by the base64 of a 16..64 "
-                 "byte key (the Standard Webhooks form)");
-        return -1;
-    }
-    free(b->signing_secret);
-    b->signing_secret = crypto_seal(key, v->valuestring, strlen(v->valuestring));
-    return 0;
-}
-
 /* Server-made: clients often PATCH back what they GET, so these are ignored, not refused. */
 static int set_ignored(struct bridge *b, const cJSON *v, char *err, size_t errlen)
 {
@@ -599,27 +316,11 @@ static const struct {
     field_setter set;
     sealed_setter set_sealed; /* fields holding secrets, sealed with the key */
 } bridge_fields[] = {
-    {"name", set_name, NULL},
-    {"outbound_url", set_outbound_url, NULL},
-    {"method", set_method, NULL},
-    {"headers", set_headers, NULL},
-    {"payload", set_payload, NULL},
-    {"delay_seconds", set_delay_seconds, NULL},
-    {"retries", set_retries, NULL},
-    {"retry_delays", set_retry_delays, NULL},
-    {"timeout_ms", set_timeout_ms, NULL},
-    {"env", NULL, set_env},
-    {"auth", NULL, set_auth},
-    {"schema", set_schema, NULL},
-    {"filter", set_filter, NULL},
-    {"notify_url", set_notify_url, NULL},
-    {"signing_secret", NULL, set_signing_secret},
-    {"active", set_active, NULL},
-    {"id", set_ignored, NULL},
-    {"endpoint", set_ignored, NULL},
-    {"inbound_url", set_ignored, NULL},
-    {"created_at", set_ignored, NULL},
-    {"updated_at", set_ignored, NULL},
+    {"name", set_name, NULL},          {"env", NULL, set_env},
+    {"auth", NULL, set_auth},          {"schema", set_schema, NULL},
+    {"active", set_active, NULL},      {"id", set_ignored, NULL},
+    {"endpoint", set_ignored, NULL},   {"inbound_url", set_ignored, NULL},
+    {"created_at", set_ignored, NULL}, {"updated_at", set_ignored, NULL},
 };
 
 static int bridge_field_index(const char *name)
@@ -683,7 +384,7 @@ int bridge_from_api(const cJSON *in, const struct bridge *base,
         return -1;
     }
     for (const cJSON *v = in->child; v != NULL; v = v->next) {
-        if (bridge_field_index(v->string) < 0) {
+        if (bridge_field_index(v->string) < 0 && !route_field_known(v->string)) {
             snprintf(field, fieldlen, "%s", v->string);
             snprintf(err, errlen, "unknown field");
             return -1;
@@ -693,8 +394,13 @@ int bridge_from_api(const cJSON *in, const struct bridge *base,
     struct bridge *b = base ? bridge_copy(base) : bridge_new_default();
     for (const cJSON *v = in->child; v != NULL; v = v->next) {
         int i = bridge_field_index(v->string);
-        int rc = bridge_fields[i].set ? bridge_fields[i].set(b, v, err, errlen)
-                                      : bridge_fields[i].set_sealed(b, v, key, err, errlen);
+        int rc;
+        if (i < 0) /* a field of the implicit default route */
+            rc = route_field_set(&b->routes[0], v->string, v, key, err, errlen);
+        else if (bridge_fields[i].set)
+            rc = bridge_fields[i].set(b, v, err, errlen);
+        else
+            rc = bridge_fields[i].set_sealed(b, v, key, err, errlen);
         if (rc != 0) {
             snprintf(field, fieldlen, "%s", v->string);
             goto out_free;
@@ -704,10 +410,16 @@ int bridge_from_api(const cJSON *in, const struct bridge *base,
      * schema still has the final word on every shape it describes. */
     if (bridge_schema_check(in, field, fieldlen, err, errlen) != 0)
         goto out_free;
-    if (b->outbound_url == NULL) {
+    if (b->routes[0].outbound_url == NULL) {
         snprintf(field, fieldlen, "outbound_url");
         snprintf(err, errlen, "is required");
         goto out_free;
+    }
+    for (size_t i = 0; i < b->n_routes; i++) {
+        const struct route *r = &b->routes[i];
+        if (destcfg_check_route(r->outbound_url, r->email, r->oauth2, field, fieldlen, err,
+                                errlen) != 0)
+            goto out_free;
     }
     int64_t now = clock_now_ms();
     if (base == NULL) {
@@ -726,29 +438,9 @@ out_free:
     return -1;
 }
 
-static cJSON *retry_delays_json(const struct bridge *b)
-{
-    if (b->retry_delays == NULL || b->n_retry_delays == 0)
-        return cJSON_CreateNull();
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < b->n_retry_delays; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateNumber((double)b->retry_delays[i]));
-    return a;
-}
-
 static cJSON *json_or_null(const cJSON *v)
 {
     return v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
-}
-
-static cJSON *string_or_null(const char *s)
-{
-    return s ? cJSON_CreateString(s) : cJSON_CreateNull();
-}
-
-static cJSON *headers_json(const struct bridge *b)
-{
-    return b->headers ? cJSON_Duplicate(b->headers, true) : cJSON_CreateObject();
 }
 
 cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
@@ -767,14 +459,7 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     char *inbound = xasprintf("%.*s/hooks/%s", (int)publen, pub, b->endpoint);
     cJSON_AddStringToObject(o, "inbound_url", inbound);
     free(inbound);
-    cJSON_AddStringToObject(o, "outbound_url", b->outbound_url ? b->outbound_url : "");
-    cJSON_AddStringToObject(o, "method", b->method);
-    cJSON_AddItemToObject(o, "headers", headers_json(b));
-    cJSON_AddItemToObject(o, "payload", json_or_null(b->payload));
-    cJSON_AddNumberToObject(o, "delay_seconds", (double)b->delay_seconds);
-    cJSON_AddNumberToObject(o, "retries", b->retries);
-    cJSON_AddItemToObject(o, "retry_delays", retry_delays_json(b));
-    cJSON_AddNumberToObject(o, "timeout_ms", (double)b->timeout_ms);
+    route_put(&b->routes[0], o, true);
     /* Secrets are write-only: the names show, the values never do. */
     cJSON *env = cJSON_AddObjectToObject(o, "env");
     for (const cJSON *e = b->env ? b->env->child : NULL; e != NULL; e = e->next)
@@ -790,11 +475,6 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     }
     cJSON_AddItemToObject(o, "auth", auth);
     cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
-    cJSON_AddItemToObject(o, "filter", json_or_null(b->filter));
-    cJSON_AddItemToObject(o, "notify_url", string_or_null(b->notify_url));
-    cJSON_AddItemToObject(o, "signing_secret",
-                          b->signing_secret ? cJSON_CreateString(BRIDGE_SECRET_MASK)
-                                            : cJSON_CreateNull());
     cJSON_AddBoolToObject(o, "active", b->active);
     clock_iso8601(b->created_ms, iso);
     cJSON_AddStringToObject(o, "created_at", iso);
@@ -809,21 +489,11 @@ char *bridge_to_store(const struct bridge *b)
     cJSON_AddStringToObject(o, "id", b->id);
     cJSON_AddStringToObject(o, "endpoint", b->endpoint);
     cJSON_AddStringToObject(o, "name", b->name ? b->name : "");
-    cJSON_AddStringToObject(o, "outbound_url", b->outbound_url ? b->outbound_url : "");
-    cJSON_AddStringToObject(o, "method", b->method);
-    cJSON_AddItemToObject(o, "headers", headers_json(b));
-    cJSON_AddNumberToObject(o, "delay_seconds", (double)b->delay_seconds);
-    cJSON_AddNumberToObject(o, "retries", b->retries);
-    cJSON_AddItemToObject(o, "retry_delays", retry_delays_json(b));
-    cJSON_AddNumberToObject(o, "timeout_ms", (double)b->timeout_ms);
     /* Sealed values only: the row is safe to back up or read with sqlite3. */
-    cJSON_AddItemToObject(o, "payload", json_or_null(b->payload));
+    route_put(&b->routes[0], o, false);
     cJSON_AddItemToObject(o, "env", b->env ? cJSON_Duplicate(b->env, true) : cJSON_CreateObject());
     cJSON_AddItemToObject(o, "auth", json_or_null(b->auth));
     cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
-    cJSON_AddItemToObject(o, "filter", json_or_null(b->filter));
-    cJSON_AddItemToObject(o, "notify_url", string_or_null(b->notify_url));
-    cJSON_AddItemToObject(o, "signing_secret", string_or_null(b->signing_secret));
     cJSON_AddBoolToObject(o, "active", b->active);
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
@@ -870,18 +540,6 @@ static bool store_json_field(const cJSON *o, const char *key, bool object, cJSON
     return true;
 }
 
-/* An optional string member: absent or null leaves *out NULL. */
-static bool store_str_or_null(const cJSON *o, const char *key, char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (v == NULL || cJSON_IsNull(v))
-        return true;
-    if (!cJSON_IsString(v))
-        return false;
-    *out = xstrdup(v->valuestring);
-    return true;
-}
-
 int bridge_from_store(const char *json, struct bridge **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -896,7 +554,6 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
     /* Missing optional fields take their defaults, so rows written before a field existed
      * still load; unknown fields are left for newer code. */
     struct bridge *b = bridge_new_default();
-    int64_t n;
     const cJSON *v;
 
     if (!store_str_buf(o, "id", b->id, sizeof(b->id))) {
@@ -907,12 +564,13 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         bad = "endpoint";
         goto out_free;
     }
-    v = cJSON_GetObjectItemCaseSensitive(o, "outbound_url");
-    if (!cJSON_IsString(v)) {
+    /* Today's rows keep the default route's fields at the top level. */
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "outbound_url"))) {
         bad = "outbound_url";
         goto out_free;
     }
-    b->outbound_url = xstrdup(v->valuestring);
+    if (route_load(&b->routes[0], o, &bad) != 0)
+        goto out_free;
     v = cJSON_GetObjectItemCaseSensitive(o, "name");
     if (v != NULL) {
         if (!cJSON_IsString(v)) {
@@ -922,53 +580,6 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         free(b->name);
         b->name = xstrdup(v->valuestring);
     }
-    if (cJSON_GetObjectItemCaseSensitive(o, "method") != NULL &&
-        !store_str_buf(o, "method", b->method, sizeof(b->method))) {
-        bad = "method";
-        goto out_free;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(o, "headers");
-    if (v != NULL) {
-        if (!cJSON_IsObject(v)) {
-            bad = "headers";
-            goto out_free;
-        }
-        cJSON_Delete(b->headers);
-        b->headers = cJSON_Duplicate(v, true);
-    }
-    if (!store_num(o, "delay_seconds", 0, &n)) {
-        bad = "delay_seconds";
-        goto out_free;
-    }
-    b->delay_seconds = (long)n;
-    if (!store_num(o, "retries", BRIDGE_DEFAULT_RETRIES, &n) || n < 0 || n > INT32_MAX) {
-        bad = "retries";
-        goto out_free;
-    }
-    b->retries = (int)n;
-    v = cJSON_GetObjectItemCaseSensitive(o, "retry_delays");
-    if (v != NULL && !cJSON_IsNull(v)) {
-        int count = cJSON_GetArraySize(v);
-        if (!cJSON_IsArray(v) || count == 0) {
-            bad = "retry_delays";
-            goto out_free;
-        }
-        b->retry_delays = xcalloc((size_t)count, sizeof(*b->retry_delays));
-        b->n_retry_delays = (size_t)count;
-        size_t i = 0;
-        for (const cJSON *d = v->child; d != NULL; d = d->next, i++) {
-            if (!cJSON_IsNumber(d)) {
-                bad = "retry_delays";
-                goto out_free;
-            }
-            b->retry_delays[i] = (long)d->valuedouble;
-        }
-    }
-    if (!store_num(o, "timeout_ms", BRIDGE_DEFAULT_TIMEOUT, &n)) {
-        bad = "timeout_ms";
-        goto out_free;
-    }
-    b->timeout_ms = (long)n;
     v = cJSON_GetObjectItemCaseSensitive(o, "active");
     if (v != NULL) {
         if (!cJSON_IsBool(v)) {
@@ -977,20 +588,12 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         }
         b->active = cJSON_IsTrue(v);
     }
-    if (!store_json_field(o, "payload", false, &b->payload)) {
-        bad = "payload";
-        goto out_free;
-    }
     if (!store_json_field(o, "auth", true, &b->auth)) {
         bad = "auth";
         goto out_free;
     }
     if (!store_json_field(o, "schema", false, &b->schema)) {
         bad = "schema";
-        goto out_free;
-    }
-    if (!store_json_field(o, "filter", true, &b->filter)) {
-        bad = "filter";
         goto out_free;
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "env");
@@ -1007,14 +610,6 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         }
         cJSON_Delete(b->env);
         b->env = cJSON_Duplicate(v, true);
-    }
-    if (!store_str_or_null(o, "notify_url", &b->notify_url)) {
-        bad = "notify_url";
-        goto out_free;
-    }
-    if (!store_str_or_null(o, "signing_secret", &b->signing_secret)) {
-        bad = "signing_secret";
-        goto out_free;
     }
     if (!store_num(o, "created_ms", 0, &b->created_ms)) {
         bad = "created_ms";
@@ -1102,45 +697,12 @@ int bridge_auth_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_
     return rc;
 }
 
-char *bridge_signing_secret_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
-                                 char *err, size_t errlen)
-{
-    err[0] = '\0';
-    if (b->signing_secret == NULL)
-        return NULL;
-    char why[HB_ERR_LEN];
-    char *plain = crypto_open(key, b->signing_secret, NULL, why, sizeof(why));
-    if (plain == NULL)
-        snprintf(err, errlen, "signing_secret: %s", why);
-    return plain;
-}
-
-/* Whether a template string refers to $payload (bare or delimited, not escaped as $$). */
-static bool template_uses_payload(const char *s)
-{
-    for (const char *p = s; p && *p; p++) {
-        if (*p != '$')
-            continue;
-        if (p[1] == '$') {
-            p++;
-            continue;
-        }
-        const char *r = p[1] == '{' ? p + 2 : p + 1;
-        if (strncmp(r, "payload", 7) == 0 && !isalnum((unsigned char)r[7]) && r[7] != '_' &&
-            r[7] != '-')
-            return true;
-    }
-    return false;
-}
-
 bool bridge_needs_json(const struct bridge *b)
 {
-    if (b->payload != NULL || b->schema != NULL || b->filter != NULL)
+    if (b->schema != NULL)
         return true;
-    if (template_uses_payload(b->outbound_url))
-        return true;
-    for (const cJSON *h = b->headers ? b->headers->child : NULL; h != NULL; h = h->next)
-        if (cJSON_IsString(h) && template_uses_payload(h->valuestring))
+    for (size_t i = 0; i < b->n_routes; i++)
+        if (route_needs_json(&b->routes[i]))
             return true;
     return false;
 }

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "crypto.h"
 #include "hb.h"
+#include "route.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -26,21 +27,15 @@ struct bridge {
     char id[HB_ID_LEN];             /* brg_… */
     char endpoint[HB_ENDPOINT_LEN]; /* random URL-safe token */
     char *name;                     /* "" when unset */
-    char *outbound_url;
-    char method[8]; /* GET POST PUT PATCH DELETE */
-    cJSON *headers; /* object of name -> string value; never NULL */
-    long delay_seconds;
-    int retries;
-    long *retry_delays; /* NULL when unset */
-    size_t n_retry_delays;
-    long timeout_ms;
-    cJSON *payload;       /* outbound body template; NULL forwards the inbound body */
-    cJSON *env;           /* name -> sealed value (crypto_seal); never NULL */
-    cJSON *auth;          /* the auth object with "secret" sealed; NULL for type none */
-    cJSON *schema;        /* JSON Schema the inbound body must pass; NULL for none */
-    cJSON *filter;        /* common/filter.h; NULL forwards everything */
-    char *notify_url;     /* POSTed to when an event fails for good; NULL for none */
-    char *signing_secret; /* sealed "whsec_…"; NULL when outbound requests are unsigned */
+    /* Where events go: one "default" route made of the top-level outbound fields when the
+     * bridge has no `routes` (has_routes false), else one per item of `routes`. Never
+     * empty. */
+    struct route *routes;
+    size_t n_routes;
+    bool has_routes;
+    cJSON *env;    /* name -> sealed value (crypto_seal); never NULL */
+    cJSON *auth;   /* the auth object with "secret" sealed; NULL for type none */
+    cJSON *schema; /* JSON Schema the inbound body must pass; NULL for none */
     bool active;
     int64_t created_ms;
     int64_t updated_ms;
@@ -91,10 +86,8 @@ cJSON *bridge_env_open(const struct bridge *b, const unsigned char key[CRYPTO_KE
 int bridge_auth_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
                      struct auth_params *p, char **secret, char *err, size_t errlen);
 
-/* signing_secret decrypted ("whsec_…", a new string), NULL with err[0] == '\0' when unset,
- * or NULL with `err` when it cannot be decrypted. */
-char *bridge_signing_secret_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
-                                 char *err, size_t errlen);
+/* The route named `name`, or NULL when the bridge has none by that name. */
+const struct route *bridge_route(const struct bridge *b, const char *name);
 
 /*
  * Whether a bridge may not set header `name` (compared case-insensitively): the framing and

@@ -76,6 +76,12 @@ static const struct config_opt config_opts[] = {
      "PEM certificate for STARTTLS on the SMTP listener"},
     {"--tls-key", "HOOKBRIDGE_TLS_KEY", CK_STR, STR(tls_key), 0, 0, R_IN, "none",
      "PEM private key for STARTTLS on the SMTP listener"},
+    /* Worker only: it has no listener a container health check could ask. */
+    {"--health-file", "HOOKBRIDGE_HEALTH_FILE", CK_STR, STR(health_file), 0, 0, R_WK, "none",
+     "file touched on each heartbeat Redis acknowledged (for container health checks)"},
+    /* Worker only: the ingress makes no outbound requests. */
+    {"--proxy", "HOOKBRIDGE_PROXY", CK_STR, STR(proxy), 0, 0, R_WK, "none",
+     "the one outbound proxy, e.g. http://proxy.internal:3128 (http_proxy is ignored)"},
 };
 
 #define N_OPTS (sizeof(config_opts) / sizeof(config_opts[0]))
@@ -343,6 +349,34 @@ static void config_derive_public_url(struct config *cfg)
         snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%d", h, cfg->listen_port);
 }
 
+/*
+ * The proxy must say its scheme and name a host: libcurl would read "proxy:3128" as an
+ * HTTP proxy, but a typo such as "htp://" would otherwise only show at the first delivery.
+ * The value may hold credentials (http://user:pass@host), so messages never repeat it.
+ */
+static int config_check_proxy(const char *proxy, char *err, size_t errlen)
+{
+    static const char *const schemes[] = {"http://", "https://", "socks5://", "socks5h://"};
+    if (proxy[0] == '\0')
+        return 0;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(proxy, schemes[i], n) == 0) {
+            const char *host = proxy + n;
+            const char *at = strchr(host, '@');
+            if (at != NULL)
+                host = at + 1;
+            if (*host != '\0' && *host != '/' && *host != ':')
+                return 0;
+            break;
+        }
+    }
+    snprintf(err, errlen,
+             "HOOKBRIDGE_PROXY/--proxy: must be http://, https://, socks5:// or socks5h:// "
+             "followed by host[:port]");
+    return -1;
+}
+
 int config_load(struct config *cfg, enum config_role role, int argc, char **argv, char *err,
                 size_t errlen)
 {
@@ -442,6 +476,8 @@ int config_load(struct config *cfg, enum config_role role, int argc, char **argv
                  "set both or neither");
         return -1;
     }
+    if (role == CONFIG_WORKER && config_check_proxy(cfg->proxy, err, errlen) != 0)
+        return -1;
     const char *tok = getenv("HOOKBRIDGE_ADMIN_TOKEN");
     if (tok != NULL) {
         if (strlen(tok) >= sizeof(cfg->admin_token)) {

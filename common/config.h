@@ -57,6 +57,8 @@ struct config {
     char smtp_listen[256]; /* ingress only: "host:port" of the SMTP listener; empty: off */
     char tls_cert[512];    /* ingress only: PEM chain for STARTTLS; empty: none */
     char tls_key[512];     /* ingress only: its PEM private key */
+    char health_file[512]; /* worker only: touched on each acknowledged heartbeat; "" off */
+    char proxy[512];       /* worker only: the one outbound proxy URL; empty: none */
     unsigned char secret_key[32];
 };
 

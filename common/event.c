@@ -98,13 +98,13 @@ static cJSON *event_headers(const char *headers_json)
     return h;
 }
 
-cJSON *event_from_job(const struct job *j, const char *status, int64_t next_attempt_ms)
+cJSON *event_from_job(const struct job *j, enum event_status status, int64_t next_attempt_ms)
 {
     char iso[CLOCK_ISO_LEN];
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "id", j->id);
     cJSON_AddStringToObject(ev, "bridge_id", j->bridge_id);
-    cJSON_AddStringToObject(ev, "status", status);
+    cJSON_AddStringToObject(ev, "status", event_status_name(status));
     clock_iso8601(j->received_ms, iso);
     cJSON_AddStringToObject(ev, "received_at", iso);
 
@@ -139,9 +139,10 @@ static bool event_put_str(char **o, const char *lead, const char *s)
 
 /* event_json_trusted, with the outbound request and one attempt (JSON texts, or NULL for
  * null and none) copied in. */
-static char *event_print(const struct job *j, const char *status, int64_t next_attempt_ms,
+static char *event_print(const struct job *j, enum event_status st, int64_t next_attempt_ms,
                          const char *outbound, const char *attempt)
 {
+    const char *status = event_status_name(st);
     const char *method = j->method ? j->method : "", *path = j->path ? j->path : "";
     const char *replay = j->replay_of ? j->replay_of : "";
     const char *headers = j->headers_json && j->headers_json[0] ? j->headers_json : "{}";
@@ -190,12 +191,12 @@ fallback:
     return NULL;
 }
 
-char *event_json_trusted(const struct job *j, const char *status, int64_t next_attempt_ms)
+char *event_json_trusted(const struct job *j, enum event_status status, int64_t next_attempt_ms)
 {
     return event_print(j, status, next_attempt_ms, NULL, NULL);
 }
 
-char *event_json(const struct job *j, const char *status, int64_t next_attempt_ms,
+char *event_json(const struct job *j, enum event_status status, int64_t next_attempt_ms,
                  const char *outbound_json, const char *attempt_json)
 {
     if (event_body_is_json(j->body, j->body_len)) {
@@ -214,13 +215,13 @@ char *event_json(const struct job *j, const char *status, int64_t next_attempt_m
     return s;
 }
 
-const char *event_status_waiting(const struct job *j, int64_t due_ms)
+enum event_status event_status_waiting(const struct job *j, int64_t due_ms)
 {
     if (j->aborted)
-        return "aborted";
+        return EVENT_STATUS_ABORTED;
     if (due_ms != 0)
-        return j->attempts > 0 ? "retrying" : "scheduled";
-    return "queued";
+        return j->attempts > 0 ? EVENT_STATUS_RETRYING : EVENT_STATUS_SCHEDULED;
+    return EVENT_STATUS_QUEUED;
 }
 
 cJSON *event_attempt(int n, int64_t started_ms, long duration_ms, int http_status,

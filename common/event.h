@@ -7,6 +7,7 @@
 #ifndef EVENT_H
 #define EVENT_H
 
+#include "event_status.h"
 #include "job.h"
 
 #include <cjson/cJSON.h>
@@ -20,7 +21,7 @@
  * it is valid JSON, else a string when valid UTF-8, else {"base64": "…"} under
  * "body_base64".
  */
-cJSON *event_from_job(const struct job *j, const char *status, int64_t next_attempt_ms);
+cJSON *event_from_job(const struct job *j, enum event_status status, int64_t next_attempt_ms);
 
 /*
  * The same event printed straight to JSON text, where the body passed body_check_json
@@ -28,7 +29,7 @@ cJSON *event_from_job(const struct job *j, const char *status, int64_t next_atte
  * (job.h): both are copied in as they are, with no tree built. Returns a new string, or
  * NULL when a field needs the cleaning event_from_job does (invalid UTF-8).
  */
-char *event_json_trusted(const struct job *j, const char *status, int64_t next_attempt_ms);
+char *event_json_trusted(const struct job *j, enum event_status status, int64_t next_attempt_ms);
 
 /*
  * The event printed to JSON text, with `outbound_json` (the outbound request, NULL for
@@ -37,15 +38,15 @@ char *event_json_trusted(const struct job *j, const char *status, int64_t next_a
  * string and has no \u0000 (the common case, no tree built), else through event_from_job.
  * Returns a new string.
  */
-char *event_json(const struct job *j, const char *status, int64_t next_attempt_ms,
+char *event_json(const struct job *j, enum event_status status, int64_t next_attempt_ms,
                  const char *outbound_json, const char *attempt_json);
 
 /*
  * The status of an event whose job is still in Redis with no attempt recorded, as a reader
- * sees it: "aborted" once an abort marked the job, "retrying" or "scheduled" while it has a
- * due time (`due_ms`, 0 for none; retrying once attempts were made), else "queued".
+ * sees it: aborted once an abort marked the job, retrying or scheduled while it has a due
+ * time (`due_ms`, 0 for none; retrying once attempts were made), else queued.
  */
-const char *event_status_waiting(const struct job *j, int64_t due_ms);
+enum event_status event_status_waiting(const struct job *j, int64_t due_ms);
 
 /*
  * One attempt: {"n","started_at","duration_ms","status" (HTTP status or null),"error"

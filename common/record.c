@@ -41,9 +41,9 @@ static void record_one(struct evwriter *w, const redisReply *id, const redisRepl
     if (j.attempts == 0) {
         int64_t due_ms =
             due->type == REDIS_REPLY_STRING && due->len > 0 ? strtoll(due->str, NULL, 10) : 0;
-        const char *status = event_status_waiting(&j, due_ms);
+        enum event_status status = event_status_waiting(&j, due_ms);
         char *json = event_json(&j, status, j.aborted ? 0 : due_ms, NULL, NULL);
-        evwriter_insert(w, j.id, j.bridge_id, status, j.received_ms, json);
+        evwriter_insert(w, j.id, j.bridge_id, event_status_name(status), j.received_ms, json);
     }
     job_clear(&j);
 }

@@ -110,4 +110,12 @@ typedef void (*store_count_cb)(const char *status, int64_t count, void *arg);
 /* Count events by status. */
 int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err);
 
+/*
+ * Count one bridge's events with ids >= `since` (an ids_time_bound) by status: `cb` once per
+ * status that has any. Reads only the (bridge_id, status, id) index, never a row, so the
+ * cost follows the bridge's events in that time, not the table.
+ */
+int store_event_counts_since(struct store *st, const char *bridge_id, const char *since,
+                             store_count_cb cb, void *arg, char *err);
+
 #endif

@@ -25,6 +25,13 @@ void admin_bridges_handle(struct ingress *in, struct httpd_req *req, const char 
 /* /api/events… (admin_events.c) */
 void admin_events_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg);
 
+/* An RFC 3339 date-time as an event id bound (ids_time_bound), for since/until; false when
+ * `s` is not one (admin_events.c). `out` holds HB_ID_LEN bytes. */
+bool admin_time_bound(const char *s, char *out, size_t outlen);
+
+/* POST /api/events/replay: bulk replay of the events a filter matches (admin_replay.c) */
+void admin_replay_handle(struct ingress *in, struct httpd_req *req);
+
 /* GET /metrics, Prometheus text, no token (admin_stats.c) */
 void admin_metrics_handle(struct ingress *in, struct httpd_req *req);
 

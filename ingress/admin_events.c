@@ -32,9 +32,6 @@
 
 #define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit, before, since, until"
 
-static const char *const events_statuses[] = {"queued", "scheduled", "retrying", "delivered",
-                                              "failed", "filtered",  "aborted"};
-
 static void events_bad_param(struct httpd_req *req, const char *what)
 {
     char msg[256];
@@ -78,13 +75,14 @@ struct events_listing {
 static void events_add_outcome(cJSON *summary, const cJSON *ev)
 {
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(ev, "status");
-    if (!cJSON_IsString(status))
+    enum event_status st;
+    if (!cJSON_IsString(status) || event_status_parse(status->valuestring, &st) != 0)
         return;
-    if (strcmp(status->valuestring, "filtered") == 0) {
+    if (st == EVENT_STATUS_FILTERED) {
         cJSON_AddStringToObject(summary, "reason", "filter did not match");
         return;
     }
-    if (strcmp(status->valuestring, "failed") != 0)
+    if (st != EVENT_STATUS_FAILED)
         return;
     const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(ev, "attempts");
     int n = cJSON_IsArray(attempts) ? cJSON_GetArraySize(attempts) : 0;
@@ -165,12 +163,15 @@ static bool events_add_statuses(struct events_listing *l, const char *list)
     const char *p = list;
     for (;;) {
         size_t n = strcspn(p, ",");
-        const char *known = NULL;
-        for (size_t i = 0; i < sizeof(events_statuses) / sizeof(events_statuses[0]); i++)
-            if (strlen(events_statuses[i]) == n && strncmp(p, events_statuses[i], n) == 0)
-                known = events_statuses[i];
-        if (known == NULL)
+        char name[16];
+        enum event_status st;
+        if (n >= sizeof(name))
             return false;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        if (event_status_parse(name, &st) != 0)
+            return false;
+        const char *known = event_status_name(st);
         /* Every name fits: the buffer holds all seven once with their commas. */
         bool seen = false;
         for (const char *q = l->statuses; *q != '\0';) {
@@ -381,7 +382,7 @@ static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
     }
     int64_t due_ms =
         due->type == REDIS_REPLY_STRING && due->len > 0 ? strtoll(due->str, NULL, 10) : 0;
-    const char *status = event_status_waiting(&j, due_ms);
+    enum event_status status = event_status_waiting(&j, due_ms);
     char *json = event_json(&j, status, j.aborted ? 0 : due_ms, NULL, NULL);
     job_clear(&j);
     p->cb(p->in, p->req, p->id, json);
@@ -464,7 +465,7 @@ static void events_on_replayed(enum enqueue_result res, const char *id, const ch
            "bridge_id", r->job.bridge_id, NULL);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "event_id", r->job.id);
-    cJSON_AddStringToObject(o, "status", "queued");
+    cJSON_AddStringToObject(o, "status", event_status_name(EVENT_STATUS_QUEUED));
     cJSON_AddStringToObject(o, "replay_of", r->job.replay_of);
     http_reply_json(r->req, 202, o);
     cJSON_Delete(o);
@@ -542,9 +543,22 @@ struct events_act {
 
 static bool events_is_pending(const char *status, bool abort)
 {
-    if (strcmp(status, "scheduled") == 0 || strcmp(status, "retrying") == 0)
+    enum event_status st;
+    if (event_status_parse(status, &st) != 0)
+        return false;
+    switch (st) {
+    case EVENT_STATUS_SCHEDULED:
+    case EVENT_STATUS_RETRYING:
         return true;
-    return abort && strcmp(status, "queued") == 0;
+    case EVENT_STATUS_QUEUED:
+        return abort;
+    case EVENT_STATUS_DELIVERED:
+    case EVENT_STATUS_FAILED:
+    case EVENT_STATUS_FILTERED:
+    case EVENT_STATUS_ABORTED:
+        return false;
+    }
+    return false;
 }
 
 static void events_act_refused(struct events_act *a, const char *status)
@@ -571,13 +585,14 @@ static void events_on_act(redisAsyncContext *ac, void *r, void *priv)
         events_act_refused(a, cJSON_IsString(st) ? st->valuestring : "final");
     } else if (a->abort) {
         log_kv(LOG_INFO, "event aborted", "event_id", a->id, NULL);
-        cJSON_ReplaceItemInObjectCaseSensitive(a->ev, "status", cJSON_CreateString("aborted"));
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            a->ev, "status", cJSON_CreateString(event_status_name(EVENT_STATUS_ABORTED)));
         http_reply_json(a->req, 200, a->ev);
     } else {
         log_kv(LOG_INFO, "event retried now", "event_id", a->id, NULL);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "event_id", a->id);
-        cJSON_AddStringToObject(o, "status", "queued");
+        cJSON_AddStringToObject(o, "status", event_status_name(EVENT_STATUS_QUEUED));
         http_reply_json(a->req, 202, o);
         cJSON_Delete(o);
     }
@@ -638,6 +653,10 @@ static void events_retry_loaded(struct ingress *in, struct httpd_req *req, const
 void admin_events_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg)
 {
     const char *cmd = httpd_req_method(req);
+    if (nseg == 2 && strcmp(segs[1], "replay") == 0) {
+        admin_replay_handle(in, req);
+        return;
+    }
     if (nseg == 1 || nseg == 2) {
         if (strcmp(cmd, "GET") != 0) {
             httpd_reply_header(req, "Allow", "GET");
@@ -665,4 +684,9 @@ void admin_events_handle(struct ingress *in, struct httpd_req *req, const char *
         return;
     }
     httpd_reply_json_error(req, 404, "not_found", "no such route");
+}
+
+bool admin_time_bound(const char *s, char *out, size_t outlen)
+{
+    return events_parse_time(s, out, outlen);
 }

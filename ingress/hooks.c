@@ -16,6 +16,7 @@
 #include "bridge.h"
 #include "clock.h"
 #include "enqueue.h"
+#include "event_status.h"
 #include "http.h"
 #include "ids.h"
 #include "ingress.h"
@@ -166,7 +167,8 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         hooks_unavailable(p->in, p->req, p->job.bridge_id, p->started_mono);
         goto out;
     }
-    const char *status = p->due_ms != 0 ? "scheduled" : "queued";
+    const char *status =
+        event_status_name(p->due_ms != 0 ? EVENT_STATUS_SCHEDULED : EVENT_STATUS_QUEUED);
     hooks_log(p->in, p->req, p->job.bridge_id, id, 202, p->started_mono, NULL);
     if (res == ENQUEUE_OK) {
         /* Printed straight, not through cJSON or snprintf: every accepted request gets it. */
@@ -414,8 +416,8 @@ void hooks_request(struct httpd_req *req, void *arg)
     j->body[body_len] = '\0';
     j->body_len = body_len;
     j->replay_of = xstrdup("");
-    if (b->delay_seconds > 0)
-        p->due_ms = j->received_ms + (int64_t)b->delay_seconds * 1000;
+    if (b->routes[0].delay_seconds > 0)
+        p->due_ms = j->received_ms + (int64_t)b->routes[0].delay_seconds * 1000;
     if (enqueue_job(in, j, p->due_ms, idem, hooks_on_enqueued, p) != 0) {
         hooks_unavailable(in, req, b->id, started);
         job_clear(j);

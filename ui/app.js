@@ -336,17 +336,29 @@ async function viewBridges(seq, params) {
   }
   body.append(h("table", {id: "bridges", class: "stack"},
     h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Inbound URL"), h("th", {}, "State"),
-      h("th", {class: "hide-narrow"}, "Destination"))),
+      h("th", {}, "Last 24 h"), h("th", {class: "hide-narrow"}, "Destination"))),
     h("tbody", {}, page.bridges.map((b) => h("tr", {"data-id": b.id},
       h("td", {}, h("a", {href: "#/bridges/" + b.id}, b.name || b.id)),
       h("td", {}, h("span", {class: "url"}, h("code", {title: b.inbound_url}, b.inbound_url),
         h("button", {type: "button", class: "btn small", onclick: () => copyText(b.inbound_url)}, "Copy"))),
       h("td", {}, badge(stateOf(b))),
+      h("td", {"data-label": "last 24 h", class: "counts"}, countsOf(b)),
       h("td", {class: "hide-narrow"}, h("code", {}, (b.method || "") + " " + (b.outbound_url || ""))))))));
   const pager = h("div", {class: "pager"});
   if (before) pager.append(h("a", {class: "btn", href: "#/bridges" + qs({q})}, "First page"));
   if (page.next) pager.append(h("a", {class: "btn", href: "#/bridges" + qs({q, before: page.next})}, "Older"));
   body.append(pager);
+}
+
+/* A bridge's last 24 h of events (counts_24h), each status that has any as a link to
+ * those events. */
+function countsOf(b) {
+  const c = b.counts_24h || {};
+  const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const shown = STATUSES.filter((st) => c[st] > 0).map((st) => h("a", {class: "count",
+    href: "#/events" + qs({bridge_id: b.id, status: st, since}), title: c[st] + " " + st + " in the last 24 hours"},
+  badge(st), h("span", {class: "n"}, String(c[st]))));
+  return shown.length ? shown : h("span", {class: "muted small"}, "no events");
 }
 
 function stateOf(b) {
@@ -366,11 +378,99 @@ const BRIDGE_FIELDS = [
   {name: "routes", help: "Several destinations for one inbound URL: an array of routes, each with a name and the outbound fields."},
 ];
 
+/* Templates of the auth types, the sender presets first: choosing one fills the editor. */
+const AUTH_PRESETS = {
+  stripe: {type: "stripe", secret: "whsec_…", tolerance_seconds: 300},
+  github: {type: "github", secret: "…"},
+  shopify: {type: "shopify", secret: "…"},
+  xero: {type: "xero", secret: "…"},
+  "standard-webhooks": {type: "standard-webhooks", secret: "whsec_…", tolerance_seconds: 300},
+  slack: {type: "slack", secret: "…"},
+  "hmac-sha256": {type: "hmac-sha256", secret: "…", header: "X-Signature", encoding: "hex", prefix: ""},
+  token: {type: "token", secret: "…", header: "Authorization", prefix: "Bearer "},
+  "jwt-hs256": {type: "jwt-hs256", secret: "…", audience: "…", issuer: "…"},
+};
+
+/* Fields of sources, flow control and destinations (SPEC "Sources", "Flow control",
+ * "Destinations"), kept folded: most bridges need none of them. */
+const MORE_JSON_FIELDS = [
+  {name: "response", help: "The answer to an accepted request instead of 202, e.g. {\"status\": 200, \"body\": \"ok\", \"content_type\": \"text/plain\"}."},
+  {name: "challenge", help: "A handshake answered at once, not queued, e.g. {\"when\": {\"$payload.type\": {\"eq\": \"url_verification\"}}, \"respond\": \"$payload.challenge\"}."},
+  {name: "dedup", help: "Drop repeats within a window, e.g. {\"key\": \"$payload.id\", \"window_seconds\": 86400, \"on_duplicate\": \"accept\"}."},
+  {name: "rate_limit", help: "At most this many attempts per window, e.g. {\"requests\": 60, \"per_seconds\": 60}."},
+  {name: "circuit", help: "Stop calling a failing destination for a while, e.g. {\"failures\": 10, \"open_seconds\": 60}."},
+  {name: "oauth2", help: "Client-credentials token for deliveries, e.g. {\"grant\": \"client_credentials\", \"token_url\": \"…\", \"client_id\": \"…\", \"client_secret\": \"…\"}. Secrets are write-only."},
+  {name: "email", help: "For an smtp:// or smtps:// destination: the mail's from, to and subject templates."},
+  {name: "tls", help: "Client certificate and trusted CA for the destination, in PEM. The key is write-only."},
+];
+
+function authPresets(ta) {
+  const sel = h("select", {id: "auth-preset", "aria-label": "Fill auth from a preset", onchange: () => {
+    const p = AUTH_PRESETS[sel.value];
+    sel.value = "";
+    if (!p) return;
+    ta.value = JSON.stringify(p, null, 2);
+    fitRows(ta);
+    ta.dispatchEvent(new Event("input"));
+    ta.focus();
+  }}, h("option", {value: ""}, "Fill from a preset…"),
+  h("optgroup", {label: "Senders"}, ["stripe", "github", "shopify", "xero", "standard-webhooks", "slack"]
+    .map((k) => h("option", {value: k}, k))),
+  h("optgroup", {label: "Generic"}, ["hmac-sha256", "token", "jwt-hs256"].map((k) => h("option", {value: k}, k))));
+  return sel;
+}
+
+/* The JSON's tokens as coloured spans (text nodes only), the character at `errPos` marked. */
+function paintJson(pre, text, errPos) {
+  clear(pre);
+  const re = /("(?:[^"\\\n]|\\.)*"?)(\s*:)?|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null)|([{}[\],:])/g;
+  let last = 0;
+  const plain = (a, b) => {
+    if (b <= a) return;
+    if (errPos >= a && errPos < b) {
+      if (errPos > a) pre.append(text.slice(a, errPos));
+      pre.append(h("span", {class: "j-err"}, text[errPos] === "\n" ? " \n" : text[errPos]));
+      if (errPos + 1 < b) pre.append(text.slice(errPos + 1, b));
+    } else pre.append(text.slice(a, b));
+  };
+  for (let m; (m = re.exec(text)) !== null;) {
+    plain(last, m.index);
+    const tok = m[1] !== undefined ? m[1] : m[0];
+    const cls = m[1] !== undefined ? (m[2] ? "j-key" : "j-str") : m[3] !== undefined ? "j-num"
+      : m[4] !== undefined ? "j-lit" : "j-punct";
+    if (errPos >= m.index && errPos < m.index + tok.length) plain(m.index, m.index + tok.length);
+    else pre.append(h("span", {class: cls}, tok));
+    last = m.index + tok.length;
+    re.lastIndex = last;
+  }
+  plain(last, text.length);
+  if (errPos >= text.length) pre.append(h("span", {class: "j-err"}, " "));
+  pre.append("\n"); // a last empty line keeps its height
+}
+
+/* A textarea over a highlighted copy of its text: the textarea (transparent text, visible
+ * caret) stays the control people and tests type into; the copy only shows colours. */
+function jsonEditor(ta) {
+  const pre = h("pre", {class: "hl", "aria-hidden": "true"});
+  const box = h("div", {class: "editor"}, pre, ta);
+  ta.setAttribute("wrap", "off");
+  ta._paint = (errPos) => {
+    paintJson(pre, ta.value, errPos === undefined ? -1 : errPos);
+    pre.scrollTop = ta.scrollTop;
+    pre.scrollLeft = ta.scrollLeft;
+  };
+  ta.addEventListener("scroll", () => { pre.scrollTop = ta.scrollTop; pre.scrollLeft = ta.scrollLeft; });
+  ta._paint();
+  return box;
+}
+
 function jsonField(name, help) {
   const ta = h("textarea", {name, id: "f-" + name, rows: 4, spellcheck: "false", "aria-describedby": "e-" + name});
   const status = h("span", {class: "error", id: "e-" + name, role: "alert"});
   const wrap = h("div", {class: "field", "data-field": name},
-    h("label", {for: "f-" + name}, name, h("code", {}, "JSON")), ta, status, h("span", {class: "help"}, help));
+    h("div", {class: "label-row"}, h("label", {for: "f-" + name}, name, h("code", {}, "JSON")),
+      name === "auth" ? authPresets(ta) : null),
+    jsonEditor(ta), status, h("span", {class: "help"}, help));
   ta.addEventListener("input", () => checkJson(wrap));
   ta.addEventListener("keydown", (e) => {
     if (e.key === "Tab" && !e.shiftKey && !e.ctrlKey) { // two spaces, not a focus change
@@ -388,12 +488,18 @@ function checkJson(wrap) {
   const text = ta.value.trim();
   wrap.classList.remove("invalid");
   out.textContent = "";
-  if (text === "") return {ok: true, empty: true};
+  if (text === "") {
+    if (ta._paint) ta._paint();
+    return {ok: true, empty: true};
+  }
   try {
-    return {ok: true, value: JSON.parse(text)};
+    const value = JSON.parse(text);
+    if (ta._paint) ta._paint();
+    return {ok: true, value};
   } catch (e) {
     wrap.classList.add("invalid");
     out.textContent = "Not valid JSON: " + jsonErrorWhere(ta.value, e.message);
+    if (ta._paint) ta._paint(jsonScan(ta.value).pos);
     return {ok: false};
   }
 }
@@ -501,17 +607,25 @@ async function viewBridgeForm(seq, id) {
     textField("signing_secret", "Signing secret", "Write-only Standard Webhooks secret (whsec_…) to sign deliveries. Shows ******** once set.",
       {autocomplete: "off", placeholder: "whsec_…"}),
     BRIDGE_FIELDS.map((f) => jsonField(f.name, f.help)),
+    h("details", {class: "more", id: "more-fields"},
+      h("summary", {}, "Sources, flow control and destinations"),
+      h("div", {class: "row3"},
+        textField("split", "Split", "One event per element of this array, e.g. $payload.events.", {placeholder: "$payload.events"}),
+        textField("max_concurrency", "Concurrency", "Attempts in flight at once, across workers.", {type: "number", min: 1}),
+        h("div", {})),
+      MORE_JSON_FIELDS.map((f) => jsonField(f.name, f.help))),
     h("div", {class: "form-actions"}, h("button", {type: "submit", class: "btn primary"}, "Save"),
       h("a", {class: "btn", href: id ? "#/bridges/" + id : "#/bridges"}, "Cancel")));
 
   const original = {};
   const fieldEl = (name) => form.querySelector(`[name="${name}"]`);
   if (bridge) {
-    for (const k of ["name", "outbound_url", "method", "timeout_ms", "notify_url", "delay_seconds", "retries", "signing_secret"]) {
+    for (const k of ["name", "outbound_url", "method", "timeout_ms", "notify_url", "delay_seconds", "retries",
+      "signing_secret", "split", "max_concurrency"]) {
       const v = bridge[k];
       fieldEl(k).value = v === null || v === undefined ? "" : String(v);
     }
-    for (const f of BRIDGE_FIELDS) {
+    for (const f of BRIDGE_FIELDS.concat(MORE_JSON_FIELDS)) {
       let v = bridge[f.name];
       if (f.name === "headers" && v && Object.keys(v).length === 0) v = null;
       if (f.name === "env" && v && Object.keys(v).length === 0) v = null;
@@ -519,6 +633,9 @@ async function viewBridgeForm(seq, id) {
       fieldEl(f.name).value = v === null || v === undefined ? "" : JSON.stringify(v, null, 2);
       fitRows(fieldEl(f.name));
     }
+    // Open the folded fields when the bridge uses any of them.
+    if (MORE_JSON_FIELDS.some((f) => bridge[f.name] !== null && bridge[f.name] !== undefined) ||
+        bridge.split || bridge.max_concurrency) form.querySelector("#more-fields").open = true;
   } else {
     method.value = "POST";
   }
@@ -536,6 +653,7 @@ async function viewBridgeForm(seq, id) {
     let ok = true;
     for (const el of form.querySelectorAll("input, select, textarea")) {
       const name = el.name;
+      if (!name) continue; // a helper control (the auth preset), no field of its own
       if (bridge && el.value === original[name]) continue; // PATCH only what changed
       const wrap = el.closest(".field");
       if (el.tagName === "TEXTAREA") {
@@ -575,6 +693,8 @@ async function viewBridgeForm(seq, id) {
         h("dt", {}, "Inbound URL"), h("dd", {}, h("span", {class: "url"}, h("code", {id: "inbound-url"}, bridge.inbound_url),
           h("button", {type: "button", class: "btn small", onclick: () => copyText(bridge.inbound_url)}, "Copy"))),
         h("dt", {}, "State"), h("dd", {}, badge(stateOf(bridge))),
+        "deliveries" in bridge ? [h("dt", {}, "Deliveries"), h("dd", {id: "deliveries"},
+          bridge.deliveries === "paused" ? "paused: events are accepted and kept, none is sent until resumed" : "running")] : null,
         h("dt", {}, "Id"), h("dd", {class: "mono"}, bridge.id),
         h("dt", {}, "Created"), h("dd", {}, fmtTime(bridge.created_at)),
         h("dt", {}, "Events"), h("dd", {}, h("a", {href: "#/events?bridge_id=" + bridge.id}, "See this bridge's events")))));
@@ -586,6 +706,7 @@ async function viewBridgeForm(seq, id) {
 
 function fitRows(ta) {
   ta.rows = Math.min(16, Math.max(4, ta.value.split("\n").length + 1));
+  if (ta._paint) ta._paint();
 }
 
 /* env: names dropped from the editor are deleted (null); ******** keeps a stored value. */
@@ -598,6 +719,8 @@ function envPatch(old, edited) {
 function fieldError(form, name, msg) {
   const wrap = form.querySelector(`.field[data-field="${name}"]`);
   if (!wrap) return;
+  const folded = wrap.closest("details");
+  if (folded) folded.open = true;
   wrap.classList.add("invalid");
   wrap.querySelector(".error").textContent = msg;
   wrap.scrollIntoView({block: "center"});
@@ -620,12 +743,13 @@ function bridgeActions(b) {
   toggle.addEventListener("click", () => post(b.active ? "/deactivate" : "/activate",
     () => b.active ? "Deactivated: requests now get 503" : "Activated"));
   btns.push(toggle);
-  if ("deliveries" in b) {
-    const paused = b.deliveries === "paused";
-    const p = act(paused ? "Resume deliveries" : "Pause deliveries");
-    p.addEventListener("click", () => post(paused ? "/resume" : "/pause", () => paused ? "Deliveries resumed" : "Deliveries paused"));
-    btns.push(p);
-  }
+  // A bridge without "deliveries" (a server before pause/resume) is running.
+  const paused = b.deliveries === "paused";
+  const p = act(paused ? "Resume deliveries" : "Pause deliveries");
+  p.id = paused ? "resume" : "pause";
+  p.addEventListener("click", () => post(paused ? "/resume" : "/pause",
+    () => paused ? "Deliveries resumed" : "Deliveries paused: events are kept until you resume"));
+  btns.push(p);
   const abort = act("Abort pending", null, "danger");
   abort.addEventListener("click", () => post("/abort", (r) => `Aborted ${r.aborted} pending event(s)`));
   btns.push(abort);
@@ -712,8 +836,11 @@ async function viewEvents(seq, params) {
   h("div", {class: "form-actions"}, h("button", {type: "submit", class: "btn primary"}, "Apply filters"),
     h("a", {class: "btn", href: "#/events"}, "Clear")));
   const body = h("div", {class: "table-wrap"}, h("p", {class: "muted"}, "Loading…"));
-  show(h("div", {class: "head"}, h("h1", {}, "Events")), h("section", {class: "panel"}, form),
-    h("section", {class: "panel"}, body));
+  const confirmBox = h("div", {id: "confirm"});
+  const bulk = h("button", {type: "button", class: "btn", id: "bulk-replay",
+    onclick: () => confirmBulkReplay(confirmBox, f)}, "Replay these events");
+  show(h("div", {class: "head"}, h("h1", {}, "Events"), h("div", {class: "actions"}, bulk)),
+    h("section", {class: "panel"}, form), confirmBox, h("section", {class: "panel"}, body));
 
   const [bridges, page] = await Promise.all([
     api("GET", "/api/bridges"),
@@ -750,6 +877,60 @@ async function viewEvents(seq, params) {
   if (f.before) pager.append(h("a", {class: "btn", href: "#/events" + qs(keep)}, "Newest"));
   if (page.next) pager.append(h("a", {class: "btn", href: "#/events" + qs(Object.assign({}, keep, {before: page.next}))}, "Older"));
   body.append(pager);
+}
+
+/* The events filter as a bulk replay's body (POST /api/events/replay), or a reason why the
+ * current filter cannot be one. */
+function bulkFilter(f) {
+  if (f.q) return {why: "A text search cannot be replayed in bulk: clear the search, or replay events one by one."};
+  const body = {};
+  if (f.bridge_id) body.bridge_id = f.bridge_id;
+  if (f.status) body.status = f.status.split(",").filter(Boolean);
+  if (f.since) body.since = f.since;
+  if (f.until) body.until = f.until;
+  if (Object.keys(body).length === 0)
+    return {why: "Choose a bridge, a status or a time range first: replaying every event at once is refused."};
+  return {body};
+}
+
+/* Count what the filter matches (a dry run), ask, then replay. */
+async function confirmBulkReplay(box, f) {
+  clear(box);
+  const {body, why} = bulkFilter(f);
+  if (why) {
+    box.append(h("div", {class: "banner info", role: "status"}, why));
+    return;
+  }
+  let n;
+  try {
+    n = (await api("POST", "/api/events/replay", Object.assign({dry_run: true}, body))).matching;
+  } catch (e) {
+    box.append(h("div", {class: "banner", role: "alert"}, "Cannot replay these events: " + e.message));
+    return;
+  }
+  if (n === 0) {
+    box.append(h("div", {class: "banner info", role: "status"}, "No event matches this filter: nothing to replay."));
+    return;
+  }
+  const what = n === 1 ? "1 event" : n + " events";
+  box.append(h("div", {class: "banner confirm", role: "alertdialog"},
+    h("p", {}, `Replay ${what} matching this filter? Each is sent again as a new event through its bridge's ` +
+      "current settings, oldest first."),
+    h("div", {class: "form-actions"},
+      h("button", {type: "button", class: "btn primary", id: "confirm-replay", onclick: async (e) => {
+        e.target.disabled = true;
+        try {
+          const r = await api("POST", "/api/events/replay", body);
+          toast(`Replayed ${r.replayed} event(s)` + (r.skipped ? `, ${r.skipped} skipped (see the ingress log)` : ""));
+          clear(box);
+          render();
+        } catch (ex) {
+          e.target.disabled = false;
+          toast(ex.message, true);
+        }
+      }}, "Yes, replay " + what),
+      h("button", {type: "button", class: "btn", onclick: () => clear(box)}, "Cancel"))));
+  box.scrollIntoView({block: "nearest"});
 }
 
 function headersTable(headers) {

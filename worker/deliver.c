@@ -15,7 +15,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <curl/curl.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <stdio.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,7 +37,9 @@ struct deliver {
     int active;
     CURL *pool[DELIVER_POOL_MAX];
     int npool;
-    bool deny_private; /* HOOKBRIDGE_DENY_PRIVATE: refuse internal addresses (netpolicy.h) */
+    bool deny_private;      /* HOOKBRIDGE_DENY_PRIVATE: refuse internal addresses (netpolicy.h) */
+    char *proxy;            /* HOOKBRIDGE_PROXY; NULL: none */
+    struct evdns_base *dns; /* resolves destinations to check them when a proxy is used */
 };
 
 static CURL *deliver_easy_get(struct deliver *d)
@@ -68,6 +72,13 @@ struct deliver_call {
     int64_t started_ms;
     int64_t started_mono;
     char denied[256]; /* why the address was refused, when it was */
+    bool added;       /* the handle is in the multi (not waiting for the destination check) */
+    struct evdns_getaddrinfo_request *dnsreq; /* the destination check under way */
+    struct event *later;                      /* fails the call from the loop */
+    bool smtp;                                /* an e-mail call (deliver_set_mail) */
+    struct curl_slist *rcpt;
+    const char *upload; /* the message, owned by the caller until the call completes */
+    size_t upload_len, upload_off;
 };
 
 /* Per-socket state curl asked us to watch. */
@@ -141,6 +152,8 @@ long deliver_retry_after(const char *value, int64_t now_ms)
     return secs > DELIVER_RETRY_AFTER_MAX ? DELIVER_RETRY_AFTER_MAX : (long)secs;
 }
 
+static void deliver_complete(struct deliver_call *c, CURLcode code);
+
 static void deliver_check_done(struct deliver *d)
 {
     CURLMsg *msg;
@@ -152,44 +165,57 @@ static void deliver_check_done(struct deliver *d)
         CURLcode code = msg->data.result;
         struct deliver_call *c = NULL;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
-        long status = 0;
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-        cJSON *headers = deliver_headers(easy);
         curl_multi_remove_handle(d->multi, easy);
-        d->active--;
-
-        struct deliver_result res = {0};
-        res.started_ms = c->started_ms;
-        res.duration_ms = (long)(clock_mono_ms() - c->started_mono);
-        res.headers = headers;
-        res.body = c->body ? c->body : "";
-        res.body_len = c->body_len;
-        res.truncated = c->truncated;
-        res.retry_after_s = -1;
-        char errmsg[CURL_ERROR_SIZE + 256];
-        if (code != CURLE_OK) {
-            /* A refused address explains the failure better than curl's "couldn't
-             * connect"; when another address of the name worked, the call succeeded. */
-            snprintf(errmsg, sizeof(errmsg), "%s",
-                     c->denied[0]   ? c->denied
-                     : c->errbuf[0] ? c->errbuf
-                                    : curl_easy_strerror(code));
-            res.error = errmsg;
-            /* A transfer cut off mid-response still tells us the status line. */
-            res.http_status = 0;
-        } else {
-            res.http_status = (int)status;
-            const cJSON *ra = cJSON_GetObjectItemCaseSensitive(headers, "retry-after");
-            if (cJSON_IsString(ra))
-                res.retry_after_s = deliver_retry_after(ra->valuestring, clock_now_ms());
-        }
-        c->cb(&res, c->arg);
-        deliver_easy_put(d, easy);
-        curl_slist_free_all(c->hdrs);
-        cJSON_Delete(headers);
-        free(c->body);
-        free(c);
+        c->added = false;
+        deliver_complete(c, code);
     }
+}
+
+/* Report the outcome of call `c` to its callback, then free it. */
+static void deliver_complete(struct deliver_call *c, CURLcode code)
+{
+    struct deliver *d = c->d;
+    CURL *easy = c->easy;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    cJSON *headers = deliver_headers(easy);
+    d->active--;
+
+    struct deliver_result res = {0};
+    res.started_ms = c->started_ms;
+    res.duration_ms = (long)(clock_mono_ms() - c->started_mono);
+    res.headers = headers;
+    res.body = c->body ? c->body : "";
+    res.body_len = c->body_len;
+    res.truncated = c->truncated;
+    res.retry_after_s = -1;
+    char errmsg[CURL_ERROR_SIZE + 256];
+    if (code != CURLE_OK) {
+        /* A refused address explains the failure better than curl's "couldn't
+         * connect"; when another address of the name worked, the call succeeded. */
+        snprintf(errmsg, sizeof(errmsg), "%s",
+                 c->denied[0]   ? c->denied
+                 : c->errbuf[0] ? c->errbuf
+                                : curl_easy_strerror(code));
+        res.error = errmsg;
+        /* A transfer cut off mid-response still tells us the status line. An SMTP
+         * server's refusal is its reply code, which decides between retry and failure. */
+        res.http_status = c->smtp && status >= 400 ? (int)status : 0;
+    } else {
+        res.http_status = (int)status;
+        const cJSON *ra = cJSON_GetObjectItemCaseSensitive(headers, "retry-after");
+        if (cJSON_IsString(ra))
+            res.retry_after_s = deliver_retry_after(ra->valuestring, clock_now_ms());
+    }
+    c->cb(&res, c->arg);
+    deliver_easy_put(d, easy);
+    curl_slist_free_all(c->hdrs);
+    curl_slist_free_all(c->rcpt);
+    cJSON_Delete(headers);
+    if (c->later != NULL)
+        event_free(c->later);
+    free(c->body);
+    free(c);
 }
 
 static void deliver_on_event(evutil_socket_t fd, short what, void *arg)
@@ -203,7 +229,10 @@ static void deliver_on_event(evutil_socket_t fd, short what, void *arg)
     int running;
     curl_multi_socket_action(d->multi, fd, flags, &running);
     deliver_check_done(d);
-    if (running <= 0)
+    /* `running` predates the completion callbacks, which may have started new calls (an
+     * oauth2 token answer sends the requests that waited for it): their kick-off timer
+     * must stay. */
+    if (running <= 0 && d->active == 0)
         evtimer_del(d->timer);
 }
 
@@ -292,7 +321,10 @@ static curl_socket_t deliver_open_socket(void *arg, curlsocktype purpose,
     struct deliver_call *c = arg;
     char why[96];
     (void)purpose;
-    if (c->d->deny_private && !netpolicy_public(&addr->addr, why, sizeof(why))) {
+    /* Through a proxy every connection goes to the proxy, which the operator chose: the
+     * destination was checked by name before the call started (deliver_on_resolved). */
+    if (c->d->deny_private && c->d->proxy == NULL &&
+        !netpolicy_public(&addr->addr, why, sizeof(why))) {
         char ip[INET6_ADDRSTRLEN] = "?";
         if (addr->family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&addr->addr)->sin_addr, ip,
@@ -305,6 +337,73 @@ static curl_socket_t deliver_open_socket(void *arg, curlsocktype purpose,
         return CURL_SOCKET_BAD;
     }
     return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* A route's client certificate, key and CA, handed to libcurl from memory (copied by it):
+ * the key never touches the disk. A CA given replaces the system's bundle for the call. */
+static void deliver_set_tls(CURL *e, const struct deliver_request *rq)
+{
+    struct curl_blob blob;
+    if (rq->tls_cert != NULL && rq->tls_cert[0] != '\0') {
+        blob = (struct curl_blob){(void *)rq->tls_cert, strlen(rq->tls_cert), CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob);
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (rq->tls_key != NULL && rq->tls_key[0] != '\0') {
+        blob = (struct curl_blob){(void *)rq->tls_key, strlen(rq->tls_key), CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob);
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (rq->tls_ca != NULL && rq->tls_ca[0] != '\0') {
+        blob = (struct curl_blob){(void *)rq->tls_ca, strlen(rq->tls_ca), CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+    }
+}
+
+static size_t deliver_on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct deliver_call *c = arg;
+    size_t room = size * nitems;
+    size_t left = c->upload_len - c->upload_off;
+    size_t n = left < room ? left : room;
+    memcpy(buf, c->upload + c->upload_off, n);
+    c->upload_off += n;
+    return n;
+}
+
+/* An SMTP call: libcurl speaks the protocol (and dot-stuffs the message); the message is
+ * read from rq->body. */
+static void deliver_set_mail(struct deliver_call *c, const struct deliver_request *rq)
+{
+    CURL *e = c->easy;
+    c->smtp = true;
+    for (const char *const *r = rq->mail_rcpt; *r; r++)
+        c->rcpt = curl_slist_append(c->rcpt, *r);
+    c->upload = rq->body ? rq->body : "";
+    c->upload_len = rq->body ? rq->body_len : 0;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, rq->mail_from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, c->rcpt);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, deliver_on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, c);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->upload_len);
+    /* CURLUSESSL_ALL: a server that does not offer STARTTLS, or fails it, gets nothing,
+     * not the message in clear text. smtps:// is TLS from the first byte either way. */
+    curl_easy_setopt(e, CURLOPT_USE_SSL,
+                     rq->starttls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
+    if (rq->username != NULL) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, rq->username);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, rq->password ? rq->password : "");
+    }
+    /* One connection per message: libcurl would reuse a connection opened for another
+     * route's login or without STARTTLS (seen with a route that turned it off), and mail
+     * volumes do not need the saving. */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    /* SMTP cannot travel as a plain HTTP proxy request: through a proxy it is tunnelled. */
+    if (c->d->proxy != NULL)
+        curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
 }
 
 struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_private)
@@ -324,6 +423,115 @@ struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_p
     curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, max_conns);
     return d;
+}
+
+int deliver_set_proxy(struct deliver *d, const char *proxy, char *err, size_t errlen)
+{
+    if (proxy == NULL || proxy[0] == '\0')
+        return 0;
+    if (d->deny_private && d->dns == NULL) {
+        d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        if (d->dns == NULL) {
+            snprintf(err, errlen, "cannot set up DNS (/etc/resolv.conf) to check destinations");
+            return -1;
+        }
+    }
+    free(d->proxy);
+    d->proxy = xstrdup(proxy);
+    return 0;
+}
+
+static void deliver_on_later(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver_call *c = arg;
+    (void)fd;
+    (void)what;
+    deliver_complete(c, CURLE_COULDNT_RESOLVE_HOST);
+}
+
+/* End call `c` with the error in c->denied, from the loop: its callback must never run
+ * inside deliver_start. */
+static void deliver_fail_later(struct deliver_call *c)
+{
+    static const struct timeval now = {0, 0};
+    c->later = evtimer_new(c->d->base, deliver_on_later, c);
+    evtimer_add(c->later, &now);
+}
+
+/*
+ * The destination's addresses, when a proxy is used under HOOKBRIDGE_DENY_PRIVATE: the
+ * proxy would connect anywhere it is told to, so the name is resolved here and refused
+ * when any address is internal (a name with one public and one private address could be
+ * reached at either). Only then does the request start.
+ */
+static void deliver_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct deliver_call *c = arg;
+    if (result == EVUTIL_EAI_CANCEL)
+        return; /* deliver_cancel, which frees the call */
+    c->dnsreq = NULL;
+    if (result != 0) {
+        snprintf(c->denied, sizeof(c->denied),
+                 "destination host cannot be resolved to check it (%s): "
+                 "HOOKBRIDGE_DENY_PRIVATE is on",
+                 evutil_gai_strerror(result));
+    }
+    for (struct evutil_addrinfo *ai = res; ai != NULL && c->denied[0] == '\0'; ai = ai->ai_next) {
+        char why[96];
+        if (netpolicy_public(ai->ai_addr, why, sizeof(why)))
+            continue;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (ai->ai_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr, ip,
+                      sizeof(ip));
+        else if (ai->ai_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr, ip,
+                      sizeof(ip));
+        snprintf(c->denied, sizeof(c->denied),
+                 "destination %s refused (%s): HOOKBRIDGE_DENY_PRIVATE is on", ip, why);
+    }
+    if (res != NULL)
+        evutil_freeaddrinfo(res);
+    if (c->denied[0] == '\0') {
+        CURLMcode mc = curl_multi_add_handle(c->d->multi, c->easy);
+        if (mc == CURLM_OK) {
+            c->added = true;
+            return;
+        }
+        snprintf(c->denied, sizeof(c->denied), "curl add handle: %s", curl_multi_strerror(mc));
+    }
+    deliver_fail_later(c);
+}
+
+/* Start resolving the host of `url` for deliver_on_resolved. */
+static int deliver_check_host(struct deliver_call *c, const char *url, char *err, size_t errlen)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    int ret = -1;
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        snprintf(err, errlen, "the destination URL has no host to check");
+        goto out;
+    }
+    /* curl gives IPv6 literals in brackets; the resolver wants them bare. */
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    struct evutil_addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    /* May answer at once (a literal address, /etc/hosts): deliver_on_resolved then ran
+     * already and returned NULL. */
+    c->dnsreq = evdns_getaddrinfo(c->d->dns, host, NULL, &hints, deliver_on_resolved, c);
+    ret = 0;
+out:
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ret;
 }
 
 struct deliver_call *deliver_start(struct deliver *d, const struct deliver_request *rq,
@@ -351,10 +559,15 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms < 10000 ? rq->timeout_ms : 10000);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    /* An explicit empty proxy: libcurl would otherwise take one from http_proxy,
-     * HTTPS_PROXY or ALL_PROXY in the environment, send every request through it, and the
-     * address check below would see the proxy's address instead of the destination's. */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    /* The configured proxy, or an explicit empty one: libcurl would otherwise take one from
+     * http_proxy, HTTPS_PROXY or ALL_PROXY in the environment, send every request through
+     * it, and the address check below would see the proxy's address instead of the
+     * destination's. An explicit no-proxy list keeps no_proxy from the environment out too. */
+    curl_easy_setopt(e, CURLOPT_PROXY, d->proxy ? d->proxy : "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    deliver_set_tls(e, rq);
+    if (rq->mail_rcpt != NULL)
+        deliver_set_mail(c, rq);
     /* The URL goes out as rendered and recorded: no dot-segment removal, which would turn
      * ".../customers/../notes" into another resource than the event says was called. */
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
@@ -363,7 +576,9 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, deliver_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
-    if (strcmp(rq->method, "GET") == 0) {
+    if (c->smtp) {
+        /* the message is read by deliver_on_read */
+    } else if (strcmp(rq->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -372,30 +587,45 @@ struct deliver_call *deliver_start(struct deliver *d, const struct deliver_reque
         if (strcmp(rq->method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+    if (!c->smtp)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
     c->started_ms = clock_now_ms();
     c->started_mono = clock_mono_ms();
+    if (d->proxy != NULL && d->deny_private) {
+        if (deliver_check_host(c, rq->url, err, errlen) != 0)
+            goto fail;
+        d->active++;
+        return c;
+    }
     CURLMcode mc = curl_multi_add_handle(d->multi, e);
     if (mc != CURLM_OK) {
         snprintf(err, errlen, "curl add handle: %s", curl_multi_strerror(mc));
         goto fail;
     }
+    c->added = true;
     d->active++;
     return c;
 fail:
     if (c->easy)
         curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->hdrs);
+    curl_slist_free_all(c->rcpt);
     free(c);
     return NULL;
 }
 
 void deliver_cancel(struct deliver_call *c)
 {
-    curl_multi_remove_handle(c->d->multi, c->easy);
+    if (c->dnsreq != NULL)
+        evdns_getaddrinfo_cancel(c->dnsreq);
+    if (c->later != NULL)
+        event_free(c->later);
+    if (c->added)
+        curl_multi_remove_handle(c->d->multi, c->easy);
     c->d->active--;
     curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->hdrs);
+    curl_slist_free_all(c->rcpt);
     free(c->body);
     free(c);
 }
@@ -415,5 +645,8 @@ void deliver_free(struct deliver *d)
         curl_easy_cleanup(d->pool[--d->npool]);
     if (d->timer != NULL)
         event_free(d->timer);
+    if (d->dns != NULL)
+        evdns_base_free(d->dns, 1);
+    free(d->proxy);
     free(d);
 }

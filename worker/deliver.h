@@ -24,10 +24,23 @@ struct deliver_request {
     const char *body;           /* must live until the call completes; NULL for none */
     size_t body_len;
     long timeout_ms;
+    /* Mutual TLS and a private CA (PEM text, NULL for none): passed to libcurl from memory,
+     * never written to a file. */
+    const char *tls_cert;
+    const char *tls_key;
+    const char *tls_ca;
+    /* An e-mail route: `mail_rcpt` non-NULL makes this an SMTP call to url (smtp:// or
+     * smtps://) sending `body` as the message. The SMTP reply code is the result's
+     * http_status, also when the call fails (a 4xx or 5xx reply). */
+    const char *mail_from;
+    const char *const *mail_rcpt; /* NULL-terminated */
+    const char *username;         /* NULL: no login */
+    const char *password;
+    bool starttls; /* smtp://: refuse to send unless STARTTLS succeeds */
 };
 
 struct deliver_result {
-    int http_status;   /* 0 when no response arrived */
+    int http_status;   /* 0 when no response arrived; the SMTP reply code for mail */
     const char *error; /* NULL, or why the request failed (transport, timeout) */
     cJSON *headers;    /* response headers, names lower-cased; owned by the call */
     const char *body;  /* first HB_RESPONSE_BODY_MAX bytes of the response body */
@@ -45,6 +58,14 @@ typedef void (*deliver_done_cb)(const struct deliver_result *res, void *arg);
  * internal addresses are refused (common/netpolicy.h) and the call fails saying so. NULL
  * when libcurl or libevent cannot set it up. */
 struct deliver *deliver_new(struct event_base *base, long max_conns, bool deny_private);
+
+/*
+ * Send every request through `proxy` (HOOKBRIDGE_PROXY; NULL or "" for none; proxies in the
+ * environment are never used). With deny_private, each destination's host is then resolved
+ * here and refused when any address is internal, since the address connected is the
+ * proxy's. Returns 0, or -1 with `err` when the resolver cannot be set up.
+ */
+int deliver_set_proxy(struct deliver *d, const char *proxy, char *err, size_t errlen);
 
 /*
  * Start a request. Returns the call (freed by deliver itself after `cb` returns), or NULL

@@ -17,12 +17,16 @@
 #include "worker.h"
 #include "xalloc.h"
 
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #define FETCH_BATCH_MAX 128
 #define FETCH_PROMOTE_MAX 1000
@@ -199,6 +203,26 @@ static void fetch_on_reply_log(redisAsyncContext *ac, void *r, void *priv)
                NULL);
 }
 
+/*
+ * A heartbeat Redis acknowledged also touches --health-file, so that a container health
+ * check ("modified in the last 30 s") sees a worker that can reach its queue, not only a
+ * process that is alive.
+ */
+static void fetch_on_heartbeat_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    fetch_on_reply_log(ac, r, (void *)"heartbeat");
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR || w->cfg.health_file[0] == '\0')
+        return;
+    int fd = open(w->cfg.health_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || futimens(fd, NULL) != 0)
+        log_kv(LOG_WARN, "cannot touch the health file", "path", w->cfg.health_file, "error",
+               strerror(errno), NULL);
+    if (fd >= 0)
+        close(fd);
+}
+
 static void fetch_on_heartbeat(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -206,8 +230,7 @@ static void fetch_on_heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)what;
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
-    rconn_cmd(w->cmd, fetch_on_reply_log, (void *)"heartbeat", "ZADD %s %s %s", w->keys.workers,
-              now, w->id);
+    rconn_cmd(w->cmd, fetch_on_heartbeat_reply, w, "ZADD %s %s %s", w->keys.workers, now, w->id);
     fetch_arm(fs.heartbeat, FETCH_HEARTBEAT_MS);
 }
 

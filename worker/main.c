@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notice.h"
+#include "oauth.h"
 #include "rconn.h"
 #include "retention.h"
 #include "sweep.h"
@@ -220,6 +221,11 @@ int main(int argc, char **argv)
                         "file descriptors)\n");
         goto out;
     }
+    if (deliver_set_proxy(w->deliver, w->cfg.proxy, err, sizeof(err)) != 0) {
+        fprintf(stderr, "hookbridge-worker: HOOKBRIDGE_PROXY/--proxy: %s\n", err);
+        status = 2;
+        goto out;
+    }
     w->events = evwriter_new(w->base, w->store, 10, 1000);
     w->cmd = rconn_new(w->base, &w->cfg.redis, "redis commands", worker_on_cmd_state, w);
     w->block = rconn_new(w->base, &w->cfg.redis, "redis blocking", NULL, NULL);
@@ -253,6 +259,7 @@ int main(int argc, char **argv)
     fetch_stop(w);
     rconn_free(w->block);
     rconn_free(w->cmd);
+    oauth_stop();
     fetch_release_all(w);
     log_kv(LOG_INFO, "worker stopped", "worker", w->id, NULL);
     status = started ? 0 : 1;

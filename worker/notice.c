@@ -96,10 +96,10 @@ char *notice_body(const struct notice_failure *f, int64_t now_ms)
 void notice_send(struct deliver *d, const struct notice_failure *f,
                  const unsigned char key[CRYPTO_KEY_LEN])
 {
-    const struct bridge *b = f->bridge;
+    const struct route *r = f->route;
     const char *id = f->job->id;
     char err[HB_ERR_LEN];
-    if (b == NULL || b->notify_url == NULL)
+    if (f->bridge == NULL || r == NULL || r->notify_url == NULL)
         return;
     struct notice *n = xcalloc(1, sizeof(*n));
     snprintf(n->event_id, sizeof(n->event_id), "%s", id);
@@ -109,7 +109,7 @@ void notice_send(struct deliver *d, const struct notice_failure *f,
     n->hdr[k++] = xstrdup("Content-Type: application/json");
     n->hdr[k++] = xasprintf("User-Agent: hookbridge/%s", HB_VERSION);
     n->hdr[k++] = xasprintf("X-Hookbridge-Event-Id: %s", id);
-    char *secret = bridge_signing_secret_open(b, key, err, sizeof(err));
+    char *secret = route_signing_secret_open(r, key, err, sizeof(err));
     if (secret != NULL) {
         int64_t ts = clock_now_ms() / 1000;
         char *sig = crypto_webhook_sign(secret, id, ts, n->body, blen);
@@ -123,7 +123,7 @@ void notice_send(struct deliver *d, const struct notice_failure *f,
     }
     struct deliver_request rq = {
         .method = "POST",
-        .url = b->notify_url,
+        .url = r->notify_url,
         .headers = (const char *const *)n->hdr,
         .body = n->body,
         .body_len = blen,

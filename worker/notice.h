@@ -14,10 +14,12 @@
 struct bridge;
 struct deliver;
 struct job;
+struct route;
 
 /* What a notice says about one failed event. */
 struct notice_failure {
     const struct bridge *bridge;
+    const struct route *route; /* the route whose delivery failed: its notify_url, signing */
     const struct job *job;
     int attempts;           /* attempts made */
     int last_status;        /* HTTP status of the last attempt; 0 when none came */
@@ -31,9 +33,8 @@ struct notice_failure {
  */
 char *notice_body(const struct notice_failure *f, int64_t now_ms);
 
-/* Send the notice through `d` when there is a bridge and it has a notify_url (nothing
- * otherwise);
- * `key` opens the bridge's signing secret. The outcome is logged. */
+/* Send the notice through `d` when there is a bridge and the route has a notify_url
+ * (nothing otherwise); `key` opens the route's signing secret. The outcome is logged. */
 void notice_send(struct deliver *d, const struct notice_failure *f,
                  const unsigned char key[CRYPTO_KEY_LEN]);
 

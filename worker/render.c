@@ -34,12 +34,14 @@ void render_request_clear(struct render_request *rq)
     memset(rq, 0, sizeof(*rq));
 }
 
-int render_ctx_init(struct render_ctx *c, const struct bridge *b, const struct job *j,
-                    const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+int render_ctx_init(struct render_ctx *c, const struct bridge *b, const struct route *r,
+                    const struct job *j, const unsigned char key[CRYPTO_KEY_LEN], char *err,
+                    size_t errlen)
 {
     char perr[HB_ERR_LEN];
     memset(c, 0, sizeof(*c));
     c->bridge = b;
+    c->route = r;
     c->job = j;
     c->env = bridge_env_open(b, key, err, errlen);
     if (c->env == NULL)
@@ -94,7 +96,7 @@ int render_request(struct render_ctx *c, int attempt, size_t max_body, bool reda
                    const char *signing, bool *omit, struct render_request *out, char *err,
                    size_t errlen)
 {
-    const struct bridge *b = c->bridge;
+    const struct route *b = c->route;
     const struct job *j = c->job;
     char why[HB_ERR_LEN];
     struct dynbuf buf;
@@ -192,7 +194,7 @@ int render_request(struct render_ctx *c, int attempt, size_t max_body, bool reda
 
 cJSON *render_outbound(const struct render_ctx *c, const struct render_request *rq)
 {
-    const struct bridge *b = c->bridge;
+    const struct route *b = c->route;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "method", b->method);
     cJSON_AddStringToObject(o, "url", rq->url);
@@ -215,7 +217,7 @@ cJSON *render_outbound(const struct render_ctx *c, const struct render_request *
         return o;
     }
     /* The body is the inbound one: reuse the event's rendering of it. */
-    cJSON *ev = event_from_job(c->job, "queued", 0);
+    cJSON *ev = event_from_job(c->job, EVENT_STATUS_QUEUED, 0);
     cJSON *req = cJSON_GetObjectItemCaseSensitive(ev, "request");
     cJSON *body = cJSON_DetachItemFromObjectCaseSensitive(req, "body");
     cJSON_AddItemToObject(o, "body", body ? body : cJSON_CreateNull());

@@ -18,6 +18,7 @@
 
 struct bridge;
 struct job;
+struct route;
 
 /* What one attempt sends. */
 struct render_request {
@@ -35,20 +36,23 @@ void render_request_clear(struct render_request *rq);
 struct render_ctx {
     struct tmpl_ctx tc;
     const struct bridge *bridge;
+    const struct route *route; /* the destination being rendered, one of bridge's routes */
     const struct job *job;
     cJSON *payload, *headers, *query, *env;
     char received_at[CLOCK_ISO_LEN];
 };
 
 /*
- * Fill the template context; `b` and `j` must outlive it. The body is parsed when the
+ * Fill the template context for sending `j` through route `r` of bridge `b`; all three
+ * must outlive it. The body is parsed when the
  * bridge uses it; one that no longer parses (the bridge changed since the request was
  * accepted) leaves $payload missing rather than failing the event. Returns 0, or -1 with
  * `err` when the bridge's secrets cannot be decrypted with `key` (then nothing needs
  * clearing).
  */
-int render_ctx_init(struct render_ctx *c, const struct bridge *b, const struct job *j,
-                    const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+int render_ctx_init(struct render_ctx *c, const struct bridge *b, const struct route *r,
+                    const struct job *j, const unsigned char key[CRYPTO_KEY_LEN], char *err,
+                    size_t errlen);
 
 /* Free the context, wiping the decrypted env values first. */
 void render_ctx_clear(struct render_ctx *c);

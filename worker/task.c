@@ -15,15 +15,19 @@
 #include "clock.h"
 #include "crypto.h"
 #include "deliver.h"
+#include "destcfg.h"
 #include "event.h"
+#include "event_status.h"
 #include "evwriter.h"
 #include "fetch.h"
 #include "filter.h"
 #include "hb.h"
 #include "job.h"
 #include "log.h"
+#include "mail.h"
 #include "metrics.h"
 #include "notice.h"
+#include "oauth.h"
 #include "rconn.h"
 #include "render.h"
 #include "retry.h"
@@ -35,19 +39,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct task {
     struct worker *w;
     struct job *job;
     struct bridge *bridge;
-    int attempt; /* 1-based number of this attempt */
+    const struct route *route; /* the bridge's route this job goes to */
+    int attempt;               /* 1-based number of this attempt */
     struct deliver_call *call;
     struct render_request rq;
-    const char *status;
+    enum event_status status;
     int64_t due_ms;
     char *attempt_json;  /* the recorded attempt, until it is committed */
     char *outbound_json; /* the recorded outbound request, until it is committed */
     bool http_attempt;   /* an HTTP request was made (for the metrics) */
+    char *token;         /* the oauth2 access token sent (wiped when freed) */
+    bool oauth_resent;   /* sent again after a 401 with a new token */
     bool succeeded;
     long duration_ms;
     int last_http_status; /* for a failure notice */
@@ -89,6 +97,7 @@ static void task_unlink(struct task *t)
 static void task_free(struct task *t)
 {
     render_request_clear(&t->rq);
+    destcfg_secret_free(t->token);
     free(t->attempt_json);
     free(t->outbound_json);
     free(t->last_error);
@@ -115,7 +124,7 @@ static void task_count_metrics(const struct task *t, bool done)
     }
     if (!done)
         return;
-    snprintf(field, sizeof(field), "events|%s", t->status);
+    snprintf(field, sizeof(field), "events|%s", event_status_name(t->status));
     metrics_add(m, field, 1);
     if (t->succeeded) {
         int64_t latency = clock_now_ms() - t->job->received_ms;
@@ -141,13 +150,13 @@ static void task_on_final_recorded(void *arg, int ok)
 static void task_on_acked(void *arg, enum fetch_ack_result res)
 {
     struct task *t = arg;
-    bool retrying = strcmp(t->status, "retrying") == 0;
-    bool abortable = strcmp(t->status, "aborted") != 0 && strcmp(t->status, "filtered") != 0;
+    bool retrying = t->status == EVENT_STATUS_RETRYING;
+    bool abortable = t->status != EVENT_STATUS_ABORTED && t->status != EVENT_STATUS_FILTERED;
     if ((res == FETCH_ACK_ABORTED && abortable) || (retrying && res == FETCH_ACK_GONE)) {
         /* An abort came after the check of task_on_abort_checked, while the outcome was
          * being committed: the retry is off and the event ends aborted, its attempt kept.
          * Its job is already gone from Redis, so this write is the last word. */
-        t->status = res == FETCH_ACK_ABORTED ? "aborted" : "failed";
+        t->status = res == FETCH_ACK_ABORTED ? EVENT_STATUS_ABORTED : EVENT_STATUS_FAILED;
         t->due_ms = 0;
         free(t->attempt_json);
         free(t->outbound_json);
@@ -172,11 +181,12 @@ static void task_on_recorded(void *arg, int ok)
         task_free(t);
         return;
     }
-    bool done = strcmp(t->status, "retrying") != 0;
+    bool done = event_status_final(t->status);
     task_count_metrics(t, done);
-    if (strcmp(t->status, "failed") == 0) {
+    if (t->status == EVENT_STATUS_FAILED) {
         struct notice_failure f = {
             .bridge = t->bridge,
+            .route = t->route,
             .job = t->job,
             .attempts = t->http_attempt ? t->attempt : t->job->attempts,
             .last_status = t->last_http_status,
@@ -207,7 +217,7 @@ static void task_record(struct task *t, cJSON *attempt, cJSON *outbound, evwrite
     cJSON_Delete(outbound);
     struct store_event_update u = {
         .id = t->job->id,
-        .status = t->status,
+        .status = event_status_name(t->status),
         .attempt_json = t->attempt_json,
         .outbound_json = t->outbound_json,
         .next_attempt_ms = t->due_ms,
@@ -221,7 +231,7 @@ static void task_record(struct task *t, cJSON *attempt, cJSON *outbound, evwrite
  * often, secrets that cannot be opened. `error` (may be NULL) is recorded as an attempt
  * that never reached the network, so the event says why.
  */
-static void task_finish_now(struct task *t, const char *status, const char *error)
+static void task_finish_now(struct task *t, enum event_status status, const char *error)
 {
     t->status = status;
     t->due_ms = 0;
@@ -231,9 +241,9 @@ static void task_finish_now(struct task *t, const char *status, const char *erro
         free(t->last_error);
         t->last_error = xstrdup(error);
     }
-    log_kv(strcmp(status, "filtered") == 0 ? LOG_INFO : LOG_WARN, "event ended without delivery",
-           "event_id", t->job->id, "bridge_id", t->job->bridge_id, "status", status, "error", error,
-           NULL);
+    log_kv(status == EVENT_STATUS_FILTERED ? LOG_INFO : LOG_WARN, "event ended without delivery",
+           "event_id", t->job->id, "bridge_id", t->job->bridge_id, "status",
+           event_status_name(status), "error", error, NULL);
     task_record(t, attempt, NULL, task_on_recorded);
 }
 
@@ -259,7 +269,7 @@ static void task_on_abort_checked(redisAsyncContext *ac, void *r, void *priv)
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         /* Aborted while the attempt was on the wire: the attempt is recorded as it went,
          * and the event ends aborted, with no further attempt. */
-        t->status = "aborted";
+        t->status = EVENT_STATUS_ABORTED;
         t->due_ms = 0;
     }
     task_record_done(t);
@@ -279,12 +289,23 @@ static void task_check_aborted(struct task *t)
         task_record_done(t);
 }
 
+static void task_on_token(const char *token, const char *error, void *arg);
+
 static void task_on_done(const struct deliver_result *res, void *arg)
 {
     struct task *t = arg;
     t->call = NULL;
+    /* The token was refused: refreshed once (unless another worker already did) and the
+     * request sent again, without counting an attempt. */
+    if (res->http_status == 401 && t->token != NULL && !t->oauth_resent) {
+        t->oauth_resent = true;
+        log_kv(LOG_INFO, "destination refused the oauth2 token; sending again with a new one",
+               "event_id", t->job->id, "bridge_id", t->bridge->id, NULL);
+        oauth_token(t->w, t->bridge, t->route, t->token, task_on_token, t);
+        return;
+    }
     task_unlink(t);
-    const struct bridge *b = t->bridge;
+    const struct route *b = t->route;
     bool ok = res->error == NULL && res->http_status >= 200 && res->http_status < 300;
     t->due_ms = 0;
     t->http_attempt = true;
@@ -294,16 +315,18 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     free(t->last_error);
     t->last_error = res->error ? xstrdup(res->error) : NULL;
     if (ok) {
-        t->status = "delivered";
-    } else if (t->attempt <= b->retries) {
+        t->status = EVENT_STATUS_DELIVERED;
+    } else if (t->attempt <= b->retries && !(b->email != NULL && res->http_status >= 500)) {
+        /* An SMTP 5xx is a permanent refusal (RFC 5321 4.2.1): only 4xx and transport
+         * failures are tried again. */
         long delay =
             retry_delay_seconds(t->attempt - 1, b->retry_delays, b->n_retry_delays, retry_jitter());
         if ((res->http_status == 429 || res->http_status == 503) && res->retry_after_s > delay)
             delay = res->retry_after_s;
-        t->status = "retrying";
+        t->status = EVENT_STATUS_RETRYING;
         t->due_ms = clock_now_ms() + (int64_t)delay * 1000;
     } else {
-        t->status = "failed";
+        t->status = EVENT_STATUS_FAILED;
     }
     if (log_enabled(LOG_INFO)) {
         char st[8], dur[24], n[8];
@@ -311,8 +334,8 @@ static void task_on_done(const struct deliver_result *res, void *arg)
         snprintf(dur, sizeof(dur), "%ld", res->duration_ms);
         snprintf(n, sizeof(n), "%d", t->attempt);
         log_kv(ok ? LOG_INFO : LOG_WARN, "delivery attempt", "event_id", t->job->id, "bridge_id",
-               b->id, "attempt", n, "status", st, "duration_ms", dur, "outcome", t->status, "error",
-               res->error, NULL);
+               t->bridge->id, "attempt", n, "status", st, "duration_ms", dur, "outcome",
+               event_status_name(t->status), "error", res->error, NULL);
     }
     t->done_attempt =
         event_attempt(t->attempt, res->started_ms, res->duration_ms, res->http_status, res->error,
@@ -327,33 +350,193 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     fetch_more(t->w);
 }
 
+/* Send the rendered request of `t` (linked, waiting to go out) with the route's TLS
+ * settings and, for oauth2, its access token. */
+static void task_start_call(struct task *t)
+{
+    struct worker *w = t->w;
+    struct job *job = t->job;
+    const struct route *b = t->route;
+    char err[HB_ERR_LEN];
+    bool has_body = strcmp(b->method, "GET") != 0;
+    struct deliver_request rq = {
+        .method = b->method,
+        .url = t->rq.url,
+        .headers = (const char *const *)t->rq.hdr,
+        .body = !has_body    ? NULL
+                : t->rq.body ? t->rq.body
+                             : job->body,
+        .body_len = !has_body    ? 0
+                    : t->rq.body ? t->rq.body_len
+                                 : job->body_len,
+        .timeout_ms = b->timeout_ms,
+    };
+    /* The client key is opened for the moment libcurl copies it, then wiped. */
+    char *tls_key = destcfg_get(b->tls, "client_key", w->cfg.secret_key, err, sizeof(err));
+    if (tls_key == NULL && err[0] != '\0') {
+        char why[HB_ERR_LEN + 64];
+        snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
+        render_request_clear(&t->rq);
+        task_unlink(t);
+        task_finish_now(t, EVENT_STATUS_FAILED, why);
+        return;
+    }
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(b->tls, "client_cert");
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(b->tls, "ca");
+    rq.tls_cert = cJSON_IsString(cert) ? cert->valuestring : NULL;
+    rq.tls_key = tls_key;
+    rq.tls_ca = cJSON_IsString(ca) ? ca->valuestring : NULL;
+    /* An oauth2 route's token replaces any Authorization header of the bridge's own. */
+    size_t nh = 0;
+    while (t->rq.hdr && t->rq.hdr[nh])
+        nh++;
+    const char **hdrs = xcalloc(nh + 2, sizeof(*hdrs));
+    size_t k = 0;
+    char *bearer = t->token ? xasprintf("Authorization: Bearer %s", t->token) : NULL;
+    for (size_t i = 0; i < nh; i++)
+        if (bearer == NULL || strncasecmp(t->rq.hdr[i], "Authorization:", 14) != 0)
+            hdrs[k++] = t->rq.hdr[i];
+    if (bearer != NULL)
+        hdrs[k++] = bearer;
+    rq.headers = hdrs;
+    t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
+    destcfg_secret_free(tls_key);
+    destcfg_secret_free(bearer);
+    free(hdrs);
+    if (t->call == NULL) {
+        struct deliver_result res = {0};
+        res.error = err;
+        res.started_ms = clock_now_ms();
+        res.retry_after_s = -1;
+        res.body = "";
+        task_on_done(&res, t);
+    }
+}
+
+/* oauth.h's answer: send with the token, or fail the attempt saying why. */
+static void task_on_token(const char *token, const char *error, void *arg)
+{
+    struct task *t = arg;
+    if (token == NULL) {
+        struct deliver_result res = {0};
+        res.error = error;
+        res.started_ms = clock_now_ms();
+        res.retry_after_s = -1;
+        res.body = "";
+        task_on_done(&res, t);
+        return;
+    }
+    destcfg_secret_free(t->token);
+    t->token = xstrdup(token);
+    task_start_call(t);
+}
+
+/*
+ * An e-mail route's attempt (mail.h): the message is rendered, kept in t->rq.body until
+ * the call completes, and sent over SMTP with the route's login and TLS settings.
+ * Consumes `c`.
+ */
+static void task_send_mail(struct task *t, struct render_ctx *c)
+{
+    struct worker *w = t->w;
+    const struct route *b = t->route;
+    const cJSON *email = b->email;
+    char err[HB_ERR_LEN];
+    struct mail_message m, shown;
+    int rc = mail_render(c, email, b->outbound_url, w->max_rendered, false, &m, err, sizeof(err));
+    if (rc == 0 && t->attempt == 1 &&
+        mail_render(c, email, b->outbound_url, w->max_rendered, true, &shown, err, sizeof(err)) ==
+            0)
+        t->outbound_json = cJSON_PrintUnformatted(shown.shown);
+    if (rc == 0 && t->attempt == 1)
+        mail_message_clear(&shown);
+    render_ctx_clear(c);
+    if (rc != 0) {
+        mail_message_clear(&m);
+        task_finish_now(t, EVENT_STATUS_FAILED,
+                        rc == RENDER_TOO_LARGE ? "rendered_too_large" : err);
+        return;
+    }
+    char *password = destcfg_get(email, "password", w->cfg.secret_key, err, sizeof(err));
+    char *tls_key = password == NULL && err[0] != '\0'
+                        ? NULL
+                        : destcfg_get(b->tls, "client_key", w->cfg.secret_key, err, sizeof(err));
+    if (err[0] != '\0') {
+        char why[HB_ERR_LEN + 64];
+        snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
+        destcfg_secret_free(password);
+        mail_message_clear(&m);
+        task_finish_now(t, EVENT_STATUS_FAILED, why);
+        return;
+    }
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(email, "username");
+    const cJSON *starttls = cJSON_GetObjectItemCaseSensitive(email, "starttls");
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(b->tls, "client_cert");
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(b->tls, "ca");
+    t->rq.body = m.data;
+    t->rq.body_len = m.len;
+    m.data = NULL;
+    struct deliver_request rq = {
+        .method = "POST",
+        .url = b->outbound_url,
+        .body = t->rq.body,
+        .body_len = t->rq.body_len,
+        .timeout_ms = b->timeout_ms,
+        .tls_cert = cJSON_IsString(cert) ? cert->valuestring : NULL,
+        .tls_key = tls_key,
+        .tls_ca = cJSON_IsString(ca) ? ca->valuestring : NULL,
+        .mail_from = m.from,
+        .mail_rcpt = (const char *const *)m.rcpt,
+        .username = cJSON_IsString(user) ? user->valuestring : NULL,
+        .password = password,
+        .starttls = !cJSON_IsFalse(starttls),
+    };
+    task_link(t);
+    t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
+    destcfg_secret_free(password);
+    destcfg_secret_free(tls_key);
+    mail_message_clear(&m);
+    if (t->call == NULL) {
+        struct deliver_result res = {0};
+        res.error = err;
+        res.started_ms = clock_now_ms();
+        res.retry_after_s = -1;
+        res.body = "";
+        task_on_done(&res, t);
+    }
+}
+
 /* Render, sign and send one attempt; any failure before the network ends the event. */
 static void task_send(struct task *t)
 {
     struct worker *w = t->w;
     struct job *job = t->job;
-    const struct bridge *b = t->bridge;
+    const struct route *b = t->route;
     char err[HB_ERR_LEN];
     struct render_ctx c;
     char *signing = NULL;
 
-    if (render_ctx_init(&c, t->bridge, job, w->cfg.secret_key, err, sizeof(err)) != 0) {
+    if (render_ctx_init(&c, t->bridge, b, job, w->cfg.secret_key, err, sizeof(err)) != 0) {
         char why[HB_ERR_LEN + 64];
         snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
-        task_finish_now(t, "failed", why);
+        task_finish_now(t, EVENT_STATUS_FAILED, why);
         return;
     }
     if (b->filter != NULL && job->attempts == 0 && !filter_match(b->filter, &c.tc)) {
         render_ctx_clear(&c);
-        task_finish_now(t, "filtered", NULL);
+        task_finish_now(t, EVENT_STATUS_FILTERED, NULL);
         return;
     }
-    signing = bridge_signing_secret_open(b, w->cfg.secret_key, err, sizeof(err));
+    if (b->email != NULL) {
+        task_send_mail(t, &c);
+        return;
+    }
+    signing = route_signing_secret_open(b, w->cfg.secret_key, err, sizeof(err));
     if (signing == NULL && err[0] != '\0') {
         char why[HB_ERR_LEN + 64];
         snprintf(why, sizeof(why), "bridge secrets cannot be decrypted: %s", err);
         render_ctx_clear(&c);
-        task_finish_now(t, "failed", why);
+        task_finish_now(t, EVENT_STATUS_FAILED, why);
         return;
     }
     bool *omit = xcalloc((size_t)cJSON_GetArraySize(b->headers) + 1, sizeof(*omit));
@@ -377,41 +560,24 @@ static void task_send(struct task *t)
     if (rc == RENDER_TOO_LARGE) {
         /* The attempt records one fixed code, so that clients can match on it; the log
          * says which part outgrew its cap. */
-        log_kv(LOG_WARN, "rendered request too large", "event_id", job->id, "bridge_id", b->id,
-               "error", err, NULL);
+        log_kv(LOG_WARN, "rendered request too large", "event_id", job->id, "bridge_id",
+               t->bridge->id, "error", err, NULL);
         render_request_clear(&t->rq);
-        task_finish_now(t, "failed", "rendered_too_large");
+        task_finish_now(t, EVENT_STATUS_FAILED, "rendered_too_large");
         return;
     }
     if (rc != 0) {
         render_request_clear(&t->rq);
-        task_finish_now(t, "failed", err);
+        task_finish_now(t, EVENT_STATUS_FAILED, err);
         return;
     }
 
-    bool has_body = strcmp(b->method, "GET") != 0;
-    struct deliver_request rq = {
-        .method = b->method,
-        .url = t->rq.url,
-        .headers = (const char *const *)t->rq.hdr,
-        .body = !has_body    ? NULL
-                : t->rq.body ? t->rq.body
-                             : job->body,
-        .body_len = !has_body    ? 0
-                    : t->rq.body ? t->rq.body_len
-                                 : job->body_len,
-        .timeout_ms = b->timeout_ms,
-    };
     task_link(t);
-    t->call = deliver_start(w->deliver, &rq, task_on_done, t, err, sizeof(err));
-    if (t->call == NULL) {
-        struct deliver_result res = {0};
-        res.error = err;
-        res.started_ms = clock_now_ms();
-        res.retry_after_s = -1;
-        res.body = "";
-        task_on_done(&res, t);
+    if (b->oauth2 != NULL) {
+        oauth_token(w, t->bridge, b, NULL, task_on_token, t);
+        return;
     }
+    task_start_call(t);
 }
 
 void task_run(struct worker *w, struct job *job)
@@ -424,7 +590,7 @@ void task_run(struct worker *w, struct job *job)
     t->attempt = job->attempts + 1;
 
     if (job->aborted) {
-        task_finish_now(t, "aborted", NULL);
+        task_finish_now(t, EVENT_STATUS_ABORTED, NULL);
         return;
     }
     if (job->requeues > QUEUE_MAX_REQUEUES) {
@@ -432,12 +598,12 @@ void task_run(struct worker *w, struct job *job)
         snprintf(why, sizeof(why),
                  "put back %d times after workers died holding it; not retried again",
                  job->requeues);
-        task_finish_now(t, "failed", why);
+        task_finish_now(t, EVENT_STATUS_FAILED, why);
         return;
     }
     int rc = store_bridge_get(w->store, job->bridge_id, &json, err);
     if (rc == STORE_NOTFOUND) {
-        task_finish_now(t, "aborted", "bridge deleted");
+        task_finish_now(t, EVENT_STATUS_ABORTED, "bridge deleted");
         return;
     }
     if (rc != 0 || bridge_from_store(json, &t->bridge, err, sizeof(err)) != 0) {
@@ -445,12 +611,13 @@ void task_run(struct worker *w, struct job *job)
         log_kv(LOG_WARN, "bridge lookup failed; job postponed", "event_id", job->id, "error", err,
                NULL);
         free(json);
-        t->status = "retrying";
+        t->status = EVENT_STATUS_RETRYING;
         fetch_ack(w, job->id, job->bridge_id, false, job->attempts, clock_now_ms() + 5000,
                   task_on_acked, t);
         return;
     }
     free(json);
+    t->route = &t->bridge->routes[0];
     task_send(t);
 }
 
@@ -461,6 +628,7 @@ void task_cancel_all(void)
         task_unlink(t);
         if (t->call)
             deliver_cancel(t->call);
+        oauth_forget(t);
         log_kv(LOG_WARN, "delivery abandoned at shutdown; job goes back to the queue", "event_id",
                t->job->id, NULL);
         task_free(t);

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     j.body = (char *)data;
     j.body_len = size;
     j.replay_of = none;
-    cJSON *ev = event_from_job(&j, "queued", 0);
+    cJSON *ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     char *text = cJSON_PrintUnformatted(ev);
     cJSON *back = cJSON_Parse(text);
     if (back == NULL)
@@ -72,8 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         body[size] = '\0';
         j.body = body;
         j.headers_json = none;
-        char *fast = event_json_trusted(&j, "queued", 0);
-        cJSON *slow = event_from_job(&j, "queued", 0);
+        char *fast = event_json_trusted(&j, EVENT_STATUS_QUEUED, 0);
+        cJSON *slow = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
         cJSON *fast_v = fast ? cJSON_Parse(fast) : NULL;
         if (fast == NULL || fast_v == NULL)
             abort();

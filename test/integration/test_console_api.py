@@ -240,6 +240,33 @@ def test_bridges_list_paged_and_searched(env):
 
 
 @meta(est=8)
+def test_bridges_list_counts_24h(env):
+    """Each listed bridge carries its last 24 h of events by status, every status present."""
+    env.start_ingress()
+    sink = env.sink()
+    good = env.create_bridge(name="good", outbound_url=sink.url(), retries=0)
+    bad = env.create_bridge(name="bad", outbound_url="http://127.0.0.1:9/x", retries=0)
+    idle = env.create_bridge(name="idle", outbound_url=sink.url())
+    env.start_worker()
+    env.wait_events([env.send(good) for _ in range(3)], ("delivered",), timeout=30)
+    env.wait_events([env.send(bad) for _ in range(2)], ("failed",), timeout=30)
+    statuses = ("queued", "scheduled", "retrying", "delivered", "failed", "filtered", "aborted")
+    for path in ("/api/bridges", "/api/bridges?limit=10"):
+        r = env.api("GET", path)
+        check(r.status == 200, "%s: %r" % (path, r))
+        by = {b["id"]: b.get("counts_24h") for b in r.json()["bridges"]}
+        for b in (good, bad, idle):
+            c = by.get(b["id"])
+            check(isinstance(c, dict) and sorted(c) == sorted(statuses),
+                  "%s %s counts_24h: %r" % (path, b["name"], c))
+        check(by[good["id"]]["delivered"] == 3 and sum(by[good["id"]].values()) == 3,
+              "good: %r" % by[good["id"]])
+        check(by[bad["id"]]["failed"] == 2 and sum(by[bad["id"]].values()) == 2,
+              "bad: %r" % by[bad["id"]])
+        check(sum(by[idle["id"]].values()) == 0, "idle: %r" % by[idle["id"]])
+
+
+@meta(est=8)
 def test_stats_series_counts_accepted_delivered_failed(env):
     env.start_ingress()
     ok = env.sink()

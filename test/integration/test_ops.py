@@ -159,9 +159,10 @@ def test_help_lists_each_binarys_own_flags(env):
     for text, mine, theirs in (
             (ingress, ["--listen", "HOOKBRIDGE_LISTEN", "0.0.0.0:8080", "--max-body", "1048576",
                        "--admin-listen", "127.0.0.1:8081", "--redis", "HOOKBRIDGE_ADMIN_TOKEN"],
-             ["--concurrency", "--retention-days", "--deny-private"]),
+             ["--concurrency", "--retention-days", "--deny-private", "--proxy"]),
             (worker, ["--concurrency", "HOOKBRIDGE_CONCURRENCY", "64", "--retention-days",
-                      "--deny-private", "--redis", "--db", "data/hookbridge.db"],
+                      "--deny-private", "--proxy", "HOOKBRIDGE_PROXY", "--redis", "--db",
+                      "data/hookbridge.db"],
              ["--listen", "--max-body", "--public-url", "--reuseport"])):
         for m in mine:
             check(m in text, "--help lacks %s:\n%s" % (m, text))
@@ -241,3 +242,23 @@ def test_new_jwt_bridges_require_exp(env):
     r = env.api("GET", "/api/bridges/" + b["id"])
     check("require_exp" not in r.json()["auth"], "old auth object: %r" % r.json()["auth"])
     check(env.hook(b, headers=bearer(no_exp)).status == 202, "old bridge, token without exp")
+
+
+@meta(est=4)
+def test_worker_touches_its_health_file_while_redis_answers(env):
+    """--health-file is what the compose stack's worker health check reads: touched on each
+    heartbeat Redis acknowledged, so it goes stale when Redis does not answer."""
+    path = os.path.join(env.dir, "worker.alive")
+    env.start_worker({"HOOKBRIDGE_HEALTH_FILE": path})
+    deadline = time.time() + 10
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.1)
+    check(os.path.exists(path), "no health file after 10 s")
+    first = os.stat(path).st_mtime
+    time.sleep(6)
+    check(os.stat(path).st_mtime > first, "health file not touched again by later heartbeats")
+    env.redis.stop()
+    time.sleep(1)
+    stopped = os.stat(path).st_mtime
+    time.sleep(6)
+    check(os.stat(path).st_mtime == stopped, "health file touched while Redis was down")

@@ -66,15 +66,15 @@ static void test_create_defaults(void **state)
     assert_true(ids_endpoint_valid(b->endpoint, strlen(b->endpoint)));
     assert_int_equal(strlen(b->endpoint), IDS_ENDPOINT_LEN);
     assert_string_equal(b->name, "");
-    assert_string_equal(b->outbound_url, "http://127.0.0.1:9/in");
-    assert_string_equal(b->method, "POST");
-    assert_true(cJSON_IsObject(b->headers));
-    assert_null(b->headers->child);
-    assert_int_equal(b->delay_seconds, 0);
-    assert_int_equal(b->retries, 3);
-    assert_null(b->retry_delays);
-    assert_int_equal(b->n_retry_delays, 0);
-    assert_int_equal(b->timeout_ms, 30000);
+    assert_string_equal(b->routes[0].outbound_url, "http://127.0.0.1:9/in");
+    assert_string_equal(b->routes[0].method, "POST");
+    assert_true(cJSON_IsObject(b->routes[0].headers));
+    assert_null(b->routes[0].headers->child);
+    assert_int_equal(b->routes[0].delay_seconds, 0);
+    assert_int_equal(b->routes[0].retries, 3);
+    assert_null(b->routes[0].retry_delays);
+    assert_int_equal(b->routes[0].n_retry_delays, 0);
+    assert_int_equal(b->routes[0].timeout_ms, 30000);
     assert_true(b->active);
     assert_true(b->created_ms >= before && b->created_ms <= clock_now_ms());
     assert_int_equal(b->updated_ms, b->created_ms);
@@ -94,17 +94,19 @@ static void test_create_all_fields(void **state)
         "\"headers\":{\"X-A\":\"1\",\"X-B\":\"two\"},\"delay_seconds\":604800,\"retries\":25,"
         "\"retry_delays\":[1,5,60],\"timeout_ms\":1500,\"active\":false}");
     assert_string_equal(b->name, "n");
-    assert_string_equal(b->outbound_url, "https://example.com/a?b=c");
-    assert_string_equal(b->method, "PATCH");
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(b->headers, "X-A")->valuestring, "1");
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(b->headers, "X-B")->valuestring, "two");
-    assert_int_equal(b->delay_seconds, 604800);
-    assert_int_equal(b->retries, 25);
-    assert_int_equal(b->n_retry_delays, 3);
-    assert_int_equal(b->retry_delays[0], 1);
-    assert_int_equal(b->retry_delays[1], 5);
-    assert_int_equal(b->retry_delays[2], 60);
-    assert_int_equal(b->timeout_ms, 1500);
+    assert_string_equal(b->routes[0].outbound_url, "https://example.com/a?b=c");
+    assert_string_equal(b->routes[0].method, "PATCH");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(b->routes[0].headers, "X-A")->valuestring,
+                        "1");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(b->routes[0].headers, "X-B")->valuestring,
+                        "two");
+    assert_int_equal(b->routes[0].delay_seconds, 604800);
+    assert_int_equal(b->routes[0].retries, 25);
+    assert_int_equal(b->routes[0].n_retry_delays, 3);
+    assert_int_equal(b->routes[0].retry_delays[0], 1);
+    assert_int_equal(b->routes[0].retry_delays[1], 5);
+    assert_int_equal(b->routes[0].retry_delays[2], 60);
+    assert_int_equal(b->routes[0].timeout_ms, 1500);
     assert_false(b->active);
     bridge_free(b);
 }
@@ -384,7 +386,7 @@ static void test_limits(void **state)
         int rc = from_text(json, NULL, &b, field, err);
         if (n == 50) {
             assert_int_equal(rc, 0);
-            assert_int_equal(cJSON_GetArraySize(b->headers), 50);
+            assert_int_equal(cJSON_GetArraySize(b->routes[0].headers), 50);
             bridge_free(b);
         } else {
             assert_int_equal(rc, -1);
@@ -456,24 +458,24 @@ static void assert_same_bridge(const struct bridge *a, const struct bridge *b)
     assert_string_equal(a->id, b->id);
     assert_string_equal(a->endpoint, b->endpoint);
     assert_string_equal(a->name, b->name);
-    assert_string_equal(a->outbound_url, b->outbound_url);
-    assert_string_equal(a->method, b->method);
-    assert_true(cJSON_Compare(a->headers, b->headers, true));
-    assert_int_equal(a->delay_seconds, b->delay_seconds);
-    assert_int_equal(a->retries, b->retries);
-    assert_int_equal(a->n_retry_delays, b->n_retry_delays);
-    for (size_t i = 0; i < a->n_retry_delays; i++)
-        assert_int_equal(a->retry_delays[i], b->retry_delays[i]);
-    assert_true((a->retry_delays == NULL) == (b->retry_delays == NULL));
-    assert_int_equal(a->timeout_ms, b->timeout_ms);
+    assert_string_equal(a->routes[0].outbound_url, b->routes[0].outbound_url);
+    assert_string_equal(a->routes[0].method, b->routes[0].method);
+    assert_true(cJSON_Compare(a->routes[0].headers, b->routes[0].headers, true));
+    assert_int_equal(a->routes[0].delay_seconds, b->routes[0].delay_seconds);
+    assert_int_equal(a->routes[0].retries, b->routes[0].retries);
+    assert_int_equal(a->routes[0].n_retry_delays, b->routes[0].n_retry_delays);
+    for (size_t i = 0; i < a->routes[0].n_retry_delays; i++)
+        assert_int_equal(a->routes[0].retry_delays[i], b->routes[0].retry_delays[i]);
+    assert_true((a->routes[0].retry_delays == NULL) == (b->routes[0].retry_delays == NULL));
+    assert_int_equal(a->routes[0].timeout_ms, b->routes[0].timeout_ms);
     assert_int_equal(a->active, b->active);
-    assert_true(json_same(a->payload, b->payload));
+    assert_true(json_same(a->routes[0].payload, b->routes[0].payload));
     assert_true(json_same(a->env, b->env));
     assert_true(json_same(a->auth, b->auth));
     assert_true(json_same(a->schema, b->schema));
-    assert_true(json_same(a->filter, b->filter));
-    assert_true(str_same(a->notify_url, b->notify_url));
-    assert_true(str_same(a->signing_secret, b->signing_secret));
+    assert_true(json_same(a->routes[0].filter, b->routes[0].filter));
+    assert_true(str_same(a->routes[0].notify_url, b->routes[0].notify_url));
+    assert_true(str_same(a->routes[0].signing_secret, b->routes[0].signing_secret));
     assert_int_equal(a->created_ms, b->created_ms);
     assert_int_equal(a->updated_ms, b->updated_ms);
 }
@@ -487,32 +489,32 @@ static void test_patch_keeps_absent_fields(void **state)
     base->updated_ms = base->created_ms;
     struct bridge *p = NULL;
     assert_int_equal(from_text("{\"retries\":7}", base, &p, field, err), 0);
-    assert_int_equal(p->retries, 7);
+    assert_int_equal(p->routes[0].retries, 7);
     assert_string_equal(p->id, base->id);
     assert_string_equal(p->endpoint, base->endpoint);
     assert_int_equal(p->created_ms, base->created_ms);
     assert_true(p->updated_ms > base->updated_ms);
     assert_string_equal(p->name, "a");
-    assert_string_equal(p->outbound_url, "http://127.0.0.1:9/a");
-    assert_string_equal(p->method, "PUT");
-    assert_true(cJSON_Compare(p->headers, base->headers, true));
-    assert_int_equal(p->n_retry_delays, 2);
-    assert_int_equal(p->retry_delays[1], 4);
-    assert_true(p->retry_delays != base->retry_delays);
-    assert_int_equal(p->timeout_ms, 700);
-    assert_int_equal(p->delay_seconds, 9);
+    assert_string_equal(p->routes[0].outbound_url, "http://127.0.0.1:9/a");
+    assert_string_equal(p->routes[0].method, "PUT");
+    assert_true(cJSON_Compare(p->routes[0].headers, base->routes[0].headers, true));
+    assert_int_equal(p->routes[0].n_retry_delays, 2);
+    assert_int_equal(p->routes[0].retry_delays[1], 4);
+    assert_true(p->routes[0].retry_delays != base->routes[0].retry_delays);
+    assert_int_equal(p->routes[0].timeout_ms, 700);
+    assert_int_equal(p->routes[0].delay_seconds, 9);
     assert_false(p->active);
     bridge_free(p);
 
     /* An empty PATCH is fine and only moves updated_at. */
     assert_int_equal(from_text("{}", base, &p, field, err), 0);
-    assert_int_equal(p->retries, 5);
+    assert_int_equal(p->routes[0].retries, 5);
     bridge_free(p);
 
     /* Headers are replaced as a whole, not merged key by key. */
     assert_int_equal(from_text("{\"headers\":{\"X-New\":\"1\"}}", base, &p, field, err), 0);
-    assert_int_equal(cJSON_GetArraySize(p->headers), 1);
-    assert_non_null(cJSON_GetObjectItemCaseSensitive(p->headers, "X-New"));
+    assert_int_equal(cJSON_GetArraySize(p->routes[0].headers), 1);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(p->routes[0].headers, "X-New"));
     bridge_free(p);
     bridge_free(base);
 }
@@ -530,15 +532,15 @@ static void test_patch_null_resets(void **state)
                                base, &p, field, err),
                      0);
     assert_string_equal(p->name, "");
-    assert_string_equal(p->method, "POST");
-    assert_null(p->headers->child);
-    assert_int_equal(p->delay_seconds, 0);
-    assert_int_equal(p->retries, 3);
-    assert_null(p->retry_delays);
-    assert_int_equal(p->n_retry_delays, 0);
-    assert_int_equal(p->timeout_ms, 30000);
+    assert_string_equal(p->routes[0].method, "POST");
+    assert_null(p->routes[0].headers->child);
+    assert_int_equal(p->routes[0].delay_seconds, 0);
+    assert_int_equal(p->routes[0].retries, 3);
+    assert_null(p->routes[0].retry_delays);
+    assert_int_equal(p->routes[0].n_retry_delays, 0);
+    assert_int_equal(p->routes[0].timeout_ms, 30000);
     assert_true(p->active);
-    assert_string_equal(p->outbound_url, "http://127.0.0.1:9/a");
+    assert_string_equal(p->routes[0].outbound_url, "http://127.0.0.1:9/a");
     bridge_free(p);
 
     p = &sentinel;
@@ -754,9 +756,9 @@ static void test_store_malformed(void **state)
                                        "\"outbound_url\":\"http://x\",\"future\":{\"a\":1}}",
                                        &b, err, sizeof(err)),
                      0);
-    assert_string_equal(b->method, "POST");
-    assert_int_equal(b->retries, 3);
-    assert_int_equal(b->timeout_ms, 30000);
+    assert_string_equal(b->routes[0].method, "POST");
+    assert_int_equal(b->routes[0].retries, 3);
+    assert_int_equal(b->routes[0].timeout_ms, 30000);
     assert_true(b->active);
     assert_string_equal(b->name, "");
     bridge_free(b);
@@ -822,10 +824,10 @@ static void test_secrets_sealed_and_masked(void **state)
     bridge_secret_free(secret);
     assert_int_equal(bridge_auth_open(b, other_key, &p, &secret, err, sizeof(err)), -1);
     assert_null(secret);
-    char *ws = bridge_signing_secret_open(b, key, err, sizeof(err));
+    char *ws = route_signing_secret_open(&b->routes[0], key, err, sizeof(err));
     assert_string_equal(ws, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     bridge_secret_free(ws);
-    assert_null(bridge_signing_secret_open(b, other_key, err, sizeof(err)));
+    assert_null(route_signing_secret_open(&b->routes[0], other_key, err, sizeof(err)));
     assert_true(err[0] != '\0');
 
     /* A round trip through SQLite's form keeps the sealed values as they are. */
@@ -875,7 +877,7 @@ static void test_secret_patch_rules(void **state)
     bridge_free(p);
     assert_int_equal(
         from_text("{\"signing_secret\":\"********\",\"auth\":null}", b, &p, field, err), 0);
-    assert_string_equal(p->signing_secret, b->signing_secret);
+    assert_string_equal(p->routes[0].signing_secret, b->routes[0].signing_secret);
     assert_null(p->auth);
     bridge_free(p);
     bridge_free(b);

@@ -66,7 +66,7 @@ static void test_event_shape(void **state)
 {
     (void)state;
     struct job j = job_with_body("{\"a\":1}", 7);
-    cJSON *ev = event_from_job(&j, "queued", 0);
+    cJSON *ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     assert_int_equal(cJSON_GetArraySize(ev), sizeof(event_keys) / sizeof(event_keys[0]));
     for (size_t i = 0; i < sizeof(event_keys) / sizeof(event_keys[0]); i++)
         if (get(ev, event_keys[i]) == NULL)
@@ -88,7 +88,7 @@ static void test_event_shape(void **state)
 
     /* A scheduled replay. */
     j.replay_of = (char *)"evt_01JC0000000000000000000000";
-    ev = event_from_job(&j, "scheduled", 1795341660000);
+    ev = event_from_job(&j, EVENT_STATUS_SCHEDULED, 1795341660000);
     assert_string_equal(get(ev, "status")->valuestring, "scheduled");
     assert_string_equal(get(ev, "next_attempt_at")->valuestring, "2026-11-22T10:01:00.000Z");
     assert_string_equal(get(ev, "replay_of")->valuestring, "evt_01JC0000000000000000000000");
@@ -99,14 +99,14 @@ static void test_event_shape(void **state)
     j.query = NULL;
     j.method = NULL;
     j.replay_of = NULL;
-    ev = event_from_job(&j, "queued", 0);
+    ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     assert_json(get(get(ev, "request"), "headers"), "{}");
     assert_json(get(get(ev, "request"), "query"), "{}");
     assert_string_equal(get(get(ev, "request"), "method")->valuestring, "");
     assert_true(cJSON_IsNull(get(ev, "replay_of")));
     cJSON_Delete(ev);
     j.headers_json = (char *)"[1]";
-    ev = event_from_job(&j, "queued", 0);
+    ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     assert_json(get(get(ev, "request"), "headers"), "{}");
     cJSON_Delete(ev);
 }
@@ -160,7 +160,7 @@ static void test_request_bodies(void **state)
     for (size_t i = 0; i < sizeof(body_cases) / sizeof(body_cases[0]); i++) {
         const struct body_case *c = &body_cases[i];
         struct job j = job_with_body(c->body, c->len);
-        cJSON *ev = event_from_job(&j, "queued", 0);
+        cJSON *ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
         const cJSON *req = get(ev, "request");
         char *s = print(get(req, "body"));
         if (strcmp(s, c->json) != 0)
@@ -193,18 +193,18 @@ static void test_body_not_nul_terminated(void **state)
     char *buf = xmalloc(7);
     memcpy(buf, "{\"a\":1}", 7);
     struct job j = job_with_body(buf, 7);
-    cJSON *ev = event_from_job(&j, "queued", 0);
+    cJSON *ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     assert_json(get(get(ev, "request"), "body"), "{\"a\":1}");
     cJSON_Delete(ev);
 
     j = job_with_body("[1]garbage", 3);
-    ev = event_from_job(&j, "queued", 0);
+    ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     assert_json(get(get(ev, "request"), "body"), "[1]");
     cJSON_Delete(ev);
 
     memcpy(buf, "text ok", 7);
     j = job_with_body(buf, 7);
-    ev = event_from_job(&j, "queued", 0);
+    ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     assert_json(get(get(ev, "request"), "body"), "\"text ok\"");
     cJSON_Delete(ev);
     free(buf);
@@ -217,7 +217,7 @@ static void test_binary_body_round_trip(void **state)
     for (size_t i = 0; i < sizeof(bin); i++)
         bin[i] = (unsigned char)(i * 7);
     struct job j = job_with_body((const char *)bin, sizeof(bin));
-    cJSON *ev = event_from_job(&j, "queued", 0);
+    cJSON *ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     const cJSON *b64 = get(get(ev, "request"), "body_base64");
     assert_true(cJSON_IsString(b64));
     assert_true(cJSON_IsNull(get(get(ev, "request"), "body")));
@@ -348,7 +348,7 @@ static void test_summary(void **state)
 {
     (void)state;
     struct job j = job_with_body("{}", 2);
-    cJSON *ev = event_from_job(&j, "queued", 0);
+    cJSON *ev = event_from_job(&j, EVENT_STATUS_QUEUED, 0);
     cJSON *s = event_summary(ev);
     assert_json(s, "{\"id\":\"evt_01JD0000000000000000000000\",\"bridge_id\":"
                    "\"brg_01JD0000000000000000000001\",\"status\":\"queued\",\"received_at\":"
@@ -460,12 +460,12 @@ static void test_json_trusted(void **state)
                 j.path = (char *)"/hooks/\"quoted\\path";
                 next = 1795341660000;
             }
-            char *text = event_json_trusted(&j, "queued", next);
+            char *text = event_json_trusted(&j, EVENT_STATUS_QUEUED, next);
             assert_non_null(text);
             cJSON *got = cJSON_Parse(text);
             if (got == NULL)
                 fail_msg("not JSON: %s", text);
-            cJSON *want = event_from_job(&j, "queued", next);
+            cJSON *want = event_from_job(&j, EVENT_STATUS_QUEUED, next);
             if (!cJSON_Compare(got, want, true)) {
                 char *w = print(want);
                 fail_msg("body %zu variant %d:\n got %s\nwant %s", i, variant, text, w);
@@ -478,7 +478,7 @@ static void test_json_trusted(void **state)
     /* A path that is not valid UTF-8 needs cleaning: left to event_from_job. */
     struct job j = job_with_body("{}", 2);
     j.path = (char *)"/hooks/\xff";
-    assert_null(event_json_trusted(&j, "queued", 0));
+    assert_null(event_json_trusted(&j, EVENT_STATUS_QUEUED, 0));
 }
 
 /* A body nested deeper than the strict checker allows is kept as text by both printers:
@@ -493,7 +493,7 @@ static void test_deep_body_reads_back(void **state)
     memset(body + depth, ']', depth);
     struct job j = job_with_body(body, 2 * depth);
     j.content_type = (char *)"text/plain";
-    char *text = event_json(&j, "queued", 0, NULL, NULL);
+    char *text = event_json(&j, EVENT_STATUS_QUEUED, 0, NULL, NULL);
     cJSON *ev = cJSON_Parse(text);
     if (ev == NULL)
         fail_msg("the stored event does not read back");
@@ -511,7 +511,7 @@ static void test_deep_body_reads_back(void **state)
     free(text);
     /* At the limit it is still kept as JSON. */
     struct job k = job_with_body("[[[[1]]]]", 9);
-    text = event_json(&k, "queued", 0, NULL, NULL);
+    text = event_json(&k, EVENT_STATUS_QUEUED, 0, NULL, NULL);
     ev = cJSON_Parse(text);
     assert_true(cJSON_IsArray(get(get(ev, "request"), "body")));
     cJSON_Delete(ev);

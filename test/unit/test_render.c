@@ -82,7 +82,7 @@ static int render(struct bridge *b, struct job *j, bool redact, const char *sign
 {
     struct render_ctx c;
     char cerr[HB_ERR_LEN];
-    if (render_ctx_init(&c, b, j, key, cerr, sizeof(cerr)) != 0)
+    if (render_ctx_init(&c, b, &b->routes[0], j, key, cerr, sizeof(cerr)) != 0)
         fail_msg("render_ctx_init: %s", cerr);
     int rc = render_request(&c, 2, max_body, redact, signing, omit, out, err, HB_ERR_LEN);
     render_ctx_clear(&c);
@@ -174,7 +174,7 @@ static void test_env_redacted(void **state)
     assert_string_equal(header(shown.hdr, "Authorization"), "Bearer [redacted]");
 
     struct render_ctx c;
-    assert_int_equal(render_ctx_init(&c, b, &j, key, err, HB_ERR_LEN), 0);
+    assert_int_equal(render_ctx_init(&c, b, &b->routes[0], &j, key, err, HB_ERR_LEN), 0);
     cJSON *o = render_outbound(&c, &shown);
     render_ctx_clear(&c);
     char *text = cJSON_PrintUnformatted(o);
@@ -209,7 +209,7 @@ static void test_headers_left_out(void **state)
     char err[HB_ERR_LEN];
     assert_int_equal(render(b, &j, false, NULL, 1 << 20, omit, &sent, err), 0);
     size_t i = 0;
-    for (const cJSON *h = b->headers->child; h != NULL; h = h->next, i++)
+    for (const cJSON *h = b->routes[0].headers->child; h != NULL; h = h->next, i++)
         if (omit[i] != (strcmp(h->string, "X-Kept") != 0))
             fail_msg("header %s: omit %d", h->string, omit[i]);
     assert_int_equal(i, 4);

@@ -539,6 +539,43 @@ static void test_event_delete_older(void **state)
     }
 }
 
+struct counted {
+    int64_t delivered, failed, other;
+};
+
+static void count_into(const char *status, int64_t count, void *arg)
+{
+    struct counted *c = arg;
+    if (strcmp(status, "delivered") == 0)
+        c->delivered += count;
+    else if (strcmp(status, "failed") == 0)
+        c->failed += count;
+    else
+        c->other += count;
+}
+
+/* Only the bridge's events at or after the bound count, by status. */
+static void test_event_counts_since(void **state)
+{
+    struct tmpdb *f = *state;
+    char err[HB_ERR_LEN], id[HB_ID_LEN], since[HB_ID_LEN];
+    for (int i = 0; i < 10; i++) {
+        ids_new("evt_", 1000 + i, id, sizeof(id));
+        insert_event(f->st, id, i % 5 == 0 ? "brg_b" : "brg_a", i % 2 ? "failed" : "delivered",
+                     1000 + i);
+    }
+    ids_time_bound("evt_", 1004, since, sizeof(since));
+    struct counted c = {0, 0, 0};
+    assert_int_equal(store_event_counts_since(f->st, "brg_a", since, count_into, &c, err), 0);
+    /* brg_a from 1004 on: 1004, 1006, 1008 delivered; 1007, 1009 failed (1005 is brg_b) */
+    assert_int_equal(c.delivered, 3);
+    assert_int_equal(c.failed, 2);
+    assert_int_equal(c.other, 0);
+    struct counted none = {0, 0, 0};
+    assert_int_equal(store_event_counts_since(f->st, "brg_c", since, count_into, &none, err), 0);
+    assert_int_equal(none.delivered + none.failed + none.other, 0);
+}
+
 /* ---- connections and transactions ---- */
 
 static void test_data_version(void **state)
@@ -734,6 +771,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_open_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_delete_older, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_counts_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test(test_open_error),

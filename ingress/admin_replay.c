@@ -84,7 +84,7 @@ static void replay_bad(struct httpd_req *req, const char *what)
     httpd_reply_json_error(req, 400, "invalid_parameter", msg);
 }
 
-/* A route name as the SPEC spells it: [a-z0-9_-]{1,64}. */
+/* A route name: [a-z0-9_-]{1,64}, as a bridge's routes are named. */
 static bool replay_route_name_ok(const char *s)
 {
     size_t n = strlen(s);

@@ -5,12 +5,14 @@
 #   make test       install missing packages, build with ASan/UBSan, run unit and
 #                   integration tests; ends with "N passed, N failed"
 #   make bench      scripts/bench (speed figures)
+#   make check-style  scripts/check-style: no banned calls (STYLE.md) and clang-format clean;
+#                   make test runs it first
 #   make fuzz       build the libFuzzer harnesses of test/fuzz/ with clang and run each for
 #                   FUZZ_SECONDS (default 60); make test runs them for a few seconds each
 
 CC ?= cc
 PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8 gmime-3.0 \
-        libevent_openssl openssl
+        libevent_openssl openssl libidn2
 BUILD ?= build
 BINDIR ?= bin
 OPT ?= -O2
@@ -47,7 +49,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 SCHEMAS := $(wildcard schemas/*.sql schemas/*.json)
 UI_FILES := $(shell find ui -type f ! -name '.*' 2>/dev/null)
 
-.PHONY: all deps run test unit tools bench clean format fuzz fuzz-build fuzz-bins
+.PHONY: all deps run test unit tools bench clean format fuzz fuzz-build fuzz-bins check-style
 all: $(BINDIR)/hookbridge-ingress $(BINDIR)/hookbridge-worker
 
 deps:
@@ -57,7 +59,7 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run
 
-test: deps
+test: deps check-style
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined OPT=-O1 BUILD=build/asan \
 		BINDIR=build/asan/bin all unit tools
@@ -65,6 +67,9 @@ test: deps
 	@HB_BIN=build/asan/bin HB_UNIT=build/asan/test HB_FUZZ=build/fuzz/bin test/run
 
 unit: $(UNIT_BIN)
+
+check-style:
+	@scripts/check-style
 
 # Helpers the integration tests run (test/tools/X.c -> $(BUILD)/test/X).
 TOOL_SRC := $(wildcard test/tools/*.c)
@@ -88,6 +93,11 @@ fuzz-bins: $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/bin/%)
 
 $(BUILD)/bin/fuzz_httpparse: $(BUILD)/test/fuzz/fuzz_httpparse.o $(BUILD)/ingress/httpparse.o \
 		$(BUILD)/libhbcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/fuzz_httpd: $(BUILD)/test/fuzz/fuzz_httpd.o $(BUILD)/ingress/httpd.o \
+		$(BUILD)/ingress/httpparse.o $(BUILD)/ingress/listener.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
 
@@ -148,7 +158,8 @@ $(BINDIR)/hookbridge-worker: $(WORKER_OBJ) $(BUILD)/libhbcommon.a
 
 # test_http tests ingress/http.c's pure helpers, so it links that object too.
 $(BUILD)/test/test_http: $(BUILD)/test/unit/test_http.o $(BUILD)/ingress/http.o \
-		$(BUILD)/ingress/httpd.o $(BUILD)/ingress/httpparse.o $(BUILD)/libhbcommon.a
+		$(BUILD)/ingress/httpd.o $(BUILD)/ingress/httpparse.o $(BUILD)/ingress/listener.o \
+		$(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
@@ -166,13 +177,13 @@ $(BUILD)/test/test_smtpparse: $(BUILD)/test/unit/test_smtpparse.o $(BUILD)/ingre
 
 # test_smtpd runs ingress/smtpd.c's listener on loopback.
 $(BUILD)/test/test_smtpd: $(BUILD)/test/unit/test_smtpd.o $(BUILD)/ingress/smtpd.o \
-		$(BUILD)/ingress/smtpparse.o $(BUILD)/libhbcommon.a
+		$(BUILD)/ingress/smtpparse.o $(BUILD)/ingress/listener.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # test_httpd runs ingress/httpd.c's server on loopback.
 $(BUILD)/test/test_httpd: $(BUILD)/test/unit/test_httpd.o $(BUILD)/ingress/httpd.o \
-		$(BUILD)/ingress/httpparse.o $(BUILD)/libhbcommon.a
+		$(BUILD)/ingress/httpparse.o $(BUILD)/ingress/listener.o $(BUILD)/libhbcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 

@@ -8,6 +8,7 @@
 #include "auth.h"
 
 #include "crypto.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <sodium.h>
@@ -65,14 +66,6 @@ const char *auth_type_name(enum auth_type t)
     if ((unsigned)t >= AUTH_NTYPES)
         return "unknown";
     return auth_type_names[t];
-}
-
-/* RFC 9110 tchar: what a header field name may be made of. */
-static bool auth_is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
 static bool auth_is_member(const char *name)
@@ -146,7 +139,7 @@ static int auth_set_header(const cJSON *v, struct auth_params *p, char *err, siz
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v->valuestring[i];
-        if (!auth_is_tchar(c)) {
+        if (!text_is_tchar(c)) {
             snprintf(err, errlen, "header: must be a valid http header name");
             return -1;
         }

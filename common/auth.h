@@ -1,5 +1,5 @@
 /*
- * auth.h - inbound sender authentication of a bridge (SPEC "Inbound": `auth`).
+ * auth.h - inbound sender authentication of a bridge (its `auth` object).
  *
  * Four types, as the bridge's `auth` object names them:
  *   {"type":"none"}

@@ -23,6 +23,7 @@
 #include "store.h"
 #include "template.h"
 #include "text.h"
+#include "uri.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -116,65 +117,9 @@ bool bridge_header_reserved(const char *name)
     return strncasecmp(name, "Proxy-", 6) == 0;
 }
 
-/*
- * Check that an http(s) URL has a host. By hand rather than with curl's or libevent's
- * parser because outbound_url may hold template references (`${payload.id}`) that strict
- * parsers refuse; they are resolved before the request is made.
- */
 const char *bridge_url_problem(const char *url)
 {
-    const char *p;
-    if (strncasecmp(url, "http://", 7) == 0)
-        p = url + 7;
-    else if (strncasecmp(url, "https://", 8) == 0)
-        p = url + 8;
-    else
-        return "must start with http:// or https://";
-    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
-        if (*c <= 0x20 || *c == 0x7F)
-            return "must not contain spaces or control characters";
-
-    size_t alen = strcspn(p, "/?#");
-    const char *auth_end = p + alen;
-    /* Userinfo ends at the last '@' of the authority. */
-    const char *host = p;
-    for (const char *c = p; c < auth_end; c++)
-        if (*c == '@')
-            host = c + 1;
-    const char *port = NULL;
-    const char *host_end;
-    if (*host == '[') {
-        const char *close = memchr(host, ']', (size_t)(auth_end - host));
-        if (close == NULL || close == host + 1)
-            return "must have a valid host";
-        host_end = close + 1;
-        if (host_end < auth_end) {
-            if (*host_end != ':')
-                return "must have a valid host";
-            port = host_end + 1;
-        }
-    } else {
-        const char *colon = memchr(host, ':', (size_t)(auth_end - host));
-        host_end = colon ? colon : auth_end;
-        if (colon)
-            port = colon + 1;
-    }
-    if (host_end == host)
-        return "must have a host";
-    if (port != NULL) {
-        /* An empty port means the default (RFC 3986 allows "host:"). */
-        long val = 0;
-        for (const char *c = port; c < auth_end; c++) {
-            if (*c < '0' || *c > '9')
-                return "must have a numeric port";
-            val = val * 10 + (*c - '0');
-            if (val > 65535)
-                return "must have a port in 1..65535";
-        }
-        if (port < auth_end && val == 0)
-            return "must have a port in 1..65535";
-    }
-    return NULL;
+    return uri_http_problem(url);
 }
 
 /*

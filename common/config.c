@@ -35,7 +35,7 @@ struct config_opt {
 #define OFF(f) offsetof(struct config, f)
 #define STR(f) OFF(f), sizeof(((struct config *)0)->f)
 
-/* The roles follow the SPEC's Configuration table: a flag of the other binary is an error
+/* The roles follow the README's Configuration table: a flag of the other binary is an error
  * (so a worker started with --listen says so instead of ignoring it), while its environment
  * variable is read by both, since one environment usually serves both processes. */
 static const struct config_opt config_opts[] = {
@@ -336,7 +336,7 @@ static void config_usage(enum config_role role)
                "admin API bearer token, at least 16 characters (unset: 401 to everything)");
 }
 
-/* The SPEC's default public URL: http://localhost:{port} for a wildcard listen address,
+/* The default public URL: http://localhost:{port} for a wildcard listen address,
  * else http://{host}:{port}, an IPv6 host in brackets. */
 static void config_derive_public_url(struct config *cfg)
 {

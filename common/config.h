@@ -1,6 +1,6 @@
 /*
  * config.h - settings of both processes, from flags and HOOKBRIDGE_* environment
- * variables (flags win), with the defaults of the SPEC's Configuration table.
+ * variables (flags win), with the defaults of the README's Configuration table.
  *
  * A missing or malformed setting is an error whose message names it, so main() can stop
  * with one clear line.

@@ -1,5 +1,5 @@
 /*
- * destcfg.h - the destination settings of a route (SPEC "Destinations"): `tls` (client
+ * destcfg.h - the destination settings of a route (README "Destinations"): `tls` (client
  * certificate, key and CA for mutual TLS), `email` (a route whose outbound_url is smtp://
  * or smtps://) and `oauth2` (client credentials or rotating refresh tokens).
  *

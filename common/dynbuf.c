@@ -8,7 +8,9 @@
 
 #include "xalloc.h"
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +24,8 @@ void dynbuf_init(struct dynbuf *b, size_t max)
     b->max = max < SIZE_MAX ? max : SIZE_MAX - 1; /* room for the NUL */
 }
 
-int dynbuf_add(struct dynbuf *b, const void *mem, size_t n)
+/* Make room for `n` more bytes and the NUL, or free the buffer when that passes the cap. */
+static int dynbuf_reserve(struct dynbuf *b, size_t n)
 {
     if (n > b->max - b->len) {
         dynbuf_free(b);
@@ -38,6 +41,14 @@ int dynbuf_add(struct dynbuf *b, const void *mem, size_t n)
         b->p = xrealloc(b->p, size);
         b->size = size;
     }
+    return 0;
+}
+
+int dynbuf_add(struct dynbuf *b, const void *mem, size_t n)
+{
+    int rc = dynbuf_reserve(b, n);
+    if (rc != 0)
+        return rc;
     if (n > 0)
         memcpy(b->p + b->len, mem, n);
     b->len += n;
@@ -53,6 +64,33 @@ int dynbuf_addstr(struct dynbuf *b, const char *s)
 int dynbuf_addc(struct dynbuf *b, char c)
 {
     return dynbuf_add(b, &c, 1);
+}
+
+int dynbuf_vprintf(struct dynbuf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0) {
+        va_end(again);
+        return -1;
+    }
+    int rc = dynbuf_reserve(b, (size_t)n);
+    if (rc == 0) {
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+    return rc;
+}
+
+int dynbuf_printf(struct dynbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = dynbuf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 const char *dynbuf_ptr(const struct dynbuf *b)

@@ -12,6 +12,7 @@
 #ifndef DYNBUF_H
 #define DYNBUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* What an add returns when the contents would grow past the buffer's maximum. */
@@ -39,6 +40,14 @@ int dynbuf_addstr(struct dynbuf *b, const char *s);
 
 /* dynbuf_add of one byte. */
 int dynbuf_addc(struct dynbuf *b, char c);
+
+/* dynbuf_add of printf-formatted text (curl's curlx_dyn_addf). Returns 0, DYNBUF_TOO_BIG
+ * (the buffer freed, as dynbuf_add), or -1 when the format fails (the buffer unchanged). */
+int dynbuf_printf(struct dynbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* dynbuf_printf with a va_list (curl's curlx_dyn_vaddf); `ap` is used up. */
+int dynbuf_vprintf(struct dynbuf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* The contents, always NUL-terminated ("" when empty); valid until the next change. */
 const char *dynbuf_ptr(const struct dynbuf *b);

@@ -1,5 +1,5 @@
 /*
- * filter.h - a bridge's `filter` (SPEC "Inbound: filter"): which inbound events are
+ * filter.h - a bridge's `filter` (README "Filters"): which inbound events are
  * forwarded. An event that does not match is recorded `filtered` and never sent.
  *
  * A filter is a JSON object; every member must hold (implicit AND):

@@ -35,10 +35,10 @@ bool jsonformat_email(const char *s);
 /*
  * An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, each
  * at most 63 characters, at most 253 in all, no trailing dot. A label starting with "xn--"
- * must be an IDNA2008 A-label: valid Punycode that decodes to a U-label whose code points
- * are PVALID (RFC 5892, from Unicode 14 tables) or pass their CONTEXTJ / CONTEXTO rule, that
- * does not start with a combining mark nor hold "--" in its 3rd and 4th positions. Not
- * checked: NFC and the Bidi rule (RFC 5893).
+ * must be an IDNA2008 A-label, as libidn2 registers one: valid Punycode that decodes to a
+ * U-label in NFC whose code points are PVALID (RFC 5892, libidn2's Unicode tables) or pass
+ * their CONTEXTJ / CONTEXTO rule, that does not start with a combining mark nor hold "--" in
+ * its 3rd and 4th positions, and that keeps the Bidi rule (RFC 5893).
  */
 bool jsonformat_hostname(const char *s);
 

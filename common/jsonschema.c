@@ -16,9 +16,11 @@
  */
 #include "jsonschema.h"
 
+#include "dynbuf.h"
 #include "jsonformat.h"
 #include "utf8.h"
 #include "text.h"
+#include "uri.h"
 #include "xalloc.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -61,10 +63,10 @@ enum {
 static const char *const type_names[] = {"null",   "boolean", "object", "array",
                                          "number", "string",  "integer"};
 
-struct js_str {
-    char *buf;
-    size_t len, cap;
-};
+/* Growable strings (JSON pointers, canonical forms of values, rewritten regexes) are
+ * dynbufs without a cap of their own: what they hold is bounded by the schema and the
+ * instance, both already in memory, so memory runs out (xalloc.h: abort) long before. */
+#define JS_STR_MAX (SIZE_MAX / 4)
 
 struct js_regex {
     pcre2_code *code;
@@ -137,26 +139,21 @@ struct jsonschema {
 
 /* ---- small helpers: growable strings and JSON pointers ---- */
 
-static void str_add(struct js_str *s, const char *p, size_t n)
+static void str_add(struct dynbuf *s, const char *p, size_t n)
 {
-    if (s->buf == NULL || s->len + n + 1 > s->cap) {
-        s->cap = (s->len + n + 1) * 2;
-        s->buf = xrealloc(s->buf, s->cap);
-    }
-    memcpy(s->buf + s->len, p, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
+    if (dynbuf_add(s, p, n) != 0)
+        abort(); /* past JS_STR_MAX: see there */
 }
 
-static void str_addz(struct js_str *s, const char *p)
+static void str_addz(struct dynbuf *s, const char *p)
 {
     str_add(s, p, strlen(p));
 }
 
 /* Append "/" + `seg` escaped as a JSON pointer token; returns the length to pop back to. */
-static size_t path_push(struct js_str *p, const char *seg)
+static size_t path_push(struct dynbuf *p, const char *seg)
 {
-    size_t old = p->len;
+    size_t old = dynbuf_len(p);
     str_add(p, "/", 1);
     for (; *seg; seg++) {
         if (*seg == '~')
@@ -169,38 +166,36 @@ static size_t path_push(struct js_str *p, const char *seg)
     return old;
 }
 
-static size_t path_push_index(struct js_str *p, size_t i)
+static size_t path_push_index(struct dynbuf *p, size_t i)
 {
     char num[32];
     snprintf(num, sizeof(num), "%zu", i);
     return path_push(p, num);
 }
 
-static void path_pop(struct js_str *p, size_t old)
+static void path_pop(struct dynbuf *p, size_t old)
 {
-    p->len = old;
-    if (p->buf != NULL)
-        p->buf[old] = '\0';
+    dynbuf_truncate(p, old);
 }
 
-static const char *str_get(const struct js_str *s)
+static const char *str_get(const struct dynbuf *s)
 {
-    return s->buf != NULL ? s->buf : "";
+    return dynbuf_ptr(s);
 }
 
 /* The value at JSON pointer `ptr` (already percent-decoded) inside `root`, or NULL. */
 static const cJSON *pointer_get(const cJSON *root, const char *ptr)
 {
     const cJSON *cur = root;
-    struct js_str tok = {0};
+    struct dynbuf tok;
+    dynbuf_init(&tok, JS_STR_MAX);
     while (cur != NULL && *ptr != '\0') {
         if (*ptr != '/') {
             cur = NULL;
             break;
         }
         ptr++;
-        tok.len = 0;
-        str_add(&tok, "", 0);
+        dynbuf_truncate(&tok, 0);
         for (; *ptr != '\0' && *ptr != '/'; ptr++) {
             if (*ptr == '~' && (ptr[1] == '0' || ptr[1] == '1')) {
                 str_add(&tok, ptr[1] == '0' ? "~" : "/", 1);
@@ -215,147 +210,21 @@ static const cJSON *pointer_get(const cJSON *root, const char *ptr)
         if (cur == NULL)
             break;
         if (cJSON_IsObject(cur)) {
-            cur = cJSON_GetObjectItemCaseSensitive(cur, tok.buf);
+            cur = cJSON_GetObjectItemCaseSensitive(cur, dynbuf_ptr(&tok));
         } else if (cJSON_IsArray(cur)) {
             char *end;
-            long i = strtol(tok.buf, &end, 10);
-            bool digits = tok.len > 0 && tok.buf[0] >= '0' && tok.buf[0] <= '9';
-            bool leading_zero = tok.len > 1 && tok.buf[0] == '0';
+            const char *t = dynbuf_ptr(&tok);
+            long i = strtol(t, &end, 10);
+            bool digits = t[0] >= '0' && t[0] <= '9';
+            bool leading_zero = digits && t[1] != '\0' && t[0] == '0';
             bool index = digits && !leading_zero && *end == '\0' && i <= INT_MAX;
             cur = index ? cJSON_GetArrayItem(cur, (int)i) : NULL;
         } else {
             cur = NULL;
         }
     }
-    free(tok.buf);
+    dynbuf_free(&tok);
     return cur;
-}
-
-/* ---- URI references (RFC 3986 section 5), enough to resolve $id and $ref ---- */
-
-struct js_uri_parts {
-    const char *scheme, *auth, *path, *query, *frag;
-    size_t scheme_len, auth_len, path_len, query_len;
-};
-
-static void uri_split(const char *s, struct js_uri_parts *u)
-{
-    memset(u, 0, sizeof(*u));
-    size_t n = strcspn(s, ":/?#");
-    if (n > 0 && s[n] == ':') {
-        u->scheme = s;
-        u->scheme_len = n;
-        s += n + 1;
-    }
-    if (s[0] == '/' && s[1] == '/') {
-        u->auth = s + 2;
-        u->auth_len = strcspn(u->auth, "/?#");
-        s = u->auth + u->auth_len;
-    }
-    u->path = s;
-    u->path_len = strcspn(s, "?#");
-    s += u->path_len;
-    if (*s == '?') {
-        u->query = s + 1;
-        u->query_len = strcspn(u->query, "#");
-        s = u->query + u->query_len;
-    }
-    if (*s == '#')
-        u->frag = s + 1;
-}
-
-/* RFC 3986 5.2.4, appending the result to `out`. */
-static void remove_dot_segments(struct js_str *out, const char *path, size_t len)
-{
-    char *in = xstrndup(path, len);
-    char *p = in;
-    size_t start = out->len;
-    str_add(out, "", 0);
-    while (*p != '\0') {
-        if (strncmp(p, "../", 3) == 0) {
-            p += 3;
-        } else if (strncmp(p, "./", 2) == 0 || strncmp(p, "/./", 3) == 0) {
-            p += 2;
-        } else if (strcmp(p, "/.") == 0) {
-            p[1] = '/';
-            p++;
-        } else if (strncmp(p, "/../", 4) == 0 || strcmp(p, "/..") == 0) {
-            p += 2;
-            *p = '/';
-            while (out->len > start && out->buf[out->len - 1] != '/')
-                out->len--;
-            if (out->len > start)
-                out->len--;
-            out->buf[out->len] = '\0';
-        } else if (strcmp(p, ".") == 0 || strcmp(p, "..") == 0) {
-            break;
-        } else {
-            size_t seg = 1 + strcspn(p + 1, "/");
-            if (*p != '/')
-                seg = strcspn(p, "/");
-            str_add(out, p, seg);
-            p += seg;
-        }
-    }
-    str_add(out, "", 0);
-    free(in);
-}
-
-/* `ref` resolved against `base` (which may be relative, or empty: no base). */
-static char *uri_resolve(const char *base, const char *ref)
-{
-    struct js_uri_parts b, r;
-    struct js_str t = {0};
-    uri_split(base, &b);
-    uri_split(ref, &r);
-    const struct js_uri_parts *auth_from = &r, *scheme_from = &b;
-    if (r.scheme != NULL)
-        scheme_from = &r;
-    else if (r.auth == NULL)
-        auth_from = &b;
-    if (scheme_from->scheme != NULL) {
-        str_add(&t, scheme_from->scheme, scheme_from->scheme_len);
-        str_add(&t, ":", 1);
-    }
-    if (auth_from->auth != NULL) {
-        str_add(&t, "//", 2);
-        str_add(&t, auth_from->auth, auth_from->auth_len);
-    }
-    const char *query = r.query;
-    size_t query_len = r.query_len;
-    if (r.scheme != NULL || r.auth != NULL || (r.path_len > 0 && r.path[0] == '/')) {
-        remove_dot_segments(&t, r.path, r.path_len);
-    } else if (r.path_len == 0) {
-        str_add(&t, b.path, b.path_len);
-        if (query == NULL) {
-            query = b.query;
-            query_len = b.query_len;
-        }
-    } else {
-        /* Merge: the base path up to its last "/", then the reference's path. */
-        struct js_str merged = {0};
-        if (b.auth != NULL && b.path_len == 0) {
-            str_add(&merged, "/", 1);
-        } else {
-            size_t keep = b.path_len;
-            while (keep > 0 && b.path[keep - 1] != '/')
-                keep--;
-            str_add(&merged, b.path, keep);
-        }
-        str_add(&merged, r.path, r.path_len);
-        remove_dot_segments(&t, merged.buf, merged.len);
-        free(merged.buf);
-    }
-    if (query != NULL) {
-        str_add(&t, "?", 1);
-        str_add(&t, query, query_len);
-    }
-    if (r.frag != NULL) {
-        str_add(&t, "#", 1);
-        str_addz(&t, r.frag);
-    }
-    str_add(&t, "", 0);
-    return t.buf;
 }
 
 /* ---- regular expressions: ECMA-262 spellings PCRE2 lacks, rewritten ---- */
@@ -376,7 +245,7 @@ static const char category_aliases[] =
     " Other=C Control=Cc cntrl=Cc Format=Cf Surrogate=Cs Private_Use=Co Unassigned=Cn ";
 
 /* Rewrite \p{Name} at `p` (just after "\p" or "\P") into `out`; returns the bytes used. */
-static size_t ecma_property(struct js_str *out, const char *p)
+static size_t ecma_property(struct dynbuf *out, const char *p)
 {
     size_t n = p[0] == '{' ? strcspn(p, "}") : 0;
     if (n == 0 || p[n] != '}')
@@ -412,7 +281,8 @@ static size_t ecma_property(struct js_str *out, const char *p)
  */
 static char *ecma_to_pcre2(const char *src)
 {
-    struct js_str out = {0};
+    struct dynbuf out;
+    dynbuf_init(&out, JS_STR_MAX);
     bool in_class = false;
     for (const char *p = src; *p != '\0'; p++) {
         if (*p == '\\' && p[1] != '\0') {
@@ -441,8 +311,7 @@ static char *ecma_to_pcre2(const char *src)
             in_class = false;
         }
     }
-    str_add(&out, "", 0);
-    return out.buf;
+    return dynbuf_take(&out, NULL);
 }
 
 static void *pcre2_xmalloc(PCRE2_SIZE n, void *data)
@@ -475,7 +344,7 @@ struct js_compiler {
     struct jsonschema *s;
     char *err;
     size_t errlen;
-    struct js_str path;
+    struct dynbuf path;
     int depth;
     pcre2_compile_context *cctx;
     /* cJSON pointer -> node, open addressing */
@@ -501,7 +370,7 @@ static int compile_error(struct js_compiler *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    const char *where = c->path.len > 0 ? c->path.buf : "/";
+    const char *where = dynbuf_len(&c->path) > 0 ? dynbuf_ptr(&c->path) : "/";
     if (c->errlen > 0)
         snprintf(c->err, c->errlen, "%s at %s", msg, where);
     return -1;
@@ -628,7 +497,7 @@ static int compile_regex(struct js_compiler *c, struct js_regex *re, const char 
     if (sub != NULL)
         path_push(&c->path, sub);
     if (c->errlen > 0)
-        snprintf(c->err, c->errlen, "invalid regular expression at %s: %s", c->path.buf,
+        snprintf(c->err, c->errlen, "invalid regular expression at %s: %s", dynbuf_ptr(&c->path),
                  (const char *)msg);
     path_pop(&c->path, old);
     return -1;
@@ -1174,6 +1043,7 @@ void jsonschema_free(struct jsonschema *s)
 int jsonschema_compile(const cJSON *schema, struct jsonschema **out, char *err, size_t errlen)
 {
     struct js_compiler c = {.err = err, .errlen = errlen};
+    dynbuf_init(&c.path, JS_STR_MAX);
     int rc = -1;
     *out = NULL;
     if (errlen > 0)
@@ -1205,7 +1075,7 @@ int jsonschema_compile(const cJSON *schema, struct jsonschema **out, char *err, 
 out_free:
     jsonschema_free(c.s);
     pcre2_compile_context_free(c.cctx);
-    free(c.path.buf);
+    dynbuf_free(&c.path);
     free(c.slots);
     for (size_t i = 0; i < c.n_resources; i++)
         free(c.resources[i].uri);
@@ -1229,7 +1099,7 @@ out_free:
 struct js_vctx {
     cJSON *errors;
     int max, count, quiet, depth;
-    struct js_str path; /* JSON pointer of the instance location */
+    struct dynbuf path; /* JSON pointer of the instance location */
     const struct jsonschema *s;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
@@ -1324,7 +1194,7 @@ static bool json_equal(const cJSON *a, const cJSON *b)
  * object members go in name order (members in any order alike). Each part is
  * self-delimiting, so concatenations cannot be confused.
  */
-static void canon_add(struct js_str *out, const cJSON *x);
+static void canon_add(struct dynbuf *out, const cJSON *x);
 
 static int member_order(const void *a, const void *b)
 {
@@ -1332,7 +1202,7 @@ static int member_order(const void *a, const void *b)
     return strcmp(x->string, y->string);
 }
 
-static void canon_add_str(struct js_str *out, char tag, const char *p)
+static void canon_add_str(struct dynbuf *out, char tag, const char *p)
 {
     uint64_t n = strlen(p);
     str_add(out, &tag, 1);
@@ -1340,7 +1210,7 @@ static void canon_add_str(struct js_str *out, char tag, const char *p)
     str_add(out, p, n);
 }
 
-static void canon_add(struct js_str *out, const cJSON *x)
+static void canon_add(struct dynbuf *out, const cJSON *x)
 {
     if (cJSON_IsNumber(x)) {
         double d = x->valuedouble == 0 ? 0 : x->valuedouble;
@@ -1410,28 +1280,30 @@ static bool find_duplicate(const cJSON *x, long len, long *first, long *second)
     if (len < 2)
         return false;
     struct js_item *items = xmalloc((size_t)len * sizeof(*items));
-    struct js_str buf = {0};
+    struct dynbuf buf;
+    dynbuf_init(&buf, JS_STR_MAX);
     long n = 0;
     for (const cJSON *e = x->child; e != NULL && n < len; e = e->next, n++) {
-        size_t off = buf.len;
+        size_t off = dynbuf_len(&buf);
         canon_add(&buf, e);
-        items[n] = (struct js_item){0, off, buf.len - off, n};
+        items[n] = (struct js_item){0, off, dynbuf_len(&buf) - off, n};
     }
+    const char *text = dynbuf_ptr(&buf);
     for (long i = 0; i < n; i++)
-        items[i].hash = text_hash_keyed(buf.buf + items[i].off, items[i].len);
-    qsort_r(items, (size_t)n, sizeof(*items), item_order, buf.buf);
+        items[i].hash = text_hash_keyed(text + items[i].off, items[i].len);
+    qsort_r(items, (size_t)n, sizeof(*items), item_order, (void *)text);
     *first = -1;
     for (long a = 0; a + 1 < n; a++) {
         /* Within a run of equal items (sorted by index) each one's next equal is the next
          * in the run; the run's pair ajv would name is its last two. */
-        if (item_cmp_value(&items[a], &items[a + 1], buf.buf) == 0 &&
-            (a + 2 >= n || item_cmp_value(&items[a + 1], &items[a + 2], buf.buf) != 0) &&
+        if (item_cmp_value(&items[a], &items[a + 1], text) == 0 &&
+            (a + 2 >= n || item_cmp_value(&items[a + 1], &items[a + 2], text) != 0) &&
             items[a].index > *first) {
             *first = items[a].index;
             *second = items[a + 1].index;
         }
     }
-    free(buf.buf);
+    dynbuf_free(&buf);
     free(items);
     return *first >= 0;
 }
@@ -1539,14 +1411,15 @@ static bool check_generic(struct js_vctx *v, const struct js_node *n, const cJSO
         if (cJSON_IsString(n->type)) {
             ok = fail(v, "must be %s", n->type->valuestring);
         } else {
-            struct js_str names = {0};
+            struct dynbuf names;
+            dynbuf_init(&names, JS_STR_MAX);
             for (const cJSON *e = n->type->child; e != NULL; e = e->next) {
                 str_addz(&names, e->valuestring);
                 if (e->next != NULL)
                     str_add(&names, ",", 1);
             }
             ok = fail(v, "must be %s", str_get(&names));
-            free(names.buf);
+            dynbuf_free(&names);
         }
     }
     if (n->enum_values != NULL) {
@@ -1771,6 +1644,7 @@ bool jsonschema_validate(const struct jsonschema *s, const cJSON *instance, cJSO
                          int max_errors)
 {
     struct js_vctx v = {.errors = errors, .max = max_errors, .s = s};
+    dynbuf_init(&v.path, JS_STR_MAX);
     bool ok;
     if (instance == NULL)
         ok = fail(&v, "must be a JSON value");
@@ -1791,7 +1665,7 @@ bool jsonschema_validate(const struct jsonschema *s, const cJSON *instance, cJSO
     }
     free(v.costly_path);
     free(v.costly_msg);
-    free(v.path.buf);
+    dynbuf_free(&v.path);
     pcre2_match_data_free(v.md);
     pcre2_match_context_free(v.mctx);
     return ok;

@@ -1,7 +1,7 @@
 /*
  * jsonschema.h - a JSON Schema draft-07 validator over cJSON.
  *
- * Used for a bridge's inbound `schema` (SPEC "Inbound") and for the admin API's bridge
+ * Used for a bridge's inbound `schema` and for the admin API's bridge
  * bodies (schemas/bridge.schema.json). A schema is compiled once (regexes compiled,
  * `$ref`s resolved, every keyword checked) and then validates any number of instances.
  *

@@ -2,7 +2,7 @@
  * mail_in.h - an inbound e-mail (RFC 5322 / MIME bytes) as the JSON payload of its event.
  *
  * Both ways a message comes in use it: the SMTP listener (ingress/smtpd.c) and a POST with
- * Content-Type message/rfc822 to /hooks/{endpoint}. The payload is the SPEC's
+ * Content-Type message/rfc822 to /hooks/{endpoint}. The payload (README, "E-mail in") is
  *   {"from","to","cc","subject","date","message_id","text","html","headers":{…},
  *    "attachments":[{"filename","content_type","size","content_base64"}]}
  * with `from` {"name","address"} (null when absent) and `to`/`cc` arrays of those. Parsing

@@ -3,11 +3,13 @@
  */
 #include "metrics.h"
 
+#include "dynbuf.h"
 #include "rconn.h"
 #include "text.h"
 #include "xalloc.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,30 +35,28 @@ void metrics_bucket_field(const char *hist, int64_t ms, char *out, size_t outlen
     snprintf(out, outlen, "%s|%s", hist, metrics_le[i]);
 }
 
-struct metrics_buf {
-    char *s;
-    size_t len, cap;
+/* The most /metrics text one render makes. Its size follows the hash it renders (a line per
+ * bridge and status code, a fixed few more), which a few thousand bridges keep far below. */
+#define METRICS_TEXT_MAX (64u << 20)
+
+/* The text being rendered; `too_big` stops it at the first line past the cap, since the
+ * buffer would take the lines after it again. */
+struct metrics_text {
+    struct dynbuf buf;
+    bool too_big;
 };
 
-static void mb_printf(struct metrics_buf *b, const char *fmt, ...)
+static void metrics_printf(struct metrics_text *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void mb_printf(struct metrics_buf *b, const char *fmt, ...)
+static void metrics_printf(struct metrics_text *t, const char *fmt, ...)
 {
+    if (t->too_big)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    t->too_big = dynbuf_vprintf(&t->buf, fmt, ap) != 0;
     va_end(ap);
-    if (n < 0)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 static long long metrics_value(const char *const *strs, size_t n, const char *field)
@@ -68,39 +68,40 @@ static long long metrics_value(const char *const *strs, size_t n, const char *fi
 }
 
 /* Counters whose field is "{kind}|{label}": one sample per label. */
-static void metrics_labelled(struct metrics_buf *b, const char *const *strs, size_t n,
+static void metrics_labelled(struct metrics_text *b, const char *const *strs, size_t n,
                              const char *kind, const char *name, const char *label)
 {
     size_t kl = strlen(kind);
     for (size_t i = 0; i + 1 < n; i += 2) {
         if (strncmp(strs[i], kind, kl) != 0 || strs[i][kl] != '|')
             continue;
-        mb_printf(b, "%s{%s=\"%s\"} %s\n", name, label, strs[i] + kl + 1, strs[i + 1]);
+        metrics_printf(b, "%s{%s=\"%s\"} %s\n", name, label, strs[i] + kl + 1, strs[i + 1]);
     }
 }
 
-static void metrics_histogram(struct metrics_buf *b, const char *const *strs, size_t n,
+static void metrics_histogram(struct metrics_text *b, const char *const *strs, size_t n,
                               const char *hist, const char *name, const char *help)
 {
     char field[METRICS_FIELD_LEN];
-    mb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    metrics_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     long long cumulative = 0;
     for (size_t i = 0; i < METRICS_NLE; i++) {
         snprintf(field, sizeof(field), "%s|%s", hist, metrics_le[i]);
         cumulative += metrics_value(strs, n, field);
-        mb_printf(b, "%s_bucket{le=\"%s\"} %lld\n", name, metrics_le[i], cumulative);
+        metrics_printf(b, "%s_bucket{le=\"%s\"} %lld\n", name, metrics_le[i], cumulative);
     }
     snprintf(field, sizeof(field), "%s|sum_ms", hist);
     long long sum_ms = metrics_value(strs, n, field);
-    mb_printf(b, "%s_sum %lld.%03lld\n", name, sum_ms / 1000, sum_ms % 1000);
-    mb_printf(b, "%s_count %lld\n", name, cumulative);
+    metrics_printf(b, "%s_sum %lld.%03lld\n", name, sum_ms / 1000, sum_ms % 1000);
+    metrics_printf(b, "%s_count %lld\n", name, cumulative);
 }
 
 char *metrics_render(const char *const *strs, size_t n, const struct metrics_queue *q)
 {
-    struct metrics_buf b = {NULL, 0, 0};
-    mb_printf(&b, "# HELP hookbridge_requests_total Inbound /hooks requests by bridge and "
-                  "status code.\n# TYPE hookbridge_requests_total counter\n");
+    struct metrics_text b = {.too_big = false};
+    dynbuf_init(&b.buf, METRICS_TEXT_MAX);
+    metrics_printf(&b, "# HELP hookbridge_requests_total Inbound /hooks requests by bridge and "
+                       "status code.\n# TYPE hookbridge_requests_total counter\n");
     size_t kl = strlen("requests|");
     for (size_t i = 0; i + 1 < n; i += 2) {
         if (strncmp(strs[i], "requests|", kl) != 0)
@@ -109,30 +110,34 @@ char *metrics_render(const char *const *strs, size_t n, const struct metrics_que
         const char *bar = strchr(rest, '|');
         if (bar == NULL)
             continue;
-        mb_printf(&b, "hookbridge_requests_total{bridge_id=\"%.*s\",code=\"%s\"} %s\n",
-                  (int)(bar - rest), rest, bar + 1, strs[i + 1]);
+        metrics_printf(&b, "hookbridge_requests_total{bridge_id=\"%.*s\",code=\"%s\"} %s\n",
+                       (int)(bar - rest), rest, bar + 1, strs[i + 1]);
     }
-    mb_printf(&b, "# HELP hookbridge_events_total Events by final status.\n"
-                  "# TYPE hookbridge_events_total counter\n");
+    metrics_printf(&b, "# HELP hookbridge_events_total Events by final status.\n"
+                       "# TYPE hookbridge_events_total counter\n");
     metrics_labelled(&b, strs, n, "events", "hookbridge_events_total", "status");
-    mb_printf(&b, "# HELP hookbridge_delivery_attempts_total Delivery attempts by result.\n"
-                  "# TYPE hookbridge_delivery_attempts_total counter\n");
+    metrics_printf(&b, "# HELP hookbridge_delivery_attempts_total Delivery attempts by result.\n"
+                       "# TYPE hookbridge_delivery_attempts_total counter\n");
     metrics_labelled(&b, strs, n, "attempts", "hookbridge_delivery_attempts_total", "result");
     metrics_histogram(&b, strs, n, "latency", "hookbridge_delivery_latency_seconds",
                       "Time from accepting an event to its delivery.");
     metrics_histogram(&b, strs, n, "response", "hookbridge_destination_response_seconds",
                       "Destination response time per attempt.");
-    mb_printf(&b,
-              "# HELP hookbridge_queue_depth Jobs in the Redis queue by state.\n"
-              "# TYPE hookbridge_queue_depth gauge\n"
-              "hookbridge_queue_depth{state=\"ready\"} %lld\n"
-              "hookbridge_queue_depth{state=\"scheduled\"} %lld\n"
-              "hookbridge_queue_depth{state=\"in_flight\"} %lld\n"
-              "# HELP hookbridge_workers Workers with a heartbeat in the last 30 s.\n"
-              "# TYPE hookbridge_workers gauge\n"
-              "hookbridge_workers %lld\n",
-              q->ready, q->scheduled, q->in_flight, q->live_workers);
-    return b.s;
+    metrics_printf(&b,
+                   "# HELP hookbridge_queue_depth Jobs in the Redis queue by state.\n"
+                   "# TYPE hookbridge_queue_depth gauge\n"
+                   "hookbridge_queue_depth{state=\"ready\"} %lld\n"
+                   "hookbridge_queue_depth{state=\"scheduled\"} %lld\n"
+                   "hookbridge_queue_depth{state=\"in_flight\"} %lld\n"
+                   "# HELP hookbridge_workers Workers with a heartbeat in the last 30 s.\n"
+                   "# TYPE hookbridge_workers gauge\n"
+                   "hookbridge_workers %lld\n",
+                   q->ready, q->scheduled, q->in_flight, q->live_workers);
+    if (b.too_big) {
+        dynbuf_free(&b.buf);
+        return NULL;
+    }
+    return dynbuf_take(&b.buf, NULL);
 }
 
 /* ---- local counts ---- */

@@ -51,7 +51,8 @@ struct metrics_queue {
 
 /*
  * Render the hash (`n` strings alternating field and value) and the queue figures as
- * Prometheus text exposition. Returns a new string the caller frees.
+ * Prometheus text exposition. Returns a new string the caller frees, or NULL when the text
+ * would pass 64 MiB.
  */
 char *metrics_render(const char *const *strs, size_t n, const struct metrics_queue *q);
 

@@ -93,3 +93,43 @@ int record_take(struct rconn *rc, const struct queue_keys *keys, struct evwriter
     }
     return 0;
 }
+
+struct record_catching_up {
+    struct rconn *rc;
+    const struct queue_keys *keys;
+    struct evwriter *w;
+    record_caught_up_cb done;
+    void *arg;
+    int total;
+};
+
+static void record_on_committed(void *arg, enum evwriter_flushed res)
+{
+    struct record_catching_up *r = arg;
+    r->done(r->arg, res == EVWRITER_CANCELLED);
+    free(r);
+}
+
+static void record_on_caught(void *arg, int taken)
+{
+    struct record_catching_up *r = arg;
+    if (taken > 0)
+        r->total += taken;
+    if (taken == RECORD_CATCH_UP_BATCH && r->total < RECORD_CATCH_UP_MAX &&
+        record_take(r->rc, r->keys, r->w, RECORD_CATCH_UP_BATCH, 0, record_on_caught, r) == 0)
+        return;
+    evwriter_flush_then(r->w, record_on_committed, r);
+}
+
+void record_catch_up(struct rconn *rc, const struct queue_keys *keys, struct evwriter *w,
+                     record_caught_up_cb done, void *arg)
+{
+    struct record_catching_up *r = xcalloc(1, sizeof(*r));
+    r->rc = rc;
+    r->keys = keys;
+    r->w = w;
+    r->done = done;
+    r->arg = arg;
+    if (record_take(rc, keys, w, RECORD_CATCH_UP_BATCH, 0, record_on_caught, r) != 0)
+        record_on_caught(r, -1);
+}

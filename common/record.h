@@ -16,6 +16,7 @@
 #ifndef RECORD_H
 #define RECORD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct rconn;
@@ -35,5 +36,25 @@ typedef void (*record_cb)(void *arg, int taken);
  */
 int record_take(struct rconn *rc, const struct queue_keys *keys, struct evwriter *w, int max,
                 int64_t older_than_ms, record_cb cb, void *arg);
+
+/* Ids one record_catch_up call takes per script call (a reply of about a megabyte), and the
+ * most it takes in all. Beyond that, with no worker running to sweep the list, a read still
+ * shows the newest RECORD_CATCH_UP_MAX waiting events, and every event by its id. */
+#define RECORD_CATCH_UP_BATCH 1000
+#define RECORD_CATCH_UP_MAX 20000
+
+/* Called when record_catch_up is done. `stopping` is true when the writer was cancelled: the
+ * process is stopping and Redis is gone, so answer without it (the store is still open). */
+typedef void (*record_caught_up_cb)(void *arg, bool stopping);
+
+/*
+ * Before a read that lists or counts events: write the rows of the newest events still on
+ * the unrecorded list, up to RECORD_CATCH_UP_MAX of them, on `w`, then call `done` once they
+ * are committed, without blocking the loop meanwhile. `done` is called exactly once, maybe
+ * before this returns (an unthreaded writer commits at once); without Redis or SQLite the
+ * read goes on with what SQLite has.
+ */
+void record_catch_up(struct rconn *rc, const struct queue_keys *keys, struct evwriter *w,
+                     record_caught_up_cb done, void *arg);
 
 #endif

@@ -12,6 +12,7 @@
 #include "destcfg.h"
 #include "filter.h"
 #include "template.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -140,22 +141,6 @@ bool route_is_mask(const cJSON *v)
     return cJSON_IsString(v) && strcmp(v->valuestring, BRIDGE_SECRET_MASK) == 0;
 }
 
-/* RFC 9110 tchar: what a header name may hold. */
-static bool http_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            continue;
-        if (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL)
-            continue;
-        return false;
-    }
-    return true;
-}
-
 /*
  * Field setters. Each takes the JSON value given for its field; null resets the field to
  * its default. They return 0, or -1 with err set, and leave `r` valid either way.
@@ -232,7 +217,7 @@ static int set_headers(struct route *r, const cJSON *v, const unsigned char *key
             snprintf(err, errlen, "must hold at most %d headers", ROUTE_HEADERS_MAX);
             return -1;
         }
-        if (!http_token(h->string)) {
+        if (!text_is_token(h->string)) {
             snprintf(err, errlen, "\"%.64s\" is not a valid header name", h->string);
             return -1;
         }

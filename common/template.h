@@ -1,5 +1,5 @@
 /*
- * template.h - the bridge template language (SPEC "Templates"): references such as
+ * template.h - the bridge template language (README "Templates"): references such as
  * `$payload.job.id`, `${payload.job.id}`, `$env.API_TOKEN`, `$headers.x-shop`, `$query.a`,
  * `$event.id`, `$event.received_at`, `$bridge.id`, and `$$` for a literal `$`.
  *

@@ -24,6 +24,23 @@ int text_hex_value(int c)
     return -1;
 }
 
+bool text_is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+bool text_is_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!text_is_tchar((unsigned char)*s))
+            return false;
+    return true;
+}
+
 size_t text_u64(char *out, uint64_t v)
 {
     char tmp[20];

@@ -1,5 +1,5 @@
 /*
- * text.h - small text helpers several modules need alike: hex digits, percent-decoding
+ * text.h - small text helpers several modules need alike: hex digits, HTTP tokens, percent-decoding
  * (strict for paths and URI fragments, lenient for form bodies and query strings), string
  * hashes (a keyed one for strings clients choose), JSON printing with exact numbers, and
  * JSON string quoting for
@@ -9,11 +9,19 @@
 #define TEXT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* The value of one hex digit (either case), or -1. */
 int text_hex_value(int c);
+
+/* Whether `c` is an RFC 9110 tchar, a character allowed in a token (a header name, a
+ * method): letters, digits and !#$%&'*+-.^_`|~. */
+bool text_is_tchar(unsigned char c);
+
+/* Whether `s` is a non-empty RFC 9110 token (text_is_tchar throughout). */
+bool text_is_token(const char *s);
 
 /* Write `v` in decimal at `out` (room for 20 digits and a NUL) and return the digits'
  * count: for numbers printed on every request, where snprintf costs more than the rest. */

@@ -7,96 +7,15 @@
 
 #include "admin_session.h"
 #include "console.h"
+#include "health.h"
 #include "hooks.h"
-#include "evwriter.h"
-#include "hb.h"
 #include "http.h"
 #include "httpd.h"
-#include "log.h"
-#include "rconn.h"
-#include "record.h"
 #include "text.h"
-#include "xalloc.h"
 
-#include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Ids one script call takes (a reply of about a megabyte), and the calls one read makes.
- * Beyond that, with no worker running to sweep the list, a read still shows the newest
- * ADMIN_RECORD_MAX waiting events, and every event by its id. */
-#define ADMIN_RECORD_BATCH 1000
-#define ADMIN_RECORD_MAX 20000
-
-struct admin_recording {
-    struct ingress *in;
-    admin_recorded_cb done;
-    void *arg;
-    int total;
-};
-
-static void admin_on_committed(void *arg, enum evwriter_flushed res)
-{
-    struct admin_recording *r = arg;
-    r->done(r->arg, res == EVWRITER_CANCELLED);
-    free(r);
-}
-
-static void admin_on_taken(void *arg, int taken)
-{
-    struct admin_recording *r = arg;
-    if (taken > 0)
-        r->total += taken;
-    if (taken == ADMIN_RECORD_BATCH && r->total < ADMIN_RECORD_MAX &&
-        record_take(r->in->redis, &r->in->keys, r->in->events, ADMIN_RECORD_BATCH, 0,
-                    admin_on_taken, r) == 0)
-        return;
-    evwriter_flush_then(r->in->events, admin_on_committed, r);
-}
-
-void admin_record(struct ingress *in, admin_recorded_cb done, void *arg)
-{
-    struct admin_recording *r = xcalloc(1, sizeof(*r));
-    r->in = in;
-    r->done = done;
-    r->arg = arg;
-    if (record_take(in->redis, &in->keys, in->events, ADMIN_RECORD_BATCH, 0, admin_on_taken, r) !=
-        0)
-        admin_on_taken(r, -1);
-}
-
-struct admin_health {
-    struct httpd_req *req;
-};
-
-static void admin_on_ping(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct admin_health *h = priv;
-    redisReply *reply = r;
-    (void)ac;
-    bool ok = reply != NULL && reply->type == REDIS_REPLY_STATUS;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "status", ok ? "ok" : "unavailable");
-    cJSON_AddStringToObject(o, "redis", ok ? "ok" : "unreachable");
-    http_reply_json(h->req, ok ? 200 : 503, o);
-    cJSON_Delete(o);
-    free(h);
-}
-
-void admin_healthz(struct ingress *in, struct httpd_req *req)
-{
-    struct admin_health *h = xcalloc(1, sizeof(*h));
-    h->req = req;
-    if (rconn_cmd(in->redis, admin_on_ping, h, "PING") != 0) {
-        free(h);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "status", "unavailable");
-        cJSON_AddStringToObject(o, "redis", "unreachable");
-        http_reply_json(req, 503, o);
-        cJSON_Delete(o);
-    }
-}
 
 /* The Bearer token, when the request carries one that is right. */
 static bool admin_token_ok(const struct ingress *in, struct httpd_req *req)
@@ -125,11 +44,11 @@ static bool admin_hooks_path(const char *path)
 
 static void admin_unauthorized(const struct ingress *in, struct httpd_req *req)
 {
-    http_header(req, "WWW-Authenticate", "Bearer");
-    http_reply_error(req, 401, "unauthorized",
-                     in->cfg.admin_token[0] ? "missing or wrong admin token or session"
-                                            : "the admin API is disabled until "
-                                              "HOOKBRIDGE_ADMIN_TOKEN is set");
+    httpd_reply_header(req, "WWW-Authenticate", "Bearer");
+    httpd_reply_json_error(req, 401, "unauthorized",
+                           in->cfg.admin_token[0] ? "missing or wrong admin token or session"
+                                                  : "the admin API is disabled until "
+                                                    "HOOKBRIDGE_ADMIN_TOKEN is set");
 }
 
 enum httpd_next admin_head(struct httpd_req *req, void *arg)
@@ -143,7 +62,7 @@ enum httpd_next admin_head(struct httpd_req *req, void *arg)
         return HTTPD_READ_BODY;
     bool hooks = admin_hooks_path(path);
     if (!hooks && strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
-        http_reply_error(req, 404, "not_found", "no such route");
+        httpd_reply_json_error(req, 404, "not_found", "no such route");
         return HTTPD_REPLIED;
     }
     bool bearer = httpd_req_header(req, "Authorization") != NULL;
@@ -168,7 +87,7 @@ static void admin_route(struct ingress *in, struct httpd_req *req)
     int nseg = decoded ? http_split_path(decoded, buf, sizeof(buf), segs, 8) : -1;
     free(decoded);
     if (nseg <= 0) {
-        http_reply_error(req, 404, "not_found", "no such route");
+        httpd_reply_json_error(req, 404, "not_found", "no such route");
         return;
     }
     if (strcmp(segs[0], "bridges") == 0)
@@ -182,15 +101,15 @@ static void admin_route(struct ingress *in, struct httpd_req *req)
     else if (strcmp(segs[0], "openapi.json") == 0 && nseg == 1)
         admin_openapi_handle(req);
     else
-        http_reply_error(req, 404, "not_found", "no such route");
+        httpd_reply_json_error(req, 404, "not_found", "no such route");
 }
 
 static void admin_on_session(struct ingress *in, struct httpd_req *req, int live)
 {
     if (live < 0) {
-        http_header(req, "Retry-After", "5");
-        http_reply_error(req, 503, "queue_unavailable",
-                         "redis is unavailable; sessions live there");
+        httpd_reply_header(req, "Retry-After", "5");
+        httpd_reply_json_error(req, 503, "queue_unavailable",
+                               "redis is unavailable; sessions live there");
     } else if (live == 0) {
         admin_unauthorized(in, req);
     } else {
@@ -204,7 +123,7 @@ void admin_request(struct httpd_req *req, void *arg)
     const char *path = httpd_req_path(req);
     char cookie[80];
     if (strcmp(path, "/healthz") == 0) {
-        admin_healthz(in, req);
+        health_handle(in, req);
         return;
     }
     if (strcmp(path, "/metrics") == 0) {
@@ -231,9 +150,9 @@ void admin_request(struct httpd_req *req, void *arg)
     /* A browser sends the cookie with any request to this host, a forged cross-site form
      * too: such a request changes nothing. */
     if (!admin_session_same_site(req)) {
-        http_reply_error(req, 403, "forbidden",
-                         "a request signed in by cookie that changes something needs "
-                         "Content-Type application/json and this site's Origin");
+        httpd_reply_json_error(req, 403, "forbidden",
+                               "a request signed in by cookie that changes something needs "
+                               "Content-Type application/json and this site's Origin");
         return;
     }
     if (admin_session_check(in, req, cookie, admin_on_session) != 0)

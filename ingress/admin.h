@@ -1,6 +1,6 @@
 /*
- * admin.h - the admin listener: token or session check, routing of /api/…, /healthz, the
- * console (console.h) and its sessions (admin_session.h).
+ * admin.h - the admin listener: token or session check, routing of /api/…, /healthz
+ * (health.h), the console (console.h) and its sessions (admin_session.h).
  *
  * Route modules export one handler each; admin.c has checked the token and split the path
  * before calling them. `segs` are the path segments after "/api/" (e.g. {"bridges", id,
@@ -18,19 +18,6 @@ enum httpd_next admin_head(struct httpd_req *req, void *arg);
 
 /* The admin listener's request function: routes /api/…, /metrics, /healthz. */
 void admin_request(struct httpd_req *req, void *arg);
-
-/* GET /healthz: 200 when Redis answers PING, else 503 (both listeners, no token). */
-void admin_healthz(struct ingress *in, struct httpd_req *req);
-
-/*
- * Before a read that lists or counts events: write the rows of the newest events still on
- * the unrecorded list (common/record.h), up to ADMIN_RECORD_MAX of them, then call
- * `done(arg, true)` once they are committed, without blocking the loop meanwhile. Without
- * Redis or SQLite the read goes on with what SQLite has. `done(arg, true)` means the process
- * is stopping and Redis is gone: answer without it (the store is still open).
- */
-typedef void (*admin_recorded_cb)(void *arg, bool stopping);
-void admin_record(struct ingress *in, admin_recorded_cb done, void *arg);
 
 /* /api/bridges… (admin_bridges.c) */
 void admin_bridges_handle(struct ingress *in, struct httpd_req *req, const char **segs, int nseg);

@@ -1,6 +1,6 @@
 /*
  * admin_bridges.c - /api/bridges…: create, list, read, PATCH-merge, delete, activate and
- * deactivate bridges, and abort their pending events (SPEC "Admin API").
+ * deactivate bridges, and abort their pending events.
  *
  * Validation lives in common/bridge.c; this file maps HTTP to it and to the store. Abort
  * never scans the queue: each bridge's pending ids are kept in their own Redis set (see
@@ -33,14 +33,14 @@
 static void bridges_internal(struct httpd_req *req, const char *what, const char *err)
 {
     log_kv(LOG_ERROR, "admin store error", "what", what, "error", err, NULL);
-    http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
+    httpd_reply_json_error(req, 500, "internal", "the store failed; see the ingress log");
 }
 
 static void bridges_not_found(struct httpd_req *req, const char *id)
 {
     char msg[128];
     snprintf(msg, sizeof(msg), "bridge %.40s not found", id);
-    http_reply_error(req, 404, "not_found", msg);
+    httpd_reply_json_error(req, 404, "not_found", msg);
 }
 
 static void bridges_invalid(struct httpd_req *req, const char *field, const char *err)
@@ -57,8 +57,8 @@ static void bridges_invalid(struct httpd_req *req, const char *field, const char
 
 static void bridges_method_not_allowed(struct httpd_req *req, const char *allow)
 {
-    http_header(req, "Allow", allow);
-    http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+    httpd_reply_header(req, "Allow", allow);
+    httpd_reply_json_error(req, 405, "method_not_allowed", "method not allowed on this route");
 }
 
 static void bridges_reply(struct ingress *in, struct httpd_req *req, int code,
@@ -150,7 +150,7 @@ static void bridges_bad_param(struct httpd_req *req, const char *what)
 {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s; allowed parameters: limit, before, q", what);
-    http_reply_error(req, 400, "invalid_parameter", msg);
+    httpd_reply_json_error(req, 400, "invalid_parameter", msg);
 }
 
 static const char *bridges_id_of(const cJSON *b)
@@ -360,7 +360,7 @@ static void bridges_abort_finish(struct bridges_abort *a)
             goto out;
         }
         log_kv(LOG_INFO, "bridge deleted", "bridge_id", a->id, NULL);
-        http_reply_empty(a->req, 204);
+        httpd_reply(a->req, 204, NULL, NULL, 0);
     } else {
         char n[24];
         snprintf(n, sizeof(n), "%lld", a->popped);
@@ -399,6 +399,30 @@ static void bridges_abort_rows(evutil_socket_t fd, short what, void *arg)
 
 static void bridges_abort_redis(struct bridges_abort *a);
 
+/* Answer 503 (the client retries the abort) and end it. */
+static void bridges_abort_unavailable(struct bridges_abort *a, const char *message)
+{
+    httpd_reply_header(a->req, "Retry-After", "5");
+    httpd_reply_json_error(a->req, 503, "queue_unavailable", message);
+    event_free(a->step);
+    free(a);
+}
+
+static void bridges_abort_on_flushed(void *arg, enum evwriter_flushed res)
+{
+    struct bridges_abort *a = arg;
+    if (res == EVWRITER_CANCELLED) {
+        /* The process is stopping: no loop is left to mark the rows in batches. The ids
+         * taken are marked in Redis, so workers record those jobs aborted. */
+        bridges_abort_unavailable(a, "the ingress is stopping; retry the abort later");
+        return;
+    }
+    /* Timed out (SQLite busy for 5 s): mark the rows that are there rather than fail the
+     * abort, whose jobs are already marked in Redis; a row the writer commits after this
+     * may keep the status it was written with. */
+    bridges_abort_rows(-1, 0, a);
+}
+
 static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
 {
     struct bridges_abort *a = priv;
@@ -409,11 +433,7 @@ static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
                reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost", NULL);
         if (!a->delete_after) {
             /* Ids already popped are marked in Redis; workers record them as they come. */
-            http_header(a->req, "Retry-After", "5");
-            http_reply_error(a->req, 503, "queue_unavailable",
-                             "the queue is unavailable; retry the abort later");
-            event_free(a->step);
-            free(a);
+            bridges_abort_unavailable(a, "the queue is unavailable; retry the abort later");
             return;
         }
         /* A DELETE goes on: workers find no bridge and record its jobs aborted. */
@@ -425,9 +445,9 @@ static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
         }
     }
     /* Rows this process wrote for a reader a moment ago must be committed before they are
-     * marked; jobs without a row are marked in Redis, and their rows say "aborted". */
-    evwriter_flush(a->in->events);
-    bridges_abort_rows(-1, 0, a);
+     * marked; jobs without a row are marked in Redis, and their rows say "aborted". Waited
+     * for from the loop, which a blocking flush would stall for up to 5 s. */
+    evwriter_flush_then(a->in->events, bridges_abort_on_flushed, a);
 }
 
 static void bridges_abort_redis(struct bridges_abort *a)
@@ -509,5 +529,5 @@ void admin_bridges_handle(struct ingress *in, struct httpd_req *req, const char 
             bridges_abort(in, req, id, false);
         return;
     }
-    http_reply_error(req, 404, "not_found", "no such route");
+    httpd_reply_json_error(req, 404, "not_found", "no such route");
 }

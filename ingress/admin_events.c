@@ -19,6 +19,7 @@
 #include "log.h"
 #include "queue.h"
 #include "rconn.h"
+#include "record.h"
 #include "store.h"
 #include "text.h"
 #include "xalloc.h"
@@ -35,7 +36,7 @@ static void events_bad_param(struct httpd_req *req, const char *what)
 {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s; %s", what, EVENTS_ALLOWED);
-    http_reply_error(req, 400, "invalid_parameter", msg);
+    httpd_reply_json_error(req, 400, "invalid_parameter", msg);
 }
 
 /* Parse "limit": digits only, because strtol alone would also take " 5" and "+5". */
@@ -135,7 +136,7 @@ static void events_list_query(void *arg, bool stopping)
                                below, l->since[0] ? l->since : NULL, (int)l->limit + 1,
                                events_list_row, l, err) != 0) {
         log_kv(LOG_ERROR, "list events failed", "error", err, NULL);
-        http_reply_error(l->req, 500, "internal", "the store failed; see the ingress log");
+        httpd_reply_json_error(l->req, 500, "internal", "the store failed; see the ingress log");
         goto out;
     }
     int n = cJSON_GetArraySize(l->events);
@@ -330,7 +331,7 @@ static void events_list(struct ingress *in, struct httpd_req *req)
     if (!events_query_statuses(l, q ? q : ""))
         goto bad;
     /* Events accepted a moment ago may have no row yet: they get theirs first. */
-    admin_record(in, events_list_query, l);
+    record_catch_up(in->redis, &in->keys, in->events, events_list_query, l);
     return;
 bad:
     cJSON_Delete(l->params);
@@ -341,7 +342,7 @@ static void events_not_found(struct httpd_req *req, const char *id)
 {
     char msg[128];
     snprintf(msg, sizeof(msg), "event %.40s not found", id);
-    http_reply_error(req, 404, "not_found", msg);
+    httpd_reply_json_error(req, 404, "not_found", msg);
 }
 
 /* Called with one event's JSON (a new string it frees), for a GET or a replay. */
@@ -409,7 +410,7 @@ static void events_load(struct ingress *in, struct httpd_req *req, const char *i
     }
     if (rc != STORE_NOTFOUND) {
         log_kv(LOG_ERROR, "read event failed", "event_id", id, "error", err, NULL);
-        http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
+        httpd_reply_json_error(req, 500, "internal", "the store failed; see the ingress log");
         return;
     }
     char key[QUEUE_KEY_LEN];
@@ -431,7 +432,7 @@ static void events_send(struct ingress *in, struct httpd_req *req, const char *i
 {
     (void)in;
     (void)id;
-    http_reply_raw(req, 200, "application/json", json, strlen(json));
+    httpd_reply(req, 200, "application/json", json, strlen(json));
     free(json);
 }
 
@@ -454,8 +455,9 @@ static void events_on_replayed(enum enqueue_result res, const char *id, const ch
     if (res != ENQUEUE_OK) {
         log_kv(LOG_WARN, "replay: enqueue failed", "event_id", r->job.replay_of, "error", why,
                NULL);
-        http_header(r->req, "Retry-After", "5");
-        http_reply_error(r->req, 503, "queue_unavailable", "the queue is unavailable; retry later");
+        httpd_reply_header(r->req, "Retry-After", "5");
+        httpd_reply_json_error(r->req, 503, "queue_unavailable",
+                               "the queue is unavailable; retry later");
         goto out;
     }
     /* Like any accepted event, its row is written from its job (common/record.h). */
@@ -485,14 +487,14 @@ static void events_replay_loaded(struct ingress *in, struct httpd_req *req, cons
     cJSON *ev = NULL;
     if ((ev = cJSON_Parse(json)) == NULL) {
         log_kv(LOG_ERROR, "replay: stored event is not json", "event_id", id, NULL);
-        http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
+        httpd_reply_json_error(req, 500, "internal", "the store failed; see the ingress log");
         goto out;
     }
     struct events_replay *r = xcalloc(1, sizeof(*r));
     r->in = in;
     r->req = req;
     if (event_request_to_job(ev, &r->job, err, sizeof(err)) != 0) {
-        http_reply_error(req, 409, "not_replayable", err);
+        httpd_reply_json_error(req, 409, "not_replayable", err);
         free(r);
         goto out;
     }
@@ -501,9 +503,9 @@ static void events_replay_loaded(struct ingress *in, struct httpd_req *req, cons
         if (rc == STORE_NOTFOUND) {
             snprintf(msg, sizeof(msg), "bridge %.40s of this event no longer exists",
                      r->job.bridge_id);
-            http_reply_error(req, 409, "bridge_not_found", msg);
+            httpd_reply_json_error(req, 409, "bridge_not_found", msg);
         } else {
-            http_reply_error(req, 500, "internal", "the store failed; see the ingress log");
+            httpd_reply_json_error(req, 500, "internal", "the store failed; see the ingress log");
         }
         job_clear(&r->job);
         free(r);
@@ -514,8 +516,9 @@ static void events_replay_loaded(struct ingress *in, struct httpd_req *req, cons
     free(r->job.replay_of);
     r->job.replay_of = xstrdup(id);
     if (enqueue_job(in, &r->job, 0, NULL, events_on_replayed, r) != 0) {
-        http_header(req, "Retry-After", "5");
-        http_reply_error(req, 503, "queue_unavailable", "the queue is unavailable; retry later");
+        httpd_reply_header(req, "Retry-After", "5");
+        httpd_reply_json_error(req, 503, "queue_unavailable",
+                               "the queue is unavailable; retry later");
         job_clear(&r->job);
         free(r);
     }
@@ -564,7 +567,7 @@ static void events_act_refused(struct events_act *a, const char *status)
     snprintf(msg, sizeof(msg), "event %.40s is %.20s: only a %s event can be %s", a->id, status,
              a->abort ? "queued, scheduled or retrying" : "scheduled or retrying",
              a->abort ? "aborted" : "retried");
-    http_reply_error(a->req, 409, a->abort ? "not_abortable" : "not_retryable", msg);
+    httpd_reply_json_error(a->req, 409, a->abort ? "not_abortable" : "not_retryable", msg);
 }
 
 static void events_on_act(redisAsyncContext *ac, void *r, void *priv)
@@ -576,7 +579,7 @@ static void events_on_act(redisAsyncContext *ac, void *r, void *priv)
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         log_kv(LOG_ERROR, a->abort ? "abort event failed" : "retry event failed", "event_id", a->id,
                "error", reply ? reply->str : "no connection", NULL);
-        http_reply_error(a->req, 503, "unavailable", "Redis failed; see the ingress log");
+        httpd_reply_json_error(a->req, 503, "unavailable", "Redis failed; see the ingress log");
     } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
         /* It became final, went on the wire or was aborted since it was loaded. */
         events_act_refused(a, cJSON_IsString(st) ? st->valuestring : "final");
@@ -610,7 +613,7 @@ static void events_act_loaded(struct ingress *in, struct httpd_req *req, const c
     const cJSON *bid = cJSON_GetObjectItemCaseSensitive(a->ev, "bridge_id");
     if (!cJSON_IsString(st) || !cJSON_IsString(bid)) {
         log_kv(LOG_ERROR, "stored event is not readable", "event_id", id, NULL);
-        http_reply_error(req, 500, "internal", "the stored event is unreadable");
+        httpd_reply_json_error(req, 500, "internal", "the stored event is unreadable");
         goto fail;
     }
     if (!events_is_pending(st->valuestring, abort)) {
@@ -626,7 +629,7 @@ static void events_act_loaded(struct ingress *in, struct httpd_req *req, const c
               : rconn_cmd(in->redis, events_on_act, a, "EVAL %s 3 %s %s %s %s", queue_lua_retry_now,
                           job, in->keys.scheduled, in->keys.ready, id);
     if (rc != 0) {
-        http_reply_error(req, 503, "unavailable", "Redis is unreachable");
+        httpd_reply_json_error(req, 503, "unavailable", "Redis is unreachable");
         goto fail;
     }
     return;
@@ -656,8 +659,9 @@ void admin_events_handle(struct ingress *in, struct httpd_req *req, const char *
     }
     if (nseg == 1 || nseg == 2) {
         if (strcmp(cmd, "GET") != 0) {
-            http_header(req, "Allow", "GET");
-            http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+            httpd_reply_header(req, "Allow", "GET");
+            httpd_reply_json_error(req, 405, "method_not_allowed",
+                                   "method not allowed on this route");
         } else if (nseg == 1) {
             events_list(in, req);
         } else {
@@ -668,8 +672,9 @@ void admin_events_handle(struct ingress *in, struct httpd_req *req, const char *
     if (nseg == 3 && (strcmp(segs[2], "replay") == 0 || strcmp(segs[2], "abort") == 0 ||
                       strcmp(segs[2], "retry") == 0)) {
         if (strcmp(cmd, "POST") != 0) {
-            http_header(req, "Allow", "POST");
-            http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+            httpd_reply_header(req, "Allow", "POST");
+            httpd_reply_json_error(req, 405, "method_not_allowed",
+                                   "method not allowed on this route");
         } else if (segs[2][1] == 'e' && segs[2][2] == 'p') {
             events_replay(in, req, segs[1]);
         } else {
@@ -678,7 +683,7 @@ void admin_events_handle(struct ingress *in, struct httpd_req *req, const char *
         }
         return;
     }
-    http_reply_error(req, 404, "not_found", "no such route");
+    httpd_reply_json_error(req, 404, "not_found", "no such route");
 }
 
 bool admin_time_bound(const char *s, char *out, size_t outlen)

@@ -14,10 +14,10 @@
 
 void admin_openapi_handle(struct httpd_req *req)
 {
-    if (!http_method_is(req, "GET")) {
-        http_header(req, "Allow", "GET");
-        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+    if (!httpd_req_method_is(req, "GET")) {
+        httpd_reply_header(req, "Allow", "GET");
+        httpd_reply_json_error(req, 405, "method_not_allowed", "method not allowed on this route");
         return;
     }
-    http_reply_raw(req, 200, "application/json", schema_openapi_json, strlen(schema_openapi_json));
+    httpd_reply(req, 200, "application/json", schema_openapi_json, strlen(schema_openapi_json));
 }

@@ -16,9 +16,11 @@
 #include "event.h"
 #include "hb.h"
 #include "http.h"
+#include "httpd.h"
 #include "ids.h"
 #include "job.h"
 #include "log.h"
+#include "record.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -79,10 +81,10 @@ static void replay_bad(struct httpd_req *req, const char *what)
 {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s; %s", what, REPLAY_ALLOWED);
-    http_reply_error(req, 400, "invalid_parameter", msg);
+    httpd_reply_json_error(req, 400, "invalid_parameter", msg);
 }
 
-/* A route name as the SPEC spells it: [a-z0-9_-]{1,64}. */
+/* A route name: [a-z0-9_-]{1,64}, as a bridge's routes are named. */
 static bool replay_route_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -180,8 +182,8 @@ static void replay_answer(struct replay *r)
                  "the queue is unavailable: %ld of %zu events were replayed before it failed; "
                  "retry with since set past the last of them",
                  r->replayed, r->nids);
-        http_header(r->req, "Retry-After", "5");
-        http_reply_error(r->req, 503, "queue_unavailable", msg);
+        httpd_reply_header(r->req, "Retry-After", "5");
+        httpd_reply_json_error(r->req, 503, "queue_unavailable", msg);
     } else {
         log_kv(LOG_INFO, "bulk replay done", "bridge_id", r->bridge_id, "replayed", n, "skipped", k,
                NULL);
@@ -336,7 +338,7 @@ static void replay_collect(evutil_socket_t fd, short what, void *arg)
                                r->below, r->since[0] ? r->since : NULL, REPLAY_PAGE,
                                replay_collect_row, r, err) != 0) {
         log_kv(LOG_ERROR, "bulk replay: list events failed", "error", err, NULL);
-        http_reply_error(r->req, 500, "internal", "the store failed; see the ingress log");
+        httpd_reply_json_error(r->req, 500, "internal", "the store failed; see the ingress log");
         replay_free(r);
         return;
     }
@@ -346,7 +348,7 @@ static void replay_collect(evutil_socket_t fd, short what, void *arg)
                  "more than %d events match; narrow the filter (since, until) and replay "
                  "them in parts",
                  REPLAY_MAX);
-        http_reply_error(r->req, 400, "too_many_events", msg);
+        httpd_reply_json_error(r->req, 400, "too_many_events", msg);
         replay_free(r);
         return;
     }
@@ -376,8 +378,8 @@ static void replay_recorded(void *arg, bool stopping)
 {
     struct replay *r = arg;
     if (stopping) {
-        http_header(r->req, "Retry-After", "5");
-        http_reply_error(r->req, 503, "queue_unavailable", "the ingress is stopping");
+        httpd_reply_header(r->req, "Retry-After", "5");
+        httpd_reply_json_error(r->req, 503, "queue_unavailable", "the ingress is stopping");
         replay_free(r);
         return;
     }
@@ -388,8 +390,8 @@ static void replay_recorded(void *arg, bool stopping)
 void admin_replay_handle(struct ingress *in, struct httpd_req *req)
 {
     if (strcmp(httpd_req_method(req), "POST") != 0) {
-        http_header(req, "Allow", "POST");
-        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+        httpd_reply_header(req, "Allow", "POST");
+        httpd_reply_json_error(req, 405, "method_not_allowed", "method not allowed on this route");
         return;
     }
     cJSON *body = http_body_json_object(req);
@@ -444,9 +446,10 @@ void admin_replay_handle(struct ingress *in, struct httpd_req *req)
         }
     }
     if (given == 0) {
-        http_reply_error(req, 400, "filter_required",
-                         "give at least one of bridge_id, status, since, until, route: a bulk "
-                         "replay of every event is refused");
+        httpd_reply_json_error(
+            req, 400, "filter_required",
+            "give at least one of bridge_id, status, since, until, route: a bulk "
+            "replay of every event is refused");
         goto bad;
     }
     /* Events accepted from now on, the replays this makes among them, are not in the set. */
@@ -454,7 +457,7 @@ void admin_replay_handle(struct ingress *in, struct httpd_req *req)
     if (until[0] != '\0' && strcmp(until, r->below) < 0)
         snprintf(r->below, sizeof(r->below), "%s", until);
     /* Events accepted a moment ago may have no row yet: they get theirs first. */
-    admin_record(in, replay_recorded, r);
+    record_catch_up(in->redis, &in->keys, in->events, replay_recorded, r);
     return;
 bad:
     replay_free(r);

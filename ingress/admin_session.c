@@ -148,8 +148,9 @@ int admin_session_check(struct ingress *in, struct httpd_req *req, const char *c
 
 static void session_unavailable(struct httpd_req *req)
 {
-    http_header(req, "Retry-After", "5");
-    http_reply_error(req, 503, "queue_unavailable", "redis is unavailable; sessions live there");
+    httpd_reply_header(req, "Retry-After", "5");
+    httpd_reply_json_error(req, 503, "queue_unavailable",
+                           "redis is unavailable; sessions live there");
 }
 
 static void session_on_set(redisAsyncContext *ac, void *r, void *priv)
@@ -164,10 +165,17 @@ static void session_on_set(redisAsyncContext *ac, void *r, void *priv)
     char cookie[256];
     snprintf(cookie, sizeof(cookie), "%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d",
              ADMIN_SESSION_COOKIE, op->cookie, ADMIN_SESSION_TTL_S);
-    http_header(op->req, "Set-Cookie", cookie);
-    http_header(op->req, "Cache-Control", "no-store");
+    /* A refused header would answer 204 with no session: the sign-in would seem to work and
+     * every next request be 401. */
+    if (httpd_reply_header(op->req, "Set-Cookie", cookie) != 0) {
+        log_kv(LOG_ERROR, "console session cookie refused by the server", "peer",
+               httpd_req_peer(op->req), NULL);
+        httpd_reply_json_error(op->req, 500, "internal", "the session cookie could not be set");
+        goto out;
+    }
+    httpd_reply_header(op->req, "Cache-Control", "no-store");
     log_kv(LOG_INFO, "console session started", "peer", httpd_req_peer(op->req), NULL);
-    http_reply_empty(op->req, 204);
+    httpd_reply(op->req, 204, NULL, NULL, 0);
 out:
     sodium_memzero(op->cookie, sizeof(op->cookie));
     free(op);
@@ -176,8 +184,9 @@ out:
 static void session_start(struct ingress *in, struct httpd_req *req)
 {
     if (!admin_session_same_site(req)) {
-        http_reply_error(req, 403, "forbidden",
-                         "sign-in needs Content-Type application/json and this site's Origin");
+        httpd_reply_json_error(
+            req, 403, "forbidden",
+            "sign-in needs Content-Type application/json and this site's Origin");
         return;
     }
     cJSON *body = http_body_json_object(req);
@@ -185,15 +194,15 @@ static void session_start(struct ingress *in, struct httpd_req *req)
         return;
     const cJSON *token = cJSON_GetObjectItemCaseSensitive(body, "token");
     if (!cJSON_IsString(token)) {
-        http_reply_error(req, 400, "invalid_request", "token: a string is required");
+        httpd_reply_json_error(req, 400, "invalid_request", "token: a string is required");
         goto out;
     }
     if (!admin_session_token_ok(in, token->valuestring)) {
         log_kv(LOG_WARN, "console sign-in refused", "peer", httpd_req_peer(req), NULL);
-        http_reply_error(req, 401, "unauthorized",
-                         in->cfg.admin_token[0] ? "wrong admin token"
-                                                : "the admin API is disabled until "
-                                                  "HOOKBRIDGE_ADMIN_TOKEN is set");
+        httpd_reply_json_error(req, 401, "unauthorized",
+                               in->cfg.admin_token[0] ? "wrong admin token"
+                                                      : "the admin API is disabled until "
+                                                        "HOOKBRIDGE_ADMIN_TOKEN is set");
         goto out;
     }
     unsigned char raw[32];
@@ -226,18 +235,18 @@ static void session_end(struct ingress *in, struct httpd_req *req)
     char clear[128];
     snprintf(clear, sizeof(clear), "%s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
              ADMIN_SESSION_COOKIE);
-    http_header(req, "Set-Cookie", clear);
-    http_reply_empty(req, 204);
+    httpd_reply_header(req, "Set-Cookie", clear);
+    httpd_reply(req, 204, NULL, NULL, 0);
 }
 
 void admin_session_handle(struct ingress *in, struct httpd_req *req)
 {
-    if (http_method_is(req, "POST")) {
+    if (httpd_req_method_is(req, "POST")) {
         session_start(in, req);
-    } else if (http_method_is(req, "DELETE")) {
+    } else if (httpd_req_method_is(req, "DELETE")) {
         session_end(in, req);
     } else {
-        http_header(req, "Allow", "POST, DELETE");
-        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+        httpd_reply_header(req, "Allow", "POST, DELETE");
+        httpd_reply_json_error(req, 405, "method_not_allowed", "method not allowed on this route");
     }
 }

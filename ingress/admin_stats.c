@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "rconn.h"
+#include "record.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -33,8 +34,8 @@
 /* Redis gave no usable answer: a 503 the caller may retry, like the ingress's own. */
 static void stats_reply_unavailable(struct httpd_req *req)
 {
-    http_header(req, "Retry-After", "5");
-    http_reply_error(req, 503, "queue_unavailable", "redis did not answer");
+    httpd_reply_header(req, "Retry-After", "5");
+    httpd_reply_json_error(req, 503, "queue_unavailable", "redis did not answer");
 }
 
 static int stats_query_queue(struct ingress *in, redisCallbackFn *cb, void *priv)
@@ -102,7 +103,7 @@ static void stats_on_workers(redisAsyncContext *ac, void *r, void *priv)
     cJSON_AddNumberToObject(events, "total", 0);
     if (store_event_counts(s->in->store, stats_count, events, err) != 0) {
         log_kv(LOG_ERROR, "stats: count events failed", "error", err, NULL);
-        http_reply_error(s->req, 500, "internal", "the store failed; see the ingress log");
+        httpd_reply_json_error(s->req, 500, "internal", "the store failed; see the ingress log");
     } else {
         http_reply_json(s->req, 200, s->answer);
     }
@@ -141,24 +142,24 @@ static void stats_query(void *arg, bool stopping)
 {
     struct stats_req *s = arg;
     if (stopping || stats_query_queue(s->in, stats_on_reply, s) != 0) {
-        http_header(s->req, "Retry-After", "5");
-        http_reply_error(s->req, 503, "queue_unavailable", "the queue is unavailable");
+        httpd_reply_header(s->req, "Retry-After", "5");
+        httpd_reply_json_error(s->req, 503, "queue_unavailable", "the queue is unavailable");
         free(s);
     }
 }
 
 void admin_stats_handle(struct ingress *in, struct httpd_req *req)
 {
-    if (!http_method_is(req, "GET")) {
-        http_header(req, "Allow", "GET");
-        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+    if (!httpd_req_method_is(req, "GET")) {
+        httpd_reply_header(req, "Allow", "GET");
+        httpd_reply_json_error(req, 405, "method_not_allowed", "method not allowed on this route");
         return;
     }
     struct stats_req *s = xcalloc(1, sizeof(*s));
     s->in = in;
     s->req = req;
     /* The totals count rows: events accepted a moment ago get theirs first. */
-    admin_record(in, stats_query, s);
+    record_catch_up(in->redis, &in->keys, in->events, stats_query, s);
 }
 
 struct metrics_req {
@@ -173,7 +174,7 @@ static void metrics_on_hash(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     (void)ac;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        http_reply_raw(m->req, 503, "text/plain", "redis unavailable\n", 18);
+        httpd_reply(m->req, 503, "text/plain", "redis unavailable\n", 18);
         free(m);
         return;
     }
@@ -181,7 +182,12 @@ static void metrics_on_hash(redisAsyncContext *ac, void *r, void *priv)
     for (size_t i = 0; i < reply->elements; i++)
         strs[i] = reply->element[i]->str ? reply->element[i]->str : "";
     char *text = metrics_render(strs, reply->elements, &m->q);
-    http_reply_raw(m->req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    if (text == NULL) {
+        log_kv(LOG_ERROR, "metrics text too large", NULL);
+        httpd_reply_json_error(m->req, 500, "internal", "the metrics text is too large");
+    } else {
+        httpd_reply(m->req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    }
     free(text);
     free(strs);
     free(m);
@@ -193,14 +199,14 @@ static void metrics_on_queue(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     (void)ac;
     if (!stats_parse_queue(reply, &m->q)) {
-        http_reply_raw(m->req, 503, "text/plain", "redis unavailable\n", 18);
+        httpd_reply(m->req, 503, "text/plain", "redis unavailable\n", 18);
         free(m);
         return;
     }
     char key[QUEUE_KEY_LEN];
     metrics_key(m->in->cfg.key_prefix, key, sizeof(key));
     if (rconn_cmd(m->in->redis, metrics_on_hash, m, "HGETALL %s", key) != 0) {
-        http_reply_raw(m->req, 503, "text/plain", "redis unavailable\n", 18);
+        httpd_reply(m->req, 503, "text/plain", "redis unavailable\n", 18);
         free(m);
     }
 }
@@ -217,7 +223,7 @@ void admin_metrics_handle(struct ingress *in, struct httpd_req *req)
     m->req = req;
     if (stats_query_queue(in, metrics_on_queue, m) != 0) {
         free(m);
-        http_reply_raw(req, 503, "text/plain", "redis unavailable\n", 18);
+        httpd_reply(req, 503, "text/plain", "redis unavailable\n", 18);
     }
 }
 
@@ -288,15 +294,16 @@ static int series_parse(const char *query, int *minutes)
 
 void admin_stats_series_handle(struct ingress *in, struct httpd_req *req)
 {
-    if (!http_method_is(req, "GET")) {
-        http_header(req, "Allow", "GET");
-        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+    if (!httpd_req_method_is(req, "GET")) {
+        httpd_reply_header(req, "Allow", "GET");
+        httpd_reply_json_error(req, 405, "method_not_allowed", "method not allowed on this route");
         return;
     }
     int minutes;
     if (series_parse(httpd_req_query(req), &minutes) != 0) {
-        http_reply_error(req, 400, "invalid_parameter",
-                         "minutes must be a whole number in 1..120; allowed parameters: minutes");
+        httpd_reply_json_error(
+            req, 400, "invalid_parameter",
+            "minutes must be a whole number in 1..120; allowed parameters: minutes");
         return;
     }
     struct series_req *sr = xcalloc(1, sizeof(*sr));

@@ -46,38 +46,38 @@ static bool console_not_modified(const struct httpd_req *req, const char *etag)
 void console_handle(struct httpd_req *req)
 {
     const char *path = httpd_req_path(req);
-    if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD")) {
-        http_header(req, "Allow", "GET, HEAD");
-        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route");
+    if (!httpd_req_method_is(req, "GET") && !httpd_req_method_is(req, "HEAD")) {
+        httpd_reply_header(req, "Allow", "GET, HEAD");
+        httpd_reply_json_error(req, 405, "method_not_allowed", "method not allowed on this route");
         return;
     }
     const struct console_file *f =
         console_find(strcmp(path, "/") == 0 ? "index.html" : path + strlen("/ui/"));
     if (f == NULL) {
-        http_reply_error(req, 404, "not_found", "no such console file");
+        httpd_reply_json_error(req, 404, "not_found", "no such console file");
         return;
     }
-    http_header(req, "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                "base-uri 'none'; form-action 'self'");
-    http_header(req, "X-Frame-Options", "DENY");
-    http_header(req, "X-Content-Type-Options", "nosniff");
-    http_header(req, "Referrer-Policy", "no-referrer");
+    httpd_reply_header(req, "Content-Security-Policy",
+                       "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                       "base-uri 'none'; form-action 'self'");
+    httpd_reply_header(req, "X-Frame-Options", "DENY");
+    httpd_reply_header(req, "X-Content-Type-Options", "nosniff");
+    httpd_reply_header(req, "Referrer-Policy", "no-referrer");
     /* Revalidated on each load (304 while unchanged), so a new build is seen at once. */
-    http_header(req, "Cache-Control", "no-cache");
-    http_header(req, "Vary", "Accept-Encoding");
+    httpd_reply_header(req, "Cache-Control", "no-cache");
+    httpd_reply_header(req, "Vary", "Accept-Encoding");
     /* The gzip bytes are another representation, so they get their own tag. */
     bool gz = console_accepts_gzip(req);
     char etag[64];
     size_t el = strlen(f->etag);
     snprintf(etag, sizeof(etag), "%.*s%s", (int)(el - 1), f->etag, gz ? "-gz\"" : "\"");
-    http_header(req, "ETag", etag);
+    httpd_reply_header(req, "ETag", etag);
     if (console_not_modified(req, etag)) {
-        http_reply_empty(req, 304);
+        httpd_reply(req, 304, NULL, NULL, 0);
         return;
     }
     if (gz) {
-        http_header(req, "Content-Encoding", "gzip");
+        httpd_reply_header(req, "Content-Encoding", "gzip");
         httpd_reply(req, 200, f->content_type, f->gz, f->gzlen);
     } else {
         httpd_reply(req, 200, f->content_type, f->data, f->len);

@@ -33,7 +33,8 @@
  * and the key, which the script puts first). */
 #define ENQUEUE_ARGV_MAX (12 + JOB_ARGV_MAX)
 
-/* The WAIT timeout of the SPEC: fewer replicas within it make the answer a 503. */
+/* How long WAIT gives the replicas to acknowledge the job: fewer within it (with
+ * --redis-wait-replicas) make the answer a 503, since the job could be lost in a failover. */
 #define ENQUEUE_WAIT_MS "1000"
 
 struct enqueue_call {

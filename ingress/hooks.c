@@ -1,14 +1,15 @@
 /*
  * hooks.c - ANY /hooks/{endpoint}: accept an inbound webhook (see hooks.h).
  *
- * The checks run in the SPEC's order and the first that fails answers; nothing is queued
+ * The checks run in a fixed order (endpoint, size, active, auth, JSON, schema,
+ * idempotency: hooks_request) and the first that fails answers; nothing is queued
  * unless all pass. The job then goes to Redis in one atomic transaction (enqueue.c) and the
  * 202 is sent from its reply; a dropped link or an error reply answers 503 instead, and the
  * sender retries. No SQLite write: the event's row is made from its job (common/record.h).
  */
 #include "hooks.h"
 
-#include "admin.h"
+#include "health.h"
 #include "auth.h"
 #include "bcache.h"
 #include "body.h"
@@ -35,14 +36,12 @@
 
 #include <assert.h>
 #include <ctype.h>
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* Longest Idempotency-Key accepted (SPEC: <= 255 characters). */
+/* Longest Idempotency-Key accepted; a longer one is a 400. */
 #define HOOKS_IDEM_MAX 255
 /* Validation errors listed in one 400: enough to fix a payload, bounded for hostile ones. */
 #define HOOKS_MAX_DETAILS 20
@@ -97,13 +96,13 @@ static void hooks_error(struct ingress *in, struct httpd_req *req, int code, con
                         const char *message, const char *bridge_id, int64_t started)
 {
     hooks_log(in, req, bridge_id, NULL, code, started, error);
-    http_reply_error(req, code, error, message);
+    httpd_reply_json_error(req, code, error, message);
 }
 
 static void hooks_unavailable(struct ingress *in, struct httpd_req *req, const char *bridge_id,
                               int64_t started)
 {
-    http_header(req, "Retry-After", "5");
+    httpd_reply_header(req, "Retry-After", "5");
     hooks_error(in, req, 503, "queue_unavailable", "the queue is unavailable; retry later",
                 bridge_id, started);
 }
@@ -252,13 +251,13 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         o = text_json_put(o, "{\"event_id\":", id);
         o = text_json_put(o, ",\"status\":", status);
         *o++ = '}';
-        http_reply_raw(p->req, 202, "application/json", ok, (size_t)(o - ok));
+        httpd_reply(p->req, 202, "application/json", ok, (size_t)(o - ok));
     } else {
         /* The first id comes back from Redis: printed through cJSON like any stored text. */
         cJSON *ok = cJSON_CreateObject();
         cJSON_AddStringToObject(ok, "event_id", id);
         cJSON_AddStringToObject(ok, "status", status);
-        http_header(p->req, "Idempotent-Replayed", "true");
+        httpd_reply_header(p->req, "Idempotent-Replayed", "true");
         http_reply_json(p->req, 202, ok);
         cJSON_Delete(ok);
     }
@@ -343,7 +342,7 @@ enum httpd_next hooks_head(struct httpd_req *req, void *arg)
     int64_t started = clock_mono_ms();
     if (strcmp(httpd_req_path(req), "/healthz") == 0)
         return HTTPD_READ_BODY;
-    /* The SPEC's first two checks, made before a byte of the body is read: an unknown
+    /* The first two checks, made before a byte of the body is read: an unknown
      * endpoint, then a declared length over --max-body (a chunked body that grows past it
      * is cut off by httpd with the same 413). */
     const struct bcache_entry *e = hooks_bridge(in, req, started);
@@ -372,7 +371,7 @@ void hooks_request(struct httpd_req *req, void *arg)
 
     if (strcmp(httpd_req_path(req), "/healthz") == 0) {
         /* The public listener answers health checks too, for load balancers. */
-        admin_healthz(in, req);
+        health_handle(in, req);
         return;
     }
     const struct bcache_entry *e = hooks_bridge(in, req, started);
@@ -387,7 +386,7 @@ void hooks_request(struct httpd_req *req, void *arg)
         return;
     }
     if (!b->active) {
-        http_header(req, "Retry-After", "60");
+        httpd_reply_header(req, "Retry-After", "60");
         hooks_error(in, req, 503, "bridge_inactive", "this bridge is paused; retry later", b->id,
                     started);
         return;
@@ -402,7 +401,7 @@ void hooks_request(struct httpd_req *req, void *arg)
     if (e->auth.type != AUTH_NONE && !auth_verify(&e->auth, hooks_header, req, raw, body_len,
                                                   clock_now_ms() / 1000, err, sizeof(err))) {
         log_kv(LOG_INFO, "inbound auth failed", "bridge_id", b->id, "reason", err, NULL);
-        http_header(req, "WWW-Authenticate", auth_challenge_scheme(&e->auth));
+        httpd_reply_header(req, "WWW-Authenticate", auth_challenge_scheme(&e->auth));
         hooks_error(in, req, 401, "unauthorized", "missing or invalid credentials", b->id, started);
         goto out;
     }
@@ -412,7 +411,7 @@ void hooks_request(struct httpd_req *req, void *arg)
     const char *ctype = httpd_req_header(req, "Content-Type");
     if (mail_in_ctype_is_rfc822(ctype)) {
         /* An e-mail posted as it is: like mail to the SMTP listener, its event's body is the
-         * parsed message (SPEC, E-mail in), checked and forwarded as JSON. */
+         * parsed message (common/mail_in.h), checked and forwarded as JSON. */
         mail_json = mail_in_json(raw, body_len, err, sizeof(err));
         if (mail_json == NULL) {
             hooks_error(in, req, 400, "invalid_message", err, b->id, started);
@@ -478,7 +477,7 @@ void hooks_request(struct httpd_req *req, void *arg)
         }
         if (hs > 0) {
             hooks_log(in, req, b->id, NULL, 200, started, NULL);
-            http_reply_raw(req, 200, actype, answer, strlen(answer));
+            httpd_reply(req, 200, actype, answer, strlen(answer));
             free(answer);
             goto out;
         }
@@ -520,7 +519,7 @@ void hooks_request(struct httpd_req *req, void *arg)
         if (elems->child == NULL) {
             /* Nothing to queue: an empty batch is answered as one that made no events. */
             hooks_log(in, req, b->id, NULL, 202, started, NULL);
-            http_reply_raw(req, 202, "application/json", "{\"event_ids\":[]}", 15);
+            httpd_reply(req, 202, "application/json", "{\"event_ids\":[]}", 15);
             goto out;
         }
     }

@@ -1,9 +1,10 @@
 /*
  * hooks.h - the public route: ANY /hooks/{endpoint}.
  *
- * Checks a request in the SPEC's order (endpoint, size, active, …), writes the job to Redis
- * and answers 202 only once Redis acknowledged it; the event's first SQLite write follows,
- * batched, after the answer.
+ * Checks a request in a fixed order (endpoint, size, active, auth, JSON, schema,
+ * idempotency), writes the job to Redis and answers 202 only once Redis acknowledged it.
+ * No SQLite write is made for it here: the event's row is written from its job later
+ * (common/record.h).
  */
 #ifndef HOOKS_H
 #define HOOKS_H

@@ -12,37 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-void http_reply_raw(struct httpd_req *req, int code, const char *ctype, const char *body,
-                    size_t len)
-{
-    httpd_reply(req, code, ctype, body, len);
-}
-
 void http_reply_json(struct httpd_req *req, int code, const cJSON *json)
 {
     char *s = cJSON_PrintUnformatted(json);
     httpd_reply(req, code, "application/json", s, strlen(s));
     free(s);
-}
-
-void http_reply_error(struct httpd_req *req, int code, const char *error, const char *message)
-{
-    httpd_reply_json_error(req, code, error, message);
-}
-
-void http_reply_empty(struct httpd_req *req, int code)
-{
-    httpd_reply(req, code, NULL, NULL, 0);
-}
-
-void http_header(struct httpd_req *req, const char *name, const char *value)
-{
-    httpd_reply_header(req, name, value);
-}
-
-bool http_method_is(const struct httpd_req *req, const char *method)
-{
-    return strcmp(httpd_req_method(req), method) == 0;
 }
 
 cJSON *http_body_json_object(struct httpd_req *req)
@@ -59,17 +33,17 @@ cJSON *http_body_json_object(struct httpd_req *req)
                                            .subject = "request body",
                                            .nul_ok_under = "schema"};
     if (!body_check_json_opts(body, len, &strict, NULL, err, sizeof(err))) {
-        http_reply_error(req, 400, "invalid_json", err);
+        httpd_reply_json_error(req, 400, "invalid_json", err);
         return NULL;
     }
     /* The body is NUL-terminated by httpd; with len + 1 cJSON insists on one whole value. */
     cJSON *json = body_json_whole(body, len, NULL);
     if (json == NULL) {
-        http_reply_error(req, 400, "invalid_json", "request body is not valid JSON");
+        httpd_reply_json_error(req, 400, "invalid_json", "request body is not valid JSON");
         return NULL;
     }
     if (!cJSON_IsObject(json)) {
-        http_reply_error(req, 400, "invalid_json", "request body must be a JSON object");
+        httpd_reply_json_error(req, 400, "invalid_json", "request body must be a JSON object");
         cJSON_Delete(json);
         return NULL;
     }

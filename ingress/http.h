@@ -1,6 +1,7 @@
 /*
- * http.h - small helpers shared by the ingress routes on top of ingress/httpd.h: JSON
- * replies, the SPEC's error shape, reading a JSON request body, splitting a path.
+ * http.h - small helpers shared by the ingress routes on top of ingress/httpd.h: a JSON
+ * reply from a cJSON tree, reading a JSON request body, splitting a path. Everything else a
+ * route needs (headers, raw and error replies) it calls in httpd.h directly.
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -14,22 +15,6 @@ struct httpd_req;
 /* Reply `code` with `json` serialized (compact) and Content-Type application/json. Does
  * not take ownership of `json`. */
 void http_reply_json(struct httpd_req *req, int code, const cJSON *json);
-
-/* Reply with raw bytes and a content type. */
-void http_reply_raw(struct httpd_req *req, int code, const char *ctype, const char *body,
-                    size_t len);
-
-/* Reply {"error": code_name, "message": message} (message may be NULL: omitted). */
-void http_reply_error(struct httpd_req *req, int code, const char *error, const char *message);
-
-/* Reply with no body (204). */
-void http_reply_empty(struct httpd_req *req, int code);
-
-/* Add a response header before replying. */
-void http_header(struct httpd_req *req, const char *name, const char *value);
-
-/* Whether the request's method is `method`. */
-bool http_method_is(const struct httpd_req *req, const char *method);
 
 /*
  * How deep an admin request body may nest: a bridge holds its payload template and filter

@@ -18,6 +18,8 @@
 #include "httpd.h"
 
 #include "httpparse.h"
+#include "listener.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -39,7 +42,6 @@
 /* Connection objects kept for reuse. */
 #define HTTPD_FREE_MAX 64
 #define HTTPD_REPLY_HEADERS_MAX 16
-#define HTTPD_ACCEPT_BACKOFF_MS 100
 
 enum httpd_phase {
     HTTPD_PH_HEAD,
@@ -74,8 +76,8 @@ struct httpd_req {
 
 struct httpd_conn {
     struct httpd_req req;
-    struct httpd *h; /* NULL once httpd_free detached this (orphaned) connection */
-    struct httpd_conn *prev, *next;
+    struct httpd *h;              /* NULL once httpd_free detached this (orphaned) connection */
+    LIST_ENTRY(httpd_conn) entry; /* in its server's conns, orphans or free */
     int fd;
     struct event *ev_read, *ev_write, *ev_timer;
     enum httpd_phase phase;
@@ -109,7 +111,7 @@ struct httpd_conn {
     unsigned uh_count;
 
     struct sockaddr_storage peer_sa;
-    char peer[INET6_ADDRSTRLEN + 16];
+    char peer[LISTENER_PEER_LEN];
 
     bool in_cb;       /* inside the head or request function */
     bool counted;     /* counted in h->active */
@@ -123,15 +125,15 @@ struct httpd_conn {
 
 struct httpd {
     struct event_base *base;
-    struct event *ev_accept, *ev_backoff;
-    bool listening, stopping, backoff;
+    struct listener *lst;
+    bool stopping;
     struct httpd_config cfg;
     httpd_head_fn head;
     httpd_request_fn request;
     void *arg;
     struct timeval tvs[HTTPD_T_COUNT];
     const struct timeval *tv[HTTPD_T_COUNT];
-    struct httpd_conn *conns, *orphans, *free;
+    LIST_HEAD(, httpd_conn) conns, orphans, free;
     size_t nconns, nfree, active;
 };
 
@@ -154,7 +156,7 @@ void httpd_config_init(struct httpd_config *cfg)
 static const struct {
     int code;
     const char *reason;
-    const char *error; /* the SPEC's name, for errors the server answers by itself */
+    const char *error; /* the JSON error's name, for errors the server answers by itself */
 } httpd_statuses[] = {
     {100, "Continue", NULL},
     {200, "OK", NULL},
@@ -210,7 +212,13 @@ static const char *httpd_error_name(int code)
     return "internal_error";
 }
 
-/* Grow *p to hold at least `need` bytes, keeping its contents. */
+/*
+ * Grow *p to hold at least `need` bytes, keeping its contents. Not common/dynbuf: the
+ * socket reads land straight in a buffer's spare room (read(2) into buf + len), which a
+ * dynbuf does not lend out; the read buffers are bounded by their callers (max_header_bytes,
+ * max_body), the output ones by what our own handlers answer; and a recycled connection
+ * keeps its buffers up to HTTPD_BUF_KEEP.
+ */
 static void httpd_reserve(char **p, size_t *cap, size_t need)
 {
     if (need <= *cap)
@@ -239,61 +247,22 @@ static void httpd_out_str(struct httpd_conn *c, const char *s)
 static void httpd_out_uint(struct httpd_conn *c, size_t v)
 {
     char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    httpd_out_add(c, tmp + i, sizeof(tmp) - i);
+    httpd_out_add(c, tmp, text_u64(tmp, v));
 }
 
 /* {"error":…,"message":…} with both strings escaped; the caller frees it. */
 static char *httpd_json_error(const char *error, const char *message, size_t *len)
 {
-    const char *parts[2] = {error, message};
-    size_t cap = 40 + 6 * (strlen(error) + (message != NULL ? strlen(message) : 0));
+    size_t cap = sizeof("{\"error\":,\"message\":}") + TEXT_JSON_QUOTE_MAX(strlen(error)) +
+                 (message != NULL ? TEXT_JSON_QUOTE_MAX(strlen(message)) : 0);
     char *out = xmalloc(cap);
-    size_t n = 0;
-    for (int k = 0; k < 2 && parts[k] != NULL; k++) {
-        const char *key = k == 0 ? "{\"error\":\"" : ",\"message\":\"";
-        memcpy(out + n, key, strlen(key));
-        n += strlen(key);
-        for (const unsigned char *s = (const unsigned char *)parts[k]; *s != '\0'; s++) {
-            if (*s == '"' || *s == '\\') {
-                out[n++] = '\\';
-                out[n++] = (char)*s;
-            } else if (*s < 0x20) {
-                n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *s);
-            } else {
-                out[n++] = (char)*s;
-            }
-        }
-        out[n++] = '"';
-    }
-    out[n++] = '}';
-    out[n] = '\0';
-    *len = n;
+    char *o = text_json_put(out, "{\"error\":", error);
+    if (message != NULL)
+        o = text_json_put(o, ",\"message\":", message);
+    *o++ = '}';
+    *o = '\0';
+    *len = (size_t)(o - out);
     return out;
-}
-
-static void httpd_list_push(struct httpd_conn **head, struct httpd_conn *c)
-{
-    c->prev = NULL;
-    c->next = *head;
-    if (*head != NULL)
-        (*head)->prev = c;
-    *head = c;
-}
-
-static void httpd_list_unlink(struct httpd_conn **head, struct httpd_conn *c)
-{
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        *head = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
 }
 
 static void httpd_conn_req_reset(struct httpd_conn *c)
@@ -345,7 +314,7 @@ static void httpd_conn_recycle(struct httpd *h, struct httpd_conn *c)
         c->out = NULL;
         c->out_cap = 0;
     }
-    httpd_list_push(&h->free, c);
+    LIST_INSERT_HEAD(&h->free, c, entry);
     h->nfree++;
 }
 
@@ -364,11 +333,11 @@ static void httpd_conn_close(struct httpd_conn *c)
     /* Nothing to do when close fails: the descriptor is released either way on Linux. */
     (void)close(c->fd);
     c->fd = -1;
-    httpd_list_unlink(&h->conns, c);
+    LIST_REMOVE(c, entry);
     h->nconns--;
     if (c->phase == HTTPD_PH_HANDLER) {
         c->orphan = true;
-        httpd_list_push(&h->orphans, c);
+        LIST_INSERT_HEAD(&h->orphans, c, entry);
     } else {
         if (c->counted)
             h->active--;
@@ -854,9 +823,9 @@ static void httpd_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* Set up a connection object for an accepted socket. Returns -1 (fd not taken) on failure. */
 static int httpd_conn_new(struct httpd *h, int fd, const struct sockaddr_storage *sa)
 {
-    struct httpd_conn *c = h->free;
+    struct httpd_conn *c = LIST_FIRST(&h->free);
     if (c != NULL) {
-        httpd_list_unlink(&h->free, c);
+        LIST_REMOVE(c, entry);
         h->nfree--;
     } else {
         c = xcalloc(1, sizeof(*c));
@@ -890,7 +859,7 @@ static int httpd_conn_new(struct httpd *h, int fd, const struct sockaddr_storage
     c->in_cb = c->counted = c->close_after = c->linger = false;
     c->peer_eof = c->rd_stall = c->dead = c->orphan = c->in_bbuf = false;
     httpd_conn_req_reset(c);
-    httpd_list_push(&h->conns, c);
+    LIST_INSERT_HEAD(&h->conns, c, entry);
     h->nconns++;
     httpd_conn_sync(c);
     return 0;
@@ -901,55 +870,24 @@ out_destroy:
     return -1;
 }
 
-/* Listen exactly when allowed: not stopping, not backing off, below max_connections. */
+/* Take connections exactly when allowed: not stopping, below max_connections. */
 static void httpd_listen_update(struct httpd *h)
 {
-    bool want = !h->stopping && !h->backoff && h->nconns < h->cfg.max_connections;
-    if (want == h->listening)
-        return;
-    if ((want ? event_add(h->ev_accept, NULL) : event_del(h->ev_accept)) == 0)
-        h->listening = want;
+    listener_want(h->lst, !h->stopping && h->nconns < h->cfg.max_connections);
 }
 
-static void httpd_backoff_cb(evutil_socket_t fd, short what, void *arg)
+static void httpd_on_accept(int fd, const struct sockaddr_storage *ss, void *arg)
 {
     struct httpd *h = arg;
-    (void)fd;
-    (void)what;
-    h->backoff = false;
-    httpd_listen_update(h);
-}
-
-static void httpd_accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
-    struct httpd *h = arg;
-    (void)what;
-    while (h->nconns < h->cfg.max_connections) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            /* EMFILE, ENFILE, ENOBUFS...: the listener would stay readable and spin, so pause
-             * it; descriptors freed meanwhile let the next round succeed. */
-            struct timeval tv = {0, HTTPD_ACCEPT_BACKOFF_MS * 1000};
-            if (evtimer_add(h->ev_backoff, &tv) == 0)
-                h->backoff = true;
-            break;
+    if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
+        int one = 1;
+        /* Answers are one gather write: Nagle would only delay them. */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+            /* Not fatal: the connection works, a little slower. */
         }
-        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
-            int one = 1;
-            /* Answers are one gather write: Nagle would only delay them. */
-            if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-                /* Not fatal: the connection works, a little slower. */
-            }
-        }
-        if (httpd_conn_new(h, fd, &ss) < 0)
-            (void)close(fd);
     }
+    if (httpd_conn_new(h, fd, ss) < 0)
+        (void)close(fd);
     httpd_listen_update(h);
 }
 
@@ -980,6 +918,9 @@ struct httpd *httpd_new(struct event_base *base, int listen_fd, const struct htt
     h->head = head;
     h->request = request;
     h->arg = arg;
+    LIST_INIT(&h->conns);
+    LIST_INIT(&h->orphans);
+    LIST_INIT(&h->free);
     h->cfg = cfg != NULL ? *cfg : def;
     httpd_config_fill(&h->cfg, &def);
     const unsigned ms[HTTPD_T_COUNT] = {
@@ -995,23 +936,13 @@ struct httpd *httpd_new(struct event_base *base, int listen_fd, const struct htt
         if (h->tv[k] == NULL)
             h->tv[k] = &h->tvs[k];
     }
-    if (request == NULL || evutil_make_socket_nonblocking(listen_fd) < 0)
+    if (request == NULL)
         goto out_free;
-    h->ev_accept = event_new(base, listen_fd, EV_READ | EV_PERSIST, httpd_accept_cb, h);
-    if (h->ev_accept == NULL)
+    h->lst = listener_new(base, listen_fd, httpd_on_accept, h);
+    if (h->lst == NULL)
         goto out_free;
-    h->ev_backoff = evtimer_new(base, httpd_backoff_cb, h);
-    if (h->ev_backoff == NULL)
-        goto out_free_accept;
-    httpd_listen_update(h);
-    if (!h->listening)
-        goto out_free_backoff;
     return h;
 
-out_free_backoff:
-    event_free(h->ev_backoff);
-out_free_accept:
-    event_free(h->ev_accept);
 out_free:
     free(h);
     return NULL;
@@ -1021,11 +952,9 @@ void httpd_stop_accepting(struct httpd *h)
 {
     h->stopping = true;
     httpd_listen_update(h);
-    event_del(h->ev_backoff);
-    h->backoff = false;
-    struct httpd_conn *c = h->conns, *next;
+    struct httpd_conn *c = LIST_FIRST(&h->conns), *next;
     for (; c != NULL; c = next) {
-        next = c->next;
+        next = LIST_NEXT(c, entry);
         if (c->phase == HTTPD_PH_HEAD && c->len == 0)
             httpd_conn_close(c);
     }
@@ -1047,31 +976,35 @@ void httpd_free(struct httpd *h)
         return;
     h->stopping = true;
     httpd_listen_update(h);
-    while (h->conns != NULL)
-        httpd_conn_close(h->conns);
+    while (!LIST_EMPTY(&h->conns))
+        httpd_conn_close(LIST_FIRST(&h->conns));
     /* Orphans outlive the server: without events or a server, a reply just frees them. */
-    for (struct httpd_conn *c = h->orphans, *next; c != NULL; c = next) {
-        next = c->next;
+    for (struct httpd_conn *c = LIST_FIRST(&h->orphans), *next; c != NULL; c = next) {
+        next = LIST_NEXT(c, entry);
         event_free(c->ev_read);
         event_free(c->ev_write);
         event_free(c->ev_timer);
         c->ev_read = c->ev_write = c->ev_timer = NULL;
+        /* Out of the list without touching it: the list head goes with `h`. */
         c->h = NULL;
-        c->prev = c->next = NULL;
     }
-    while (h->free != NULL) {
-        struct httpd_conn *c = h->free;
-        httpd_list_unlink(&h->free, c);
+    while (!LIST_EMPTY(&h->free)) {
+        struct httpd_conn *c = LIST_FIRST(&h->free);
+        LIST_REMOVE(c, entry);
         httpd_conn_destroy(c);
     }
-    event_free(h->ev_backoff);
-    event_free(h->ev_accept);
+    listener_free(h->lst);
     free(h);
 }
 
 const char *httpd_req_method(const struct httpd_req *req)
 {
     return req->method;
+}
+
+bool httpd_req_method_is(const struct httpd_req *req, const char *method)
+{
+    return strcmp(req->method, method) == 0;
 }
 
 const char *httpd_req_target(const struct httpd_req *req)
@@ -1127,22 +1060,8 @@ const char *httpd_req_body(const struct httpd_req *req, size_t *len)
 const char *httpd_req_peer(const struct httpd_req *req)
 {
     struct httpd_conn *c = req->conn;
-    if (c->peer[0] != '\0')
-        return c->peer;
-    char addr[INET6_ADDRSTRLEN] = "?";
-    if (c->peer_sa.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&c->peer_sa;
-        if (inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr)) == NULL)
-            snprintf(addr, sizeof(addr), "?");
-        snprintf(c->peer, sizeof(c->peer), "%s:%u", addr, (unsigned)ntohs(in->sin_port));
-    } else if (c->peer_sa.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&c->peer_sa;
-        if (inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr)) == NULL)
-            snprintf(addr, sizeof(addr), "?");
-        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", addr, (unsigned)ntohs(in6->sin6_port));
-    } else {
-        snprintf(c->peer, sizeof(c->peer), "unix");
-    }
+    if (c->peer[0] == '\0')
+        listener_peer_name(&c->peer_sa, c->peer, sizeof(c->peer));
     return c->peer;
 }
 
@@ -1157,7 +1076,7 @@ int httpd_reply_header(struct httpd_req *req, const char *name, const char *valu
     if (c->uh_count >= HTTPD_REPLY_HEADERS_MAX || *name == '\0' || strpbrk(value, "\r\n") != NULL)
         return -1;
     for (const char *p = name; *p != '\0'; p++)
-        if (!httpparse_is_tchar((unsigned char)*p))
+        if (!text_is_tchar((unsigned char)*p))
             return -1;
     size_t nl = strlen(name), vl = strlen(value);
     httpd_reserve(&c->uh, &c->uh_cap, c->uh_len + nl + vl + 4);
@@ -1180,7 +1099,7 @@ void httpd_reply(struct httpd_req *req, int code, const char *content_type, cons
             httpd_conn_destroy(c);
             return;
         }
-        httpd_list_unlink(&h->orphans, c);
+        LIST_REMOVE(c, entry);
         h->active--;
         httpd_conn_recycle(h, c);
         return;

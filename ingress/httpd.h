@@ -99,6 +99,9 @@ void httpd_free(struct httpd *h);
 /* The method, e.g. "POST" (any token of up to 16 characters; handlers decide). */
 const char *httpd_req_method(const struct httpd_req *req);
 
+/* Whether the method is exactly `method` (methods are case-sensitive). */
+bool httpd_req_method_is(const struct httpd_req *req, const char *method);
+
 /* The request target as sent, e.g. "/hooks/abc?x=1" (not decoded). */
 const char *httpd_req_target(const struct httpd_req *req);
 

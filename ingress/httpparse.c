@@ -20,13 +20,6 @@ enum {
     HTTPPARSE_CH_DONE,
 };
 
-bool httpparse_is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 static int httpparse_fail(const char **error, int status, const char *message)
 {
     *error = message;
@@ -42,7 +35,7 @@ static int httpparse_method_prefix(const char *buf, size_t len, const char **err
     for (size_t i = 0; i < len && i <= HTTPPARSE_METHOD_MAX; i++) {
         if (buf[i] == ' ')
             return i == 0 ? httpparse_fail(error, -400, "malformed request line") : 0;
-        if (!httpparse_is_tchar((unsigned char)buf[i]))
+        if (!text_is_tchar((unsigned char)buf[i]))
             return httpparse_fail(error, -400, "malformed request line");
     }
     if (len > HTTPPARSE_METHOD_MAX)
@@ -59,7 +52,7 @@ static int httpparse_request_line(const char *buf, size_t n, struct httpparse_he
     if (n > 0 && buf[n - 1] == '\r')
         n--;
     size_t i = 0;
-    while (i < n && httpparse_is_tchar((unsigned char)buf[i]))
+    while (i < n && text_is_tchar((unsigned char)buf[i]))
         i++;
     if (i == 0 || i == n || buf[i] != ' ')
         return httpparse_fail(&out->error, -400, "malformed request line");
@@ -233,7 +226,7 @@ int httpparse_head(char *buf, size_t len, struct httpparse_head *out,
         if (*p == ' ' || *p == '\t')
             return httpparse_fail(&out->error, -400, "obsolete line folding");
         char *name = p;
-        while (p < end && httpparse_is_tchar((unsigned char)*p))
+        while (p < end && text_is_tchar((unsigned char)*p))
             p++;
         if (p == name || p >= end || *p != ':')
             return httpparse_fail(&out->error, -400, "malformed header");

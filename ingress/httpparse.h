@@ -101,7 +101,4 @@ int httpparse_chunked(struct httpparse_chunked *st, char *buf, size_t *rpos, siz
 /* Bytes of the chunk being decoded that have not arrived yet (for early limit checks). */
 uint64_t httpparse_chunked_pending(const struct httpparse_chunked *st);
 
-/* True when c is an RFC 9110 tchar (a character allowed in a token). */
-bool httpparse_is_tchar(unsigned char c);
-
 #endif

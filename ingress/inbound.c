@@ -101,10 +101,10 @@ void inbound_answer(struct httpd_req *req, const struct bcache_entry *e, const c
     char first[HB_ID_LEN + 8];
     inbound_first_id(record, plain, first, sizeof(first));
     if (replayed)
-        http_header(req, "Idempotent-Replayed", "true");
+        httpd_reply_header(req, "Idempotent-Replayed", "true");
     /* Xero's "intent to receive" takes nothing but an empty 200. */
     if (e->auth.type == AUTH_XERO) {
-        http_reply_empty(req, 200);
+        httpd_reply(req, 200, NULL, NULL, 0);
         return;
     }
     const cJSON *resp = source_get(e->b, "response");
@@ -113,13 +113,13 @@ void inbound_answer(struct httpd_req *req, const struct bcache_entry *e, const c
         const cJSON *body = cJSON_GetObjectItemCaseSensitive(resp, "body");
         int code = cJSON_IsNumber(st) ? (int)st->valuedouble : 200;
         if (!cJSON_IsString(body) || body->valuestring[0] == '\0') {
-            http_reply_empty(req, code);
+            httpd_reply(req, code, NULL, NULL, 0);
             return;
         }
         struct tmpl_ctx ctx = {.event_id = first, .bridge_id = e->b->id};
         char err[128];
         char *text = tmpl_render_text(body->valuestring, &ctx, TMPL_TEXT, err, sizeof(err));
-        http_reply_raw(req, code, inbound_ctype(resp), text ? text : "", text ? strlen(text) : 0);
+        httpd_reply(req, code, inbound_ctype(resp), text ? text : "", text ? strlen(text) : 0);
         free(text);
         return;
     }

@@ -1,7 +1,7 @@
 /*
  * ingress.h - the state of one hookbridge-ingress process, shared by its route modules.
  *
- * main.c owns it; hooks.c (public /hooks/…), admin.c (router, token check, /healthz) and
+ * main.c owns it; hooks.c (public /hooks/…), admin.c (router, token check), health.c and
  * admin_bridges.c / admin_events.c (the admin API) read it.
  */
 #ifndef INGRESS_H

@@ -1,8 +1,8 @@
 /*
  * mailhooks.h - e-mail in: the SMTP listener's owner, making events of the mail it takes.
  *
- * The SPEC's "Mail to {endpoint}@any.domain becomes an event of that bridge, after the same
- * checks": at RCPT the endpoint must name a bridge (550), be active (450) and need no
+ * Mail to {endpoint}@any.domain becomes an event of that bridge, after the same checks
+ * as a webhook: at RCPT the endpoint must name a bridge (550), be active (450) and need no
  * inbound auth, which mail cannot carry (550 5.7.1); after DATA the message is parsed
  * (common/mail_in.h), checked against each bridge's schema and queued in Redis, one event
  * per recipient bridge, and 250 is answered only once Redis holds every one of them (451

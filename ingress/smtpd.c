@@ -14,6 +14,7 @@
 #include "smtpd.h"
 
 #include "hb.h"
+#include "listener.h"
 #include "smtpparse.h"
 #include "xalloc.h"
 
@@ -22,7 +23,6 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -31,11 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 /* A DATA line longer than this is taken in pieces rather than waiting for its CRLF. */
 #define SMTPD_DATA_CHUNK (64 * 1024)
-#define SMTPD_ACCEPT_BACKOFF_MS 100
 #define SMTPD_LINGER_POLL_MS 20
 
 enum smtpd_phase { SMTPD_CMD, SMTPD_DATA, SMTPD_WAIT, SMTPD_CLOSING };
@@ -46,21 +46,21 @@ struct smtpd_rcpt {
 };
 
 struct smtpd_msg {
-    struct smtpd *s;               /* NULL once smtpd_free detached it */
-    struct smtpd_conn *conn;       /* NULL once the client is gone */
-    struct smtpd_msg *prev, *next; /* s->waiting */
+    struct smtpd *s;             /* NULL once smtpd_free detached it */
+    struct smtpd_conn *conn;     /* NULL once the client is gone */
+    LIST_ENTRY(smtpd_msg) entry; /* in s->waiting */
     char *data;
     size_t len;
     struct smtpd_rcpt *rcpts;
     size_t nrcpts;
     char from[SMTPPARSE_PATH_MAX + 1];
     char helo[SMTPPARSE_DOMAIN_MAX + 1];
-    char peer[INET6_ADDRSTRLEN + 16];
+    char peer[LISTENER_PEER_LEN];
 };
 
 struct smtpd_conn {
     struct smtpd *s;
-    struct smtpd_conn *prev, *next;
+    LIST_ENTRY(smtpd_conn) entry; /* in s->conns */
     struct bufferevent *bev;
     struct event *timer;
     enum smtpd_phase phase;
@@ -80,23 +80,22 @@ struct smtpd_conn {
     char *data;
     size_t len, cap;
     struct smtpd_msg *msg;
-    char peer[INET6_ADDRSTRLEN + 16];
+    char peer[LISTENER_PEER_LEN];
 };
 
 struct smtpd {
     struct event_base *base;
-    struct evconnlistener *lev;
-    struct event *backoff;
+    struct listener *lst;
     struct smtpd_config cfg;
     char hostname[256];
     smtpd_rcpt_fn rcpt;
     smtpd_message_fn message;
     void *arg;
-    struct smtpd_conn *conns;
-    struct smtpd_msg *waiting;
+    LIST_HEAD(, smtpd_conn) conns;
+    LIST_HEAD(, smtpd_msg) waiting;
     size_t nconns, active;
     size_t closing; /* connections whose last reply is going out */
-    bool stopping, backing_off;
+    bool stopping;
     struct timeval tv_cmd, tv_idle, tv_data, tv_write;
     SSL_CTX *tls; /* NULL: no STARTTLS */
 };
@@ -122,11 +121,7 @@ static struct timeval smtpd_tv(unsigned ms)
 
 static void smtpd_listen_update(struct smtpd *s)
 {
-    bool want = !s->stopping && !s->backing_off && s->nconns < s->cfg.max_connections;
-    if (want)
-        evconnlistener_enable(s->lev);
-    else
-        evconnlistener_disable(s->lev);
+    listener_want(s->lst, !s->stopping && s->nconns < s->cfg.max_connections);
 }
 
 static void smtpd_send(struct smtpd_conn *c, int code, const char *text)
@@ -158,12 +153,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
         s->closing--;
     bufferevent_free(c->bev);
     event_free(c->timer);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, entry);
     free(c->rcpts);
     free(c->data);
     free(c);
@@ -402,10 +392,7 @@ static void smtpd_data_done(struct smtpd_conn *c)
     memcpy(m->from, c->from, sizeof(m->from));
     memcpy(m->helo, c->helo, sizeof(m->helo));
     memcpy(m->peer, c->peer, sizeof(m->peer));
-    m->next = s->waiting;
-    if (s->waiting)
-        s->waiting->prev = m;
-    s->waiting = m;
+    LIST_INSERT_HEAD(&s->waiting, m, entry);
     s->active++;
     smtpd_reset(c);
     c->msg = m;
@@ -541,12 +528,9 @@ static void smtpd_on_timer(evutil_socket_t fd, short what, void *arg)
         smtpd_finish(c);
 }
 
-static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-                            int salen, void *arg)
+static void smtpd_on_accept(int fd, const struct sockaddr_storage *sa, void *arg)
 {
     struct smtpd *s = arg;
-    (void)lev;
-    (void)salen;
     struct smtpd_conn *c = xcalloc(1, sizeof(*c));
     c->s = s;
     c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -556,25 +540,8 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
         return;
     }
     c->timer = evtimer_new(s->base, smtpd_on_timer, c);
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
-        evutil_inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof(ip));
-        port = ntohs(in4->sin_port);
-        snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
-    } else if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-        evutil_inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-        port = ntohs(in6->sin6_port);
-        snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
-    } else {
-        snprintf(c->peer, sizeof(c->peer), "unix");
-    }
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    listener_peer_name(sa, c->peer, sizeof(c->peer));
+    LIST_INSERT_HEAD(&s->conns, c, entry);
     s->nconns++;
     smtpd_listen_update(s);
     bufferevent_setcb(c->bev, smtpd_on_read, smtpd_on_write, smtpd_on_event, c);
@@ -583,26 +550,6 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
     evbuffer_add_printf(bufferevent_get_output(c->bev), "220 %s ESMTP hookbridge\r\n", s->hostname);
     c->phase = SMTPD_CMD;
     evtimer_add(c->timer, &s->tv_idle);
-}
-
-static void smtpd_on_backoff(evutil_socket_t fd, short what, void *arg)
-{
-    struct smtpd *s = arg;
-    (void)fd;
-    (void)what;
-    s->backing_off = false;
-    smtpd_listen_update(s);
-}
-
-/* accept() failed (out of descriptors, most likely): pause instead of spinning. */
-static void smtpd_on_accept_error(struct evconnlistener *lev, void *arg)
-{
-    struct smtpd *s = arg;
-    (void)lev;
-    s->backing_off = true;
-    smtpd_listen_update(s);
-    struct timeval tv = smtpd_tv(SMTPD_ACCEPT_BACKOFF_MS);
-    evtimer_add(s->backoff, &tv);
 }
 
 /* A server context for STARTTLS: TLS 1.2 or later, the certificate chain and its key. */
@@ -636,6 +583,8 @@ struct smtpd *smtpd_new(struct event_base *base, int listen_fd, const struct smt
                         size_t errlen)
 {
     struct smtpd *s = xcalloc(1, sizeof(*s));
+    LIST_INIT(&s->conns);
+    LIST_INIT(&s->waiting);
     struct smtpd_config def;
     smtpd_config_init(&def);
     s->cfg = cfg ? *cfg : def;
@@ -670,15 +619,13 @@ struct smtpd *smtpd_new(struct event_base *base, int listen_fd, const struct smt
     s->tv_idle = smtpd_tv(s->cfg.idle_timeout_ms);
     s->tv_data = smtpd_tv(s->cfg.data_timeout_ms);
     s->tv_write = smtpd_tv(s->cfg.write_timeout_ms);
-    s->lev = evconnlistener_new(base, smtpd_on_accept, s, 0, 0, listen_fd);
-    if (s->lev == NULL) {
+    s->lst = listener_new(base, listen_fd, smtpd_on_accept, s);
+    if (s->lst == NULL) {
         snprintf(err, errlen, "smtp listener: cannot serve on the socket");
         SSL_CTX_free(s->tls);
         free(s);
         return NULL;
     }
-    evconnlistener_set_error_cb(s->lev, smtpd_on_accept_error);
-    s->backoff = evtimer_new(base, smtpd_on_backoff, s);
     return s;
 }
 
@@ -690,9 +637,10 @@ void smtpd_stop_accepting(struct smtpd *s)
     smtpd_listen_update(s);
     /* Connections between messages, or in one, are told to come back; one whose message
      * waits for its answer gets it first (smtpd_msg_reply closes it then). */
-    for (struct smtpd_conn *c = s->conns; c; c = c->next)
-        if (c->phase == SMTPD_CMD || c->phase == SMTPD_DATA)
-            smtpd_close_with(c, 421, "4.3.2 shutting down, try again later");
+    struct smtpd_conn *c;
+    LIST_FOREACH(c, &s->conns, entry)
+    if (c->phase == SMTPD_CMD || c->phase == SMTPD_DATA)
+        smtpd_close_with(c, 421, "4.3.2 shutting down, try again later");
 }
 
 size_t smtpd_active(const struct smtpd *s)
@@ -704,18 +652,20 @@ void smtpd_free(struct smtpd *s)
 {
     if (s == NULL)
         return;
-    for (struct smtpd_msg *m = s->waiting; m; m = m->next) {
+    /* Detached without touching the list, whose head goes with `s`. */
+    struct smtpd_msg *m;
+    LIST_FOREACH(m, &s->waiting, entry)
+    {
         m->s = NULL;
         m->conn = NULL;
     }
-    while (s->conns) {
-        struct smtpd_conn *c = s->conns;
+    while (!LIST_EMPTY(&s->conns)) {
+        struct smtpd_conn *c = LIST_FIRST(&s->conns);
         c->msg = NULL;
         c->in_cb = false;
         smtpd_conn_free(c);
     }
-    evconnlistener_free(s->lev);
-    event_free(s->backoff);
+    listener_free(s->lst);
     SSL_CTX_free(s->tls);
     free(s);
 }
@@ -762,12 +712,7 @@ void smtpd_msg_reply(struct smtpd_msg *msg, int code, const char *text)
     struct smtpd *s = msg->s;
     struct smtpd_conn *c = msg->conn;
     if (s != NULL) {
-        if (msg->prev)
-            msg->prev->next = msg->next;
-        else
-            s->waiting = msg->next;
-        if (msg->next)
-            msg->next->prev = msg->prev;
+        LIST_REMOVE(msg, entry);
         s->active--;
     }
     free(msg->data);

@@ -1,5 +1,5 @@
 /*
- * mail.h - the message of an e-mail route's attempt (SPEC "Destinations", `email`): the
+ * mail.h - the message of an e-mail route's attempt (README "Destinations", `email`): the
  * route's to, subject, text and html templates rendered against the inbound request into
  * a MIME message that libcurl sends over SMTP (worker/deliver.c).
  *

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #define NOTICE_TIMEOUT_MS 10000
 
@@ -25,20 +26,10 @@ struct notice {
     char *body;
     char *hdr[8]; /* "Name: value" lines, NULL-terminated */
     char event_id[HB_ID_LEN];
-    struct notice *prev, *next;
+    LIST_ENTRY(notice) entry; /* in notices while its request is out */
 };
 
-static struct notice *notice_list;
-
-static void notice_unlink(struct notice *n)
-{
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        notice_list = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-}
+static LIST_HEAD(, notice) notices = LIST_HEAD_INITIALIZER(notices);
 
 static void notice_free(struct notice *n)
 {
@@ -51,7 +42,7 @@ static void notice_free(struct notice *n)
 static void notice_on_done(const struct deliver_result *res, void *arg)
 {
     struct notice *n = arg;
-    notice_unlink(n);
+    LIST_REMOVE(n, entry);
     char st[8];
     snprintf(st, sizeof(st), "%d", res->http_status);
     bool ok = res->error == NULL && res->http_status >= 200 && res->http_status < 300;
@@ -135,17 +126,14 @@ void notice_send(struct deliver *d, const struct notice_failure *f,
         notice_free(n);
         return;
     }
-    n->next = notice_list;
-    if (notice_list)
-        notice_list->prev = n;
-    notice_list = n;
+    LIST_INSERT_HEAD(&notices, n, entry);
 }
 
 void notice_cancel_all(void)
 {
-    while (notice_list != NULL) {
-        struct notice *n = notice_list;
-        notice_unlink(n);
+    while (!LIST_EMPTY(&notices)) {
+        struct notice *n = LIST_FIRST(&notices);
+        LIST_REMOVE(n, entry);
         deliver_cancel(n->call);
         log_kv(LOG_WARN, "failure notice abandoned at shutdown", "event_id", n->event_id, NULL);
         notice_free(n);

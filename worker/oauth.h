@@ -1,5 +1,5 @@
 /*
- * oauth.h - OAuth 2.0 access tokens for routes with `oauth2` (SPEC "Destinations"):
+ * oauth.h - OAuth 2.0 access tokens for routes with `oauth2` (README "Destinations"):
  * client credentials, and refresh tokens that rotate on every use (Xero).
  *
  * One access token per route is shared by every worker on every host: it lives in Redis

@@ -1,5 +1,4 @@
-"""Admin listener: token checks, /healthz, and start-up configuration errors (issue 2,
-points 1-2)."""
+"""Admin listener: token checks, /healthz, and start-up configuration errors."""
 
 from harness import check, expect_error, http_request, meta
 

@@ -1,4 +1,4 @@
-"""Bridge CRUD on the admin API (issue 2, point 2)."""
+"""Bridge CRUD on the admin API."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""Many requests in flight from one worker (issue 2, point 5)."""
+"""Many requests in flight from one worker."""
 
 import time
 

@@ -1,5 +1,5 @@
 """Outbound delivery by the worker: forwarding, retries, timeouts, Retry-After, delays,
-recorded attempts (issue 2, point 4)."""
+recorded attempts."""
 
 import time
 

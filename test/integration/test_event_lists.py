@@ -1,4 +1,4 @@
-"""Event lists (issue 11, point 5): `next` is null on the last page even when it is exactly
+"""Event lists: `next` is null on the last page even when it is exactly
 full; `status` takes several values (a comma list or repeated parameters, their union) and
 an unknown one is a 400 naming the allowed ones; failed events carry their `last_error`,
 filtered ones the `reason`."""

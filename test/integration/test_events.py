@@ -1,4 +1,4 @@
-"""GET /api/events and /api/events/{id} (issue 2, point 6)."""
+"""GET /api/events and /api/events/{id}."""
 
 import time
 

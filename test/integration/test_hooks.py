@@ -1,4 +1,4 @@
-"""ANY /hooks/{endpoint} on the public listener (issue 2, point 3)."""
+"""ANY /hooks/{endpoint} on the public listener."""
 
 import re
 import time

@@ -1,4 +1,4 @@
-"""Hostile input (issue 4, point 5): the ingress never crashes and never queues half a job;
+"""Hostile input: the ingress never crashes and never queues half a job;
 each bad request gets a clear 4xx (JSON) or a closed connection, and others are served
 meanwhile."""
 

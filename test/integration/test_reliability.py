@@ -1,5 +1,4 @@
-"""Nothing lost: SIGKILL, two workers, SIGTERM, Redis restarts; the Redis layout
-(issue 2, point 7)."""
+"""Nothing lost: SIGKILL, two workers, SIGTERM, Redis restarts; the Redis layout."""
 
 import signal
 import time

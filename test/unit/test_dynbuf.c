@@ -109,6 +109,29 @@ static void test_take_and_truncate(void **state)
     assert_int_equal(dynbuf_len(&b), 0);
 }
 
+static void test_printf_appends_and_respects_the_cap(void **state)
+{
+    (void)state;
+    struct dynbuf b;
+    dynbuf_init(&b, 16);
+    assert_int_equal(dynbuf_printf(&b, "%s=%d", "a", 42), 0);
+    assert_int_equal(dynbuf_printf(&b, ";%lld", 7LL), 0);
+    assert_string_equal(dynbuf_ptr(&b), "a=42;7");
+    assert_int_equal(dynbuf_len(&b), 6);
+    /* Exactly up to the cap is fine, one byte past it frees and empties. */
+    assert_int_equal(dynbuf_printf(&b, "%010d", 0), 0);
+    assert_int_equal(dynbuf_len(&b), 16);
+    assert_int_equal(dynbuf_printf(&b, "%c", 'x'), DYNBUF_TOO_BIG);
+    assert_int_equal(dynbuf_len(&b), 0);
+    assert_string_equal(dynbuf_ptr(&b), "");
+    /* A long text in one call grows the buffer past its first size. */
+    dynbuf_init(&b, 1000);
+    assert_int_equal(dynbuf_printf(&b, "%0500d", 1), 0);
+    assert_int_equal(dynbuf_len(&b), 500);
+    assert_int_equal(dynbuf_ptr(&b)[499], '1');
+    dynbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -117,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_past_the_cap_frees),
         cmocka_unit_test(test_growth_stays_under_the_cap),
         cmocka_unit_test(test_take_and_truncate),
+        cmocka_unit_test(test_printf_appends_and_respects_the_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

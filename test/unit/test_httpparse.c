@@ -335,19 +335,6 @@ static void test_chunked_limits(void **state)
     assert_int_equal(httpparse_chunked_pending(&st), 0x1000 - 3);
 }
 
-static void test_tchar(void **state)
-{
-    (void)state;
-    static const char ok[] = "!#$%&'*+-.^_`|~09azAZ";
-    static const char bad[] = "\"(),/:;<=>?@[\\]{} \t\x7f";
-    for (size_t i = 0; ok[i] != '\0'; i++)
-        assert_true(httpparse_is_tchar((unsigned char)ok[i]));
-    for (size_t i = 0; bad[i] != '\0'; i++)
-        assert_false(httpparse_is_tchar((unsigned char)bad[i]));
-    assert_false(httpparse_is_tchar(0));
-    assert_false(httpparse_is_tchar(0x80));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,7 +345,6 @@ int main(void)
         cmocka_unit_test(test_head_end_incremental),
         cmocka_unit_test(test_chunked_decode),
         cmocka_unit_test(test_chunked_limits),
-        cmocka_unit_test(test_tchar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,6 +110,11 @@ static const struct fcase cases[] = {
     {"hostname", "xn--11b2er09f", false},     /* ZWJ without virama */
     {"hostname", "xn--ngba5hb2804a", true},   /* ZWNJ between joining letters */
     {"hostname", "XN--aa---o47jg78q", false}, /* "--" in 3rd and 4th positions */
+    /* The Bidi rule (RFC 5893), from the JSON-Schema-Test-Suite's idn-hostname.json */
+    {"hostname", "xn--0-zmc", false},  /* a digit first, then a right-to-left letter */
+    {"hostname", "xn--a-0hc", false},  /* left-to-right label with a right-to-left letter */
+    {"hostname", "xn--0ca24w", false}, /* an A-label that decodes to a Bidi violation */
+    {"hostname", "xn--4dbc5h", true},  /* right-to-left throughout */
     {"ipv4", "192.168.0.1", true},
     {"ipv4", "0.0.0.0", true},
     {"ipv4", "255.255.255.255", true},

@@ -60,10 +60,32 @@ static void test_render(void **state)
     free(t);
 }
 
+/* A text past the cap is NULL, not a half text (a hash holding a 64 MiB label). */
+static void test_render_too_big_is_null(void **state)
+{
+    (void)state;
+    size_t n = (size_t)64 << 20;
+    char *field = malloc(n + 32);
+    assert_non_null(field);
+    memcpy(field, "requests|", 9);
+    memset(field + 9, 'b', n);
+    memcpy(field + 9 + n, "|202", 5);
+    const char *strs[] = {field, "1"};
+    struct metrics_queue q = {0, 0, 0, 0};
+    assert_null(metrics_render(strs, 2, &q));
+    /* Half as long fits. */
+    field[9 + n / 2] = '\0';
+    char *text = metrics_render(strs, 2, &q);
+    assert_non_null(text);
+    free(text);
+    free(field);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_field),
+        cmocka_unit_test(test_render_too_big_is_null),
         cmocka_unit_test(test_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

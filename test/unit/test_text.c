@@ -262,14 +262,32 @@ static void test_json_quote(void **state)
     assert_int_equal(text_json_quote(worst, "\x01\x02\x03\x04", 4), TEXT_JSON_QUOTE_MAX(4));
 }
 
+static void test_tchar(void **state)
+{
+    (void)state;
+    static const char ok[] = "!#$%&'*+-.^_`|~09azAZ";
+    static const char bad[] = "\"(),/:;<=>?@[\\]{} \t\x7f";
+    for (size_t i = 0; ok[i] != '\0'; i++)
+        assert_true(text_is_tchar((unsigned char)ok[i]));
+    for (size_t i = 0; bad[i] != '\0'; i++)
+        assert_false(text_is_tchar((unsigned char)bad[i]));
+    assert_false(text_is_tchar(0));
+    assert_false(text_is_tchar(0x80));
+    assert_true(text_is_token("X-Shop-Id"));
+    assert_true(text_is_token("!#$%&'*+-.^_`|~09azAZ"));
+    assert_false(text_is_token(""));
+    assert_false(text_is_token("X Shop"));
+    assert_false(text_is_token("X-Shop:"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hex_value),   cmocka_unit_test(test_uridecode),
-        cmocka_unit_test(test_form_decode), cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_hash_keyed),  cmocka_unit_test(test_json_number),
-        cmocka_unit_test(test_json_print),  cmocka_unit_test(test_json_quote),
-        cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_tchar),       cmocka_unit_test(test_hex_value),
+        cmocka_unit_test(test_uridecode),   cmocka_unit_test(test_form_decode),
+        cmocka_unit_test(test_hash),        cmocka_unit_test(test_hash_keyed),
+        cmocka_unit_test(test_json_number), cmocka_unit_test(test_json_print),
+        cmocka_unit_test(test_json_quote),  cmocka_unit_test(test_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include "body.h"
 #include "clock.h"
+#include "dynbuf.h"
 #include "hb.h"
 #include "text.h"
 #include "utf8.h"
@@ -127,14 +128,13 @@ cJSON *event_from_job(const struct job *j, enum event_status status, int64_t nex
     return ev;
 }
 
-/* Append `lead` and then s as a JSON string at `o`; false when s is not valid UTF-8
- * (the cJSON path cleans it). */
-static bool event_put_str(char **o, const char *lead, const char *s)
+/* Append `lead` and then s as a JSON string; false when s is not valid UTF-8 (the cJSON
+ * path cleans it) or the buffer is full. */
+static bool event_put_str(struct dynbuf *b, const char *lead, const char *s)
 {
     if (!utf8_valid(s, strlen(s), false))
         return false;
-    *o = text_json_put(*o, lead, s);
-    return true;
+    return text_json_put_dynbuf(b, lead, s) == 0;
 }
 
 /* event_json_trusted, with the outbound request and one attempt (JSON texts, or NULL for
@@ -152,43 +152,48 @@ static char *event_print(const struct job *j, enum event_status st, int64_t next
         query = cJSON_PrintUnformatted(q);
         cJSON_Delete(q);
     }
-    char received[CLOCK_ISO_LEN], next[CLOCK_ISO_LEN + 2] = "null";
+    char received[CLOCK_ISO_LEN], next[CLOCK_ISO_LEN];
     clock_iso8601(j->received_ms, received);
-    if (next_attempt_ms != 0) {
-        next[0] = '"';
-        clock_iso8601(next_attempt_ms, next + 1);
-        strcat(next, "\"");
-    }
+    if (next_attempt_ms != 0)
+        clock_iso8601(next_attempt_ms, next);
     size_t room =
         512 + strlen(headers) + j->body_len + (query ? strlen(query) : 2) +
         (outbound ? strlen(outbound) : 0) + (attempt ? strlen(attempt) : 0) +
         TEXT_JSON_QUOTE_MAX(strlen(method) + strlen(path) + strlen(replay) + strlen(status));
-    char *out = xmalloc(room), *o = out;
-    /* Ids are ours (a prefix and ULID letters); the rest is quoted. */
-    o += sprintf(o, "{\"id\":\"%s\",\"bridge_id\":\"%s\"", j->id, j->bridge_id);
-    if (!event_put_str(&o, ",\"status\":", status))
-        goto fallback;
-    o += sprintf(o, ",\"received_at\":\"%s\",\"request\":{", received);
-    if (!event_put_str(&o, "\"method\":", method) || !event_put_str(&o, ",\"path\":", path))
-        goto fallback;
-    o += sprintf(o, ",\"query\":%s,\"headers\":%s,\"body\":", query ? query : "{}", headers);
-    memcpy(o, j->body, j->body_len);
-    o += j->body_len;
-    o += sprintf(o, "},\"outbound\":%s,\"attempts\":[%s],\"next_attempt_at\":%s,\"replay_of\":",
-                 outbound ? outbound : "null", attempt ? attempt : "", next);
-    if (replay[0] == '\0') {
-        o += sprintf(o, "null");
-    } else if (!event_put_str(&o, "", replay)) {
-        goto fallback;
+    struct dynbuf b;
+    dynbuf_init(&b, room);
+    /* Ids are ours (a prefix and ULID letters) and the times ISO digits; the rest is
+     * quoted. Any add that fails empties the buffer, so one check at the end suffices. */
+    bool ok =
+        dynbuf_addstr(&b, "{\"id\":\"") == 0 && dynbuf_addstr(&b, j->id) == 0 &&
+        dynbuf_addstr(&b, "\",\"bridge_id\":\"") == 0 && dynbuf_addstr(&b, j->bridge_id) == 0 &&
+        dynbuf_addc(&b, '"') == 0 && event_put_str(&b, ",\"status\":", status) &&
+        dynbuf_addstr(&b, ",\"received_at\":\"") == 0 && dynbuf_addstr(&b, received) == 0 &&
+        dynbuf_addstr(&b, "\",\"request\":{") == 0 && event_put_str(&b, "\"method\":", method) &&
+        event_put_str(&b, ",\"path\":", path) && dynbuf_addstr(&b, ",\"query\":") == 0 &&
+        dynbuf_addstr(&b, query ? query : "{}") == 0 && dynbuf_addstr(&b, ",\"headers\":") == 0 &&
+        dynbuf_addstr(&b, headers) == 0 && dynbuf_addstr(&b, ",\"body\":") == 0 &&
+        dynbuf_add(&b, j->body, j->body_len) == 0 && dynbuf_addstr(&b, "},\"outbound\":") == 0 &&
+        dynbuf_addstr(&b, outbound ? outbound : "null") == 0 &&
+        dynbuf_addstr(&b, ",\"attempts\":[") == 0 &&
+        dynbuf_addstr(&b, attempt ? attempt : "") == 0 &&
+        dynbuf_addstr(&b, "],\"next_attempt_at\":") == 0;
+    if (ok && next_attempt_ms != 0)
+        ok = dynbuf_addc(&b, '"') == 0 && dynbuf_addstr(&b, next) == 0 && dynbuf_addc(&b, '"') == 0;
+    else if (ok)
+        ok = dynbuf_addstr(&b, "null") == 0;
+    ok = ok && dynbuf_addstr(&b, ",\"replay_of\":") == 0;
+    if (ok && replay[0] == '\0')
+        ok = dynbuf_addstr(&b, "null") == 0;
+    else if (ok)
+        ok = event_put_str(&b, "", replay);
+    ok = ok && dynbuf_addc(&b, '}') == 0;
+    free(query);
+    if (!ok) {
+        dynbuf_free(&b);
+        return NULL;
     }
-    *o++ = '}';
-    *o = '\0';
-    free(query);
-    return out;
-fallback:
-    free(query);
-    free(out);
-    return NULL;
+    return dynbuf_take(&b, NULL);
 }
 
 char *event_json_trusted(const struct job *j, enum event_status status, int64_t next_attempt_ms)

@@ -6,6 +6,7 @@
  */
 #include "job.h"
 
+#include "dynbuf.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -41,7 +42,8 @@ static void job_argv_count(struct job_hset *h, const char *field, int value, siz
 }
 
 /* The request field: written by hand, not through cJSON, as it is built for every inbound
- * request; the headers are already JSON and go in as they are. */
+ * request; the headers are already JSON and go in as they are. The buffer's maximum is the
+ * most the fields can take, so an overflow is a clean error, not a write past the end. */
 static char *job_request_json(const struct job *j)
 {
     const char *strs[] = {j->method, j->path, j->query, j->content_type, j->replay_of};
@@ -50,16 +52,23 @@ static char *job_request_json(const struct job *j)
         room += TEXT_JSON_QUOTE_MAX(strs[i] ? strlen(strs[i]) : 0);
     const char *headers = j->headers_json && j->headers_json[0] ? j->headers_json : "{}";
     room += strlen(headers);
-    char *out = xmalloc(room), *o = out;
-    o += sprintf(o, "{\"" JOB_F_RECEIVED "\":%" PRId64, j->received_ms);
-    o = text_json_put(o, ",\"" JOB_F_METHOD "\":", j->method ? j->method : "");
-    o = text_json_put(o, ",\"" JOB_F_PATH "\":", j->path ? j->path : "");
-    o = text_json_put(o, ",\"" JOB_F_QUERY "\":", j->query ? j->query : "");
-    o = text_json_put(o, ",\"" JOB_F_CTYPE "\":", j->content_type ? j->content_type : "");
-    o = text_json_put(o, ",\"" JOB_F_REPLAY "\":", j->replay_of ? j->replay_of : "");
-    o += sprintf(o, ",\"" JOB_F_HEADERS "\":%s}", headers);
-    assert((size_t)(o - out) < room);
-    return out;
+    struct dynbuf b;
+    char num[24];
+    dynbuf_init(&b, room);
+    snprintf(num, sizeof(num), "%" PRId64, j->received_ms);
+    int rc = dynbuf_addstr(&b, "{\"" JOB_F_RECEIVED "\":");
+    rc |= dynbuf_addstr(&b, num);
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_METHOD "\":", j->method ? j->method : "");
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_PATH "\":", j->path ? j->path : "");
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_QUERY "\":", j->query ? j->query : "");
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_CTYPE "\":", j->content_type ? j->content_type : "");
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_REPLAY "\":", j->replay_of ? j->replay_of : "");
+    rc |= dynbuf_addstr(&b, ",\"" JOB_F_HEADERS "\":");
+    rc |= dynbuf_addstr(&b, headers);
+    rc |= dynbuf_addc(&b, '}');
+    /* The room above covers every byte; a failure here is a bug in that sum. */
+    assert(rc == 0);
+    return dynbuf_take(&b, NULL);
 }
 
 void job_hset_build(struct job_hset *h, const struct job *j, const char *key)

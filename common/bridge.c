@@ -86,6 +86,15 @@ void bridge_free(struct bridge *b)
     free(b);
 }
 
+long bridge_first_delay(const struct bridge *b)
+{
+    long d = b->routes[0].delay_seconds;
+    for (size_t i = 1; i < b->n_routes; i++)
+        if (b->routes[i].delay_seconds < d)
+            d = b->routes[i].delay_seconds;
+    return d;
+}
+
 const struct route *bridge_route(const struct bridge *b, const char *name)
 {
     for (size_t i = 0; i < b->n_routes; i++)

@@ -229,6 +229,97 @@ enum event_status event_status_waiting(const struct job *j, int64_t due_ms)
     return EVENT_STATUS_QUEUED;
 }
 
+/* The delivery of `name` in `dl`, or NULL. */
+static cJSON *event_delivery(cJSON *dl, const char *name, size_t len)
+{
+    for (cJSON *d = dl->child; d != NULL; d = d->next) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(d, "route");
+        if (cJSON_IsString(r) && strlen(r->valuestring) == len &&
+            memcmp(r->valuestring, name, len) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+static cJSON *event_delivery_add(cJSON *dl, const char *name, size_t len)
+{
+    cJSON *d = cJSON_CreateObject();
+    char *copy = xstrndup(name, len);
+    cJSON_AddStringToObject(d, "route", copy);
+    free(copy);
+    cJSON_AddStringToObject(d, "status", event_status_name(EVENT_STATUS_QUEUED));
+    cJSON_AddNullToObject(d, "outbound");
+    cJSON_AddArrayToObject(d, "attempts");
+    cJSON_AddNullToObject(d, "next_attempt_at");
+    cJSON_AddItemToArray(dl, d);
+    return d;
+}
+
+static void event_set(cJSON *o, const char *key, cJSON *v)
+{
+    if (cJSON_GetObjectItemCaseSensitive(o, key) != NULL)
+        cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
+    else
+        cJSON_AddItemToObject(o, key, v);
+}
+
+enum event_status event_apply_route(cJSON *ev, const char *route, const char *routes_csv,
+                                    enum event_status status, const char *attempt_json,
+                                    const char *outbound_json, int64_t next_attempt_ms)
+{
+    cJSON *dl = cJSON_GetObjectItemCaseSensitive(ev, "deliveries");
+    if (!cJSON_IsArray(dl)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "deliveries");
+        dl = cJSON_AddArrayToObject(ev, "deliveries");
+    }
+    for (const char *p = routes_csv ? routes_csv : ""; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n > 0 && event_delivery(dl, p, n) == NULL)
+            event_delivery_add(dl, p, n);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    cJSON *d = event_delivery(dl, route, strlen(route));
+    if (d == NULL)
+        d = event_delivery_add(dl, route, strlen(route));
+    event_set(d, "status", cJSON_CreateString(event_status_name(status)));
+    if (outbound_json != NULL) {
+        cJSON *o = cJSON_Parse(outbound_json);
+        event_set(d, "outbound", o ? o : cJSON_CreateNull());
+    }
+    cJSON *attempts = cJSON_GetObjectItemCaseSensitive(d, "attempts");
+    if (!cJSON_IsArray(attempts)) {
+        attempts = cJSON_CreateArray();
+        event_set(d, "attempts", attempts);
+    }
+    if (attempt_json != NULL) {
+        cJSON *a = cJSON_Parse(attempt_json);
+        if (a != NULL)
+            cJSON_AddItemToArray(attempts, a);
+    }
+    event_set(d, "next_attempt_at", event_iso_or_null(next_attempt_ms));
+
+    size_t n = (size_t)cJSON_GetArraySize(dl), i = 0;
+    enum event_status *st = xcalloc(n ? n : 1, sizeof(*st));
+    for (const cJSON *x = dl->child; x != NULL; x = x->next, i++) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(x, "status");
+        if (!cJSON_IsString(s) || event_status_parse(s->valuestring, &st[i]) != 0)
+            st[i] = EVENT_STATUS_QUEUED;
+    }
+    enum event_status derived = event_status_derive(st, n);
+    free(st);
+    event_set(ev, "status", cJSON_CreateString(event_status_name(derived)));
+    /* The top level shows the first route, as events without routes always did. */
+    const cJSON *first = dl->child;
+    static const char *const mirrored[] = {"outbound", "attempts", "next_attempt_at"};
+    for (size_t k = 0; k < sizeof(mirrored) / sizeof(mirrored[0]); k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(first, mirrored[k]);
+        event_set(ev, mirrored[k], v ? cJSON_Duplicate(v, true) : cJSON_CreateNull());
+    }
+    return derived;
+}
+
 cJSON *event_attempt(int n, int64_t started_ms, long duration_ms, int http_status,
                      const char *error, const cJSON *resp_headers, const char *body,
                      size_t body_len, bool truncated)

@@ -187,11 +187,24 @@ int job_from_pairs(struct job *j, const char *id, const char *const *strs, const
     const char *bad = NULL, *what = "malformed";
     int64_t num;
 
-    if (strlen(id) >= sizeof(j->id)) {
+    const char *slash = strchr(id, '/');
+    size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
+    if (idlen >= sizeof(j->id) ||
+        (slash && (slash[1] == '\0' || strlen(slash + 1) >= sizeof(j->route)))) {
         snprintf(err, errlen, "job %.40s: id too long", id);
         return -1;
     }
-    memcpy(j->id, id, strlen(id) + 1);
+    memcpy(j->id, id, idlen);
+    j->id[idlen] = '\0';
+    /* A route entry reads its own counters, "attempts/route" and so on. */
+    char f_attempts[16 + JOB_ROUTE_LEN], f_requeues[16 + JOB_ROUTE_LEN],
+        f_aborted[16 + JOB_ROUTE_LEN];
+    const char *sfx = slash ? slash : "";
+    if (slash)
+        snprintf(j->route, sizeof(j->route), "%s", slash + 1);
+    snprintf(f_attempts, sizeof(f_attempts), "%s%s", JOB_F_ATTEMPTS, sfx);
+    snprintf(f_requeues, sizeof(f_requeues), "%s%s", JOB_F_REQUEUES, sfx);
+    snprintf(f_aborted, sizeof(f_aborted), "%s%s", JOB_F_ABORTED, sfx);
     if (n % 2 != 0) {
         snprintf(err, errlen, "job %s: odd number of hash entries", j->id);
         return -1;
@@ -236,15 +249,16 @@ int job_from_pairs(struct job *j, const char *id, const char *const *strs, const
             j->body_len = vlen;
         } else if (job_field_is(f, flen, JOB_F_REPLAY)) {
             job_set_str(&j->replay_of, v, vlen);
-        } else if (job_field_is(f, flen, JOB_F_ATTEMPTS)) {
+        } else if (job_field_is(f, flen, f_attempts)) {
             if (!job_parse_int(v, vlen, 0, INT32_MAX, &num)) {
                 bad = JOB_F_ATTEMPTS;
                 goto out_clear;
             }
             j->attempts = (int)num;
-        } else if (job_field_is(f, flen, JOB_F_ABORTED)) {
-            j->aborted = vlen > 0 && !(vlen == 1 && v[0] == '0');
-        } else if (job_field_is(f, flen, JOB_F_REQUEUES)) {
+        } else if (job_field_is(f, flen, JOB_F_ABORTED) || job_field_is(f, flen, f_aborted)) {
+            /* "aborted" alone marks the whole event, every route included. */
+            j->aborted = j->aborted || (vlen > 0 && !(vlen == 1 && v[0] == '0'));
+        } else if (job_field_is(f, flen, f_requeues)) {
             if (!job_parse_int(v, vlen, 0, INT32_MAX, &num)) {
                 bad = JOB_F_REQUEUES;
                 goto out_clear;
@@ -285,6 +299,14 @@ int job_from_reply(struct job *j, const char *id, const struct redisReply *pairs
     free(strs);
     free(lens);
     return rc;
+}
+
+void job_entry(const struct job *j, char out[JOB_ENTRY_LEN])
+{
+    if (j->route[0] != '\0')
+        snprintf(out, JOB_ENTRY_LEN, "%s/%s", j->id, j->route);
+    else
+        snprintf(out, JOB_ENTRY_LEN, "%s", j->id);
 }
 
 void job_clear(struct job *j)

@@ -417,8 +417,8 @@ void hooks_request(struct httpd_req *req, void *arg)
     j->body[body_len] = '\0';
     j->body_len = body_len;
     j->replay_of = xstrdup("");
-    if (b->routes[0].delay_seconds > 0)
-        p->due_ms = j->received_ms + (int64_t)b->routes[0].delay_seconds * 1000;
+    if (bridge_first_delay(b) > 0)
+        p->due_ms = j->received_ms + (int64_t)bridge_first_delay(b) * 1000;
     if (enqueue_job(in, j, p->due_ms, idem, hooks_on_enqueued, p) != 0) {
         hooks_unavailable(in, req, b->id, started);
         job_clear(j);

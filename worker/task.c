@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "deliver.h"
+#include "dynbuf.h"
 #include "event.h"
 #include "event_status.h"
 #include "evwriter.h"
@@ -27,6 +28,7 @@
 #include "notice.h"
 #include "rconn.h"
 #include "render.h"
+#include "route.h"
 #include "retry.h"
 #include "store.h"
 #include "worker.h"
@@ -56,6 +58,7 @@ struct task {
     char *last_error;     /* for a failure notice */
     cJSON *done_attempt;  /* an attempt's record while its abort check is out */
     cJSON *done_outbound;
+    int marks;                /* route writes of a fan-out not yet committed */
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
 };
 
@@ -129,6 +132,14 @@ static void task_count_metrics(const struct task *t, bool done)
     }
 }
 
+/* The route the task delivers through, for logs. */
+static const char *task_route_name(const struct task *t)
+{
+    if (t->route != NULL)
+        return t->route->name;
+    return t->job->route[0] != '\0' ? t->job->route : ROUTE_DEFAULT_NAME;
+}
+
 /* ---- recording outcomes ---- */
 
 static void task_record(struct task *t, cJSON *attempt, cJSON *outbound, evwriter_done_cb done);
@@ -187,7 +198,9 @@ static void task_on_recorded(void *arg, int ok)
         };
         notice_send(t->w->deliver, &f, t->w->cfg.secret_key);
     }
-    fetch_ack(t->w, t->job->id, t->job->bridge_id, done, t->attempt, t->due_ms, task_on_acked, t);
+    char entry[JOB_ENTRY_LEN];
+    job_entry(t->job, entry);
+    fetch_ack(t->w, entry, t->job->bridge_id, done, t->attempt, t->due_ms, task_on_acked, t);
 }
 
 /* The whole event with this attempt, for evwriter when the event has no row yet: the usual
@@ -196,6 +209,26 @@ static char *task_full_event(void *arg)
 {
     struct task *t = arg;
     return event_json(t->job, t->status, t->due_ms, t->outbound_json, t->attempt_json);
+}
+
+/* The event as accepted, for a route's outcome to be applied to (evwriter_update_route). */
+static char *task_base_event(void *arg)
+{
+    struct task *t = arg;
+    return event_json(t->job, EVENT_STATUS_QUEUED, 0, NULL, NULL);
+}
+
+/* Every route name of the task's bridge, comma-separated ("" before it is loaded). */
+static char *task_routes_csv(const struct task *t)
+{
+    struct dynbuf b;
+    dynbuf_init(&b, (size_t)ROUTE_MAX * (ROUTE_NAME_MAX + 1) + 1);
+    for (size_t i = 0; t->bridge != NULL && t->bridge->has_routes && i < t->bridge->n_routes; i++) {
+        if (i > 0)
+            dynbuf_addc(&b, ',');
+        dynbuf_addstr(&b, t->bridge->routes[i].name);
+    }
+    return dynbuf_take(&b, NULL);
 }
 
 /*
@@ -215,6 +248,13 @@ static void task_record(struct task *t, cJSON *attempt, cJSON *outbound, evwrite
         .outbound_json = t->outbound_json,
         .next_attempt_ms = t->due_ms,
     };
+    if (t->job->route[0] != '\0') {
+        char *csv = task_routes_csv(t);
+        evwriter_update_route(t->w->events, &u, t->job->route, csv, t->job->bridge_id,
+                              t->job->received_ms, task_base_event, done, t);
+        free(csv);
+        return;
+    }
     evwriter_update(t->w->events, &u, t->job->bridge_id, t->job->received_ms, task_full_event, done,
                     t);
 }
@@ -235,8 +275,8 @@ static void task_finish_now(struct task *t, enum event_status status, const char
         t->last_error = xstrdup(error);
     }
     log_kv(status == EVENT_STATUS_FILTERED ? LOG_INFO : LOG_WARN, "event ended without delivery",
-           "event_id", t->job->id, "bridge_id", t->job->bridge_id, "status",
-           event_status_name(status), "error", error, NULL);
+           "event_id", t->job->id, "bridge_id", t->job->bridge_id, "route", task_route_name(t),
+           "status", event_status_name(status), "error", error, NULL);
     task_record(t, attempt, NULL, task_on_recorded);
 }
 
@@ -246,40 +286,6 @@ static void task_record_done(struct task *t)
     cJSON *attempt = t->done_attempt, *outbound = t->done_outbound;
     t->done_attempt = t->done_outbound = NULL;
     task_record(t, attempt, outbound, task_on_recorded);
-}
-
-static void task_on_abort_checked(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct task *t = priv;
-    redisReply *reply = r;
-    (void)ac;
-    if (reply == NULL && t->w->stopping) {
-        /* The connection is closing at shutdown: nothing is recorded, and the job, still in
-         * the in-flight list, goes back to the queue to be delivered again. */
-        task_free(t);
-        return;
-    }
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
-        /* Aborted while the attempt was on the wire: the attempt is recorded as it went,
-         * and the event ends aborted, with no further attempt. */
-        t->status = EVENT_STATUS_ABORTED;
-        t->due_ms = 0;
-    }
-    task_record_done(t);
-}
-
-/*
- * Before recording an attempt's outcome, ask whether the event was aborted while it was on
- * the wire (the abort script marks its job). When Redis cannot tell now, the outcome is
- * recorded as it is, and the acknowledgement, which checks the mark atomically with taking
- * the job, ends the event aborted after all (task_on_acked).
- */
-static void task_check_aborted(struct task *t)
-{
-    char key[QUEUE_KEY_LEN];
-    queue_key_job(&t->w->keys, t->job->id, key, sizeof(key));
-    if (rconn_cmd(t->w->cmd, task_on_abort_checked, t, "HEXISTS %s %s", key, JOB_F_ABORTED) != 0)
-        task_record_done(t);
 }
 
 static void task_on_done(const struct deliver_result *res, void *arg)
@@ -314,8 +320,9 @@ static void task_on_done(const struct deliver_result *res, void *arg)
         snprintf(dur, sizeof(dur), "%ld", res->duration_ms);
         snprintf(n, sizeof(n), "%d", t->attempt);
         log_kv(ok ? LOG_INFO : LOG_WARN, "delivery attempt", "event_id", t->job->id, "bridge_id",
-               t->bridge->id, "attempt", n, "status", st, "duration_ms", dur, "outcome",
-               event_status_name(t->status), "error", res->error, NULL);
+               t->bridge->id, "route", task_route_name(t), "attempt", n, "status", st,
+               "duration_ms", dur, "outcome", event_status_name(t->status), "error", res->error,
+               NULL);
     }
     t->done_attempt =
         event_attempt(t->attempt, res->started_ms, res->duration_ms, res->http_status, res->error,
@@ -323,9 +330,11 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     t->done_outbound = t->outbound_json ? cJSON_Parse(t->outbound_json) : NULL;
     free(t->outbound_json);
     t->outbound_json = NULL;
-    /* What was sent is no longer needed; the task may wait a while for its commit. */
+    /* What was sent is no longer needed; the task may wait a while for its commit. An abort
+     * that came while the attempt was on the wire is found by the acknowledgement, which
+     * checks the mark atomically with taking the job (task_on_acked). */
     render_request_clear(&t->rq);
-    task_check_aborted(t);
+    task_record_done(t);
     /* A connection slot is free: take the next job now rather than after the ack. */
     fetch_more(t->w);
 }
@@ -417,6 +426,41 @@ static void task_send(struct task *t)
     }
 }
 
+static void task_on_route_marked(void *arg, int ok)
+{
+    struct task *t = arg;
+    (void)ok;
+    if (--t->marks == 0)
+        task_free(t);
+}
+
+/* The event's id became one entry per route. Routes that wait for their delay are recorded
+ * as scheduled now, so that the event says so while the other routes are delivered; the
+ * task lives until those writes are committed. */
+static void task_on_fanout(void *arg, int rc)
+{
+    struct task *t = arg;
+    int64_t now = clock_now_ms();
+    const struct bridge *b = t->bridge;
+    t->marks = 1;
+    for (size_t i = 0; rc == 0 && i < b->n_routes; i++) {
+        int64_t due = t->job->received_ms + (int64_t)b->routes[i].delay_seconds * 1000;
+        if (due <= now)
+            continue;
+        struct store_event_update u = {
+            .id = t->job->id,
+            .status = event_status_name(EVENT_STATUS_SCHEDULED),
+            .next_attempt_ms = due,
+        };
+        char *csv = task_routes_csv(t);
+        t->marks++;
+        evwriter_update_route(t->w->events, &u, b->routes[i].name, csv, t->job->bridge_id,
+                              t->job->received_ms, task_base_event, task_on_route_marked, t);
+        free(csv);
+    }
+    task_on_route_marked(t, 1);
+}
+
 void task_run(struct worker *w, struct job *job)
 {
     char err[HB_ERR_LEN];
@@ -449,12 +493,28 @@ void task_run(struct worker *w, struct job *job)
                NULL);
         free(json);
         t->status = EVENT_STATUS_RETRYING;
-        fetch_ack(w, job->id, job->bridge_id, false, job->attempts, clock_now_ms() + 5000,
+        char entry[JOB_ENTRY_LEN];
+        job_entry(job, entry);
+        fetch_ack(w, entry, job->bridge_id, false, job->attempts, clock_now_ms() + 5000,
                   task_on_acked, t);
         return;
     }
     free(json);
-    t->route = &t->bridge->routes[0];
+    if (t->bridge->has_routes && job->route[0] == '\0') {
+        /* An event of a bridge with routes is queued as its id; it becomes one queue entry
+         * per route here, each then taken, retried and acknowledged on its own. */
+        fetch_fanout(w, job, t->bridge, task_on_fanout, t);
+        return;
+    }
+    if (job->route[0] != '\0') {
+        t->route = bridge_route(t->bridge, job->route);
+        if (t->route == NULL) {
+            task_finish_now(t, EVENT_STATUS_ABORTED, "route removed from the bridge");
+            return;
+        }
+    } else {
+        t->route = &t->bridge->routes[0];
+    }
     task_send(t);
 }
 

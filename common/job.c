@@ -46,7 +46,8 @@ static void job_argv_count(struct job_hset *h, const char *field, int value, siz
  * most the fields can take, so an overflow is a clean error, not a write past the end. */
 static char *job_request_json(const struct job *j)
 {
-    const char *strs[] = {j->method, j->path, j->query, j->content_type, j->replay_of};
+    const char *strs[] = {j->method,       j->path,      j->query,
+                          j->content_type, j->replay_of, j->only_route};
     size_t room = 128 + 16 * sizeof(strs) / sizeof(strs[0]);
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         room += TEXT_JSON_QUOTE_MAX(strs[i] ? strlen(strs[i]) : 0);
@@ -63,6 +64,8 @@ static char *job_request_json(const struct job *j)
     rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_QUERY "\":", j->query ? j->query : "");
     rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_CTYPE "\":", j->content_type ? j->content_type : "");
     rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_REPLAY "\":", j->replay_of ? j->replay_of : "");
+    if (j->only_route != NULL)
+        rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_ONLY_ROUTE "\":", j->only_route);
     rc |= dynbuf_addstr(&b, ",\"" JOB_F_HEADERS "\":");
     rc |= dynbuf_addstr(&b, headers);
     rc |= dynbuf_addc(&b, '}');
@@ -164,7 +167,8 @@ static bool job_read_request(struct job *j, const char *v, size_t vlen)
     if (!job_request_str(o, JOB_F_METHOD, &j->method) ||
         !job_request_str(o, JOB_F_PATH, &j->path) || !job_request_str(o, JOB_F_QUERY, &j->query) ||
         !job_request_str(o, JOB_F_CTYPE, &j->content_type) ||
-        !job_request_str(o, JOB_F_REPLAY, &j->replay_of))
+        !job_request_str(o, JOB_F_REPLAY, &j->replay_of) ||
+        !job_request_str(o, JOB_F_ONLY_ROUTE, &j->only_route))
         goto out;
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, JOB_F_HEADERS);
     if (h != NULL) {
@@ -320,5 +324,6 @@ void job_clear(struct job *j)
     free(j->content_type);
     free(j->body);
     free(j->replay_of);
+    free(j->only_route);
     memset(j, 0, sizeof(*j));
 }

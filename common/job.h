@@ -33,10 +33,11 @@ struct job {
     char *content_type; /* inbound Content-Type, "" when none */
     char *body;         /* raw inbound body (may hold NULs) */
     size_t body_len;
-    char *replay_of; /* evt_… or "" */
-    int attempts;    /* attempts made so far (of this route, for a route entry) */
-    int requeues;    /* times put back after a worker died holding it */
-    bool aborted;    /* an abort marked it (or this route): record, never send */
+    char *replay_of;  /* evt_… or "" */
+    int attempts;     /* attempts made so far (of this route, for a route entry) */
+    int requeues;     /* times put back after a worker died holding it */
+    bool aborted;     /* an abort marked it (or this route): record, never send */
+    char *only_route; /* a replay to one route of a bridge with routes; NULL for all */
 };
 
 /* The queue entry of `j`: its id, or "id/route". */
@@ -64,6 +65,8 @@ void job_entry(const struct job *j, char out[JOB_ENTRY_LEN]);
 #define JOB_F_HEADERS "headers"
 #define JOB_F_CTYPE "content_type"
 #define JOB_F_REPLAY "replay_of"
+/* In the request object only when set: the one route a replay goes to. */
+#define JOB_F_ONLY_ROUTE "only_route"
 
 /* Maximum argv entries of a job's HSET. */
 #define JOB_ARGV_MAX 12

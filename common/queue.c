@@ -151,7 +151,6 @@ const char queue_lua_retry_now[] =
     "return 0\n";
 
 const char queue_lua_ack[] = QUEUE_LUA_SPLIT
-    "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
     "local id, sfx = split(ARGV[1])\n"
     "local function finish()\n"
     "  redis.call('SREM', KEYS[4], ARGV[1])\n"
@@ -166,9 +165,12 @@ const char queue_lua_ack[] = QUEUE_LUA_SPLIT
     "end\n"
     "if redis.call('EXISTS', KEYS[2]) == 1 and (redis.call('HEXISTS', KEYS[2], 'aborted') == 1\n"
     "    or redis.call('HEXISTS', KEYS[2], 'aborted' .. sfx) == 1) then\n"
+    "  if ARGV[5] ~= '1' then return 'abort_first' end\n"
+    "  redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
     "  finish()\n"
     "  return 'aborted'\n"
     "end\n"
+    "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
     "if ARGV[2] == '1' then\n"
     "  finish()\n"
     "  return 'done'\n"
@@ -188,6 +190,11 @@ const char queue_lua_fanout[] =
     "  return 0\n"
     "end\n"
     "local n = (#ARGV - 2) / 2\n"
+    "if n == 0 then\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "  redis.call('SREM', KEYS[5], ARGV[1])\n"
+    "  return 0\n"
+    "end\n"
     "redis.call('HSET', KEYS[2], 'routes', ARGV[2], 'left', n)\n"
     "for i = 3, #ARGV, 2 do\n"
     "  local e = ARGV[1] .. '/' .. ARGV[i]\n"

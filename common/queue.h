@@ -106,14 +106,19 @@ extern const char queue_lua_retry_now[];
 
 /*
  * Acknowledge a finished attempt: remove the id from the worker's in-flight list; when the
- * job was aborted meanwhile, delete it and drop it from the pending set, returning
- * "aborted" whether or not the outcome was final (the worker then records the event
- * aborted, its last attempt kept); else when ARGV[2] is "1" (final) do the same, returning
+ * job was aborted meanwhile and the outcome recorded was not already final as aborted or
+ * filtered (ARGV[5] "1"), change nothing and return "abort_first" (the worker records the
+ * event aborted, its last attempt kept, and acknowledges again with ARGV[5] "1"; a crash
+ * between the two leaves the job in flight, so the reaper returns it and it ends aborted);
+ * with ARGV[5] "1", delete it and drop it from the pending set, returning "aborted";
+ * else when ARGV[2] is "1" (final) do the same, returning
  * "done"; else, unless the job is gone ("gone"), record ARGV[3] attempts and schedule it
  * at ARGV[4] ms ("scheduled"). For a route entry ("id/route") the job's fields of that
  * route are the ones read and written, "aborted" (the whole event) or "aborted/route" count,
  * and a final outcome deletes the job only when it was the last route left.
- * KEYS: inflight, job, scheduled, pending. ARGV: entry, final, attempts, due_ms.
+ * This is also where an abort that came while an attempt was on the wire is found, atomically
+ * with taking the job: no separate check is sent per attempt.
+ * KEYS: inflight, job, scheduled, pending. ARGV: entry, final, attempts, due_ms, settled.
  */
 extern const char queue_lua_ack[];
 

@@ -57,7 +57,7 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         /* The id had no job (deleted while queued): drop it from our list. */
         log_kv(LOG_WARN, "job data missing; dropping id", "event_id", id, NULL);
         w->held++;
-        fetch_ack(w, id, NULL, true, 0, 0, NULL, NULL);
+        fetch_ack(w, id, NULL, true, 0, 0, true, NULL, NULL);
         return;
     }
     struct job *j = xcalloc(1, sizeof(*j));
@@ -67,7 +67,7 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         log_kv(LOG_ERROR, "job unreadable; dropping it", "event_id", id, "error", err, NULL);
         job_clear(j);
         free(j);
-        fetch_ack(w, id, NULL, true, 0, 0, NULL, NULL);
+        fetch_ack(w, id, NULL, true, 0, 0, true, NULL, NULL);
         return;
     }
     fs.job(w, j);
@@ -320,6 +320,7 @@ struct fetch_ack {
     char id[JOB_ENTRY_LEN]; /* the queue entry */
     char bridge_id[HB_ID_LEN];
     bool done;
+    bool settled;
     int attempts;
     int64_t due_ms;
     fetch_ack_cb cb;
@@ -359,7 +360,10 @@ static void fetch_on_ack(redisAsyncContext *ac, void *r, void *priv)
         res = FETCH_ACK_ABORTED;
     else if (strcmp(reply->str, "gone") == 0)
         res = FETCH_ACK_GONE;
-    a->w->held--;
+    else if (strcmp(reply->str, "abort_first") == 0)
+        res = FETCH_ACK_ABORT_FIRST;
+    if (res != FETCH_ACK_ABORT_FIRST)
+        a->w->held--;
     if (a->cb)
         a->cb(a->arg, res);
     struct worker *w = a->w;
@@ -379,20 +383,21 @@ static void fetch_ack_send(struct fetch_ack *a)
     snprintf(due, sizeof(due), "%lld", (long long)a->due_ms);
     /* A script, not MULTI: whether the job is rescheduled depends on whether an abort
      * marked it meanwhile, and that decision must be atomic with the move. */
-    if (rconn_cmd(w->cmd, fetch_on_ack, a, "EVAL %s 4 %s %s %s %s %s %s %s %s", queue_lua_ack,
+    if (rconn_cmd(w->cmd, fetch_on_ack, a, "EVAL %s 4 %s %s %s %s %s %s %s %s %s", queue_lua_ack,
                   w->inflight_key, key, w->keys.scheduled, pending, a->id, a->done ? "1" : "0", n,
-                  due) != 0)
+                  due, a->settled ? "1" : "0") != 0)
         fetch_on_ack(NULL, NULL, a);
 }
 
 void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool done, int attempts,
-               int64_t due_ms, fetch_ack_cb cb, void *arg)
+               int64_t due_ms, bool settled, fetch_ack_cb cb, void *arg)
 {
     struct fetch_ack *a = xcalloc(1, sizeof(*a));
     a->w = w;
     snprintf(a->id, sizeof(a->id), "%s", id);
     snprintf(a->bridge_id, sizeof(a->bridge_id), "%s", bridge_id ? bridge_id : "");
     a->done = done;
+    a->settled = settled;
     a->attempts = attempts;
     a->due_ms = due_ms;
     a->cb = cb;
@@ -441,8 +446,12 @@ void fetch_fanout(struct worker *w, const struct job *j, const struct bridge *b,
     queue_key_job(&w->keys, j->id, key, sizeof(key));
     queue_key_pending(&w->keys, j->bridge_id, pending, sizeof(pending));
     dynbuf_init(&names, n * JOB_ROUTE_LEN);
+    size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        if (i > 0)
+        /* A replay to one route fans out to that route alone. */
+        if (j->only_route != NULL && strcmp(j->only_route, b->routes[i].name) != 0)
+            continue;
+        if (used++ > 0)
             dynbuf_addc(&names, ',');
         dynbuf_addstr(&names, b->routes[i].name);
         /* Each route's delay counts from when the request was accepted. */
@@ -460,6 +469,8 @@ void fetch_fanout(struct worker *w, const struct job *j, const struct bridge *b,
     argv[argc++] = j->id;
     argv[argc++] = dynbuf_ptr(&names);
     for (size_t i = 0; i < n; i++) {
+        if (j->only_route != NULL && strcmp(j->only_route, b->routes[i].name) != 0)
+            continue;
         argv[argc++] = b->routes[i].name;
         argv[argc++] = due[i];
     }

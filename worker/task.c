@@ -151,25 +151,55 @@ static void task_on_final_recorded(void *arg, int ok)
     task_free(t);
 }
 
+/* Whether the outcome recorded is one an abort does not change. */
+static bool task_settled(const struct task *t)
+{
+    return t->status == EVENT_STATUS_ABORTED || t->status == EVENT_STATUS_FILTERED;
+}
+
+static void task_on_acked(void *arg, enum fetch_ack_result res);
+
+/* The event is recorded aborted after an abort found by the acknowledgement: acknowledge
+ * again, now final. */
+static void task_on_abort_recorded(void *arg, int ok)
+{
+    struct task *t = arg;
+    if (!ok) {
+        task_free(t);
+        return;
+    }
+    char entry[JOB_ENTRY_LEN];
+    job_entry(t->job, entry);
+    fetch_ack(t->w, entry, t->job->bridge_id, true, t->attempt, 0, true, task_on_acked, t);
+}
+
 static void task_on_acked(void *arg, enum fetch_ack_result res)
 {
     struct task *t = arg;
     bool retrying = t->status == EVENT_STATUS_RETRYING;
-    bool abortable = t->status != EVENT_STATUS_ABORTED && t->status != EVENT_STATUS_FILTERED;
-    if ((res == FETCH_ACK_ABORTED && abortable) || (retrying && res == FETCH_ACK_GONE)) {
-        /* An abort came after the check of task_on_abort_checked, while the outcome was
-         * being committed: the retry is off and the event ends aborted, its attempt kept.
-         * Its job is already gone from Redis, so this write is the last word. */
-        t->status = res == FETCH_ACK_ABORTED ? EVENT_STATUS_ABORTED : EVENT_STATUS_FAILED;
+    if (res == FETCH_ACK_ABORT_FIRST) {
+        /* An abort came while the attempt was on the wire or its outcome was being
+         * committed: the retry is off and the event ends aborted, its attempt kept. The job
+         * is still held, so a crash before the second acknowledgement brings it back, and
+         * it is recorded aborted then. */
+        t->status = EVENT_STATUS_ABORTED;
         t->due_ms = 0;
         free(t->attempt_json);
         free(t->outbound_json);
         t->attempt_json = t->outbound_json = NULL;
-        cJSON *attempt = NULL;
-        if (res == FETCH_ACK_GONE)
-            attempt =
-                event_attempt(t->attempt, clock_now_ms(), 0, 0,
-                              "job data vanished from redis; not retried", NULL, "", 0, false);
+        task_record(t, NULL, NULL, task_on_abort_recorded);
+        return;
+    }
+    if (retrying && res == FETCH_ACK_GONE) {
+        /* Its job is already gone from Redis, so this write is the last word. */
+        t->status = EVENT_STATUS_FAILED;
+        t->due_ms = 0;
+        free(t->attempt_json);
+        free(t->outbound_json);
+        t->attempt_json = t->outbound_json = NULL;
+        cJSON *attempt =
+            event_attempt(t->attempt, clock_now_ms(), 0, 0,
+                          "job data vanished from redis; not retried", NULL, "", 0, false);
         task_record(t, attempt, NULL, task_on_final_recorded);
         return;
     }
@@ -200,7 +230,8 @@ static void task_on_recorded(void *arg, int ok)
     }
     char entry[JOB_ENTRY_LEN];
     job_entry(t->job, entry);
-    fetch_ack(t->w, entry, t->job->bridge_id, done, t->attempt, t->due_ms, task_on_acked, t);
+    fetch_ack(t->w, entry, t->job->bridge_id, done, t->attempt, t->due_ms, task_settled(t),
+              task_on_acked, t);
 }
 
 /* The whole event with this attempt, for evwriter when the event has no row yet: the usual
@@ -222,11 +253,15 @@ static char *task_base_event(void *arg)
 static char *task_routes_csv(const struct task *t)
 {
     struct dynbuf b;
+    size_t used = 0;
     dynbuf_init(&b, (size_t)ROUTE_MAX * (ROUTE_NAME_MAX + 1) + 1);
     for (size_t i = 0; t->bridge != NULL && t->bridge->has_routes && i < t->bridge->n_routes; i++) {
-        if (i > 0)
+        const char *name = t->bridge->routes[i].name;
+        if (t->job->only_route != NULL && strcmp(t->job->only_route, name) != 0)
+            continue;
+        if (used++ > 0)
             dynbuf_addc(&b, ',');
-        dynbuf_addstr(&b, t->bridge->routes[i].name);
+        dynbuf_addstr(&b, name);
     }
     return dynbuf_take(&b, NULL);
 }
@@ -445,7 +480,8 @@ static void task_on_fanout(void *arg, int rc)
     t->marks = 1;
     for (size_t i = 0; rc == 0 && i < b->n_routes; i++) {
         int64_t due = t->job->received_ms + (int64_t)b->routes[i].delay_seconds * 1000;
-        if (due <= now)
+        if (due <= now ||
+            (t->job->only_route != NULL && strcmp(t->job->only_route, b->routes[i].name) != 0))
             continue;
         struct store_event_update u = {
             .id = t->job->id,
@@ -495,11 +531,16 @@ void task_run(struct worker *w, struct job *job)
         t->status = EVENT_STATUS_RETRYING;
         char entry[JOB_ENTRY_LEN];
         job_entry(job, entry);
-        fetch_ack(w, entry, job->bridge_id, false, job->attempts, clock_now_ms() + 5000,
+        fetch_ack(w, entry, job->bridge_id, false, job->attempts, clock_now_ms() + 5000, false,
                   task_on_acked, t);
         return;
     }
     free(json);
+    if (t->bridge->has_routes && job->route[0] == '\0' && job->only_route != NULL &&
+        bridge_route(t->bridge, job->only_route) == NULL) {
+        task_finish_now(t, EVENT_STATUS_ABORTED, "route removed from the bridge");
+        return;
+    }
     if (t->bridge->has_routes && job->route[0] == '\0') {
         /* An event of a bridge with routes is queued as its id; it becomes one queue entry
          * per route here, each then taken, retried and acknowledged on its own. */

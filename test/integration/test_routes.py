@@ -187,3 +187,116 @@ def test_routes_validation_and_old_bridges_unchanged(env):
     eid2 = env.send(b2)
     env.wait_event(eid2, {"delivered"}, timeout=20)
     check(sink.by_event(eid2)[0].header("webhook-signature"), "route request not signed")
+
+
+@meta(est=45, timeout=150)
+def test_routes_worker_sigkill_every_route_delivered_once_done(env):
+    n = 40
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.3))
+    b = env.create_bridge(routes=[
+        {"name": "a", "outbound_url": sink.url("/a")},
+        {"name": "b", "outbound_url": sink.url("/b")},
+        {"name": "c", "outbound_url": sink.url("/c")},
+    ])
+    ids = env.send_many(b, n)
+    w1 = env.start_worker({"HOOKBRIDGE_CONCURRENCY": "8"})
+    sink.wait_for(lambda s: len(s.requests) >= 20, 60, "20 requests from worker1")
+    inflight = {(r.event_id, r.path) for r in sink.inflight_requests()}
+    w1.kill()
+    check(inflight, "nothing was in flight when worker1 was killed")
+    # A route is done once its acknowledgement took it off the bridge's pending set; one
+    # answered but not yet acknowledged may be sent again (at least once), a done one never.
+    pending = set(env.redis.client("SMEMBERS", "hb:bridge:%s:pending" % b["id"]) or [])
+    pending = {p.decode() if isinstance(p, bytes) else p for p in pending}
+    done_before = {(eid, "/" + r) for eid in ids for r in ("a", "b", "c")
+                   if eid not in pending and "%s/%s" % (eid, r) not in pending}
+    check(done_before, "no route was done before the kill")
+    env.start_worker()
+    env.wait_events(ids, {"delivered"}, timeout=90)
+    for eid in ids:
+        ev = env.event(eid)
+        st = {d["route"]: d["status"] for d in ev.get("deliveries") or []}
+        check(st == {"a": "delivered", "b": "delivered", "c": "delivered"},
+              "%s deliveries %r" % (eid, st))
+    # every (event, route) reached the sink; one delivered before the kill was never resent
+    seen = {}
+    for r in sink.snapshot():
+        seen.setdefault((r.event_id, r.path), []).append(r)
+    for eid in ids:
+        for p in ("/a", "/b", "/c"):
+            check((eid, p) in seen, "%s %s never reached the sink" % (eid, p))
+    for key in done_before:
+        check(len(seen[key]) == 1, "%s %s delivered before the kill was sent %d times"
+              % (key[0], key[1], len(seen[key])))
+    deadline = time.time() + 10
+    while True:
+        left = [k for k in (env.redis.client("KEYS", "hb:*") or [])
+                if any(x in (k.decode() if isinstance(k, bytes) else k)
+                       for x in (":job:", ":pending", "queue:"))]
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    check(not left, "queue keys left in redis: %r" % left)
+
+
+@meta(est=8)
+def test_routes_replay_abort_retry_by_route(env):
+    env.start_ingress()
+
+    def responder(req):
+        return Reply(500) if req.path == "/slow" else Reply(200)
+
+    sink = env.sink(responder)
+    env.start_worker()
+    b = env.create_bridge(routes=[
+        {"name": "fast", "outbound_url": sink.url("/fast")},
+        {"name": "slow", "outbound_url": sink.url("/slow"), "retry_delays": [3600]},
+    ])
+    eid = env.send(b)
+    ev = env.wait_event(eid, {"retrying"}, timeout=20)
+    # unknown and malformed routes
+    r = env.api("POST", "/api/events/%s/abort?route=nope" % eid)
+    expect_error(r, 404, "route_not_found")
+    r = env.api("POST", "/api/events/%s/abort?route=Bad%%20Name" % eid)
+    expect_error(r, 400, "invalid_parameter")
+    # the delivered route cannot be aborted or retried
+    r = env.api("POST", "/api/events/%s/abort?route=fast" % eid)
+    expect_error(r, 409, "not_abortable")
+    # retry the retrying route now: one more attempt at once
+    n_slow = len([q for q in sink.by_event(eid) if q.path == "/slow"])
+    r = env.api("POST", "/api/events/%s/retry?route=slow" % eid)
+    check(r.status == 202, "retry ?route=slow: %r" % r)
+    sink.wait_for(lambda s: len([q for q in s.by_event(eid) if q.path == "/slow"]) > n_slow,
+                  20, "the retried route to be attempted")
+    env.wait_event(eid, {"retrying"}, timeout=20)
+    deadline = time.time() + 20
+    while len(_by_route(env.event(eid))["slow"]["attempts"]) < 2:
+        check(time.time() < deadline, "second attempt not recorded")
+        time.sleep(0.1)
+    # abort only the retrying route: the event ends aborted (delivered + aborted)
+    r = env.api("POST", "/api/events/%s/abort?route=slow" % eid)
+    check(r.status == 200, "abort ?route=slow: %r" % r)
+    ev = env.wait_event(eid, {"aborted"}, timeout=20)
+    d = _by_route(ev)
+    check(d["fast"]["status"] == "delivered" and d["slow"]["status"] == "aborted", "%r" % d)
+    check(len([q for q in sink.by_event(eid) if q.path == "/fast"]) == 1, "fast resent")
+    # replay to one route only
+    r = env.api("POST", "/api/events/%s/replay?route=fast" % eid)
+    check(r.status == 202, "replay ?route=fast: %r" % r)
+    new = r.json()["event_id"]
+    ev2 = env.wait_event(new, {"delivered"}, timeout=20)
+    check([x["route"] for x in ev2.get("deliveries") or []] == ["fast"],
+          "replay to one route: %r" % ev2.get("deliveries"))
+    check([q.path for q in sink.by_event(new)] == ["/fast"], "replay sent %r"
+          % [q.path for q in sink.by_event(new)])
+    r = env.api("POST", "/api/events/%s/replay?route=nope" % eid)
+    expect_error(r, 404, "route_not_found")
+    # a bridge without routes: ?route=default is the whole event
+    b2 = env.create_bridge(outbound_url=sink.url("/fast"))
+    e2 = env.send(b2)
+    env.wait_event(e2, {"delivered"}, timeout=20)
+    r = env.api("POST", "/api/events/%s/replay?route=default" % e2)
+    check(r.status == 202, "replay ?route=default: %r" % r)
+    r = env.api("POST", "/api/events/%s/replay?route=other" % e2)
+    expect_error(r, 404, "route_not_found")

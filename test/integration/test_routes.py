@@ -4,6 +4,8 @@ its deliveries; a route already delivered is never sent again when another is re
 recovered after a worker is killed; bridges without routes behave as they always did."""
 
 import json
+import os
+import subprocess
 import time
 
 from harness import check, expect_error, meta
@@ -60,6 +62,14 @@ def test_routes_three_destinations_own_payloads_one_filtered(env):
           "top level does not mirror the first route: %r" % ev)
     check(d["ledger"]["outbound"]["url"] == sink.url("/ledger"), "ledger outbound %r"
           % d["ledger"]["outbound"])
+    # the event with deliveries matches schemas/event.schema.json
+    path = os.path.join(env.dir, "events.jsonl")
+    with open(path, "w") as fh:
+        fh.write(json.dumps(ev) + "\n")
+    tool = os.path.join(os.environ.get("HB_UNIT", "build/asan/test"), "schema_check")
+    schema = os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "event.schema.json")
+    r = subprocess.run([tool, schema, path], capture_output=True, text=True)
+    check(r.returncode == 0, "event does not match the schema:\n%s%s" % (r.stdout, r.stderr))
 
 
 @meta(est=10)

@@ -122,6 +122,11 @@ static void task_count_metrics(const struct task *t, bool done)
         return;
     snprintf(field, sizeof(field), "events|%s", event_status_name(t->status));
     metrics_add(m, field, 1);
+    if (t->job->route[0] != '\0') {
+        snprintf(field, sizeof(field), "routes|%s|%s|%s", t->job->bridge_id, t->job->route,
+                 event_status_name(t->status));
+        metrics_add(m, field, 1);
+    }
     if (t->succeeded) {
         int64_t latency = clock_now_ms() - t->job->received_ms;
         if (latency < 0)

@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 
-from harness import check, expect_error, meta
+from harness import check, expect_error, http_request, meta
 from sink import Reply, always, sequence
 
 
@@ -62,6 +62,18 @@ def test_routes_three_destinations_own_payloads_one_filtered(env):
           "top level does not mirror the first route: %r" % ev)
     check(d["ledger"]["outbound"]["url"] == sink.url("/ledger"), "ledger outbound %r"
           % d["ledger"]["outbound"])
+    # /metrics counts each route's outcome
+    want = ['hookbridge_route_deliveries_total{bridge_id="%s",route="%s",status="%s"} 1'
+            % (b["id"], r, st) for r, st in
+            (("crm", "delivered"), ("ledger", "delivered"), ("mail", "filtered"))]
+    deadline = time.time() + 15
+    while True:
+        text = http_request(env.admin_port, "GET", "/metrics").text
+        if all(w in text for w in want) or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    for w in want:
+        check(w in text, "/metrics lacks %s" % w)
     # the event with deliveries matches schemas/event.schema.json
     path = os.path.join(env.dir, "events.jsonl")
     with open(path, "w") as fh:

@@ -91,6 +91,15 @@ void bridge_free(struct bridge *b)
     free(b);
 }
 
+long bridge_first_delay(const struct bridge *b)
+{
+    long d = b->routes[0].delay_seconds;
+    for (size_t i = 1; i < b->n_routes; i++)
+        if (b->routes[i].delay_seconds < d)
+            d = b->routes[i].delay_seconds;
+    return d;
+}
+
 const struct route *bridge_route(const struct bridge *b, const char *name)
 {
     for (size_t i = 0; i < b->n_routes; i++)
@@ -393,6 +402,77 @@ static int bridge_schema_check(const cJSON *in, char *field, size_t fieldlen, ch
     return ret;
 }
 
+/* Drop every route and leave the implicit default route with its defaults. */
+static void bridge_routes_reset(struct bridge *b)
+{
+    for (size_t i = 0; i < b->n_routes; i++)
+        route_clear(&b->routes[i]);
+    free(b->routes);
+    b->routes = xcalloc(1, sizeof(*b->routes));
+    b->n_routes = 1;
+    b->has_routes = false;
+    route_init(&b->routes[0], ROUTE_DEFAULT_NAME);
+}
+
+/*
+ * Set `routes`: null goes back to one implicit default route (whose fields the same body
+ * must then give at the top level), an array replaces the routes. In a PATCH an item whose
+ * name matches a stored route starts from it, so that absent fields and masked secrets
+ * keep their values, as they do at the top level. `field` names the item's field as
+ * "routes[1].outbound_url".
+ */
+static int bridge_set_routes(struct bridge *b, const cJSON *v, const unsigned char *key,
+                             char *field, size_t fieldlen, char *err, size_t errlen)
+{
+    char sub[64];
+    snprintf(field, fieldlen, "routes");
+    if (cJSON_IsNull(v)) {
+        bridge_routes_reset(b);
+        return 0;
+    }
+    int n = cJSON_GetArraySize(v);
+    if (!cJSON_IsArray(v) || n < 1 || n > ROUTE_MAX) {
+        snprintf(err, errlen, "must be an array of 1..%d routes", ROUTE_MAX);
+        return -1;
+    }
+    struct route *routes = xcalloc((size_t)n, sizeof(*routes));
+    int done = 0;
+    for (const cJSON *item = v->child; item != NULL; item = item->next, done++) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
+        const struct route *old =
+            b->has_routes && cJSON_IsString(name) ? bridge_route(b, name->valuestring) : NULL;
+        if (route_from_api(&routes[done], item, old, key, sub, sizeof(sub), err, errlen) != 0) {
+            if (sub[0] != '\0')
+                snprintf(field, fieldlen, "routes[%d].%s", done, sub);
+            else
+                snprintf(field, fieldlen, "routes[%d]", done);
+            goto out_free;
+        }
+        for (int i = 0; i < done; i++) {
+            if (strcmp(routes[i].name, routes[done].name) == 0) {
+                snprintf(field, fieldlen, "routes[%d].name", done);
+                snprintf(err, errlen, "\"%s\" is the name of routes[%d]; names must be unique",
+                         routes[done].name, i);
+                done++;
+                goto out_free;
+            }
+        }
+    }
+    for (size_t i = 0; i < b->n_routes; i++)
+        route_clear(&b->routes[i]);
+    free(b->routes);
+    b->routes = routes;
+    b->n_routes = (size_t)n;
+    b->has_routes = true;
+    return 0;
+
+out_free:
+    for (int i = 0; i < done; i++)
+        route_clear(&routes[i]);
+    free(routes);
+    return -1;
+}
+
 int bridge_from_api(const cJSON *in, const struct bridge *base,
                     const unsigned char key[CRYPTO_KEY_LEN], struct bridge **out, char *field,
                     size_t fieldlen, char *err, size_t errlen)
@@ -404,7 +484,8 @@ int bridge_from_api(const cJSON *in, const struct bridge *base,
         return -1;
     }
     for (const cJSON *v = in->child; v != NULL; v = v->next) {
-        if (bridge_field_index(v->string) < 0 && !route_field_known(v->string)) {
+        if (bridge_field_index(v->string) < 0 && !route_field_known(v->string) &&
+            strcmp(v->string, "routes") != 0) {
             snprintf(field, fieldlen, "%s", v->string);
             snprintf(err, errlen, "unknown field");
             return -1;
@@ -412,9 +493,23 @@ int bridge_from_api(const cJSON *in, const struct bridge *base,
     }
     /* Work on a copy so that a refused PATCH leaves `base` as it was. */
     struct bridge *b = base ? bridge_copy(base) : bridge_new_default();
+    const cJSON *routes = cJSON_GetObjectItemCaseSensitive(in, "routes");
+    /* First, so that the top-level fields below know which kind of bridge they are in. A
+     * bridge that gets routes keeps none of its top-level outbound fields; one that gives
+     * them up starts its default route afresh. */
+    if (routes != NULL && bridge_set_routes(b, routes, key, field, fieldlen, err, errlen) != 0)
+        goto out_free;
     for (const cJSON *v = in->child; v != NULL; v = v->next) {
         int i = bridge_field_index(v->string);
         int rc;
+        if (strcmp(v->string, "routes") == 0)
+            continue;
+        if (i < 0 && b->has_routes) {
+            snprintf(field, fieldlen, "%s", v->string);
+            snprintf(err, errlen,
+                     "a bridge with routes takes no top-level %s: set it in each route", v->string);
+            goto out_free;
+        }
         if (i < 0) /* a field of the implicit default route */
             rc = route_field_set(&b->routes[0], v->string, v, key, err, errlen);
         else if (bridge_fields[i].set)
@@ -430,7 +525,7 @@ int bridge_from_api(const cJSON *in, const struct bridge *base,
      * schema still has the final word on every shape it describes. */
     if (bridge_schema_check(in, field, fieldlen, err, errlen) != 0)
         goto out_free;
-    if (b->routes[0].outbound_url == NULL) {
+    if (!b->has_routes && b->routes[0].outbound_url == NULL) {
         snprintf(field, fieldlen, "outbound_url");
         snprintf(err, errlen, "is required");
         goto out_free;
@@ -463,6 +558,23 @@ static cJSON *json_or_null(const cJSON *v)
     return v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
 }
 
+/* The outbound fields: at the top level for the implicit default route (as bridges were
+ * always shown and stored), else as "routes", each item named. */
+static void bridge_put_routes(const struct bridge *b, cJSON *o, bool api)
+{
+    if (!b->has_routes) {
+        route_put(&b->routes[0], o, api);
+        return;
+    }
+    cJSON *a = cJSON_AddArrayToObject(o, "routes");
+    for (size_t i = 0; i < b->n_routes; i++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "name", b->routes[i].name);
+        route_put(&b->routes[i], r, api);
+        cJSON_AddItemToArray(a, r);
+    }
+}
+
 cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
 {
     char iso[CLOCK_ISO_LEN];
@@ -479,7 +591,7 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     char *inbound = xasprintf("%.*s/hooks/%s", (int)publen, pub, b->endpoint);
     cJSON_AddStringToObject(o, "inbound_url", inbound);
     free(inbound);
-    route_put(&b->routes[0], o, true);
+    bridge_put_routes(b, o, true);
     /* Secrets are write-only: the names show, the values never do. */
     cJSON *env = cJSON_AddObjectToObject(o, "env");
     for (const cJSON *e = b->env ? b->env->child : NULL; e != NULL; e = e->next)
@@ -511,7 +623,7 @@ char *bridge_to_store(const struct bridge *b)
     cJSON_AddStringToObject(o, "endpoint", b->endpoint);
     cJSON_AddStringToObject(o, "name", b->name ? b->name : "");
     /* Sealed values only: the row is safe to back up or read with sqlite3. */
-    route_put(&b->routes[0], o, false);
+    bridge_put_routes(b, o, false);
     cJSON_AddItemToObject(o, "env", b->env ? cJSON_Duplicate(b->env, true) : cJSON_CreateObject());
     cJSON_AddItemToObject(o, "auth", json_or_null(b->auth));
     cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
@@ -562,6 +674,41 @@ static bool store_json_field(const cJSON *o, const char *key, bool object, cJSON
     return true;
 }
 
+/* The "routes" array of a stored row into b->routes. */
+static int bridge_load_routes(struct bridge *b, const cJSON *v, const char **bad)
+{
+    int n = cJSON_GetArraySize(v);
+    *bad = "routes";
+    if (!cJSON_IsArray(v) || n < 1)
+        return -1;
+    struct route *routes = xcalloc((size_t)n, sizeof(*routes));
+    int done = 0;
+    for (const cJSON *item = v->child; item != NULL; item = item->next) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
+        if (!cJSON_IsObject(item) || !cJSON_IsString(name) ||
+            strlen(name->valuestring) > ROUTE_NAME_MAX)
+            goto out_free;
+        route_init(&routes[done], name->valuestring);
+        done++;
+        if (route_load(&routes[done - 1], item, bad) != 0 || routes[done - 1].outbound_url == NULL)
+            goto out_free;
+    }
+    for (size_t i = 0; i < b->n_routes; i++)
+        route_clear(&b->routes[i]);
+    free(b->routes);
+    b->routes = routes;
+    b->n_routes = (size_t)n;
+    b->has_routes = true;
+    return 0;
+
+out_free:
+    *bad = "routes";
+    for (int i = 0; i < done; i++)
+        route_clear(&routes[i]);
+    free(routes);
+    return -1;
+}
+
 int bridge_from_store(const char *json, struct bridge **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -586,13 +733,19 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         bad = "endpoint";
         goto out_free;
     }
-    /* Today's rows keep the default route's fields at the top level. */
-    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "outbound_url"))) {
-        bad = "outbound_url";
-        goto out_free;
+    /* Rows without routes keep the default route's fields at the top level. */
+    v = cJSON_GetObjectItemCaseSensitive(o, "routes");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        if (bridge_load_routes(b, v, &bad) != 0)
+            goto out_free;
+    } else {
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "outbound_url"))) {
+            bad = "outbound_url";
+            goto out_free;
+        }
+        if (route_load(&b->routes[0], o, &bad) != 0)
+            goto out_free;
     }
-    if (route_load(&b->routes[0], o, &bad) != 0)
-        goto out_free;
     v = cJSON_GetObjectItemCaseSensitive(o, "name");
     if (v != NULL) {
         if (!cJSON_IsString(v)) {

@@ -87,6 +87,10 @@ cJSON *bridge_env_open(const struct bridge *b, const unsigned char key[CRYPTO_KE
 int bridge_auth_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
                      struct auth_params *p, char **secret, char *err, size_t errlen);
 
+/* The shortest delay_seconds of the bridge's routes: when its events are first taken (each
+ * route then waits for its own delay from the receive time). */
+long bridge_first_delay(const struct bridge *b);
+
 /* The route named `name`, or NULL when the bridge has none by that name. */
 const struct route *bridge_route(const struct bridge *b, const char *name);
 

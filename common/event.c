@@ -10,6 +10,7 @@
 
 #include "body.h"
 #include "clock.h"
+#include "dynbuf.h"
 #include "hb.h"
 #include "text.h"
 #include "utf8.h"
@@ -127,14 +128,13 @@ cJSON *event_from_job(const struct job *j, enum event_status status, int64_t nex
     return ev;
 }
 
-/* Append `lead` and then s as a JSON string at `o`; false when s is not valid UTF-8
- * (the cJSON path cleans it). */
-static bool event_put_str(char **o, const char *lead, const char *s)
+/* Append `lead` and then s as a JSON string; false when s is not valid UTF-8 (the cJSON
+ * path cleans it) or the buffer is full. */
+static bool event_put_str(struct dynbuf *b, const char *lead, const char *s)
 {
     if (!utf8_valid(s, strlen(s), false))
         return false;
-    *o = text_json_put(*o, lead, s);
-    return true;
+    return text_json_put_dynbuf(b, lead, s) == 0;
 }
 
 /* event_json_trusted, with the outbound request and one attempt (JSON texts, or NULL for
@@ -152,43 +152,48 @@ static char *event_print(const struct job *j, enum event_status st, int64_t next
         query = cJSON_PrintUnformatted(q);
         cJSON_Delete(q);
     }
-    char received[CLOCK_ISO_LEN], next[CLOCK_ISO_LEN + 2] = "null";
+    char received[CLOCK_ISO_LEN], next[CLOCK_ISO_LEN];
     clock_iso8601(j->received_ms, received);
-    if (next_attempt_ms != 0) {
-        next[0] = '"';
-        clock_iso8601(next_attempt_ms, next + 1);
-        strcat(next, "\"");
-    }
+    if (next_attempt_ms != 0)
+        clock_iso8601(next_attempt_ms, next);
     size_t room =
         512 + strlen(headers) + j->body_len + (query ? strlen(query) : 2) +
         (outbound ? strlen(outbound) : 0) + (attempt ? strlen(attempt) : 0) +
         TEXT_JSON_QUOTE_MAX(strlen(method) + strlen(path) + strlen(replay) + strlen(status));
-    char *out = xmalloc(room), *o = out;
-    /* Ids are ours (a prefix and ULID letters); the rest is quoted. */
-    o += sprintf(o, "{\"id\":\"%s\",\"bridge_id\":\"%s\"", j->id, j->bridge_id);
-    if (!event_put_str(&o, ",\"status\":", status))
-        goto fallback;
-    o += sprintf(o, ",\"received_at\":\"%s\",\"request\":{", received);
-    if (!event_put_str(&o, "\"method\":", method) || !event_put_str(&o, ",\"path\":", path))
-        goto fallback;
-    o += sprintf(o, ",\"query\":%s,\"headers\":%s,\"body\":", query ? query : "{}", headers);
-    memcpy(o, j->body, j->body_len);
-    o += j->body_len;
-    o += sprintf(o, "},\"outbound\":%s,\"attempts\":[%s],\"next_attempt_at\":%s,\"replay_of\":",
-                 outbound ? outbound : "null", attempt ? attempt : "", next);
-    if (replay[0] == '\0') {
-        o += sprintf(o, "null");
-    } else if (!event_put_str(&o, "", replay)) {
-        goto fallback;
+    struct dynbuf b;
+    dynbuf_init(&b, room);
+    /* Ids are ours (a prefix and ULID letters) and the times ISO digits; the rest is
+     * quoted. Any add that fails empties the buffer, so one check at the end suffices. */
+    bool ok =
+        dynbuf_addstr(&b, "{\"id\":\"") == 0 && dynbuf_addstr(&b, j->id) == 0 &&
+        dynbuf_addstr(&b, "\",\"bridge_id\":\"") == 0 && dynbuf_addstr(&b, j->bridge_id) == 0 &&
+        dynbuf_addc(&b, '"') == 0 && event_put_str(&b, ",\"status\":", status) &&
+        dynbuf_addstr(&b, ",\"received_at\":\"") == 0 && dynbuf_addstr(&b, received) == 0 &&
+        dynbuf_addstr(&b, "\",\"request\":{") == 0 && event_put_str(&b, "\"method\":", method) &&
+        event_put_str(&b, ",\"path\":", path) && dynbuf_addstr(&b, ",\"query\":") == 0 &&
+        dynbuf_addstr(&b, query ? query : "{}") == 0 && dynbuf_addstr(&b, ",\"headers\":") == 0 &&
+        dynbuf_addstr(&b, headers) == 0 && dynbuf_addstr(&b, ",\"body\":") == 0 &&
+        dynbuf_add(&b, j->body, j->body_len) == 0 && dynbuf_addstr(&b, "},\"outbound\":") == 0 &&
+        dynbuf_addstr(&b, outbound ? outbound : "null") == 0 &&
+        dynbuf_addstr(&b, ",\"attempts\":[") == 0 &&
+        dynbuf_addstr(&b, attempt ? attempt : "") == 0 &&
+        dynbuf_addstr(&b, "],\"next_attempt_at\":") == 0;
+    if (ok && next_attempt_ms != 0)
+        ok = dynbuf_addc(&b, '"') == 0 && dynbuf_addstr(&b, next) == 0 && dynbuf_addc(&b, '"') == 0;
+    else if (ok)
+        ok = dynbuf_addstr(&b, "null") == 0;
+    ok = ok && dynbuf_addstr(&b, ",\"replay_of\":") == 0;
+    if (ok && replay[0] == '\0')
+        ok = dynbuf_addstr(&b, "null") == 0;
+    else if (ok)
+        ok = event_put_str(&b, "", replay);
+    ok = ok && dynbuf_addc(&b, '}') == 0;
+    free(query);
+    if (!ok) {
+        dynbuf_free(&b);
+        return NULL;
     }
-    *o++ = '}';
-    *o = '\0';
-    free(query);
-    return out;
-fallback:
-    free(query);
-    free(out);
-    return NULL;
+    return dynbuf_take(&b, NULL);
 }
 
 char *event_json_trusted(const struct job *j, enum event_status status, int64_t next_attempt_ms)
@@ -222,6 +227,97 @@ enum event_status event_status_waiting(const struct job *j, int64_t due_ms)
     if (due_ms != 0)
         return j->attempts > 0 ? EVENT_STATUS_RETRYING : EVENT_STATUS_SCHEDULED;
     return EVENT_STATUS_QUEUED;
+}
+
+/* The delivery of `name` in `dl`, or NULL. */
+static cJSON *event_delivery(cJSON *dl, const char *name, size_t len)
+{
+    for (cJSON *d = dl->child; d != NULL; d = d->next) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(d, "route");
+        if (cJSON_IsString(r) && strlen(r->valuestring) == len &&
+            memcmp(r->valuestring, name, len) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+static cJSON *event_delivery_add(cJSON *dl, const char *name, size_t len)
+{
+    cJSON *d = cJSON_CreateObject();
+    char *copy = xstrndup(name, len);
+    cJSON_AddStringToObject(d, "route", copy);
+    free(copy);
+    cJSON_AddStringToObject(d, "status", event_status_name(EVENT_STATUS_QUEUED));
+    cJSON_AddNullToObject(d, "outbound");
+    cJSON_AddArrayToObject(d, "attempts");
+    cJSON_AddNullToObject(d, "next_attempt_at");
+    cJSON_AddItemToArray(dl, d);
+    return d;
+}
+
+static void event_set(cJSON *o, const char *key, cJSON *v)
+{
+    if (cJSON_GetObjectItemCaseSensitive(o, key) != NULL)
+        cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
+    else
+        cJSON_AddItemToObject(o, key, v);
+}
+
+enum event_status event_apply_route(cJSON *ev, const char *route, const char *routes_csv,
+                                    enum event_status status, const char *attempt_json,
+                                    const char *outbound_json, int64_t next_attempt_ms)
+{
+    cJSON *dl = cJSON_GetObjectItemCaseSensitive(ev, "deliveries");
+    if (!cJSON_IsArray(dl)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "deliveries");
+        dl = cJSON_AddArrayToObject(ev, "deliveries");
+    }
+    for (const char *p = routes_csv ? routes_csv : ""; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n > 0 && event_delivery(dl, p, n) == NULL)
+            event_delivery_add(dl, p, n);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    cJSON *d = event_delivery(dl, route, strlen(route));
+    if (d == NULL)
+        d = event_delivery_add(dl, route, strlen(route));
+    event_set(d, "status", cJSON_CreateString(event_status_name(status)));
+    if (outbound_json != NULL) {
+        cJSON *o = cJSON_Parse(outbound_json);
+        event_set(d, "outbound", o ? o : cJSON_CreateNull());
+    }
+    cJSON *attempts = cJSON_GetObjectItemCaseSensitive(d, "attempts");
+    if (!cJSON_IsArray(attempts)) {
+        attempts = cJSON_CreateArray();
+        event_set(d, "attempts", attempts);
+    }
+    if (attempt_json != NULL) {
+        cJSON *a = cJSON_Parse(attempt_json);
+        if (a != NULL)
+            cJSON_AddItemToArray(attempts, a);
+    }
+    event_set(d, "next_attempt_at", event_iso_or_null(next_attempt_ms));
+
+    size_t n = (size_t)cJSON_GetArraySize(dl), i = 0;
+    enum event_status *st = xcalloc(n ? n : 1, sizeof(*st));
+    for (const cJSON *x = dl->child; x != NULL; x = x->next, i++) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(x, "status");
+        if (!cJSON_IsString(s) || event_status_parse(s->valuestring, &st[i]) != 0)
+            st[i] = EVENT_STATUS_QUEUED;
+    }
+    enum event_status derived = event_status_derive(st, n);
+    free(st);
+    event_set(ev, "status", cJSON_CreateString(event_status_name(derived)));
+    /* The top level shows the first route, as events without routes always did. */
+    const cJSON *first = dl->child;
+    static const char *const mirrored[] = {"outbound", "attempts", "next_attempt_at"};
+    for (size_t k = 0; k < sizeof(mirrored) / sizeof(mirrored[0]); k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(first, mirrored[k]);
+        event_set(ev, mirrored[k], v ? cJSON_Duplicate(v, true) : cJSON_CreateNull());
+    }
+    return derived;
 }
 
 cJSON *event_attempt(int n, int64_t started_ms, long duration_ms, int http_status,

@@ -57,6 +57,19 @@ cJSON *event_attempt(int n, int64_t started_ms, long duration_ms, int http_statu
                      const char *error, const cJSON *resp_headers, const char *body,
                      size_t body_len, bool truncated);
 
+/*
+ * Record one route's outcome in event `ev` (changed in place): the delivery of `route` in
+ * "deliveries" ({"route","status","outbound","attempts","next_attempt_at"}; the array and
+ * a delivery for each name of `routes_csv` are added, queued, when missing) gets `status`,
+ * `attempt_json` appended and `outbound_json` set when not NULL, and next_attempt_at
+ * (null for 0). The event's status is then derived from every delivery
+ * (event_status_derive), and the first delivery is mirrored into the top-level outbound,
+ * attempts and next_attempt_at. Returns the event's new status.
+ */
+enum event_status event_apply_route(cJSON *ev, const char *route, const char *routes_csv,
+                                    enum event_status status, const char *attempt_json,
+                                    const char *outbound_json, int64_t next_attempt_ms);
+
 /* The summary shown in GET /api/events lists, taken from a full event. */
 cJSON *event_summary(const cJSON *event);
 

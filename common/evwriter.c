@@ -14,8 +14,10 @@
 #include "evwriter.h"
 
 #include "clock.h"
+#include "event.h"
 #include "hb.h"
 #include "log.h"
+#include "route.h"
 #include "xalloc.h"
 
 #include <assert.h>
@@ -27,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-enum evw_kind { EVW_INSERT, EVW_UPDATE };
+enum evw_kind { EVW_INSERT, EVW_UPDATE, EVW_ROUTE };
 
 struct evw_item {
     struct evw_item *next;
@@ -41,6 +43,8 @@ struct evw_item {
     char *attempt_json;
     char *outbound_json;
     int64_t next_attempt_ms;
+    char route[ROUTE_NAME_MAX + 1]; /* route update: the route, and every route's name */
+    char *routes_csv;
     evwriter_done_cb cb;
     void *arg;
 };
@@ -99,6 +103,7 @@ static void evwriter_item_free(struct evw_item *it)
 {
     free(it->json);
     free(it->attempt_json);
+    free(it->routes_csv);
     free(it->outbound_json);
     free(it);
 }
@@ -222,8 +227,73 @@ void evwriter_update(struct evwriter *w, const struct store_event_update *u, con
     evwriter_enqueue(w, it);
 }
 
+void evwriter_update_route(struct evwriter *w, const struct store_event_update *u,
+                           const char *route, const char *routes_csv, const char *bridge_id,
+                           int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb,
+                           void *arg)
+{
+    assert(w->thread == NULL);
+    struct evw_item *it = xcalloc(1, sizeof(*it));
+    it->kind = EVW_ROUTE;
+    snprintf(it->id, sizeof(it->id), "%s", u->id);
+    snprintf(it->bridge_id, sizeof(it->bridge_id), "%s", bridge_id);
+    snprintf(it->status, sizeof(it->status), "%s", u->status);
+    snprintf(it->route, sizeof(it->route), "%s", route);
+    it->routes_csv = xstrdup(routes_csv ? routes_csv : "");
+    it->received_ms = received_ms;
+    it->full = full;
+    it->attempt_json = u->attempt_json ? xstrdup(u->attempt_json) : NULL;
+    it->outbound_json = u->outbound_json ? xstrdup(u->outbound_json) : NULL;
+    it->next_attempt_ms = u->next_attempt_ms;
+    it->cb = cb;
+    it->arg = arg;
+    evwriter_enqueue(w, it);
+}
+
+/*
+ * One route's outcome: read, change and write back the event inside the batch's
+ * transaction (BEGIN IMMEDIATE holds the write lock from the start, so two workers
+ * recording two routes of one event cannot lose each other's change).
+ */
+static int evwriter_apply_route(struct store *st, struct evw_item *it, char *err)
+{
+    char *json = NULL;
+    int rc = store_event_get(st, it->id, &json, err);
+    bool missing = rc == STORE_NOTFOUND;
+    if (missing) {
+        json = it->full ? it->full(it->arg) : NULL;
+        if (json == NULL)
+            return 0;
+    } else if (rc != 0) {
+        return rc;
+    }
+    cJSON *ev = cJSON_Parse(json);
+    free(json);
+    if (!cJSON_IsObject(ev)) {
+        cJSON_Delete(ev);
+        snprintf(err, HB_ERR_LEN, "event %s: stored json unreadable", it->id);
+        return -1;
+    }
+    enum event_status route_status = EVENT_STATUS_QUEUED;
+    event_status_parse(it->status, &route_status);
+    enum event_status st_ev =
+        event_apply_route(ev, it->route, it->routes_csv, route_status, it->attempt_json,
+                          it->outbound_json, it->next_attempt_ms);
+    char *out = cJSON_PrintUnformatted(ev);
+    cJSON_Delete(ev);
+    if (missing)
+        rc = store_event_insert(st, it->id, it->bridge_id, event_status_name(st_ev),
+                                it->received_ms, out, false, err);
+    else
+        rc = store_event_replace(st, it->id, event_status_name(st_ev), out, err);
+    free(out);
+    return rc;
+}
+
 static int evwriter_apply(struct store *st, struct evw_item *it, char *err)
 {
+    if (it->kind == EVW_ROUTE)
+        return evwriter_apply_route(st, it, err);
     if (it->kind == EVW_INSERT)
         return store_event_insert(st, it->id, it->bridge_id, it->status, it->received_ms, it->json,
                                   true, err);

@@ -53,6 +53,17 @@ typedef char *(*evwriter_full_cb)(void *arg);
 void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
                      int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb, void *arg);
 
+/*
+ * The same for one route of an event with routes: the update goes to the route's delivery
+ * (event_apply_route; `routes_csv` names every route of the bridge, in order) and the
+ * event's status is derived from all of them. `full(arg)` returns the event without this
+ * update (the route's outcome is applied to it here).
+ */
+void evwriter_update_route(struct evwriter *w, const struct store_event_update *u,
+                           const char *route, const char *routes_csv, const char *bridge_id,
+                           int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb,
+                           void *arg);
+
 /* Write everything queued now and return once it is committed (a threaded writer waits
  * up to 5 s for its thread). Returns 0 or -1 (the writes stay queued for a retry). */
 int evwriter_flush(struct evwriter *w);

@@ -6,6 +6,7 @@
  */
 #include "job.h"
 
+#include "dynbuf.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -41,25 +42,36 @@ static void job_argv_count(struct job_hset *h, const char *field, int value, siz
 }
 
 /* The request field: written by hand, not through cJSON, as it is built for every inbound
- * request; the headers are already JSON and go in as they are. */
+ * request; the headers are already JSON and go in as they are. The buffer's maximum is the
+ * most the fields can take, so an overflow is a clean error, not a write past the end. */
 static char *job_request_json(const struct job *j)
 {
-    const char *strs[] = {j->method, j->path, j->query, j->content_type, j->replay_of};
+    const char *strs[] = {j->method,       j->path,      j->query,
+                          j->content_type, j->replay_of, j->only_route};
     size_t room = 128 + 16 * sizeof(strs) / sizeof(strs[0]);
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         room += TEXT_JSON_QUOTE_MAX(strs[i] ? strlen(strs[i]) : 0);
     const char *headers = j->headers_json && j->headers_json[0] ? j->headers_json : "{}";
     room += strlen(headers);
-    char *out = xmalloc(room), *o = out;
-    o += sprintf(o, "{\"" JOB_F_RECEIVED "\":%" PRId64, j->received_ms);
-    o = text_json_put(o, ",\"" JOB_F_METHOD "\":", j->method ? j->method : "");
-    o = text_json_put(o, ",\"" JOB_F_PATH "\":", j->path ? j->path : "");
-    o = text_json_put(o, ",\"" JOB_F_QUERY "\":", j->query ? j->query : "");
-    o = text_json_put(o, ",\"" JOB_F_CTYPE "\":", j->content_type ? j->content_type : "");
-    o = text_json_put(o, ",\"" JOB_F_REPLAY "\":", j->replay_of ? j->replay_of : "");
-    o += sprintf(o, ",\"" JOB_F_HEADERS "\":%s}", headers);
-    assert((size_t)(o - out) < room);
-    return out;
+    struct dynbuf b;
+    char num[24];
+    dynbuf_init(&b, room);
+    snprintf(num, sizeof(num), "%" PRId64, j->received_ms);
+    int rc = dynbuf_addstr(&b, "{\"" JOB_F_RECEIVED "\":");
+    rc |= dynbuf_addstr(&b, num);
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_METHOD "\":", j->method ? j->method : "");
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_PATH "\":", j->path ? j->path : "");
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_QUERY "\":", j->query ? j->query : "");
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_CTYPE "\":", j->content_type ? j->content_type : "");
+    rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_REPLAY "\":", j->replay_of ? j->replay_of : "");
+    if (j->only_route != NULL)
+        rc |= text_json_put_dynbuf(&b, ",\"" JOB_F_ONLY_ROUTE "\":", j->only_route);
+    rc |= dynbuf_addstr(&b, ",\"" JOB_F_HEADERS "\":");
+    rc |= dynbuf_addstr(&b, headers);
+    rc |= dynbuf_addc(&b, '}');
+    /* The room above covers every byte; a failure here is a bug in that sum. */
+    assert(rc == 0);
+    return dynbuf_take(&b, NULL);
 }
 
 void job_hset_build(struct job_hset *h, const struct job *j, const char *key)
@@ -155,7 +167,8 @@ static bool job_read_request(struct job *j, const char *v, size_t vlen)
     if (!job_request_str(o, JOB_F_METHOD, &j->method) ||
         !job_request_str(o, JOB_F_PATH, &j->path) || !job_request_str(o, JOB_F_QUERY, &j->query) ||
         !job_request_str(o, JOB_F_CTYPE, &j->content_type) ||
-        !job_request_str(o, JOB_F_REPLAY, &j->replay_of))
+        !job_request_str(o, JOB_F_REPLAY, &j->replay_of) ||
+        !job_request_str(o, JOB_F_ONLY_ROUTE, &j->only_route))
         goto out;
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, JOB_F_HEADERS);
     if (h != NULL) {
@@ -178,11 +191,24 @@ int job_from_pairs(struct job *j, const char *id, const char *const *strs, const
     const char *bad = NULL, *what = "malformed";
     int64_t num;
 
-    if (strlen(id) >= sizeof(j->id)) {
+    const char *slash = strchr(id, '/');
+    size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
+    if (idlen >= sizeof(j->id) ||
+        (slash && (slash[1] == '\0' || strlen(slash + 1) >= sizeof(j->route)))) {
         snprintf(err, errlen, "job %.40s: id too long", id);
         return -1;
     }
-    memcpy(j->id, id, strlen(id) + 1);
+    memcpy(j->id, id, idlen);
+    j->id[idlen] = '\0';
+    /* A route entry reads its own counters, "attempts/route" and so on. */
+    char f_attempts[16 + JOB_ROUTE_LEN], f_requeues[16 + JOB_ROUTE_LEN],
+        f_aborted[16 + JOB_ROUTE_LEN];
+    const char *sfx = slash ? slash : "";
+    if (slash)
+        snprintf(j->route, sizeof(j->route), "%s", slash + 1);
+    snprintf(f_attempts, sizeof(f_attempts), "%s%s", JOB_F_ATTEMPTS, sfx);
+    snprintf(f_requeues, sizeof(f_requeues), "%s%s", JOB_F_REQUEUES, sfx);
+    snprintf(f_aborted, sizeof(f_aborted), "%s%s", JOB_F_ABORTED, sfx);
     if (n % 2 != 0) {
         snprintf(err, errlen, "job %s: odd number of hash entries", j->id);
         return -1;
@@ -227,15 +253,16 @@ int job_from_pairs(struct job *j, const char *id, const char *const *strs, const
             j->body_len = vlen;
         } else if (job_field_is(f, flen, JOB_F_REPLAY)) {
             job_set_str(&j->replay_of, v, vlen);
-        } else if (job_field_is(f, flen, JOB_F_ATTEMPTS)) {
+        } else if (job_field_is(f, flen, f_attempts)) {
             if (!job_parse_int(v, vlen, 0, INT32_MAX, &num)) {
                 bad = JOB_F_ATTEMPTS;
                 goto out_clear;
             }
             j->attempts = (int)num;
-        } else if (job_field_is(f, flen, JOB_F_ABORTED)) {
-            j->aborted = vlen > 0 && !(vlen == 1 && v[0] == '0');
-        } else if (job_field_is(f, flen, JOB_F_REQUEUES)) {
+        } else if (job_field_is(f, flen, JOB_F_ABORTED) || job_field_is(f, flen, f_aborted)) {
+            /* "aborted" alone marks the whole event, every route included. */
+            j->aborted = j->aborted || (vlen > 0 && !(vlen == 1 && v[0] == '0'));
+        } else if (job_field_is(f, flen, f_requeues)) {
             if (!job_parse_int(v, vlen, 0, INT32_MAX, &num)) {
                 bad = JOB_F_REQUEUES;
                 goto out_clear;
@@ -278,6 +305,14 @@ int job_from_reply(struct job *j, const char *id, const struct redisReply *pairs
     return rc;
 }
 
+void job_entry(const struct job *j, char out[JOB_ENTRY_LEN])
+{
+    if (j->route[0] != '\0')
+        snprintf(out, JOB_ENTRY_LEN, "%s/%s", j->id, j->route);
+    else
+        snprintf(out, JOB_ENTRY_LEN, "%s", j->id);
+}
+
 void job_clear(struct job *j)
 {
     if (j == NULL)
@@ -289,5 +324,6 @@ void job_clear(struct job *j)
     free(j->content_type);
     free(j->body);
     free(j->replay_of);
+    free(j->only_route);
     memset(j, 0, sizeof(*j));
 }

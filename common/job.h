@@ -16,8 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A route name with its NUL ([a-z0-9_-]{1,64}, common/route.h). */
+#define JOB_ROUTE_LEN 65
+/* A queue entry: "evt_…" or "evt_…/route". */
+#define JOB_ENTRY_LEN (HB_ID_LEN + JOB_ROUTE_LEN)
+
 struct job {
     char id[HB_ID_LEN];        /* evt_… */
+    char route[JOB_ROUTE_LEN]; /* the route of an "id/route" queue entry; "" for an id */
     char bridge_id[HB_ID_LEN]; /* brg_… */
     int64_t received_ms;
     char *method;       /* inbound method, e.g. "POST" */
@@ -27,11 +33,15 @@ struct job {
     char *content_type; /* inbound Content-Type, "" when none */
     char *body;         /* raw inbound body (may hold NULs) */
     size_t body_len;
-    char *replay_of; /* evt_… or "" */
-    int attempts;    /* attempts made so far */
-    int requeues;    /* times put back after a worker died holding it */
-    bool aborted;    /* POST /api/bridges/{id}/abort marked it: record, never send */
+    char *replay_of;  /* evt_… or "" */
+    int attempts;     /* attempts made so far (of this route, for a route entry) */
+    int requeues;     /* times put back after a worker died holding it */
+    bool aborted;     /* an abort marked it (or this route): record, never send */
+    char *only_route; /* a replay to one route of a bridge with routes; NULL for all */
 };
+
+/* The queue entry of `j`: its id, or "id/route". */
+void job_entry(const struct job *j, char out[JOB_ENTRY_LEN]);
 
 /*
  * Field names in the Redis hash. A job is written as three fields: bridge_id, request (a
@@ -55,6 +65,8 @@ struct job {
 #define JOB_F_HEADERS "headers"
 #define JOB_F_CTYPE "content_type"
 #define JOB_F_REPLAY "replay_of"
+/* In the request object only when set: the one route a replay goes to. */
+#define JOB_F_ONLY_ROUTE "only_route"
 
 /* Maximum argv entries of a job's HSET. */
 #define JOB_ARGV_MAX 12
@@ -78,8 +90,9 @@ void job_hset_free(struct job_hset *h);
 
 /*
  * Fill `j` from the field/value pairs of an HGETALL reply (`n` strings, alternating field
- * and value, with their lengths). `id` is the event id. Returns 0, or -1 with err set when
- * a required field is missing. The job owns copies; free with job_clear.
+ * and value, with their lengths). `id` is the queue entry: the event id, or "id/route",
+ * whose attempts, requeues and aborted are read from the route's own fields. Returns 0, or -1 with
+ * err set when a required field is missing. The job owns copies; free with job_clear.
  */
 int job_from_pairs(struct job *j, const char *id, const char *const *strs, const size_t *lens,
                    size_t n, char *err, size_t errlen);

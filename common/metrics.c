@@ -116,6 +116,26 @@ char *metrics_render(const char *const *strs, size_t n, const struct metrics_que
     metrics_printf(&b, "# HELP hookbridge_events_total Events by final status.\n"
                        "# TYPE hookbridge_events_total counter\n");
     metrics_labelled(&b, strs, n, "events", "hookbridge_events_total", "status");
+    /* "routes|{bridge}|{route}|{status}": routes of bridges with routes, by final status. */
+    metrics_printf(&b,
+                   "# HELP hookbridge_route_deliveries_total Deliveries of bridges with routes by "
+                   "bridge, route and final status.\n"
+                   "# TYPE hookbridge_route_deliveries_total counter\n");
+    kl = strlen("routes|");
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (strncmp(strs[i], "routes|", kl) != 0)
+            continue;
+        const char *rest = strs[i] + kl;
+        const char *bar1 = strchr(rest, '|');
+        const char *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+        if (bar2 == NULL)
+            continue;
+        metrics_printf(&b,
+                       "hookbridge_route_deliveries_total{bridge_id=\"%.*s\",route=\"%.*s\","
+                       "status=\"%s\"} %s\n",
+                       (int)(bar1 - rest), rest, (int)(bar2 - bar1 - 1), bar1 + 1, bar2 + 1,
+                       strs[i + 1]);
+    }
     metrics_printf(&b, "# HELP hookbridge_delivery_attempts_total Delivery attempts by result.\n"
                        "# TYPE hookbridge_delivery_attempts_total counter\n");
     metrics_labelled(&b, strs, n, "attempts", "hookbridge_delivery_attempts_total", "result");

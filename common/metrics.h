@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_FIELD_LEN 96
+#define METRICS_FIELD_LEN 128
 
 /* How often a process adds its local counts to Redis. */
 #define METRICS_FLUSH_MS 500

@@ -2,11 +2,17 @@
  * queue.h - the Redis layout of the job queue, shared by the ingress and the workers.
  *
  * Keys under the prefix (default "hb:"), as the README documents for redis-cli:
- *   queue:ready            LIST  event ids ready to deliver (LPUSH in, popped from the right)
+ * Queue entries are event ids, or "evt_…/route" for one route of a bridge with routes: an
+ * event of such a bridge is queued as its id, and the first worker to take it replaces it
+ * atomically with one entry per route (queue_lua_fanout).
+ *
+ *   queue:ready            LIST  entries ready to deliver (LPUSH in, popped from the right)
  *   queue:scheduled        ZSET  event ids by due time in ms (delays and retries)
  *   queue:inflight:{w}     LIST  ids worker w holds (moved there atomically by BLMOVE/LMOVE)
  *   workers                ZSET  worker ids by last heartbeat in ms
- *   job:{event_id}         HASH  what a worker needs (common/job.h)
+ *   job:{event_id}         HASH  what a worker needs (common/job.h); once fanned out also
+ *                                "routes" (comma list), "left" (routes not yet final) and
+ *                                attempts/requeues/aborted + "/route" for each route
  *   bridge:{id}:pending    SET   ids of the bridge's jobs not yet final (queued, scheduled,
  *                                retrying or in flight), so that abort touches only them
  *   idem:{bridge}:{key}    STRING the event id a request with this Idempotency-Key made
@@ -83,29 +89,48 @@ extern const char queue_lua_abort[];
 /*
  * Abort one job the way queue_lua_abort does a bridge's: mark its hash "aborted", drop it
  * from the pending set, and move it from scheduled to ready so a worker records it at once;
- * one in ready or in flight is found marked when taken or acknowledged. Returns 1, or 0
- * when the job is gone or already aborted.
- * KEYS: job, pending, scheduled, ready. ARGV: id.
+ * one in ready or in flight is found marked when taken or acknowledged. With ARGV[2] a
+ * route name, only that route's entry ("aborted/route"); without, the id and every route
+ * entry still pending. Returns 1, or 0 when the job (or route) is gone, final or already
+ * aborted. KEYS: job, pending, scheduled, ready. ARGV: id, route or "".
  */
 extern const char queue_lua_abort_one[];
 
 /*
- * Attempt a scheduled job now: move it from scheduled to ready. Returns 1, or 0 when it is
- * not in scheduled (queued, in flight, final) or aborted.
- * KEYS: job, scheduled, ready. ARGV: id.
+ * Attempt a scheduled job now: move it from scheduled to ready (with ARGV[2] a route name,
+ * that route's entry; without, the id and every route entry). Returns 1, or 0 when none
+ * is in scheduled (queued, in flight, final) or aborted.
+ * KEYS: job, scheduled, ready. ARGV: id, route or "".
  */
 extern const char queue_lua_retry_now[];
 
 /*
  * Acknowledge a finished attempt: remove the id from the worker's in-flight list; when the
- * job was aborted meanwhile, delete it and drop it from the pending set, returning
- * "aborted" whether or not the outcome was final (the worker then records the event
- * aborted, its last attempt kept); else when ARGV[2] is "1" (final) do the same, returning
+ * job was aborted meanwhile and the outcome recorded was not already final as aborted or
+ * filtered (ARGV[5] "1"), change nothing and return "abort_first" (the worker records the
+ * event aborted, its last attempt kept, and acknowledges again with ARGV[5] "1"; a crash
+ * between the two leaves the job in flight, so the reaper returns it and it ends aborted);
+ * with ARGV[5] "1", delete it and drop it from the pending set, returning "aborted";
+ * else when ARGV[2] is "1" (final) do the same, returning
  * "done"; else, unless the job is gone ("gone"), record ARGV[3] attempts and schedule it
- * at ARGV[4] ms ("scheduled").
- * KEYS: inflight, job, scheduled, pending. ARGV: id, final, attempts, due_ms.
+ * at ARGV[4] ms ("scheduled"). For a route entry ("id/route") the job's fields of that
+ * route are the ones read and written, "aborted" (the whole event) or "aborted/route" count,
+ * and a final outcome deletes the job only when it was the last route left.
+ * This is also where an abort that came while an attempt was on the wire is found, atomically
+ * with taking the job: no separate check is sent per attempt.
+ * KEYS: inflight, job, scheduled, pending. ARGV: entry, final, attempts, due_ms, settled.
  */
 extern const char queue_lua_ack[];
+
+/*
+ * Replace a taken event id of a bridge with routes by one entry per route, atomically:
+ * remove the id from the worker's in-flight list and the pending set, write "routes" and
+ * "left" into the job, and add each "id/route" to the pending set and to ready (due "0")
+ * or scheduled. Returns the number of routes, or 0 when the job is gone or was already
+ * fanned out. KEYS: inflight, job, ready, scheduled, pending. ARGV: id, routes as a comma
+ * list, then name, due_ms for each route.
+ */
+extern const char queue_lua_fanout[];
 
 /*
  * Move due ids from scheduled to ready. KEYS: scheduled, ready. ARGV: now_ms, max.

@@ -479,6 +479,52 @@ int route_field_set(struct route *r, const char *name, const cJSON *v,
     return -1;
 }
 
+int route_from_api(struct route *r, const cJSON *in, const struct route *base,
+                   const unsigned char key[CRYPTO_KEY_LEN], char *field, size_t fieldlen, char *err,
+                   size_t errlen)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(in, "name");
+    memset(r, 0, sizeof(*r));
+    field[0] = '\0';
+    if (!cJSON_IsObject(in)) {
+        snprintf(err, errlen, "must be an object with a name and the route's fields");
+        return -1;
+    }
+    for (const cJSON *v = in->child; v != NULL; v = v->next) {
+        if (strcmp(v->string, "name") != 0 && !route_field_known(v->string)) {
+            snprintf(field, fieldlen, "%s", v->string);
+            snprintf(err, errlen, "unknown field");
+            return -1;
+        }
+    }
+    if (!cJSON_IsString(name) || !route_name_valid(name->valuestring)) {
+        snprintf(field, fieldlen, "name");
+        snprintf(err, errlen, "is required: 1..%d of a-z, 0-9, '_' and '-'", ROUTE_NAME_MAX);
+        return -1;
+    }
+    if (base != NULL) {
+        route_copy(r, base);
+    } else {
+        route_init(r, name->valuestring);
+    }
+    for (const cJSON *v = in->child; v != NULL; v = v->next) {
+        if (strcmp(v->string, "name") == 0)
+            continue;
+        if (route_field_set(r, v->string, v, key, err, errlen) != 0) {
+            snprintf(field, fieldlen, "%s", v->string);
+            route_clear(r);
+            return -1;
+        }
+    }
+    if (r->outbound_url == NULL) {
+        snprintf(field, fieldlen, "outbound_url");
+        snprintf(err, errlen, "is required");
+        route_clear(r);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- JSON forms ---- */
 
 static cJSON *retry_delays_json(const struct route *r)

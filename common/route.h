@@ -67,6 +67,17 @@ bool route_field_known(const char *name);
 int route_field_set(struct route *r, const char *name, const cJSON *v,
                     const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
 
+/*
+ * Check one item of a bridge's `routes` (an object with "name" and route fields) into `r`.
+ * With `base` (the stored route of the same name, in a PATCH) absent fields keep its values
+ * and the secret mask keeps its secret; without, they take their defaults. outbound_url is
+ * required. Returns 0 and fills `r` (route_clear frees it), or -1 with `field` (the item's
+ * field, e.g. "outbound_url") and `err`, and `r` holding nothing.
+ */
+int route_from_api(struct route *r, const cJSON *in, const struct route *base,
+                   const unsigned char key[CRYPTO_KEY_LEN], char *field, size_t fieldlen, char *err,
+                   size_t errlen);
+
 /* Whether `s` is a route name: [a-z0-9_-]{1,64}. */
 bool route_name_valid(const char *s);
 

@@ -62,6 +62,7 @@ enum {
     ST_EVENT_INSERT,
     ST_EVENT_INSERT_OR_IGNORE,
     ST_EVENT_GET,
+    ST_EVENT_REPLACE,
     ST_EVENT_DELETE_OLDER,
     ST_EVENT_COUNTS,
     ST_EVENT_ABORT_PENDING,
@@ -94,6 +95,7 @@ static const char *const fixed_sql[ST_FIXED_COUNT] = {
                                   "updated_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                                   "ON CONFLICT (id) DO NOTHING",
     [ST_EVENT_GET] = "SELECT data FROM events WHERE id = ?1",
+    [ST_EVENT_REPLACE] = "UPDATE events SET status = ?2, updated_at = ?3, data = ?4 WHERE id = ?1",
     /* Reads only the events_status index. */
     [ST_EVENT_COUNTS] = "SELECT status, count(*) FROM events GROUP BY status",
     /* The subquery walks the (bridge_id, status, id) index; batches keep each write short
@@ -564,6 +566,21 @@ int store_event_update(struct store *st, const struct store_event_update *u, cha
     }
     /* `next` lives on this stack frame: step_done resets and clears the bindings. */
     if (step_done(st, s, "update event", err) != 0)
+        return -1;
+    return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
+}
+
+int store_event_replace(struct store *st, const char *id, const char *status, const char *json,
+                        char *err)
+{
+    sqlite3_stmt *s = st->fixed[ST_EVENT_REPLACE];
+    if ((bind_text(s, 1, id) | bind_text(s, 2, status) | sqlite3_bind_int64(s, 3, clock_now_ms()) |
+         bind_text(s, 4, json)) != SQLITE_OK) {
+        store_errf(st, err, "replace event");
+        stmt_done(s);
+        return -1;
+    }
+    if (step_done(st, s, "replace event", err) != 0)
         return -1;
     return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
 }

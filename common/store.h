@@ -75,6 +75,11 @@ struct store_event_update {
 /* Update an event in place (json_set, no read-modify-write in C). STORE_NOTFOUND if absent. */
 int store_event_update(struct store *st, const struct store_event_update *u, char *err);
 
+/* Replace an event's JSON and status (a read-modify-write inside the caller's
+ * store_begin transaction, for one route's outcome). STORE_NOTFOUND if absent. */
+int store_event_replace(struct store *st, const char *id, const char *status, const char *json,
+                        char *err);
+
 int store_event_get(struct store *st, const char *id, char **json, char *err);
 
 /*

@@ -4,6 +4,8 @@
  */
 #include "text.h"
 
+#include "dynbuf.h"
+
 #include "xalloc.h"
 
 #include <math.h>
@@ -166,6 +168,22 @@ char *text_json_put(char *out, const char *lead, const char *s)
     size_t l = strlen(lead);
     memcpy(out, lead, l);
     return out + l + text_json_quote(out + l, s, strlen(s));
+}
+
+int text_json_put_dynbuf(struct dynbuf *b, const char *lead, const char *s)
+{
+    /* Short strings (most header values, paths, methods) are quoted on the stack. */
+    char small[512];
+    size_t len = strlen(s);
+    size_t need = TEXT_JSON_QUOTE_MAX(len);
+    char *q = need <= sizeof(small) ? small : xmalloc(need);
+    size_t n = text_json_quote(q, s, len);
+    int rc = dynbuf_addstr(b, lead);
+    if (rc == 0)
+        rc = dynbuf_add(b, q, n);
+    if (q != small)
+        free(q);
+    return rc;
 }
 
 size_t text_json_number(char out[TEXT_JSON_NUMBER_MAX], double d)

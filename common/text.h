@@ -65,6 +65,11 @@ size_t text_json_quote(char *out, const char *s, size_t len);
  * end. `out` holds strlen(lead) + TEXT_JSON_QUOTE_MAX(strlen(s)). */
 char *text_json_put(char *out, const char *lead, const char *s);
 
+/* The same appended to a dynbuf (common/dynbuf.h): `lead`, then s as a JSON string.
+ * Returns 0, or DYNBUF_TOO_BIG when the buffer's maximum would be passed. */
+struct dynbuf;
+int text_json_put_dynbuf(struct dynbuf *b, const char *lead, const char *s);
+
 /* The same without the quotes (at most 6 * len bytes), to build one string from parts. */
 size_t text_json_escape(char *out, const char *s, size_t len);
 

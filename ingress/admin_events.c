@@ -8,6 +8,7 @@
 #include "admin.h"
 
 #include "body.h"
+#include "bridge.h"
 #include "clock.h"
 #include "enqueue.h"
 #include "event.h"
@@ -20,6 +21,7 @@
 #include "queue.h"
 #include "rconn.h"
 #include "record.h"
+#include "route.h"
 #include "store.h"
 #include "text.h"
 #include "xalloc.h"
@@ -441,6 +443,76 @@ static void events_get(struct ingress *in, struct httpd_req *req, const char *id
     events_load(in, req, id, events_send);
 }
 
+/*
+ * The `route` query parameter of a replay, abort or retry: 0 with *route NULL when absent,
+ * 0 with a new string, or -1 after answering 400 for a malformed name.
+ */
+static int events_route_param(struct httpd_req *req, char **route)
+{
+    *route = NULL;
+    const char *q = httpd_req_query(req);
+    if (q == NULL || *q == '\0')
+        return 0;
+    cJSON *o = event_query_object(q);
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "route");
+    int rc = 0;
+    if (r != NULL && (!cJSON_IsString(r) || !route_name_valid(r->valuestring))) {
+        httpd_reply_json_error(req, 400, "invalid_parameter",
+                               "route: must be a route name (1..64 of a-z, 0-9, '_' and '-')");
+        rc = -1;
+    } else if (r != NULL) {
+        *route = xstrdup(r->valuestring);
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+/*
+ * Whether `route` is a route of the event: one of its deliveries, else (no delivery
+ * recorded yet) one of its bridge's routes, or "default" for a bridge without routes.
+ * *status gets the delivery's status, or the event's. *whole is set when the route is the
+ * implicit default one, which stands for the whole event.
+ */
+static bool events_route_known(struct ingress *in, const cJSON *ev, const char *route,
+                               const char **status, bool *whole)
+{
+    const cJSON *dl = cJSON_GetObjectItemCaseSensitive(ev, "deliveries");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(ev, "status");
+    *status = cJSON_IsString(st) ? st->valuestring : "";
+    *whole = false;
+    for (const cJSON *d = cJSON_IsArray(dl) ? dl->child : NULL; d != NULL; d = d->next) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(d, "route");
+        const cJSON *dst = cJSON_GetObjectItemCaseSensitive(d, "status");
+        if (cJSON_IsString(name) && strcmp(name->valuestring, route) == 0) {
+            *status = cJSON_IsString(dst) ? dst->valuestring : "";
+            return true;
+        }
+    }
+    if (cJSON_IsArray(dl))
+        return false;
+    const cJSON *bid = cJSON_GetObjectItemCaseSensitive(ev, "bridge_id");
+    char err[HB_ERR_LEN], *bjson = NULL;
+    struct bridge *b = NULL;
+    bool known = false;
+    if (cJSON_IsString(bid) && store_bridge_get(in->store, bid->valuestring, &bjson, err) == 0 &&
+        bridge_from_store(bjson, &b, err, sizeof(err)) == 0) {
+        if (b->has_routes)
+            known = bridge_route(b, route) != NULL;
+        else
+            known = *whole = strcmp(route, ROUTE_DEFAULT_NAME) == 0;
+    }
+    bridge_free(b);
+    free(bjson);
+    return known;
+}
+
+static void events_route_not_found(struct httpd_req *req, const char *id, const char *route)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "event %.40s has no route %.64s", id, route);
+    httpd_reply_json_error(req, 404, "route_not_found", msg);
+}
+
 /* A replay waiting for Redis. */
 struct events_replay {
     struct ingress *in;
@@ -490,10 +562,15 @@ static void events_replay_loaded(struct ingress *in, struct httpd_req *req, cons
         httpd_reply_json_error(req, 500, "internal", "the store failed; see the ingress log");
         goto out;
     }
+    char *route = NULL;
+    if (events_route_param(req, &route) != 0)
+        goto out;
     struct events_replay *r = xcalloc(1, sizeof(*r));
     r->in = in;
     r->req = req;
+    r->job.only_route = NULL;
     if (event_request_to_job(ev, &r->job, err, sizeof(err)) != 0) {
+        free(route);
         httpd_reply_json_error(req, 409, "not_replayable", err);
         free(r);
         goto out;
@@ -509,7 +586,30 @@ static void events_replay_loaded(struct ingress *in, struct httpd_req *req, cons
         }
         job_clear(&r->job);
         free(r);
+        free(route);
         goto out;
+    }
+    if (route != NULL) {
+        /* One route of a bridge with routes; "default" of one without is the whole event. */
+        struct bridge *b = NULL;
+        bool known = false, whole = false;
+        if (bridge_from_store(bjson, &b, err, sizeof(err)) == 0) {
+            known = b->has_routes ? bridge_route(b, route) != NULL
+                                  : (whole = strcmp(route, ROUTE_DEFAULT_NAME) == 0);
+        }
+        bridge_free(b);
+        if (!known) {
+            snprintf(msg, sizeof(msg), "the bridge of event %.40s has no route %.64s", id, route);
+            httpd_reply_json_error(req, 404, "route_not_found", msg);
+            job_clear(&r->job);
+            free(r);
+            free(route);
+            goto out;
+        }
+        if (!whole)
+            r->job.only_route = route;
+        else
+            free(route);
     }
     r->job.received_ms = clock_now_ms();
     ids_new("evt_", r->job.received_ms, r->job.id, sizeof(r->job.id));
@@ -539,6 +639,7 @@ struct events_act {
     cJSON *ev; /* the event as loaded */
     bool abort;
     char id[HB_ID_LEN];
+    char route[ROUTE_NAME_MAX + 1]; /* "" for the whole event */
 };
 
 static bool events_is_pending(const char *status, bool abort)
@@ -583,13 +684,18 @@ static void events_on_act(redisAsyncContext *ac, void *r, void *priv)
     } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
         /* It became final, went on the wire or was aborted since it was loaded. */
         events_act_refused(a, cJSON_IsString(st) ? st->valuestring : "final");
+    } else if (a->abort && a->route[0] != '\0') {
+        log_kv(LOG_INFO, "event route aborted", "event_id", a->id, "route", a->route, NULL);
+        event_apply_route(a->ev, a->route, NULL, EVENT_STATUS_ABORTED, NULL, NULL, 0);
+        http_reply_json(a->req, 200, a->ev);
     } else if (a->abort) {
         log_kv(LOG_INFO, "event aborted", "event_id", a->id, NULL);
         cJSON_ReplaceItemInObjectCaseSensitive(
             a->ev, "status", cJSON_CreateString(event_status_name(EVENT_STATUS_ABORTED)));
         http_reply_json(a->req, 200, a->ev);
     } else {
-        log_kv(LOG_INFO, "event retried now", "event_id", a->id, NULL);
+        log_kv(LOG_INFO, "event retried now", "event_id", a->id, "route",
+               a->route[0] ? a->route : NULL, NULL);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "event_id", a->id);
         cJSON_AddStringToObject(o, "status", event_status_name(EVENT_STATUS_QUEUED));
@@ -616,18 +722,34 @@ static void events_act_loaded(struct ingress *in, struct httpd_req *req, const c
         httpd_reply_json_error(req, 500, "internal", "the stored event is unreadable");
         goto fail;
     }
-    if (!events_is_pending(st->valuestring, abort)) {
-        events_act_refused(a, st->valuestring);
+    char *route = NULL;
+    const char *status = st->valuestring;
+    if (events_route_param(req, &route) != 0)
+        goto fail;
+    if (route != NULL) {
+        bool whole = false;
+        if (!events_route_known(in, a->ev, route, &status, &whole)) {
+            events_route_not_found(req, id, route);
+            free(route);
+            goto fail;
+        }
+        if (!whole)
+            snprintf(a->route, sizeof(a->route), "%s", route);
+        free(route);
+    }
+    if (!events_is_pending(status, abort)) {
+        events_act_refused(a, status);
         goto fail;
     }
     char job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
     queue_key_job(&in->keys, id, job, sizeof(job));
     queue_key_pending(&in->keys, bid->valuestring, pending, sizeof(pending));
-    int rc =
-        abort ? rconn_cmd(in->redis, events_on_act, a, "EVAL %s 4 %s %s %s %s %s",
-                          queue_lua_abort_one, job, pending, in->keys.scheduled, in->keys.ready, id)
-              : rconn_cmd(in->redis, events_on_act, a, "EVAL %s 3 %s %s %s %s", queue_lua_retry_now,
-                          job, in->keys.scheduled, in->keys.ready, id);
+    int rc = abort ? rconn_cmd(in->redis, events_on_act, a, "EVAL %s 4 %s %s %s %s %s %s",
+                               queue_lua_abort_one, job, pending, in->keys.scheduled,
+                               in->keys.ready, id, a->route)
+                   : rconn_cmd(in->redis, events_on_act, a, "EVAL %s 3 %s %s %s %s %s",
+                               queue_lua_retry_now, job, in->keys.scheduled, in->keys.ready, id,
+                               a->route);
     if (rc != 0) {
         httpd_reply_json_error(req, 503, "unavailable", "Redis is unreachable");
         goto fail;

@@ -557,8 +557,8 @@ void hooks_request(struct httpd_req *req, void *arg)
     j->body[body_len] = '\0';
     j->body_len = body_len;
     j->replay_of = xstrdup("");
-    if (b->routes[0].delay_seconds > 0)
-        p->due_ms = j->received_ms + (int64_t)b->routes[0].delay_seconds * 1000;
+    if (bridge_first_delay(b) > 0)
+        p->due_ms = j->received_ms + (int64_t)bridge_first_delay(b) * 1000;
     int rc;
     if (idem != NULL || has_dedup || elems != NULL) {
         char body_hash[INBOUND_HASH_HEX];

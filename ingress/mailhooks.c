@@ -198,8 +198,8 @@ static void mailhooks_message(struct smtpd_msg *msg, void *arg)
         j.body = xstrdup(body);
         j.body_len = strlen(body);
         j.replay_of = xstrdup("");
-        int64_t due = e->b->routes[0].delay_seconds > 0
-                          ? j.received_ms + (int64_t)e->b->routes[0].delay_seconds * 1000
+        int64_t due = bridge_first_delay(e->b) > 0
+                          ? j.received_ms + (int64_t)bridge_first_delay(e->b) * 1000
                           : 0;
         struct mailhooks_call *call = xcalloc(1, sizeof(*call));
         call->p = p;

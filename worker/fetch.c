@@ -9,10 +9,13 @@
  */
 #include "fetch.h"
 
+#include "bridge.h"
 #include "clock.h"
+#include "dynbuf.h"
 #include "hb.h"
 #include "job.h"
 #include "log.h"
+#include "queue.h"
 #include "rconn.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -58,7 +61,7 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         /* The id had no job (deleted while queued): drop it from our list. */
         log_kv(LOG_WARN, "job data missing; dropping id", "event_id", id, NULL);
         w->held++;
-        fetch_ack(w, id, NULL, true, 0, 0, NULL, NULL);
+        fetch_ack(w, id, NULL, true, 0, 0, true, NULL, NULL);
         return;
     }
     struct job *j = xcalloc(1, sizeof(*j));
@@ -68,7 +71,7 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         log_kv(LOG_ERROR, "job unreadable; dropping it", "event_id", id, "error", err, NULL);
         job_clear(j);
         free(j);
-        fetch_ack(w, id, NULL, true, 0, 0, NULL, NULL);
+        fetch_ack(w, id, NULL, true, 0, 0, true, NULL, NULL);
         return;
     }
     fs.job(w, j);
@@ -76,8 +79,20 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
 
 struct fetch_single {
     struct worker *w;
-    char id[HB_ID_LEN];
+    char id[JOB_ENTRY_LEN];
 };
+
+/* The job key of a queue entry ("id" or "id/route"). */
+static void fetch_job_key(const struct worker *w, const char *entry, char *key, size_t keylen)
+{
+    char id[HB_ID_LEN];
+    size_t n = strcspn(entry, "/");
+    if (n >= sizeof(id))
+        n = sizeof(id) - 1;
+    memcpy(id, entry, n);
+    id[n] = '\0';
+    queue_key_job(&w->keys, id, key, keylen);
+}
 
 static void fetch_on_hgetall(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -105,12 +120,12 @@ static void fetch_on_blmove(redisAsyncContext *ac, void *r, void *priv)
             fetch_arm(fs.retry, 500);
         return;
     }
-    if (reply->type == REDIS_REPLY_STRING && reply->len < HB_ID_LEN) {
+    if (reply->type == REDIS_REPLY_STRING && reply->len < JOB_ENTRY_LEN) {
         struct fetch_single *s = xcalloc(1, sizeof(*s));
         s->w = w;
         memcpy(s->id, reply->str, reply->len);
         char key[QUEUE_KEY_LEN];
-        queue_key_job(&w->keys, s->id, key, sizeof(key));
+        fetch_job_key(w, s->id, key, sizeof(key));
         if (rconn_cmd(w->cmd, fetch_on_hgetall, s, "HGETALL %s", key) != 0) {
             free(s);
             fetch_arm(fs.retry, 500);
@@ -149,9 +164,9 @@ static void fetch_on_script(redisAsyncContext *ac, void *r, void *priv)
     }
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {
         const redisReply *id = reply->element[i];
-        if (id->type != REDIS_REPLY_STRING || id->len >= HB_ID_LEN)
+        if (id->type != REDIS_REPLY_STRING || id->len >= JOB_ENTRY_LEN)
             continue;
-        char idbuf[HB_ID_LEN];
+        char idbuf[JOB_ENTRY_LEN];
         memcpy(idbuf, id->str, id->len);
         idbuf[id->len] = '\0';
         fetch_take(w, idbuf, reply->element[i + 1]);
@@ -325,9 +340,10 @@ void fetch_stop(struct worker *w)
 /* One acknowledgement, kept until Redis confirms it. */
 struct fetch_ack {
     struct worker *w;
-    char id[HB_ID_LEN];
+    char id[JOB_ENTRY_LEN]; /* the queue entry */
     char bridge_id[HB_ID_LEN];
     bool done;
+    bool settled;
     int attempts;
     int64_t due_ms;
     fetch_ack_cb cb;
@@ -367,7 +383,10 @@ static void fetch_on_ack(redisAsyncContext *ac, void *r, void *priv)
         res = FETCH_ACK_ABORTED;
     else if (strcmp(reply->str, "gone") == 0)
         res = FETCH_ACK_GONE;
-    a->w->held--;
+    else if (strcmp(reply->str, "abort_first") == 0)
+        res = FETCH_ACK_ABORT_FIRST;
+    if (res != FETCH_ACK_ABORT_FIRST)
+        a->w->held--;
     if (a->cb)
         a->cb(a->arg, res);
     struct worker *w = a->w;
@@ -381,31 +400,113 @@ static void fetch_ack_send(struct fetch_ack *a)
 {
     struct worker *w = a->w;
     char key[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN], n[16], due[24];
-    queue_key_job(&w->keys, a->id, key, sizeof(key));
+    fetch_job_key(w, a->id, key, sizeof(key));
     queue_key_pending(&w->keys, a->bridge_id[0] ? a->bridge_id : "-", pending, sizeof(pending));
     snprintf(n, sizeof(n), "%d", a->attempts);
     snprintf(due, sizeof(due), "%lld", (long long)a->due_ms);
     /* A script, not MULTI: whether the job is rescheduled depends on whether an abort
      * marked it meanwhile, and that decision must be atomic with the move. */
-    if (rconn_cmd(w->cmd, fetch_on_ack, a, "EVAL %s 4 %s %s %s %s %s %s %s %s", queue_lua_ack,
+    if (rconn_cmd(w->cmd, fetch_on_ack, a, "EVAL %s 4 %s %s %s %s %s %s %s %s %s", queue_lua_ack,
                   w->inflight_key, key, w->keys.scheduled, pending, a->id, a->done ? "1" : "0", n,
-                  due) != 0)
+                  due, a->settled ? "1" : "0") != 0)
         fetch_on_ack(NULL, NULL, a);
 }
 
 void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool done, int attempts,
-               int64_t due_ms, fetch_ack_cb cb, void *arg)
+               int64_t due_ms, bool settled, fetch_ack_cb cb, void *arg)
 {
     struct fetch_ack *a = xcalloc(1, sizeof(*a));
     a->w = w;
     snprintf(a->id, sizeof(a->id), "%s", id);
     snprintf(a->bridge_id, sizeof(a->bridge_id), "%s", bridge_id ? bridge_id : "");
     a->done = done;
+    a->settled = settled;
     a->attempts = attempts;
     a->due_ms = due_ms;
     a->cb = cb;
     a->arg = arg;
     fetch_ack_send(a);
+}
+
+struct fetch_fanout {
+    struct worker *w;
+    char id[HB_ID_LEN];
+    fetch_fanout_cb cb;
+    void *arg;
+};
+
+static void fetch_on_fanout(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct fetch_fanout *f = priv;
+    redisReply *reply = r;
+    (void)ac;
+    int rc = 0;
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        /* The id stays in our in-flight list: taken again after a restart or by the
+         * reaper, and fanned out then. */
+        log_kv(LOG_ERROR, "route fan-out failed", "event_id", f->id, "error",
+               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply", NULL);
+        rc = -1;
+    } else {
+        f->w->held--;
+    }
+    f->cb(f->arg, rc);
+    struct worker *w = f->w;
+    free(f);
+    fetch_more(w);
+}
+
+void fetch_fanout(struct worker *w, const struct job *j, const struct bridge *b, fetch_fanout_cb cb,
+                  void *arg)
+{
+    char key[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    size_t n = b->n_routes;
+    const char **argv = xcalloc(10 + 2 * n, sizeof(*argv));
+    char(*due)[24] = xcalloc(n, sizeof(*due));
+    struct dynbuf names;
+    int argc = 0;
+    int64_t now = clock_now_ms();
+    queue_key_job(&w->keys, j->id, key, sizeof(key));
+    queue_key_pending(&w->keys, j->bridge_id, pending, sizeof(pending));
+    dynbuf_init(&names, n * JOB_ROUTE_LEN);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* A replay to one route fans out to that route alone. */
+        if (j->only_route != NULL && strcmp(j->only_route, b->routes[i].name) != 0)
+            continue;
+        if (used++ > 0)
+            dynbuf_addc(&names, ',');
+        dynbuf_addstr(&names, b->routes[i].name);
+        /* Each route's delay counts from when the request was accepted. */
+        int64_t at = j->received_ms + (int64_t)b->routes[i].delay_seconds * 1000;
+        snprintf(due[i], sizeof(due[i]), "%lld", at > now ? (long long)at : 0LL);
+    }
+    argv[argc++] = "EVAL";
+    argv[argc++] = queue_lua_fanout;
+    argv[argc++] = "5";
+    argv[argc++] = w->inflight_key;
+    argv[argc++] = key;
+    argv[argc++] = w->keys.ready;
+    argv[argc++] = w->keys.scheduled;
+    argv[argc++] = pending;
+    argv[argc++] = j->id;
+    argv[argc++] = dynbuf_ptr(&names);
+    for (size_t i = 0; i < n; i++) {
+        if (j->only_route != NULL && strcmp(j->only_route, b->routes[i].name) != 0)
+            continue;
+        argv[argc++] = b->routes[i].name;
+        argv[argc++] = due[i];
+    }
+    struct fetch_fanout *f = xcalloc(1, sizeof(*f));
+    f->w = w;
+    snprintf(f->id, sizeof(f->id), "%s", j->id);
+    f->cb = cb;
+    f->arg = arg;
+    if (rconn_argv(w->cmd, fetch_on_fanout, f, argc, argv, NULL) != 0)
+        fetch_on_fanout(NULL, NULL, f);
+    dynbuf_free(&names);
+    free(due);
+    free(argv);
 }
 
 void fetch_release_all(struct worker *w)

@@ -34,19 +34,35 @@ enum fetch_ack_result {
     FETCH_ACK_SCHEDULED, /* scheduled again at due_ms */
     FETCH_ACK_ABORTED,   /* not rescheduled: an abort marked it meanwhile (now deleted) */
     FETCH_ACK_GONE,      /* not rescheduled: its job hash vanished */
+    /* an abort marked it: nothing changed (still held); record the event aborted, then
+     * acknowledge again with `settled` */
+    FETCH_ACK_ABORT_FIRST,
 };
 
 typedef void (*fetch_ack_cb)(void *arg, enum fetch_ack_result res);
 
 /*
- * Acknowledge a finished job: remove it from this worker's in-flight list, and either
- * delete it and drop it from its bridge's pending set (done = true) or schedule it again
- * at `due_ms` with `attempts` recorded, unless it was aborted meanwhile. `bridge_id` may be
- * NULL when unknown. `cb` (may be NULL) runs once Redis confirmed (retrying by itself
- * while Redis is away).
+ * Acknowledge a finished job (`id` is its queue entry, "id" or "id/route"): remove it from
+ * this worker's in-flight list, and either delete it and drop it from its bridge's pending
+ * set (done = true) or schedule it again at `due_ms` with `attempts` recorded, unless it
+ * was aborted meanwhile: then FETCH_ACK_ABORTED when `settled` (the outcome recorded is
+ * already aborted or filtered), else FETCH_ACK_ABORT_FIRST with nothing changed.
+ * `bridge_id` may be NULL when unknown. `cb` (may be NULL) runs once Redis confirmed
+ * (retrying by itself while Redis is away).
  */
 void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool done, int attempts,
-               int64_t due_ms, fetch_ack_cb cb, void *arg);
+               int64_t due_ms, bool settled, fetch_ack_cb cb, void *arg);
+
+/*
+ * Replace the taken event id of job `j`, whose bridge `b` has routes, by one queue entry
+ * per route (queue_lua_fanout), each due at the request's receive time plus the route's
+ * delay. `cb` gets 0 once Redis did it (the job is no longer held), or -1 when it could not
+ * be done (the id stays in flight, for the reaper or the next start).
+ */
+struct bridge;
+typedef void (*fetch_fanout_cb)(void *arg, int rc);
+void fetch_fanout(struct worker *w, const struct job *j, const struct bridge *b, fetch_fanout_cb cb,
+                  void *arg);
 
 /* Put everything still in this worker's in-flight list back on ready (shutdown); blocks
  * on a short-lived synchronous connection since the loop is stopping. */

@@ -4,6 +4,7 @@
 #include "notice.h"
 
 #include "bridge.h"
+#include "event_status.h"
 #include "clock.h"
 #include "deliver.h"
 #include "hb.h"
@@ -61,7 +62,10 @@ char *notice_body(const struct notice_failure *f, int64_t now_ms)
     cJSON_AddStringToObject(o, "event_id", j->id);
     cJSON_AddStringToObject(o, "bridge_id", b->id);
     cJSON_AddStringToObject(o, "bridge_name", b->name ? b->name : "");
-    cJSON_AddStringToObject(o, "status", "failed");
+    /* The failed route, for events of a bridge with routes (others keep today's body). */
+    if (j->route[0] != '\0')
+        cJSON_AddStringToObject(o, "route", j->route);
+    cJSON_AddStringToObject(o, "status", event_status_name(EVENT_STATUS_FAILED));
     cJSON_AddNumberToObject(o, "attempts", f->attempts);
     if (f->last_status > 0)
         cJSON_AddNumberToObject(o, "last_status", f->last_status);

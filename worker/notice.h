@@ -27,9 +27,10 @@ struct notice_failure {
 };
 
 /*
- * The notice's JSON body: {type "event.failed", event_id, bridge_id, bridge_name, status
- * "failed", attempts, last_status, last_error, received_at, failed_at (`now_ms`),
- * replay_of}, with null for what is unknown. The caller frees it.
+ * The notice's JSON body: {type "event.failed", event_id, bridge_id, bridge_name, route
+ * (only for one route of a bridge with routes), status "failed", attempts, last_status,
+ * last_error, received_at, failed_at (`now_ms`), replay_of}, with null for what is
+ * unknown. The caller frees it.
  */
 char *notice_body(const struct notice_failure *f, int64_t now_ms);
 

@@ -134,7 +134,7 @@ int render_request(struct render_ctx *c, int attempt, size_t max_body, bool reda
         }
     }
 
-    size_t n = (size_t)cJSON_GetArraySize(b->headers) + 8;
+    size_t n = (size_t)cJSON_GetArraySize(b->headers) + 9;
     char **hdr = xcalloc(n + 1, sizeof(*hdr));
     size_t k = 0, i = 0;
     out->hdr = hdr;
@@ -164,6 +164,7 @@ int render_request(struct render_ctx *c, int attempt, size_t max_body, bool reda
         hdr[k++] = xasprintf("User-Agent: hookbridge/%s", HB_VERSION);
     hdr[k++] = xasprintf("X-Hookbridge-Event-Id: %s", j->id);
     hdr[k++] = xasprintf("X-Hookbridge-Attempt: %d", attempt);
+    hdr[k++] = xasprintf("X-Hookbridge-Route: %s", b->name);
     if (!render_has_header(hdr, k, "Content-Type")) {
         if (out->body != NULL)
             hdr[k++] = xstrdup("Content-Type: application/json");

@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "deliver.h"
 #include "destcfg.h"
+#include "dynbuf.h"
 #include "event.h"
 #include "event_status.h"
 #include "evwriter.h"
@@ -30,6 +31,7 @@
 #include "oauth.h"
 #include "rconn.h"
 #include "render.h"
+#include "route.h"
 #include "retry.h"
 #include "store.h"
 #include "worker.h"
@@ -62,6 +64,7 @@ struct task {
     char *last_error;     /* for a failure notice */
     cJSON *done_attempt;  /* an attempt's record while its abort check is out */
     cJSON *done_outbound;
+    int marks;                /* route writes of a fan-out not yet committed */
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
 };
 
@@ -126,6 +129,11 @@ static void task_count_metrics(const struct task *t, bool done)
         return;
     snprintf(field, sizeof(field), "events|%s", event_status_name(t->status));
     metrics_add(m, field, 1);
+    if (t->job->route[0] != '\0') {
+        snprintf(field, sizeof(field), "routes|%s|%s|%s", t->job->bridge_id, t->job->route,
+                 event_status_name(t->status));
+        metrics_add(m, field, 1);
+    }
     if (t->succeeded) {
         int64_t latency = clock_now_ms() - t->job->received_ms;
         if (latency < 0)
@@ -134,6 +142,14 @@ static void task_count_metrics(const struct task *t, bool done)
         metrics_add(m, field, 1);
         metrics_add(m, "latency|sum_ms", latency);
     }
+}
+
+/* The route the task delivers through, for logs. */
+static const char *task_route_name(const struct task *t)
+{
+    if (t->route != NULL)
+        return t->route->name;
+    return t->job->route[0] != '\0' ? t->job->route : ROUTE_DEFAULT_NAME;
 }
 
 /* ---- recording outcomes ---- */
@@ -147,25 +163,55 @@ static void task_on_final_recorded(void *arg, int ok)
     task_free(t);
 }
 
+/* Whether the outcome recorded is one an abort does not change. */
+static bool task_settled(const struct task *t)
+{
+    return t->status == EVENT_STATUS_ABORTED || t->status == EVENT_STATUS_FILTERED;
+}
+
+static void task_on_acked(void *arg, enum fetch_ack_result res);
+
+/* The event is recorded aborted after an abort found by the acknowledgement: acknowledge
+ * again, now final. */
+static void task_on_abort_recorded(void *arg, int ok)
+{
+    struct task *t = arg;
+    if (!ok) {
+        task_free(t);
+        return;
+    }
+    char entry[JOB_ENTRY_LEN];
+    job_entry(t->job, entry);
+    fetch_ack(t->w, entry, t->job->bridge_id, true, t->attempt, 0, true, task_on_acked, t);
+}
+
 static void task_on_acked(void *arg, enum fetch_ack_result res)
 {
     struct task *t = arg;
     bool retrying = t->status == EVENT_STATUS_RETRYING;
-    bool abortable = t->status != EVENT_STATUS_ABORTED && t->status != EVENT_STATUS_FILTERED;
-    if ((res == FETCH_ACK_ABORTED && abortable) || (retrying && res == FETCH_ACK_GONE)) {
-        /* An abort came after the check of task_on_abort_checked, while the outcome was
-         * being committed: the retry is off and the event ends aborted, its attempt kept.
-         * Its job is already gone from Redis, so this write is the last word. */
-        t->status = res == FETCH_ACK_ABORTED ? EVENT_STATUS_ABORTED : EVENT_STATUS_FAILED;
+    if (res == FETCH_ACK_ABORT_FIRST) {
+        /* An abort came while the attempt was on the wire or its outcome was being
+         * committed: the retry is off and the event ends aborted, its attempt kept. The job
+         * is still held, so a crash before the second acknowledgement brings it back, and
+         * it is recorded aborted then. */
+        t->status = EVENT_STATUS_ABORTED;
         t->due_ms = 0;
         free(t->attempt_json);
         free(t->outbound_json);
         t->attempt_json = t->outbound_json = NULL;
-        cJSON *attempt = NULL;
-        if (res == FETCH_ACK_GONE)
-            attempt =
-                event_attempt(t->attempt, clock_now_ms(), 0, 0,
-                              "job data vanished from redis; not retried", NULL, "", 0, false);
+        task_record(t, NULL, NULL, task_on_abort_recorded);
+        return;
+    }
+    if (retrying && res == FETCH_ACK_GONE) {
+        /* Its job is already gone from Redis, so this write is the last word. */
+        t->status = EVENT_STATUS_FAILED;
+        t->due_ms = 0;
+        free(t->attempt_json);
+        free(t->outbound_json);
+        t->attempt_json = t->outbound_json = NULL;
+        cJSON *attempt =
+            event_attempt(t->attempt, clock_now_ms(), 0, 0,
+                          "job data vanished from redis; not retried", NULL, "", 0, false);
         task_record(t, attempt, NULL, task_on_final_recorded);
         return;
     }
@@ -194,7 +240,10 @@ static void task_on_recorded(void *arg, int ok)
         };
         notice_send(t->w->deliver, &f, t->w->cfg.secret_key);
     }
-    fetch_ack(t->w, t->job->id, t->job->bridge_id, done, t->attempt, t->due_ms, task_on_acked, t);
+    char entry[JOB_ENTRY_LEN];
+    job_entry(t->job, entry);
+    fetch_ack(t->w, entry, t->job->bridge_id, done, t->attempt, t->due_ms, task_settled(t),
+              task_on_acked, t);
 }
 
 /* The whole event with this attempt, for evwriter when the event has no row yet: the usual
@@ -203,6 +252,30 @@ static char *task_full_event(void *arg)
 {
     struct task *t = arg;
     return event_json(t->job, t->status, t->due_ms, t->outbound_json, t->attempt_json);
+}
+
+/* The event as accepted, for a route's outcome to be applied to (evwriter_update_route). */
+static char *task_base_event(void *arg)
+{
+    struct task *t = arg;
+    return event_json(t->job, EVENT_STATUS_QUEUED, 0, NULL, NULL);
+}
+
+/* Every route name of the task's bridge, comma-separated ("" before it is loaded). */
+static char *task_routes_csv(const struct task *t)
+{
+    struct dynbuf b;
+    size_t used = 0;
+    dynbuf_init(&b, (size_t)ROUTE_MAX * (ROUTE_NAME_MAX + 1) + 1);
+    for (size_t i = 0; t->bridge != NULL && t->bridge->has_routes && i < t->bridge->n_routes; i++) {
+        const char *name = t->bridge->routes[i].name;
+        if (t->job->only_route != NULL && strcmp(t->job->only_route, name) != 0)
+            continue;
+        if (used++ > 0)
+            dynbuf_addc(&b, ',');
+        dynbuf_addstr(&b, name);
+    }
+    return dynbuf_take(&b, NULL);
 }
 
 /*
@@ -222,6 +295,13 @@ static void task_record(struct task *t, cJSON *attempt, cJSON *outbound, evwrite
         .outbound_json = t->outbound_json,
         .next_attempt_ms = t->due_ms,
     };
+    if (t->job->route[0] != '\0') {
+        char *csv = task_routes_csv(t);
+        evwriter_update_route(t->w->events, &u, t->job->route, csv, t->job->bridge_id,
+                              t->job->received_ms, task_base_event, done, t);
+        free(csv);
+        return;
+    }
     evwriter_update(t->w->events, &u, t->job->bridge_id, t->job->received_ms, task_full_event, done,
                     t);
 }
@@ -242,8 +322,8 @@ static void task_finish_now(struct task *t, enum event_status status, const char
         t->last_error = xstrdup(error);
     }
     log_kv(status == EVENT_STATUS_FILTERED ? LOG_INFO : LOG_WARN, "event ended without delivery",
-           "event_id", t->job->id, "bridge_id", t->job->bridge_id, "status",
-           event_status_name(status), "error", error, NULL);
+           "event_id", t->job->id, "bridge_id", t->job->bridge_id, "route", task_route_name(t),
+           "status", event_status_name(status), "error", error, NULL);
     task_record(t, attempt, NULL, task_on_recorded);
 }
 
@@ -253,40 +333,6 @@ static void task_record_done(struct task *t)
     cJSON *attempt = t->done_attempt, *outbound = t->done_outbound;
     t->done_attempt = t->done_outbound = NULL;
     task_record(t, attempt, outbound, task_on_recorded);
-}
-
-static void task_on_abort_checked(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct task *t = priv;
-    redisReply *reply = r;
-    (void)ac;
-    if (reply == NULL && t->w->stopping) {
-        /* The connection is closing at shutdown: nothing is recorded, and the job, still in
-         * the in-flight list, goes back to the queue to be delivered again. */
-        task_free(t);
-        return;
-    }
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
-        /* Aborted while the attempt was on the wire: the attempt is recorded as it went,
-         * and the event ends aborted, with no further attempt. */
-        t->status = EVENT_STATUS_ABORTED;
-        t->due_ms = 0;
-    }
-    task_record_done(t);
-}
-
-/*
- * Before recording an attempt's outcome, ask whether the event was aborted while it was on
- * the wire (the abort script marks its job). When Redis cannot tell now, the outcome is
- * recorded as it is, and the acknowledgement, which checks the mark atomically with taking
- * the job, ends the event aborted after all (task_on_acked).
- */
-static void task_check_aborted(struct task *t)
-{
-    char key[QUEUE_KEY_LEN];
-    queue_key_job(&t->w->keys, t->job->id, key, sizeof(key));
-    if (rconn_cmd(t->w->cmd, task_on_abort_checked, t, "HEXISTS %s %s", key, JOB_F_ABORTED) != 0)
-        task_record_done(t);
 }
 
 static void task_on_token(const char *token, const char *error, void *arg);
@@ -334,8 +380,9 @@ static void task_on_done(const struct deliver_result *res, void *arg)
         snprintf(dur, sizeof(dur), "%ld", res->duration_ms);
         snprintf(n, sizeof(n), "%d", t->attempt);
         log_kv(ok ? LOG_INFO : LOG_WARN, "delivery attempt", "event_id", t->job->id, "bridge_id",
-               t->bridge->id, "attempt", n, "status", st, "duration_ms", dur, "outcome",
-               event_status_name(t->status), "error", res->error, NULL);
+               t->bridge->id, "route", task_route_name(t), "attempt", n, "status", st,
+               "duration_ms", dur, "outcome", event_status_name(t->status), "error", res->error,
+               NULL);
     }
     t->done_attempt =
         event_attempt(t->attempt, res->started_ms, res->duration_ms, res->http_status, res->error,
@@ -343,9 +390,11 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     t->done_outbound = t->outbound_json ? cJSON_Parse(t->outbound_json) : NULL;
     free(t->outbound_json);
     t->outbound_json = NULL;
-    /* What was sent is no longer needed; the task may wait a while for its commit. */
+    /* What was sent is no longer needed; the task may wait a while for its commit. An abort
+     * that came while the attempt was on the wire is found by the acknowledgement, which
+     * checks the mark atomically with taking the job (task_on_acked). */
     render_request_clear(&t->rq);
-    task_check_aborted(t);
+    task_record_done(t);
     /* A connection slot is free: take the next job now rather than after the ack. */
     fetch_more(t->w);
 }
@@ -580,6 +629,42 @@ static void task_send(struct task *t)
     task_start_call(t);
 }
 
+static void task_on_route_marked(void *arg, int ok)
+{
+    struct task *t = arg;
+    (void)ok;
+    if (--t->marks == 0)
+        task_free(t);
+}
+
+/* The event's id became one entry per route. Routes that wait for their delay are recorded
+ * as scheduled now, so that the event says so while the other routes are delivered; the
+ * task lives until those writes are committed. */
+static void task_on_fanout(void *arg, int rc)
+{
+    struct task *t = arg;
+    int64_t now = clock_now_ms();
+    const struct bridge *b = t->bridge;
+    t->marks = 1;
+    for (size_t i = 0; rc == 0 && i < b->n_routes; i++) {
+        int64_t due = t->job->received_ms + (int64_t)b->routes[i].delay_seconds * 1000;
+        if (due <= now ||
+            (t->job->only_route != NULL && strcmp(t->job->only_route, b->routes[i].name) != 0))
+            continue;
+        struct store_event_update u = {
+            .id = t->job->id,
+            .status = event_status_name(EVENT_STATUS_SCHEDULED),
+            .next_attempt_ms = due,
+        };
+        char *csv = task_routes_csv(t);
+        t->marks++;
+        evwriter_update_route(t->w->events, &u, b->routes[i].name, csv, t->job->bridge_id,
+                              t->job->received_ms, task_base_event, task_on_route_marked, t);
+        free(csv);
+    }
+    task_on_route_marked(t, 1);
+}
+
 void task_run(struct worker *w, struct job *job)
 {
     char err[HB_ERR_LEN];
@@ -612,12 +697,33 @@ void task_run(struct worker *w, struct job *job)
                NULL);
         free(json);
         t->status = EVENT_STATUS_RETRYING;
-        fetch_ack(w, job->id, job->bridge_id, false, job->attempts, clock_now_ms() + 5000,
+        char entry[JOB_ENTRY_LEN];
+        job_entry(job, entry);
+        fetch_ack(w, entry, job->bridge_id, false, job->attempts, clock_now_ms() + 5000, false,
                   task_on_acked, t);
         return;
     }
     free(json);
-    t->route = &t->bridge->routes[0];
+    if (t->bridge->has_routes && job->route[0] == '\0' && job->only_route != NULL &&
+        bridge_route(t->bridge, job->only_route) == NULL) {
+        task_finish_now(t, EVENT_STATUS_ABORTED, "route removed from the bridge");
+        return;
+    }
+    if (t->bridge->has_routes && job->route[0] == '\0') {
+        /* An event of a bridge with routes is queued as its id; it becomes one queue entry
+         * per route here, each then taken, retried and acknowledged on its own. */
+        fetch_fanout(w, job, t->bridge, task_on_fanout, t);
+        return;
+    }
+    if (job->route[0] != '\0') {
+        t->route = bridge_route(t->bridge, job->route);
+        if (t->route == NULL) {
+            task_finish_now(t, EVENT_STATUS_ABORTED, "route removed from the bridge");
+            return;
+        }
+    } else {
+        t->route = &t->bridge->routes[0];
+    }
     task_send(t);
 }
 

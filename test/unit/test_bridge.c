@@ -1010,6 +1010,134 @@ static void test_key_check(void **state)
     unlink(side);
 }
 
+#define ROUTES                                                                                     \
+    "\"routes\":[{\"name\":\"crm\",\"outbound_url\":\"http://127.0.0.1:9/crm\",\"retries\":1,"     \
+    "\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"},"                              \
+    "{\"name\":\"ledger\",\"outbound_url\":\"http://127.0.0.1:9/l\",\"method\":\"PUT\","           \
+    "\"filter\":{\"$payload.total\":{\"$gt\":0}}}]"
+
+static void expect_refused(const char *json, const struct bridge *base, const char *want_field,
+                           const char *want_err)
+{
+    char field[64], err[HB_ERR_LEN];
+    struct bridge *b = &sentinel;
+    if (from_text(json, base, &b, field, err) == 0)
+        fail_msg("%s accepted", json);
+    assert_null(b);
+    if (strcmp(field, want_field) != 0)
+        fail_msg("%s: field %s (%s), want %s", json, field, err, want_field);
+    if (want_err != NULL && strstr(err, want_err) == NULL)
+        fail_msg("%s: error \"%s\", want \"%s\"", json, err, want_err);
+}
+
+static void test_routes(void **state)
+{
+    (void)state;
+    struct bridge *b = must_create("{\"name\":\"n\"," ROUTES "}");
+    assert_true(b->has_routes);
+    assert_int_equal(b->n_routes, 2);
+    assert_string_equal(b->routes[0].name, "crm");
+    assert_int_equal(b->routes[0].retries, 1);
+    assert_string_equal(b->routes[1].method, "PUT");
+    assert_non_null(b->routes[1].filter);
+    assert_null(strstr(b->routes[0].signing_secret, "MfKQ9r8"));
+    assert_ptr_equal(bridge_route(b, "ledger"), &b->routes[1]);
+    assert_null(bridge_route(b, "default"));
+    assert_true(bridge_needs_json(b));
+
+    /* The API shows routes and no top-level outbound fields; the secret masked. */
+    cJSON *api = bridge_to_api(b, "http://h");
+    assert_null(cJSON_GetObjectItem(api, "outbound_url"));
+    cJSON *routes = cJSON_GetObjectItem(api, "routes");
+    assert_int_equal(cJSON_GetArraySize(routes), 2);
+    cJSON *r0 = cJSON_GetArrayItem(routes, 0);
+    assert_string_equal(cJSON_GetObjectItem(r0, "name")->valuestring, "crm");
+    assert_string_equal(cJSON_GetObjectItem(r0, "signing_secret")->valuestring, BRIDGE_SECRET_MASK);
+    char *shown = cJSON_PrintUnformatted(api);
+    assert_null(strstr(shown, "MfKQ9r8"));
+    free(shown);
+
+    /* The SQLite form round-trips, secrets sealed. */
+    char *stored = bridge_to_store(b);
+    assert_null(strstr(stored, "MfKQ9r8"));
+    char err[HB_ERR_LEN], field[64];
+    struct bridge *back = NULL;
+    assert_int_equal(bridge_from_store(stored, &back, err, sizeof(err)), 0);
+    assert_true(back->has_routes);
+    assert_int_equal(back->n_routes, 2);
+    assert_string_equal(back->routes[0].signing_secret, b->routes[0].signing_secret);
+    char *again = bridge_to_store(back);
+    assert_string_equal(stored, again);
+    free(again);
+    free(stored);
+    bridge_free(back);
+
+    /* PATCH: a GET sent back keeps everything, masked secret included; a listed route starts
+     * from the stored one of its name; routes left out are gone. */
+    cJSON_DeleteItemFromObject(api, "id");
+    char *patch = cJSON_PrintUnformatted(api);
+    struct bridge *p = NULL;
+    assert_int_equal(from_text(patch, b, &p, field, err), 0);
+    assert_string_equal(p->routes[0].signing_secret, b->routes[0].signing_secret);
+    bridge_free(p);
+    free(patch);
+    assert_int_equal(
+        from_text("{\"routes\":[{\"name\":\"ledger\",\"retries\":5}]}", b, &p, field, err), 0);
+    assert_int_equal(p->n_routes, 1);
+    assert_string_equal(p->routes[0].method, "PUT");
+    assert_int_equal(p->routes[0].retries, 5);
+    bridge_free(p);
+    /* Back to one default route: its outbound_url must come with it. */
+    expect_refused("{\"routes\":null}", b, "outbound_url", "is required");
+    assert_int_equal(from_text("{\"routes\":null," URL "}", b, &p, field, err), 0);
+    assert_false(p->has_routes);
+    assert_int_equal(p->n_routes, 1);
+    assert_string_equal(p->routes[0].name, "default");
+    bridge_free(p);
+    expect_refused("{\"retries\":2}", b, "retries", "routes");
+    cJSON_Delete(api);
+    bridge_free(b);
+
+    /* A bridge without routes reads back as it always did: no "routes" member. */
+    b = must_create("{" URL "}");
+    assert_false(b->has_routes);
+    api = bridge_to_api(b, "http://h");
+    assert_null(cJSON_GetObjectItem(api, "routes"));
+    assert_non_null(cJSON_GetObjectItem(api, "outbound_url"));
+    cJSON_Delete(api);
+    stored = bridge_to_store(b);
+    assert_null(strstr(stored, "routes"));
+    free(stored);
+    bridge_free(b);
+
+    expect_refused("{" URL "," ROUTES "}", NULL, "outbound_url", "routes");
+    expect_refused("{\"routes\":[]}", NULL, "routes", "1..16");
+    expect_refused("{\"routes\":[{\"name\":\"a\",\"outbound_url\":\"http://x/\"},"
+                   "{\"name\":\"b\",\"outbound_url\":\"ftp://x\"}]}",
+                   NULL, "routes[1].outbound_url", "http");
+    expect_refused("{\"routes\":[{\"name\":\"a\"}]}", NULL, "routes[0].outbound_url",
+                   "is required");
+    expect_refused("{\"routes\":[{\"name\":\"A b\",\"outbound_url\":\"http://x/\"}]}", NULL,
+                   "routes[0].name", NULL);
+    expect_refused("{\"routes\":[{\"outbound_url\":\"http://x/\"}]}", NULL, "routes[0].name", NULL);
+    expect_refused("{\"routes\":[{\"name\":\"a\",\"outbound_url\":\"http://x/\"},"
+                   "{\"name\":\"a\",\"outbound_url\":\"http://y/\"}]}",
+                   NULL, "routes[1].name", "unique");
+    expect_refused("{\"routes\":[{\"name\":\"a\",\"outbound_url\":\"http://x/\",\"env\":{}}]}",
+                   NULL, "routes[0].env", "unknown field");
+    expect_refused("{\"routes\":[{\"name\":\"a\",\"outbound_url\":\"http://x/\","
+                   "\"signing_secret\":\"********\"}]}",
+                   NULL, "routes[0].signing_secret", "no");
+    char many[4096];
+    size_t n = (size_t)snprintf(many, sizeof(many), "{\"routes\":[");
+    for (int i = 0; i < 17; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n,
+                              "%s{\"name\":\"r%d\",\"outbound_url\":\"http://x/\"}", i ? "," : "",
+                              i);
+    snprintf(many + n, sizeof(many) - n, "]}");
+    expect_refused(many, NULL, "routes", "1..16");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1031,6 +1159,7 @@ int main(void)
         cmocka_unit_test(test_checked_at_save),
         cmocka_unit_test(test_needs_json),
         cmocka_unit_test(test_key_check),
+        cmocka_unit_test(test_routes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

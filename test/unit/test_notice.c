@@ -77,6 +77,24 @@ static void test_body_after_http_attempts(void **state)
     job_clear(&j);
 }
 
+/* One route of a bridge with routes failed: the body names it. */
+static void test_body_names_the_route(void **state)
+{
+    (void)state;
+    struct bridge b;
+    memset(&b, 0, sizeof(b));
+    snprintf(b.id, sizeof(b.id), "brg_0123456789abcdef");
+    struct job j;
+    setup_job(&j, "");
+    snprintf(j.route, sizeof(j.route), "crm");
+    struct notice_failure f = {.bridge = &b, .job = &j, .attempts = 1};
+    cJSON *o = body_of(&f);
+    assert_string_equal(str(o, "route"), "crm");
+    assert_int_equal(cJSON_GetArraySize(o), 12);
+    cJSON_Delete(o);
+    job_clear(&j);
+}
+
 /* Failed before any response (or any request): null status, error and replay_of. */
 static void test_body_without_response(void **state)
 {
@@ -103,6 +121,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_after_http_attempts),
         cmocka_unit_test(test_body_without_response),
+        cmocka_unit_test(test_body_names_the_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

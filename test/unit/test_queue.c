@@ -760,15 +760,24 @@ static void test_abort_batches(void **state)
 
 /* ---- queue_lua_ack ---- */
 
+static void ack_is_settled(redisContext *c, const char *want, const char *worker, const char *id,
+                           const char *bridge, const char *final, const char *attempts,
+                           const char *due, const char *settled)
+{
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    char ev[64];
+    snprintf(ev, sizeof(ev), "%.*s", (int)strcspn(id, "/"), id);
+    key_inflight(worker, inflight);
+    key_job(ev, job);
+    key_pending(bridge, pending);
+    eval_str_is(c, want, queue_lua_ack, STRS(inflight, job, qk.scheduled, pending),
+                STRS(id, final, attempts, due, settled));
+}
+
 static void ack_is(redisContext *c, const char *want, const char *worker, const char *id,
                    const char *bridge, const char *final, const char *attempts, const char *due)
 {
-    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
-    key_inflight(worker, inflight);
-    key_job(id, job);
-    key_pending(bridge, pending);
-    eval_str_is(c, want, queue_lua_ack, STRS(inflight, job, qk.scheduled, pending),
-                STRS(id, final, attempts, due));
+    ack_is_settled(c, want, worker, id, bridge, final, attempts, due, "0");
 }
 
 static void test_ack_final(void **state)
@@ -792,10 +801,14 @@ static void test_ack_final(void **state)
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
 
     /* An abort mark is reported even for a final outcome (the event then ends aborted,
-     * its attempt kept); the job is deleted either way. */
+     * its attempt kept): first with nothing changed, so that the worker records the event
+     * aborted while it still holds the job, then, settled, the job is deleted. */
     key_job("evt_b", job);
     cmd_int(c, "HSET %s %s 1", job, JOB_F_ABORTED);
-    ack_is(c, "aborted", "w-1", "evt_b", BRIDGE_A, "1", "1", "0");
+    ack_is(c, "abort_first", "w-1", "evt_b", BRIDGE_A, "1", "1", "0");
+    assert_list(c, inflight, STRS("evt_b"));
+    assert_int_equal(cmd_int(c, "EXISTS %s", job), 1);
+    ack_is_settled(c, "aborted", "w-1", "evt_b", BRIDGE_A, "1", "1", "0", "1");
     assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_b"), 0);
     /* Only the unrecorded list is left, for the workers' sweep to empty. */
     assert_int_equal(cmd_int(c, "DBSIZE"), 1);
@@ -838,7 +851,9 @@ static void test_ack_aborted(void **state)
         eval_int(c, queue_lua_abort, STRS(pending, qk.scheduled, qk.ready), STRS(PREFIX, "1000")),
         1);
 
-    ack_is(c, "aborted", "w-1", "evt_a", BRIDGE_A, "0", "1", "1700000000999");
+    ack_is(c, "abort_first", "w-1", "evt_a", BRIDGE_A, "0", "1", "1700000000999");
+    assert_int_equal(cmd_int(c, "EXISTS %s", job), 1);
+    ack_is_settled(c, "aborted", "w-1", "evt_a", BRIDGE_A, "1", "1", "0", "1");
     assert_int_equal(cmd_int(c, "EXISTS %s", job), 0);
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
     assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
@@ -860,6 +875,62 @@ static void test_ack_gone(void **state)
     ack_is(c, "gone", "w-1", "evt_a", BRIDGE_A, "0", "1", "1700000000999");
     assert_int_equal(cmd_int(c, "EXISTS %s", job), 0);
     assert_int_equal(cmd_int(c, "EXISTS %s", qk.scheduled), 0);
+    assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
+}
+
+/* A bridge with routes: the id fans out into one entry per route; each route's ack counts
+ * on its own fields; a route delivered is not touched by another's retry; the job goes
+ * with the last route. */
+static void test_fanout_and_route_acks(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    key_inflight("w-1", inflight);
+    key_job("evt_a", job);
+    key_pending(BRIDGE_A, pending);
+    enqueue_ok(c, "evt_a", BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-1", 1), 1);
+    assert_int_equal(eval_int(c, queue_lua_fanout,
+                              STRS(inflight, job, qk.ready, qk.scheduled, pending),
+                              STRS("evt_a", "crm,ledger,mail", "crm", "0", "ledger", "0", "mail",
+                                   "1700000000999")),
+                     3);
+    assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_a"), 0);
+    assert_int_equal(cmd_int(c, "SCARD %s", pending), 3);
+    cmd_str_is(c, "1700000000999", "ZSCORE %s %s", qk.scheduled, "evt_a/mail");
+    cmd_str_is(c, "3", "HGET %s %s", job, "left");
+    /* Fanning out twice (a reaped duplicate) does nothing. */
+    assert_int_equal(eval_int(c, queue_lua_fanout,
+                              STRS(inflight, job, qk.ready, qk.scheduled, pending),
+                              STRS("evt_a", "crm", "crm", "0")),
+                     0);
+    assert_int_equal(fetch_n(c, "w-1", 2), 2);
+    ack_is(c, "done", "w-1", "evt_a/crm", BRIDGE_A, "1", "1", "0");
+    ack_is(c, "scheduled", "w-1", "evt_a/ledger", BRIDGE_A, "0", "1", "1700000000001");
+    cmd_str_is(c, "1", "HGET %s %s", job, "attempts/ledger");
+    assert_int_equal(cmd_int(c, "HEXISTS %s %s", job, "attempts"), 0);
+    assert_int_equal(cmd_int(c, "SISMEMBER %s %s", pending, "evt_a/crm"), 0);
+    /* Aborting one route marks only it. */
+    assert_int_equal(eval_int(c, queue_lua_abort_one, STRS(job, pending, qk.scheduled, qk.ready),
+                              STRS("evt_a", "mail")),
+                     1);
+    assert_int_equal(cmd_int(c, "HEXISTS %s %s", job, "aborted/mail"), 1);
+    assert_int_equal(cmd_int(c, "HEXISTS %s %s", job, "aborted"), 0);
+    assert_int_equal(eval_int(c, queue_lua_abort_one, STRS(job, pending, qk.scheduled, qk.ready),
+                              STRS("evt_a", "crm")),
+                     0);
+    assert_int_equal(fetch_n(c, "w-1", 1), 1); /* evt_a/mail, moved to ready */
+    ack_is_settled(c, "aborted", "w-1", "evt_a/mail", BRIDGE_A, "1", "0", "0", "1");
+    cmd_str_is(c, "1", "HGET %s %s", job, "left");
+    /* Retry now of the remaining route, then its final ack deletes the job. */
+    assert_int_equal(
+        eval_int(c, queue_lua_retry_now, STRS(job, qk.scheduled, qk.ready), STRS("evt_a", "")), 1);
+    assert_int_equal(fetch_n(c, "w-1", 1), 1);
+    ack_is(c, "done", "w-1", "evt_a/ledger", BRIDGE_A, "1", "2", "0");
+    assert_int_equal(cmd_int(c, "EXISTS %s", job), 0);
+    assert_int_equal(cmd_int(c, "EXISTS %s", pending), 0);
     assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
 }
 
@@ -1258,6 +1329,7 @@ int main(void)
         cmocka_unit_test(test_ack_retry),
         cmocka_unit_test(test_ack_aborted),
         cmocka_unit_test(test_ack_gone),
+        cmocka_unit_test(test_fanout_and_route_acks),
         cmocka_unit_test(test_promote),
         cmocka_unit_test(test_fetch),
         cmocka_unit_test(test_reap),

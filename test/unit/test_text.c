@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "body.h"
+#include "dynbuf.h"
 #include "text.h"
 
 #include <math.h>
@@ -280,14 +281,41 @@ static void test_tchar(void **state)
     assert_false(text_is_token("X-Shop:"));
 }
 
+/* text_json_put_dynbuf: lead then the quoted string, long strings too, and the cap. */
+static void test_json_put_dynbuf(void **state)
+{
+    (void)state;
+    struct dynbuf b;
+    dynbuf_init(&b, 4096);
+    assert_int_equal(text_json_put_dynbuf(&b, "{\"a\":", "x\"y\n"), 0);
+    assert_string_equal(dynbuf_ptr(&b), "{\"a\":\"x\\\"y\\u000a\"");
+    char big[1000];
+    memset(big, 'q', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    dynbuf_free(&b);
+    assert_int_equal(text_json_put_dynbuf(&b, "", big), 0);
+    assert_int_equal(dynbuf_len(&b), sizeof(big) + 1);
+    dynbuf_free(&b);
+    dynbuf_init(&b, 10);
+    assert_int_equal(text_json_put_dynbuf(&b, "", "0123456789"), DYNBUF_TOO_BIG);
+    assert_int_equal(dynbuf_len(&b), 0);
+    dynbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tchar),       cmocka_unit_test(test_hex_value),
-        cmocka_unit_test(test_uridecode),   cmocka_unit_test(test_form_decode),
-        cmocka_unit_test(test_hash),        cmocka_unit_test(test_hash_keyed),
-        cmocka_unit_test(test_json_number), cmocka_unit_test(test_json_print),
-        cmocka_unit_test(test_json_quote),  cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_tchar),
+        cmocka_unit_test(test_hex_value),
+        cmocka_unit_test(test_uridecode),
+        cmocka_unit_test(test_form_decode),
+        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_hash_keyed),
+        cmocka_unit_test(test_json_number),
+        cmocka_unit_test(test_json_print),
+        cmocka_unit_test(test_json_quote),
+        cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_json_put_dynbuf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

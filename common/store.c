@@ -26,7 +26,7 @@
 #include "clock.h"
 #include "hb.h"
 #include "ids.h"
-#include "schemas.h"
+#include "migrate.h"
 #include "xalloc.h"
 
 /* Milliseconds a statement waits for another process's lock before SQLITE_BUSY. */
@@ -280,12 +280,8 @@ int store_open(const char *path, struct store **out, char *err)
         store_errf(st, err, "synchronous=normal");
         goto out_close;
     }
-    char *msg = NULL;
-    if (sqlite3_exec(st->db, schema_store_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, HB_ERR_LEN, "sqlite schema %s: %s", path, msg ? msg : "failed");
-        sqlite3_free(msg);
+    if (migrate_sqlite(st->db, migrations_sqlite, migrations_sqlite_count, NULL, err) != 0)
         goto out_close;
-    }
     if (prepare_all(st, err) != 0)
         goto out_close;
     *out = st;
@@ -579,6 +575,35 @@ int store_event_get(struct store *st, const char *id, char **json, char *err)
     return get_one(st, s, "get event", json, err);
 }
 
+/* Characters (not bytes) of a UTF-8 string, as the trigram tokenizer counts them. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* A statuses comma list as the JSON array json_each reads; NULL for one status. */
+static char *statuses_json(const char *status)
+{
+    if (status == NULL || strchr(status, ',') == NULL)
+        return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    for (const char *p = status; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        char *one = xstrndup(p, n);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(one));
+        free(one);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    char *out = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return out;
+}
+
 int store_event_list(struct store *st, const char *bridge_id, const char *status,
                      const char *before, int limit, store_row_cb cb, void *arg, char *err)
 {
@@ -591,22 +616,8 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
 {
     /* A comma list becomes a JSON array for json_each; one status keeps the plain equality,
      * which walks the (status, id) index newest first. */
-    char *statuses = NULL;
-    bool many = status != NULL && strchr(status, ',') != NULL;
-    if (many) {
-        cJSON *arr = cJSON_CreateArray();
-        for (const char *p = status; *p != '\0';) {
-            size_t n = strcspn(p, ",");
-            char *one = xstrndup(p, n);
-            cJSON_AddItemToArray(arr, cJSON_CreateString(one));
-            free(one);
-            p += n;
-            if (*p == ',')
-                p++;
-        }
-        statuses = cJSON_PrintUnformatted(arr);
-        cJSON_Delete(arr);
-    }
+    char *statuses = statuses_json(status);
+    bool many = statuses != NULL;
     int variant = (bridge_id ? LIST_BRIDGE : 0) | (status ? LIST_STATUS : 0) |
                   (many ? LIST_STATUSES : 0) | (before ? LIST_BEFORE : 0) |
                   (since ? LIST_SINCE : 0);
@@ -631,6 +642,75 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
     /* bind_text may not copy: the statement is reset (stmt_done) before this is freed. */
     free(statuses);
     return rc;
+}
+
+/*
+ * A text search is prepared per call (the admin API asks, not the hot path). Three
+ * characters or more go through events_fts (migration 002): a trigram phrase is exactly a
+ * substring, folded to lower case. Shorter text cannot use trigrams, so it is scanned with
+ * instr(lower()), which folds ASCII only. The filters are list_sql's, unqualified: only
+ * events has those columns.
+ */
+int store_event_search(struct store *st, const char *bridge_id, const char *status,
+                       const char *before, const char *since, const char *q, int limit,
+                       store_row_cb cb, void *arg, char *err)
+{
+    if (q == NULL || q[0] == '\0')
+        return store_event_list_since(st, bridge_id, status, before, since, limit, cb, arg, err);
+    char *statuses = statuses_json(status);
+    bool fts = utf8_chars(q) >= 3;
+    const char *status_sql = "";
+    if (statuses != NULL)
+        status_sql = " AND status IN (SELECT value FROM json_each(?2))";
+    else if (status != NULL)
+        status_sql = " AND status = ?2";
+    char *sql =
+        xasprintf("SELECT e.data FROM %s WHERE %s%s%s%s%s ORDER BY id DESC LIMIT ?4",
+                  fts ? "events_fts JOIN events e ON e.rowid = events_fts.rowid" : "events e",
+                  fts ? "events_fts MATCH ?6"
+                      : "instr(lower(json_extract(e.data, '$.request.body')), lower(?6)) > 0",
+                  bridge_id ? " AND bridge_id = ?1" : "", status_sql, before ? " AND id < ?3" : "",
+                  since ? " AND id >= ?5" : "");
+    /* The phrase: q in double quotes, its own quotes doubled. */
+    char *phrase = NULL;
+    if (fts) {
+        phrase = xmalloc(2 * strlen(q) + 3);
+        char *w = phrase;
+        *w++ = '"';
+        for (const char *p = q; *p != '\0'; p++) {
+            *w++ = *p;
+            if (*p == '"')
+                *w++ = '"';
+        }
+        *w++ = '"';
+        *w = '\0';
+    }
+    sqlite3_stmt *s = NULL;
+    int ret = -1;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        store_errf(st, err, "search events");
+        goto out;
+    }
+    int rc = sqlite3_bind_int(s, 4, limit) | bind_text(s, 6, fts ? phrase : q);
+    if (bridge_id)
+        rc |= bind_text(s, 1, bridge_id);
+    if (status)
+        rc |= bind_text(s, 2, statuses ? statuses : status);
+    if (before)
+        rc |= bind_text(s, 3, before);
+    if (since)
+        rc |= bind_text(s, 5, since);
+    if (rc != SQLITE_OK) {
+        store_errf(st, err, "search events");
+        goto out;
+    }
+    ret = for_each_row(st, s, "search events", cb, arg, err);
+out:
+    sqlite3_finalize(s);
+    free(phrase);
+    free(statuses);
+    free(sql);
+    return ret;
 }
 
 int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,

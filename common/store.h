@@ -92,6 +92,19 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
                            const char *before, const char *since, int limit, store_row_cb cb,
                            void *arg, char *err);
 
+/* Longest `q` store_event_search takes, in bytes. */
+#define STORE_QUERY_MAX 256
+
+/*
+ * store_event_list_since, and when `q` is neither NULL nor "", only events whose inbound
+ * request body (a JSON body as its JSON text) contains `q`, compared case-insensitively.
+ * Backed by an index of the bodies (SQLite FTS5 trigram, PostgreSQL pg_trgm), so it stays
+ * fast on millions of events for three characters or more; shorter text is scanned.
+ */
+int store_event_search(struct store *st, const char *bridge_id, const char *status,
+                       const char *before, const char *since, const char *q, int limit,
+                       store_row_cb cb, void *arg, char *err);
+
 /*
  * Mark up to `batch` of a bridge's pending events (queued, scheduled, retrying) aborted,
  * in one statement; *changed gets the count. Call again until it is below `batch`.

@@ -10,7 +10,7 @@
 
 CC ?= cc
 PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8 gmime-3.0 \
-        libevent_openssl openssl
+        libevent_openssl openssl libpq
 BUILD ?= build
 BINDIR ?= bin
 OPT ?= -O2

@@ -27,6 +27,7 @@
 #include "hb.h"
 #include "ids.h"
 #include "migrate.h"
+#include "store_pg.h"
 #include "xalloc.h"
 
 /* Milliseconds a statement waits for another process's lock before SQLITE_BUSY. */
@@ -112,6 +113,7 @@ static const char *const fixed_sql[ST_FIXED_COUNT] = {
 };
 
 struct store {
+    struct store_pg *pg; /* set for postgres://: every call goes there (store_pg.c) */
     sqlite3 *db;
     sqlite3_stmt *fixed[ST_FIXED_COUNT];
     sqlite3_stmt *update[UPDATE_VARIANTS];
@@ -261,6 +263,12 @@ int store_open(const char *path, struct store **out, char *err)
 {
     struct store *st = xcalloc(1, sizeof(*st));
     *out = NULL;
+    if (store_pg_url(path)) {
+        if (store_pg_open(path, &st->pg, err) != 0)
+            goto out_close;
+        *out = st;
+        return 0;
+    }
     if (store_create_private(path, err) != 0)
         goto out_close;
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -295,6 +303,7 @@ void store_close(struct store *st)
 {
     if (st == NULL)
         return;
+    store_pg_close(st->pg);
     for (int i = 0; i < ST_FIXED_COUNT; i++)
         sqlite3_finalize(st->fixed[i]);
     for (int i = 0; i < UPDATE_VARIANTS; i++)
@@ -342,16 +351,24 @@ static int step_retry_busy(struct store *st, sqlite3_stmt *s, const char *what, 
 
 int store_begin(struct store *st, char *err)
 {
+    if (st->pg)
+        return store_pg_begin(st->pg, err);
     return step_retry_busy(st, st->fixed[ST_BEGIN], "begin", err);
 }
 
 int store_commit(struct store *st, char *err)
 {
+    if (st->pg)
+        return store_pg_commit(st->pg, err);
     return step_retry_busy(st, st->fixed[ST_COMMIT], "commit", err);
 }
 
 void store_rollback(struct store *st)
 {
+    if (st->pg) {
+        store_pg_rollback(st->pg);
+        return;
+    }
     /* Some errors (a full disk, an I/O error) already rolled the transaction back. */
     if (sqlite3_get_autocommit(st->db))
         return;
@@ -425,6 +442,8 @@ out_free_rows:
 int store_bridge_insert(struct store *st, const char *id, const char *endpoint, const char *json,
                         char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_insert(st->pg, id, endpoint, json, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_INSERT];
     if ((bind_text(s, 1, id) | bind_text(s, 2, endpoint) | bind_text(s, 3, json) |
          sqlite3_bind_int64(s, 4, clock_now_ms())) != SQLITE_OK) {
@@ -437,6 +456,8 @@ int store_bridge_insert(struct store *st, const char *id, const char *endpoint, 
 
 int store_bridge_update(struct store *st, const char *id, const char *json, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_update(st->pg, id, json, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_UPDATE];
     if ((bind_text(s, 1, id) | bind_text(s, 2, json) | sqlite3_bind_int64(s, 3, clock_now_ms())) !=
         SQLITE_OK) {
@@ -451,6 +472,8 @@ int store_bridge_update(struct store *st, const char *id, const char *json, char
 
 int store_bridge_delete(struct store *st, const char *id, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_delete(st->pg, id, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_DELETE];
     if (bind_text(s, 1, id) != SQLITE_OK) {
         store_errf(st, err, "delete bridge");
@@ -464,6 +487,8 @@ int store_bridge_delete(struct store *st, const char *id, char *err)
 
 int store_bridge_get(struct store *st, const char *id, char **json, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_get(st->pg, id, json, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_GET];
     if (bind_text(s, 1, id) != SQLITE_OK) {
         store_errf(st, err, "get bridge");
@@ -475,6 +500,8 @@ int store_bridge_get(struct store *st, const char *id, char **json, char *err)
 
 int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **json, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_get_by_endpoint(st->pg, endpoint, json, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_GET_BY_ENDPOINT];
     if (bind_text(s, 1, endpoint) != SQLITE_OK) {
         store_errf(st, err, "get bridge by endpoint");
@@ -486,11 +513,15 @@ int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **
 
 int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_list(st->pg, cb, arg, err);
     return for_each_row(st, st->fixed[ST_BRIDGE_LIST], "list bridges", cb, arg, err);
 }
 
 int64_t store_data_version(struct store *st)
 {
+    if (st->pg)
+        return store_pg_data_version(st->pg);
     sqlite3_stmt *s = st->fixed[ST_DATA_VERSION];
     int64_t v = -1;
     if (sqlite3_step(s) == SQLITE_ROW)
@@ -503,6 +534,8 @@ int64_t store_data_version(struct store *st)
 
 int store_meta_get(struct store *st, const char *key, char **value, char *err)
 {
+    if (st->pg)
+        return store_pg_meta_get(st->pg, key, value, err);
     sqlite3_stmt *s = st->fixed[ST_META_GET];
     if (bind_text(s, 1, key) != SQLITE_OK) {
         store_errf(st, err, "get meta");
@@ -514,6 +547,8 @@ int store_meta_get(struct store *st, const char *key, char **value, char *err)
 
 int store_meta_insert(struct store *st, const char *key, const char *value, char *err)
 {
+    if (st->pg)
+        return store_pg_meta_insert(st->pg, key, value, err);
     sqlite3_stmt *s = st->fixed[ST_META_INSERT];
     if ((bind_text(s, 1, key) | bind_text(s, 2, value)) != SQLITE_OK) {
         store_errf(st, err, "insert meta");
@@ -528,6 +563,9 @@ int store_meta_insert(struct store *st, const char *key, const char *value, char
 int store_event_insert(struct store *st, const char *id, const char *bridge_id, const char *status,
                        int64_t received_ms, const char *json, bool or_ignore, char *err)
 {
+    if (st->pg)
+        return store_pg_event_insert(st->pg, id, bridge_id, status, received_ms, json, or_ignore,
+                                     err);
     sqlite3_stmt *s = st->fixed[or_ignore ? ST_EVENT_INSERT_OR_IGNORE : ST_EVENT_INSERT];
     if ((bind_text(s, 1, id) | bind_text(s, 2, bridge_id) | bind_text(s, 3, status) |
          sqlite3_bind_int64(s, 4, received_ms) | sqlite3_bind_int64(s, 5, clock_now_ms()) |
@@ -541,6 +579,8 @@ int store_event_insert(struct store *st, const char *id, const char *bridge_id, 
 
 int store_event_update(struct store *st, const struct store_event_update *u, char *err)
 {
+    if (st->pg)
+        return store_pg_event_update(st->pg, u, err);
     int variant = (u->attempt_json ? UPDATE_ATTEMPT : 0) | (u->outbound_json ? UPDATE_OUTBOUND : 0);
     sqlite3_stmt *s = st->update[variant];
     char next[CLOCK_ISO_LEN];
@@ -566,6 +606,8 @@ int store_event_update(struct store *st, const struct store_event_update *u, cha
 
 int store_event_get(struct store *st, const char *id, char **json, char *err)
 {
+    if (st->pg)
+        return store_pg_event_get(st->pg, id, json, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_GET];
     if (bind_text(s, 1, id) != SQLITE_OK) {
         store_errf(st, err, "get event");
@@ -614,6 +656,9 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
                            const char *before, const char *since, int limit, store_row_cb cb,
                            void *arg, char *err)
 {
+    if (st->pg)
+        return store_pg_event_search(st->pg, bridge_id, status, before, since, NULL, limit, cb, arg,
+                                     err);
     /* A comma list becomes a JSON array for json_each; one status keeps the plain equality,
      * which walks the (status, id) index newest first. */
     char *statuses = statuses_json(status);
@@ -655,6 +700,9 @@ int store_event_search(struct store *st, const char *bridge_id, const char *stat
                        const char *before, const char *since, const char *q, int limit,
                        store_row_cb cb, void *arg, char *err)
 {
+    if (st->pg)
+        return store_pg_event_search(st->pg, bridge_id, status, before, since, q, limit, cb, arg,
+                                     err);
     if (q == NULL || q[0] == '\0')
         return store_event_list_since(st, bridge_id, status, before, since, limit, cb, arg, err);
     char *statuses = statuses_json(status);
@@ -716,6 +764,8 @@ out:
 int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,
                               char *err)
 {
+    if (st->pg)
+        return store_pg_event_abort_pending(st->pg, bridge_id, batch, changed, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_ABORT_PENDING];
     *changed = 0;
     if ((bind_text(s, 1, bridge_id) | sqlite3_bind_int64(s, 2, clock_now_ms()) |
@@ -733,6 +783,8 @@ int store_event_abort_pending(struct store *st, const char *bridge_id, int batch
 int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,
                              char *err)
 {
+    if (st->pg)
+        return store_pg_event_delete_older(st->pg, cutoff_ms, batch, deleted, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_DELETE_OLDER];
     char bound[HB_ID_LEN];
     ids_time_bound("evt_", cutoff_ms, bound, sizeof(bound));
@@ -751,6 +803,8 @@ int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int
 
 int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err)
 {
+    if (st->pg)
+        return store_pg_event_counts(st->pg, cb, arg, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_COUNTS];
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)

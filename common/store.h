@@ -1,6 +1,8 @@
 /*
- * store.h - the SQLite store: bridges and events, each a JSON blob in a row plus the few
- * columns that are indexed.
+ * store.h - the store: bridges and events, each a JSON blob in a row plus the few columns
+ * that are indexed. `--db` picks the implementation: a file path is SQLite (store.c), a
+ * postgres:// URL is PostgreSQL (store_pg.c); callers do not know which runs. Both bring
+ * their schema up to date at open (migrate.h).
  *
  * One `struct store` per thread, never shared (the ingress's event writer thread opens its
  * own). The database is opened in WAL mode with a busy timeout so that the ingress and any

@@ -690,11 +690,46 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
 }
 
 /*
+ * The FTS5 query for `q`: every trigram of it, each a quoted string (its quotes doubled),
+ * joined by AND. events_fts keeps no positions (detail=none), so this finds the rows that
+ * hold all the trigrams, a superset the caller narrows with the text itself.
+ */
+static char *fts_trigrams(const char *q)
+{
+    /* Offsets of the characters (UTF-8 sequence starts). */
+    size_t len = strlen(q);
+    size_t *starts = xmalloc((len + 1) * sizeof(*starts));
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)q[i] & 0xc0) != 0x80)
+            starts[n++] = i;
+    starts[n] = len;
+    char *out = xmalloc(len * 3 * 2 + n * 8 + 1);
+    char *w = out;
+    for (size_t i = 0; i + 3 <= n; i++) {
+        if (i > 0) {
+            memcpy(w, " AND ", 5);
+            w += 5;
+        }
+        *w++ = '"';
+        for (size_t k = starts[i]; k < starts[i + 3]; k++) {
+            *w++ = q[k];
+            if (q[k] == '"')
+                *w++ = '"';
+        }
+        *w++ = '"';
+    }
+    *w = '\0';
+    free(starts);
+    return out;
+}
+
+/*
  * A text search is prepared per call (the admin API asks, not the hot path). Three
- * characters or more go through events_fts (migration 002): a trigram phrase is exactly a
- * substring, folded to lower case. Shorter text cannot use trigrams, so it is scanned with
- * instr(lower()), which folds ASCII only. The filters are list_sql's, unqualified: only
- * events has those columns.
+ * characters or more first narrow to the rows events_fts (migration 002) finds for the
+ * trigrams; the text is then matched in each remaining body with instr(lower()), which
+ * folds ASCII letters (the trigram index folds all of Unicode, so it never drops a row
+ * the check would keep). Shorter text is only scanned. The filters are list_sql's.
  */
 int store_event_search(struct store *st, const char *bridge_id, const char *status,
                        const char *before, const char *since, const char *q, int limit,
@@ -712,34 +747,22 @@ int store_event_search(struct store *st, const char *bridge_id, const char *stat
         status_sql = " AND status IN (SELECT value FROM json_each(?2))";
     else if (status != NULL)
         status_sql = " AND status = ?2";
-    char *sql =
-        xasprintf("SELECT e.data FROM %s WHERE %s%s%s%s%s ORDER BY id DESC LIMIT ?4",
-                  fts ? "events_fts JOIN events e ON e.rowid = events_fts.rowid" : "events e",
-                  fts ? "events_fts MATCH ?6"
-                      : "instr(lower(json_extract(e.data, '$.request.body')), lower(?6)) > 0",
-                  bridge_id ? " AND bridge_id = ?1" : "", status_sql, before ? " AND id < ?3" : "",
-                  since ? " AND id >= ?5" : "");
-    /* The phrase: q in double quotes, its own quotes doubled. */
-    char *phrase = NULL;
-    if (fts) {
-        phrase = xmalloc(2 * strlen(q) + 3);
-        char *w = phrase;
-        *w++ = '"';
-        for (const char *p = q; *p != '\0'; p++) {
-            *w++ = *p;
-            if (*p == '"')
-                *w++ = '"';
-        }
-        *w++ = '"';
-        *w = '\0';
-    }
+    char *sql = xasprintf(
+        "SELECT data FROM events WHERE %sinstr(lower(json_extract(data, '$.request.body')), "
+        "lower(?6)) > 0%s%s%s%s ORDER BY id DESC LIMIT ?4",
+        fts ? "rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?7) AND " : "",
+        bridge_id ? " AND bridge_id = ?1" : "", status_sql, before ? " AND id < ?3" : "",
+        since ? " AND id >= ?5" : "");
+    char *trigrams = fts ? fts_trigrams(q) : NULL;
     sqlite3_stmt *s = NULL;
     int ret = -1;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
         store_errf(st, err, "search events");
         goto out;
     }
-    int rc = sqlite3_bind_int(s, 4, limit) | bind_text(s, 6, fts ? phrase : q);
+    int rc = sqlite3_bind_int(s, 4, limit) | bind_text(s, 6, q);
+    if (fts)
+        rc |= bind_text(s, 7, trigrams);
     if (bridge_id)
         rc |= bind_text(s, 1, bridge_id);
     if (status)
@@ -755,7 +778,7 @@ int store_event_search(struct store *st, const char *bridge_id, const char *stat
     ret = for_each_row(st, s, "search events", cb, arg, err);
 out:
     sqlite3_finalize(s);
-    free(phrase);
+    free(trigrams);
     free(statuses);
     free(sql);
     return ret;

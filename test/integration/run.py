@@ -224,6 +224,11 @@ def main(argv):
     # HB_STORE=postgres: one PostgreSQL server for the run, a database per test (harness.Env).
     # Where it cannot start, every test says so as skipped instead of failing.
     import harness
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt("terminated")
+
+    signal.signal(signal.SIGTERM, on_term)  # so that `finally` stops the PostgreSQL server
     pg = pg_dir = None
     if harness.store_kind() == "postgres":
         import tempfile

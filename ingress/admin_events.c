@@ -378,7 +378,13 @@ static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
     char err[HB_ERR_LEN];
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY || reply->element[0]->elements == 0) {
-        events_not_found(p->req, p->id);
+        /* No job: it may have ended since the store was read (its row is committed before
+         * the job goes), so the row is read once more before answering 404. */
+        char *json = NULL;
+        if (store_event_get(p->in->store, p->id, &json, err) == 0)
+            p->cb(p->in, p->req, p->id, json);
+        else
+            events_not_found(p->req, p->id);
         goto out;
     }
     const redisReply *due = reply->element[1];

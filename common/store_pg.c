@@ -57,12 +57,31 @@ static void pg_errf(struct store_pg *pg, const PGresult *r, char *err, const cha
     snprintf(err, HB_ERR_LEN, "postgres %s: %.*s", what, len, msg);
 }
 
+/*
+ * A connection the server dropped (a restart, a failover, an idle timeout) is opened again
+ * before the next statement, outside a transaction only: one that was open is gone with its
+ * connection, and its caller sees the error and starts over.
+ */
+static void pg_reconnect_if_lost(struct store_pg *pg)
+{
+    if (PQstatus(pg->conn) == CONNECTION_BAD && !pg->in_tx)
+        PQreset(pg->conn);
+}
+
 /* Run one statement; *out (when not NULL) gets the result to PQclear. */
 static int pg_exec(struct store_pg *pg, const char *sql, int n, const char *const *params,
                    const char *what, PGresult **out, char *err)
 {
+    pg_reconnect_if_lost(pg);
     PGresult *r = PQexecParams(pg->conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType s = PQresultStatus(r);
+    if (s == PGRES_FATAL_ERROR && PQstatus(pg->conn) == CONNECTION_BAD && !pg->in_tx) {
+        /* The server went away since the last statement: the first one after finds out. */
+        PQclear(r);
+        PQreset(pg->conn);
+        r = PQexecParams(pg->conn, sql, n, NULL, params, NULL, NULL, 0);
+        s = PQresultStatus(r);
+    }
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         pg_errf(pg, r, err, what);
         PQclear(r);
@@ -78,8 +97,15 @@ static int pg_exec(struct store_pg *pg, const char *sql, int n, const char *cons
 /* Several statements in one string, no parameters (migrations, BEGIN/COMMIT). */
 static int pg_exec_script(struct store_pg *pg, const char *sql, const char *what, char *err)
 {
+    pg_reconnect_if_lost(pg);
     PGresult *r = PQexec(pg->conn, sql);
     ExecStatusType s = PQresultStatus(r);
+    if (s == PGRES_FATAL_ERROR && PQstatus(pg->conn) == CONNECTION_BAD && !pg->in_tx) {
+        PQclear(r);
+        PQreset(pg->conn);
+        r = PQexec(pg->conn, sql);
+        s = PQresultStatus(r);
+    }
     int ret = 0;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         pg_errf(pg, r, err, what);

@@ -280,8 +280,13 @@ class PostgresServer:
             raise RuntimeError("no %s/initdb (Debian package postgresql)" % PG_BIN)
         os.makedirs(self.dir, exist_ok=True)
         if os.geteuid() == 0:
-            # mkdtemp's 0700 would keep the postgres user out of its own directory.
-            os.chmod(os.path.dirname(self.dir), 0o711)
+            # mkdtemp's 0700 would keep the postgres user out of its own directory: let it
+            # through the folders above, up to the temp dir.
+            top = os.path.realpath(tempfile.gettempdir())
+            d = os.path.realpath(os.path.dirname(self.dir))
+            while d.startswith(top + os.sep):
+                os.chmod(d, os.stat(d).st_mode | 0o711)
+                d = os.path.dirname(d)
             shutil.chown(self.dir, "postgres")
             open(self.log_path, "ab").close()
             shutil.chown(self.log_path, "postgres")
@@ -294,6 +299,11 @@ class PostgresServer:
         self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-o", opts, "-l",
                    self.log_path, "-w", "-t", "60", "start"], timeout=90)
         self.started = True
+
+    def restart(self):
+        """pg_ctl restart: every client connection is dropped."""
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(self.dir, "data"),
+                   "-l", self.log_path, "-m", "fast", "-w", "-t", "60", "restart"], timeout=90)
 
     def createdb(self, name):
         """A new database; returns its postgres:// URL."""

@@ -4,7 +4,7 @@ FROM debian:bookworm-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends \
         build-essential pkg-config libevent-dev libhiredis-dev libcurl4-openssl-dev \
-        libcjson-dev libsqlite3-dev libsodium-dev libpcre2-dev libgmime-3.0-dev libssl-dev libidn2-dev \
+        libcjson-dev libsqlite3-dev libsodium-dev libpcre2-dev libgmime-3.0-dev libssl-dev libidn2-dev libpq-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -22,7 +22,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # volume (useradd --system picks the next free id, which can change between builds).
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends \
         libevent-2.1-7 libhiredis0.14 libcurl4 libcjson1 libsqlite3-0 libsodium23 \
-        libpcre2-8-0 libgmime-3.0-0 libevent-openssl-2.1-7 libssl3 libidn2-0 ca-certificates curl \
+        libpcre2-8-0 libgmime-3.0-0 libevent-openssl-2.1-7 libssl3 libidn2-0 libpq5 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 hookbridge \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home hookbridge \

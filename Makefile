@@ -12,7 +12,7 @@
 
 CC ?= cc
 PKGS := libevent hiredis libcurl libcjson sqlite3 libsodium libpcre2-8 gmime-3.0 \
-        libevent_openssl openssl libidn2
+        libevent_openssl openssl libidn2 libpq
 BUILD ?= build
 BINDIR ?= bin
 OPT ?= -O2
@@ -42,7 +42,8 @@ INGRESS_SRC := $(wildcard ingress/*.c)
 WORKER_SRC := $(wildcard worker/*.c)
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 
-COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schemas.o
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schemas.o \
+              $(BUILD)/gen/migrations_sqlite.o $(BUILD)/gen/migrations_postgres.o
 INGRESS_OBJ := $(INGRESS_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/ui.o
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
@@ -131,6 +132,22 @@ $(BUILD)/gen/schemas.c: $(SCHEMAS) scripts/embed-schemas
 
 $(BUILD)/gen/schemas.o: $(BUILD)/gen/schemas.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Each store's migrations (schemas/migrations/STORE/NNN_name.sql), in file name order, as
+# the arrays of common/migrate.h.
+MIG_SQLITE := $(sort $(wildcard schemas/migrations/sqlite/*.sql))
+MIG_POSTGRES := $(sort $(wildcard schemas/migrations/postgres/*.sql))
+
+$(BUILD)/gen/migrations_sqlite.c: $(MIG_SQLITE) scripts/embed-migrations
+	@mkdir -p $(dir $@)
+	scripts/embed-migrations sqlite $(MIG_SQLITE) > $@
+
+$(BUILD)/gen/migrations_postgres.c: $(MIG_POSTGRES) scripts/embed-migrations
+	@mkdir -p $(dir $@)
+	scripts/embed-migrations postgres $(MIG_POSTGRES) > $@
+
+$(BUILD)/gen/migrations_%.o: $(BUILD)/gen/migrations_%.c common/migrate.h
+	$(CC) $(ALL_CFLAGS) -Icommon -c $< -o $@
 
 # The console (ui/) likewise, each file also gzip-compressed, for ingress/console.c.
 $(BUILD)/gen/ui.c: $(UI_FILES) scripts/embed-ui

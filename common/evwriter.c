@@ -252,13 +252,14 @@ void evwriter_update_route(struct evwriter *w, const struct store_event_update *
 
 /*
  * One route's outcome: read, change and write back the event inside the batch's
- * transaction (BEGIN IMMEDIATE holds the write lock from the start, so two workers
- * recording two routes of one event cannot lose each other's change).
+ * transaction (store_event_get_for_update: SQLite's BEGIN IMMEDIATE holds the write lock
+ * from the start, PostgreSQL locks the row), so two workers recording two routes of one
+ * event cannot lose each other's change.
  */
 static int evwriter_apply_route(struct store *st, struct evw_item *it, char *err)
 {
     char *json = NULL;
-    int rc = store_event_get(st, it->id, &json, err);
+    int rc = store_event_get_for_update(st, it->id, &json, err);
     bool missing = rc == STORE_NOTFOUND;
     if (missing) {
         json = it->full ? it->full(it->arg) : NULL;

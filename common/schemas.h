@@ -1,11 +1,9 @@
 /*
- * schemas.h - the files of schemas/, compiled in by scripts/embed-schemas.
+ * schemas.h - the files of schemas/, compiled in by scripts/embed-schemas (the stores'
+ * migrations, schemas/migrations/, are in migrate.h).
  */
 #ifndef SCHEMAS_H
 #define SCHEMAS_H
-
-/* schemas/store.sql: the SQLite tables and indexes (idempotent CREATE … IF NOT EXISTS). */
-extern const char schema_store_sql[];
 
 /* schemas/bridge.schema.json: the admin API's bridge body (create and PATCH). */
 extern const char schema_bridge_schema_json[];

@@ -26,7 +26,8 @@
 #include "clock.h"
 #include "hb.h"
 #include "ids.h"
-#include "schemas.h"
+#include "migrate.h"
+#include "store_pg.h"
 #include "xalloc.h"
 
 /* Milliseconds a statement waits for another process's lock before SQLITE_BUSY. */
@@ -114,6 +115,7 @@ static const char *const fixed_sql[ST_FIXED_COUNT] = {
 };
 
 struct store {
+    struct store_pg *pg; /* set for postgres://: every call goes there (store_pg.c) */
     sqlite3 *db;
     sqlite3_stmt *fixed[ST_FIXED_COUNT];
     sqlite3_stmt *update[UPDATE_VARIANTS];
@@ -263,6 +265,12 @@ int store_open(const char *path, struct store **out, char *err)
 {
     struct store *st = xcalloc(1, sizeof(*st));
     *out = NULL;
+    if (store_pg_url(path)) {
+        if (store_pg_open(path, &st->pg, err) != 0)
+            goto out_close;
+        *out = st;
+        return 0;
+    }
     if (store_create_private(path, err) != 0)
         goto out_close;
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -282,12 +290,8 @@ int store_open(const char *path, struct store **out, char *err)
         store_errf(st, err, "synchronous=normal");
         goto out_close;
     }
-    char *msg = NULL;
-    if (sqlite3_exec(st->db, schema_store_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, HB_ERR_LEN, "sqlite schema %s: %s", path, msg ? msg : "failed");
-        sqlite3_free(msg);
+    if (migrate_sqlite(st->db, migrations_sqlite, migrations_sqlite_count, NULL, err) != 0)
         goto out_close;
-    }
     if (prepare_all(st, err) != 0)
         goto out_close;
     *out = st;
@@ -301,6 +305,7 @@ void store_close(struct store *st)
 {
     if (st == NULL)
         return;
+    store_pg_close(st->pg);
     for (int i = 0; i < ST_FIXED_COUNT; i++)
         sqlite3_finalize(st->fixed[i]);
     for (int i = 0; i < UPDATE_VARIANTS; i++)
@@ -348,16 +353,24 @@ static int step_retry_busy(struct store *st, sqlite3_stmt *s, const char *what, 
 
 int store_begin(struct store *st, char *err)
 {
+    if (st->pg)
+        return store_pg_begin(st->pg, err);
     return step_retry_busy(st, st->fixed[ST_BEGIN], "begin", err);
 }
 
 int store_commit(struct store *st, char *err)
 {
+    if (st->pg)
+        return store_pg_commit(st->pg, err);
     return step_retry_busy(st, st->fixed[ST_COMMIT], "commit", err);
 }
 
 void store_rollback(struct store *st)
 {
+    if (st->pg) {
+        store_pg_rollback(st->pg);
+        return;
+    }
     /* Some errors (a full disk, an I/O error) already rolled the transaction back. */
     if (sqlite3_get_autocommit(st->db))
         return;
@@ -431,6 +444,8 @@ out_free_rows:
 int store_bridge_insert(struct store *st, const char *id, const char *endpoint, const char *json,
                         char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_insert(st->pg, id, endpoint, json, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_INSERT];
     if ((bind_text(s, 1, id) | bind_text(s, 2, endpoint) | bind_text(s, 3, json) |
          sqlite3_bind_int64(s, 4, clock_now_ms())) != SQLITE_OK) {
@@ -443,6 +458,8 @@ int store_bridge_insert(struct store *st, const char *id, const char *endpoint, 
 
 int store_bridge_update(struct store *st, const char *id, const char *json, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_update(st->pg, id, json, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_UPDATE];
     if ((bind_text(s, 1, id) | bind_text(s, 2, json) | sqlite3_bind_int64(s, 3, clock_now_ms())) !=
         SQLITE_OK) {
@@ -457,6 +474,8 @@ int store_bridge_update(struct store *st, const char *id, const char *json, char
 
 int store_bridge_delete(struct store *st, const char *id, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_delete(st->pg, id, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_DELETE];
     if (bind_text(s, 1, id) != SQLITE_OK) {
         store_errf(st, err, "delete bridge");
@@ -470,6 +489,8 @@ int store_bridge_delete(struct store *st, const char *id, char *err)
 
 int store_bridge_get(struct store *st, const char *id, char **json, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_get(st->pg, id, json, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_GET];
     if (bind_text(s, 1, id) != SQLITE_OK) {
         store_errf(st, err, "get bridge");
@@ -481,6 +502,8 @@ int store_bridge_get(struct store *st, const char *id, char **json, char *err)
 
 int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **json, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_get_by_endpoint(st->pg, endpoint, json, err);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_GET_BY_ENDPOINT];
     if (bind_text(s, 1, endpoint) != SQLITE_OK) {
         store_errf(st, err, "get bridge by endpoint");
@@ -492,11 +515,15 @@ int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **
 
 int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err)
 {
+    if (st->pg)
+        return store_pg_bridge_list(st->pg, cb, arg, err);
     return for_each_row(st, st->fixed[ST_BRIDGE_LIST], "list bridges", cb, arg, err);
 }
 
 int64_t store_data_version(struct store *st)
 {
+    if (st->pg)
+        return store_pg_data_version(st->pg);
     sqlite3_stmt *s = st->fixed[ST_DATA_VERSION];
     int64_t v = -1;
     if (sqlite3_step(s) == SQLITE_ROW)
@@ -509,6 +536,8 @@ int64_t store_data_version(struct store *st)
 
 int store_meta_get(struct store *st, const char *key, char **value, char *err)
 {
+    if (st->pg)
+        return store_pg_meta_get(st->pg, key, value, err);
     sqlite3_stmt *s = st->fixed[ST_META_GET];
     if (bind_text(s, 1, key) != SQLITE_OK) {
         store_errf(st, err, "get meta");
@@ -520,6 +549,8 @@ int store_meta_get(struct store *st, const char *key, char **value, char *err)
 
 int store_meta_insert(struct store *st, const char *key, const char *value, char *err)
 {
+    if (st->pg)
+        return store_pg_meta_insert(st->pg, key, value, err);
     sqlite3_stmt *s = st->fixed[ST_META_INSERT];
     if ((bind_text(s, 1, key) | bind_text(s, 2, value)) != SQLITE_OK) {
         store_errf(st, err, "insert meta");
@@ -534,6 +565,9 @@ int store_meta_insert(struct store *st, const char *key, const char *value, char
 int store_event_insert(struct store *st, const char *id, const char *bridge_id, const char *status,
                        int64_t received_ms, const char *json, bool or_ignore, char *err)
 {
+    if (st->pg)
+        return store_pg_event_insert(st->pg, id, bridge_id, status, received_ms, json, or_ignore,
+                                     err);
     sqlite3_stmt *s = st->fixed[or_ignore ? ST_EVENT_INSERT_OR_IGNORE : ST_EVENT_INSERT];
     if ((bind_text(s, 1, id) | bind_text(s, 2, bridge_id) | bind_text(s, 3, status) |
          sqlite3_bind_int64(s, 4, received_ms) | sqlite3_bind_int64(s, 5, clock_now_ms()) |
@@ -547,6 +581,8 @@ int store_event_insert(struct store *st, const char *id, const char *bridge_id, 
 
 int store_event_update(struct store *st, const struct store_event_update *u, char *err)
 {
+    if (st->pg)
+        return store_pg_event_update(st->pg, u, err);
     int variant = (u->attempt_json ? UPDATE_ATTEMPT : 0) | (u->outbound_json ? UPDATE_OUTBOUND : 0);
     sqlite3_stmt *s = st->update[variant];
     char next[CLOCK_ISO_LEN];
@@ -573,6 +609,8 @@ int store_event_update(struct store *st, const struct store_event_update *u, cha
 int store_event_replace(struct store *st, const char *id, const char *status, const char *json,
                         char *err)
 {
+    if (st->pg)
+        return store_pg_event_replace(st->pg, id, status, json, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_REPLACE];
     if ((bind_text(s, 1, id) | bind_text(s, 2, status) | sqlite3_bind_int64(s, 3, clock_now_ms()) |
          bind_text(s, 4, json)) != SQLITE_OK) {
@@ -587,6 +625,8 @@ int store_event_replace(struct store *st, const char *id, const char *status, co
 
 int store_event_get(struct store *st, const char *id, char **json, char *err)
 {
+    if (st->pg)
+        return store_pg_event_get(st->pg, id, json, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_GET];
     if (bind_text(s, 1, id) != SQLITE_OK) {
         store_errf(st, err, "get event");
@@ -594,6 +634,42 @@ int store_event_get(struct store *st, const char *id, char **json, char *err)
         return -1;
     }
     return get_one(st, s, "get event", json, err);
+}
+
+int store_event_get_for_update(struct store *st, const char *id, char **json, char *err)
+{
+    if (st->pg)
+        return store_pg_event_get_for_update(st->pg, id, json, err);
+    return store_event_get(st, id, json, err);
+}
+
+/* Characters (not bytes) of a UTF-8 string, as the trigram tokenizer counts them. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* A statuses comma list as the JSON array json_each reads; NULL for one status. */
+static char *statuses_json(const char *status)
+{
+    if (status == NULL || strchr(status, ',') == NULL)
+        return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    for (const char *p = status; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        char *one = xstrndup(p, n);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(one));
+        free(one);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    char *out = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return out;
 }
 
 int store_event_list(struct store *st, const char *bridge_id, const char *status,
@@ -606,24 +682,13 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
                            const char *before, const char *since, int limit, store_row_cb cb,
                            void *arg, char *err)
 {
+    if (st->pg)
+        return store_pg_event_search(st->pg, bridge_id, status, before, since, NULL, limit, cb, arg,
+                                     err);
     /* A comma list becomes a JSON array for json_each; one status keeps the plain equality,
      * which walks the (status, id) index newest first. */
-    char *statuses = NULL;
-    bool many = status != NULL && strchr(status, ',') != NULL;
-    if (many) {
-        cJSON *arr = cJSON_CreateArray();
-        for (const char *p = status; *p != '\0';) {
-            size_t n = strcspn(p, ",");
-            char *one = xstrndup(p, n);
-            cJSON_AddItemToArray(arr, cJSON_CreateString(one));
-            free(one);
-            p += n;
-            if (*p == ',')
-                p++;
-        }
-        statuses = cJSON_PrintUnformatted(arr);
-        cJSON_Delete(arr);
-    }
+    char *statuses = statuses_json(status);
+    bool many = statuses != NULL;
     int variant = (bridge_id ? LIST_BRIDGE : 0) | (status ? LIST_STATUS : 0) |
                   (many ? LIST_STATUSES : 0) | (before ? LIST_BEFORE : 0) |
                   (since ? LIST_SINCE : 0);
@@ -650,9 +715,106 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
     return rc;
 }
 
+/*
+ * The FTS5 query for `q`: every trigram of it, each a quoted string (its quotes doubled),
+ * joined by AND. events_fts keeps no positions (detail=none), so this finds the rows that
+ * hold all the trigrams, a superset the caller narrows with the text itself.
+ */
+static char *fts_trigrams(const char *q)
+{
+    /* Offsets of the characters (UTF-8 sequence starts). */
+    size_t len = strlen(q);
+    size_t *starts = xmalloc((len + 1) * sizeof(*starts));
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)q[i] & 0xc0) != 0x80)
+            starts[n++] = i;
+    starts[n] = len;
+    char *out = xmalloc(len * 3 * 2 + n * 8 + 1);
+    char *w = out;
+    for (size_t i = 0; i + 3 <= n; i++) {
+        if (i > 0) {
+            memcpy(w, " AND ", 5);
+            w += 5;
+        }
+        *w++ = '"';
+        for (size_t k = starts[i]; k < starts[i + 3]; k++) {
+            *w++ = q[k];
+            if (q[k] == '"')
+                *w++ = '"';
+        }
+        *w++ = '"';
+    }
+    *w = '\0';
+    free(starts);
+    return out;
+}
+
+/*
+ * A text search is prepared per call (the admin API asks, not the hot path). Three
+ * characters or more first narrow to the rows events_fts (migration 002) finds for the
+ * trigrams; the text is then matched in each remaining body with instr(lower()), which
+ * folds ASCII letters (the trigram index folds all of Unicode, so it never drops a row
+ * the check would keep). Shorter text is only scanned. The filters are list_sql's.
+ */
+int store_event_search(struct store *st, const char *bridge_id, const char *status,
+                       const char *before, const char *since, const char *q, int limit,
+                       store_row_cb cb, void *arg, char *err)
+{
+    if (st->pg)
+        return store_pg_event_search(st->pg, bridge_id, status, before, since, q, limit, cb, arg,
+                                     err);
+    if (q == NULL || q[0] == '\0')
+        return store_event_list_since(st, bridge_id, status, before, since, limit, cb, arg, err);
+    char *statuses = statuses_json(status);
+    bool fts = utf8_chars(q) >= 3;
+    const char *status_sql = "";
+    if (statuses != NULL)
+        status_sql = " AND status IN (SELECT value FROM json_each(?2))";
+    else if (status != NULL)
+        status_sql = " AND status = ?2";
+    char *sql = xasprintf(
+        "SELECT data FROM events WHERE %sinstr(lower(json_extract(data, '$.request.body')), "
+        "lower(?6)) > 0%s%s%s%s ORDER BY id DESC LIMIT ?4",
+        fts ? "rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?7) AND " : "",
+        bridge_id ? " AND bridge_id = ?1" : "", status_sql, before ? " AND id < ?3" : "",
+        since ? " AND id >= ?5" : "");
+    char *trigrams = fts ? fts_trigrams(q) : NULL;
+    sqlite3_stmt *s = NULL;
+    int ret = -1;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        store_errf(st, err, "search events");
+        goto out;
+    }
+    int rc = sqlite3_bind_int(s, 4, limit) | bind_text(s, 6, q);
+    if (fts)
+        rc |= bind_text(s, 7, trigrams);
+    if (bridge_id)
+        rc |= bind_text(s, 1, bridge_id);
+    if (status)
+        rc |= bind_text(s, 2, statuses ? statuses : status);
+    if (before)
+        rc |= bind_text(s, 3, before);
+    if (since)
+        rc |= bind_text(s, 5, since);
+    if (rc != SQLITE_OK) {
+        store_errf(st, err, "search events");
+        goto out;
+    }
+    ret = for_each_row(st, s, "search events", cb, arg, err);
+out:
+    sqlite3_finalize(s);
+    free(trigrams);
+    free(statuses);
+    free(sql);
+    return ret;
+}
+
 int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,
                               char *err)
 {
+    if (st->pg)
+        return store_pg_event_abort_pending(st->pg, bridge_id, batch, changed, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_ABORT_PENDING];
     *changed = 0;
     if ((bind_text(s, 1, bridge_id) | sqlite3_bind_int64(s, 2, clock_now_ms()) |
@@ -670,6 +832,8 @@ int store_event_abort_pending(struct store *st, const char *bridge_id, int batch
 int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,
                              char *err)
 {
+    if (st->pg)
+        return store_pg_event_delete_older(st->pg, cutoff_ms, batch, deleted, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_DELETE_OLDER];
     char bound[HB_ID_LEN];
     ids_time_bound("evt_", cutoff_ms, bound, sizeof(bound));
@@ -688,6 +852,8 @@ int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int
 
 int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err)
 {
+    if (st->pg)
+        return store_pg_event_counts(st->pg, cb, arg, err);
     sqlite3_stmt *s = st->fixed[ST_EVENT_COUNTS];
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
@@ -704,6 +870,8 @@ int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err
 int store_event_counts_since(struct store *st, const char *bridge_id, const char *since,
                              store_count_cb cb, void *arg, char *err)
 {
+    if (st->pg)
+        return store_pg_event_counts_since(st->pg, bridge_id, since, cb, arg, err);
     /* Every status named, so that SQLite walks the covering index one status at a time
      * instead of all of the bridge's events. Called once per listed bridge: prepared here
      * rather than kept, as bridge lists are rare next to event writes. */

@@ -1,6 +1,8 @@
 /*
- * store.h - the SQLite store: bridges and events, each a JSON blob in a row plus the few
- * columns that are indexed.
+ * store.h - the store: bridges and events, each a JSON blob in a row plus the few columns
+ * that are indexed. `--db` picks the implementation: a file path is SQLite (store.c), a
+ * postgres:// URL is PostgreSQL (store_pg.c); callers do not know which runs. Both bring
+ * their schema up to date at open (migrate.h).
  *
  * One `struct store` per thread, never shared (the ingress's event writer thread opens its
  * own). The database is opened in WAL mode with a busy timeout so that the ingress and any
@@ -83,6 +85,14 @@ int store_event_replace(struct store *st, const char *id, const char *status, co
 int store_event_get(struct store *st, const char *id, char **json, char *err);
 
 /*
+ * store_event_get inside a transaction, for a read-modify-write (store_event_replace): the
+ * row stays locked until the commit, so two writers changing one event cannot lose each
+ * other's change. SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL locks the
+ * row (SELECT … FOR UPDATE).
+ */
+int store_event_get_for_update(struct store *st, const char *id, char **json, char *err);
+
+/*
  * Events newest first (by id, ULIDs sort by time), filtered by bridge_id and status when
  * not NULL, only ids < before when not NULL, at most `limit`.
  */
@@ -96,6 +106,19 @@ int store_event_list(struct store *st, const char *bridge_id, const char *status
 int store_event_list_since(struct store *st, const char *bridge_id, const char *status,
                            const char *before, const char *since, int limit, store_row_cb cb,
                            void *arg, char *err);
+
+/* Longest `q` store_event_search takes, in bytes. */
+#define STORE_QUERY_MAX 256
+
+/*
+ * store_event_list_since, and when `q` is neither NULL nor "", only events whose inbound
+ * request body (a JSON body as its JSON text) contains `q`, compared case-insensitively.
+ * Backed by an index of the bodies (SQLite FTS5 trigram, PostgreSQL pg_trgm), so it stays
+ * fast on millions of events for three characters or more; shorter text is scanned.
+ */
+int store_event_search(struct store *st, const char *bridge_id, const char *status,
+                       const char *before, const char *since, const char *q, int limit,
+                       store_row_cb cb, void *arg, char *err);
 
 /*
  * Mark up to `batch` of a bridge's pending events (queued, scheduled, retrying) aborted,

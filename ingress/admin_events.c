@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit, before, since, until"
+#define EVENTS_ALLOWED "allowed parameters: bridge_id, status, limit, before, since, until, q"
 
 static void events_bad_param(struct httpd_req *req, const char *what)
 {
@@ -61,6 +61,7 @@ struct events_listing {
     struct httpd_req *req;
     cJSON *params; /* owns the strings below */
     const char *bridge_id, *before;
+    const char *q;      /* text the inbound body holds, NULL for any */
     char statuses[128]; /* comma list, each once; empty for any */
     /* since/until as id bounds (ids_time_bound), empty when not given */
     char since[HB_ID_LEN], until[HB_ID_LEN];
@@ -134,9 +135,9 @@ static void events_list_query(void *arg, bool stopping)
     if (l->until[0] != '\0' && (below == NULL || strcmp(l->until, below) < 0))
         below = l->until;
     /* One row more than the page: `next` only when there is something after it. */
-    if (store_event_list_since(l->in->store, l->bridge_id, l->statuses[0] ? l->statuses : NULL,
-                               below, l->since[0] ? l->since : NULL, (int)l->limit + 1,
-                               events_list_row, l, err) != 0) {
+    if (store_event_search(l->in->store, l->bridge_id, l->statuses[0] ? l->statuses : NULL, below,
+                           l->since[0] ? l->since : NULL, l->q, (int)l->limit + 1, events_list_row,
+                           l, err) != 0) {
         log_kv(LOG_ERROR, "list events failed", "error", err, NULL);
         httpd_reply_json_error(l->req, 500, "internal", "the store failed; see the ingress log");
         goto out;
@@ -324,6 +325,15 @@ static void events_list(struct ingress *in, struct httpd_req *req)
                 events_bad_param(req, what);
                 goto bad;
             }
+        } else if (strcmp(kv->string, "q") == 0) {
+            size_t len = strlen(kv->valuestring);
+            if (len > STORE_QUERY_MAX) {
+                snprintf(what, sizeof(what), "q must be at most %d bytes", STORE_QUERY_MAX);
+                events_bad_param(req, what);
+                goto bad;
+            }
+            if (len > 0)
+                l->q = kv->valuestring;
         } else {
             snprintf(what, sizeof(what), "unknown parameter '%.60s'", kv->string);
             events_bad_param(req, what);
@@ -372,7 +382,13 @@ static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
     char err[HB_ERR_LEN];
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY || reply->element[0]->elements == 0) {
-        events_not_found(p->req, p->id);
+        /* No job: it may have ended since the store was read (its row is committed before
+         * the job goes), so the row is read once more before answering 404. */
+        char *json = NULL;
+        if (store_event_get(p->in->store, p->id, &json, err) == 0)
+            p->cb(p->in, p->req, p->id, json);
+        else
+            events_not_found(p->req, p->id);
         goto out;
     }
     const redisReply *due = reply->element[1];

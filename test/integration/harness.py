@@ -23,6 +23,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,9 +50,22 @@ def fail(msg):
     raise TestFailure(msg)
 
 
+class TestSkipped(Exception):
+    """Raised by a test that cannot run here (run.py prints SKIP and counts it)."""
+
+
+def skip(msg):
+    raise TestSkipped(msg)
+
+
 def check(cond, msg):
     if not cond:
         fail(msg)
+
+
+def first_line_of(e):
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def meta(timeout=60, weight=1, est=5):
@@ -225,6 +239,105 @@ class RedisServer:
         return self.proc is not None and self.proc.poll() is None
 
 
+# -- PostgreSQL (HB_STORE=postgres) --------------------------------------------------------
+
+PG_BIN = os.environ.get("HB_PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+def store_kind():
+    """"sqlite" (default) or "postgres": the store the binaries under test get (HB_STORE)."""
+    return os.environ.get("HB_STORE", "sqlite")
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server: initdb in a temp dir, pg_ctl start on a free loopback
+    port, trust auth for the user "hb". As root (PostgreSQL refuses to run as root) the
+    server runs as the "postgres" user that Debian's package creates."""
+
+    def __init__(self, workdir, port=None):
+        self.dir = os.path.join(workdir, "pg")
+        self.port = port or free_port()
+        self.log_path = os.path.join(workdir, "postgres.log")
+        self.started = False
+
+    def _as_owner(self, argv):
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--"] + argv
+        return argv
+
+    def _run(self, argv, timeout=60):
+        r = subprocess.run(self._as_owner(argv), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("%s failed (rc %d): %s" % (
+                os.path.basename(argv[0]), r.returncode,
+                r.stdout.decode("utf-8", "replace").strip()[-500:]))
+        return r.stdout.decode("utf-8", "replace")
+
+    def start(self):
+        """Raises RuntimeError with the reason when PostgreSQL cannot start here."""
+        if not os.access(os.path.join(PG_BIN, "initdb"), os.X_OK):
+            raise RuntimeError("no %s/initdb (Debian package postgresql)" % PG_BIN)
+        os.makedirs(self.dir, exist_ok=True)
+        if os.geteuid() == 0:
+            # mkdtemp's 0700 would keep the postgres user out of its own directory: let it
+            # through the folders above, up to the temp dir.
+            top = os.path.realpath(tempfile.gettempdir())
+            d = os.path.realpath(os.path.dirname(self.dir))
+            while d.startswith(top + os.sep):
+                os.chmod(d, os.stat(d).st_mode | 0o711)
+                d = os.path.dirname(d)
+            shutil.chown(self.dir, "postgres")
+            open(self.log_path, "ab").close()
+            shutil.chown(self.log_path, "postgres")
+        data = os.path.join(self.dir, "data")
+        self._run([os.path.join(PG_BIN, "initdb"), "-D", data, "-U", "hb", "--auth=trust",
+                   "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], timeout=120)
+        opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+                % (self.port, self.dir))
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-o", opts, "-l",
+                   self.log_path, "-w", "-t", "60", "start"], timeout=90)
+        self.started = True
+
+    def restart(self):
+        """pg_ctl restart: every client connection is dropped."""
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(self.dir, "data"),
+                   "-l", self.log_path, "-m", "fast", "-w", "-t", "60", "restart"], timeout=90)
+
+    def createdb(self, name):
+        """A new database; returns its postgres:// URL."""
+        subprocess.run([os.path.join(PG_BIN, "createdb"), "-h", "127.0.0.1", "-p",
+                        str(self.port), "-U", "hb", name], check=True, timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return self.url(name)
+
+    def url(self, name):
+        return "postgres://hb@127.0.0.1:%d/%s" % (self.port, name)
+
+    def stop(self):
+        if not self.started:
+            return
+        try:
+            self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(self.dir, "data"),
+                       "-m", "immediate", "-w", "stop"], timeout=60)
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+        self.started = False
+
+
+def psql(url, sql):
+    """Run SQL with psql against a postgres:// URL; returns the rows as lists of strings."""
+    # The statement on stdin: a long INSERT would not fit an argument.
+    r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t", "-F", "\t",
+                        "-v", "ON_ERROR_STOP=1", "-d", url], input=sql.encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    if r.returncode != 0:
+        fail("psql %r: %s" % (sql, r.stderr.decode("utf-8", "replace").strip()))
+    out = r.stdout.decode("utf-8", "replace")
+    return [line.split("\t") for line in out.splitlines() if line != ""]
+
+
 # -- processes -----------------------------------------------------------------------------
 
 def tail(path, n=40):
@@ -370,7 +483,11 @@ class Env:
         self.notes = []
         self.token = secrets.token_urlsafe(24)
         self.secret_key = base64.b64encode(os.urandom(32)).decode()
+        self.store = store_kind()
         self.db = os.path.join(self.dir, "hb.db")
+        self.pg = None  # a server of this test's own, when run.py did not start one
+        if self.store == "postgres":
+            self._pg_database()
         self.public_port = free_port()
         self.admin_port = free_port()
         self.public_url = "http://127.0.0.1:%d" % self.public_port
@@ -378,6 +495,41 @@ class Env:
         self._nworkers = 0
         self.redis = RedisServer(self.dir)
         self.redis.start()
+
+    def _pg_database(self):
+        """Point self.db at a new database: on run.py's shared server (HB_PG_PORT), else
+        on a server started for this test alone."""
+        port = os.environ.get("HB_PG_PORT")
+        if port:
+            server = PostgresServer(self.dir, int(port))
+        else:
+            server = self.pg = PostgresServer(self.dir)
+            try:
+                server.start()
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                skip("PostgreSQL could not start: %s" % first_line_of(e))
+        name = "hb_" + "".join(c for c in self.name.lower() if c.isalnum())[:40] + \
+            "_" + secrets.token_hex(4)
+        self.db = server.createdb(name)
+
+    def sql(self, query):
+        """Run SQL on the store the binaries use (either kind); rows as lists of strings
+        (PostgreSQL) or values (SQLite). Write it in the SQL both accept."""
+        if self.store == "postgres":
+            return psql(self.db, query)
+        import sqlite3
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            rows = [list(r) for r in con.execute(query).fetchall()]
+            con.commit()
+            return rows
+        finally:
+            con.close()
+
+    def need_sqlite(self, why="reads the SQLite file directly"):
+        """Skip the rest of a test that only makes sense on the SQLite store."""
+        if self.store != "sqlite":
+            skip("SQLite only: %s" % why)
 
     # -- processes --
     def note(self, msg):
@@ -695,4 +847,6 @@ class Env:
             except Exception:  # noqa: BLE001
                 pass
         self.redis.stop()
+        if self.pg is not None:
+            self.pg.stop()
         return problems

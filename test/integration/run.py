@@ -14,7 +14,9 @@ followed by the details (traceback, log tails, temp dir kept for inspection), an
 line "N passed, N failed". Exit status 0 iff nothing failed.
 
 Environment: HB_BIN (folder of hookbridge-ingress and hookbridge-worker, default bin),
-HB_IT_JOBS (parallel slots), HB_IT_KEEP=1 (keep temp dirs of passing tests too).
+HB_IT_JOBS (parallel slots), HB_IT_KEEP=1 (keep temp dirs of passing tests too),
+HB_STORE=postgres (run against PostgreSQL: one server started for the run from
+/usr/lib/postgresql/15/bin, a database per test; tests that need SQLite say SKIP).
 """
 
 import importlib
@@ -91,9 +93,13 @@ def run_child(spec):
     reason = None
     details = []
     signal.alarm(timeout)
+    skipped = None
     try:
         env = harness.Env(name)
         fn(env)
+    except harness.TestSkipped as e:
+        signal.alarm(0)
+        skipped = first_line(e) or "skipped"
     except BaseException as e:  # noqa: BLE001 - everything is a test failure here
         signal.alarm(0)
         reason = first_line(e) or type(e).__name__
@@ -120,7 +126,7 @@ def run_child(spec):
             details.append("temp dir kept: " + env.dir)
         elif not os.environ.get("HB_IT_KEEP"):
             shutil.rmtree(env.dir, ignore_errors=True)
-    res = {"ok": ok, "reason": reason, "details": "\n".join(details),
+    res = {"ok": ok, "reason": reason, "skipped": skipped if ok else None, "details": "\n".join(details),
            "notes": env.notes if env else [], "duration": time.time() - t0}
     sys.stdout.write(RESULT_TAG + json.dumps(res) + "\n")
     sys.stdout.flush()
@@ -149,14 +155,16 @@ def main(argv):
     # longest first, so the long ones overlap the short ones
     pending = sorted(tests, key=lambda t: -getattr(t[2], "hb_est", 5))
     lock = threading.Condition()
-    state = {"free": slots, "passed": 0, "failed": 0}
+    state = {"free": slots, "passed": 0, "failed": 0, "skipped": 0}
     running = {}
     t_start = time.time()
     out_lock = threading.Lock()
 
     def report(name, res, dur):
         with out_lock:
-            if res["ok"]:
+            if res["ok"] and res.get("skipped"):
+                print("SKIP %s: %s" % (name, res["skipped"]))
+            elif res["ok"]:
                 print("PASS %s (%.1fs)" % (name, dur))
             else:
                 print("FAIL %s: %s" % (name, res["reason"]))
@@ -207,8 +215,37 @@ def main(argv):
         with lock:
             running.pop(name, None)
             state["free"] += weight
-            state["passed" if res["ok"] else "failed"] += 1
+            if res["ok"] and res.get("skipped"):
+                state["skipped"] += 1
+            else:
+                state["passed" if res["ok"] else "failed"] += 1
             lock.notify_all()
+
+    # HB_STORE=postgres: one PostgreSQL server for the run, a database per test (harness.Env).
+    # Where it cannot start, every test says so as skipped instead of failing.
+    import harness
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt("terminated")
+
+    signal.signal(signal.SIGTERM, on_term)  # so that `finally` stops the PostgreSQL server
+    pg = pg_dir = None
+    if harness.store_kind() == "postgres":
+        import tempfile
+        pg_dir = tempfile.mkdtemp(prefix="hb-it-pg-")
+        pg = harness.PostgresServer(pg_dir)
+        try:
+            pg.start()
+            os.environ["HB_PG_PORT"] = str(pg.port)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            reason = harness.first_line_of(e)
+            pg.stop()
+            pg = None
+            for _, name, _ in pending:
+                print("SKIP %s: PostgreSQL could not start: %s" % (name, reason))
+            print("integration: 0.0s (store: postgres)")
+            print("0 passed, 0 failed, %d skipped" % len(pending))
+            return 0
 
     threads = []
     try:
@@ -239,9 +276,17 @@ def main(argv):
                 except OSError:
                     pass
         print("interrupted")
-        state["failed"] += len(pending) - state["passed"] - state["failed"]
-    print("integration: %.1fs" % (time.time() - t_start))
-    print("%d passed, %d failed" % (state["passed"], state["failed"]))
+        state["failed"] += len(pending) - state["passed"] - state["failed"] - state["skipped"]
+    finally:
+        if pg is not None:
+            pg.stop()
+            shutil.rmtree(pg_dir, ignore_errors=True)
+    print("integration: %.1fs%s" % (time.time() - t_start,
+                                     " (store: %s)" % harness.store_kind()))
+    line = "%d passed, %d failed" % (state["passed"], state["failed"])
+    if state["skipped"]:
+        line += ", %d skipped" % state["skipped"]
+    print(line)
     return 0 if state["failed"] == 0 else 1
 
 

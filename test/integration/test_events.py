@@ -100,7 +100,6 @@ def test_events_bad_parameters(env):
 def test_event_read_from_its_job_before_its_row(env):
     """An event with no row yet (the ingress writes none when it accepts: common/record.h)
     is read from its job in Redis, the same as its row shows it once written."""
-    import sqlite3
     env.start_ingress()
     b = env.create_bridge(outbound_url="http://127.0.0.1:9/x", delay_seconds=600)
     eid = env.send(b, body=b'{"order":{"id":7}}', query="src=shop")
@@ -115,9 +114,6 @@ def test_event_read_from_its_job_before_its_row(env):
         check(from_job[key] == stored[key],
               "%s differs: %r vs %r" % (key, from_job[key], stored[key]))
     # Neither in SQLite nor in Redis: 404.
-    con = sqlite3.connect(env.db, timeout=10)
-    con.execute("DELETE FROM events WHERE id = ?", (eid,))
-    con.commit()
-    con.close()
+    env.sql("DELETE FROM events WHERE id = '%s'" % eid)
     env.redis.client("DEL", "hb:job:" + eid)
     expect_error(env.api("GET", "/api/events/" + eid), 404, "not_found")

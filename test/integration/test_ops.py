@@ -8,7 +8,6 @@ import hmac
 import json
 import os
 import signal
-import sqlite3
 import stat
 import subprocess
 import time
@@ -191,6 +190,7 @@ def test_short_admin_token_stops_the_ingress(env):
 
 @meta(est=3)
 def test_store_files_are_owner_only(env):
+    env.need_sqlite("the modes of the SQLite file and its -wal and -shm")
     env.start_ingress()
     env.create_bridge(outbound_url="http://127.0.0.1:9/x")
     env.start_worker()
@@ -232,11 +232,12 @@ def test_new_jwt_bridges_require_exp(env):
     expect_error(env.hook(b, headers=bearer(padded)), 401, "unauthorized", "padded signature")
     # an auth object stored before require_exp existed keeps accepting tokens without exp
     env.ingress.terminate()
-    db = sqlite3.connect(env.db)
-    db.execute("UPDATE bridges SET data = json_remove(data, '$.auth.require_exp') WHERE id = ?",
-               (b["id"],))
-    db.commit()
-    db.close()
+    if env.store == "sqlite":
+        env.sql("UPDATE bridges SET data = json_remove(data, '$.auth.require_exp') "
+                "WHERE id = '%s'" % b["id"])
+    else:
+        env.sql("UPDATE bridges SET data = (data::jsonb #- '{auth,require_exp}')::text "
+                "WHERE id = '%s'" % b["id"])
     env.ingress = None
     env.start_ingress()
     r = env.api("GET", "/api/bridges/" + b["id"])

@@ -1,7 +1,6 @@
 """Where event rows come from (common/record.h): the ingress writes none when it accepts;
 a delivery, a reader listing events, or the workers' sweep of waiting events writes it."""
 
-import sqlite3
 import time
 
 from harness import check, meta
@@ -10,12 +9,9 @@ from sink import always
 UNRECORDED = "hb:events:unrecorded"
 
 
-def _rows(db, where="1"):
-    con = sqlite3.connect(db, timeout=10)
-    try:
-        return dict(con.execute("SELECT id, status FROM events WHERE " + where).fetchall())
-    finally:
-        con.close()
+def _rows(env, where="true"):
+    """Event rows as {id: status}, on either store."""
+    return {r[0]: r[1] for r in env.sql("SELECT id, status FROM events WHERE " + where)}
 
 
 @meta(est=3)
@@ -27,7 +23,7 @@ def test_accepting_writes_no_row_a_list_writes_them(env):
         ids.append(env.send(b, body=b'{"i":%d}' % i))
         time.sleep(0.003)  # distinct milliseconds: newest first is one order
     time.sleep(0.2)  # anything batched would have been committed by now
-    check(_rows(env.db) == {}, "the ingress wrote rows on accepting: %r" % _rows(env.db))
+    check(_rows(env) == {}, "the ingress wrote rows on accepting: %r" % _rows(env))
     check(env.redis.client("LLEN", UNRECORDED) == 3, "ids not on the unrecorded list")
     # One event by id comes from its job.
     ev = env.event(ids[0])
@@ -43,7 +39,7 @@ def test_accepting_writes_no_row_a_list_writes_them(env):
     r = env.list_events(bridge_id=b["id"])
     got = [e["id"] for e in r.json()["events"]]
     check(got == list(reversed(ids)), "list: %r, want %r" % (got, list(reversed(ids))))
-    check(_rows(env.db) == {i: "scheduled" for i in ids}, "rows: %r" % _rows(env.db))
+    check(_rows(env) == {i: "scheduled" for i in ids}, "rows: %r" % _rows(env))
     check(env.redis.client("LLEN", UNRECORDED) == 0, "unrecorded list not emptied")
     # The rows hold the whole event, as GET showed it from the job.
     check(env.event(ids[0]) == ev, "stored event differs from the job's")
@@ -60,19 +56,19 @@ def test_workers_record_waiting_events_and_empty_the_list(env):
     waiting = env.send(later)
     # Delivered events get their row from their delivery, with no reader asking.
     deadline = time.time() + 20
-    while time.time() < deadline and len(_rows(env.db, "status = 'delivered'")) < 5:
+    while time.time() < deadline and len(_rows(env, "status = 'delivered'")) < 5:
         time.sleep(0.05)
-    check(set(_rows(env.db, "status = 'delivered'")) == set(delivered),
-          "delivered rows: %r" % _rows(env.db))
+    check(set(_rows(env, "status = 'delivered'")) == set(delivered),
+          "delivered rows: %r" % _rows(env))
     # The waiting one is written by the workers' sweep once it is a few seconds old, and
     # every id leaves the unrecorded list. Nothing here lists events (which would write
     # the row itself): only SQLite and Redis are read.
     deadline = time.time() + 15
-    while time.time() < deadline and (waiting not in _rows(env.db)
+    while time.time() < deadline and (waiting not in _rows(env)
                                       or env.redis.client("LLEN", UNRECORDED) != 0):
         time.sleep(0.2)
-    check(_rows(env.db, "id = '%s'" % waiting) == {waiting: "scheduled"},
-          "waiting event not recorded by the sweep: %r" % _rows(env.db))
+    check(_rows(env, "id = '%s'" % waiting) == {waiting: "scheduled"},
+          "waiting event not recorded by the sweep: %r" % _rows(env))
     check(env.redis.client("LLEN", UNRECORDED) == 0,
           "unrecorded list not emptied: %r" % env.redis.client("LRANGE", UNRECORDED, 0, -1))
     check(len(sink.requests) == 5, "sink got %d requests" % len(sink.requests))

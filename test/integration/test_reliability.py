@@ -232,17 +232,12 @@ def test_poison_job_fails_after_requeues(env):
 def test_event_rebuilt_when_first_write_missing(env):
     """If the ingress dies between its 202 and its batched SQLite write, the worker rebuilds
     the event from the job in Redis: the event still ends delivered and shows its request."""
-    import sqlite3
-
     env.start_ingress()
     sink = env.sink(always(200))
     b = env.create_bridge(outbound_url=sink.url("/rebuilt"))
     eid = env.send(b, body=b'{"order":7}')
     env.wait_event(eid, {"queued"})
-    con = sqlite3.connect(env.db, timeout=10)
-    con.execute("DELETE FROM events WHERE id = ?", (eid,))
-    con.commit()
-    con.close()
+    env.sql("DELETE FROM events WHERE id = '%s'" % eid)
     env.start_worker()
     # The event is absent until the worker writes it: poll without treating 404 as failure.
     deadline = time.time() + 30

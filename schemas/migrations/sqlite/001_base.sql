@@ -1,4 +1,6 @@
--- hookbridge SQLite schema. Applied at every start; every statement is idempotent.
+-- hookbridge SQLite schema, migration 1: the tables as they were before migrations existed.
+-- Every statement is idempotent, so a file made by those versions takes it as a no-op and
+-- then gets the later migrations (common/migrate.c applies each once, in order).
 -- Bridges and events are JSON blobs (`data`); the other columns exist to be indexed.
 
 CREATE TABLE IF NOT EXISTS bridges (

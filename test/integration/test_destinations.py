@@ -77,13 +77,20 @@ def test_proxy_flag_is_checked_and_worker_only(env):
 
 
 def _secrets_nowhere(env, secrets, what=""):
-    """No secret in the SQLite file, in any Redis key or value, in the logs, or in any API
+    """No secret in the store (the SQLite file, or every row of PostgreSQL), in any Redis key or value, in the logs, or in any API
     answer about bridges and events."""
     import subprocess
-    db = open(env.db, "rb").read()
-    for name in os.listdir(os.path.dirname(env.db)):
-        if name.startswith(os.path.basename(env.db)):  # -wal, -shm too
-            db += open(os.path.join(os.path.dirname(env.db), name), "rb").read()
+    if env.store == "sqlite":
+        db = open(env.db, "rb").read()
+        for name in os.listdir(os.path.dirname(env.db)):
+            if name.startswith(os.path.basename(env.db)):  # -wal, -shm too
+                db += open(os.path.join(os.path.dirname(env.db), name), "rb").read()
+    else:
+        # Every column of every row of the PostgreSQL store, as text.
+        db = b""
+        for table in ("bridges", "events", "meta"):
+            for row in env.sql("SELECT t::text FROM %s t" % table):
+                db += "".join(str(v) for v in row).encode() + b"\n"
     dump = subprocess.run(["redis-cli", "-p", str(env.redis.port), "--no-raw", "KEYS", "*"],
                           capture_output=True, timeout=20).stdout
     keys = [k for k in subprocess.run(["redis-cli", "-p", str(env.redis.port), "--raw", "KEYS",
@@ -103,7 +110,7 @@ def _secrets_nowhere(env, secrets, what=""):
     check(b"evt_" in api, "no event was read to check")
     for s in secrets:
         b = s.encode() if isinstance(s, str) else s
-        for where, blob in (("sqlite", db), ("redis", dump), ("logs", logs), ("api", api)):
+        for where, blob in (("store", db), ("redis", dump), ("logs", logs), ("api", api)):
             check(b not in blob, "%s holds the secret %r %s" % (where, s[:12], what))
 
 

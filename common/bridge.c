@@ -15,6 +15,7 @@
 #include "body.h"
 #include "clock.h"
 #include "filter.h"
+#include "flow.h"
 #include "ids.h"
 #include "jsonschema.h"
 #include "schemas.h"
@@ -85,6 +86,7 @@ static struct bridge *bridge_copy(const struct bridge *src)
     b->schema = dup_or_null(src->schema);
     b->filter = dup_or_null(src->filter);
     b->notify_url = strdup_or_null(src->notify_url);
+    b->flow = dup_or_null(src->flow);
     b->signing_secret = strdup_or_null(src->signing_secret);
     if (src->retry_delays != NULL && src->n_retry_delays > 0) {
         b->retry_delays = xcalloc(src->n_retry_delays, sizeof(*b->retry_delays));
@@ -110,6 +112,7 @@ void bridge_free(struct bridge *b)
     cJSON_Delete(b->schema);
     cJSON_Delete(b->filter);
     free(b->notify_url);
+    cJSON_Delete(b->flow);
     free(b->signing_secret);
     free(b);
 }
@@ -651,6 +654,22 @@ static int set_signing_secret(struct bridge *b, const cJSON *v, const unsigned c
     return 0;
 }
 
+/* Flow control fields, checked in common/flow.c. */
+static int set_rate_limit(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+{
+    return flow_set_rate_limit(&b->flow, v, err, errlen);
+}
+
+static int set_max_concurrency(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+{
+    return flow_set_max_concurrency(&b->flow, v, err, errlen);
+}
+
+static int set_circuit(struct bridge *b, const cJSON *v, char *err, size_t errlen)
+{
+    return flow_set_circuit(&b->flow, v, err, errlen);
+}
+
 /* Server-made: clients often PATCH back what they GET, so these are ignored, not refused. */
 static int set_ignored(struct bridge *b, const cJSON *v, char *err, size_t errlen)
 {
@@ -686,6 +705,10 @@ static const struct {
     {"notify_url", set_notify_url, NULL},
     {"signing_secret", NULL, set_signing_secret},
     {"active", set_active, NULL},
+    {"rate_limit", set_rate_limit, NULL},
+    {"max_concurrency", set_max_concurrency, NULL},
+    {"circuit", set_circuit, NULL},
+    {"deliveries", set_ignored, NULL},
     {"id", set_ignored, NULL},
     {"endpoint", set_ignored, NULL},
     {"inbound_url", set_ignored, NULL},
@@ -867,6 +890,8 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
                           b->signing_secret ? cJSON_CreateString(BRIDGE_SECRET_MASK)
                                             : cJSON_CreateNull());
     cJSON_AddBoolToObject(o, "active", b->active);
+    flow_to_api(b->flow, o);
+    cJSON_AddStringToObject(o, "deliveries", b->paused ? "paused" : "running");
     clock_iso8601(b->created_ms, iso);
     cJSON_AddStringToObject(o, "created_at", iso);
     clock_iso8601(b->updated_ms, iso);
@@ -896,6 +921,10 @@ char *bridge_to_store(const struct bridge *b)
     cJSON_AddItemToObject(o, "notify_url", string_or_null(b->notify_url));
     cJSON_AddItemToObject(o, "signing_secret", string_or_null(b->signing_secret));
     cJSON_AddBoolToObject(o, "active", b->active);
+    if (b->flow != NULL)
+        cJSON_AddItemToObject(o, "flow", cJSON_Duplicate(b->flow, true));
+    if (b->paused)
+        cJSON_AddBoolToObject(o, "paused", true);
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
     cJSON_AddNumberToObject(o, "updated_ms", (double)b->updated_ms);
@@ -1047,6 +1076,11 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
             goto out_free;
         }
         b->active = cJSON_IsTrue(v);
+    }
+    b->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused"));
+    if (!store_json_field(o, "flow", true, &b->flow)) {
+        bad = "flow";
+        goto out_free;
     }
     if (!store_json_field(o, "payload", false, &b->payload)) {
         bad = "payload";

@@ -42,6 +42,8 @@ struct bridge {
     char *notify_url;     /* POSTed to when an event fails for good; NULL for none */
     char *signing_secret; /* sealed "whsec_…"; NULL when outbound requests are unsigned */
     bool active;
+    bool paused; /* deliveries paused (POST /api/bridges/{id}/pause); common/flow.h */
+    cJSON *flow; /* rate_limit, max_concurrency, circuit as given (common/flow.h); NULL: none */
     int64_t created_ms;
     int64_t updated_ms;
 };

@@ -19,6 +19,8 @@
 #include "evwriter.h"
 #include "fetch.h"
 #include "filter.h"
+#include "flow.h"
+#include "gate.h"
 #include "hb.h"
 #include "job.h"
 #include "log.h"
@@ -55,6 +57,7 @@ struct task {
     cJSON *done_attempt;  /* an attempt's record while its abort check is out */
     cJSON *done_outbound;
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
+    struct gate_ticket gate;  /* flow control (worker/gate.h) */
 };
 
 static struct task *task_list;
@@ -88,6 +91,7 @@ static void task_unlink(struct task *t)
 
 static void task_free(struct task *t)
 {
+    gate_ticket_clear(&t->gate);
     render_request_clear(&t->rq);
     free(t->attempt_json);
     free(t->outbound_json);
@@ -286,6 +290,7 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     task_unlink(t);
     const struct bridge *b = t->bridge;
     bool ok = res->error == NULL && res->http_status >= 200 && res->http_status < 300;
+    gate_leave(&t->gate, ok);
     t->due_ms = 0;
     t->http_attempt = true;
     t->succeeded = ok;
@@ -325,6 +330,24 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     task_check_aborted(t);
     /* A connection slot is free: take the next job now rather than after the ack. */
     fetch_more(t->w);
+}
+
+static void task_start(struct task *t);
+
+/* What flow control decided (worker/gate.h). */
+static void task_on_gate(void *arg, enum gate_result res)
+{
+    struct task *t = arg;
+    struct worker *w = t->w;
+    if (res == GATE_GO) {
+        task_start(t);
+        return;
+    }
+    /* It waits in Redis now (GATE_WAIT), or stays in the in-flight list to be put back at
+     * shutdown (GATE_STOP): either way nothing is recorded and no attempt counted. */
+    w->held--;
+    task_free(t);
+    fetch_more(w);
 }
 
 /* Render, sign and send one attempt; any failure before the network ends the event. */
@@ -373,6 +396,8 @@ static void task_send(struct task *t)
     }
     free(omit);
     bridge_secret_free(signing);
+    if (rc == 0)
+        gate_prepare(w, &t->gate, b, FLOW_DEFAULT_ROUTE, job, &c.tc);
     render_ctx_clear(&c);
     if (rc == RENDER_TOO_LARGE) {
         /* The attempt records one fixed code, so that clients can match on it; the log
@@ -388,7 +413,17 @@ static void task_send(struct task *t)
         task_finish_now(t, "failed", err);
         return;
     }
+    /* Rendered and not filtered: the attempt starts when flow control lets it. */
+    gate_enter(&t->gate, task_on_gate, t);
+}
 
+/* Start the attempt rendered by task_send. */
+static void task_start(struct task *t)
+{
+    struct worker *w = t->w;
+    struct job *job = t->job;
+    const struct bridge *b = t->bridge;
+    char err[HB_ERR_LEN];
     bool has_body = strcmp(b->method, "GET") != 0;
     struct deliver_request rq = {
         .method = b->method,

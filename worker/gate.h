@@ -1,0 +1,72 @@
+/*
+ * gate.h - flow control in the worker (SPEC "Flow control"; state and keys in
+ * common/flow.h): before an attempt starts, one Lua call decides whether it may start now
+ * (pause, circuit, max_concurrency, rate_limit); after it, another releases its
+ * concurrency lease and counts it for the circuit.
+ *
+ * A job that must wait leaves this worker for Redis in the same script (a wait list, or
+ * scheduled at its rate limit slot), so no job is ever only in worker memory; waiting is
+ * not an attempt. Once a second the sweep releases what waits for nothing any more, and
+ * leases this worker holds are renewed, so that a crashed worker's share comes back within
+ * FLOW_LEASE_MS + the sweep.
+ */
+#ifndef GATE_H
+#define GATE_H
+
+#include "flow.h"
+#include "queue.h"
+
+#include <stdbool.h>
+
+struct worker;
+struct bridge;
+struct job;
+struct tmpl_ctx;
+struct event;
+
+enum gate_result {
+    GATE_GO,   /* start the attempt now */
+    GATE_WAIT, /* the job now waits in Redis: this worker lets go of it, without an ack */
+    GATE_STOP, /* the worker is stopping: the job stays in flight, to be put back */
+};
+
+typedef void (*gate_cb)(void *arg, enum gate_result res);
+
+/* One job's passage through the gate; lives in the task (zeroed), cleared by
+ * gate_ticket_clear. */
+struct gate_ticket {
+    struct worker *w;
+    struct flow_conf conf;
+    char id[64], bridge_id[64], route[72];
+    char rl_key[QUEUE_KEY_LEN];
+    char member[200];
+    long probe_ms;
+    bool leased; /* holds a concurrency lease */
+    bool busy;   /* a gate call is out */
+    gate_cb cb;
+    void *arg;
+    struct event *timer;
+    struct gate_ticket *prev, *next; /* leases held, for the renewal */
+};
+
+/*
+ * Get ready to ask whether job `j` of bridge `b` (route `route`) may start: reads the
+ * route's settings and renders the rate limit key with `tc`, which need not outlive this
+ * call. Then gate_enter asks; `cb` runs once with the answer, always later from the loop.
+ */
+void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *b,
+                  const char *route, const struct job *j, const struct tmpl_ctx *tc);
+void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg);
+
+/* The attempt let in by gate_enter ended (`ok`: a 2xx): release its lease, count it for the
+ * circuit; opening and closing are logged, counted and sent to the bridge's notify_url. */
+void gate_leave(struct gate_ticket *g, bool ok);
+
+/* Free what the ticket holds (its lease, if still held, expires by itself). */
+void gate_ticket_clear(struct gate_ticket *g);
+
+/* The sweep and lease renewal timers. */
+int gate_start(struct worker *w);
+void gate_stop(void);
+
+#endif

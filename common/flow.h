@@ -82,7 +82,7 @@ extern const char flow_lua_gate[];
 
 /*
  * After an attempt. KEYS: route hash, conc zset, conc wait, circuit wait, ready, waits.
- * ARGV: lease member ("" for none), ok 1|0, cb_failures, cb_open_ms, id, bridge, route.
+ * ARGV: lease member ("" for none), ok 1|0, cb_failures, cb_open_ms, id, prefix.
  * Returns "opened", "closed" or "".
  */
 extern const char flow_lua_done[];

@@ -287,9 +287,9 @@ void gate_leave(struct gate_ticket *g, bool ok)
     snprintf(d->bridge_id, sizeof(d->bridge_id), "%s", g->bridge_id);
     snprintf(d->route, sizeof(d->route), "%s", g->route);
     d->open_seconds = g->conf.cb_open_seconds;
-    if (rconn_cmd(w->cmd, gate_on_done, d, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s",
+    if (rconn_cmd(w->cmd, gate_on_done, d, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s",
                   flow_lua_done, hash, conc, cwait, kwait, w->keys.ready, waits,
-                  leased ? g->member : "", ok ? "1" : "0", a3, a4, g->id) != 0)
+                  leased ? g->member : "", ok ? "1" : "0", a3, a4, g->id, w->keys.prefix) != 0)
         free(d); /* the lease expires by itself; the circuit misses one count */
 }
 

@@ -219,9 +219,9 @@ void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg)
 {
     g->cb = cb;
     g->arg = arg;
-    /* Through the loop even when the answer is known here, so that `cb` never runs inside
-     * the caller. */
-    gate_later(g, 0);
+    /* Straight on: answers come back in the order asked, so jobs pass (or park) in the
+     * order they were taken. `cb` may run inside this call when the worker is stopping. */
+    gate_send(g);
 }
 
 /* An attempt's outcome counted; the circuit may have opened or closed. */

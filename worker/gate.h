@@ -52,7 +52,8 @@ struct gate_ticket {
 /*
  * Get ready to ask whether job `j` of bridge `b` (route `route`) may start: reads the
  * route's settings and renders the rate limit key with `tc`, which need not outlive this
- * call. Then gate_enter asks; `cb` runs once with the answer, always later from the loop.
+ * call. Then gate_enter asks; `cb` runs once with the answer, from the loop (or within
+ * gate_enter when the worker is stopping).
  */
 void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *b,
                   const char *route, const struct job *j, const struct tmpl_ctx *tc);

@@ -63,9 +63,13 @@ struct task {
 static struct task *task_list;
 static int task_count;
 
+/* Jobs asking flow control whether they may start: they count against --concurrency too,
+ * so a worker takes no more jobs than it can start. */
+static int task_gating;
+
 int task_active(void)
 {
-    return task_count;
+    return task_count + task_gating;
 }
 
 static void task_link(struct task *t)
@@ -339,6 +343,7 @@ static void task_on_gate(void *arg, enum gate_result res)
 {
     struct task *t = arg;
     struct worker *w = t->w;
+    task_gating--;
     if (res == GATE_GO) {
         task_start(t);
         return;
@@ -414,6 +419,7 @@ static void task_send(struct task *t)
         return;
     }
     /* Rendered and not filtered: the attempt starts when flow control lets it. */
+    task_gating++;
     gate_enter(&t->gate, task_on_gate, t);
 }
 

@@ -135,6 +135,8 @@ def test_flow_rate_limit_across_two_workers(env):
     check(len(times) == total, "%d requests for %d events (no extra attempts)"
           % (len(times), total))
     worst = sliding_max(times, per)
+    t_min = min(times)
+    env.note("starts: %s" % " ".join("%.2f" % (t - t_min) for t in sorted(times)))
     env.note("%d events at %d/%ds: all delivered in %.1fs, busiest %ds window %d"
              % (total, n_req, per, elapsed, per, worst))
     check(worst <= n_req, "a %ds window saw %d starts, limit %d" % (per, worst, n_req))

@@ -248,10 +248,11 @@ const char flow_lua_gate[] =
     "local tag = bridge .. '|' .. route\n"
     "redis.call('HSET', KEYS[6], 'conc_max', conc_max, 'cb_failures', cb_fail, 'cb_open_ms', "
     "cb_open)\n"
-    "local probe = 0\n"
+    "local probe, fails = 0, 0\n"
     "if cb_fail > 0 then\n"
     "  local c = redis.call('HMGET', KEYS[6], 'fails', 'open_until', 'probe', 'probe_until')\n"
-    "  if tonumber(c[1] or '0') >= cb_fail then\n"
+    "  fails = tonumber(c[1] or '0')\n"
+    "  if fails >= cb_fail then\n"
     "    local open_until = tonumber(c[2] or '0')\n"
     "    if now < open_until then\n"
     "      return park(KEYS[9], 'k|' .. tag, 'circuit', open_until)\n"
@@ -334,7 +335,7 @@ const char flow_lua_gate[] =
                                           "'probe_until', now + probe_ms)\n"
                                           "end\n"
                                           "redis.call('HDEL', KEYS[1], 'waiting', 'wait_until')\n"
-                                          "return {'go', probe}\n";
+                                          "return {'go', probe + 2 * math.min(fails, 1)}\n";
 
 const char flow_lua_done[] =
     "local member, ok = ARGV[1], ARGV[2] == '1'\n"

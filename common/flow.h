@@ -74,9 +74,10 @@ void flow_key_rl_waiting(const char *prefix, char *out, size_t outlen);
  * route hash, conc zset, conc wait, circuit wait, paused wait, rl slots, rl started,
  * rl_waiting. ARGV: id, bridge id, route, lease member, conc_max, cb_failures, cb_open_ms,
  * rl_requests, rl_per_ms, probe_ms.
- * Returns {"go", probe 0|1}, {"hold", ms} (a start a moment too early: try again after ms;
- * the job stays in flight), or {"paused"|"concurrency"|"circuit"|"rate_limit", until_ms or
- * 0}: the job left the in-flight list for a wait list, or for scheduled at until_ms.
+ * Returns {"go", flags} (1: this attempt is the circuit's probe; 2: the route has failures
+ * counted, so a success must reset them), {"hold", ms} (a start a moment too early: try again after
+ * ms; the job stays in flight), or {"paused"|"concurrency"|"circuit"|"rate_limit", until_ms or 0}:
+ * the job left the in-flight list for a wait list, or for scheduled at until_ms.
  */
 extern const char flow_lua_gate[];
 

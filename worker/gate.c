@@ -132,6 +132,7 @@ static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
     const char *what = reply->element[0]->str;
     long long n = reply->element[1]->type == REDIS_REPLY_INTEGER ? reply->element[1]->integer : 0;
     if (strcmp(what, "go") == 0) {
+        g->counted = n != 0;
         if (g->conf.max_concurrency > 0)
             gate_lease_link(g);
         g->cb(g->arg, GATE_GO);
@@ -275,7 +276,10 @@ void gate_leave(struct gate_ticket *g, bool ok)
         return;
     bool leased = g->leased;
     gate_lease_unlink(g);
-    if (!leased && g->conf.cb_failures == 0)
+    /* A success on a route with no failure counted changes nothing in Redis: the common
+     * case costs no call. (A failure counted by another worker since this attempt passed
+     * the gate is then not reset by it: the count is "consecutive" to within that.) */
+    if (!leased && (g->conf.cb_failures == 0 || (ok && !g->counted)))
         return;
     char hash[QUEUE_KEY_LEN], conc[QUEUE_KEY_LEN], cwait[QUEUE_KEY_LEN], kwait[QUEUE_KEY_LEN],
         waits[QUEUE_KEY_LEN], a3[24], a4[24];

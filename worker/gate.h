@@ -41,8 +41,9 @@ struct gate_ticket {
     char rl_key[QUEUE_KEY_LEN];
     char member[200];
     long probe_ms;
-    bool leased; /* holds a concurrency lease */
-    bool busy;   /* a gate call is out */
+    bool leased;  /* holds a concurrency lease */
+    bool counted; /* the circuit had failures counted, or this is its probe: report a success */
+    bool busy;    /* a gate call is out */
     gate_cb cb;
     void *arg;
     struct event *timer;

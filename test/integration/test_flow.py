@@ -3,10 +3,12 @@ pause/resume, and what an event shows while it waits. Real Redis, real workers, 
 that count arrivals per window and requests in flight."""
 
 import json
+import os
+import subprocess
 import threading
 import time
 
-from harness import check, expect_error, meta
+from harness import REPO, check, expect_error, meta
 from sink import Reply, always
 
 
@@ -97,6 +99,11 @@ def test_flow_pause_resume_in_order(env):
         check(ev["attempts"] == [], "no attempt while paused: %r" % ev["attempts"])
     st = env.api("GET", "/api/stats").json()
     check(st.get("waiting", {}).get("paused") == 20, "/api/stats waiting: %r" % st.get("waiting"))
+    e = dict(os.environ, HOOKBRIDGE_REDIS_URL=env.redis.url)
+    out = subprocess.run([os.path.join(REPO, "scripts", "inspect")], env=e, capture_output=True,
+                         text=True, timeout=30)
+    check(out.returncode == 0 and "paused: 20" in out.stdout and b["id"] in out.stdout,
+          "scripts/inspect shows the paused backlog:\n%s%s" % (out.stdout, out.stderr))
     r = env.api("POST", "/api/bridges/" + b["id"] + "/resume")
     check(r.status == 200 and r.json()["deliveries"] == "running", "resume: %r" % r)
     env.wait_events(ids, {"delivered"}, timeout=30)

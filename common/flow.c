@@ -393,7 +393,13 @@ const char flow_lua_sweep[] =
     "    local bar = string.find(rest, '|', 1, true) or 0\n"
     "    local base = string.sub(rest, 1, bar - 1) .. ':' .. string.sub(rest, bar + 1)\n"
     "    local h = prefix .. 'flow:route:' .. base\n"
-    "    if kind == 'c' then\n"
+    "    if kind == 'f' then\n"
+    /* Parked for fairness: the worker that parked them takes them back as its slots free;
+     * this only makes sure they move when it is gone, or when nothing else is queued. */
+    "      list = prefix .. 'flow:wait:' .. base .. ':fair'\n"
+    "      if redis.call('LLEN', KEYS[3]) == 0 then move(list, batch, 'RIGHT')\n"
+    "      else move(list, 1, 'RIGHT') end\n"
+    "    elseif kind == 'c' then\n"
     "      list = prefix .. 'flow:wait:' .. base .. ':concurrency'\n"
     "      local z = prefix .. 'flow:conc:' .. base\n"
     "      redis.call('ZREMRANGEBYSCORE', z, '-inf', now)\n"
@@ -443,3 +449,13 @@ const char flow_lua_stats[] =
     /* An id whose slot is an hour past was aborted or deleted while it waited. */
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 3600000)\n"
     "return {p, redis.call('ZCARD', KEYS[2]), c, k}\n";
+
+const char flow_lua_fair_park[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+                                  "redis.call('LPUSH', KEYS[2], ARGV[1])\n"
+                                  "redis.call('SADD', KEYS[3], ARGV[2])\n"
+                                  "return 1\n";
+
+const char flow_lua_fair_pull[] =
+    "local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
+    "if not id then return {} end\n"
+    "return {id, redis.call('HGETALL', ARGV[1] .. 'job:' .. id)}\n";

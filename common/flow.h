@@ -14,8 +14,9 @@
  *                                        probe, probe_until
  *   flow:conc:{bridge}:{route}     ZSET  leases "{worker}|{event}" by expiry in ms
  *   flow:wait:{bridge}:{route}:concurrency, flow:wait:{bridge}:{route}:circuit,
+ *   flow:wait:{bridge}:{route}:fair,
  *   flow:wait:{bridge}:paused      LIST  event ids parked (LPUSH in, released from the right)
- *   flow:waits                     SET   "p|{bridge}", "c|{bridge}|{route}", "k|{bridge}|{route}"
+ *   flow:waits                     SET   "p|{bridge}", "c|{bridge}|{route}", "k|…", "f|…"
  *                                        for wait lists that may hold ids (swept every second)
  *   flow:rl_waiting                ZSET  ids scheduled for a rate limit slot, by slot (counts)
  * A job that waits carries `waiting` (and `wait_until` in ms when known) in its hash; a job
@@ -104,5 +105,15 @@ extern const char flow_lua_renew[];
  * lengths of the wait lists named in flow:waits and the size of flow:rl_waiting (no scan
  * of a backlog). KEYS: waits, rl_waiting. ARGV: prefix. */
 extern const char flow_lua_stats[];
+
+/*
+ * Fairness (worker/gate.c): park a job a worker took for a route already using its share
+ * of the worker's slots. KEYS: inflight, fair list, waits. ARGV: id, "f|{bridge}|{route}".
+ */
+extern const char flow_lua_fair_park[];
+
+/* Take the oldest parked job of a fair list into an in-flight list: {} or {id, {job hash
+ * pairs}}. KEYS: fair list, inflight. ARGV: prefix. */
+extern const char flow_lua_fair_pull[];
 
 #endif

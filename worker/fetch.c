@@ -70,6 +70,11 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
     fs.job(w, j);
 }
 
+void fetch_take_one(struct worker *w, const char *id, const redisReply *hash)
+{
+    fetch_take(w, id, hash);
+}
+
 struct fetch_single {
     struct worker *w;
     char id[HB_ID_LEN];

@@ -5,6 +5,8 @@
 
 #include "bridge.h"
 #include "dynbuf.h"
+#include "clock.h"
+#include "fetch.h"
 #include "flow.h"
 #include "hb.h"
 #include "job.h"
@@ -29,12 +31,53 @@
 /* A probe's hold on a half-open circuit outlives its request by this much. */
 #define GATE_PROBE_SLACK_MS 5000
 
+/* A route counts as having work in this worker this long after one of its jobs came up. */
+#define GATE_SEEN_MS 2000
+
+/* A route this worker has seen, for fairness. Never freed before gate_stop: there are as
+ * many as routes, and tickets point at them. */
+struct gate_route {
+    char bridge_id[64], route[72];
+    int active;      /* its jobs between the gate and the end of their attempt */
+    bool parked;     /* this worker parked some of its jobs for fairness */
+    int64_t seen_ms; /* when one of its jobs last came up */
+    struct gate_route *next;
+};
+
 static struct gate_state {
     struct worker *w;
     struct event *sweep, *renew;
     bool sweeping;
     struct gate_ticket *leases; /* tickets holding a lease */
+    struct gate_route *routes;
 } gs;
+
+static struct gate_route *gate_route_get(const char *bridge_id, const char *route)
+{
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        if (strcmp(r->bridge_id, bridge_id) == 0 && strcmp(r->route, route) == 0)
+            return r;
+    struct gate_route *r = xcalloc(1, sizeof(*r));
+    snprintf(r->bridge_id, sizeof(r->bridge_id), "%s", bridge_id);
+    snprintf(r->route, sizeof(r->route), "%s", route);
+    r->next = gs.routes;
+    gs.routes = r;
+    return r;
+}
+
+/* Whether a route other than `rt` has work in this worker. */
+static bool gate_others_busy(const struct gate_route *rt, int64_t now)
+{
+    for (const struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        if (r != rt && (r->active > 0 || now - r->seen_ms < GATE_SEEN_MS))
+            return true;
+    return false;
+}
+
+static long gate_fair_share(const struct worker *w)
+{
+    return w->cfg.concurrency / 2 > 0 ? w->cfg.concurrency / 2 : 1;
+}
 
 static void gate_arm(struct event *ev, long ms)
 {
@@ -112,6 +155,53 @@ static void gate_later(struct gate_ticket *g, long ms)
     gate_arm(g->timer, ms);
 }
 
+struct gate_pull {
+    struct worker *w;
+    struct gate_route *rt;
+};
+
+static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gate_pull *p = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len < HB_ID_LEN) {
+        char id[HB_ID_LEN];
+        memcpy(id, reply->element[0]->str, reply->element[0]->len);
+        id[reply->element[0]->len] = '\0';
+        if (!p->w->stopping)
+            fetch_take_one(p->w, id, reply->element[1]);
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
+        p->rt->parked = false; /* none left: the sweep or another worker took them */
+    }
+    free(p);
+}
+
+/* A job of the route is done with (its attempt ended, or it waits elsewhere now): one
+ * parked for fairness may take its place. */
+static void gate_route_release(struct gate_ticket *g)
+{
+    if (!g->in_route)
+        return;
+    g->in_route = false;
+    struct gate_route *rt = g->rt;
+    struct worker *w = g->w;
+    rt->active--;
+    if (!rt->parked || w->stopping)
+        return;
+    if (rt->active >= gate_fair_share(w) && gate_others_busy(rt, clock_mono_ms()))
+        return;
+    char fair[QUEUE_KEY_LEN];
+    gate_route_key(g, "wait", ":fair", fair, sizeof(fair));
+    struct gate_pull *p = xcalloc(1, sizeof(*p));
+    p->w = w;
+    p->rt = rt;
+    if (rconn_cmd(w->cmd, gate_on_pulled, p, "EVAL %s 2 %s %s %s", flow_lua_fair_pull, fair,
+                  w->inflight_key, w->keys.prefix) != 0)
+        free(p); /* the sweep moves them */
+}
+
 static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     struct gate_ticket *g = priv;
@@ -119,6 +209,7 @@ static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     g->busy = false;
     if (g->w->stopping) {
+        gate_route_release(g);
         g->cb(g->arg, GATE_STOP);
         return;
     }
@@ -141,6 +232,7 @@ static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
     } else {
         log_kv(LOG_DEBUG, "delivery waits", "event_id", g->id, "bridge_id", g->bridge_id, "route",
                g->route, "waiting", what, NULL);
+        gate_route_release(g);
         g->cb(g->arg, GATE_WAIT);
     }
 }
@@ -149,6 +241,7 @@ static void gate_send(struct gate_ticket *g)
 {
     struct worker *w = g->w;
     if (w->stopping) {
+        gate_route_release(g);
         g->cb(g->arg, GATE_STOP);
         return;
     }
@@ -192,6 +285,42 @@ static void gate_send(struct gate_ticket *g)
     g->busy = true;
 }
 
+static void gate_on_fair_parked(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gate_ticket *g = priv;
+    redisReply *reply = r;
+    (void)ac;
+    g->busy = false;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        g->rt->parked = true;
+        g->cb(g->arg, GATE_WAIT);
+        return;
+    }
+    /* Not parked: it is still in flight here, and goes through the gate after all. */
+    g->rt->active++;
+    g->in_route = true;
+    gate_send(g);
+}
+
+/* Park a job of a route over its share for fairness (see gate.h). */
+static void gate_fair_park(struct gate_ticket *g)
+{
+    struct worker *w = g->w;
+    char fair[QUEUE_KEY_LEN], waits[QUEUE_KEY_LEN], tag[160];
+    gate_route_key(g, "wait", ":fair", fair, sizeof(fair));
+    flow_key_waits(w->keys.prefix, waits, sizeof(waits));
+    const char *tp[] = {"f|", g->bridge_id, "|", g->route, NULL};
+    gate_join(tag, sizeof(tag), tp);
+    if (rconn_cmd(w->cmd, gate_on_fair_parked, g, "EVAL %s 3 %s %s %s %s %s", flow_lua_fair_park,
+                  w->inflight_key, fair, waits, g->id, tag) != 0) {
+        g->rt->active++;
+        g->in_route = true;
+        gate_send(g);
+        return;
+    }
+    g->busy = true;
+}
+
 void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *b,
                   const char *route, const struct job *j, const struct tmpl_ctx *tc)
 {
@@ -203,6 +332,7 @@ void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *
     snprintf(g->bridge_id, sizeof(g->bridge_id), "%s", b->id);
     snprintf(g->route, sizeof(g->route), "%s", route);
     gate_join(g->member, sizeof(g->member), mp);
+    g->rt = gate_route_get(b->id, route);
     g->probe_ms = b->timeout_ms + GATE_PROBE_SLACK_MS;
     /* The default budget is the route's own; a key template shares one between routes and
      * bridges. A key that cannot be rendered falls back to the route's own budget. */
@@ -225,6 +355,16 @@ void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg)
 {
     g->cb = cb;
     g->arg = arg;
+    struct worker *w = g->w;
+    struct gate_route *rt = g->rt;
+    int64_t now = clock_mono_ms();
+    rt->seen_ms = now;
+    if (rt->active >= gate_fair_share(w) && gate_others_busy(rt, now) && !w->stopping) {
+        gate_fair_park(g);
+        return;
+    }
+    rt->active++;
+    g->in_route = true;
     /* Straight on: answers come back in the order asked, so jobs pass (or park) in the
      * order they were taken. `cb` may run inside this call when the worker is stopping. */
     gate_send(g);
@@ -274,6 +414,7 @@ void gate_leave(struct gate_ticket *g, bool ok)
     struct worker *w = g->w;
     if (w == NULL)
         return;
+    gate_route_release(g);
     bool leased = g->leased;
     gate_lease_unlink(g);
     /* A success on a route with no failure counted changes nothing in Redis: the common
@@ -304,6 +445,10 @@ void gate_leave(struct gate_ticket *g, bool ok)
 
 void gate_ticket_clear(struct gate_ticket *g)
 {
+    if (g->in_route) {
+        g->rt->active--;
+        g->in_route = false;
+    }
     gate_lease_unlink(g);
     if (g->timer != NULL)
         event_free(g->timer);
@@ -414,4 +559,9 @@ void gate_stop(void)
     if (gs.renew != NULL)
         event_free(gs.renew);
     gs.sweep = gs.renew = NULL;
+    while (gs.routes != NULL) {
+        struct gate_route *r = gs.routes;
+        gs.routes = r->next;
+        free(r);
+    }
 }

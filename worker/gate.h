@@ -9,6 +9,12 @@
  * not an attempt. Once a second the sweep releases what waits for nothing any more, and
  * leases this worker holds are renewed, so that a crashed worker's share comes back within
  * FLOW_LEASE_MS + the sweep.
+ *
+ * Fairness: a route with half of --concurrency already between the gate and the end of
+ * its attempts in this worker, while another route has work here (active, or a job seen in
+ * the last 2 s), gets no more: the job is parked in Redis (flow:wait:{bridge}:{route}:fair)
+ * and taken back as one of the route's attempts ends. So a slow or failing destination
+ * holds at most half the slots, and alone it may use them all.
  */
 #ifndef GATE_H
 #define GATE_H
@@ -23,6 +29,7 @@ struct bridge;
 struct job;
 struct tmpl_ctx;
 struct event;
+struct gate_route;
 
 enum gate_result {
     GATE_GO,   /* start the attempt now */
@@ -41,9 +48,11 @@ struct gate_ticket {
     char rl_key[QUEUE_KEY_LEN];
     char member[200];
     long probe_ms;
-    bool leased;  /* holds a concurrency lease */
-    bool counted; /* the circuit had failures counted, or this is its probe: report a success */
-    bool busy;    /* a gate call is out */
+    bool leased;   /* holds a concurrency lease */
+    bool counted;  /* the circuit had failures counted, or this is its probe: report a success */
+    bool busy;     /* a gate call is out */
+    bool in_route; /* counted in its route's active jobs (fairness) */
+    struct gate_route *rt;
     gate_cb cb;
     void *arg;
     struct event *timer;

@@ -395,9 +395,10 @@ const char flow_lua_sweep[] =
     "    local h = prefix .. 'flow:route:' .. base\n"
     "    if kind == 'f' then\n"
     /* Parked for fairness: the worker that parked them takes them back as its slots free;
-     * this only makes sure they move when it is gone, or when nothing else is queued. */
+     * this only makes sure they move when it is gone (a worker that takes one and parks it
+     * again takes the list over), a few a second so that it does not churn with it. */
     "      list = prefix .. 'flow:wait:' .. base .. ':fair'\n"
-    "      if redis.call('LLEN', KEYS[3]) == 0 then move(list, batch, 'RIGHT')\n"
+    "      if redis.call('LLEN', KEYS[3]) == 0 then move(list, 10, 'RIGHT')\n"
     "      else move(list, 1, 'RIGHT') end\n"
     "    elseif kind == 'c' then\n"
     "      list = prefix .. 'flow:wait:' .. base .. ':concurrency'\n"

@@ -28,6 +28,13 @@ int fetch_start(struct worker *w, fetch_job_fn job, fetch_busy_fn busy);
 struct redisReply;
 void fetch_take_one(struct worker *w, const char *id, const struct redisReply *hash);
 
+/* Whether the last look found the ready list empty (a BLMOVE waits for the next id). */
+bool fetch_idle(void);
+
+/* Have `fn` called each time the ready list is found empty (the gate's fairness then lets
+ * parked routes use the free slots). */
+void fetch_on_idle(void (*fn)(struct worker *w));
+
 /* Take more jobs if there is room (called when a job is acknowledged). */
 void fetch_more(struct worker *w);
 

@@ -31,16 +31,12 @@
 /* A probe's hold on a half-open circuit outlives its request by this much. */
 #define GATE_PROBE_SLACK_MS 5000
 
-/* A route counts as having work in this worker this long after one of its jobs came up. */
-#define GATE_SEEN_MS 2000
-
 /* A route this worker has seen, for fairness. Never freed before gate_stop: there are as
  * many as routes, and tickets point at them. */
 struct gate_route {
     char bridge_id[64], route[72];
-    int active;      /* its jobs between the gate and the end of their attempt */
-    bool parked;     /* this worker parked some of its jobs for fairness */
-    int64_t seen_ms; /* when one of its jobs last came up */
+    int active;  /* its jobs between the gate and the end of their attempt */
+    bool parked; /* this worker parked some of its jobs for fairness */
     struct gate_route *next;
 };
 
@@ -50,7 +46,22 @@ static struct gate_state {
     bool sweeping;
     struct gate_ticket *leases; /* tickets holding a lease */
     struct gate_route *routes;
+    int pulling; /* fairness pulls out to Redis */
 } gs;
+
+int gate_pulling(void)
+{
+    return gs.pulling;
+}
+
+/* Slots of --concurrency not taken by jobs in the gate or in flight, nor promised to pulls. */
+static long gate_room(const struct worker *w)
+{
+    long room = w->cfg.concurrency - gs.pulling;
+    for (const struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        room -= r->active;
+    return room;
+}
 
 static struct gate_route *gate_route_get(const char *bridge_id, const char *route)
 {
@@ -63,15 +74,6 @@ static struct gate_route *gate_route_get(const char *bridge_id, const char *rout
     r->next = gs.routes;
     gs.routes = r;
     return r;
-}
-
-/* Whether a route other than `rt` has work in this worker. */
-static bool gate_others_busy(const struct gate_route *rt, int64_t now)
-{
-    for (const struct gate_route *r = gs.routes; r != NULL; r = r->next)
-        if (r != rt && (r->active > 0 || now - r->seen_ms < GATE_SEEN_MS))
-            return true;
-    return false;
 }
 
 static long gate_fair_share(const struct worker *w)
@@ -165,6 +167,7 @@ static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
     struct gate_pull *p = priv;
     redisReply *reply = r;
     (void)ac;
+    gs.pulling--;
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len < HB_ID_LEN) {
         char id[HB_ID_LEN];
@@ -176,6 +179,38 @@ static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
         p->rt->parked = false; /* none left: the sweep or another worker took them */
     }
     free(p);
+}
+
+/* Take one job parked for fairness of route `rt` back into this worker. */
+static void gate_pull(struct worker *w, struct gate_route *rt)
+{
+    char fair[QUEUE_KEY_LEN];
+    const char *fp[] = {w->keys.prefix, "flow:wait:", rt->bridge_id, ":", rt->route, ":fair", NULL};
+    gate_join(fair, sizeof(fair), fp);
+    struct gate_pull *p = xcalloc(1, sizeof(*p));
+    p->w = w;
+    p->rt = rt;
+    if (rconn_cmd(w->cmd, gate_on_pulled, p, "EVAL %s 2 %s %s %s", flow_lua_fair_pull, fair,
+                  w->inflight_key, w->keys.prefix) != 0) {
+        free(p); /* the sweep moves them */
+        return;
+    }
+    gs.pulling++;
+}
+
+/* Nothing is queued (the ready list was empty): parked routes may use the free slots. */
+static void gate_fair_refill(struct worker *w)
+{
+    if (!fetch_idle() || w->stopping)
+        return;
+    long room = gate_room(w);
+    for (struct gate_route *r = gs.routes; r != NULL && room > 0; r = r->next) {
+        if (!r->parked)
+            continue;
+        for (long i = 0; i < room; i++)
+            gate_pull(w, r);
+        room = 0;
+    }
 }
 
 /* A job of the route is done with (its attempt ended, or it waits elsewhere now): one
@@ -190,16 +225,12 @@ static void gate_route_release(struct gate_ticket *g)
     rt->active--;
     if (!rt->parked || w->stopping)
         return;
-    if (rt->active >= gate_fair_share(w) && gate_others_busy(rt, clock_mono_ms()))
+    if ((rt->active >= gate_fair_share(w) && !fetch_idle()) || gate_room(w) <= 0)
         return;
-    char fair[QUEUE_KEY_LEN];
-    gate_route_key(g, "wait", ":fair", fair, sizeof(fair));
-    struct gate_pull *p = xcalloc(1, sizeof(*p));
-    p->w = w;
-    p->rt = rt;
-    if (rconn_cmd(w->cmd, gate_on_pulled, p, "EVAL %s 2 %s %s %s", flow_lua_fair_pull, fair,
-                  w->inflight_key, w->keys.prefix) != 0)
-        free(p); /* the sweep moves them */
+    gate_pull(w, rt);
+    /* Nothing queued: grow into the free slots too, not only keep the count. */
+    if (fetch_idle() && gate_room(w) > 0)
+        gate_pull(w, rt);
 }
 
 static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -357,9 +388,7 @@ void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg)
     g->arg = arg;
     struct worker *w = g->w;
     struct gate_route *rt = g->rt;
-    int64_t now = clock_mono_ms();
-    rt->seen_ms = now;
-    if (rt->active >= gate_fair_share(w) && gate_others_busy(rt, now) && !w->stopping) {
+    if (rt->active >= gate_fair_share(w) && !fetch_idle() && !w->stopping) {
         gate_fair_park(g);
         return;
     }
@@ -479,6 +508,7 @@ static void gate_on_sweep(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     (void)fd;
     (void)what;
+    gate_fair_refill(w);
     if (gs.sweeping)
         return;
     char waits[QUEUE_KEY_LEN], paused[QUEUE_KEY_LEN], batch[16];
@@ -541,6 +571,7 @@ static void gate_on_renew(evutil_socket_t fd, short what, void *arg)
 int gate_start(struct worker *w)
 {
     gs.w = w;
+    fetch_on_idle(gate_fair_refill);
     gs.sweep = evtimer_new(w->base, gate_on_sweep, w);
     gs.renew = evtimer_new(w->base, gate_on_renew, w);
     if (gs.sweep == NULL || gs.renew == NULL) {

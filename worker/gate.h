@@ -11,10 +11,11 @@
  * FLOW_LEASE_MS + the sweep.
  *
  * Fairness: a route with half of --concurrency already between the gate and the end of
- * its attempts in this worker, while another route has work here (active, or a job seen in
- * the last 2 s), gets no more: the job is parked in Redis (flow:wait:{bridge}:{route}:fair)
- * and taken back as one of the route's attempts ends. So a slow or failing destination
- * holds at most half the slots, and alone it may use them all.
+ * its attempts in this worker gets no more while anything may be queued behind it (the
+ * ready list was not empty at the last look): the job is parked in Redis
+ * (flow:wait:{bridge}:{route}:fair) and taken back as one of the route's attempts ends, or
+ * into free slots once the ready list is empty. So a slow or failing destination holds at
+ * most half the slots while others wait, and alone it may use them all.
  */
 #ifndef GATE_H
 #define GATE_H
@@ -75,6 +76,9 @@ void gate_leave(struct gate_ticket *g, bool ok);
 
 /* Free what the ticket holds (its lease, if still held, expires by itself). */
 void gate_ticket_clear(struct gate_ticket *g);
+
+/* Fairness pulls on their way (they count against --concurrency like jobs in flight). */
+int gate_pulling(void);
 
 /* The sweep and lease renewal timers. */
 int gate_start(struct worker *w);

@@ -69,7 +69,7 @@ static int task_gating;
 
 int task_active(void)
 {
-    return task_count + task_gating;
+    return task_count + task_gating + gate_pulling();
 }
 
 static void task_link(struct task *t)

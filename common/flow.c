@@ -174,26 +174,32 @@ static long flow_num(const cJSON *o, const char *name, long def)
     return cJSON_IsNumber(v) ? (long)v->valuedouble : def;
 }
 
-void flow_conf_read(const cJSON *flow, struct flow_conf *c)
+void flow_conf_from(const cJSON *rate_limit, long max_concurrency, const cJSON *circuit,
+                    struct flow_conf *c)
 {
     memset(c, 0, sizeof(*c));
-    const cJSON *rl = cJSON_GetObjectItemCaseSensitive(flow, "rate_limit");
-    if (cJSON_IsObject(rl)) {
-        c->rl_requests = flow_num(rl, "requests", 0);
-        c->rl_per_seconds = flow_num(rl, "per_seconds", 1);
-        const cJSON *key = cJSON_GetObjectItemCaseSensitive(rl, "key");
+    if (cJSON_IsObject(rate_limit)) {
+        c->rl_requests = flow_num(rate_limit, "requests", 0);
+        c->rl_per_seconds = flow_num(rate_limit, "per_seconds", 1);
+        const cJSON *key = cJSON_GetObjectItemCaseSensitive(rate_limit, "key");
         if (cJSON_IsString(key))
             c->rl_key = xstrdup(key->valuestring);
     }
-    c->max_concurrency = flow_num(flow, "max_concurrency", 0);
-    const cJSON *cb = cJSON_GetObjectItemCaseSensitive(flow, "circuit");
-    if (cb == NULL) {
+    c->max_concurrency = max_concurrency > 0 ? max_concurrency : 0;
+    if (circuit == NULL) {
         c->cb_failures = FLOW_CIRCUIT_FAILURES;
         c->cb_open_seconds = FLOW_CIRCUIT_OPEN_S;
-    } else if (cJSON_IsObject(cb)) {
-        c->cb_failures = flow_num(cb, "failures", FLOW_CIRCUIT_FAILURES);
-        c->cb_open_seconds = flow_num(cb, "open_seconds", FLOW_CIRCUIT_OPEN_S);
+    } else if (cJSON_IsObject(circuit)) {
+        c->cb_failures = flow_num(circuit, "failures", FLOW_CIRCUIT_FAILURES);
+        c->cb_open_seconds = flow_num(circuit, "open_seconds", FLOW_CIRCUIT_OPEN_S);
     }
+}
+
+void flow_conf_read(const cJSON *flow, struct flow_conf *c)
+{
+    flow_conf_from(cJSON_GetObjectItemCaseSensitive(flow, "rate_limit"),
+                   flow_num(flow, "max_concurrency", 0),
+                   cJSON_GetObjectItemCaseSensitive(flow, "circuit"), c);
 }
 
 void flow_conf_clear(struct flow_conf *c)

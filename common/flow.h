@@ -63,6 +63,11 @@ void flow_to_api(const cJSON *flow, cJSON *o);
 
 /* Read `flow` (NULL is every default) into `c`; free with flow_conf_clear. */
 void flow_conf_read(const cJSON *flow, struct flow_conf *c);
+
+/* The same from the three fields as a route keeps them (common/route.h once routes are
+ * merged): `circuit` NULL is absent (the default breaker), a JSON null is off. */
+void flow_conf_from(const cJSON *rate_limit, long max_concurrency, const cJSON *circuit,
+                    struct flow_conf *c);
 void flow_conf_clear(struct flow_conf *c);
 
 /* Key names (see above); `out` gets at most outlen bytes. */

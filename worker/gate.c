@@ -30,13 +30,23 @@
 #define GATE_SWEEP_BATCH 500
 /* A probe's hold on a half-open circuit outlives its request by this much. */
 #define GATE_PROBE_SLACK_MS 5000
+/* A route whose circuit showed no failure counted is trusted that long without asking
+ * Redis (when it has no rate limit or concurrency limit and its bridge is not paused). */
+#define GATE_CLEAN_MS 1000
+/* A route whose attempts average under this is fast: it frees its slots at once, and is
+ * not held to its share (parking it would only cost Redis calls). */
+#define GATE_FAST_MS 100
+#define GATE_FAST_SAMPLES 8
 
 /* A route this worker has seen, for fairness. Never freed before gate_stop: there are as
  * many as routes, and tickets point at them. */
 struct gate_route {
     char bridge_id[64], route[72];
-    int active;  /* its jobs between the gate and the end of their attempt */
-    bool parked; /* this worker parked some of its jobs for fairness */
+    int active;          /* its jobs between the gate and the end of their attempt */
+    bool parked;         /* this worker parked some of its jobs for fairness */
+    int64_t clean_until; /* mono ms: its circuit had nothing counted when last asked */
+    long avg_ms;         /* moving average of its attempts' durations */
+    int samples;
     struct gate_route *next;
 };
 
@@ -79,6 +89,13 @@ static struct gate_route *gate_route_get(const char *bridge_id, const char *rout
 static long gate_fair_share(const struct worker *w)
 {
     return w->cfg.concurrency / 2 > 0 ? w->cfg.concurrency / 2 : 1;
+}
+
+/* Whether route `rt` may take no more of this worker's slots now (see gate.h). */
+static bool gate_route_capped(const struct gate_route *rt, const struct worker *w)
+{
+    bool fast = rt->samples >= GATE_FAST_SAMPLES && rt->avg_ms < GATE_FAST_MS;
+    return rt->active >= gate_fair_share(w) && !fetch_idle() && !fast;
 }
 
 static void gate_arm(struct event *ev, long ms)
@@ -225,7 +242,7 @@ static void gate_route_release(struct gate_ticket *g)
     rt->active--;
     if (!rt->parked || w->stopping)
         return;
-    if ((rt->active >= gate_fair_share(w) && !fetch_idle()) || gate_room(w) <= 0)
+    if (gate_route_capped(rt, w) || gate_room(w) <= 0)
         return;
     gate_pull(w, rt);
     /* Nothing queued: grow into the free slots too, not only keep the count. */
@@ -255,6 +272,9 @@ static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
     long long n = reply->element[1]->type == REDIS_REPLY_INTEGER ? reply->element[1]->integer : 0;
     if (strcmp(what, "go") == 0) {
         g->counted = n != 0;
+        g->started_ms = clock_mono_ms();
+        if (n == 0)
+            g->rt->clean_until = g->started_ms + GATE_CLEAN_MS;
         if (g->conf.max_concurrency > 0)
             gate_lease_link(g);
         g->cb(g->arg, GATE_GO);
@@ -365,6 +385,7 @@ void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *
     gate_join(g->member, sizeof(g->member), mp);
     g->rt = gate_route_get(b->id, route);
     g->probe_ms = b->timeout_ms + GATE_PROBE_SLACK_MS;
+    g->paused = b->paused;
     /* The default budget is the route's own; a key template shares one between routes and
      * bridges. A key that cannot be rendered falls back to the route's own budget. */
     const char *kp[] = {b->id, ":", route, NULL};
@@ -388,12 +409,23 @@ void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg)
     g->arg = arg;
     struct worker *w = g->w;
     struct gate_route *rt = g->rt;
-    if (rt->active >= gate_fair_share(w) && !fetch_idle() && !w->stopping) {
+    if (gate_route_capped(rt, w) && !w->stopping) {
         gate_fair_park(g);
         return;
     }
     rt->active++;
     g->in_route = true;
+    /* Nothing to ask Redis: no limit, not paused, and the circuit had nothing counted a
+     * moment ago. The common case then costs no call (a circuit another worker opened is
+     * seen within GATE_CLEAN_MS). */
+    int64_t now = clock_mono_ms();
+    if (!g->paused && g->conf.rl_requests == 0 && g->conf.max_concurrency == 0 &&
+        (g->conf.cb_failures == 0 || now < rt->clean_until) && !w->stopping) {
+        g->counted = false;
+        g->started_ms = now;
+        g->cb(g->arg, GATE_GO);
+        return;
+    }
     /* Straight on: answers come back in the order asked, so jobs pass (or park) in the
      * order they were taken. `cb` may run inside this call when the worker is stopping. */
     gate_send(g);
@@ -419,6 +451,8 @@ static void gate_on_done(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     bool opened = strcmp(reply->str, "opened") == 0;
+    if (opened)
+        gate_route_get(d->bridge_id, d->route)->clean_until = 0;
     const char *type = opened ? "circuit_opened" : "circuit_closed";
     log_kv(opened ? LOG_WARN : LOG_INFO, opened ? "circuit opened" : "circuit closed", "bridge_id",
            d->bridge_id, "route", d->route, "event_id", d->id, NULL);
@@ -443,6 +477,15 @@ void gate_leave(struct gate_ticket *g, bool ok)
     struct worker *w = g->w;
     if (w == NULL)
         return;
+    struct gate_route *rt = g->rt;
+    if (rt != NULL && g->in_route) {
+        long d = (long)(clock_mono_ms() - g->started_ms);
+        rt->avg_ms = rt->samples == 0 ? d : (rt->avg_ms * 7 + d) / 8;
+        if (rt->samples < GATE_FAST_SAMPLES)
+            rt->samples++;
+        if (!ok)
+            rt->clean_until = 0;
+    }
     gate_route_release(g);
     bool leased = g->leased;
     gate_lease_unlink(g);

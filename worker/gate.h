@@ -12,10 +12,15 @@
  *
  * Fairness: a route with half of --concurrency already between the gate and the end of
  * its attempts in this worker gets no more while anything may be queued behind it (the
- * ready list was not empty at the last look): the job is parked in Redis
+ * ready list was not empty at the last look), unless its attempts are fast (averaging
+ * under 100 ms: they give their slots back at once): the job is parked in Redis
  * (flow:wait:{bridge}:{route}:fair) and taken back as one of the route's attempts ends, or
- * into free slots once the ready list is empty. So a slow or failing destination holds at
- * most half the slots while others wait, and alone it may use them all.
+ * into free slots once the ready list is empty. So a slow destination holds at most half
+ * the slots while others wait, and alone it may use them all.
+ *
+ * The common case asks Redis nothing: a route with no rate limit or concurrency limit, a
+ * bridge not paused (its row, read for every job), and a circuit that had no failure
+ * counted when last asked, less than a second ago.
  */
 #ifndef GATE_H
 #define GATE_H
@@ -24,6 +29,7 @@
 #include "queue.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct worker;
 struct bridge;
@@ -53,6 +59,8 @@ struct gate_ticket {
     bool counted;  /* the circuit had failures counted, or this is its probe: report a success */
     bool busy;     /* a gate call is out */
     bool in_route; /* counted in its route's active jobs (fairness) */
+    bool paused;   /* the bridge row says its deliveries are paused */
+    int64_t started_ms; /* mono ms when let in, for the route's average duration */
     struct gate_route *rt;
     gate_cb cb;
     void *arg;

@@ -45,6 +45,7 @@ struct gate_route {
     int active;          /* its jobs between the gate and the end of their attempt */
     bool parked;         /* this worker parked some of its jobs for fairness */
     int64_t clean_until; /* mono ms: its circuit had nothing counted when last asked */
+    int64_t open_until;  /* mono ms: its circuit was open until then when last heard of */
     long avg_ms;         /* moving average of its attempts' durations */
     int samples;
     struct gate_route *next;
@@ -283,6 +284,8 @@ static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
     } else {
         log_kv(LOG_DEBUG, "delivery waits", "event_id", g->id, "bridge_id", g->bridge_id, "route",
                g->route, "waiting", what, NULL);
+        if (strcmp(what, "circuit") == 0 && n > 0)
+            g->rt->open_until = clock_mono_ms() + (n - clock_now_ms());
         gate_route_release(g);
         g->cb(g->arg, GATE_WAIT);
     }
@@ -390,7 +393,7 @@ void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *
      * bridges. A key that cannot be rendered falls back to the route's own budget. */
     const char *kp[] = {b->id, ":", route, NULL};
     gate_join(g->rl_key, sizeof(g->rl_key), kp);
-    if (g->conf.rl_requests > 0 && g->conf.rl_key != NULL) {
+    if (g->conf.rl_requests > 0 && g->conf.rl_key != NULL && tc != NULL) {
         char err[HB_ERR_LEN];
         char *k = tmpl_render_text(g->conf.rl_key, tc, TMPL_TEXT, err, sizeof(err));
         if (k != NULL && k[0] != '\0' && strlen(k) < sizeof(g->rl_key))
@@ -401,6 +404,22 @@ void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *
                    NULL);
         free(k);
     }
+}
+
+bool gate_would_wait(struct worker *w, const struct bridge *b, const char *route)
+{
+    (void)w;
+    struct flow_conf c;
+    flow_conf_read(b->flow, &c);
+    /* A rate limit key is rendered: such jobs ask once rendered. */
+    bool keyed = c.rl_requests > 0 && c.rl_key != NULL;
+    bool simple = c.rl_requests == 0 && c.max_concurrency == 0 && c.cb_failures > 0;
+    flow_conf_clear(&c);
+    if (keyed)
+        return false;
+    if (b->paused)
+        return true;
+    return simple && clock_mono_ms() < gate_route_get(b->id, route)->open_until;
 }
 
 void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg)
@@ -451,8 +470,9 @@ static void gate_on_done(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     bool opened = strcmp(reply->str, "opened") == 0;
-    if (opened)
-        gate_route_get(d->bridge_id, d->route)->clean_until = 0;
+    struct gate_route *rt = gate_route_get(d->bridge_id, d->route);
+    rt->clean_until = 0;
+    rt->open_until = opened ? clock_mono_ms() + d->open_seconds * 1000 : 0;
     const char *type = opened ? "circuit_opened" : "circuit_closed";
     log_kv(opened ? LOG_WARN : LOG_INFO, opened ? "circuit opened" : "circuit closed", "bridge_id",
            d->bridge_id, "route", d->route, "event_id", d->id, NULL);

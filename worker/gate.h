@@ -78,6 +78,11 @@ void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *
                   const char *route, const struct job *j, const struct tmpl_ctx *tc);
 void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg);
 
+/* Whether a job of bridge `b`, route `route`, is sure to wait (its bridge paused, or its
+ * circuit open when last heard of), so that it may ask before it is rendered (then with
+ * `tc` NULL in gate_prepare: only for routes without a rate limit). */
+bool gate_would_wait(struct worker *w, const struct bridge *b, const char *route);
+
 /* The attempt let in by gate_enter ended (`ok`: a 2xx): release its lease, count it for the
  * circuit; opening and closing are logged, counted and sent to the bridge's notify_url. */
 void gate_leave(struct gate_ticket *g, bool ok);

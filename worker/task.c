@@ -58,6 +58,7 @@ struct task {
     cJSON *done_outbound;
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
     struct gate_ticket gate;  /* flow control (worker/gate.h) */
+    bool unrendered;          /* asked flow control before rendering (task_send) */
 };
 
 static struct task *task_list;
@@ -337,6 +338,7 @@ static void task_on_done(const struct deliver_result *res, void *arg)
 }
 
 static void task_start(struct task *t);
+static void task_render(struct task *t, bool gate);
 
 /* What flow control decided (worker/gate.h). */
 static void task_on_gate(void *arg, enum gate_result res)
@@ -345,6 +347,12 @@ static void task_on_gate(void *arg, enum gate_result res)
     struct worker *w = t->w;
     task_gating--;
     if (res == GATE_GO) {
+        if (t->unrendered) {
+            /* Let in before rendering (task_send): render now, and start. */
+            t->unrendered = false;
+            task_render(t, false);
+            return;
+        }
         task_start(t);
         return;
     }
@@ -355,8 +363,12 @@ static void task_on_gate(void *arg, enum gate_result res)
     fetch_more(w);
 }
 
-/* Render, sign and send one attempt; any failure before the network ends the event. */
-static void task_send(struct task *t)
+/*
+ * Render, sign and send one attempt; any failure before the network ends the event. With
+ * `gate`, flow control is asked once the request is rendered; without, it let the job in
+ * already.
+ */
+static void task_render(struct task *t, bool gate)
 {
     struct worker *w = t->w;
     struct job *job = t->job;
@@ -401,7 +413,7 @@ static void task_send(struct task *t)
     }
     free(omit);
     bridge_secret_free(signing);
-    if (rc == 0)
+    if (rc == 0 && gate)
         gate_prepare(w, &t->gate, b, FLOW_DEFAULT_ROUTE, job, &c.tc);
     render_ctx_clear(&c);
     if (rc == RENDER_TOO_LARGE) {
@@ -418,9 +430,31 @@ static void task_send(struct task *t)
         task_finish_now(t, "failed", err);
         return;
     }
+    if (!gate) {
+        task_start(t);
+        return;
+    }
     /* Rendered and not filtered: the attempt starts when flow control lets it. */
     task_gating++;
     gate_enter(&t->gate, task_on_gate, t);
+}
+
+static void task_send(struct task *t)
+{
+    const struct bridge *b = t->bridge;
+    /* A job that will only be parked (its bridge paused, its circuit open) is not rendered
+     * first: a backlog for a failing destination then costs little more than the move.
+     * Not when the filter decides (it needs the rendering context), nor with a rate limit
+     * (its key is a template). */
+    if ((b->filter == NULL || t->job->attempts > 0) &&
+        gate_would_wait(t->w, b, FLOW_DEFAULT_ROUTE)) {
+        gate_prepare(t->w, &t->gate, b, FLOW_DEFAULT_ROUTE, t->job, NULL);
+        t->unrendered = true;
+        task_gating++;
+        gate_enter(&t->gate, task_on_gate, t);
+        return;
+    }
+    task_render(t, true);
 }
 
 /* Start the attempt rendered by task_send. */

@@ -448,7 +448,7 @@ const char flow_lua_stats[] =
     "    local base = string.sub(rest, 1, bar - 1) .. ':' .. string.sub(rest, bar + 1)\n"
     "    if kind == 'c' then\n"
     "      c = c + redis.call('LLEN', prefix .. 'flow:wait:' .. base .. ':concurrency')\n"
-    "    else\n"
+    "    elseif kind == 'k' then\n"
     "      k = k + redis.call('LLEN', prefix .. 'flow:wait:' .. base .. ':circuit')\n"
     "    end\n"
     "  end\n"

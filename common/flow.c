@@ -401,11 +401,12 @@ const char flow_lua_sweep[] =
     "    local h = prefix .. 'flow:route:' .. base\n"
     "    if kind == 'f' then\n"
     /* Parked for fairness: the worker that parked them takes them back as its slots free;
-     * this only makes sure they move when it is gone (a worker that takes one and parks it
-     * again takes the list over), a few a second so that it does not churn with it. */
+     * this moves them back to the queue when no worker has taken one for 5 s (it is gone),
+     * not sooner, so as not to churn with it. */
     "      list = prefix .. 'flow:wait:' .. base .. ':fair'\n"
-    "      if redis.call('LLEN', KEYS[3]) == 0 then move(list, 10, 'RIGHT')\n"
-    "      else move(list, 1, 'RIGHT') end\n"
+    "      if now - tonumber(redis.call('HGET', h, 'fair_pulled') or '0') > 5000 then\n"
+    "        move(list, batch, 'LEFT')\n"
+    "      end\n"
     "    elseif kind == 'c' then\n"
     "      list = prefix .. 'flow:wait:' .. base .. ':concurrency'\n"
     "      local z = prefix .. 'flow:conc:' .. base\n"
@@ -463,6 +464,15 @@ const char flow_lua_fair_park[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
                                   "return 1\n";
 
 const char flow_lua_fair_pull[] =
-    "local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
-    "if not id then return {} end\n"
-    "return {id, redis.call('HGETALL', ARGV[1] .. 'job:' .. id)}\n";
+    FLOW_LUA_NOW "redis.call('HSET', KEYS[3], 'fair_pulled', now)\n"
+                 "local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
+                 "if not id then return {} end\n"
+                 "return {id, redis.call('HGETALL', ARGV[1] .. 'job:' .. id)}\n";
+
+const char flow_lua_fair_release[] = "local n = 0\n"
+                                     "while n < 100000 do\n"
+                                     "  if not redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', "
+                                     "'LEFT') then break end\n"
+                                     "  n = n + 1\n"
+                                     "end\n"
+                                     "return n\n";

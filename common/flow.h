@@ -118,7 +118,12 @@ extern const char flow_lua_stats[];
 extern const char flow_lua_fair_park[];
 
 /* Take the oldest parked job of a fair list into an in-flight list: {} or {id, {job hash
- * pairs}}. KEYS: fair list, inflight. ARGV: prefix. */
+ * pairs}}, noting the time in the route hash (the sweep leaves a list alone while its
+ * worker takes from it). KEYS: fair list, inflight, route hash. ARGV: prefix. */
 extern const char flow_lua_fair_pull[];
+
+/* Put a fair list back on the queue, in order, behind what is there (a worker stopping).
+ * KEYS: fair list, ready. Returns the number moved. */
+extern const char flow_lua_fair_release[];
 
 #endif

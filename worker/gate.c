@@ -202,14 +202,16 @@ static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
 /* Take one job parked for fairness of route `rt` back into this worker. */
 static void gate_pull(struct worker *w, struct gate_route *rt)
 {
-    char fair[QUEUE_KEY_LEN];
+    char fair[QUEUE_KEY_LEN], hash[QUEUE_KEY_LEN];
     const char *fp[] = {w->keys.prefix, "flow:wait:", rt->bridge_id, ":", rt->route, ":fair", NULL};
+    const char *hp[] = {w->keys.prefix, "flow:route:", rt->bridge_id, ":", rt->route, NULL};
     gate_join(fair, sizeof(fair), fp);
+    gate_join(hash, sizeof(hash), hp);
     struct gate_pull *p = xcalloc(1, sizeof(*p));
     p->w = w;
     p->rt = rt;
-    if (rconn_cmd(w->cmd, gate_on_pulled, p, "EVAL %s 2 %s %s %s", flow_lua_fair_pull, fair,
-                  w->inflight_key, w->keys.prefix) != 0) {
+    if (rconn_cmd(w->cmd, gate_on_pulled, p, "EVAL %s 3 %s %s %s %s", flow_lua_fair_pull, fair,
+                  w->inflight_key, hash, w->keys.prefix) != 0) {
         free(p); /* the sweep moves them */
         return;
     }
@@ -646,6 +648,59 @@ int gate_start(struct worker *w)
     return 0;
 }
 
+/* The routes, once no ticket points at them any more. */
+static void gate_routes_free(void)
+{
+    while (gs.routes != NULL) {
+        struct gate_route *r = gs.routes;
+        gs.routes = r->next;
+        free(r);
+    }
+}
+
+void gate_release_all(struct worker *w)
+{
+    bool any = false;
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        any = any || r->parked;
+    if (!any) {
+        gate_routes_free();
+        return;
+    }
+    struct timeval tv = {2, 0};
+    char err[HB_ERR_LEN];
+    redisContext *c = rconn_connect_blocking(&w->cfg.redis, tv, err, sizeof(err));
+    if (c == NULL) {
+        log_kv(LOG_WARN,
+               "release parked jobs: redis unreachable; another worker's sweep returns them",
+               "error", err, NULL);
+        gate_routes_free();
+        return;
+    }
+    long long n = 0;
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next) {
+        if (!r->parked)
+            continue;
+        char fair[QUEUE_KEY_LEN];
+        const char *fp[] = {w->keys.prefix, "flow:wait:", r->bridge_id, ":",
+                            r->route,       ":fair",      NULL};
+        gate_join(fair, sizeof(fair), fp);
+        redisReply *rep =
+            redisCommand(c, "EVAL %s 2 %s %s", flow_lua_fair_release, fair, w->keys.ready);
+        if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+            n += rep->integer;
+        if (rep != NULL)
+            freeReplyObject(rep);
+    }
+    redisFree(c);
+    gate_routes_free();
+    if (n > 0) {
+        char ns[24];
+        snprintf(ns, sizeof(ns), "%lld", n);
+        log_kv(LOG_INFO, "put jobs parked for fairness back on the queue", "jobs", ns, NULL);
+    }
+}
+
 void gate_stop(void)
 {
     if (gs.sweep != NULL)
@@ -653,9 +708,4 @@ void gate_stop(void)
     if (gs.renew != NULL)
         event_free(gs.renew);
     gs.sweep = gs.renew = NULL;
-    while (gs.routes != NULL) {
-        struct gate_route *r = gs.routes;
-        gs.routes = r->next;
-        free(r);
-    }
 }

@@ -93,6 +93,11 @@ void gate_ticket_clear(struct gate_ticket *g);
 /* Fairness pulls on their way (they count against --concurrency like jobs in flight). */
 int gate_pulling(void);
 
+/* Put the jobs this worker parked for fairness back on the queue (at shutdown, after
+ * task_cancel_all and fetch_release_all; blocks on a short-lived connection like it), and
+ * free what fairness kept. */
+void gate_release_all(struct worker *w);
+
 /* The sweep and lease renewal timers. */
 int gate_start(struct worker *w);
 void gate_stop(void);

@@ -256,6 +256,7 @@ int main(int argc, char **argv)
     rconn_free(w->block);
     rconn_free(w->cmd);
     fetch_release_all(w);
+    gate_release_all(w);
     log_kv(LOG_INFO, "worker stopped", "worker", w->id, NULL);
     status = started ? 0 : 1;
 

@@ -279,3 +279,30 @@ def test_flow_circuit_opens_probes_and_closes(env):
           and 'hookbridge_circuit_transitions_total{transition="closed"} 1' in m,
           "metrics count the transitions:\n%s"
           % "\n".join(l for l in m.splitlines() if "circuit" in l))
+
+
+@meta(est=15, timeout=90)
+def test_flow_fairness_slow_route_does_not_starve_instant(env):
+    """One worker at --concurrency 4: a backlog for a destination answering after 3 s,
+    queued first, takes at most half the slots while the other route's events wait."""
+    env.start_ingress()
+    slow = env.sink(always(200, delay=3.0))
+    fast = env.sink()
+    bs = env.create_bridge(outbound_url=slow.url("/slow"), retries=0)
+    bf = env.create_bridge(outbound_url=fast.url("/fast"), retries=0)
+    slow_ids = env.send_many(bs, 20)
+    fast_ids = [env.send(bf) for _ in range(10)]
+    t0 = time.time()
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "4"})
+    env.wait_events(fast_ids, {"delivered"}, timeout=30)
+    took = time.time() - t0
+    t_fast_done = max(q.t_start for q in fast.requests)
+    # each slow request lasts 3 s: those started before the last instant one are all held
+    held = len([q for q in slow.requests if q.t_start <= t_fast_done])
+    env.note("10 instant events behind 20 slow ones: delivered in %.1fs; slow requests held "
+             "meanwhile %d; slow peak in flight %d" % (took, held, slow.max_inflight))
+    check(held <= 2, "the slow route held %d of 4 slots while others waited" % held)
+    slow.wait_for(lambda s: s.max_inflight >= 3, 20, "the slow route alone using more slots")
+    check(took < 3.0, "instant events waited %.1fs behind the slow route" % took)
+    # alone, the slow route may use every slot
+    env.wait_events(slow_ids, {"delivered"}, timeout=60)

@@ -341,6 +341,7 @@ static const struct {
     {"auth", NULL, set_auth},
     {"schema", set_schema, NULL},
     {"active", set_active, NULL},
+    {"deliveries", set_ignored, NULL},
     {"id", set_ignored, NULL},
     {"endpoint", set_ignored, NULL},
     {"inbound_url", set_ignored, NULL},
@@ -609,6 +610,7 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
     source_to_json(b, o);
     cJSON_AddBoolToObject(o, "active", b->active);
+    cJSON_AddStringToObject(o, "deliveries", b->paused ? "paused" : "running");
     clock_iso8601(b->created_ms, iso);
     cJSON_AddStringToObject(o, "created_at", iso);
     clock_iso8601(b->updated_ms, iso);
@@ -629,6 +631,8 @@ char *bridge_to_store(const struct bridge *b)
     cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
     source_to_json(b, o);
     cJSON_AddBoolToObject(o, "active", b->active);
+    if (b->paused)
+        cJSON_AddBoolToObject(o, "paused", true);
     /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
     cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
     cJSON_AddNumberToObject(o, "updated_ms", (double)b->updated_ms);
@@ -763,6 +767,7 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         }
         b->active = cJSON_IsTrue(v);
     }
+    b->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused"));
     if (!store_json_field(o, "auth", true, &b->auth)) {
         bad = "auth";
         goto out_free;

@@ -38,6 +38,7 @@ struct bridge {
     cJSON *schema;  /* JSON Schema the inbound body must pass; NULL for none */
     cJSON *sources; /* response, challenge, dedup, split (common/source.h); NULL: none */
     bool active;
+    bool paused; /* deliveries paused (POST /api/bridges/{id}/pause); common/flow.h */
     int64_t created_ms;
     int64_t updated_ms;
 };

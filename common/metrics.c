@@ -139,6 +139,9 @@ char *metrics_render(const char *const *strs, size_t n, const struct metrics_que
     metrics_printf(&b, "# HELP hookbridge_delivery_attempts_total Delivery attempts by result.\n"
                        "# TYPE hookbridge_delivery_attempts_total counter\n");
     metrics_labelled(&b, strs, n, "attempts", "hookbridge_delivery_attempts_total", "result");
+    metrics_printf(&b, "# HELP hookbridge_circuit_transitions_total Circuit breakers opened and "
+                       "closed.\n# TYPE hookbridge_circuit_transitions_total counter\n");
+    metrics_labelled(&b, strs, n, "circuit", "hookbridge_circuit_transitions_total", "transition");
     metrics_histogram(&b, strs, n, "latency", "hookbridge_delivery_latency_seconds",
                       "Time from accepting an event to its delivery.");
     metrics_histogram(&b, strs, n, "response", "hookbridge_destination_response_seconds",

@@ -11,6 +11,7 @@
 #include "bridge.h"
 #include "destcfg.h"
 #include "filter.h"
+#include "flow.h"
 #include "template.h"
 #include "text.h"
 #include "xalloc.h"
@@ -62,8 +63,7 @@ void route_copy(struct route *dst, const struct route *src)
     dst->filter = dup_or_null(src->filter);
     dst->signing_secret = strdup_or_null(src->signing_secret);
     dst->notify_url = strdup_or_null(src->notify_url);
-    dst->rate_limit = dup_or_null(src->rate_limit);
-    dst->circuit = dup_or_null(src->circuit);
+    dst->flow = dup_or_null(src->flow);
     dst->oauth2 = dup_or_null(src->oauth2);
     dst->email = dup_or_null(src->email);
     dst->tls = dup_or_null(src->tls);
@@ -88,8 +88,7 @@ void route_clear(struct route *r)
     free(r->retry_delays);
     free(r->signing_secret);
     free(r->notify_url);
-    cJSON_Delete(r->rate_limit);
-    cJSON_Delete(r->circuit);
+    cJSON_Delete(r->flow);
     cJSON_Delete(r->oauth2);
     cJSON_Delete(r->email);
     cJSON_Delete(r->tls);
@@ -405,6 +404,28 @@ static int set_email(struct route *r, const cJSON *v, const unsigned char *key, 
     return destcfg_set("email", &r->email, v, key, err, errlen);
 }
 
+/* Flow control, checked in common/flow.c and kept together in r->flow. */
+static int set_rate_limit(struct route *r, const cJSON *v, const unsigned char *key, char *err,
+                          size_t errlen)
+{
+    (void)key;
+    return flow_set_rate_limit(&r->flow, v, err, errlen);
+}
+
+static int set_max_concurrency(struct route *r, const cJSON *v, const unsigned char *key, char *err,
+                               size_t errlen)
+{
+    (void)key;
+    return flow_set_max_concurrency(&r->flow, v, err, errlen);
+}
+
+static int set_circuit(struct route *r, const cJSON *v, const unsigned char *key, char *err,
+                       size_t errlen)
+{
+    (void)key;
+    return flow_set_circuit(&r->flow, v, err, errlen);
+}
+
 static int set_oauth2(struct route *r, const cJSON *v, const unsigned char *key, char *err,
                       size_t errlen)
 {
@@ -434,6 +455,9 @@ static const struct {
     {"tls", set_tls},
     {"email", set_email},
     {"oauth2", set_oauth2},
+    {"rate_limit", set_rate_limit},
+    {"max_concurrency", set_max_concurrency},
+    {"circuit", set_circuit},
 };
 
 /* The JSON members other modules add, written and read as they are, and only when set. */
@@ -441,8 +465,6 @@ static const struct {
     const char *name;
     size_t offset;
 } route_json_members[] = {
-    {"rate_limit", offsetof(struct route, rate_limit)},
-    {"circuit", offsetof(struct route, circuit)},
     {"oauth2", offsetof(struct route, oauth2)},
     {"email", offsetof(struct route, email)},
     {"tls", offsetof(struct route, tls)},
@@ -578,8 +600,11 @@ void route_put(const struct route *r, cJSON *o, bool api)
         else
             cJSON_AddItemToObject(o, name, cJSON_Duplicate(v, true));
     }
-    if (r->max_concurrency > 0)
-        cJSON_AddNumberToObject(o, "max_concurrency", (double)r->max_concurrency);
+    /* The API shows every flow field with its default; the row keeps what was given. */
+    if (api)
+        flow_to_api(r->flow, o);
+    else if (r->flow != NULL)
+        cJSON_AddItemToObject(o, "flow", cJSON_Duplicate(r->flow, true));
 }
 
 /* A number member as long; absent gives `def`, anything else but a whole number fails. */
@@ -703,8 +728,8 @@ int route_load(struct route *r, const cJSON *o, const char **bad)
             return -1;
         }
     }
-    if (!load_num(o, "max_concurrency", 0, &r->max_concurrency)) {
-        *bad = "max_concurrency";
+    if (!load_json(o, "flow", true, &r->flow)) {
+        *bad = "flow";
         return -1;
     }
     return 0;

@@ -35,14 +35,13 @@ struct route {
     long timeout_ms;
     char *signing_secret; /* sealed "whsec_…"; NULL when requests are unsigned */
     char *notify_url;     /* POSTed to when a delivery fails for good; NULL for none */
-    /* Fields checked by other modules (flow control, destinations): the checked JSON as
-     * given, NULL when absent. */
-    cJSON *rate_limit;
-    cJSON *circuit;
+    /* Fields checked by other modules: the destination settings (common/destcfg.h) as
+     * checked JSON, NULL when absent; and flow control (common/flow.h): one object holding
+     * the rate_limit, max_concurrency and circuit given, NULL when none was. */
     cJSON *oauth2;
     cJSON *email;
     cJSON *tls;
-    long max_concurrency; /* 0 when unset */
+    cJSON *flow;
 };
 
 /* Set every field of `r` to its default, named `name`. */

@@ -15,6 +15,7 @@
 #include "bridge.h"
 #include "clock.h"
 #include "evwriter.h"
+#include "flow.h"
 #include "hb.h"
 #include "http.h"
 #include "ids.h"
@@ -335,6 +336,67 @@ out:
     bridge_free(b);
 }
 
+/* A pause or resume waiting for Redis. */
+struct bridges_pause {
+    struct ingress *in;
+    struct httpd_req *req;
+    char id[HB_ID_LEN];
+    bool pause;
+};
+
+/*
+ * The workers' gate reads the paused set in Redis (common/flow.h); the bridge row keeps the
+ * same state for the API. Redis first: a pause answered 200 holds from the next attempt on.
+ * A resume only takes the bridge out of the set: the workers' sweep releases its parked
+ * jobs in order, a batch at a time, so neither Redis nor this loop stalls on a big backlog.
+ */
+static void bridges_on_pause(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct bridges_pause *p = priv;
+    redisReply *reply = r;
+    char err[HB_ERR_LEN];
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        httpd_reply_header(p->req, "Retry-After", "5");
+        httpd_reply_json_error(p->req, 503, "queue_unavailable",
+                               "the queue is unavailable; retry later");
+        free(p);
+        return;
+    }
+    struct bridge *b = bridges_load(p->in, p->req, p->id);
+    if (b != NULL) {
+        b->paused = p->pause;
+        if (bridges_save(p->in, b, false, err) != 0) {
+            bridges_internal(p->req, "pause bridge", err);
+        } else {
+            log_kv(LOG_INFO, p->pause ? "bridge deliveries paused" : "bridge deliveries resumed",
+                   "bridge_id", p->id, NULL);
+            bridges_reply(p->in, p->req, 200, b);
+        }
+    }
+    bridge_free(b);
+    free(p);
+}
+
+/* POST /api/bridges/{id}/pause and /resume. */
+static void bridges_pause(struct ingress *in, struct httpd_req *req, const char *id, bool pause)
+{
+    struct bridge *b = bridges_load(in, req, id);
+    if (b == NULL)
+        return;
+    bridge_free(b);
+    char key[QUEUE_KEY_LEN];
+    flow_key_paused_set(in->keys.prefix, key, sizeof(key));
+    struct bridges_pause *p = xcalloc(1, sizeof(*p));
+    p->in = in;
+    p->req = req;
+    p->pause = pause;
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    if (rconn_cmd(in->redis, bridges_on_pause, p, "%s %s %s", pause ? "SADD" : "SREM", key, id) !=
+        0)
+        bridges_on_pause(NULL, NULL, p);
+}
+
 /* Rows marked per SQLite statement; between batches the loop serves other requests. */
 #define BRIDGES_ABORT_ROWS 2000
 
@@ -470,6 +532,12 @@ static void bridges_abort(struct ingress *in, struct httpd_req *req, const char 
         return;
     /* Deactivate before deleting, so no new event arrives while the pending ones are being
      * aborted; its senders get 503 and retry, then 404 once it is gone. */
+    if (delete_after && b->paused) {
+        /* Its parked jobs are released, to be recorded aborted: the bridge is gone. */
+        char key[QUEUE_KEY_LEN];
+        flow_key_paused_set(in->keys.prefix, key, sizeof(key));
+        rconn_cmd(in->redis, NULL, NULL, "SREM %s %s", key, id);
+    }
     if (delete_after && b->active) {
         b->active = false;
         if (bridges_save(in, b, false, err) != 0)
@@ -520,6 +588,13 @@ void admin_bridges_handle(struct ingress *in, struct httpd_req *req, const char 
             bridges_method_not_allowed(req, "POST");
         else
             bridges_set_active(in, req, id, strcmp(segs[2], "activate") == 0);
+        return;
+    }
+    if (nseg == 3 && (strcmp(segs[2], "pause") == 0 || strcmp(segs[2], "resume") == 0)) {
+        if (strcmp(cmd, "POST") != 0)
+            bridges_method_not_allowed(req, "POST");
+        else
+            bridges_pause(in, req, id, strcmp(segs[2], "pause") == 0);
         return;
     }
     if (nseg == 3 && strcmp(segs[2], "abort") == 0) {

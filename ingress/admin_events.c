@@ -454,9 +454,64 @@ static void events_send(struct ingress *in, struct httpd_req *req, const char *i
     free(json);
 }
 
+static bool events_is_pending(const char *status, bool abort);
+
+/* A GET waiting for what its job waits for. */
+struct events_waiting {
+    struct httpd_req *req;
+    cJSON *ev;
+    char *json;
+};
+
+/* The event as loaded, with "waiting" (and next_attempt_at, when the wait has an end) from
+ * its job's hash: what flow control holds it for (common/flow.h). */
+static void events_on_waiting(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct events_waiting *w = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING) {
+        cJSON_AddStringToObject(w->ev, "waiting", reply->element[0]->str);
+        const redisReply *until = reply->element[1];
+        int64_t ms = until->type == REDIS_REPLY_STRING ? strtoll(until->str, NULL, 10) : 0;
+        if (ms > 0) {
+            char iso[CLOCK_ISO_LEN];
+            clock_iso8601(ms, iso);
+            cJSON_ReplaceItemInObjectCaseSensitive(w->ev, "next_attempt_at",
+                                                   cJSON_CreateString(iso));
+        }
+        http_reply_json(w->req, 200, w->ev);
+    } else {
+        httpd_reply(w->req, 200, "application/json", w->json, strlen(w->json));
+    }
+    cJSON_Delete(w->ev);
+    free(w->json);
+    free(w);
+}
+
+static void events_send_live(struct ingress *in, struct httpd_req *req, const char *id, char *json)
+{
+    cJSON *ev = cJSON_Parse(json);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(ev, "status");
+    if (!cJSON_IsString(st) || !events_is_pending(st->valuestring, true)) {
+        cJSON_Delete(ev);
+        events_send(in, req, id, json);
+        return;
+    }
+    char key[QUEUE_KEY_LEN];
+    queue_key_job(&in->keys, id, key, sizeof(key));
+    struct events_waiting *w = xcalloc(1, sizeof(*w));
+    w->req = req;
+    w->ev = ev;
+    w->json = json;
+    if (rconn_cmd(in->redis, events_on_waiting, w, "HMGET %s waiting wait_until", key) != 0)
+        events_on_waiting(NULL, NULL, w);
+}
+
 static void events_get(struct ingress *in, struct httpd_req *req, const char *id)
 {
-    events_load(in, req, id, events_send);
+    events_load(in, req, id, events_send_live);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include "admin.h"
 
 #include "clock.h"
+#include "flow.h"
 #include "hb.h"
 #include "http.h"
 #include "log.h"
@@ -72,13 +73,14 @@ static void stats_count(const char *status, int64_t count, void *arg)
     cJSON_SetNumberValue(total, total->valuedouble + (double)count);
 }
 
+static void stats_on_waiting(redisAsyncContext *ac, void *r, void *priv);
+
 /* The worker list (id and heartbeat age of each worker heard from in the last
  * QUEUE_HEARTBEAT_TTL_MS), then the totals from the store, then the answer. */
 static void stats_on_workers(redisAsyncContext *ac, void *r, void *priv)
 {
     struct stats_req *s = priv;
     redisReply *reply = r;
-    char err[HB_ERR_LEN];
     (void)ac;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         stats_reply_unavailable(s->req);
@@ -99,6 +101,36 @@ static void stats_on_workers(redisAsyncContext *ac, void *r, void *priv)
         cJSON_AddNumberToObject(w, "heartbeat_age_ms", (double)(now > beat ? now - beat : 0));
         cJSON_AddItemToArray(list, w);
     }
+    char waits[QUEUE_KEY_LEN], rlw[QUEUE_KEY_LEN];
+    flow_key_waits(s->in->keys.prefix, waits, sizeof(waits));
+    flow_key_rl_waiting(s->in->keys.prefix, rlw, sizeof(rlw));
+    if (rconn_cmd(s->in->redis, stats_on_waiting, s, "EVAL %s 2 %s %s %s", flow_lua_stats, waits,
+                  rlw, s->in->keys.prefix) != 0)
+        stats_on_waiting(NULL, NULL, s);
+    return;
+out:
+    cJSON_Delete(s->answer);
+    free(s);
+}
+
+/* How many jobs wait, and for what (common/flow.h), then the totals and the answer. */
+static void stats_on_waiting(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct stats_req *s = priv;
+    redisReply *reply = r;
+    char err[HB_ERR_LEN];
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+        stats_reply_unavailable(s->req);
+        goto out;
+    }
+    static const char *const why[] = {"paused", "rate_limit", "concurrency", "circuit"};
+    cJSON *waiting = cJSON_AddObjectToObject(s->answer, "waiting");
+    for (size_t i = 0; i < 4; i++)
+        cJSON_AddNumberToObject(waiting, why[i],
+                                reply->element[i]->type == REDIS_REPLY_INTEGER
+                                    ? (double)reply->element[i]->integer
+                                    : 0);
     cJSON *events = cJSON_AddObjectToObject(s->answer, "events");
     cJSON_AddNumberToObject(events, "total", 0);
     if (store_event_counts(s->in->store, stats_count, events, err) != 0) {

@@ -44,6 +44,7 @@ static struct fetch_state {
     bool fetching;      /* a fetch script is outstanding */
     bool blocking;      /* a BLMOVE is outstanding */
     bool promoting;
+    void (*idle)(struct worker *w); /* told when the ready list was found empty */
 } fs;
 
 static void fetch_arm(struct event *ev, long ms)
@@ -75,6 +76,16 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
         return;
     }
     fs.job(w, j);
+}
+
+bool fetch_idle(void)
+{
+    return fs.blocking;
+}
+
+void fetch_take_one(struct worker *w, const char *id, const redisReply *hash)
+{
+    fetch_take(w, id, hash);
 }
 
 struct fetch_single {
@@ -147,6 +158,13 @@ static void fetch_block(struct worker *w)
         return;
     }
     fs.blocking = true;
+    if (fs.idle != NULL)
+        fs.idle(w);
+}
+
+void fetch_on_idle(void (*fn)(struct worker *w))
+{
+    fs.idle = fn;
 }
 
 static void fetch_on_script(redisAsyncContext *ac, void *r, void *priv)

@@ -23,6 +23,18 @@ typedef int (*fetch_busy_fn)(void);
  * 0, or -1 when a timer cannot be made (out of memory). */
 int fetch_start(struct worker *w, fetch_job_fn job, fetch_busy_fn busy);
 
+/* Hand on one job that something else moved into this worker's in-flight list (the gate's
+ * fairness pull): `hash` is its HGETALL reply, a hiredis redisReply. */
+struct redisReply;
+void fetch_take_one(struct worker *w, const char *id, const struct redisReply *hash);
+
+/* Whether the last look found the ready list empty (a BLMOVE waits for the next id). */
+bool fetch_idle(void);
+
+/* Have `fn` called each time the ready list is found empty (the gate's fairness then lets
+ * parked routes use the free slots). */
+void fetch_on_idle(void (*fn)(struct worker *w));
+
 /* Take more jobs if there is room (called when a job is acknowledged). */
 void fetch_more(struct worker *w);
 

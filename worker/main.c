@@ -11,6 +11,7 @@
 #include "deliver.h"
 #include "evwriter.h"
 #include "fetch.h"
+#include "gate.h"
 #include "hb.h"
 #include "log.h"
 #include "metrics.h"
@@ -241,7 +242,7 @@ int main(int argc, char **argv)
     wm.retention = retention_start(w->base, w->store, w->cfg.retention_days);
     wm.sweep = sweep_start(w);
     bool started = fetch_start(w, task_run, task_active) == 0 && wm.sweep != NULL &&
-                   (w->cfg.retention_days <= 0 || wm.retention != NULL);
+                   gate_start(w) == 0 && (w->cfg.retention_days <= 0 || wm.retention != NULL);
     if (started) {
         event_base_dispatch(w->base);
     } else {
@@ -250,6 +251,7 @@ int main(int argc, char **argv)
     }
     retention_stop(wm.retention);
     sweep_stop(wm.sweep);
+    gate_stop();
 
     /* Past the deadline: abandon what is still in flight; it goes back to the queue. */
     task_cancel_all();
@@ -261,6 +263,7 @@ int main(int argc, char **argv)
     rconn_free(w->cmd);
     oauth_stop();
     fetch_release_all(w);
+    gate_release_all(w);
     log_kv(LOG_INFO, "worker stopped", "worker", w->id, NULL);
     status = started ? 0 : 1;
 

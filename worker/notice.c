@@ -88,17 +88,14 @@ char *notice_body(const struct notice_failure *f, int64_t now_ms)
     return body;
 }
 
-void notice_send(struct deliver *d, const struct notice_failure *f,
-                 const unsigned char key[CRYPTO_KEY_LEN])
+/* POST `body` (taken) to the route's notify_url, signed like its deliveries. */
+static void notice_post(struct deliver *d, const struct route *r, const char *id, char *body,
+                        const unsigned char key[CRYPTO_KEY_LEN])
 {
-    const struct route *r = f->route;
-    const char *id = f->job->id;
     char err[HB_ERR_LEN];
-    if (f->bridge == NULL || r == NULL || r->notify_url == NULL)
-        return;
     struct notice *n = xcalloc(1, sizeof(*n));
     snprintf(n->event_id, sizeof(n->event_id), "%s", id);
-    n->body = notice_body(f, clock_now_ms());
+    n->body = body;
     size_t blen = strlen(n->body);
     size_t k = 0;
     n->hdr[k++] = xstrdup("Content-Type: application/json");
@@ -131,6 +128,37 @@ void notice_send(struct deliver *d, const struct notice_failure *f,
         return;
     }
     LIST_INSERT_HEAD(&notices, n, entry);
+}
+
+void notice_send(struct deliver *d, const struct notice_failure *f,
+                 const unsigned char key[CRYPTO_KEY_LEN])
+{
+    const struct route *r = f->route;
+    if (f->bridge == NULL || r == NULL || r->notify_url == NULL)
+        return;
+    notice_post(d, r, f->job->id, notice_body(f, clock_now_ms()), key);
+}
+
+void notice_send_circuit(struct deliver *d, const struct bridge *b, const char *route,
+                         const char *type, const char *event_id, long open_seconds,
+                         const unsigned char key[CRYPTO_KEY_LEN])
+{
+    const struct route *r = b ? bridge_route(b, route) : NULL;
+    if (r == NULL || r->notify_url == NULL)
+        return;
+    char at[CLOCK_ISO_LEN];
+    clock_iso8601(clock_now_ms(), at);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", type);
+    cJSON_AddStringToObject(o, "bridge_id", b->id);
+    cJSON_AddStringToObject(o, "route", route);
+    cJSON_AddStringToObject(o, "at", at);
+    cJSON_AddStringToObject(o, "event_id", event_id);
+    if (open_seconds > 0)
+        cJSON_AddNumberToObject(o, "open_seconds", (double)open_seconds);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    notice_post(d, r, event_id, body, key);
 }
 
 void notice_cancel_all(void)

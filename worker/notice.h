@@ -40,6 +40,15 @@ void notice_send(struct deliver *d, const struct notice_failure *f,
                  const unsigned char key[CRYPTO_KEY_LEN]);
 
 /* Abandon the notices still in flight (shutdown). */
+/*
+ * POST {"type": "circuit_opened"|"circuit_closed", "bridge_id", "route", "at", "event_id"
+ * (the attempt that opened or closed it), "open_seconds" (opened only)} to the bridge's
+ * notify_url, if it has one (SPEC "Flow control").
+ */
+void notice_send_circuit(struct deliver *d, const struct bridge *b, const char *route,
+                         const char *type, const char *event_id, long open_seconds,
+                         const unsigned char key[CRYPTO_KEY_LEN]);
+
 void notice_cancel_all(void);
 
 #endif

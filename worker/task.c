@@ -22,6 +22,8 @@
 #include "evwriter.h"
 #include "fetch.h"
 #include "filter.h"
+#include "flow.h"
+#include "gate.h"
 #include "hb.h"
 #include "job.h"
 #include "log.h"
@@ -66,14 +68,20 @@ struct task {
     cJSON *done_outbound;
     int marks;                /* route writes of a fan-out not yet committed */
     struct task *prev, *next; /* requests in flight, for task_cancel_all */
+    struct gate_ticket gate;  /* flow control (worker/gate.h) */
+    bool unrendered;          /* asked flow control before rendering (task_send) */
 };
 
 static struct task *task_list;
 static int task_count;
 
+/* Jobs asking flow control whether they may start: they count against --concurrency too,
+ * so a worker takes no more jobs than it can start. */
+static int task_gating;
+
 int task_active(void)
 {
-    return task_count;
+    return task_count + task_gating + gate_pulling();
 }
 
 static void task_link(struct task *t)
@@ -99,6 +107,7 @@ static void task_unlink(struct task *t)
 
 static void task_free(struct task *t)
 {
+    gate_ticket_clear(&t->gate);
     render_request_clear(&t->rq);
     destcfg_secret_free(t->token);
     free(t->attempt_json);
@@ -353,6 +362,7 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     task_unlink(t);
     const struct route *b = t->route;
     bool ok = res->error == NULL && res->http_status >= 200 && res->http_status < 300;
+    gate_leave(&t->gate, ok);
     t->due_ms = 0;
     t->http_attempt = true;
     t->succeeded = ok;
@@ -555,8 +565,38 @@ static void task_send_mail(struct task *t, struct render_ctx *c)
     }
 }
 
-/* Render, sign and send one attempt; any failure before the network ends the event. */
-static void task_send(struct task *t)
+static void task_start(struct task *t);
+static void task_render(struct task *t, bool gate);
+
+/* What flow control decided (worker/gate.h). */
+static void task_on_gate(void *arg, enum gate_result res)
+{
+    struct task *t = arg;
+    struct worker *w = t->w;
+    task_gating--;
+    if (res == GATE_GO) {
+        if (t->unrendered) {
+            /* Let in before rendering (task_send): render now, and start. */
+            t->unrendered = false;
+            task_render(t, false);
+            return;
+        }
+        task_start(t);
+        return;
+    }
+    /* It waits in Redis now (GATE_WAIT), or stays in the in-flight list to be put back at
+     * shutdown (GATE_STOP): either way nothing is recorded and no attempt counted. */
+    w->held--;
+    task_free(t);
+    fetch_more(w);
+}
+
+/*
+ * Render, sign and send one attempt; any failure before the network ends the event. With
+ * `gate`, flow control is asked once the request is rendered; without, it let the job in
+ * already.
+ */
+static void task_render(struct task *t, bool gate)
 {
     struct worker *w = t->w;
     struct job *job = t->job;
@@ -605,6 +645,8 @@ static void task_send(struct task *t)
     }
     free(omit);
     bridge_secret_free(signing);
+    if (rc == 0 && gate)
+        gate_prepare(w, &t->gate, t->bridge, b, job, &c.tc);
     render_ctx_clear(&c);
     if (rc == RENDER_TOO_LARGE) {
         /* The attempt records one fixed code, so that clients can match on it; the log
@@ -620,7 +662,39 @@ static void task_send(struct task *t)
         task_finish_now(t, EVENT_STATUS_FAILED, err);
         return;
     }
+    if (!gate) {
+        task_start(t);
+        return;
+    }
+    /* Rendered and not filtered: the attempt starts when flow control lets it. */
+    task_gating++;
+    gate_enter(&t->gate, task_on_gate, t);
+}
 
+static void task_send(struct task *t)
+{
+    const struct bridge *b = t->bridge;
+    const struct route *r = t->route;
+    /* A job that will only be parked (its bridge paused, its circuit open) is not rendered
+     * first: a backlog for a failing destination then costs little more than the move.
+     * Not when the filter decides (it needs the rendering context), nor with a rate limit
+     * (its key is a template), nor for an e-mail route (rendered and sent in one step). */
+    if (r->email == NULL && (r->filter == NULL || t->job->attempts > 0) &&
+        gate_would_wait(t->w, b, r)) {
+        gate_prepare(t->w, &t->gate, b, r, t->job, NULL);
+        t->unrendered = true;
+        task_gating++;
+        gate_enter(&t->gate, task_on_gate, t);
+        return;
+    }
+    task_render(t, true);
+}
+
+/* Start the attempt rendered by task_render: for an oauth2 route once its token is known. */
+static void task_start(struct task *t)
+{
+    struct worker *w = t->w;
+    const struct route *b = t->route;
     task_link(t);
     if (b->oauth2 != NULL) {
         oauth_token(w, t->bridge, b, NULL, task_on_token, t);

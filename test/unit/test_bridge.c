@@ -631,11 +631,36 @@ static void test_patch_back_api_shape(void **state)
 }
 
 static const char *const api_keys[] = {
-    "id",      "name",       "endpoint",      "inbound_url", "outbound_url", "method",
-    "headers", "payload",    "delay_seconds", "retries",     "retry_delays", "timeout_ms",
-    "env",     "auth",       "schema",        "filter",      "notify_url",   "signing_secret",
-    "active",  "created_at", "updated_at",    "response",    "challenge",    "dedup",
+    "id",
+    "name",
+    "endpoint",
+    "inbound_url",
+    "outbound_url",
+    "method",
+    "headers",
+    "payload",
+    "delay_seconds",
+    "retries",
+    "retry_delays",
+    "timeout_ms",
+    "env",
+    "auth",
+    "schema",
+    "filter",
+    "notify_url",
+    "signing_secret",
+    "active",
+    "created_at",
+    "updated_at",
+    "response",
+    "challenge",
+    "dedup",
     "split",
+    /* flow control (common/flow.c) */
+    "rate_limit",
+    "max_concurrency",
+    "circuit",
+    "deliveries",
 };
 
 static void test_to_api(void **state)

@@ -1,0 +1,308 @@
+"""Flow control (issue 14, SPEC "Flow control"): rate_limit, max_concurrency, circuit,
+pause/resume, and what an event shows while it waits. Real Redis, real workers, real sinks
+that count arrivals per window and requests in flight."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+from harness import REPO, check, expect_error, meta
+from sink import Reply, always
+
+
+def sliding_max(times, window):
+    """The most arrivals in any window of `window` seconds (closed on the left)."""
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+@meta(est=5)
+def test_flow_fields_validated_and_shown(env):
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/x")
+    check(b["deliveries"] == "running", "a new bridge shows deliveries running: %r" % b)
+    check(b["circuit"] == {"failures": 10, "open_seconds": 60},
+          "circuit is on by default: %r" % b.get("circuit"))
+    check(b["rate_limit"] is None and b["max_concurrency"] is None, "no limits by default")
+    bad = [
+        ({"rate_limit": {"requests": 0, "per_seconds": 60}}, "rate_limit"),
+        ({"rate_limit": {"requests": 5}}, "rate_limit"),
+        ({"rate_limit": {"requests": 5, "per_seconds": 1, "key": "${nope.x}"}}, "rate_limit"),
+        ({"rate_limit": {"requests": 5, "per_seconds": 1, "burst": 3}}, "rate_limit"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_concurrency": "3"}, "max_concurrency"),
+        ({"circuit": {"failures": 0}}, "circuit"),
+        ({"circuit": {"open_seconds": 1.5}}, "circuit"),
+        ({"circuit": 5}, "circuit"),
+    ]
+    for body, field in bad:
+        r = env.api("PATCH", "/api/bridges/" + b["id"], body)
+        expect_error(r, 400, "invalid_bridge", "PATCH %r" % body)
+        check(r.json().get("field") == field, "PATCH %r: field %r, expected %r"
+              % (body, r.json().get("field"), field))
+    r = env.api("PATCH", "/api/bridges/" + b["id"], {
+        "rate_limit": {"requests": 60, "per_seconds": 60, "key": "xero:${headers.x-tenant}"},
+        "max_concurrency": 5, "circuit": {"failures": 3}})
+    check(r.status == 200, "valid flow fields: %r" % r)
+    got = r.json()
+    check(got["rate_limit"] == {"requests": 60, "per_seconds": 60,
+                                "key": "xero:${headers.x-tenant}"}, "rate_limit %r" % got)
+    check(got["max_concurrency"] == 5, "max_concurrency %r" % got)
+    check(got["circuit"] == {"failures": 3, "open_seconds": 60}, "circuit %r" % got)
+    r = env.api("PATCH", "/api/bridges/" + b["id"], {"circuit": None, "max_concurrency": None})
+    check(r.json()["circuit"] is None and r.json()["max_concurrency"] is None,
+          "null turns them off: %r" % r.json())
+    # what a GET shows can be PATCHed back unchanged
+    r2 = env.api("PATCH", "/api/bridges/" + b["id"], r.json())
+    check(r2.status == 200, "PATCH of a GET's answer: %r" % r2)
+    r = env.api("POST", "/api/bridges/" + b["id"] + "/pause")
+    check(r.status == 200 and r.json()["deliveries"] == "paused", "pause: %r" % r)
+    check(env.api("GET", "/api/bridges/" + b["id"]).json()["deliveries"] == "paused",
+          "GET shows paused")
+    r = env.api("POST", "/api/bridges/" + b["id"] + "/resume")
+    check(r.status == 200 and r.json()["deliveries"] == "running", "resume: %r" % r)
+    r = env.api("GET", "/api/bridges/" + b["id"] + "/pause")
+    check(r.status == 405, "GET /pause: %r" % r)
+    r = env.api("POST", "/api/bridges/brg_01HZZZZZZZZZZZZZZZZZZZZZZZ/pause")
+    check(r.status == 404, "pause of an unknown bridge: %r" % r)
+
+
+@meta(est=15, timeout=90)
+def test_flow_pause_resume_in_order(env):
+    env.start_ingress()
+    sink = env.sink()
+    b = env.create_bridge(outbound_url=sink.url("/p"), retries=0)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "1"})
+    r = env.api("POST", "/api/bridges/" + b["id"] + "/pause")
+    check(r.status == 200, "pause: %r" % r)
+    ids = [env.send(b, body=('{"n":%d}' % i).encode()) for i in range(20)]
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        n = env.redis.client("LLEN", "hb:flow:wait:%s:paused" % b["id"])
+        if n == 20:
+            break
+        time.sleep(0.1)
+    check(n == 20, "20 jobs parked in hb:flow:wait:{bridge}:paused, found %r" % n)
+    time.sleep(1.0)
+    check(len(sink.requests) == 0, "paused: %d requests reached the sink" % len(sink.requests))
+    for eid in (ids[0], ids[-1]):
+        ev = env.event(eid)
+        check(ev["status"] == "queued", "a paused event stays queued: %r" % ev["status"])
+        check(ev.get("waiting") == "paused", "event shows waiting paused: %r" % ev.get("waiting"))
+        check(ev["attempts"] == [], "no attempt while paused: %r" % ev["attempts"])
+    st = env.api("GET", "/api/stats").json()
+    check(st.get("waiting", {}).get("paused") == 20, "/api/stats waiting: %r" % st.get("waiting"))
+    e = dict(os.environ, HOOKBRIDGE_REDIS_URL=env.redis.url)
+    out = subprocess.run([os.path.join(REPO, "scripts", "inspect")], env=e, capture_output=True,
+                         text=True, timeout=30)
+    check(out.returncode == 0 and "paused: 20" in out.stdout and b["id"] in out.stdout,
+          "scripts/inspect shows the paused backlog:\n%s%s" % (out.stdout, out.stderr))
+    r = env.api("POST", "/api/bridges/" + b["id"] + "/resume")
+    check(r.status == 200 and r.json()["deliveries"] == "running", "resume: %r" % r)
+    env.wait_events(ids, {"delivered"}, timeout=30)
+    order = [q.event_id for q in sink.requests]
+    check(order == ids, "resume releases in order: got %s, sent %s" % (order, ids))
+    ev = env.event(ids[0])
+    check(len(ev["attempts"]) == 1 and "waiting" not in ev, "one attempt, no wait: %r" % ev)
+
+
+@meta(est=25, timeout=120, weight=2)
+def test_flow_rate_limit_across_two_workers(env):
+    env.start_ingress()
+    sink = env.sink()
+    per, n_req, total = 2, 5, 25
+    b = env.create_bridge(outbound_url=sink.url("/rl"),
+                          rate_limit={"requests": n_req, "per_seconds": per})
+    ids = env.send_many(b, total)
+    t0 = time.time()
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "16"})
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "16"})
+    # while the backlog waits, its events say why and until when
+    time.sleep(1.0)
+    seen = None
+    for eid in ids:
+        ev = env.event(eid)
+        if ev.get("waiting") == "rate_limit":
+            seen = ev
+            break
+    check(seen is not None, "some event shows waiting rate_limit")
+    check(seen["status"] in ("queued", "scheduled") and seen["next_attempt_at"],
+          "a rate-limited event stays queued/scheduled with next_attempt_at: %r" % seen)
+    check(seen["attempts"] == [], "waiting is not an attempt: %r" % seen["attempts"])
+    env.wait_events(ids, {"delivered"}, timeout=60)
+    elapsed = time.time() - t0
+    times = [q.t_start for q in sink.requests]
+    check(len(times) == total, "%d requests for %d events (no extra attempts)"
+          % (len(times), total))
+    worst = sliding_max(times, per)
+    t_min = min(times)
+    env.note("starts: %s" % " ".join("%.2f" % (t - t_min) for t in sorted(times)))
+    env.note("%d events at %d/%ds: all delivered in %.1fs, busiest %ds window %d"
+             % (total, n_req, per, elapsed, per, worst))
+    check(worst <= n_req, "a %ds window saw %d starts, limit %d" % (per, worst, n_req))
+    span = max(times) - min(times)
+    ideal = (total / n_req - 1) * per
+    check(span >= ideal - 0.5, "the backlog is spread over the windows: span %.1fs, "
+          "expected about %.1fs" % (span, ideal))
+    check(span <= ideal + 4, "no long stall: span %.1fs for an ideal %.1fs" % (span, ideal))
+    for eid in ids[:3]:
+        ev = env.event(eid)
+        check(len(ev["attempts"]) == 1, "one attempt each: %r" % ev["attempts"])
+    # a second route (another bridge) is not slowed by this backlog
+    sink2 = env.sink()
+    b2 = env.create_bridge(outbound_url=sink2.url("/other"))
+    ids = env.send_many(b, 20)
+    t1 = time.time()
+    other = [env.send(b2) for _ in range(5)]
+    env.wait_events(other, {"delivered"}, timeout=10)
+    check(time.time() - t1 < 3, "other bridge delivered in %.1fs behind a rate-limited backlog"
+          % (time.time() - t1))
+
+
+@meta(est=20, timeout=120, weight=2)
+def test_flow_max_concurrency_across_two_workers(env):
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.4))
+    b = env.create_bridge(outbound_url=sink.url("/c"), max_concurrency=3)
+    ids = env.send_many(b, 30)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "16"})
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "16"})
+    seen_wait = False
+    deadline = time.time() + 5
+    while time.time() < deadline and not seen_wait:
+        st = env.api("GET", "/api/stats").json()
+        seen_wait = st.get("waiting", {}).get("concurrency", 0) > 0
+        time.sleep(0.1)
+    check(seen_wait, "/api/stats shows jobs waiting for concurrency")
+    env.wait_events(ids, {"delivered"}, timeout=60)
+    env.note("max in flight at the sink: %d (limit 3)" % sink.max_inflight)
+    check(sink.max_inflight <= 3, "%d in flight at once, max_concurrency 3" % sink.max_inflight)
+    check(sink.max_inflight == 3, "the limit is used: peak %d" % sink.max_inflight)
+    check(len(sink.requests) == 30, "one attempt each: %d requests" % len(sink.requests))
+
+
+@meta(est=40, timeout=120, weight=2)
+def test_flow_concurrency_lease_released_after_sigkill(env):
+    env.start_ingress()
+    hang = threading.Event()
+
+    def responder(req):
+        if req.index == 0:
+            hang.wait(60)  # the first request never gets an answer from this sink
+        return Reply(200)
+
+    sink = env.sink(responder)
+    b = env.create_bridge(outbound_url=sink.url("/k"), max_concurrency=1, timeout_ms=120000,
+                          circuit=None)
+    first = env.send(b)
+    w1 = env.start_worker()
+    sink.wait_requests(1, 20)
+    second = env.send(b)
+    w2 = env.start_worker()
+    time.sleep(1.0)
+    check(len(sink.requests) == 1, "the second waits for the only slot")
+    check(env.event(second).get("waiting") == "concurrency",
+          "the second shows waiting concurrency: %r" % env.event(second))
+    w1.kill()
+    t0 = time.time()
+    env.wait_event(second, {"delivered"}, timeout=35)
+    took = time.time() - t0
+    env.note("slot of a SIGKILLed worker came back after %.1fs" % took)
+    check(took <= 30, "lease released %.1fs after SIGKILL, expected within 30 s" % took)
+    hang.set()
+    env.wait_event(first, {"delivered"}, timeout=60)
+    del w2
+
+
+@meta(est=30, timeout=120)
+def test_flow_circuit_opens_probes_and_closes(env):
+    env.start_ingress()
+    notices = env.sink()
+    state = {"fail": True}
+
+    def responder(req):
+        return Reply(500) if state["fail"] else Reply(200)
+
+    sink = env.sink(responder)
+    b = env.create_bridge(outbound_url=sink.url("/cb"), retries=5, retry_delays=[1],
+                          circuit={"failures": 3, "open_seconds": 3},
+                          notify_url=notices.url("/notify"))
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "1"})
+    ids = [env.send(b) for _ in range(3)]
+    sink.wait_requests(3, 15)
+    notices.wait_for(lambda s: len(s.requests) >= 1, 10, "a circuit_opened notice")
+    t_open = time.time()
+    opened = json.loads(notices.requests[0].body)
+    check(opened["type"] == "circuit_opened" and opened["bridge_id"] == b["id"]
+          and opened["route"] == "default", "opened notice: %r" % opened)
+    more = env.send(b)
+    time.sleep(1.0)
+    ev = env.event(more)
+    check(ev.get("waiting") == "circuit", "an event waits for the circuit: %r" % ev)
+    check(ev["attempts"] == [], "waiting while open is not an attempt: %r" % ev["attempts"])
+    check(len(sink.requests) == 3, "no call while open: %d" % len(sink.requests))
+    # the probe comes after open_seconds and fails: open again, with a second notice
+    sink.wait_requests(4, 10)
+    t_probe = sink.requests[3].t_start
+    check(t_probe - t_open >= 2.5, "probe %.1fs after opening, open_seconds 3"
+          % (t_probe - t_open))
+    time.sleep(0.5)
+    check(len(sink.requests) == 4, "one probe only: %d requests" % len(sink.requests))
+    notices.wait_for(lambda s: len(s.requests) >= 2, 10, "a second circuit_opened")
+    check(json.loads(notices.requests[1].body)["type"] == "circuit_opened", "reopened")
+    state["fail"] = False
+    t_reopen = time.time()
+    notices.wait_for(lambda s: len(s.requests) >= 3, 15, "a circuit_closed notice")
+    closed = json.loads(notices.requests[2].body)
+    check(closed["type"] == "circuit_closed", "closed notice: %r" % closed)
+    check(time.time() - t_reopen >= 1.5, "the next probe waited open_seconds again")
+    env.wait_events(ids + [more], {"delivered"}, timeout=30)
+    # every attempt made was a real call: waiting added none
+    made = sum(len(env.event(e)["attempts"]) for e in ids + [more])
+    check(made == len(sink.requests), "%d attempts recorded, %d calls at the sink"
+          % (made, len(sink.requests)))
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        m = env.api("GET", "/metrics", token=None).text
+        if 'transition="closed"} 1' in m:
+            break
+        time.sleep(0.2)
+    m = env.api("GET", "/metrics", token=None).text
+    check('hookbridge_circuit_transitions_total{transition="opened"} 2' in m
+          and 'hookbridge_circuit_transitions_total{transition="closed"} 1' in m,
+          "metrics count the transitions:\n%s"
+          % "\n".join(l for l in m.splitlines() if "circuit" in l))
+
+
+@meta(est=15, timeout=90)
+def test_flow_fairness_slow_route_does_not_starve_instant(env):
+    """One worker at --concurrency 4: a backlog for a destination answering after 3 s,
+    queued first, takes at most half the slots while the other route's events wait."""
+    env.start_ingress()
+    slow = env.sink(always(200, delay=3.0))
+    fast = env.sink()
+    bs = env.create_bridge(outbound_url=slow.url("/slow"), retries=0)
+    bf = env.create_bridge(outbound_url=fast.url("/fast"), retries=0)
+    slow_ids = env.send_many(bs, 20)
+    fast_ids = [env.send(bf) for _ in range(10)]
+    t0 = time.time()
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "4"})
+    env.wait_events(fast_ids, {"delivered"}, timeout=30)
+    took = time.time() - t0
+    t_fast_done = max(q.t_start for q in fast.requests)
+    # each slow request lasts 3 s: those started before the last instant one are all held
+    held = len([q for q in slow.requests if q.t_start <= t_fast_done])
+    env.note("10 instant events behind 20 slow ones: delivered in %.1fs; slow requests held "
+             "meanwhile %d; slow peak in flight %d" % (took, held, slow.max_inflight))
+    check(held <= 2, "the slow route held %d of 4 slots while others waited" % held)
+    slow.wait_for(lambda s: s.max_inflight >= 3, 20, "the slow route alone using more slots")
+    check(took < 3.0, "instant events waited %.1fs behind the slow route" % took)
+    # alone, the slow route may use every slot
+    env.wait_events(slow_ids, {"delivered"}, timeout=60)

@@ -1,0 +1,718 @@
+/*
+ * gate.c - flow control before and after each attempt (see gate.h and common/flow.h).
+ */
+#include "gate.h"
+
+#include "bridge.h"
+#include "dynbuf.h"
+#include "clock.h"
+#include "fetch.h"
+#include "flow.h"
+#include "hb.h"
+#include "job.h"
+#include "log.h"
+#include "metrics.h"
+#include "notice.h"
+#include "rconn.h"
+#include "route.h"
+#include "store.h"
+#include "template.h"
+#include "worker.h"
+#include "xalloc.h"
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GATE_SWEEP_MS 1000
+#define GATE_RENEW_MS 5000
+#define GATE_SWEEP_BATCH 500
+/* A probe's hold on a half-open circuit outlives its request by this much. */
+#define GATE_PROBE_SLACK_MS 5000
+/* A route whose circuit showed no failure counted is trusted that long without asking
+ * Redis (when it has no rate limit or concurrency limit and its bridge is not paused). */
+#define GATE_CLEAN_MS 1000
+/* A route whose attempts average under this is fast: it frees its slots at once, and is
+ * not held to its share (parking it would only cost Redis calls). */
+#define GATE_FAST_MS 100
+#define GATE_FAST_SAMPLES 8
+
+/* A route this worker has seen, for fairness. Never freed before gate_stop: there are as
+ * many as routes, and tickets point at them. */
+struct gate_route {
+    char bridge_id[64], route[72];
+    int active;          /* its jobs between the gate and the end of their attempt */
+    bool parked;         /* this worker parked some of its jobs for fairness */
+    int64_t clean_until; /* mono ms: its circuit had nothing counted when last asked */
+    int64_t open_until;  /* mono ms: its circuit was open until then when last heard of */
+    long avg_ms;         /* moving average of its attempts' durations */
+    int samples;
+    struct gate_route *next;
+};
+
+static struct gate_state {
+    struct worker *w;
+    struct event *sweep, *renew;
+    bool sweeping;
+    struct gate_ticket *leases; /* tickets holding a lease */
+    struct gate_route *routes;
+    int pulling; /* fairness pulls out to Redis */
+} gs;
+
+int gate_pulling(void)
+{
+    return gs.pulling;
+}
+
+/* Slots of --concurrency not taken by jobs in the gate or in flight, nor promised to pulls. */
+static long gate_room(const struct worker *w)
+{
+    long room = w->cfg.concurrency - gs.pulling;
+    for (const struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        room -= r->active;
+    return room;
+}
+
+static struct gate_route *gate_route_get(const char *bridge_id, const char *route)
+{
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        if (strcmp(r->bridge_id, bridge_id) == 0 && strcmp(r->route, route) == 0)
+            return r;
+    struct gate_route *r = xcalloc(1, sizeof(*r));
+    snprintf(r->bridge_id, sizeof(r->bridge_id), "%s", bridge_id);
+    snprintf(r->route, sizeof(r->route), "%s", route);
+    r->next = gs.routes;
+    gs.routes = r;
+    return r;
+}
+
+static long gate_fair_share(const struct worker *w)
+{
+    return w->cfg.concurrency / 2 > 0 ? w->cfg.concurrency / 2 : 1;
+}
+
+/* Whether route `rt` may take no more of this worker's slots now (see gate.h). */
+static bool gate_route_capped(const struct gate_route *rt, const struct worker *w)
+{
+    bool fast = rt->samples >= GATE_FAST_SAMPLES && rt->avg_ms < GATE_FAST_MS;
+    return rt->active >= gate_fair_share(w) && !fetch_idle() && !fast;
+}
+
+static void gate_arm(struct event *ev, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(ev, &tv);
+}
+
+static void gate_lease_link(struct gate_ticket *g)
+{
+    g->leased = true;
+    g->prev = NULL;
+    g->next = gs.leases;
+    if (gs.leases)
+        gs.leases->prev = g;
+    gs.leases = g;
+}
+
+static void gate_lease_unlink(struct gate_ticket *g)
+{
+    if (!g->leased)
+        return;
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        gs.leases = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    g->prev = g->next = NULL;
+    g->leased = false;
+}
+
+/* The strings of `parts` (NULL-ended) joined into `out`, cut to fit: key names are short
+ * (checked bridge ids and route names), and snprintf's truncation warnings do not know. */
+static void gate_join(char *out, size_t outlen, const char *const *parts)
+{
+    size_t n = 0;
+    for (size_t i = 0; parts[i] != NULL && outlen > 0; i++) {
+        size_t l = strlen(parts[i]);
+        if (l > outlen - 1 - n)
+            l = outlen - 1 - n;
+        memcpy(out + n, parts[i], l);
+        n += l;
+    }
+    if (outlen > 0)
+        out[n] = '\0';
+}
+
+/* "{prefix}flow:{what}:{bridge}:{route}{tail}" */
+static void gate_route_key(const struct gate_ticket *g, const char *what, const char *tail,
+                           char *out, size_t outlen)
+{
+    const char *parts[] = {g->w->keys.prefix, "flow:", what, ":", g->bridge_id, ":",
+                           g->route,          tail,    NULL};
+    gate_join(out, outlen, parts);
+}
+
+static void gate_send(struct gate_ticket *g);
+
+static void gate_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gate_send(arg);
+}
+
+/* Try again in `ms` (a start a moment early, or Redis away); the job stays in flight. */
+static void gate_later(struct gate_ticket *g, long ms)
+{
+    if (g->timer == NULL)
+        g->timer = evtimer_new(g->w->base, gate_on_timer, g);
+    if (g->timer == NULL) {
+        g->cb(g->arg, GATE_STOP);
+        return;
+    }
+    gate_arm(g->timer, ms);
+}
+
+struct gate_pull {
+    struct worker *w;
+    struct gate_route *rt;
+};
+
+static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gate_pull *p = priv;
+    redisReply *reply = r;
+    (void)ac;
+    gs.pulling--;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len < HB_ID_LEN) {
+        char id[HB_ID_LEN];
+        memcpy(id, reply->element[0]->str, reply->element[0]->len);
+        id[reply->element[0]->len] = '\0';
+        if (!p->w->stopping)
+            fetch_take_one(p->w, id, reply->element[1]);
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
+        p->rt->parked = false; /* none left: the sweep or another worker took them */
+    }
+    free(p);
+}
+
+/* Take one job parked for fairness of route `rt` back into this worker. */
+static void gate_pull(struct worker *w, struct gate_route *rt)
+{
+    char fair[QUEUE_KEY_LEN], hash[QUEUE_KEY_LEN];
+    const char *fp[] = {w->keys.prefix, "flow:wait:", rt->bridge_id, ":", rt->route, ":fair", NULL};
+    const char *hp[] = {w->keys.prefix, "flow:route:", rt->bridge_id, ":", rt->route, NULL};
+    gate_join(fair, sizeof(fair), fp);
+    gate_join(hash, sizeof(hash), hp);
+    struct gate_pull *p = xcalloc(1, sizeof(*p));
+    p->w = w;
+    p->rt = rt;
+    if (rconn_cmd(w->cmd, gate_on_pulled, p, "EVAL %s 3 %s %s %s %s", flow_lua_fair_pull, fair,
+                  w->inflight_key, hash, w->keys.prefix) != 0) {
+        free(p); /* the sweep moves them */
+        return;
+    }
+    gs.pulling++;
+}
+
+/* Nothing is queued (the ready list was empty): parked routes may use the free slots. */
+static void gate_fair_refill(struct worker *w)
+{
+    if (!fetch_idle() || w->stopping)
+        return;
+    long room = gate_room(w);
+    for (struct gate_route *r = gs.routes; r != NULL && room > 0; r = r->next) {
+        if (!r->parked)
+            continue;
+        for (long i = 0; i < room; i++)
+            gate_pull(w, r);
+        room = 0;
+    }
+}
+
+/* A job of the route is done with (its attempt ended, or it waits elsewhere now): one
+ * parked for fairness may take its place. */
+static void gate_route_release(struct gate_ticket *g)
+{
+    if (!g->in_route)
+        return;
+    g->in_route = false;
+    struct gate_route *rt = g->rt;
+    struct worker *w = g->w;
+    rt->active--;
+    if (!rt->parked || w->stopping)
+        return;
+    if (gate_route_capped(rt, w) || gate_room(w) <= 0)
+        return;
+    gate_pull(w, rt);
+    /* Nothing queued: grow into the free slots too, not only keep the count. */
+    if (fetch_idle() && gate_room(w) > 0)
+        gate_pull(w, rt);
+}
+
+static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gate_ticket *g = priv;
+    redisReply *reply = r;
+    (void)ac;
+    g->busy = false;
+    if (g->w->stopping) {
+        gate_route_release(g);
+        g->cb(g->arg, GATE_STOP);
+        return;
+    }
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+            log_kv(LOG_ERROR, "gate script failed", "event_id", g->id, "error", reply->str, NULL);
+        gate_later(g, 1000);
+        return;
+    }
+    const char *what = reply->element[0]->str;
+    long long n = reply->element[1]->type == REDIS_REPLY_INTEGER ? reply->element[1]->integer : 0;
+    if (strcmp(what, "go") == 0) {
+        g->counted = n != 0;
+        g->started_ms = clock_mono_ms();
+        if (n == 0)
+            g->rt->clean_until = g->started_ms + GATE_CLEAN_MS;
+        if (g->conf.max_concurrency > 0)
+            gate_lease_link(g);
+        g->cb(g->arg, GATE_GO);
+    } else if (strcmp(what, "hold") == 0) {
+        gate_later(g, n > 0 ? (long)n : 1);
+    } else {
+        log_kv(LOG_DEBUG, "delivery waits", "event_id", g->id, "bridge_id", g->bridge_id, "route",
+               g->route, "waiting", what, NULL);
+        if (strcmp(what, "circuit") == 0 && n > 0)
+            g->rt->open_until = clock_mono_ms() + (n - clock_now_ms());
+        gate_route_release(g);
+        g->cb(g->arg, GATE_WAIT);
+    }
+}
+
+static void gate_send(struct gate_ticket *g)
+{
+    struct worker *w = g->w;
+    if (w->stopping) {
+        gate_route_release(g);
+        g->cb(g->arg, GATE_STOP);
+        return;
+    }
+    char job[QUEUE_KEY_LEN], paused[QUEUE_KEY_LEN], waits[QUEUE_KEY_LEN], hash[QUEUE_KEY_LEN],
+        conc[QUEUE_KEY_LEN], cwait[QUEUE_KEY_LEN], kwait[QUEUE_KEY_LEN], pwait[QUEUE_KEY_LEN],
+        rl[QUEUE_KEY_LEN + 16], rls[QUEUE_KEY_LEN + 32], rlw[QUEUE_KEY_LEN];
+    queue_key_job(&w->keys, g->event_id, job, sizeof(job));
+    flow_key_paused_set(w->keys.prefix, paused, sizeof(paused));
+    flow_key_waits(w->keys.prefix, waits, sizeof(waits));
+    flow_key_rl_waiting(w->keys.prefix, rlw, sizeof(rlw));
+    gate_route_key(g, "route", "", hash, sizeof(hash));
+    gate_route_key(g, "conc", "", conc, sizeof(conc));
+    gate_route_key(g, "wait", ":concurrency", cwait, sizeof(cwait));
+    gate_route_key(g, "wait", ":circuit", kwait, sizeof(kwait));
+    const char *pp[] = {w->keys.prefix, "flow:wait:", g->bridge_id, ":paused", NULL};
+    const char *rp[] = {w->keys.prefix, "flow:rl:", g->rl_key, NULL};
+    const char *sp[] = {w->keys.prefix, "flow:rl:", g->rl_key, ":started", NULL};
+    gate_join(pwait, sizeof(pwait), pp);
+    gate_join(rl, sizeof(rl), rp);
+    gate_join(rls, sizeof(rls), sp);
+    char a5[24], a6[24], a7[24], a8[24], a9[24], a10[24];
+    snprintf(a5, sizeof(a5), "%ld", g->conf.max_concurrency);
+    snprintf(a6, sizeof(a6), "%ld", g->conf.cb_failures);
+    snprintf(a7, sizeof(a7), "%ld", g->conf.cb_open_seconds * 1000);
+    snprintf(a8, sizeof(a8), "%ld", g->conf.rl_requests);
+    /* Starts are spaced by the window plus a small margin (2 %, at most 250 ms): the
+     * destination counts arrivals, which a network and a loaded host shift by some
+     * milliseconds, and a window that is exact here would be one over there. */
+    long per_ms = g->conf.rl_per_seconds * 1000;
+    long margin = per_ms / 50 < 250 ? per_ms / 50 : 250;
+    snprintf(a9, sizeof(a9), "%ld", per_ms + margin);
+    snprintf(a10, sizeof(a10), "%ld", g->probe_ms);
+    if (rconn_cmd(w->cmd, gate_on_reply, g,
+                  "EVAL %s 13 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
+                  flow_lua_gate, job, w->inflight_key, w->keys.scheduled, paused, waits, hash, conc,
+                  cwait, kwait, pwait, rl, rls, rlw, g->id, g->bridge_id, g->route, g->member, a5,
+                  a6, a7, a8, a9, a10) != 0) {
+        gate_later(g, 1000);
+        return;
+    }
+    g->busy = true;
+}
+
+static void gate_on_fair_parked(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gate_ticket *g = priv;
+    redisReply *reply = r;
+    (void)ac;
+    g->busy = false;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        g->rt->parked = true;
+        g->cb(g->arg, GATE_WAIT);
+        return;
+    }
+    /* Not parked: it is still in flight here, and goes through the gate after all. */
+    g->rt->active++;
+    g->in_route = true;
+    gate_send(g);
+}
+
+/* Park a job of a route over its share for fairness (see gate.h). */
+static void gate_fair_park(struct gate_ticket *g)
+{
+    struct worker *w = g->w;
+    char fair[QUEUE_KEY_LEN], waits[QUEUE_KEY_LEN], tag[160];
+    gate_route_key(g, "wait", ":fair", fair, sizeof(fair));
+    flow_key_waits(w->keys.prefix, waits, sizeof(waits));
+    const char *tp[] = {"f|", g->bridge_id, "|", g->route, NULL};
+    gate_join(tag, sizeof(tag), tp);
+    if (rconn_cmd(w->cmd, gate_on_fair_parked, g, "EVAL %s 3 %s %s %s %s %s", flow_lua_fair_park,
+                  w->inflight_key, fair, waits, g->id, tag) != 0) {
+        g->rt->active++;
+        g->in_route = true;
+        gate_send(g);
+        return;
+    }
+    g->busy = true;
+}
+
+void gate_prepare(struct worker *w, struct gate_ticket *g, const struct bridge *b,
+                  const struct route *r, const struct job *j, const struct tmpl_ctx *tc)
+{
+    const char *route = r->name;
+    g->w = w;
+    flow_conf_clear(&g->conf);
+    flow_conf_read(r->flow, &g->conf);
+    /* What waits and comes back is the queue entry (one per route of a bridge with
+     * routes); the job hash is the event's. */
+    job_entry(j, g->id);
+    snprintf(g->event_id, sizeof(g->event_id), "%s", j->id);
+    const char *mp[] = {w->id, "|", g->id, NULL};
+    snprintf(g->bridge_id, sizeof(g->bridge_id), "%s", b->id);
+    snprintf(g->route, sizeof(g->route), "%s", route);
+    gate_join(g->member, sizeof(g->member), mp);
+    g->rt = gate_route_get(b->id, route);
+    g->probe_ms = r->timeout_ms + GATE_PROBE_SLACK_MS;
+    g->paused = b->paused;
+    /* The default budget is the route's own; a key template shares one between routes and
+     * bridges. A key that cannot be rendered falls back to the route's own budget. */
+    const char *kp[] = {b->id, ":", route, NULL};
+    gate_join(g->rl_key, sizeof(g->rl_key), kp);
+    if (g->conf.rl_requests > 0 && g->conf.rl_key != NULL && tc != NULL) {
+        char err[HB_ERR_LEN];
+        char *k = tmpl_render_text(g->conf.rl_key, tc, TMPL_TEXT, err, sizeof(err));
+        if (k != NULL && k[0] != '\0' && strlen(k) < sizeof(g->rl_key))
+            snprintf(g->rl_key, sizeof(g->rl_key), "%s", k);
+        else
+            log_kv(LOG_WARN, "rate_limit key not rendered; the route's own budget applies",
+                   "event_id", j->id, "bridge_id", b->id, "error", k ? "too long or empty" : err,
+                   NULL);
+        free(k);
+    }
+}
+
+bool gate_would_wait(struct worker *w, const struct bridge *b, const struct route *r)
+{
+    (void)w;
+    const char *route = r->name;
+    struct flow_conf c;
+    flow_conf_read(r->flow, &c);
+    /* A rate limit key is rendered: such jobs ask once rendered. */
+    bool keyed = c.rl_requests > 0 && c.rl_key != NULL;
+    bool simple = c.rl_requests == 0 && c.max_concurrency == 0 && c.cb_failures > 0;
+    flow_conf_clear(&c);
+    if (keyed)
+        return false;
+    if (b->paused)
+        return true;
+    return simple && clock_mono_ms() < gate_route_get(b->id, route)->open_until;
+}
+
+void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg)
+{
+    g->cb = cb;
+    g->arg = arg;
+    struct worker *w = g->w;
+    struct gate_route *rt = g->rt;
+    if (gate_route_capped(rt, w) && !w->stopping) {
+        gate_fair_park(g);
+        return;
+    }
+    rt->active++;
+    g->in_route = true;
+    /* Nothing to ask Redis: no limit, not paused, and the circuit had nothing counted a
+     * moment ago. The common case then costs no call (a circuit another worker opened is
+     * seen within GATE_CLEAN_MS). */
+    int64_t now = clock_mono_ms();
+    if (!g->paused && g->conf.rl_requests == 0 && g->conf.max_concurrency == 0 &&
+        (g->conf.cb_failures == 0 || now < rt->clean_until) && !w->stopping) {
+        g->counted = false;
+        g->started_ms = now;
+        g->cb(g->arg, GATE_GO);
+        return;
+    }
+    /* Straight on: answers come back in the order asked, so jobs pass (or park) in the
+     * order they were taken. `cb` may run inside this call when the worker is stopping. */
+    gate_send(g);
+}
+
+/* An attempt's outcome counted; the circuit may have opened or closed. */
+struct gate_done {
+    struct worker *w;
+    char id[JOB_ENTRY_LEN], event_id[HB_ID_LEN], bridge_id[64], route[72];
+    long open_seconds;
+};
+
+static void gate_on_done(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gate_done *d = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING || reply->len == 0) {
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+            log_kv(LOG_ERROR, "gate done script failed", "event_id", d->id, "error", reply->str,
+                   NULL);
+        free(d);
+        return;
+    }
+    bool opened = strcmp(reply->str, "opened") == 0;
+    struct gate_route *rt = gate_route_get(d->bridge_id, d->route);
+    rt->clean_until = 0;
+    rt->open_until = opened ? clock_mono_ms() + d->open_seconds * 1000 : 0;
+    const char *type = opened ? "circuit_opened" : "circuit_closed";
+    log_kv(opened ? LOG_WARN : LOG_INFO, opened ? "circuit opened" : "circuit closed", "bridge_id",
+           d->bridge_id, "route", d->route, "event_id", d->event_id, NULL);
+    char field[METRICS_FIELD_LEN];
+    snprintf(field, sizeof(field), "circuit|%s", opened ? "opened" : "closed");
+    metrics_add(d->w->metrics, field, 1);
+    /* The notice goes to the bridge as it is now (its notify_url may have changed). */
+    char err[HB_ERR_LEN];
+    char *json = NULL;
+    struct bridge *b = NULL;
+    if (store_bridge_get(d->w->store, d->bridge_id, &json, err) == 0 &&
+        bridge_from_store(json, &b, err, sizeof(err)) == 0)
+        notice_send_circuit(d->w->deliver, b, d->route, type, d->event_id,
+                            opened ? d->open_seconds : 0, d->w->cfg.secret_key);
+    bridge_free(b);
+    free(json);
+    free(d);
+}
+
+void gate_leave(struct gate_ticket *g, bool ok)
+{
+    struct worker *w = g->w;
+    if (w == NULL)
+        return;
+    struct gate_route *rt = g->rt;
+    if (rt != NULL && g->in_route) {
+        long d = (long)(clock_mono_ms() - g->started_ms);
+        rt->avg_ms = rt->samples == 0 ? d : (rt->avg_ms * 7 + d) / 8;
+        if (rt->samples < GATE_FAST_SAMPLES)
+            rt->samples++;
+        if (!ok)
+            rt->clean_until = 0;
+    }
+    gate_route_release(g);
+    bool leased = g->leased;
+    gate_lease_unlink(g);
+    /* A success on a route with no failure counted changes nothing in Redis: the common
+     * case costs no call. (A failure counted by another worker since this attempt passed
+     * the gate is then not reset by it: the count is "consecutive" to within that.) */
+    if (!leased && (g->conf.cb_failures == 0 || (ok && !g->counted)))
+        return;
+    char hash[QUEUE_KEY_LEN], conc[QUEUE_KEY_LEN], cwait[QUEUE_KEY_LEN], kwait[QUEUE_KEY_LEN],
+        waits[QUEUE_KEY_LEN], a3[24], a4[24];
+    gate_route_key(g, "route", "", hash, sizeof(hash));
+    gate_route_key(g, "conc", "", conc, sizeof(conc));
+    gate_route_key(g, "wait", ":concurrency", cwait, sizeof(cwait));
+    gate_route_key(g, "wait", ":circuit", kwait, sizeof(kwait));
+    flow_key_waits(w->keys.prefix, waits, sizeof(waits));
+    snprintf(a3, sizeof(a3), "%ld", g->conf.cb_failures);
+    snprintf(a4, sizeof(a4), "%ld", g->conf.cb_open_seconds * 1000);
+    struct gate_done *d = xcalloc(1, sizeof(*d));
+    d->w = w;
+    snprintf(d->id, sizeof(d->id), "%s", g->id);
+    snprintf(d->event_id, sizeof(d->event_id), "%s", g->event_id);
+    snprintf(d->bridge_id, sizeof(d->bridge_id), "%s", g->bridge_id);
+    snprintf(d->route, sizeof(d->route), "%s", g->route);
+    d->open_seconds = g->conf.cb_open_seconds;
+    if (rconn_cmd(w->cmd, gate_on_done, d, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s",
+                  flow_lua_done, hash, conc, cwait, kwait, w->keys.ready, waits,
+                  leased ? g->member : "", ok ? "1" : "0", a3, a4, g->id, w->keys.prefix) != 0)
+        free(d); /* the lease expires by itself; the circuit misses one count */
+}
+
+void gate_ticket_clear(struct gate_ticket *g)
+{
+    if (g->in_route) {
+        g->rt->active--;
+        g->in_route = false;
+    }
+    gate_lease_unlink(g);
+    if (g->timer != NULL)
+        event_free(g->timer);
+    g->timer = NULL;
+    flow_conf_clear(&g->conf);
+}
+
+/* ---- sweep and renewal ---- */
+
+static void gate_on_swept(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    gs.sweeping = false;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_ERROR, "flow sweep script failed", "error", reply->str, NULL);
+    /* A full batch (a big paused backlog being released): go again at once, a batch a
+     * call, so Redis serves everyone else between batches. */
+    bool more =
+        reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer >= GATE_SWEEP_BATCH;
+    if (gs.w != NULL && !gs.w->stopping && gs.sweep != NULL)
+        gate_arm(gs.sweep, more ? 0 : GATE_SWEEP_MS);
+}
+
+static void gate_on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    gate_fair_refill(w);
+    if (gs.sweeping)
+        return;
+    char waits[QUEUE_KEY_LEN], paused[QUEUE_KEY_LEN], batch[16];
+    flow_key_waits(w->keys.prefix, waits, sizeof(waits));
+    flow_key_paused_set(w->keys.prefix, paused, sizeof(paused));
+    snprintf(batch, sizeof(batch), "%d", GATE_SWEEP_BATCH);
+    if (rconn_cmd(w->cmd, gate_on_swept, NULL, "EVAL %s 3 %s %s %s %s %s", flow_lua_sweep, waits,
+                  paused, w->keys.ready, w->keys.prefix, batch) != 0) {
+        gate_arm(gs.sweep, GATE_SWEEP_MS);
+        return;
+    }
+    gs.sweeping = true;
+}
+
+static void gate_on_renew_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_ERROR, "lease renewal failed", "error", reply->str, NULL);
+}
+
+static void gate_on_renew(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    size_t n = 0;
+    for (struct gate_ticket *g = gs.leases; g != NULL; g = g->next)
+        n++;
+    if (n > 0) {
+        /* EVAL script 0 then zset, member pairs. */
+        size_t argc = 3 + 2 * n;
+        const char **argv = xcalloc(argc, sizeof(*argv));
+        size_t *lens = xcalloc(argc, sizeof(*lens));
+        char **keys = xcalloc(n, sizeof(*keys));
+        argv[0] = "EVAL";
+        argv[1] = flow_lua_renew;
+        argv[2] = "0";
+        size_t i = 0;
+        for (struct gate_ticket *g = gs.leases; g != NULL; g = g->next, i++) {
+            keys[i] = xcalloc(1, QUEUE_KEY_LEN);
+            gate_route_key(g, "conc", "", keys[i], QUEUE_KEY_LEN);
+            argv[3 + 2 * i] = keys[i];
+            argv[4 + 2 * i] = g->member;
+        }
+        for (size_t k = 0; k < argc; k++)
+            lens[k] = strlen(argv[k]);
+        rconn_argv(w->cmd, gate_on_renew_reply, NULL, (int)argc, argv, lens);
+        for (i = 0; i < n; i++)
+            free(keys[i]);
+        free(keys);
+        free(lens);
+        free(argv);
+    }
+    gate_arm(gs.renew, GATE_RENEW_MS);
+}
+
+int gate_start(struct worker *w)
+{
+    gs.w = w;
+    fetch_on_idle(gate_fair_refill);
+    gs.sweep = evtimer_new(w->base, gate_on_sweep, w);
+    gs.renew = evtimer_new(w->base, gate_on_renew, w);
+    if (gs.sweep == NULL || gs.renew == NULL) {
+        gate_stop();
+        return -1;
+    }
+    gate_arm(gs.sweep, GATE_SWEEP_MS);
+    gate_arm(gs.renew, GATE_RENEW_MS);
+    return 0;
+}
+
+/* The routes, once no ticket points at them any more. */
+static void gate_routes_free(void)
+{
+    while (gs.routes != NULL) {
+        struct gate_route *r = gs.routes;
+        gs.routes = r->next;
+        free(r);
+    }
+}
+
+void gate_release_all(struct worker *w)
+{
+    bool any = false;
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        any = any || r->parked;
+    if (!any) {
+        gate_routes_free();
+        return;
+    }
+    struct timeval tv = {2, 0};
+    char err[HB_ERR_LEN];
+    redisContext *c = rconn_connect_blocking(&w->cfg.redis, tv, err, sizeof(err));
+    if (c == NULL) {
+        log_kv(LOG_WARN,
+               "release parked jobs: redis unreachable; another worker's sweep returns them",
+               "error", err, NULL);
+        gate_routes_free();
+        return;
+    }
+    long long n = 0;
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next) {
+        if (!r->parked)
+            continue;
+        char fair[QUEUE_KEY_LEN];
+        const char *fp[] = {w->keys.prefix, "flow:wait:", r->bridge_id, ":",
+                            r->route,       ":fair",      NULL};
+        gate_join(fair, sizeof(fair), fp);
+        redisReply *rep =
+            redisCommand(c, "EVAL %s 2 %s %s", flow_lua_fair_release, fair, w->keys.ready);
+        if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+            n += rep->integer;
+        if (rep != NULL)
+            freeReplyObject(rep);
+    }
+    redisFree(c);
+    gate_routes_free();
+    if (n > 0) {
+        char ns[24];
+        snprintf(ns, sizeof(ns), "%lld", n);
+        log_kv(LOG_INFO, "put jobs parked for fairness back on the queue", "jobs", ns, NULL);
+    }
+}
+
+void gate_stop(void)
+{
+    if (gs.sweep != NULL)
+        event_free(gs.sweep);
+    if (gs.renew != NULL)
+        event_free(gs.renew);
+    gs.sweep = gs.renew = NULL;
+}

@@ -306,3 +306,53 @@ def test_flow_fairness_slow_route_does_not_starve_instant(env):
     check(took < 3.0, "instant events waited %.1fs behind the slow route" % took)
     # alone, the slow route may use every slot
     env.wait_events(slow_ids, {"delivered"}, timeout=60)
+
+
+@meta(est=15, timeout=90)
+def test_flow_per_route_limits_of_a_bridge_with_routes(env):
+    """Flow control is per route: a rate-limited route of a bridge with routes is spread
+    over its windows while the bridge's other route delivers at once, and each route's
+    request is made exactly once."""
+    env.start_ingress()
+    sink = env.sink()
+    per, n_req, total = 2, 3, 9
+    b = env.create_bridge(routes=[
+        {"name": "limited", "outbound_url": sink.url("/limited"),
+         "rate_limit": {"requests": n_req, "per_seconds": per}},
+        {"name": "free", "outbound_url": sink.url("/free")},
+    ])
+    check(b["routes"][0]["rate_limit"] == {"requests": n_req, "per_seconds": per},
+          "the route shows its rate_limit: %r" % b["routes"][0])
+    check("rate_limit" not in b, "no top-level flow fields on a bridge with routes: %r" % b)
+    bad = env.api("POST", "/api/bridges", {"routes": [
+        {"name": "x", "outbound_url": sink.url("/x"), "max_concurrency": 0}]})
+    expect_error(bad, 400, what="max_concurrency 0 in a route")
+    check("routes[0].max_concurrency" in bad.json().get("message", "") or
+          "routes[0].max_concurrency" in json.dumps(bad.json()), "the 400 names the route field: %r"
+          % bad.json())
+    ids = env.send_many(b, total)
+    t0 = time.time()
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "16"})
+    deadline = time.time() + 3
+    while time.time() < deadline and \
+            len([q for q in sink.requests if q.path == "/free"]) < total:
+        time.sleep(0.05)
+    free = [q.t_start for q in sink.requests if q.path == "/free"]
+    check(len(free) == total, "the free route delivered %d of %d within 3 s" % (len(free), total))
+    env.wait_events(ids, {"delivered"}, timeout=60)
+    limited = [q.t_start for q in sink.requests if q.path == "/limited"]
+    check(len(limited) == total and len(free) == total,
+          "one request per route and event: %d limited, %d free" % (len(limited), len(free)))
+    worst = sliding_max(limited, per)
+    check(worst <= n_req, "a %ds window saw %d starts on the limited route, limit %d"
+          % (per, worst, n_req))
+    span = max(limited) - min(limited)
+    ideal = (total / n_req - 1) * per
+    check(span >= ideal - 0.5, "the limited route is spread: span %.1fs, ideal %.1fs"
+          % (span, ideal))
+    env.note("free route done in %.1fs; limited route spread over %.1fs"
+             % (max(free) - t0, span))
+    ev = env.event(ids[0])
+    check(sorted(d["route"] for d in ev["deliveries"]) == ["free", "limited"] and
+          all(len(d["attempts"]) == 1 for d in ev["deliveries"]),
+          "each delivery has one attempt: %r" % ev["deliveries"])

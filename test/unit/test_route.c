@@ -43,8 +43,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.retries, 3);
     assert_int_equal(r.timeout_ms, 30000);
     assert_int_equal(r.delay_seconds, 0);
-    assert_null(r.rate_limit);
-    assert_int_equal(r.max_concurrency, 0);
+    assert_null(r.flow);
     route_clear(&r);
 }
 
@@ -119,13 +118,14 @@ static void test_secret_and_forms(void **state)
     route_put(&r, api, true);
     assert_string_equal(cJSON_GetObjectItem(api, "signing_secret")->valuestring,
                         BRIDGE_SECRET_MASK);
-    /* Fields of other modules are not shown until set. */
-    assert_null(cJSON_GetObjectItem(api, "rate_limit"));
-    assert_null(cJSON_GetObjectItem(api, "max_concurrency"));
+    /* Destination fields are not shown until set; flow fields always, with defaults. */
+    assert_null(cJSON_GetObjectItem(api, "tls"));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(api, "rate_limit")));
+    assert_true(cJSON_IsObject(cJSON_GetObjectItem(api, "circuit")));
     cJSON_Delete(api);
 
-    r.rate_limit = cJSON_Parse("{\"requests\":60,\"per_seconds\":60}");
-    r.max_concurrency = 5;
+    r.flow = cJSON_Parse("{\"rate_limit\":{\"requests\":60,\"per_seconds\":60},"
+                         "\"max_concurrency\":5}");
     cJSON *st = cJSON_CreateObject();
     route_put(&r, st, false);
     route_init(&back, "ledger");
@@ -133,12 +133,11 @@ static void test_secret_and_forms(void **state)
     assert_int_equal(route_load(&back, st, &bad), 0);
     assert_string_equal(back.signing_secret, r.signing_secret);
     assert_string_equal(back.outbound_url, "http://127.0.0.1:9/l");
-    assert_true(cJSON_Compare(back.rate_limit, r.rate_limit, true));
-    assert_int_equal(back.max_concurrency, 5);
+    assert_true(cJSON_Compare(back.flow, r.flow, true));
     route_copy(&copy, &back);
     route_clear(&back);
     assert_string_equal(copy.signing_secret, r.signing_secret);
-    assert_int_equal(copy.max_concurrency, 5);
+    assert_true(cJSON_Compare(copy.flow, r.flow, true));
     cJSON_ReplaceItemInObject(st, "retries", cJSON_CreateString("x"));
     route_init(&back, "ledger");
     assert_int_equal(route_load(&back, st, &bad), -1);

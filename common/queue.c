@@ -306,3 +306,14 @@ const char queue_lua_unrecorded[] = "local A = '0123456789ABCDEFGHJKMNPQRSTVWXYZ
                                     "  end\n"
                                     "end\n"
                                     "return {#ids, out}\n";
+
+/*
+ * Put an orphaned entry of a worker's own in-flight list back on the ready list, at the end
+ * BLMOVE takes from (it was taken first and waited longest), only if it is still there.
+ * KEYS: inflight, ready. ARGV: entry. Returns 1 when moved.
+ */
+const char queue_lua_adopt[] = "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then\n"
+                               "  redis.call('RPUSH', KEYS[2], ARGV[1])\n"
+                               "  return 1\n"
+                               "end\n"
+                               "return 0\n";

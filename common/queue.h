@@ -154,6 +154,14 @@ extern const char queue_lua_fetch[];
 extern const char queue_lua_reap[];
 
 /*
+ * A live worker's orphans: entries of its own in-flight list that it does not hold (Redis
+ * moved them there, but the reply was lost with the connection). Moves ARGV[1] from
+ * KEYS[1] (in-flight) back to the taking end of KEYS[2] (ready) if it is still in flight;
+ * returns 1 when it moved.
+ */
+extern const char queue_lua_adopt[];
+
+/*
  * Put every id of one in-flight list back on ready (a worker's own, at shutdown).
  * KEYS: inflight, ready, workers. ARGV: worker id. Returns the number moved.
  */

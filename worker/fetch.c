@@ -17,6 +17,7 @@
 #include "log.h"
 #include "queue.h"
 #include "rconn.h"
+#include "shash.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -47,6 +48,83 @@ static struct fetch_state {
     void (*idle)(struct worker *w); /* told when the ready list was found empty */
 } fs;
 
+/*
+ * The queue entries this worker holds: taken into its in-flight list and not yet let go
+ * (acknowledged, fanned out, or parked by flow control). An entry in the in-flight list
+ * that is not here is an orphan: Redis moved it (BLMOVE, the fetch script) but the reply
+ * was lost with the connection (a Redis restart or failover), so no task holds it, and
+ * since this worker keeps heartbeating no reaper ever would. fetch_adopt puts such
+ * entries back on the queue.
+ */
+#define HELD_BUCKETS 1024
+
+struct held_entry {
+    char entry[JOB_ENTRY_LEN];
+    struct held_entry *next;
+};
+
+static struct held_entry *held_table[HELD_BUCKETS];
+
+static struct held_entry **held_slot(const char *entry)
+{
+    struct held_entry **p = &held_table[shash(entry, strlen(entry)) % HELD_BUCKETS];
+    while (*p != NULL && strcmp((*p)->entry, entry) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static bool held_has(const char *entry)
+{
+    return *held_slot(entry) != NULL;
+}
+
+static void held_add(const char *entry)
+{
+    struct held_entry **p = held_slot(entry);
+    if (*p != NULL)
+        return;
+    struct held_entry *h = xcalloc(1, sizeof(*h));
+    snprintf(h->entry, sizeof(h->entry), "%s", entry);
+    *p = h;
+}
+
+void fetch_forget(const char *entry)
+{
+    struct held_entry **p = held_slot(entry);
+    struct held_entry *h = *p;
+    if (h == NULL)
+        return;
+    *p = h->next;
+    free(h);
+}
+
+/* Clear the table (at exit, once nothing is taken or let go any more). */
+static void held_clear(void)
+{
+    for (size_t i = 0; i < HELD_BUCKETS; i++) {
+        while (held_table[i] != NULL) {
+            struct held_entry *h = held_table[i];
+            held_table[i] = h->next;
+            free(h);
+        }
+    }
+}
+
+/* Orphans seen by the previous check. One is put back only when the next check, a reap
+ * period later, still finds it: a reply in transit is never that late, a lost one never
+ * comes. */
+static char **adopt_suspects;
+static size_t adopt_n;
+
+static void adopt_clear(void)
+{
+    for (size_t i = 0; i < adopt_n; i++)
+        free(adopt_suspects[i]);
+    free(adopt_suspects);
+    adopt_suspects = NULL;
+    adopt_n = 0;
+}
+
 static void fetch_arm(struct event *ev, long ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -58,6 +136,7 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
 {
     char err[HB_ERR_LEN];
     size_t n = hash ? hash->elements : 0;
+    held_add(id);
     if (n == 0) {
         /* The id had no job (deleted while queued): drop it from our list. */
         log_kv(LOG_WARN, "job data missing; dropping id", "event_id", id, NULL);
@@ -314,6 +393,54 @@ static void fetch_on_reaped(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
+static void fetch_on_adopted(redisAsyncContext *ac, void *r, void *priv)
+{
+    char *entry = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+        log_kv(LOG_WARN, "put back an in-flight job this worker did not hold (its reply was lost)",
+               "event_id", entry, NULL);
+    else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_ERROR, "adopt script failed", "error", reply->str, NULL);
+    free(entry);
+}
+
+static void fetch_on_inflight(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || w->stopping)
+        return;
+    char **next = xcalloc(reply->elements + 1, sizeof(*next));
+    size_t n = 0;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len >= JOB_ENTRY_LEN)
+            continue;
+        char entry[JOB_ENTRY_LEN];
+        memcpy(entry, e->str, e->len);
+        entry[e->len] = '\0';
+        if (held_has(entry))
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < adopt_n && !seen; k++)
+            seen = strcmp(adopt_suspects[k], entry) == 0;
+        if (!seen) {
+            next[n++] = xstrdup(entry);
+            continue;
+        }
+        char *arg = xstrdup(entry);
+        if (rconn_cmd(w->cmd, fetch_on_adopted, arg, "EVAL %s 2 %s %s %s", queue_lua_adopt,
+                      w->inflight_key, w->keys.ready, entry) != 0)
+            free(arg);
+    }
+    adopt_clear();
+    adopt_suspects = next;
+    adopt_n = n;
+}
+
 static void fetch_on_reap(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -323,6 +450,8 @@ static void fetch_on_reap(evutil_socket_t fd, short what, void *arg)
     snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
     rconn_cmd(w->cmd, fetch_on_reaped, w, "EVAL %s 2 %s %s %s %s %s", queue_lua_reap,
               w->keys.workers, w->keys.ready, w->keys.prefix, cutoff, w->id);
+    /* And this worker's own orphans (fetch_adopt): its in-flight list against what it holds. */
+    rconn_cmd(w->cmd, fetch_on_inflight, w, "LRANGE %s 0 -1", w->inflight_key);
     fetch_arm(fs.reap, FETCH_REAP_MS);
 }
 
@@ -403,8 +532,10 @@ static void fetch_on_ack(redisAsyncContext *ac, void *r, void *priv)
         res = FETCH_ACK_GONE;
     else if (strcmp(reply->str, "abort_first") == 0)
         res = FETCH_ACK_ABORT_FIRST;
-    if (res != FETCH_ACK_ABORT_FIRST)
+    if (res != FETCH_ACK_ABORT_FIRST) {
         a->w->held--;
+        fetch_forget(a->id);
+    }
     if (a->cb)
         a->cb(a->arg, res);
     struct worker *w = a->w;
@@ -460,14 +591,14 @@ static void fetch_on_fanout(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     int rc = 0;
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        /* The id stays in our in-flight list: taken again after a restart or by the
-         * reaper, and fanned out then. */
+        /* The id stays in our in-flight list, let go of here: fetch_adopt puts it back
+         * on the queue, and it is fanned out then. */
         log_kv(LOG_ERROR, "route fan-out failed", "event_id", f->id, "error",
                reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply", NULL);
         rc = -1;
-    } else {
-        f->w->held--;
     }
+    f->w->held--;
+    fetch_forget(f->id);
     f->cb(f->arg, rc);
     struct worker *w = f->w;
     free(f);
@@ -529,6 +660,8 @@ void fetch_fanout(struct worker *w, const struct job *j, const struct bridge *b,
 
 void fetch_release_all(struct worker *w)
 {
+    held_clear();
+    adopt_clear();
     struct timeval tv = {2, 0};
     char err[HB_ERR_LEN];
     redisContext *c = rconn_connect_blocking(&w->cfg.redis, tv, err, sizeof(err));

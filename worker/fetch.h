@@ -23,6 +23,10 @@ typedef int (*fetch_busy_fn)(void);
  * 0, or -1 when a timer cannot be made (out of memory). */
 int fetch_start(struct worker *w, fetch_job_fn job, fetch_busy_fn busy);
 
+/* This worker lets go of queue entry `entry` without an acknowledgement (flow control
+ * parked it in Redis): it no longer holds it, so fetch_adopt will not count it as its own. */
+void fetch_forget(const char *entry);
+
 /* Hand on one job that something else moved into this worker's in-flight list (the gate's
  * fairness pull): `hash` is its HGETALL reply, a hiredis redisReply. */
 struct redisReply;

@@ -587,6 +587,7 @@ static void task_on_gate(void *arg, enum gate_result res)
     /* It waits in Redis now (GATE_WAIT), or stays in the in-flight list to be put back at
      * shutdown (GATE_STOP): either way nothing is recorded and no attempt counted. */
     w->held--;
+    fetch_forget(t->gate.id);
     task_free(t);
     fetch_more(w);
 }

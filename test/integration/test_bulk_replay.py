@@ -23,7 +23,7 @@ def replays_of(env, bridge_id):
 @meta(est=8)
 def test_bulk_replay_refuses_bad_filters(env):
     env.start_ingress()
-    b = env.create_bridge(outbound_url=DEAD, retries=0)
+    b = env.create_bridge(outbound_url=DEAD, retries=0, circuit=None)
     expect_error(env.api("POST", "/api/events/replay", {}), 400, "filter_required",
                  "no filter at all")
     expect_error(env.api("POST", "/api/events/replay", {"dry_run": True}), 400,
@@ -83,8 +83,8 @@ def test_bulk_replay_refuses_bad_filters(env):
 @meta(est=8)
 def test_bulk_replay_skips_deleted_bridges_and_says_when_redis_fails(env):
     env.start_ingress()
-    gone = env.create_bridge(outbound_url=DEAD, retries=0)
-    kept = env.create_bridge(outbound_url=DEAD, retries=0)
+    gone = env.create_bridge(outbound_url=DEAD, retries=0, circuit=None)
+    kept = env.create_bridge(outbound_url=DEAD, retries=0, circuit=None)
     env.start_worker()
     ids = [env.send(gone), env.send(kept), env.send(gone)]
     env.wait_events(ids, ("failed",), timeout=30)
@@ -105,7 +105,7 @@ def test_bulk_replay_skips_deleted_bridges_and_says_when_redis_fails(env):
 @meta(est=40, weight=2)
 def test_bulk_replay_in_received_order_while_healthz_stays_fast(env):
     env.start_ingress()
-    dead = env.create_bridge(outbound_url=DEAD, retries=0)
+    dead = env.create_bridge(outbound_url=DEAD, retries=0, circuit=None)
     sink = env.sink()
     other = env.create_bridge(outbound_url=sink.url(), retries=0)
     env.start_worker()

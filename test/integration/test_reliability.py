@@ -253,3 +253,37 @@ def test_event_rebuilt_when_first_write_missing(env):
     check(len(ev["attempts"]) == 1 and ev["attempts"][0]["status"] == 200,
           "rebuilt event attempts: %r" % ev["attempts"])
     check(ev["outbound"] and ev["outbound"]["url"].endswith("/rebuilt"), "outbound missing")
+
+
+@meta(est=35, timeout=90)
+def test_job_whose_take_reply_was_lost_is_delivered_by_the_live_worker(env):
+    """Redis moved a job into a worker's in-flight list (BLMOVE) but the reply never reached
+    the worker (its connection dropped: a Redis restart or failover). The worker stays alive
+    and keeps heartbeating, so no reaper takes its list; it must find the orphan itself and
+    put it back, and the event must be delivered."""
+    env.start_ingress()
+    sink = env.sink(always(200))
+    b = env.create_bridge(outbound_url=sink.url("/orphan"))
+    w = env.start_worker({"HOOKBRIDGE_CONCURRENCY": "1"})
+    time.sleep(1.0)  # idle, blocked in BLMOVE on the ready list
+    r = env.redis.client
+    w.send(signal.SIGSTOP)
+    try:
+        eid = env.send(b)
+        deadline = time.time() + 5
+        inflight = []
+        while time.time() < deadline and not inflight:
+            keys = r("KEYS", "hb:queue:inflight:*")
+            inflight = [k for k in keys if r("LLEN", k) == 1]
+            time.sleep(0.05)
+        check(inflight, "Redis did not move the job into the stopped worker's in-flight list")
+        # The reply is written to the worker's socket, unread: drop the connection under it.
+        r("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        time.sleep(0.2)
+    finally:
+        w.send(signal.SIGCONT)
+    env.wait_event(eid, ("delivered",), timeout=60)
+    check(len([q for q in sink.requests if q.path == "/orphan"]) == 1,
+          "delivered once: %d requests" % len(sink.requests))
+    check("put back an in-flight job this worker did not hold" in w.text(),
+          "the worker did not log that it put the orphan back")

@@ -188,8 +188,9 @@ static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     gs.pulling--;
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len < HB_ID_LEN) {
-        char id[HB_ID_LEN];
+        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len < JOB_ENTRY_LEN) {
+        /* A queue entry: "evt_…", or "evt_…/route" for a bridge with routes. */
+        char id[JOB_ENTRY_LEN];
         memcpy(id, reply->element[0]->str, reply->element[0]->len);
         id[reply->element[0]->len] = '\0';
         if (!p->w->stopping)

@@ -13,7 +13,7 @@ COPY ingress ingress
 COPY worker worker
 COPY schemas schemas
 COPY ui ui
-COPY scripts/embed-schemas scripts/embed-ui scripts/
+COPY scripts/embed-schemas scripts/embed-ui scripts/embed-migrations scripts/
 RUN make -j2 all
 
 FROM debian:bookworm-slim

@@ -45,8 +45,8 @@ struct replay {
     struct ingress *in;
     struct httpd_req *req;
     cJSON *body; /* owns bridge_id and route */
-    /* `route` selects the events delivered through that route; each is then replayed whole,
-     * as POST /api/events/{id}/replay without ?route= does. */
+    /* `route` selects the events delivered through that route; each is then replayed to
+     * that route only, as POST /api/events/{id}/replay?route= does. */
     const char *bridge_id, *route;
     char statuses[128]; /* comma list for the store, empty for any */
     char since[HB_ID_LEN], below[HB_ID_LEN];
@@ -262,6 +262,10 @@ static bool replay_one(struct replay *r, const char *id)
                "bridge_id", j.bridge_id, NULL);
         goto out;
     }
+    /* With `route`, an event of a bridge with routes is sent to that route only (as
+     * POST /api/events/{id}/replay?route= does); one without routes has only `default`. */
+    if (r->route != NULL && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(ev, "deliveries")))
+        j.only_route = xstrdup(r->route);
     j.received_ms = clock_now_ms();
     replay_new_id(r, j.received_ms, j.id, sizeof(j.id));
     free(j.replay_of);

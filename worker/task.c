@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <strings.h>
 
 struct task {
@@ -66,13 +67,14 @@ struct task {
     char *last_error;     /* for a failure notice */
     cJSON *done_attempt;  /* an attempt's record while its abort check is out */
     cJSON *done_outbound;
-    int marks;                /* route writes of a fan-out not yet committed */
-    struct task *prev, *next; /* requests in flight, for task_cancel_all */
-    struct gate_ticket gate;  /* flow control (worker/gate.h) */
-    bool unrendered;          /* asked flow control before rendering (task_send) */
+    int marks;              /* route writes of a fan-out not yet committed */
+    LIST_ENTRY(task) entry; /* requests in flight, for task_cancel_all */
+    bool linked;
+    struct gate_ticket gate; /* flow control (worker/gate.h) */
+    bool unrendered;         /* asked flow control before rendering (task_send) */
 };
 
-static struct task *task_list;
+static LIST_HEAD(task_head, task) task_list = LIST_HEAD_INITIALIZER(task_list);
 static int task_count;
 
 /* Jobs asking flow control whether they may start: they count against --concurrency too,
@@ -86,22 +88,17 @@ int task_active(void)
 
 static void task_link(struct task *t)
 {
-    t->next = task_list;
-    if (task_list)
-        task_list->prev = t;
-    task_list = t;
+    LIST_INSERT_HEAD(&task_list, t, entry);
+    t->linked = true;
     task_count++;
 }
 
 static void task_unlink(struct task *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        task_list = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    t->prev = t->next = NULL;
+    if (!t->linked)
+        return;
+    LIST_REMOVE(t, entry);
+    t->linked = false;
     task_count--;
 }
 
@@ -679,9 +676,10 @@ static void task_send(struct task *t)
     /* A job that will only be parked (its bridge paused, its circuit open) is not rendered
      * first: a backlog for a failing destination then costs little more than the move.
      * Not when the filter decides (it needs the rendering context), nor with a rate limit
-     * (its key is a template), nor for an e-mail route (rendered and sent in one step). */
-    if (r->email == NULL && (r->filter == NULL || t->job->attempts > 0) &&
-        gate_would_wait(t->w, b, r)) {
+     * (its key is a template). An e-mail route always asks first, since its message is
+     * rendered and sent in one step (a keyed rate limit is then the route's own). */
+    if (r->email != NULL ||
+        ((r->filter == NULL || t->job->attempts > 0) && gate_would_wait(t->w, b, r))) {
         gate_prepare(t->w, &t->gate, b, r, t->job, NULL);
         t->unrendered = true;
         task_gating++;
@@ -804,8 +802,8 @@ void task_run(struct worker *w, struct job *job)
 
 void task_cancel_all(void)
 {
-    while (task_list != NULL) {
-        struct task *t = task_list;
+    while (!LIST_EMPTY(&task_list)) {
+        struct task *t = LIST_FIRST(&task_list);
         task_unlink(t);
         if (t->call)
             deliver_cancel(t->call);

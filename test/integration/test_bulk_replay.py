@@ -161,3 +161,26 @@ def test_bulk_replay_in_received_order_while_healthz_stays_fast(env):
     check(new_ids == sorted(new_ids), "replays are not in received order")
     check(not replays_of(env, other["id"]), "the other bridge's events were replayed")
     env.wait_events(new_ids[:5] + new_ids[-5:], ("failed",), timeout=60)
+
+
+@meta(est=10)
+def test_bulk_replay_of_one_route_sends_that_route_only(env):
+    """`route` in a bulk replay of a bridge with routes replays each event to that route
+    alone: the other route's destination gets nothing new."""
+    env.start_ingress()
+    sink = env.sink()
+    b = env.create_bridge(routes=[{"name": "ledger", "outbound_url": sink.url("/ledger")},
+                                  {"name": "crm", "outbound_url": sink.url("/crm")}])
+    env.start_worker()
+    ids = [env.send(b) for _ in range(3)]
+    env.wait_events(ids, ("delivered",), timeout=30)
+    check(len(sink.requests) == 6, "6 first deliveries, got %d" % len(sink.requests))
+    r = env.api("POST", "/api/events/replay", {"bridge_id": b["id"], "route": "crm"})
+    check(r.status == 202 and r.json().get("replayed") == 3, "bulk replay: %r" % r)
+    deadline = time.time() + 20
+    while time.time() < deadline and len(sink.requests) < 9:
+        time.sleep(0.1)
+    time.sleep(1.0)  # anything sent to the other route would arrive meanwhile
+    paths = sorted(q.path for q in sink.requests)
+    check(paths.count("/crm") == 6 and paths.count("/ledger") == 3,
+          "crm replayed alone: %r" % paths)

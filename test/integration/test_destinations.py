@@ -383,3 +383,29 @@ def test_oauth2_client_credentials_and_token_endpoint_failure(env):
         _secrets_nowhere(env, [secret] + srv.issued, "(oauth2)")
     finally:
         srv.close()
+
+
+@meta(est=15, timeout=90)
+def test_email_route_is_held_by_its_rate_limit(env):
+    """Flow control holds e-mail routes too: 3 order mails on a route limited to 1 per 2 s
+    go out spread over the windows, each once."""
+    import time
+    env.start_ingress()
+    smtp = SMTPPeer()
+    try:
+        b = env.create_bridge(outbound_url=smtp.url(), retries=0,
+                              email=_order_email(starttls=False),
+                              rate_limit={"requests": 1, "per_seconds": 2})
+        ids = [env.send(b, body=json.dumps(ORDER)) for _ in range(3)]
+        t0 = time.time()
+        env.start_worker()
+        for eid in ids:
+            ev = env.wait_event(eid, {"delivered", "failed"}, timeout=40)
+            check(ev["status"] == "delivered" and len(ev["attempts"]) == 1,
+                  "mail: %r" % ev["attempts"])
+        took = time.time() - t0
+        check(len(smtp.messages) == 3, "server got %d messages" % len(smtp.messages))
+        check(took >= 3.5, "3 mails at 1 per 2 s went out in %.1f s" % took)
+        env.note("3 mails at 1 per 2 s delivered in %.1f s" % took)
+    finally:
+        smtp.close()

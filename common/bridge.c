@@ -17,6 +17,7 @@
 #include "destcfg.h"
 #include "filter.h"
 #include "ids.h"
+#include "jsonrow.h"
 #include "jsonschema.h"
 #include "schemas.h"
 #include "source.h"
@@ -40,8 +41,6 @@
 #define BRIDGE_ENV_VALUE_MAX 8192
 /* Templates, schemas and filters are kept in every bridge row and parsed per event. */
 #define BRIDGE_JSON_FIELD_MAX (64 * 1024)
-#define BRIDGE_KEY_CHECK "secret_key_check"
-#define BRIDGE_KEY_CHECK_TEXT "hookbridge secret key check"
 
 /* A new bridge with every optional field at its default. */
 static struct bridge *bridge_new_default(void)
@@ -403,6 +402,17 @@ static int bridge_schema_check(const cJSON *in, char *field, size_t fieldlen, ch
     return ret;
 }
 
+/* Replace the bridge's routes with `routes` (n of them, taken). */
+static void bridge_take_routes(struct bridge *b, struct route *routes, size_t n)
+{
+    for (size_t i = 0; i < b->n_routes; i++)
+        route_clear(&b->routes[i]);
+    free(b->routes);
+    b->routes = routes;
+    b->n_routes = n;
+    b->has_routes = true;
+}
+
 /* Drop every route and leave the implicit default route with its defaults. */
 static void bridge_routes_reset(struct bridge *b)
 {
@@ -459,12 +469,7 @@ static int bridge_set_routes(struct bridge *b, const cJSON *v, const unsigned ch
             }
         }
     }
-    for (size_t i = 0; i < b->n_routes; i++)
-        route_clear(&b->routes[i]);
-    free(b->routes);
-    b->routes = routes;
-    b->n_routes = (size_t)n;
-    b->has_routes = true;
+    bridge_take_routes(b, routes, (size_t)n);
     return 0;
 
 out_free:
@@ -652,32 +657,6 @@ static bool store_str_buf(const cJSON *o, const char *key, char *buf, size_t buf
     return true;
 }
 
-/* A number member as int64; absent gives `def`, anything else but a whole number fails. */
-static bool store_num(const cJSON *o, const char *key, int64_t def, int64_t *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (v == NULL) {
-        *out = def;
-        return true;
-    }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9.0e15 && v->valuedouble <= 9.0e15))
-        return false;
-    *out = (int64_t)v->valuedouble;
-    return (double)*out == v->valuedouble;
-}
-
-/* An optional JSON member: absent or null leaves *out NULL; `object` requires an object. */
-static bool store_json_field(const cJSON *o, const char *key, bool object, cJSON **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (v == NULL || cJSON_IsNull(v))
-        return true;
-    if (object && !cJSON_IsObject(v))
-        return false;
-    *out = cJSON_Duplicate(v, true);
-    return true;
-}
-
 /* The "routes" array of a stored row into b->routes. */
 static int bridge_load_routes(struct bridge *b, const cJSON *v, const char **bad)
 {
@@ -697,12 +676,7 @@ static int bridge_load_routes(struct bridge *b, const cJSON *v, const char **bad
         if (route_load(&routes[done - 1], item, bad) != 0 || routes[done - 1].outbound_url == NULL)
             goto out_free;
     }
-    for (size_t i = 0; i < b->n_routes; i++)
-        route_clear(&b->routes[i]);
-    free(b->routes);
-    b->routes = routes;
-    b->n_routes = (size_t)n;
-    b->has_routes = true;
+    bridge_take_routes(b, routes, (size_t)n);
     return 0;
 
 out_free:
@@ -768,11 +742,11 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
         b->active = cJSON_IsTrue(v);
     }
     b->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused"));
-    if (!store_json_field(o, "auth", true, &b->auth)) {
+    if (!jsonrow_json(o, "auth", true, &b->auth)) {
         bad = "auth";
         goto out_free;
     }
-    if (!store_json_field(o, "schema", false, &b->schema)) {
+    if (!jsonrow_json(o, "schema", false, &b->schema)) {
         bad = "schema";
         goto out_free;
     }
@@ -793,11 +767,11 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
     }
     if (!source_from_store(o, &b->sources, &bad))
         goto out_free;
-    if (!store_num(o, "created_ms", 0, &b->created_ms)) {
+    if (!jsonrow_int(o, "created_ms", 0, &b->created_ms)) {
         bad = "created_ms";
         goto out_free;
     }
-    if (!store_num(o, "updated_ms", b->created_ms, &b->updated_ms)) {
+    if (!jsonrow_int(o, "updated_ms", b->created_ms, &b->updated_ms)) {
         bad = "updated_ms";
         goto out_free;
     }
@@ -812,73 +786,6 @@ out_free:
     return -1;
 }
 
-/* ---- secrets ---- */
-
-void bridge_secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    sodium_memzero(s, strlen(s));
-    free(s);
-}
-
-cJSON *bridge_env_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN], char *err,
-                       size_t errlen)
-{
-    cJSON *env = cJSON_CreateObject();
-    for (const cJSON *e = b->env ? b->env->child : NULL; e != NULL; e = e->next) {
-        char why[HB_ERR_LEN];
-        char *plain =
-            cJSON_IsString(e) ? crypto_open(key, e->valuestring, NULL, why, sizeof(why)) : NULL;
-        if (plain == NULL) {
-            snprintf(err, errlen, "env %.64s: %s", e->string,
-                     cJSON_IsString(e) ? why : "not a sealed value");
-            cJSON_Delete(env);
-            return NULL;
-        }
-        cJSON_AddStringToObject(env, e->string, plain);
-        bridge_secret_free(plain);
-    }
-    return env;
-}
-
-int bridge_auth_open(const struct bridge *b, const unsigned char key[CRYPTO_KEY_LEN],
-                     struct auth_params *p, char **secret, char *err, size_t errlen)
-{
-    *secret = NULL;
-    if (b->auth == NULL) {
-        memset(p, 0, sizeof(*p));
-        p->type = AUTH_NONE;
-        return 0;
-    }
-    const cJSON *sealed = cJSON_GetObjectItemCaseSensitive(b->auth, "secret");
-    char why[HB_ERR_LEN];
-    char *plain = cJSON_IsString(sealed)
-                      ? crypto_open(key, sealed->valuestring, NULL, why, sizeof(why))
-                      : NULL;
-    if (plain == NULL) {
-        snprintf(err, errlen, "auth secret: %s", cJSON_IsString(sealed) ? why : "missing");
-        return -1;
-    }
-    /* Check the settings with the real secret in place, exactly as the API did. */
-    cJSON *open = cJSON_Duplicate(b->auth, true);
-    cJSON_ReplaceItemInObjectCaseSensitive(open, "secret", cJSON_CreateString(plain));
-    int rc = auth_params_from_json(open, p, err, errlen);
-    /* p->secret points into `open`; repoint it at our own copy before freeing the tree. */
-    if (rc == 0) {
-        p->secret = plain;
-        p->secret_len = strlen(plain);
-        *secret = plain;
-    } else {
-        bridge_secret_free(plain);
-    }
-    const cJSON *tmp = cJSON_GetObjectItemCaseSensitive(open, "secret");
-    if (cJSON_IsString(tmp))
-        sodium_memzero(tmp->valuestring, strlen(tmp->valuestring));
-    cJSON_Delete(open);
-    return rc;
-}
-
 bool bridge_needs_json(const struct bridge *b)
 {
     if (b->schema != NULL || source_needs_json(b))
@@ -887,36 +794,4 @@ bool bridge_needs_json(const struct bridge *b)
         if (route_needs_json(&b->routes[i]))
             return true;
     return false;
-}
-
-int bridge_key_check(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], char *err,
-                     size_t errlen)
-{
-    char serr[HB_ERR_LEN];
-    char *sealed = NULL;
-    int rc = store_meta_get(st, BRIDGE_KEY_CHECK, &sealed, serr);
-    if (rc == STORE_NOTFOUND) {
-        char *mine = crypto_seal(key, BRIDGE_KEY_CHECK_TEXT, strlen(BRIDGE_KEY_CHECK_TEXT));
-        /* Two processes starting together: the first insert wins, both then check it. */
-        rc = store_meta_insert(st, BRIDGE_KEY_CHECK, mine, serr);
-        free(mine);
-        if (rc == 0)
-            rc = store_meta_get(st, BRIDGE_KEY_CHECK, &sealed, serr);
-    }
-    if (rc != 0) {
-        snprintf(err, errlen, "secret key check: %s", serr);
-        free(sealed);
-        return -1;
-    }
-    char why[HB_ERR_LEN];
-    char *plain = crypto_open(key, sealed, NULL, why, sizeof(why));
-    free(sealed);
-    bool ok = plain != NULL && strcmp(plain, BRIDGE_KEY_CHECK_TEXT) == 0;
-    free(plain);
-    if (!ok) {
-        snprintf(err, errlen,
-                 "HOOKBRIDGE_SECRET_KEY: not the key this database's secrets were sealed with");
-        return -1;
-    }
-    return 0;
 }

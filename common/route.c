@@ -12,11 +12,13 @@
 #include "destcfg.h"
 #include "filter.h"
 #include "flow.h"
+#include "jsonrow.h"
 #include "template.h"
 #include "text.h"
 #include "xalloc.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -607,30 +609,13 @@ void route_put(const struct route *r, cJSON *o, bool api)
         cJSON_AddItemToObject(o, "flow", cJSON_Duplicate(r->flow, true));
 }
 
-/* A number member as long; absent gives `def`, anything else but a whole number fails. */
+/* A number member as long: jsonrow_int within long's range. */
 static bool load_num(const cJSON *o, const char *key, long def, long *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (v == NULL) {
-        *out = def;
-        return true;
-    }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9.0e15 && v->valuedouble <= 9.0e15))
+    int64_t v;
+    if (!jsonrow_int(o, key, def, &v) || v < LONG_MIN || v > LONG_MAX)
         return false;
-    *out = (long)v->valuedouble;
-    return (double)*out == v->valuedouble;
-}
-
-/* An optional JSON member: absent or null leaves *out NULL; `object` requires an object. */
-static bool load_json(const cJSON *o, const char *key, bool object, cJSON **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (v == NULL || cJSON_IsNull(v))
-        return true;
-    if (object && !cJSON_IsObject(v))
-        return false;
-    cJSON_Delete(*out);
-    *out = cJSON_Duplicate(v, true);
+    *out = (long)v;
     return true;
 }
 
@@ -706,11 +691,11 @@ int route_load(struct route *r, const cJSON *o, const char **bad)
         return -1;
     }
     r->timeout_ms = n;
-    if (!load_json(o, "payload", false, &r->payload)) {
+    if (!jsonrow_json(o, "payload", false, &r->payload)) {
         *bad = "payload";
         return -1;
     }
-    if (!load_json(o, "filter", true, &r->filter)) {
+    if (!jsonrow_json(o, "filter", true, &r->filter)) {
         *bad = "filter";
         return -1;
     }
@@ -723,12 +708,12 @@ int route_load(struct route *r, const cJSON *o, const char **bad)
         return -1;
     }
     for (size_t i = 0; i < N_ROUTE_JSON_MEMBERS; i++) {
-        if (!load_json(o, route_json_members[i].name, false, route_member(r, i))) {
+        if (!jsonrow_json(o, route_json_members[i].name, false, route_member(r, i))) {
             *bad = route_json_members[i].name;
             return -1;
         }
     }
-    if (!load_json(o, "flow", true, &r->flow)) {
+    if (!jsonrow_json(o, "flow", true, &r->flow)) {
         *bad = "flow";
         return -1;
     }

@@ -1,0 +1,29 @@
+/*
+ * jsonrow.c - reading the members of a stored JSON row (jsonrow.h).
+ */
+#include "jsonrow.h"
+
+bool jsonrow_int(const cJSON *o, const char *key, int64_t def, int64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL) {
+        *out = def;
+        return true;
+    }
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9.0e15 && v->valuedouble <= 9.0e15))
+        return false;
+    *out = (int64_t)v->valuedouble;
+    return (double)*out == v->valuedouble;
+}
+
+bool jsonrow_json(const cJSON *o, const char *key, bool object, cJSON **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL || cJSON_IsNull(v))
+        return true;
+    if (object && !cJSON_IsObject(v))
+        return false;
+    cJSON_Delete(*out);
+    *out = cJSON_Duplicate(v, true);
+    return true;
+}

@@ -1,0 +1,21 @@
+/*
+ * jsonrow.h - reading the members of a stored JSON row (a bridge or a route as the store
+ * keeps it), where a missing member takes its default, so that rows written before a field
+ * existed still load, and a malformed one is an error the caller names.
+ */
+#ifndef JSONROW_H
+#define JSONROW_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A whole-number member into *out: absent gives `def`; anything but a whole number within
+ * ±9e15 (exact in a double) returns false. */
+bool jsonrow_int(const cJSON *o, const char *key, int64_t def, int64_t *out);
+
+/* An optional JSON member: absent or null leaves *out as it is; else *out (freed first)
+ * becomes a copy. `object` requires an object, else false. */
+bool jsonrow_json(const cJSON *o, const char *key, bool object, cJSON **out);
+
+#endif

@@ -545,7 +545,43 @@ def test_console_bulk_replay(env):
             b.quit()
 
 
-TESTS = [test_console_flow, test_console_xss_inert, test_console_narrow, test_console_bulk_replay]
+def test_console_write_only_destination_fields(env):
+    """The bridge form shows a route's destination secrets (here oauth2's client_secret) as
+    ********, never the value, and a Save that leaves them as shown keeps the stored, sealed
+    secret unchanged."""
+    env.start_ingress()
+    secret = "cs-" + "q7Lm2x" * 4
+    b = env.create_bridge(
+        name="Invoices to Xero", outbound_url="http://127.0.0.1:9/api",
+        oauth2={"grant": "client_credentials", "token_url": "http://127.0.0.1:9/token",
+                "client_id": "console-test", "client_secret": secret})
+    bid = b["id"]
+    row = lambda: env.sql("SELECT data FROM bridges WHERE id = '%s'" % bid)[0][0]  # noqa: E731
+    before = json.loads(row())["oauth2"]["client_secret"]
+    check(secret not in row(), "the store holds the secret in plain text")
+    br = Browser(env)
+    try:
+        sign_in(br, env)
+        br.open("#/bridges/" + bid)
+        text = br.wait(lambda: br.one("textarea[name='oauth2']").get_attribute("value"),
+                       "the oauth2 editor")
+        check("********" in text and secret not in text, "oauth2 shows %r" % text)
+        check(secret not in br.d.page_source, "the client secret is in the page")
+        br.shot("bridge-destination-secrets")
+        br.fill("name", "Invoices to Xero (v2)")
+        br.button("Save")
+        br.wait(lambda: "Invoices to Xero (v2)" in br.one("h1").text, "the renamed bridge")
+        check(br.console_errors() == [], "console errors: %r" % br.console_errors())
+    finally:
+        br.quit()
+    after = json.loads(row())["oauth2"]["client_secret"]
+    check(after == before, "Save changed the sealed client_secret")
+    shown = env.api("GET", "/api/bridges/" + bid).json()["oauth2"]
+    check(shown["client_secret"] == "********", "the API shows %r" % shown)
+
+
+TESTS = [test_console_flow, test_console_xss_inert, test_console_narrow, test_console_bulk_replay,
+         test_console_write_only_destination_fields]
 
 
 def main(argv):

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -496,7 +497,10 @@ struct fetch_ack {
     fetch_ack_cb cb;
     void *arg;
     struct event *retry;
+    LIST_ENTRY(fetch_ack) entry; /* acks Redis has not confirmed, for fetch_release_all */
 };
+
+static LIST_HEAD(fetch_ack_head, fetch_ack) fetch_acks = LIST_HEAD_INITIALIZER(fetch_acks);
 
 static void fetch_ack_send(struct fetch_ack *a);
 
@@ -536,6 +540,7 @@ static void fetch_on_ack(redisAsyncContext *ac, void *r, void *priv)
         a->w->held--;
         fetch_forget(a->id);
     }
+    LIST_REMOVE(a, entry);
     if (a->cb)
         a->cb(a->arg, res);
     struct worker *w = a->w;
@@ -574,6 +579,7 @@ void fetch_ack(struct worker *w, const char *id, const char *bridge_id, bool don
     a->due_ms = due_ms;
     a->cb = cb;
     a->arg = arg;
+    LIST_INSERT_HEAD(&fetch_acks, a, entry);
     fetch_ack_send(a);
 }
 
@@ -658,8 +664,25 @@ void fetch_fanout(struct worker *w, const struct job *j, const struct bridge *b,
     free(argv);
 }
 
+/* Let go of acknowledgements Redis never confirmed (it is away as the worker exits): their
+ * jobs stay in the in-flight list, which the reaper, or this worker's next start, puts
+ * back; their tasks are told so, and freed. */
+static void fetch_abandon_acks(void)
+{
+    while (!LIST_EMPTY(&fetch_acks)) {
+        struct fetch_ack *a = LIST_FIRST(&fetch_acks);
+        LIST_REMOVE(a, entry);
+        if (a->cb)
+            a->cb(a->arg, FETCH_ACK_ABANDONED);
+        if (a->retry)
+            event_free(a->retry);
+        free(a);
+    }
+}
+
 void fetch_release_all(struct worker *w)
 {
+    fetch_abandon_acks();
     held_clear();
     adopt_clear();
     struct timeval tv = {2, 0};

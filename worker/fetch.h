@@ -53,6 +53,9 @@ enum fetch_ack_result {
     /* an abort marked it: nothing changed (still held); record the event aborted, then
      * acknowledge again with `settled` */
     FETCH_ACK_ABORT_FIRST,
+    /* the worker is exiting and Redis never confirmed: nothing changed in Redis, the job
+     * stays in the in-flight list, to be put back by the reaper (or at the next start) */
+    FETCH_ACK_ABANDONED,
 };
 
 typedef void (*fetch_ack_cb)(void *arg, enum fetch_ack_result res);

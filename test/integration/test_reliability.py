@@ -287,3 +287,31 @@ def test_job_whose_take_reply_was_lost_is_delivered_by_the_live_worker(env):
           "delivered once: %d requests" % len(sink.requests))
     check("put back an in-flight job this worker did not hold" in w.text(),
           "the worker did not log that it put the orphan back")
+
+
+@meta(est=20, timeout=90)
+def test_worker_exits_cleanly_with_acks_redis_never_confirmed(env):
+    """Attempts end while Redis is away: their outcomes are committed to the store, their
+    acknowledgements wait for Redis. A SIGTERM then exits within --shutdown-timeout with
+    status 0 and nothing leaked (ASan: the waiting acknowledgements and their tasks are let
+    go), and the events read delivered."""
+    env.start_ingress()
+    sink = env.sink(always(200, delay=1.0))
+    b = env.create_bridge(outbound_url=sink.url("/slow"))
+    w = env.start_worker()
+    ids = [env.send(b) for _ in range(5)]
+    deadline = time.time() + 10
+    while time.time() < deadline and len(sink.requests) < 5:
+        time.sleep(0.05)
+    check(len(sink.requests) == 5, "5 attempts on the wire, got %d" % len(sink.requests))
+    env.redis.stop()  # the attempts end with Redis away: their acks cannot be confirmed
+    time.sleep(2.0)
+    w.send(signal.SIGTERM)
+    rc = w.wait(30)
+    w.accounted = True
+    check(rc == 0, "worker exited %r:\n%s" % (rc, w.tail(20)))
+    check(not w.sanitizer_lines(), "sanitizer report at exit:\n%s" % "\n".join(
+        w.sanitizer_lines()[:20]))
+    env.redis.start()
+    env.start_worker()
+    env.wait_events(ids, ("delivered",), timeout=60)

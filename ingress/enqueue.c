@@ -249,6 +249,20 @@ static int enqueue_multi(struct ingress *in, const struct job *j, const char *pe
     return rconn_argv(in->redis, enqueue_on_exec, call, 1, exec, NULL);
 }
 
+/* A job's command is on its way: count it, and with --redis-wait-replicas hold its answer
+ * until a WAIT confirms it on enough replicas. */
+static void enqueue_sent(struct ingress *in, struct enqueue_call *call)
+{
+    enqueue_waiting++;
+    if (in->cfg.redis_wait_replicas > 0) {
+        call->wait = true;
+        *enqueue_unconfirmed_tail = call;
+        enqueue_unconfirmed_tail = &call->next;
+        if (!enqueue_wait_out)
+            enqueue_send_wait(in->redis, in->cfg.redis_wait_replicas);
+    }
+}
+
 static int enqueue_script(struct ingress *in, const struct job *j, const char *pending,
                           struct job_hset *h, int64_t due_ms, const char *idem_key,
                           struct enqueue_call *call)
@@ -438,14 +452,7 @@ int enqueue_batch(struct ingress *in, const struct enqueue_batch *bt, enqueue_cb
         free(call);
         return -1;
     }
-    enqueue_waiting++;
-    if (in->cfg.redis_wait_replicas > 0) {
-        call->wait = true;
-        *enqueue_unconfirmed_tail = call;
-        enqueue_unconfirmed_tail = &call->next;
-        if (!enqueue_wait_out)
-            enqueue_send_wait(in->redis, in->cfg.redis_wait_replicas);
-    }
+    enqueue_sent(in, call);
     return 0;
 }
 
@@ -471,13 +478,6 @@ int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const c
         free(call);
         return -1;
     }
-    enqueue_waiting++;
-    if (in->cfg.redis_wait_replicas > 0) {
-        call->wait = true;
-        *enqueue_unconfirmed_tail = call;
-        enqueue_unconfirmed_tail = &call->next;
-        if (!enqueue_wait_out)
-            enqueue_send_wait(in->redis, in->cfg.redis_wait_replicas);
-    }
+    enqueue_sent(in, call);
     return 0;
 }

@@ -406,6 +406,18 @@ static void task_on_done(const struct deliver_result *res, void *arg)
     fetch_more(t->w);
 }
 
+/* An attempt that failed before reaching the network (the request could not be started,
+ * or no oauth2 token): recorded as the attempt's outcome with `error`. */
+static void task_failed_here(struct task *t, const char *error)
+{
+    struct deliver_result res = {0};
+    res.error = error;
+    res.started_ms = clock_now_ms();
+    res.retry_after_s = -1;
+    res.body = "";
+    task_on_done(&res, t);
+}
+
 /* Send the rendered request of `t` (linked, waiting to go out) with the route's TLS
  * settings and, for oauth2, its access token. */
 static void task_start_call(struct task *t)
@@ -459,14 +471,8 @@ static void task_start_call(struct task *t)
     destcfg_secret_free(tls_key);
     destcfg_secret_free(bearer);
     free(hdrs);
-    if (t->call == NULL) {
-        struct deliver_result res = {0};
-        res.error = err;
-        res.started_ms = clock_now_ms();
-        res.retry_after_s = -1;
-        res.body = "";
-        task_on_done(&res, t);
-    }
+    if (t->call == NULL)
+        task_failed_here(t, err);
 }
 
 /* oauth.h's answer: send with the token, or fail the attempt saying why. */
@@ -474,12 +480,7 @@ static void task_on_token(const char *token, const char *error, void *arg)
 {
     struct task *t = arg;
     if (token == NULL) {
-        struct deliver_result res = {0};
-        res.error = error;
-        res.started_ms = clock_now_ms();
-        res.retry_after_s = -1;
-        res.body = "";
-        task_on_done(&res, t);
+        task_failed_here(t, error);
         return;
     }
     destcfg_secret_free(t->token);
@@ -552,14 +553,8 @@ static void task_send_mail(struct task *t, struct render_ctx *c)
     destcfg_secret_free(password);
     destcfg_secret_free(tls_key);
     mail_message_clear(&m);
-    if (t->call == NULL) {
-        struct deliver_result res = {0};
-        res.error = err;
-        res.started_ms = clock_now_ms();
-        res.retry_after_s = -1;
-        res.body = "";
-        task_on_done(&res, t);
-    }
+    if (t->call == NULL)
+        task_failed_here(t, err);
 }
 
 static void task_start(struct task *t);

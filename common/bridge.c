@@ -402,12 +402,18 @@ static int bridge_schema_check(const cJSON *in, char *field, size_t fieldlen, ch
     return ret;
 }
 
+/* Free the first `n` routes of `routes`, and the array. */
+static void routes_free(struct route *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        route_clear(&routes[i]);
+    free(routes);
+}
+
 /* Replace the bridge's routes with `routes` (n of them, taken). */
 static void bridge_take_routes(struct bridge *b, struct route *routes, size_t n)
 {
-    for (size_t i = 0; i < b->n_routes; i++)
-        route_clear(&b->routes[i]);
-    free(b->routes);
+    routes_free(b->routes, b->n_routes);
     b->routes = routes;
     b->n_routes = n;
     b->has_routes = true;
@@ -473,9 +479,7 @@ static int bridge_set_routes(struct bridge *b, const cJSON *v, const unsigned ch
     return 0;
 
 out_free:
-    for (int i = 0; i < done; i++)
-        route_clear(&routes[i]);
-    free(routes);
+    routes_free(routes, (size_t)done);
     return -1;
 }
 
@@ -681,9 +685,7 @@ static int bridge_load_routes(struct bridge *b, const cJSON *v, const char **bad
 
 out_free:
     *bad = "routes";
-    for (int i = 0; i < done; i++)
-        route_clear(&routes[i]);
-    free(routes);
+    routes_free(routes, (size_t)done);
     return -1;
 }
 

@@ -208,12 +208,13 @@ void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, 
     evwriter_enqueue(w, it);
 }
 
-void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
-                     int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb, void *arg)
+/* An item for an event's outcome (`u`, copied), of `kind`. */
+static struct evw_item *evw_outcome_item(enum evw_kind kind, const struct store_event_update *u,
+                                         const char *bridge_id, int64_t received_ms,
+                                         evwriter_full_cb full, evwriter_done_cb cb, void *arg)
 {
-    assert(w->thread == NULL);
     struct evw_item *it = xcalloc(1, sizeof(*it));
-    it->kind = EVW_UPDATE;
+    it->kind = kind;
     snprintf(it->id, sizeof(it->id), "%s", u->id);
     snprintf(it->bridge_id, sizeof(it->bridge_id), "%s", bridge_id);
     snprintf(it->status, sizeof(it->status), "%s", u->status);
@@ -224,7 +225,14 @@ void evwriter_update(struct evwriter *w, const struct store_event_update *u, con
     it->next_attempt_ms = u->next_attempt_ms;
     it->cb = cb;
     it->arg = arg;
-    evwriter_enqueue(w, it);
+    return it;
+}
+
+void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
+                     int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb, void *arg)
+{
+    assert(w->thread == NULL);
+    evwriter_enqueue(w, evw_outcome_item(EVW_UPDATE, u, bridge_id, received_ms, full, cb, arg));
 }
 
 void evwriter_update_route(struct evwriter *w, const struct store_event_update *u,
@@ -233,20 +241,9 @@ void evwriter_update_route(struct evwriter *w, const struct store_event_update *
                            void *arg)
 {
     assert(w->thread == NULL);
-    struct evw_item *it = xcalloc(1, sizeof(*it));
-    it->kind = EVW_ROUTE;
-    snprintf(it->id, sizeof(it->id), "%s", u->id);
-    snprintf(it->bridge_id, sizeof(it->bridge_id), "%s", bridge_id);
-    snprintf(it->status, sizeof(it->status), "%s", u->status);
+    struct evw_item *it = evw_outcome_item(EVW_ROUTE, u, bridge_id, received_ms, full, cb, arg);
     snprintf(it->route, sizeof(it->route), "%s", route);
     it->routes_csv = xstrdup(routes_csv ? routes_csv : "");
-    it->received_ms = received_ms;
-    it->full = full;
-    it->attempt_json = u->attempt_json ? xstrdup(u->attempt_json) : NULL;
-    it->outbound_json = u->outbound_json ? xstrdup(u->outbound_json) : NULL;
-    it->next_attempt_ms = u->next_attempt_ms;
-    it->cb = cb;
-    it->arg = arg;
     evwriter_enqueue(w, it);
 }
 

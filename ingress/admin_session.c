@@ -223,20 +223,35 @@ out:
     cJSON_Delete(body);
 }
 
-static void session_end(struct ingress *in, struct httpd_req *req)
+/* The sign-out's answer: the cookie cleared, once Redis dropped the session (or could not). */
+static void session_ended(struct httpd_req *req)
 {
-    char cookie[SESSION_HEX_LEN + 1], key[256];
-    if (admin_session_cookie(req, cookie, sizeof(cookie))) {
-        session_key(in, cookie, key, sizeof(key));
-        /* Fire and forget: the browser forgets the cookie either way, and a key Redis
-         * missed now still expires with its TTL. */
-        rconn_cmd(in->redis, NULL, NULL, "DEL %s", key);
-    }
     char clear[128];
     snprintf(clear, sizeof(clear), "%s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
              ADMIN_SESSION_COOKIE);
     httpd_reply_header(req, "Set-Cookie", clear);
     httpd_reply(req, 204, NULL, NULL, 0);
+}
+
+static void session_on_del(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    (void)r;
+    /* Answered whatever Redis said: the browser forgets the cookie either way, and a key
+     * Redis missed still expires with its TTL. */
+    session_ended(priv);
+}
+
+static void session_end(struct ingress *in, struct httpd_req *req)
+{
+    char cookie[SESSION_HEX_LEN + 1], key[256];
+    if (admin_session_cookie(req, cookie, sizeof(cookie))) {
+        session_key(in, cookie, key, sizeof(key));
+        /* The 204 waits for the DEL, so that a sign-out answered is a session gone. */
+        if (rconn_cmd(in->redis, session_on_del, req, "DEL %s", key) == 0)
+            return;
+    }
+    session_ended(req);
 }
 
 void admin_session_handle(struct ingress *in, struct httpd_req *req)

@@ -422,9 +422,7 @@ static void bridge_take_routes(struct bridge *b, struct route *routes, size_t n)
 /* Drop every route and leave the implicit default route with its defaults. */
 static void bridge_routes_reset(struct bridge *b)
 {
-    for (size_t i = 0; i < b->n_routes; i++)
-        route_clear(&b->routes[i]);
-    free(b->routes);
+    routes_free(b->routes, b->n_routes);
     b->routes = xcalloc(1, sizeof(*b->routes));
     b->n_routes = 1;
     b->has_routes = false;

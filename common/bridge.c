@@ -1,6 +1,6 @@
 /*
- * bridge.c - checking admin API input into a `struct bridge`, and the bridge's two JSON
- * forms: what the API shows and what SQLite keeps.
+ * bridge.c - checking admin API input into a `struct bridge`, and the bridge as the API
+ * shows it (the stored row's form is bridge_row.c; opening its secrets, bridge_secret.c).
  *
  * An API body is checked three ways, in order: no unknown fields (so the 400 can name one),
  * each field's setter here (ranges with messages that name them, and what a schema cannot
@@ -42,8 +42,7 @@
 /* Templates, schemas and filters are kept in every bridge row and parsed per event. */
 #define BRIDGE_JSON_FIELD_MAX (64 * 1024)
 
-/* A new bridge with every optional field at its default. */
-static struct bridge *bridge_new_default(void)
+struct bridge *bridge_new_default(void)
 {
     struct bridge *b = xcalloc(1, sizeof(*b));
     b->name = xstrdup("");
@@ -402,18 +401,9 @@ static int bridge_schema_check(const cJSON *in, char *field, size_t fieldlen, ch
     return ret;
 }
 
-/* Free the first `n` routes of `routes`, and the array. */
-static void routes_free(struct route *routes, size_t n)
+void bridge_take_routes(struct bridge *b, struct route *routes, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        route_clear(&routes[i]);
-    free(routes);
-}
-
-/* Replace the bridge's routes with `routes` (n of them, taken). */
-static void bridge_take_routes(struct bridge *b, struct route *routes, size_t n)
-{
-    routes_free(b->routes, b->n_routes);
+    route_array_free(b->routes, b->n_routes);
     b->routes = routes;
     b->n_routes = n;
     b->has_routes = true;
@@ -422,7 +412,7 @@ static void bridge_take_routes(struct bridge *b, struct route *routes, size_t n)
 /* Drop every route and leave the implicit default route with its defaults. */
 static void bridge_routes_reset(struct bridge *b)
 {
-    routes_free(b->routes, b->n_routes);
+    route_array_free(b->routes, b->n_routes);
     b->routes = xcalloc(1, sizeof(*b->routes));
     b->n_routes = 1;
     b->has_routes = false;
@@ -477,7 +467,7 @@ static int bridge_set_routes(struct bridge *b, const cJSON *v, const unsigned ch
     return 0;
 
 out_free:
-    routes_free(routes, (size_t)done);
+    route_array_free(routes, (size_t)done);
     return -1;
 }
 
@@ -561,14 +551,7 @@ out_free:
     return -1;
 }
 
-static cJSON *json_or_null(const cJSON *v)
-{
-    return v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
-}
-
-/* The outbound fields: at the top level for the implicit default route (as bridges were
- * always shown and stored), else as "routes", each item named. */
-static void bridge_put_routes(const struct bridge *b, cJSON *o, bool api)
+void bridge_put_routes(const struct bridge *b, cJSON *o, bool api)
 {
     if (!b->has_routes) {
         route_put(&b->routes[0], o, api);
@@ -614,7 +597,7 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
         cJSON_AddStringToObject(auth, "type", "none");
     }
     cJSON_AddItemToObject(o, "auth", auth);
-    cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
+    cJSON_AddItemToObject(o, "schema", jsonrow_copy_or_null(b->schema));
     source_to_json(b, o);
     cJSON_AddBoolToObject(o, "active", b->active);
     cJSON_AddStringToObject(o, "deliveries", b->paused ? "paused" : "running");
@@ -623,167 +606,6 @@ cJSON *bridge_to_api(const struct bridge *b, const char *public_url)
     clock_iso8601(b->updated_ms, iso);
     cJSON_AddStringToObject(o, "updated_at", iso);
     return o;
-}
-
-char *bridge_to_store(const struct bridge *b)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", b->id);
-    cJSON_AddStringToObject(o, "endpoint", b->endpoint);
-    cJSON_AddStringToObject(o, "name", b->name ? b->name : "");
-    /* Sealed values only: the row is safe to back up or read with sqlite3. */
-    bridge_put_routes(b, o, false);
-    cJSON_AddItemToObject(o, "env", b->env ? cJSON_Duplicate(b->env, true) : cJSON_CreateObject());
-    cJSON_AddItemToObject(o, "auth", json_or_null(b->auth));
-    cJSON_AddItemToObject(o, "schema", json_or_null(b->schema));
-    source_to_json(b, o);
-    cJSON_AddBoolToObject(o, "active", b->active);
-    if (b->paused)
-        cJSON_AddBoolToObject(o, "paused", true);
-    /* Milliseconds stay exact in a double up to 2^53, far past any real clock. */
-    cJSON_AddNumberToObject(o, "created_ms", (double)b->created_ms);
-    cJSON_AddNumberToObject(o, "updated_ms", (double)b->updated_ms);
-    /* Exact numbers: cJSON's printer would store {"const": 9007199254740992} as 2^53 - 2. */
-    char *s = text_json_print(o);
-    cJSON_Delete(o);
-    return s;
-}
-
-/* Copy a string member into a fixed buffer; false when missing, not a string or too long. */
-static bool store_str_buf(const cJSON *o, const char *key, char *buf, size_t buflen)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v) || strlen(v->valuestring) >= buflen)
-        return false;
-    memcpy(buf, v->valuestring, strlen(v->valuestring) + 1);
-    return true;
-}
-
-/* The "routes" array of a stored row into b->routes. */
-static int bridge_load_routes(struct bridge *b, const cJSON *v, const char **bad)
-{
-    int n = cJSON_GetArraySize(v);
-    *bad = "routes";
-    if (!cJSON_IsArray(v) || n < 1)
-        return -1;
-    struct route *routes = xcalloc((size_t)n, sizeof(*routes));
-    int done = 0;
-    for (const cJSON *item = v->child; item != NULL; item = item->next) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
-        if (!cJSON_IsObject(item) || !cJSON_IsString(name) ||
-            strlen(name->valuestring) > ROUTE_NAME_MAX)
-            goto out_free;
-        route_init(&routes[done], name->valuestring);
-        done++;
-        if (route_load(&routes[done - 1], item, bad) != 0 || routes[done - 1].outbound_url == NULL)
-            goto out_free;
-    }
-    bridge_take_routes(b, routes, (size_t)n);
-    return 0;
-
-out_free:
-    *bad = "routes";
-    routes_free(routes, (size_t)done);
-    return -1;
-}
-
-int bridge_from_store(const char *json, struct bridge **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    const char *bad = NULL;
-    /* Strings holding U+0000 stay whole, for an inbound schema's const or enum. */
-    cJSON *o = body_json_whole(json ? json : "", json ? strlen(json) : 0, NULL);
-    if (!cJSON_IsObject(o)) {
-        snprintf(err, errlen, "bridge json: not a json object");
-        cJSON_Delete(o);
-        return -1;
-    }
-    /* Missing optional fields take their defaults, so rows written before a field existed
-     * still load; unknown fields are left for newer code. */
-    struct bridge *b = bridge_new_default();
-    const cJSON *v;
-
-    if (!store_str_buf(o, "id", b->id, sizeof(b->id))) {
-        bad = "id";
-        goto out_free;
-    }
-    if (!store_str_buf(o, "endpoint", b->endpoint, sizeof(b->endpoint))) {
-        bad = "endpoint";
-        goto out_free;
-    }
-    /* Rows without routes keep the default route's fields at the top level. */
-    v = cJSON_GetObjectItemCaseSensitive(o, "routes");
-    if (v != NULL && !cJSON_IsNull(v)) {
-        if (bridge_load_routes(b, v, &bad) != 0)
-            goto out_free;
-    } else {
-        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "outbound_url"))) {
-            bad = "outbound_url";
-            goto out_free;
-        }
-        if (route_load(&b->routes[0], o, &bad) != 0)
-            goto out_free;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(o, "name");
-    if (v != NULL) {
-        if (!cJSON_IsString(v)) {
-            bad = "name";
-            goto out_free;
-        }
-        free(b->name);
-        b->name = xstrdup(v->valuestring);
-    }
-    v = cJSON_GetObjectItemCaseSensitive(o, "active");
-    if (v != NULL) {
-        if (!cJSON_IsBool(v)) {
-            bad = "active";
-            goto out_free;
-        }
-        b->active = cJSON_IsTrue(v);
-    }
-    b->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused"));
-    if (!jsonrow_json(o, "auth", true, &b->auth)) {
-        bad = "auth";
-        goto out_free;
-    }
-    if (!jsonrow_json(o, "schema", false, &b->schema)) {
-        bad = "schema";
-        goto out_free;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(o, "env");
-    if (v != NULL && !cJSON_IsNull(v)) {
-        if (!cJSON_IsObject(v)) {
-            bad = "env";
-            goto out_free;
-        }
-        for (const cJSON *e = v->child; e != NULL; e = e->next) {
-            if (!cJSON_IsString(e)) {
-                bad = "env";
-                goto out_free;
-            }
-        }
-        cJSON_Delete(b->env);
-        b->env = cJSON_Duplicate(v, true);
-    }
-    if (!source_from_store(o, &b->sources, &bad))
-        goto out_free;
-    if (!jsonrow_int(o, "created_ms", 0, &b->created_ms)) {
-        bad = "created_ms";
-        goto out_free;
-    }
-    if (!jsonrow_int(o, "updated_ms", b->created_ms, &b->updated_ms)) {
-        bad = "updated_ms";
-        goto out_free;
-    }
-    cJSON_Delete(o);
-    *out = b;
-    return 0;
-
-out_free:
-    snprintf(err, errlen, "bridge json: %s missing or malformed", bad);
-    bridge_free(b);
-    cJSON_Delete(o);
-    return -1;
 }
 
 bool bridge_needs_json(const struct bridge *b)

@@ -73,6 +73,19 @@ int bridge_from_store(const char *json, struct bridge **out, char *err, size_t e
 
 void bridge_free(struct bridge *b);
 
+/* A new bridge with every optional field at its default and one implicit default route
+ * (for bridge_from_api and bridge_from_store to fill). */
+struct bridge *bridge_new_default(void);
+
+/* Replace the bridge's routes with `routes` (n of them, taken) and mark it as having
+ * explicit routes. */
+void bridge_take_routes(struct bridge *b, struct route *routes, size_t n);
+
+/* Put the outbound fields into `o`: at the top level for the implicit default route (as
+ * bridges were always shown and stored), else as "routes", each item named. `api` shows
+ * secrets masked; else they stay sealed, as stored. */
+void bridge_put_routes(const struct bridge *b, cJSON *o, bool api);
+
 /*
  * The bridge's env with values decrypted: a new JSON object of strings the caller deletes,
  * or NULL with `err` when a value cannot be decrypted (wrong key or damaged row).

@@ -3,6 +3,8 @@
  */
 #include "jsonrow.h"
 
+#include <string.h>
+
 bool jsonrow_int(const cJSON *o, const char *key, int64_t def, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -26,4 +28,18 @@ bool jsonrow_json(const cJSON *o, const char *key, bool object, cJSON **out)
     cJSON_Delete(*out);
     *out = cJSON_Duplicate(v, true);
     return true;
+}
+
+bool jsonrow_str_buf(const cJSON *o, const char *key, char *buf, size_t buflen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= buflen)
+        return false;
+    memcpy(buf, v->valuestring, strlen(v->valuestring) + 1);
+    return true;
+}
+
+cJSON *jsonrow_copy_or_null(const cJSON *v)
+{
+    return v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
 }

@@ -97,6 +97,13 @@ void route_clear(struct route *r)
     memset(r, 0, sizeof(*r));
 }
 
+void route_array_free(struct route *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        route_clear(&routes[i]);
+    free(routes);
+}
+
 bool route_name_valid(const char *s)
 {
     size_t n = strlen(s);

@@ -53,6 +53,9 @@ void route_copy(struct route *dst, const struct route *src);
 /* Free what `r` holds and zero it. */
 void route_clear(struct route *r);
 
+/* route_clear the first `n` routes of `routes`, then free the array. */
+void route_array_free(struct route *routes, size_t n);
+
 /* Whether `name` is a route field (allowed in a route object and at the top level of a
  * bridge without routes). */
 bool route_field_known(const char *name);

@@ -44,6 +44,8 @@ struct ingress_main {
     struct httpd *pub;
     struct httpd *admin;
     struct smtpd *smtp; /* NULL unless --smtp-listen */
+    int fds[3];         /* the listening sockets, which httpd/smtpd do not own */
+    size_t n_fds;
     struct event *sigterm, *sigint, *drain, *metrics, *logs;
     int64_t drain_deadline;
     bool stopping;
@@ -220,11 +222,13 @@ int main(int argc, char **argv)
                                     err, sizeof(err));
     if (pfd < 0)
         goto fail;
+    m.fds[m.n_fds++] = pfd;
     m.pub = ingress_httpd(&m, pfd, (size_t)m.in.cfg.max_body, hooks_head, hooks_request);
     int afd = ingress_listen_socket(m.in.cfg.admin_host, m.in.cfg.admin_port, m.in.cfg.reuseport,
                                     err, sizeof(err));
     if (afd < 0)
         goto fail;
+    m.fds[m.n_fds++] = afd;
     m.admin = ingress_httpd(&m, afd, INGRESS_ADMIN_MAX_BODY, admin_head, admin_request);
     if (m.in.cfg.smtp_listen[0] != '\0') {
         /* E-mail in (mailhooks.h); the address was checked by config_load. */
@@ -234,6 +238,7 @@ int main(int argc, char **argv)
         int sfd = ingress_listen_socket(shost, sport, m.in.cfg.reuseport, err, sizeof(err));
         if (sfd < 0)
             goto fail;
+        m.fds[m.n_fds++] = sfd;
         m.smtp = mailhooks_listen(&m.in, sfd, err, sizeof(err));
         if (m.smtp == NULL)
             goto fail;
@@ -277,6 +282,8 @@ out:
     if (m.admin)
         httpd_free(m.admin);
     smtpd_free(m.smtp);
+    for (size_t i = 0; i < m.n_fds; i++)
+        close(m.fds[i]);
     evwriter_free(m.in.events);
     bcache_free(m.in.bridges);
     metrics_batch_free(m.in.metrics);

@@ -51,11 +51,41 @@ static void test_json(void **state)
     cJSON_Delete(o);
 }
 
+static void test_str_buf(void **state)
+{
+    (void)state;
+    cJSON *o = cJSON_Parse("{\"id\":\"brg_1\",\"n\":3,\"long\":\"abcdefgh\"}");
+    char buf[8];
+    assert_true(jsonrow_str_buf(o, "id", buf, sizeof(buf)));
+    assert_string_equal(buf, "brg_1");
+    assert_false(jsonrow_str_buf(o, "n", buf, sizeof(buf)));       /* not a string */
+    assert_false(jsonrow_str_buf(o, "missing", buf, sizeof(buf))); /* absent */
+    /* 8 characters need 9 bytes with the NUL: too long, and buf is not overrun. */
+    assert_false(jsonrow_str_buf(o, "long", buf, sizeof(buf)));
+    cJSON_Delete(o);
+}
+
+static void test_copy_or_null(void **state)
+{
+    (void)state;
+    cJSON *null = jsonrow_copy_or_null(NULL);
+    assert_true(cJSON_IsNull(null));
+    cJSON_Delete(null);
+    cJSON *o = cJSON_Parse("{\"a\":[1,2]}");
+    cJSON *c = jsonrow_copy_or_null(o);
+    assert_ptr_not_equal(c, o);
+    assert_true(cJSON_Compare(c, o, true));
+    cJSON_Delete(c);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_str_buf),
+        cmocka_unit_test(test_copy_or_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

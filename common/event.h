@@ -27,7 +27,9 @@ cJSON *event_from_job(const struct job *j, enum event_status status, int64_t nex
  * The same event printed straight to JSON text, where the body passed body_check_json
  * (with BODY_JSON_NO_NUL) and is not a JSON string, and headers_json is a JSON object
  * (job.h): both are copied in as they are, with no tree built. Returns a new string, or
- * NULL when a field needs the cleaning event_from_job does (invalid UTF-8).
+ * NULL when a field needs the cleaning event_from_job does (invalid UTF-8). event_json is
+ * what callers use; this one is public so that test_event and fuzz_body can check the fast
+ * path against event_from_job on the same job, which is how it is kept honest.
  */
 char *event_json_trusted(const struct job *j, enum event_status status, int64_t next_attempt_ms);
 

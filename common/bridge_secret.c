@@ -89,14 +89,14 @@ int bridge_key_check(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], 
 {
     char serr[HB_ERR_LEN];
     char *sealed = NULL;
-    int rc = store_meta_get(st, BRIDGE_KEY_CHECK, &sealed, serr);
+    int rc = store_meta_get(st, BRIDGE_KEY_CHECK, &sealed, serr, sizeof serr);
     if (rc == STORE_NOTFOUND) {
         char *mine = crypto_seal(key, BRIDGE_KEY_CHECK_TEXT, strlen(BRIDGE_KEY_CHECK_TEXT));
         /* Two processes starting together: the first insert wins, both then check it. */
-        rc = store_meta_insert(st, BRIDGE_KEY_CHECK, mine, serr);
+        rc = store_meta_insert(st, BRIDGE_KEY_CHECK, mine, serr, sizeof serr);
         free(mine);
         if (rc == 0)
-            rc = store_meta_get(st, BRIDGE_KEY_CHECK, &sealed, serr);
+            rc = store_meta_get(st, BRIDGE_KEY_CHECK, &sealed, serr, sizeof serr);
     }
     if (rc != 0) {
         snprintf(err, errlen, "secret key check: %s", serr);

@@ -135,11 +135,11 @@ struct evwriter *evwriter_new(struct event_base *base, struct store *st, int flu
 }
 
 int evwriter_new_threaded(struct event_base *base, const char *db_path, int flush_ms, int max_batch,
-                          struct evwriter **out, char *err)
+                          struct evwriter **out, char *err, size_t errlen)
 {
     struct evw_thread *t = xcalloc(1, sizeof(*t));
     *out = NULL;
-    if (store_open(db_path, &t->st, err) != 0) {
+    if (store_open(db_path, &t->st, err, errlen) != 0) {
         free(t);
         return -1;
     }
@@ -148,7 +148,7 @@ int evwriter_new_threaded(struct event_base *base, const char *db_path, int flus
     pthread_cond_init(&t->done, NULL);
     int rc = pthread_create(&t->tid, NULL, evwriter_thread_main, t);
     if (rc != 0) {
-        snprintf(err, HB_ERR_LEN, "event writer thread: %s", strerror(rc));
+        snprintf(err, errlen, "event writer thread: %s", strerror(rc));
         pthread_cond_destroy(&t->done);
         pthread_cond_destroy(&t->work);
         pthread_mutex_destroy(&t->lock);
@@ -253,10 +253,10 @@ void evwriter_update_route(struct evwriter *w, const struct store_event_update *
  * from the start, PostgreSQL locks the row), so two workers recording two routes of one
  * event cannot lose each other's change.
  */
-static int evwriter_apply_route(struct store *st, struct evw_item *it, char *err)
+static int evwriter_apply_route(struct store *st, struct evw_item *it, char *err, size_t errlen)
 {
     char *json = NULL;
-    int rc = store_event_get_for_update(st, it->id, &json, err);
+    int rc = store_event_get_for_update(st, it->id, &json, err, errlen);
     bool missing = rc == STORE_NOTFOUND;
     if (missing) {
         json = it->full ? it->full(it->arg) : NULL;
@@ -269,7 +269,7 @@ static int evwriter_apply_route(struct store *st, struct evw_item *it, char *err
     free(json);
     if (!cJSON_IsObject(ev)) {
         cJSON_Delete(ev);
-        snprintf(err, HB_ERR_LEN, "event %s: stored json unreadable", it->id);
+        snprintf(err, errlen, "event %s: stored json unreadable", it->id);
         return -1;
     }
     enum event_status route_status = EVENT_STATUS_QUEUED;
@@ -281,20 +281,20 @@ static int evwriter_apply_route(struct store *st, struct evw_item *it, char *err
     cJSON_Delete(ev);
     if (missing)
         rc = store_event_insert(st, it->id, it->bridge_id, event_status_name(st_ev),
-                                it->received_ms, out, false, err);
+                                it->received_ms, out, false, err, errlen);
     else
-        rc = store_event_replace(st, it->id, event_status_name(st_ev), out, err);
+        rc = store_event_replace(st, it->id, event_status_name(st_ev), out, err, errlen);
     free(out);
     return rc;
 }
 
-static int evwriter_apply(struct store *st, struct evw_item *it, char *err)
+static int evwriter_apply(struct store *st, struct evw_item *it, char *err, size_t errlen)
 {
     if (it->kind == EVW_ROUTE)
-        return evwriter_apply_route(st, it, err);
+        return evwriter_apply_route(st, it, err, errlen);
     if (it->kind == EVW_INSERT)
         return store_event_insert(st, it->id, it->bridge_id, it->status, it->received_ms, it->json,
-                                  true, err);
+                                  true, err, errlen);
     struct store_event_update u = {
         .id = it->id,
         .status = it->status,
@@ -302,7 +302,7 @@ static int evwriter_apply(struct store *st, struct evw_item *it, char *err)
         .outbound_json = it->outbound_json,
         .next_attempt_ms = it->next_attempt_ms,
     };
-    int rc = store_event_update(st, &u, err);
+    int rc = store_event_update(st, &u, err, errlen);
     if (rc == STORE_NOTFOUND) {
         /* No row yet (the ingress writes none: common/record.h): the job carries enough
          * to build the event, and the caller already folded this update in. */
@@ -310,7 +310,7 @@ static int evwriter_apply(struct store *st, struct evw_item *it, char *err)
         if (json == NULL)
             return 0;
         rc = store_event_insert(st, it->id, it->bridge_id, it->status, it->received_ms, json, false,
-                                err);
+                                err, errlen);
         free(json);
         return rc;
     }
@@ -322,18 +322,18 @@ static int evwriter_apply(struct store *st, struct evw_item *it, char *err)
 static int evwriter_commit(struct store *st, struct evw_item *head)
 {
     char err[HB_ERR_LEN];
-    if (store_begin(st, err) != 0) {
+    if (store_begin(st, err, sizeof err) != 0) {
         log_kv(LOG_WARN, "event write delayed", "error", err, NULL);
         return -1;
     }
     for (struct evw_item *it = head; it != NULL; it = it->next) {
-        if (evwriter_apply(st, it, err) != 0) {
+        if (evwriter_apply(st, it, err, sizeof err) != 0) {
             log_kv(LOG_WARN, "event write delayed", "event_id", it->id, "error", err, NULL);
             store_rollback(st);
             return -1;
         }
     }
-    if (store_commit(st, err) != 0) {
+    if (store_commit(st, err, sizeof err) != 0) {
         log_kv(LOG_WARN, "event write delayed", "error", err, NULL);
         store_rollback(st);
         return -1;

@@ -31,7 +31,7 @@ struct evwriter *evwriter_new(struct event_base *base, struct store *st, int flu
  * the loop. Returns 0, or -1 with err set.
  */
 int evwriter_new_threaded(struct event_base *base, const char *db_path, int flush_ms, int max_batch,
-                          struct evwriter **out, char *err);
+                          struct evwriter **out, char *err, size_t errlen);
 
 /* Queue INSERT OR IGNORE of a new event. Takes ownership of `json`. */
 void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, const char *status,

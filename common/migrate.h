@@ -26,7 +26,7 @@ extern const struct migration migrations_postgres[];
 extern const size_t migrations_postgres_count;
 
 /* 0 when versions are > 0 and strictly increasing, else -1 with a message. */
-int migrate_check(const struct migration *m, size_t n, char *err);
+int migrate_check(const struct migration *m, size_t n, char *err, size_t errlen);
 
 struct sqlite3;
 
@@ -36,7 +36,7 @@ struct sqlite3;
  * be NULL) gets how many ran. A database newer than `m` (its highest version is unknown
  * here) is refused, since this program would misread it.
  */
-int migrate_sqlite(struct sqlite3 *db, const struct migration *m, size_t n, int *applied,
-                   char *err);
+int migrate_sqlite(struct sqlite3 *db, const struct migration *m, size_t n, int *applied, char *err,
+                   size_t errlen);
 
 #endif

@@ -129,9 +129,9 @@ struct rows {
     size_t cap;
 };
 
-static void store_errf(struct store *st, char *err, const char *what)
+static void store_errf(struct store *st, char *err, size_t errlen, const char *what)
 {
-    snprintf(err, HB_ERR_LEN, "sqlite %s: %s", what, sqlite3_errmsg(st->db));
+    snprintf(err, errlen, "sqlite %s: %s", what, sqlite3_errmsg(st->db));
 }
 
 /* Reset after use so the statement holds no read snapshot or lock between calls. */
@@ -148,10 +148,10 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v)
     return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-static int prepare(struct store *st, const char *sql, sqlite3_stmt **out, char *err)
+static int prepare(struct store *st, const char *sql, sqlite3_stmt **out, char *err, size_t errlen)
 {
     if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK) {
-        snprintf(err, HB_ERR_LEN, "sqlite prepare \"%.60s\": %s", sql, sqlite3_errmsg(st->db));
+        snprintf(err, errlen, "sqlite prepare \"%.60s\": %s", sql, sqlite3_errmsg(st->db));
         return -1;
     }
     return 0;
@@ -195,22 +195,22 @@ static char *list_sql(int variant)
                      (variant & LIST_SINCE) ? " AND id >= ?5" : "");
 }
 
-static int prepare_all(struct store *st, char *err)
+static int prepare_all(struct store *st, char *err, size_t errlen)
 {
     for (int i = 0; i < ST_FIXED_COUNT; i++) {
-        if (prepare(st, fixed_sql[i], &st->fixed[i], err) != 0)
+        if (prepare(st, fixed_sql[i], &st->fixed[i], err, errlen) != 0)
             return -1;
     }
     for (int i = 0; i < UPDATE_VARIANTS; i++) {
         char *sql = update_sql(i);
-        int rc = prepare(st, sql, &st->update[i], err);
+        int rc = prepare(st, sql, &st->update[i], err, errlen);
         free(sql);
         if (rc != 0)
             return -1;
     }
     for (int i = 0; i < LIST_VARIANTS; i++) {
         char *sql = list_sql(i);
-        int rc = prepare(st, sql, &st->list[i], err);
+        int rc = prepare(st, sql, &st->list[i], err, errlen);
         free(sql);
         if (rc != 0)
             return -1;
@@ -219,18 +219,18 @@ static int prepare_all(struct store *st, char *err)
 }
 
 /* Switch to WAL; an in-memory database (tests) stays in memory mode, which is fine. */
-static int store_set_wal(struct store *st, char *err)
+static int store_set_wal(struct store *st, char *err, size_t errlen)
 {
     sqlite3_stmt *s = NULL;
     int ret = -1;
     if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
         sqlite3_step(s) != SQLITE_ROW) {
-        store_errf(st, err, "journal_mode=wal");
+        store_errf(st, err, errlen, "journal_mode=wal");
         goto out_finalize;
     }
     const char *mode = (const char *)sqlite3_column_text(s, 0);
     if (mode == NULL || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
-        snprintf(err, HB_ERR_LEN, "sqlite journal_mode=wal: got %s", mode ? mode : "nothing");
+        snprintf(err, errlen, "sqlite journal_mode=wal: got %s", mode ? mode : "nothing");
         goto out_finalize;
     }
     ret = 0;
@@ -246,7 +246,7 @@ out_finalize:
  * every POSIX lock this process holds on the file, those of its SQLite connections too (the
  * ingress opens the store twice). ":memory:" and URIs are left to SQLite.
  */
-static int store_create_private(const char *path, char *err)
+static int store_create_private(const char *path, char *err, size_t errlen)
 {
     if (path[0] == '\0' || path[0] == ':' || strncmp(path, "file:", 5) == 0)
         return 0;
@@ -254,45 +254,45 @@ static int store_create_private(const char *path, char *err)
     if (fd < 0) {
         if (errno == EEXIST)
             return 0;
-        snprintf(err, HB_ERR_LEN, "sqlite open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "sqlite open %s: %s", path, strerror(errno));
         return -1;
     }
     close(fd);
     return 0;
 }
 
-int store_open(const char *path, struct store **out, char *err)
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
     struct store *st = xcalloc(1, sizeof(*st));
     *out = NULL;
     if (store_pg_url(path)) {
-        if (store_pg_open(path, &st->pg, err) != 0)
+        if (store_pg_open(path, &st->pg, err, errlen) != 0)
             goto out_close;
         *out = st;
         return 0;
     }
-    if (store_create_private(path, err) != 0)
+    if (store_create_private(path, err, errlen) != 0)
         goto out_close;
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, HB_ERR_LEN, "sqlite open %s: %s", path,
+        snprintf(err, errlen, "sqlite open %s: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         goto out_close;
     }
     /* First, so that switching to WAL and creating the schema wait for other processes
      * starting at the same moment instead of failing. */
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
-    if (store_set_wal(st, err) != 0)
+    if (store_set_wal(st, err, errlen) != 0)
         goto out_close;
     /* NORMAL in WAL mode: a commit survives a process crash; only an OS crash or power
      * loss may take back the last commits, and it never corrupts the file. */
     if (sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
-        store_errf(st, err, "synchronous=normal");
+        store_errf(st, err, errlen, "synchronous=normal");
         goto out_close;
     }
-    if (migrate_sqlite(st->db, migrations_sqlite, migrations_sqlite_count, NULL, err) != 0)
+    if (migrate_sqlite(st->db, migrations_sqlite, migrations_sqlite_count, NULL, err, errlen) != 0)
         goto out_close;
-    if (prepare_all(st, err) != 0)
+    if (prepare_all(st, err, errlen) != 0)
         goto out_close;
     *out = st;
     return 0;
@@ -317,11 +317,11 @@ void store_close(struct store *st)
 }
 
 /* Run a statement that returns no rows; `what` names it in the error. */
-static int step_done(struct store *st, sqlite3_stmt *s, const char *what, char *err)
+static int step_done(struct store *st, sqlite3_stmt *s, const char *what, char *err, size_t errlen)
 {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
-        store_errf(st, err, what);
+        store_errf(st, err, errlen, what);
         stmt_done(s);
         return -1;
     }
@@ -334,7 +334,8 @@ static int step_done(struct store *st, sqlite3_stmt *s, const char *what, char *
  * timeout already waited, but a writer stuck behind a long checkpoint or a burst of other
  * writers is better late than a batch of events dropped.
  */
-static int step_retry_busy(struct store *st, sqlite3_stmt *s, const char *what, char *err)
+static int step_retry_busy(struct store *st, sqlite3_stmt *s, const char *what, char *err,
+                           size_t errlen)
 {
     for (int i = 0;; i++) {
         int rc = sqlite3_step(s);
@@ -342,7 +343,7 @@ static int step_retry_busy(struct store *st, sqlite3_stmt *s, const char *what, 
             stmt_done(s);
             return 0;
         }
-        store_errf(st, err, what);
+        store_errf(st, err, errlen, what);
         stmt_done(s);
         if ((rc & 0xff) != SQLITE_BUSY || i >= STORE_BUSY_RETRIES)
             return -1;
@@ -351,18 +352,18 @@ static int step_retry_busy(struct store *st, sqlite3_stmt *s, const char *what, 
     }
 }
 
-int store_begin(struct store *st, char *err)
+int store_begin(struct store *st, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_begin(st->pg, err);
-    return step_retry_busy(st, st->fixed[ST_BEGIN], "begin", err);
+        return store_pg_begin(st->pg, err, errlen);
+    return step_retry_busy(st, st->fixed[ST_BEGIN], "begin", err, errlen);
 }
 
-int store_commit(struct store *st, char *err)
+int store_commit(struct store *st, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_commit(st->pg, err);
-    return step_retry_busy(st, st->fixed[ST_COMMIT], "commit", err);
+        return store_pg_commit(st->pg, err, errlen);
+    return step_retry_busy(st, st->fixed[ST_COMMIT], "commit", err, errlen);
 }
 
 void store_rollback(struct store *st)
@@ -379,7 +380,8 @@ void store_rollback(struct store *st)
 }
 
 /* Fetch the one text column of a single-row query into a new string. */
-static int get_one(struct store *st, sqlite3_stmt *s, const char *what, char **json, char *err)
+static int get_one(struct store *st, sqlite3_stmt *s, const char *what, char **json, char *err,
+                   size_t errlen)
 {
     int ret;
     int rc = sqlite3_step(s);
@@ -390,7 +392,7 @@ static int get_one(struct store *st, sqlite3_stmt *s, const char *what, char **j
     } else if (rc == SQLITE_DONE) {
         ret = STORE_NOTFOUND;
     } else {
-        store_errf(st, err, what);
+        store_errf(st, err, errlen, what);
         ret = -1;
     }
     stmt_done(s);
@@ -410,7 +412,7 @@ static void rows_free(struct rows *r)
  * back checkpoints), and the callback may use the store itself.
  */
 static int for_each_row(struct store *st, sqlite3_stmt *s, const char *what, store_row_cb cb,
-                        void *arg, char *err)
+                        void *arg, char *err, size_t errlen)
 {
     struct rows r = {0};
     int ret = -1;
@@ -424,7 +426,7 @@ static int for_each_row(struct store *st, sqlite3_stmt *s, const char *what, sto
         r.v[r.n++] = xstrdup(v ? v : "");
     }
     if (rc != SQLITE_DONE) {
-        store_errf(st, err, what);
+        store_errf(st, err, errlen, what);
         stmt_done(s);
         goto out_free_rows;
     }
@@ -442,82 +444,84 @@ out_free_rows:
 /* ---- bridges ---- */
 
 int store_bridge_insert(struct store *st, const char *id, const char *endpoint, const char *json,
-                        char *err)
+                        char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_bridge_insert(st->pg, id, endpoint, json, err);
+        return store_pg_bridge_insert(st->pg, id, endpoint, json, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_INSERT];
     if ((bind_text(s, 1, id) | bind_text(s, 2, endpoint) | bind_text(s, 3, json) |
          sqlite3_bind_int64(s, 4, clock_now_ms())) != SQLITE_OK) {
-        store_errf(st, err, "insert bridge");
+        store_errf(st, err, errlen, "insert bridge");
         stmt_done(s);
         return -1;
     }
-    return step_done(st, s, "insert bridge", err);
+    return step_done(st, s, "insert bridge", err, errlen);
 }
 
-int store_bridge_update(struct store *st, const char *id, const char *json, char *err)
+int store_bridge_update(struct store *st, const char *id, const char *json, char *err,
+                        size_t errlen)
 {
     if (st->pg)
-        return store_pg_bridge_update(st->pg, id, json, err);
+        return store_pg_bridge_update(st->pg, id, json, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_UPDATE];
     if ((bind_text(s, 1, id) | bind_text(s, 2, json) | sqlite3_bind_int64(s, 3, clock_now_ms())) !=
         SQLITE_OK) {
-        store_errf(st, err, "update bridge");
+        store_errf(st, err, errlen, "update bridge");
         stmt_done(s);
         return -1;
     }
-    if (step_done(st, s, "update bridge", err) != 0)
+    if (step_done(st, s, "update bridge", err, errlen) != 0)
         return -1;
     return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
 }
 
-int store_bridge_delete(struct store *st, const char *id, char *err)
+int store_bridge_delete(struct store *st, const char *id, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_bridge_delete(st->pg, id, err);
+        return store_pg_bridge_delete(st->pg, id, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_DELETE];
     if (bind_text(s, 1, id) != SQLITE_OK) {
-        store_errf(st, err, "delete bridge");
+        store_errf(st, err, errlen, "delete bridge");
         stmt_done(s);
         return -1;
     }
-    if (step_done(st, s, "delete bridge", err) != 0)
+    if (step_done(st, s, "delete bridge", err, errlen) != 0)
         return -1;
     return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
 }
 
-int store_bridge_get(struct store *st, const char *id, char **json, char *err)
+int store_bridge_get(struct store *st, const char *id, char **json, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_bridge_get(st->pg, id, json, err);
+        return store_pg_bridge_get(st->pg, id, json, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_GET];
     if (bind_text(s, 1, id) != SQLITE_OK) {
-        store_errf(st, err, "get bridge");
+        store_errf(st, err, errlen, "get bridge");
         stmt_done(s);
         return -1;
     }
-    return get_one(st, s, "get bridge", json, err);
+    return get_one(st, s, "get bridge", json, err, errlen);
 }
 
-int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **json, char *err)
+int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **json, char *err,
+                                 size_t errlen)
 {
     if (st->pg)
-        return store_pg_bridge_get_by_endpoint(st->pg, endpoint, json, err);
+        return store_pg_bridge_get_by_endpoint(st->pg, endpoint, json, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_BRIDGE_GET_BY_ENDPOINT];
     if (bind_text(s, 1, endpoint) != SQLITE_OK) {
-        store_errf(st, err, "get bridge by endpoint");
+        store_errf(st, err, errlen, "get bridge by endpoint");
         stmt_done(s);
         return -1;
     }
-    return get_one(st, s, "get bridge by endpoint", json, err);
+    return get_one(st, s, "get bridge by endpoint", json, err, errlen);
 }
 
-int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err)
+int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_bridge_list(st->pg, cb, arg, err);
-    return for_each_row(st, st->fixed[ST_BRIDGE_LIST], "list bridges", cb, arg, err);
+        return store_pg_bridge_list(st->pg, cb, arg, err, errlen);
+    return for_each_row(st, st->fixed[ST_BRIDGE_LIST], "list bridges", cb, arg, err, errlen);
 }
 
 int64_t store_data_version(struct store *st)
@@ -534,55 +538,58 @@ int64_t store_data_version(struct store *st)
 
 /* ---- meta ---- */
 
-int store_meta_get(struct store *st, const char *key, char **value, char *err)
+int store_meta_get(struct store *st, const char *key, char **value, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_meta_get(st->pg, key, value, err);
+        return store_pg_meta_get(st->pg, key, value, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_META_GET];
     if (bind_text(s, 1, key) != SQLITE_OK) {
-        store_errf(st, err, "get meta");
+        store_errf(st, err, errlen, "get meta");
         stmt_done(s);
         return -1;
     }
-    return get_one(st, s, "get meta", value, err);
+    return get_one(st, s, "get meta", value, err, errlen);
 }
 
-int store_meta_insert(struct store *st, const char *key, const char *value, char *err)
+int store_meta_insert(struct store *st, const char *key, const char *value, char *err,
+                      size_t errlen)
 {
     if (st->pg)
-        return store_pg_meta_insert(st->pg, key, value, err);
+        return store_pg_meta_insert(st->pg, key, value, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_META_INSERT];
     if ((bind_text(s, 1, key) | bind_text(s, 2, value)) != SQLITE_OK) {
-        store_errf(st, err, "insert meta");
+        store_errf(st, err, errlen, "insert meta");
         stmt_done(s);
         return -1;
     }
-    return step_done(st, s, "insert meta", err);
+    return step_done(st, s, "insert meta", err, errlen);
 }
 
 /* ---- events ---- */
 
 int store_event_insert(struct store *st, const char *id, const char *bridge_id, const char *status,
-                       int64_t received_ms, const char *json, bool or_ignore, char *err)
+                       int64_t received_ms, const char *json, bool or_ignore, char *err,
+                       size_t errlen)
 {
     if (st->pg)
         return store_pg_event_insert(st->pg, id, bridge_id, status, received_ms, json, or_ignore,
-                                     err);
+                                     err, errlen);
     sqlite3_stmt *s = st->fixed[or_ignore ? ST_EVENT_INSERT_OR_IGNORE : ST_EVENT_INSERT];
     if ((bind_text(s, 1, id) | bind_text(s, 2, bridge_id) | bind_text(s, 3, status) |
          sqlite3_bind_int64(s, 4, received_ms) | sqlite3_bind_int64(s, 5, clock_now_ms()) |
          bind_text(s, 6, json)) != SQLITE_OK) {
-        store_errf(st, err, "insert event");
+        store_errf(st, err, errlen, "insert event");
         stmt_done(s);
         return -1;
     }
-    return step_done(st, s, "insert event", err);
+    return step_done(st, s, "insert event", err, errlen);
 }
 
-int store_event_update(struct store *st, const struct store_event_update *u, char *err)
+int store_event_update(struct store *st, const struct store_event_update *u, char *err,
+                       size_t errlen)
 {
     if (st->pg)
-        return store_pg_event_update(st->pg, u, err);
+        return store_pg_event_update(st->pg, u, err, errlen);
     int variant = (u->attempt_json ? UPDATE_ATTEMPT : 0) | (u->outbound_json ? UPDATE_OUTBOUND : 0);
     sqlite3_stmt *s = st->update[variant];
     char next[CLOCK_ISO_LEN];
@@ -596,51 +603,52 @@ int store_event_update(struct store *st, const struct store_event_update *u, cha
     if (u->outbound_json)
         rc |= bind_text(s, 6, u->outbound_json);
     if (rc != SQLITE_OK) {
-        store_errf(st, err, "update event");
+        store_errf(st, err, errlen, "update event");
         stmt_done(s);
         return -1;
     }
     /* `next` lives on this stack frame: step_done resets and clears the bindings. */
-    if (step_done(st, s, "update event", err) != 0)
+    if (step_done(st, s, "update event", err, errlen) != 0)
         return -1;
     return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
 }
 
 int store_event_replace(struct store *st, const char *id, const char *status, const char *json,
-                        char *err)
+                        char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_event_replace(st->pg, id, status, json, err);
+        return store_pg_event_replace(st->pg, id, status, json, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_EVENT_REPLACE];
     if ((bind_text(s, 1, id) | bind_text(s, 2, status) | sqlite3_bind_int64(s, 3, clock_now_ms()) |
          bind_text(s, 4, json)) != SQLITE_OK) {
-        store_errf(st, err, "replace event");
+        store_errf(st, err, errlen, "replace event");
         stmt_done(s);
         return -1;
     }
-    if (step_done(st, s, "replace event", err) != 0)
+    if (step_done(st, s, "replace event", err, errlen) != 0)
         return -1;
     return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
 }
 
-int store_event_get(struct store *st, const char *id, char **json, char *err)
+int store_event_get(struct store *st, const char *id, char **json, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_event_get(st->pg, id, json, err);
+        return store_pg_event_get(st->pg, id, json, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_EVENT_GET];
     if (bind_text(s, 1, id) != SQLITE_OK) {
-        store_errf(st, err, "get event");
+        store_errf(st, err, errlen, "get event");
         stmt_done(s);
         return -1;
     }
-    return get_one(st, s, "get event", json, err);
+    return get_one(st, s, "get event", json, err, errlen);
 }
 
-int store_event_get_for_update(struct store *st, const char *id, char **json, char *err)
+int store_event_get_for_update(struct store *st, const char *id, char **json, char *err,
+                               size_t errlen)
 {
     if (st->pg)
-        return store_pg_event_get_for_update(st->pg, id, json, err);
-    return store_event_get(st, id, json, err);
+        return store_pg_event_get_for_update(st->pg, id, json, err, errlen);
+    return store_event_get(st, id, json, err, errlen);
 }
 
 /* Characters (not bytes) of a UTF-8 string, as the trigram tokenizer counts them. */
@@ -673,18 +681,19 @@ static char *statuses_json(const char *status)
 }
 
 int store_event_list(struct store *st, const char *bridge_id, const char *status,
-                     const char *before, int limit, store_row_cb cb, void *arg, char *err)
+                     const char *before, int limit, store_row_cb cb, void *arg, char *err,
+                     size_t errlen)
 {
-    return store_event_list_since(st, bridge_id, status, before, NULL, limit, cb, arg, err);
+    return store_event_list_since(st, bridge_id, status, before, NULL, limit, cb, arg, err, errlen);
 }
 
 int store_event_list_since(struct store *st, const char *bridge_id, const char *status,
                            const char *before, const char *since, int limit, store_row_cb cb,
-                           void *arg, char *err)
+                           void *arg, char *err, size_t errlen)
 {
     if (st->pg)
         return store_pg_event_search(st->pg, bridge_id, status, before, since, NULL, limit, cb, arg,
-                                     err);
+                                     err, errlen);
     /* A comma list becomes a JSON array for json_each; one status keeps the plain equality,
      * which walks the (status, id) index newest first. */
     char *statuses = statuses_json(status);
@@ -704,12 +713,12 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
     if (since) /* ?5 exists only in the variants that use it */
         rc |= bind_text(s, 5, since);
     if (rc != SQLITE_OK) {
-        store_errf(st, err, "list events");
+        store_errf(st, err, errlen, "list events");
         stmt_done(s);
         free(statuses);
         return -1;
     }
-    rc = for_each_row(st, s, "list events", cb, arg, err);
+    rc = for_each_row(st, s, "list events", cb, arg, err, errlen);
     /* bind_text may not copy: the statement is reset (stmt_done) before this is freed. */
     free(statuses);
     return rc;
@@ -759,13 +768,14 @@ static char *fts_trigrams(const char *q)
  */
 int store_event_search(struct store *st, const char *bridge_id, const char *status,
                        const char *before, const char *since, const char *q, int limit,
-                       store_row_cb cb, void *arg, char *err)
+                       store_row_cb cb, void *arg, char *err, size_t errlen)
 {
     if (st->pg)
         return store_pg_event_search(st->pg, bridge_id, status, before, since, q, limit, cb, arg,
-                                     err);
+                                     err, errlen);
     if (q == NULL || q[0] == '\0')
-        return store_event_list_since(st, bridge_id, status, before, since, limit, cb, arg, err);
+        return store_event_list_since(st, bridge_id, status, before, since, limit, cb, arg, err,
+                                      errlen);
     char *statuses = statuses_json(status);
     bool fts = utf8_chars(q) >= 3;
     const char *status_sql = "";
@@ -783,7 +793,7 @@ int store_event_search(struct store *st, const char *bridge_id, const char *stat
     sqlite3_stmt *s = NULL;
     int ret = -1;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        store_errf(st, err, "search events");
+        store_errf(st, err, errlen, "search events");
         goto out;
     }
     int rc = sqlite3_bind_int(s, 4, limit) | bind_text(s, 6, q);
@@ -798,10 +808,10 @@ int store_event_search(struct store *st, const char *bridge_id, const char *stat
     if (since)
         rc |= bind_text(s, 5, since);
     if (rc != SQLITE_OK) {
-        store_errf(st, err, "search events");
+        store_errf(st, err, errlen, "search events");
         goto out;
     }
-    ret = for_each_row(st, s, "search events", cb, arg, err);
+    ret = for_each_row(st, s, "search events", cb, arg, err, errlen);
 out:
     sqlite3_finalize(s);
     free(trigrams);
@@ -811,55 +821,55 @@ out:
 }
 
 int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,
-                              char *err)
+                              char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_event_abort_pending(st->pg, bridge_id, batch, changed, err);
+        return store_pg_event_abort_pending(st->pg, bridge_id, batch, changed, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_EVENT_ABORT_PENDING];
     *changed = 0;
     if ((bind_text(s, 1, bridge_id) | sqlite3_bind_int64(s, 2, clock_now_ms()) |
          sqlite3_bind_int(s, 3, batch)) != SQLITE_OK) {
-        store_errf(st, err, "abort events");
+        store_errf(st, err, errlen, "abort events");
         stmt_done(s);
         return -1;
     }
-    if (step_done(st, s, "abort events", err) != 0)
+    if (step_done(st, s, "abort events", err, errlen) != 0)
         return -1;
     *changed = sqlite3_changes(st->db);
     return 0;
 }
 
 int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,
-                             char *err)
+                             char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_event_delete_older(st->pg, cutoff_ms, batch, deleted, err);
+        return store_pg_event_delete_older(st->pg, cutoff_ms, batch, deleted, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_EVENT_DELETE_OLDER];
     char bound[HB_ID_LEN];
     ids_time_bound("evt_", cutoff_ms, bound, sizeof(bound));
     *deleted = 0;
     if ((sqlite3_bind_text(s, 1, bound, -1, SQLITE_TRANSIENT) | sqlite3_bind_int(s, 2, batch)) !=
         SQLITE_OK) {
-        store_errf(st, err, "delete old events");
+        store_errf(st, err, errlen, "delete old events");
         stmt_done(s);
         return -1;
     }
-    if (step_done(st, s, "delete old events", err) != 0)
+    if (step_done(st, s, "delete old events", err, errlen) != 0)
         return -1;
     *deleted = sqlite3_changes(st->db);
     return 0;
 }
 
-int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err)
+int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_event_counts(st->pg, cb, arg, err);
+        return store_pg_event_counts(st->pg, cb, arg, err, errlen);
     sqlite3_stmt *s = st->fixed[ST_EVENT_COUNTS];
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         cb((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1), arg);
     if (rc != SQLITE_DONE) {
-        store_errf(st, err, "count events");
+        store_errf(st, err, errlen, "count events");
         stmt_done(s);
         return -1;
     }
@@ -868,10 +878,10 @@ int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err
 }
 
 int store_event_counts_since(struct store *st, const char *bridge_id, const char *since,
-                             store_count_cb cb, void *arg, char *err)
+                             store_count_cb cb, void *arg, char *err, size_t errlen)
 {
     if (st->pg)
-        return store_pg_event_counts_since(st->pg, bridge_id, since, cb, arg, err);
+        return store_pg_event_counts_since(st->pg, bridge_id, since, cb, arg, err, errlen);
     /* Every status named, so that SQLite walks the covering index one status at a time
      * instead of all of the bridge's events. Called once per listed bridge: prepared here
      * rather than kept, as bridge lists are rare next to event writes. */
@@ -882,14 +892,14 @@ int store_event_counts_since(struct store *st, const char *bridge_id, const char
     int rc;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK ||
         bind_text(s, 1, bridge_id) != SQLITE_OK || bind_text(s, 2, since) != SQLITE_OK) {
-        store_errf(st, err, "count a bridge's events");
+        store_errf(st, err, errlen, "count a bridge's events");
         sqlite3_finalize(s);
         return -1;
     }
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         cb((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1), arg);
     if (rc != SQLITE_DONE) {
-        store_errf(st, err, "count a bridge's events");
+        store_errf(st, err, errlen, "count a bridge's events");
         sqlite3_finalize(s);
         return -1;
     }

@@ -9,7 +9,7 @@
  * number of workers share the file; writers batch with store_begin/store_commit.
  *
  * Every function returns 0 on success, STORE_NOTFOUND when the row does not exist, or -1
- * with a message in `err` (HB_ERR_LEN bytes).
+ * with a message in `err` (at most `errlen` bytes, NUL included).
  */
 #ifndef STORE_H
 #define STORE_H
@@ -23,30 +23,32 @@
 struct store;
 
 /* Open (creating file and schema if needed). *out is freed with store_close. */
-int store_open(const char *path, struct store **out, char *err);
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
 /* Batch writes in one transaction (BEGIN IMMEDIATE). */
-int store_begin(struct store *st, char *err);
-int store_commit(struct store *st, char *err);
+int store_begin(struct store *st, char *err, size_t errlen);
+int store_commit(struct store *st, char *err, size_t errlen);
 void store_rollback(struct store *st);
 
 /* ---- bridges ---- */
 
 int store_bridge_insert(struct store *st, const char *id, const char *endpoint, const char *json,
-                        char *err);
+                        char *err, size_t errlen);
 /* Replace the JSON of an existing bridge. */
-int store_bridge_update(struct store *st, const char *id, const char *json, char *err);
-int store_bridge_delete(struct store *st, const char *id, char *err);
+int store_bridge_update(struct store *st, const char *id, const char *json, char *err,
+                        size_t errlen);
+int store_bridge_delete(struct store *st, const char *id, char *err, size_t errlen);
 /* *json is a new string the caller frees. */
-int store_bridge_get(struct store *st, const char *id, char **json, char *err);
-int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **json, char *err);
+int store_bridge_get(struct store *st, const char *id, char **json, char *err, size_t errlen);
+int store_bridge_get_by_endpoint(struct store *st, const char *endpoint, char **json, char *err,
+                                 size_t errlen);
 
 /* Called once per row; return non-zero to stop. `json` is only valid during the call. */
 typedef int (*store_row_cb)(const char *json, void *arg);
 
 /* Every bridge, oldest first. */
-int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err);
+int store_bridge_list(struct store *st, store_row_cb cb, void *arg, char *err, size_t errlen);
 
 /* A number that changes whenever another connection committed a write (PRAGMA
  * data_version), so callers can cache and notice changes made by other processes. */
@@ -55,16 +57,18 @@ int64_t store_data_version(struct store *st);
 /* ---- meta ---- */
 
 /* *value is a new string the caller frees. */
-int store_meta_get(struct store *st, const char *key, char **value, char *err);
+int store_meta_get(struct store *st, const char *key, char **value, char *err, size_t errlen);
 
 /* Insert unless the key exists (then nothing changes and 0 is returned). */
-int store_meta_insert(struct store *st, const char *key, const char *value, char *err);
+int store_meta_insert(struct store *st, const char *key, const char *value, char *err,
+                      size_t errlen);
 
 /* ---- events ---- */
 
 /* Insert an event; with `or_ignore`, an existing row with that id is left unchanged. */
 int store_event_insert(struct store *st, const char *id, const char *bridge_id, const char *status,
-                       int64_t received_ms, const char *json, bool or_ignore, char *err);
+                       int64_t received_ms, const char *json, bool or_ignore, char *err,
+                       size_t errlen);
 
 struct store_event_update {
     const char *id;
@@ -75,14 +79,15 @@ struct store_event_update {
 };
 
 /* Update an event in place (json_set, no read-modify-write in C). STORE_NOTFOUND if absent. */
-int store_event_update(struct store *st, const struct store_event_update *u, char *err);
+int store_event_update(struct store *st, const struct store_event_update *u, char *err,
+                       size_t errlen);
 
 /* Replace an event's JSON and status (a read-modify-write inside the caller's
  * store_begin transaction, for one route's outcome). STORE_NOTFOUND if absent. */
 int store_event_replace(struct store *st, const char *id, const char *status, const char *json,
-                        char *err);
+                        char *err, size_t errlen);
 
-int store_event_get(struct store *st, const char *id, char **json, char *err);
+int store_event_get(struct store *st, const char *id, char **json, char *err, size_t errlen);
 
 /*
  * store_event_get inside a transaction, for a read-modify-write (store_event_replace): the
@@ -90,14 +95,16 @@ int store_event_get(struct store *st, const char *id, char **json, char *err);
  * other's change. SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL locks the
  * row (SELECT … FOR UPDATE).
  */
-int store_event_get_for_update(struct store *st, const char *id, char **json, char *err);
+int store_event_get_for_update(struct store *st, const char *id, char **json, char *err,
+                               size_t errlen);
 
 /*
  * Events newest first (by id, ULIDs sort by time), filtered by bridge_id and status when
  * not NULL, only ids < before when not NULL, at most `limit`.
  */
 int store_event_list(struct store *st, const char *bridge_id, const char *status,
-                     const char *before, int limit, store_row_cb cb, void *arg, char *err);
+                     const char *before, int limit, store_row_cb cb, void *arg, char *err,
+                     size_t errlen);
 
 /*
  * store_event_list, and only ids >= since when not NULL (an ids_time_bound, so a time
@@ -105,7 +112,7 @@ int store_event_list(struct store *st, const char *bridge_id, const char *status
  */
 int store_event_list_since(struct store *st, const char *bridge_id, const char *status,
                            const char *before, const char *since, int limit, store_row_cb cb,
-                           void *arg, char *err);
+                           void *arg, char *err, size_t errlen);
 
 /* Longest `q` store_event_search takes, in bytes. */
 #define STORE_QUERY_MAX 256
@@ -118,25 +125,25 @@ int store_event_list_since(struct store *st, const char *bridge_id, const char *
  */
 int store_event_search(struct store *st, const char *bridge_id, const char *status,
                        const char *before, const char *since, const char *q, int limit,
-                       store_row_cb cb, void *arg, char *err);
+                       store_row_cb cb, void *arg, char *err, size_t errlen);
 
 /*
  * Mark up to `batch` of a bridge's pending events (queued, scheduled, retrying) aborted,
  * in one statement; *changed gets the count. Call again until it is below `batch`.
  */
 int store_event_abort_pending(struct store *st, const char *bridge_id, int batch, int *changed,
-                              char *err);
+                              char *err, size_t errlen);
 
 /* Delete up to `batch` events received before `cutoff_ms` (by their ids, which begin with
  * that time); *deleted gets the count. */
 int store_event_delete_older(struct store *st, int64_t cutoff_ms, int batch, int *deleted,
-                             char *err);
+                             char *err, size_t errlen);
 
 /* Called once per event status with how many events have it. */
 typedef void (*store_count_cb)(const char *status, int64_t count, void *arg);
 
 /* Count events by status. */
-int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err);
+int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err, size_t errlen);
 
 /*
  * Count one bridge's events with ids >= `since` (an ids_time_bound) by status: `cb` once per
@@ -144,6 +151,6 @@ int store_event_counts(struct store *st, store_count_cb cb, void *arg, char *err
  * cost follows the bridge's events in that time, not the table.
  */
 int store_event_counts_since(struct store *st, const char *bridge_id, const char *since,
-                             store_count_cb cb, void *arg, char *err);
+                             store_count_cb cb, void *arg, char *err, size_t errlen);
 
 #endif

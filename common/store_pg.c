@@ -48,13 +48,14 @@ bool store_pg_url(const char *path)
 }
 
 /* libpq's message without its trailing newline. */
-static void pg_errf(struct store_pg *pg, const PGresult *r, char *err, const char *what)
+static void pg_errf(struct store_pg *pg, const PGresult *r, char *err, size_t errlen,
+                    const char *what)
 {
     const char *msg = r ? PQresultErrorMessage(r) : "";
     if (msg == NULL || msg[0] == '\0')
         msg = PQerrorMessage(pg->conn);
     int len = (int)strcspn(msg, "\n");
-    snprintf(err, HB_ERR_LEN, "postgres %s: %.*s", what, len, msg);
+    snprintf(err, errlen, "postgres %s: %.*s", what, len, msg);
 }
 
 /*
@@ -70,7 +71,7 @@ static void pg_reconnect_if_lost(struct store_pg *pg)
 
 /* Run one statement; *out (when not NULL) gets the result to PQclear. */
 static int pg_exec(struct store_pg *pg, const char *sql, int n, const char *const *params,
-                   const char *what, PGresult **out, char *err)
+                   const char *what, PGresult **out, char *err, size_t errlen)
 {
     pg_reconnect_if_lost(pg);
     PGresult *r = PQexecParams(pg->conn, sql, n, NULL, params, NULL, NULL, 0);
@@ -83,7 +84,7 @@ static int pg_exec(struct store_pg *pg, const char *sql, int n, const char *cons
         s = PQresultStatus(r);
     }
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        pg_errf(pg, r, err, what);
+        pg_errf(pg, r, err, errlen, what);
         PQclear(r);
         return -1;
     }
@@ -95,7 +96,8 @@ static int pg_exec(struct store_pg *pg, const char *sql, int n, const char *cons
 }
 
 /* Several statements in one string, no parameters (migrations, BEGIN/COMMIT). */
-static int pg_exec_script(struct store_pg *pg, const char *sql, const char *what, char *err)
+static int pg_exec_script(struct store_pg *pg, const char *sql, const char *what, char *err,
+                          size_t errlen)
 {
     pg_reconnect_if_lost(pg);
     PGresult *r = PQexec(pg->conn, sql);
@@ -108,7 +110,7 @@ static int pg_exec_script(struct store_pg *pg, const char *sql, const char *what
     }
     int ret = 0;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        pg_errf(pg, r, err, what);
+        pg_errf(pg, r, err, errlen, what);
         ret = -1;
     }
     PQclear(r);
@@ -117,29 +119,29 @@ static int pg_exec_script(struct store_pg *pg, const char *sql, const char *what
 
 /* ---- migrations ---- */
 
-static int pg_migrate(struct store_pg *pg, char *err)
+static int pg_migrate(struct store_pg *pg, char *err, size_t errlen)
 {
     char sql[160];
     PGresult *r = NULL;
-    if (migrate_check(migrations_postgres, migrations_postgres_count, err) != 0)
+    if (migrate_check(migrations_postgres, migrations_postgres_count, err, errlen) != 0)
         return -1;
     /* Whoever holds the lock migrates; the others wait here and then find nothing to do. */
     snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)", LOCK_MIGRATE);
-    if (pg_exec_script(pg, sql, "migration lock", err) != 0)
+    if (pg_exec_script(pg, sql, "migration lock", err, errlen) != 0)
         goto fail;
     if (pg_exec_script(pg,
                        "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY "
                        "KEY, name text NOT NULL, applied_at bigint NOT NULL)",
-                       "schema_migrations", err) != 0 ||
+                       "schema_migrations", err, errlen) != 0 ||
         pg_exec(pg, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
-                "migration version", &r, err) != 0)
+                "migration version", &r, err, errlen) != 0)
         goto fail;
     long current = strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     r = NULL;
     size_t n = migrations_postgres_count;
     if (n > 0 && current > migrations_postgres[n - 1].version) {
-        snprintf(err, HB_ERR_LEN,
+        snprintf(err, errlen,
                  "postgres database is at schema version %ld, this program knows up to %d: "
                  "run a newer hookbridge",
                  current, migrations_postgres[n - 1].version);
@@ -153,12 +155,12 @@ static int pg_migrate(struct store_pg *pg, char *err)
         snprintf(v, sizeof(v), "%d", m->version);
         snprintf(at, sizeof(at), "%" PRId64, clock_now_ms());
         const char *params[] = {v, m->name, at};
-        if (pg_exec_script(pg, m->sql, m->name, err) != 0 ||
+        if (pg_exec_script(pg, m->sql, m->name, err, errlen) != 0 ||
             pg_exec(pg, "INSERT INTO schema_migrations VALUES ($1, $2, $3)", 3, params, m->name,
-                    NULL, err) != 0)
+                    NULL, err, errlen) != 0)
             goto fail;
     }
-    if (pg_exec_script(pg, "COMMIT", "migration commit", err) != 0)
+    if (pg_exec_script(pg, "COMMIT", "migration commit", err, errlen) != 0)
         goto fail;
     return 0;
 fail:
@@ -188,14 +190,15 @@ static int64_t id_time_ms(const char *id)
  * lock so that processes starting together do not race on the same CREATE. Inside a
  * caller's transaction (the event writer's batch) the DDL joins it.
  */
-static int pg_partitions_ensure(struct store_pg *pg, int64_t from, int64_t to, char *err)
+static int pg_partitions_ensure(struct store_pg *pg, int64_t from, int64_t to, char *err,
+                                size_t errlen)
 {
     char sql[512];
     bool own = !pg->in_tx;
-    if (own && pg_exec_script(pg, "BEGIN", "begin", err) != 0)
+    if (own && pg_exec_script(pg, "BEGIN", "begin", err, errlen) != 0)
         return -1;
     snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)", LOCK_PARTITIONS);
-    if (pg_exec_script(pg, sql, "partition lock", err) != 0)
+    if (pg_exec_script(pg, sql, "partition lock", err, errlen) != 0)
         goto fail;
     for (int64_t d = from; d <= to; d++) {
         char lo[HB_ID_LEN], hi[HB_ID_LEN];
@@ -208,10 +211,10 @@ static int pg_partitions_ensure(struct store_pg *pg, int64_t from, int64_t to, c
                  "CREATE TABLE IF NOT EXISTS events_%04d%02d%02d PARTITION OF events "
                  "FOR VALUES FROM ('%s') TO ('%s')",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, lo, hi);
-        if (pg_exec_script(pg, sql, "create partition", err) != 0)
+        if (pg_exec_script(pg, sql, "create partition", err, errlen) != 0)
             goto fail;
     }
-    if (own && pg_exec_script(pg, "COMMIT", "commit", err) != 0)
+    if (own && pg_exec_script(pg, "COMMIT", "commit", err, errlen) != 0)
         goto fail;
     if (pg->day_hi < pg->day_lo || from > pg->day_hi + 1 || to < pg->day_lo - 1) {
         pg->day_lo = from;
@@ -227,17 +230,17 @@ fail:
     return -1;
 }
 
-static int pg_partition_for(struct store_pg *pg, const char *id, char *err)
+static int pg_partition_for(struct store_pg *pg, const char *id, char *err, size_t errlen)
 {
     int64_t day = id_time_ms(id) / DAY_MS;
     if (day >= pg->day_lo && day <= pg->day_hi)
         return 0;
-    return pg_partitions_ensure(pg, day, day + PARTITIONS_AHEAD, err);
+    return pg_partitions_ensure(pg, day, day + PARTITIONS_AHEAD, err, errlen);
 }
 
 /* ---- open, transactions ---- */
 
-int store_pg_open(const char *url, struct store_pg **out, char *err)
+int store_pg_open(const char *url, struct store_pg **out, char *err, size_t errlen)
 {
     struct store_pg *pg = xcalloc(1, sizeof(*pg));
     *out = NULL;
@@ -246,14 +249,14 @@ int store_pg_open(const char *url, struct store_pg **out, char *err)
     pg->conn = PQconnectdb(url);
     if (PQstatus(pg->conn) != CONNECTION_OK) {
         /* The message names host and port, never the password. */
-        pg_errf(pg, NULL, err, "connect");
+        pg_errf(pg, NULL, err, errlen, "connect");
         goto fail;
     }
     PQclear(PQexec(pg->conn, "SET client_min_messages = warning"));
-    if (pg_migrate(pg, err) != 0)
+    if (pg_migrate(pg, err, errlen) != 0)
         goto fail;
     int64_t today = clock_now_ms() / DAY_MS;
-    if (pg_partitions_ensure(pg, today - 1, today + PARTITIONS_AHEAD, err) != 0)
+    if (pg_partitions_ensure(pg, today - 1, today + PARTITIONS_AHEAD, err, errlen) != 0)
         goto fail;
     *out = pg;
     return 0;
@@ -270,18 +273,18 @@ void store_pg_close(struct store_pg *pg)
     free(pg);
 }
 
-int store_pg_begin(struct store_pg *pg, char *err)
+int store_pg_begin(struct store_pg *pg, char *err, size_t errlen)
 {
-    if (pg_exec_script(pg, "BEGIN", "begin", err) != 0)
+    if (pg_exec_script(pg, "BEGIN", "begin", err, errlen) != 0)
         return -1;
     pg->in_tx = true;
     return 0;
 }
 
-int store_pg_commit(struct store_pg *pg, char *err)
+int store_pg_commit(struct store_pg *pg, char *err, size_t errlen)
 {
     pg->in_tx = false;
-    return pg_exec_script(pg, "COMMIT", "commit", err);
+    return pg_exec_script(pg, "COMMIT", "commit", err, errlen);
 }
 
 void store_pg_rollback(struct store_pg *pg)
@@ -294,10 +297,10 @@ void store_pg_rollback(struct store_pg *pg)
 
 /* The one text column of a single-row query into a new string, or STORE_NOTFOUND. */
 static int pg_get_one(struct store_pg *pg, const char *sql, int n, const char *const *params,
-                      const char *what, char **value, char *err)
+                      const char *what, char **value, char *err, size_t errlen)
 {
     PGresult *r = NULL;
-    if (pg_exec(pg, sql, n, params, what, &r, err) != 0)
+    if (pg_exec(pg, sql, n, params, what, &r, err, errlen) != 0)
         return -1;
     int ret = STORE_NOTFOUND;
     if (PQntuples(r) > 0) {
@@ -352,10 +355,11 @@ static char *event_compose(PGresult *r, int row)
 
 /* Copy every row first, then call back (the callback may use the store). */
 static int pg_for_each(struct store_pg *pg, const char *sql, int n, const char *const *params,
-                       bool events, const char *what, store_row_cb cb, void *arg, char *err)
+                       bool events, const char *what, store_row_cb cb, void *arg, char *err,
+                       size_t errlen)
 {
     PGresult *r = NULL;
-    if (pg_exec(pg, sql, n, params, what, &r, err) != 0)
+    if (pg_exec(pg, sql, n, params, what, &r, err, errlen) != 0)
         return -1;
     int rows = PQntuples(r);
     char **v = xcalloc((size_t)rows + 1, sizeof(*v));
@@ -376,17 +380,18 @@ static int pg_for_each(struct store_pg *pg, const char *sql, int n, const char *
 /* ---- bridges ---- */
 
 int store_pg_bridge_insert(struct store_pg *pg, const char *id, const char *endpoint,
-                           const char *json, char *err)
+                           const char *json, char *err, size_t errlen)
 {
     char now[24];
     snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
     const char *p[] = {id, endpoint, json, now};
     return pg_exec(pg,
                    "INSERT INTO bridges (id, endpoint, data, updated_at) VALUES ($1, $2, $3, $4)",
-                   4, p, "insert bridge", NULL, err);
+                   4, p, "insert bridge", NULL, err, errlen);
 }
 
-int store_pg_bridge_update(struct store_pg *pg, const char *id, const char *json, char *err)
+int store_pg_bridge_update(struct store_pg *pg, const char *id, const char *json, char *err,
+                           size_t errlen)
 {
     char now[24];
     snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
@@ -395,38 +400,40 @@ int store_pg_bridge_update(struct store_pg *pg, const char *id, const char *json
     if (pg_exec(pg,
                 "UPDATE bridges SET data = $2, updated_at = $3, "
                 "endpoint = coalesce(($2::text)::json->>'endpoint', endpoint) WHERE id = $1",
-                3, p, "update bridge", &r, err) != 0)
+                3, p, "update bridge", &r, err, errlen) != 0)
         return -1;
     return pg_changed(r);
 }
 
-int store_pg_bridge_delete(struct store_pg *pg, const char *id, char *err)
+int store_pg_bridge_delete(struct store_pg *pg, const char *id, char *err, size_t errlen)
 {
     const char *p[] = {id};
     PGresult *r = NULL;
-    if (pg_exec(pg, "DELETE FROM bridges WHERE id = $1", 1, p, "delete bridge", &r, err) != 0)
+    if (pg_exec(pg, "DELETE FROM bridges WHERE id = $1", 1, p, "delete bridge", &r, err, errlen) !=
+        0)
         return -1;
     return pg_changed(r);
 }
 
-int store_pg_bridge_get(struct store_pg *pg, const char *id, char **json, char *err)
+int store_pg_bridge_get(struct store_pg *pg, const char *id, char **json, char *err, size_t errlen)
 {
     const char *p[] = {id};
-    return pg_get_one(pg, "SELECT data FROM bridges WHERE id = $1", 1, p, "get bridge", json, err);
+    return pg_get_one(pg, "SELECT data FROM bridges WHERE id = $1", 1, p, "get bridge", json, err,
+                      errlen);
 }
 
 int store_pg_bridge_get_by_endpoint(struct store_pg *pg, const char *endpoint, char **json,
-                                    char *err)
+                                    char *err, size_t errlen)
 {
     const char *p[] = {endpoint};
     return pg_get_one(pg, "SELECT data FROM bridges WHERE endpoint = $1", 1, p,
-                      "get bridge by endpoint", json, err);
+                      "get bridge by endpoint", json, err, errlen);
 }
 
-int store_pg_bridge_list(struct store_pg *pg, store_row_cb cb, void *arg, char *err)
+int store_pg_bridge_list(struct store_pg *pg, store_row_cb cb, void *arg, char *err, size_t errlen)
 {
     return pg_for_each(pg, "SELECT data FROM bridges ORDER BY seq", 0, NULL, false, "list bridges",
-                       cb, arg, err);
+                       cb, arg, err, errlen);
 }
 
 /* Changes with every bridge write (a new updated_at, a row more or less). */
@@ -435,7 +442,7 @@ int64_t store_pg_data_version(struct store_pg *pg)
     char err[HB_ERR_LEN];
     char *v = NULL;
     if (pg_get_one(pg, "SELECT (coalesce(max(updated_at), 0) + count(*))::text FROM bridges", 0,
-                   NULL, "data version", &v, err) != 0)
+                   NULL, "data version", &v, err, sizeof err) != 0)
         return -1;
     int64_t n = strtoll(v, NULL, 10);
     free(v);
@@ -444,26 +451,28 @@ int64_t store_pg_data_version(struct store_pg *pg)
 
 /* ---- meta ---- */
 
-int store_pg_meta_get(struct store_pg *pg, const char *key, char **value, char *err)
+int store_pg_meta_get(struct store_pg *pg, const char *key, char **value, char *err, size_t errlen)
 {
     const char *p[] = {key};
-    return pg_get_one(pg, "SELECT value FROM meta WHERE key = $1", 1, p, "get meta", value, err);
+    return pg_get_one(pg, "SELECT value FROM meta WHERE key = $1", 1, p, "get meta", value, err,
+                      errlen);
 }
 
-int store_pg_meta_insert(struct store_pg *pg, const char *key, const char *value, char *err)
+int store_pg_meta_insert(struct store_pg *pg, const char *key, const char *value, char *err,
+                         size_t errlen)
 {
     const char *p[] = {key, value};
     return pg_exec(pg, "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                   2, p, "insert meta", NULL, err);
+                   2, p, "insert meta", NULL, err, errlen);
 }
 
 /* ---- events ---- */
 
 int store_pg_event_insert(struct store_pg *pg, const char *id, const char *bridge_id,
                           const char *status, int64_t received_ms, const char *json, bool or_ignore,
-                          char *err)
+                          char *err, size_t errlen)
 {
-    if (pg_partition_for(pg, id, err) != 0)
+    if (pg_partition_for(pg, id, err, errlen) != 0)
         return -1;
     /* The parts that change later get their own columns (see the migration). */
     cJSON *ev = cJSON_Parse(json);
@@ -496,14 +505,15 @@ int store_pg_event_insert(struct store_pg *pg, const char *id, const char *bridg
                                : "INSERT INTO events (id, bridge_id, status, received_at, "
                                  "updated_at, next_attempt_at, attempts, body, data) VALUES "
                                  "($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                     9, p, "insert event", NULL, err);
+                     9, p, "insert event", NULL, err, errlen);
     free(attempts_text);
     free(body_text);
     cJSON_Delete(ev);
     return rc;
 }
 
-int store_pg_event_update(struct store_pg *pg, const struct store_event_update *u, char *err)
+int store_pg_event_update(struct store_pg *pg, const struct store_event_update *u, char *err,
+                          size_t errlen)
 {
     char now[24], next[CLOCK_ISO_LEN];
     snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
@@ -527,19 +537,20 @@ int store_pg_event_update(struct store_pg *pg, const struct store_event_update *
              "WHERE id = $1",
              attempt, outbound);
     PGresult *r = NULL;
-    if (pg_exec(pg, sql, n, p, "update event", &r, err) != 0)
+    if (pg_exec(pg, sql, n, p, "update event", &r, err, errlen) != 0)
         return -1;
     return pg_changed(r);
 }
 
-static int pg_event_get(struct store_pg *pg, const char *id, bool lock, char **json, char *err)
+static int pg_event_get(struct store_pg *pg, const char *id, bool lock, char **json, char *err,
+                        size_t errlen)
 {
     const char *p[] = {id};
     PGresult *r = NULL;
     if (pg_exec(pg,
                 lock ? "SELECT " EVENT_COLS " FROM events WHERE id = $1 FOR UPDATE"
                      : "SELECT " EVENT_COLS " FROM events WHERE id = $1",
-                1, p, "get event", &r, err) != 0)
+                1, p, "get event", &r, err, errlen) != 0)
         return -1;
     int ret = STORE_NOTFOUND;
     if (PQntuples(r) > 0) {
@@ -550,18 +561,19 @@ static int pg_event_get(struct store_pg *pg, const char *id, bool lock, char **j
     return ret;
 }
 
-int store_pg_event_get(struct store_pg *pg, const char *id, char **json, char *err)
+int store_pg_event_get(struct store_pg *pg, const char *id, char **json, char *err, size_t errlen)
 {
-    return pg_event_get(pg, id, false, json, err);
+    return pg_event_get(pg, id, false, json, err, errlen);
 }
 
-int store_pg_event_get_for_update(struct store_pg *pg, const char *id, char **json, char *err)
+int store_pg_event_get_for_update(struct store_pg *pg, const char *id, char **json, char *err,
+                                  size_t errlen)
 {
-    return pg_event_get(pg, id, true, json, err);
+    return pg_event_get(pg, id, true, json, err, errlen);
 }
 
 int store_pg_event_replace(struct store_pg *pg, const char *id, const char *status,
-                           const char *json, char *err)
+                           const char *json, char *err, size_t errlen)
 {
     /* The whole event again (a route's outcome rewrote its deliveries): `data` takes it,
      * and the columns that event_compose lays over `data` take its parts, so that a read
@@ -585,7 +597,7 @@ int store_pg_event_replace(struct store_pg *pg, const char *id, const char *stat
     int rc = pg_exec(pg,
                      "UPDATE events SET status = $2, updated_at = $3, next_attempt_at = $4, "
                      "outbound = $5, attempts = $6::jsonb, data = $7 WHERE id = $1",
-                     7, p, "replace event", &r, err);
+                     7, p, "replace event", &r, err, errlen);
     free(outbound_text);
     free(attempts_text);
     cJSON_Delete(ev);
@@ -595,14 +607,14 @@ int store_pg_event_replace(struct store_pg *pg, const char *id, const char *stat
 }
 
 int store_pg_event_counts_since(struct store_pg *pg, const char *bridge_id, const char *since,
-                                store_count_cb cb, void *arg, char *err)
+                                store_count_cb cb, void *arg, char *err, size_t errlen)
 {
     const char *p[] = {bridge_id, since};
     PGresult *r = NULL;
     if (pg_exec(pg,
                 "SELECT status, count(*) FROM events WHERE bridge_id = $1 AND id >= $2 "
                 "GROUP BY status",
-                2, p, "count a bridge's events", &r, err) != 0)
+                2, p, "count a bridge's events", &r, err, errlen) != 0)
         return -1;
     for (int i = 0; i < PQntuples(r); i++)
         cb(PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10), arg);
@@ -628,7 +640,7 @@ static char *like_pattern(const char *q)
 
 int store_pg_event_search(struct store_pg *pg, const char *bridge_id, const char *status,
                           const char *before, const char *since, const char *q, int limit,
-                          store_row_cb cb, void *arg, char *err)
+                          store_row_cb cb, void *arg, char *err, size_t errlen)
 {
     /* Each filter present adds its own condition, numbered in order. */
     const char *p[6];
@@ -662,7 +674,7 @@ int store_pg_event_search(struct store_pg *pg, const char *bridge_id, const char
     char *sql = xasprintf("SELECT " EVENT_COLS " FROM events WHERE true%s ORDER BY id DESC "
                           "LIMIT $%d",
                           where, n);
-    int rc = pg_for_each(pg, sql, n, p, true, "list events", cb, arg, err);
+    int rc = pg_for_each(pg, sql, n, p, true, "list events", cb, arg, err, errlen);
     free(sql);
     free(pattern);
     free(statuses);
@@ -670,7 +682,7 @@ int store_pg_event_search(struct store_pg *pg, const char *bridge_id, const char
 }
 
 int store_pg_event_abort_pending(struct store_pg *pg, const char *bridge_id, int batch,
-                                 int *changed, char *err)
+                                 int *changed, char *err, size_t errlen)
 {
     char now[24], lim[16];
     snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
@@ -682,7 +694,7 @@ int store_pg_event_abort_pending(struct store_pg *pg, const char *bridge_id, int
                 "UPDATE events SET status = 'aborted', updated_at = $2, next_attempt_at = NULL "
                 "WHERE id IN (SELECT id FROM events WHERE bridge_id = $1 "
                 "AND status IN ('queued', 'scheduled', 'retrying') LIMIT $3)",
-                3, p, "abort events", &r, err) != 0)
+                3, p, "abort events", &r, err, errlen) != 0)
         return -1;
     *changed = (int)strtol(PQcmdTuples(r), NULL, 10);
     PQclear(r);
@@ -696,13 +708,13 @@ int store_pg_event_abort_pending(struct store_pg *pg, const char *bridge_id, int
  * every few minutes.
  */
 int store_pg_event_delete_older(struct store_pg *pg, int64_t cutoff_ms, int batch, int *deleted,
-                                char *err)
+                                char *err, size_t errlen)
 {
     char bound[HB_ID_LEN], lim[16];
     PGresult *r = NULL;
     *deleted = 0;
     int64_t today = clock_now_ms() / DAY_MS;
-    if (pg_partitions_ensure(pg, today, today + PARTITIONS_AHEAD, err) != 0)
+    if (pg_partitions_ensure(pg, today, today + PARTITIONS_AHEAD, err, errlen) != 0)
         return -1;
     ids_time_bound("evt_", cutoff_ms, bound, sizeof(bound));
     const char *pb[] = {bound};
@@ -712,19 +724,19 @@ int store_pg_event_delete_older(struct store_pg *pg, int64_t cutoff_ms, int batc
                 "WHERE i.inhparent = 'events'::regclass AND substring("
                 "pg_get_expr(c.relpartbound, c.oid) from 'TO \\(''([^'']*)''\\)') "
                 "COLLATE \"C\" <= $1 ORDER BY c.relname",
-                1, pb, "old partitions", &r, err) != 0)
+                1, pb, "old partitions", &r, err, errlen) != 0)
         return -1;
     for (int i = 0; i < PQntuples(r); i++) {
         char sql[160];
         const char *name = PQgetvalue(r, i, 0);
         /* A detach another worker started and did not finish is completed first. */
         snprintf(sql, sizeof(sql), "ALTER TABLE events DETACH PARTITION %s CONCURRENTLY", name);
-        if (pg_exec_script(pg, sql, "detach partition", err) != 0) {
+        if (pg_exec_script(pg, sql, "detach partition", err, errlen) != 0) {
             snprintf(sql, sizeof(sql), "ALTER TABLE events DETACH PARTITION %s FINALIZE", name);
             PQclear(PQexec(pg->conn, sql));
         }
         snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", name);
-        if (pg_exec_script(pg, sql, "drop partition", err) != 0) {
+        if (pg_exec_script(pg, sql, "drop partition", err, errlen) != 0) {
             PQclear(r);
             return -1;
         }
@@ -735,7 +747,7 @@ int store_pg_event_delete_older(struct store_pg *pg, int64_t cutoff_ms, int batc
     snprintf(lim, sizeof(lim), "%d", batch);
     const char *p[] = {bound, lim};
     if (pg_exec(pg, "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < $1 LIMIT $2)",
-                2, p, "delete old events", &r, err) != 0)
+                2, p, "delete old events", &r, err, errlen) != 0)
         return -1;
     int n = (int)strtol(PQcmdTuples(r), NULL, 10);
     PQclear(r);
@@ -745,11 +757,12 @@ int store_pg_event_delete_older(struct store_pg *pg, int64_t cutoff_ms, int batc
     return 0;
 }
 
-int store_pg_event_counts(struct store_pg *pg, store_count_cb cb, void *arg, char *err)
+int store_pg_event_counts(struct store_pg *pg, store_count_cb cb, void *arg, char *err,
+                          size_t errlen)
 {
     PGresult *r = NULL;
     if (pg_exec(pg, "SELECT status, count(*) FROM events GROUP BY status", 0, NULL, "count events",
-                &r, err) != 0)
+                &r, err, errlen) != 0)
         return -1;
     for (int i = 0; i < PQntuples(r); i++)
         cb(PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10), arg);

@@ -80,7 +80,7 @@ static struct bridge *bridges_load(struct ingress *in, struct httpd_req *req, co
         bridges_not_found(req, id);
         return NULL;
     }
-    int rc = store_bridge_get(in->store, id, &json, err);
+    int rc = store_bridge_get(in->store, id, &json, err, sizeof err);
     if (rc == STORE_NOTFOUND) {
         bridges_not_found(req, id);
         return NULL;
@@ -97,8 +97,8 @@ static struct bridge *bridges_load(struct ingress *in, struct httpd_req *req, co
 static int bridges_save(struct ingress *in, const struct bridge *b, bool create, char *err)
 {
     char *json = bridge_to_store(b);
-    int rc = create ? store_bridge_insert(in->store, b->id, b->endpoint, json, err)
-                    : store_bridge_update(in->store, b->id, json, err);
+    int rc = create ? store_bridge_insert(in->store, b->id, b->endpoint, json, err, HB_ERR_LEN)
+                    : store_bridge_update(in->store, b->id, json, err, HB_ERR_LEN);
     free(json);
     /* The next request must see the change, not a cached bridge. */
     bcache_forget(in->bridges);
@@ -183,7 +183,7 @@ static int bridges_add_counts(struct ingress *in, cJSON *arr, char *err)
         for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
             cJSON_AddNumberToObject(counts, statuses[i], 0);
         if (store_event_counts_since(in->store, bridges_id_of(b), since, bridges_count_one, counts,
-                                     err) != 0)
+                                     err, HB_ERR_LEN) != 0)
             return -1;
     }
     return 0;
@@ -238,7 +238,7 @@ static void bridges_list(struct ingress *in, struct httpd_req *req)
     }
     o = cJSON_CreateObject();
     struct bridges_list l = {cJSON_AddArrayToObject(o, "bridges"), in->cfg.public_url};
-    if (store_bridge_list(in->store, bridges_list_row, &l, err) != 0) {
+    if (store_bridge_list(in->store, bridges_list_row, &l, err, sizeof err) != 0) {
         bridges_internal(req, "list bridges", err);
         goto out;
     }
@@ -415,7 +415,7 @@ static void bridges_abort_finish(struct bridges_abort *a)
 {
     char err[HB_ERR_LEN];
     if (a->delete_after) {
-        int rc = store_bridge_delete(a->in->store, a->id, err);
+        int rc = store_bridge_delete(a->in->store, a->id, err, sizeof err);
         bcache_forget(a->in->bridges);
         if (rc != 0 && rc != STORE_NOTFOUND) {
             bridges_internal(a->req, "delete bridge", err);
@@ -445,7 +445,8 @@ static void bridges_abort_rows(evutil_socket_t fd, short what, void *arg)
     int changed = 0;
     (void)fd;
     (void)what;
-    if (store_event_abort_pending(a->in->store, a->id, BRIDGES_ABORT_ROWS, &changed, err) != 0) {
+    if (store_event_abort_pending(a->in->store, a->id, BRIDGES_ABORT_ROWS, &changed, err,
+                                  sizeof err) != 0) {
         bridges_internal(a->req, "abort events", err);
         event_free(a->step);
         free(a);

@@ -137,7 +137,7 @@ static void events_list_query(void *arg, bool stopping)
     /* One row more than the page: `next` only when there is something after it. */
     if (store_event_search(l->in->store, l->bridge_id, l->statuses[0] ? l->statuses : NULL, below,
                            l->since[0] ? l->since : NULL, l->q, (int)l->limit + 1, events_list_row,
-                           l, err) != 0) {
+                           l, err, sizeof err) != 0) {
         log_kv(LOG_ERROR, "list events failed", "error", err, NULL);
         httpd_reply_json_error(l->req, 500, "internal", "the store failed; see the ingress log");
         goto out;
@@ -385,7 +385,7 @@ static void events_on_peek(redisAsyncContext *ac, void *r, void *priv)
         /* No job: it may have ended since the store was read (its row is committed before
          * the job goes), so the row is read once more before answering 404. */
         char *json = NULL;
-        if (store_event_get(p->in->store, p->id, &json, err) == 0)
+        if (store_event_get(p->in->store, p->id, &json, err, sizeof err) == 0)
             p->cb(p->in, p->req, p->id, json);
         else
             events_not_found(p->req, p->id);
@@ -421,7 +421,7 @@ static void events_load(struct ingress *in, struct httpd_req *req, const char *i
         events_not_found(req, id);
         return;
     }
-    int rc = store_event_get(in->store, id, &json, err);
+    int rc = store_event_get(in->store, id, &json, err, sizeof err);
     if (rc == 0) {
         cb(in, req, id, json);
         return;
@@ -565,7 +565,8 @@ static bool events_route_known(struct ingress *in, const cJSON *ev, const char *
     char err[HB_ERR_LEN], *bjson = NULL;
     struct bridge *b = NULL;
     bool known = false;
-    if (cJSON_IsString(bid) && store_bridge_get(in->store, bid->valuestring, &bjson, err) == 0 &&
+    if (cJSON_IsString(bid) &&
+        store_bridge_get(in->store, bid->valuestring, &bjson, err, sizeof err) == 0 &&
         bridge_from_store(bjson, &b, err, sizeof(err)) == 0) {
         if (b->has_routes)
             known = bridge_route(b, route) != NULL;
@@ -646,7 +647,7 @@ static void events_replay_loaded(struct ingress *in, struct httpd_req *req, cons
         free(r);
         goto out;
     }
-    int rc = store_bridge_get(in->store, r->job.bridge_id, &bjson, err);
+    int rc = store_bridge_get(in->store, r->job.bridge_id, &bjson, err, sizeof err);
     if (rc != 0) {
         if (rc == STORE_NOTFOUND) {
             snprintf(msg, sizeof(msg), "bridge %.40s of this event no longer exists",

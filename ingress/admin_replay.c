@@ -229,7 +229,7 @@ static bool replay_bridge_exists(struct replay *r, const char *bridge_id)
     char *json = NULL;
     if (strcmp(r->last_bridge, bridge_id) == 0)
         return r->last_bridge_ok;
-    int rc = store_bridge_get(r->in->store, bridge_id, &json, err);
+    int rc = store_bridge_get(r->in->store, bridge_id, &json, err, sizeof err);
     free(json);
     if (rc != 0 && rc != STORE_NOTFOUND)
         log_kv(LOG_ERROR, "bulk replay: read bridge failed", "bridge_id", bridge_id, "error", err,
@@ -249,7 +249,8 @@ static bool replay_one(struct replay *r, const char *id)
     struct job j;
     bool sent = false;
     memset(&j, 0, sizeof(j));
-    if (store_event_get(r->in->store, id, &json, err) != 0 || (ev = cJSON_Parse(json)) == NULL) {
+    if (store_event_get(r->in->store, id, &json, err, sizeof err) != 0 ||
+        (ev = cJSON_Parse(json)) == NULL) {
         log_kv(LOG_WARN, "bulk replay: event skipped, unreadable or gone", "event_id", id, NULL);
         goto out;
     }
@@ -340,7 +341,7 @@ static void replay_collect(evutil_socket_t fd, short what, void *arg)
     r->page_rows = 0;
     if (store_event_list_since(r->in->store, r->bridge_id, r->statuses[0] ? r->statuses : NULL,
                                r->below, r->since[0] ? r->since : NULL, REPLAY_PAGE,
-                               replay_collect_row, r, err) != 0) {
+                               replay_collect_row, r, err, sizeof err) != 0) {
         log_kv(LOG_ERROR, "bulk replay: list events failed", "error", err, NULL);
         httpd_reply_json_error(r->req, 500, "internal", "the store failed; see the ingress log");
         replay_free(r);

@@ -133,7 +133,7 @@ static void stats_on_waiting(redisAsyncContext *ac, void *r, void *priv)
                                     : 0);
     cJSON *events = cJSON_AddObjectToObject(s->answer, "events");
     cJSON_AddNumberToObject(events, "total", 0);
-    if (store_event_counts(s->in->store, stats_count, events, err) != 0) {
+    if (store_event_counts(s->in->store, stats_count, events, err, sizeof err) != 0) {
         log_kv(LOG_ERROR, "stats: count events failed", "error", err, NULL);
         httpd_reply_json_error(s->req, 500, "internal", "the store failed; see the ingress log");
     } else {

@@ -90,7 +90,7 @@ static struct bcache_node *bcache_load(struct bcache *c, const char *endpoint, i
     char serr[HB_ERR_LEN];
     char *json = NULL;
     struct bridge *b = NULL;
-    *rc = store_bridge_get_by_endpoint(c->st, endpoint, &json, serr);
+    *rc = store_bridge_get_by_endpoint(c->st, endpoint, &json, serr, sizeof serr);
     if (*rc != 0) {
         snprintf(err, errlen, "%s", *rc == STORE_NOTFOUND ? "unknown endpoint" : serr);
         return NULL;

@@ -200,7 +200,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     queue_keys_init(&m.in.keys, m.in.cfg.key_prefix);
 
-    if (store_open(m.in.cfg.db, &m.in.store, err) != 0) {
+    if (store_open(m.in.cfg.db, &m.in.store, err, sizeof err) != 0) {
         fprintf(stderr, "hookbridge-ingress: %s\n", err);
         return 1;
     }
@@ -214,7 +214,7 @@ int main(int argc, char **argv)
     m.in.base = event_base_new();
     m.in.redis = rconn_new(m.in.base, &m.in.cfg.redis, "redis", NULL, NULL);
     /* Its own thread and connection: nothing on this loop may wait for a commit. */
-    if (evwriter_new_threaded(m.in.base, m.in.cfg.db, 5, 512, &m.in.events, err) != 0)
+    if (evwriter_new_threaded(m.in.base, m.in.cfg.db, 5, 512, &m.in.events, err, sizeof err) != 0)
         goto fail;
 
     ingress_raise_fd_limit();

@@ -492,7 +492,7 @@ static void gate_on_done(redisAsyncContext *ac, void *r, void *priv)
     char err[HB_ERR_LEN];
     char *json = NULL;
     struct bridge *b = NULL;
-    if (store_bridge_get(d->w->store, d->bridge_id, &json, err) == 0 &&
+    if (store_bridge_get(d->w->store, d->bridge_id, &json, err, sizeof err) == 0 &&
         bridge_from_store(json, &b, err, sizeof(err)) == 0)
         notice_send_circuit(d->w->deliver, b, d->route, type, d->event_id,
                             opened ? d->open_seconds : 0, d->w->cfg.secret_key);

@@ -192,7 +192,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    if (store_open(w->cfg.db, &w->store, err) != 0) {
+    if (store_open(w->cfg.db, &w->store, err, sizeof err) != 0) {
         fprintf(stderr, "hookbridge-worker: %s\n", err);
         goto out;
     }

@@ -235,11 +235,11 @@ static int oauth_store_refresh(struct oauth_flow *f, const char *refresh, char *
     char *json = NULL, *out = NULL;
     struct bridge *b = NULL;
     int ret = -1;
-    if (store_begin(w->store, serr) != 0) {
+    if (store_begin(w->store, serr, sizeof serr) != 0) {
         snprintf(err, errlen, "%s", serr);
         return -1;
     }
-    int rc = store_bridge_get(w->store, f->bridge_id, &json, serr);
+    int rc = store_bridge_get(w->store, f->bridge_id, &json, serr, sizeof serr);
     if (rc != 0 || bridge_from_store(json, &b, serr, sizeof(serr)) != 0) {
         snprintf(err, errlen, "%s", rc == STORE_NOTFOUND ? "bridge deleted" : serr);
         goto out_rollback;
@@ -254,8 +254,8 @@ static int oauth_store_refresh(struct oauth_flow *f, const char *refresh, char *
     cJSON_AddStringToObject(r->oauth2, "refresh_token", sealed);
     free(sealed);
     out = bridge_to_store(b);
-    if (store_bridge_update(w->store, f->bridge_id, out, serr) != 0 ||
-        store_commit(w->store, serr) != 0) {
+    if (store_bridge_update(w->store, f->bridge_id, out, serr, sizeof serr) != 0 ||
+        store_commit(w->store, serr, sizeof serr) != 0) {
         snprintf(err, errlen, "%s", serr);
         goto out_rollback;
     }
@@ -367,7 +367,7 @@ static void oauth_refresh(struct oauth_flow *f)
     char *json = NULL, *secret = NULL;
     struct bridge *b = NULL;
     /* The row, not the task's copy: a refresh token rotated since the task read it is there. */
-    int rc = store_bridge_get(w->store, f->bridge_id, &json, serr);
+    int rc = store_bridge_get(w->store, f->bridge_id, &json, serr, sizeof serr);
     const struct route *r = NULL;
     if (rc == 0 && bridge_from_store(json, &b, serr, sizeof(serr)) == 0)
         r = oauth_route(b, f->route);

@@ -48,7 +48,7 @@ static void retention_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     int64_t cutoff = clock_now_ms() - (int64_t)r->days * 86400000;
     int64_t started = clock_mono_ms();
-    if (store_event_delete_older(r->st, cutoff, RETENTION_BATCH, &deleted, err) != 0) {
+    if (store_event_delete_older(r->st, cutoff, RETENTION_BATCH, &deleted, err, sizeof err) != 0) {
         log_kv(LOG_WARN, "retention: delete failed; trying later", "error", err, NULL);
         retention_arm(r, RETENTION_IDLE_MS);
         return;

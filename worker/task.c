@@ -754,7 +754,7 @@ void task_run(struct worker *w, struct job *job)
         task_finish_now(t, EVENT_STATUS_FAILED, why);
         return;
     }
-    int rc = store_bridge_get(w->store, job->bridge_id, &json, err);
+    int rc = store_bridge_get(w->store, job->bridge_id, &json, err, sizeof err);
     if (rc == STORE_NOTFOUND) {
         task_finish_now(t, EVENT_STATUS_ABORTED, "bridge deleted");
         return;

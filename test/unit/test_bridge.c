@@ -1016,14 +1016,14 @@ static void test_key_check(void **state)
     assert_true(fd >= 0);
     close(fd);
     struct store *st = NULL;
-    assert_int_equal(store_open(path, &st, err), 0);
+    assert_int_equal(store_open(path, &st, err, sizeof err), 0);
     assert_int_equal(bridge_key_check(st, key, err, sizeof(err)), 0);
     assert_int_equal(bridge_key_check(st, key, err, sizeof(err)), 0);
     assert_int_equal(bridge_key_check(st, other_key, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "HOOKBRIDGE_SECRET_KEY"));
     store_close(st);
     /* A second process with the wrong key is refused the same way. */
-    assert_int_equal(store_open(path, &st, err), 0);
+    assert_int_equal(store_open(path, &st, err, sizeof err), 0);
     assert_int_equal(bridge_key_check(st, other_key, err, sizeof(err)), -1);
     assert_int_equal(bridge_key_check(st, key, err, sizeof(err)), 0);
     store_close(st);

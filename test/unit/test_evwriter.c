@@ -72,7 +72,7 @@ static bool present(struct store *st, int i)
     char id[HB_ID_LEN], err[HB_ERR_LEN];
     char *json = NULL;
     event_id(i, id);
-    int rc = store_event_get(st, id, &json, err);
+    int rc = store_event_get(st, id, &json, err, sizeof err);
     free(json);
     assert_true(rc == 0 || rc == STORE_NOTFOUND);
     return rc == 0;
@@ -156,11 +156,11 @@ static void test_update_callbacks(void **state)
     assert_int_equal(d1.ok, 1);
     assert_int_equal(d9.calls, 1);
     char *json = NULL;
-    assert_int_equal(store_event_get(f->st, id, &json, err), 0);
+    assert_int_equal(store_event_get(f->st, id, &json, err, sizeof err), 0);
     assert_non_null(strstr(json, "\"delivered\""));
     free(json);
     event_id(1, id);
-    assert_int_equal(store_event_get(f->st, id, &json, err), 0);
+    assert_int_equal(store_event_get(f->st, id, &json, err, sizeof err), 0);
     assert_non_null(strstr(json, "\"delivered\""));
     free(json);
     evwriter_free(w);
@@ -173,7 +173,7 @@ static void test_threaded(void **state)
     struct tmpdb *f = *state;
     struct evwriter *w;
     char err[HB_ERR_LEN];
-    assert_int_equal(evwriter_new_threaded(base, f->path, 5, 64, &w, err), 0);
+    assert_int_equal(evwriter_new_threaded(base, f->path, 5, 64, &w, err, sizeof err), 0);
     for (int i = 0; i < 1000; i++)
         insert(w, i);
     assert_int_equal(evwriter_flush(w), 0);
@@ -213,14 +213,14 @@ static void test_threaded_bound(void **state)
     struct tmpdb *f = *state;
     struct evwriter *w;
     char err[HB_ERR_LEN];
-    assert_int_equal(evwriter_new_threaded(base, f->path, 1000, 1000, &w, err), 0);
-    assert_int_equal(store_begin(f->st, err), 0); /* the writer's commits now wait */
+    assert_int_equal(evwriter_new_threaded(base, f->path, 1000, 1000, &w, err, sizeof err), 0);
+    assert_int_equal(store_begin(f->st, err, sizeof err), 0); /* the writer's commits now wait */
     for (int i = 0; i < 60000; i++)
         insert(w, i);
     store_rollback(f->st);
     assert_int_equal(evwriter_flush(w), 0);
     int64_t n = 0;
-    assert_int_equal(store_event_counts(f->st, add_count, &n, err), 0);
+    assert_int_equal(store_event_counts(f->st, add_count, &n, err, sizeof err), 0);
     if (n < 50000 || n >= 60000)
         fail_msg("%lld rows committed of 60000 sent while locked", (long long)n);
     evwriter_free(w);
@@ -250,7 +250,7 @@ static void test_threaded_flush_then(void **state)
     struct evwriter *w;
     char err[HB_ERR_LEN];
     /* A long flush interval: only the call hands the rows over. */
-    assert_int_equal(evwriter_new_threaded(base, f->path, 10000, 100000, &w, err), 0);
+    assert_int_equal(evwriter_new_threaded(base, f->path, 10000, 100000, &w, err, sizeof err), 0);
     for (int i = 0; i < 3000; i++)
         insert(w, i);
     struct flushed fl = {.f = f};
@@ -290,7 +290,8 @@ static void test_threaded_bad_path(void **state)
     struct evwriter *w = (struct evwriter *)1;
     char err[HB_ERR_LEN] = "";
     assert_int_equal(
-        evwriter_new_threaded(base, "/nonexistent-dir/x/hookbridge.db", 5, 64, &w, err), -1);
+        evwriter_new_threaded(base, "/nonexistent-dir/x/hookbridge.db", 5, 64, &w, err, sizeof err),
+        -1);
     assert_null(w);
     assert_true(err[0] != '\0');
 }

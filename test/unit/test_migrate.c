@@ -74,16 +74,18 @@ static void test_fresh_database_gets_every_migration_once(void **state)
     char err[HB_ERR_LEN];
     sqlite3 *db = open_raw(d, "fresh.db");
     int applied = -1;
-    assert_int_equal(migrate_sqlite(db, migrations_sqlite, migrations_sqlite_count, &applied, err),
-                     0);
+    assert_int_equal(
+        migrate_sqlite(db, migrations_sqlite, migrations_sqlite_count, &applied, err, sizeof err),
+        0);
     assert_int_equal(applied, (int)migrations_sqlite_count);
     assert_true(migrations_sqlite_count >= 2);
     assert_int_equal(one_int(db, "SELECT count(*) FROM schema_migrations"),
                      (int64_t)migrations_sqlite_count);
     assert_int_equal(one_int(db, "SELECT max(version) FROM schema_migrations"),
                      migrations_sqlite[migrations_sqlite_count - 1].version);
-    assert_int_equal(migrate_sqlite(db, migrations_sqlite, migrations_sqlite_count, &applied, err),
-                     0);
+    assert_int_equal(
+        migrate_sqlite(db, migrations_sqlite, migrations_sqlite_count, &applied, err, sizeof err),
+        0);
     assert_int_equal(applied, 0);
     sqlite3_close(db);
     remove_raw(d, "fresh.db");
@@ -116,14 +118,16 @@ static void test_old_file_upgrades_in_place(void **state)
     char path[192];
     snprintf(path, sizeof(path), "%s/old.db", d->dir);
     struct store *st = NULL;
-    assert_int_equal(store_open(path, &st, err), 0);
+    assert_int_equal(store_open(path, &st, err, sizeof err), 0);
     int n = 0;
-    assert_int_equal(
-        store_event_search(st, NULL, NULL, NULL, NULL, "a-10023", 10, count_rows, &n, err), 0);
+    assert_int_equal(store_event_search(st, NULL, NULL, NULL, NULL, "a-10023", 10, count_rows, &n,
+                                        err, sizeof err),
+                     0);
     assert_int_equal(n, 1);
     n = 0;
-    assert_int_equal(
-        store_event_search(st, NULL, NULL, NULL, NULL, "A-10024", 10, count_rows, &n, err), 0);
+    assert_int_equal(store_event_search(st, NULL, NULL, NULL, NULL, "A-10024", 10, count_rows, &n,
+                                        err, sizeof err),
+                     0);
     assert_int_equal(n, 0);
     store_close(st);
 
@@ -145,7 +149,7 @@ static void test_failing_migration_leaves_nothing(void **state)
     };
     sqlite3 *db = open_raw(d, "fail.db");
     int applied = -1;
-    assert_int_equal(migrate_sqlite(db, m, 2, &applied, err), -1);
+    assert_int_equal(migrate_sqlite(db, m, 2, &applied, err, sizeof err), -1);
     assert_non_null(strstr(err, "002_b"));
     assert_int_equal(applied, 0);
     assert_int_equal(one_int(db, "SELECT count(*) FROM sqlite_schema WHERE name IN ('a', 'b')"), 0);
@@ -155,7 +159,7 @@ static void test_failing_migration_leaves_nothing(void **state)
         {1, "001_a", "CREATE TABLE a (x)"},
         {2, "002_b", "CREATE TABLE b (x)"},
     };
-    assert_int_equal(migrate_sqlite(db, fixed, 2, &applied, err), 0);
+    assert_int_equal(migrate_sqlite(db, fixed, 2, &applied, err, sizeof err), 0);
     assert_int_equal(applied, 2);
     sqlite3_close(db);
     remove_raw(d, "fail.db");
@@ -170,8 +174,8 @@ static void test_newer_database_is_refused(void **state)
         {2, "002_b", "CREATE TABLE b (x)"},
     };
     sqlite3 *db = open_raw(d, "newer.db");
-    assert_int_equal(migrate_sqlite(db, m, 2, NULL, err), 0);
-    assert_int_equal(migrate_sqlite(db, m, 1, NULL, err), -1);
+    assert_int_equal(migrate_sqlite(db, m, 2, NULL, err, sizeof err), 0);
+    assert_int_equal(migrate_sqlite(db, m, 1, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "newer"));
     sqlite3_close(db);
     remove_raw(d, "newer.db");
@@ -185,12 +189,13 @@ static void test_check_wants_increasing_versions(void **state)
     const struct migration dup[] = {{1, "001_a", "x"}, {1, "001_b", "y"}};
     const struct migration down[] = {{2, "002_a", "x"}, {1, "001_b", "y"}};
     const struct migration zero[] = {{0, "000_a", "x"}};
-    assert_int_equal(migrate_check(ok, 2, err), 0);
-    assert_int_equal(migrate_check(dup, 2, err), -1);
-    assert_int_equal(migrate_check(down, 2, err), -1);
-    assert_int_equal(migrate_check(zero, 1, err), -1);
-    assert_int_equal(migrate_check(migrations_sqlite, migrations_sqlite_count, err), 0);
-    assert_int_equal(migrate_check(migrations_postgres, migrations_postgres_count, err), 0);
+    assert_int_equal(migrate_check(ok, 2, err, sizeof err), 0);
+    assert_int_equal(migrate_check(dup, 2, err, sizeof err), -1);
+    assert_int_equal(migrate_check(down, 2, err, sizeof err), -1);
+    assert_int_equal(migrate_check(zero, 1, err, sizeof err), -1);
+    assert_int_equal(migrate_check(migrations_sqlite, migrations_sqlite_count, err, sizeof err), 0);
+    assert_int_equal(migrate_check(migrations_postgres, migrations_postgres_count, err, sizeof err),
+                     0);
 }
 
 /* Eight processes start at once: each migration runs once (a second run of 002 would add
@@ -216,7 +221,7 @@ static void test_concurrent_processes_apply_once(void **state)
                 _exit(3);
             char err[HB_ERR_LEN];
             sqlite3 *db = open_raw(d, "race.db");
-            int rc = migrate_sqlite(db, m, 2, NULL, err);
+            int rc = migrate_sqlite(db, m, 2, NULL, err, sizeof err);
             if (rc != 0)
                 fprintf(stderr, "child: %s\n", err);
             sqlite3_close(db);

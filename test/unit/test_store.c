@@ -84,7 +84,7 @@ static cJSON *get_event(struct store *st, const char *id)
 {
     char err[HB_ERR_LEN];
     char *json = NULL;
-    assert_int_equal(store_event_get(st, id, &json, err), 0);
+    assert_int_equal(store_event_get(st, id, &json, err, sizeof err), 0);
     cJSON *o = cJSON_Parse(json);
     assert_non_null(o);
     free(json);
@@ -113,7 +113,8 @@ static void insert_event(struct store *st, const char *id, const char *bridge_id
              "{\"id\":\"%s\",\"bridge_id\":\"%s\",\"status\":\"%s\",\"attempts\":[],"
              "\"outbound\":null,\"next_attempt_at\":null}",
              id, bridge_id, status);
-    int rc = store_event_insert(st, id, bridge_id, status, received_ms, json, false, err);
+    int rc =
+        store_event_insert(st, id, bridge_id, status, received_ms, json, false, err, sizeof err);
     if (rc != 0)
         fail_msg("%s", err);
 }
@@ -129,61 +130,65 @@ static void test_bridge_crud(void **state)
     char err[HB_ERR_LEN];
     char *json = NULL;
 
-    assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep1", b1_json, err), 0);
-    assert_int_equal(store_bridge_insert(f->st, "brg_2", "ep2", b2_json, err), 0);
+    assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep1", b1_json, err, sizeof err), 0);
+    assert_int_equal(store_bridge_insert(f->st, "brg_2", "ep2", b2_json, err, sizeof err), 0);
 
-    assert_int_equal(store_bridge_get(f->st, "brg_1", &json, err), 0);
+    assert_int_equal(store_bridge_get(f->st, "brg_1", &json, err, sizeof err), 0);
     assert_string_equal(json, b1_json);
     free(json);
-    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep2", &json, err), 0);
+    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep2", &json, err, sizeof err), 0);
     assert_string_equal(json, b2_json);
     free(json);
 
     json = NULL;
-    assert_int_equal(store_bridge_get(f->st, "brg_404", &json, err), STORE_NOTFOUND);
-    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep404", &json, err), STORE_NOTFOUND);
+    assert_int_equal(store_bridge_get(f->st, "brg_404", &json, err, sizeof err), STORE_NOTFOUND);
+    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep404", &json, err, sizeof err),
+                     STORE_NOTFOUND);
     assert_null(json);
 
-    assert_int_equal(store_bridge_insert(f->st, "brg_3", "ep1", "{}", err), -1);
+    assert_int_equal(store_bridge_insert(f->st, "brg_3", "ep1", "{}", err, sizeof err), -1);
     assert_string_equal(err, "sqlite insert bridge: UNIQUE constraint failed: bridges.endpoint");
-    assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep3", "{}", err), -1);
+    assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep3", "{}", err, sizeof err), -1);
     assert_string_equal(err, "sqlite insert bridge: UNIQUE constraint failed: bridges.id");
 
     const char renamed[] = "{\"id\":\"brg_1\",\"endpoint\":\"ep1\",\"name\":\"uno\"}";
-    assert_int_equal(store_bridge_update(f->st, "brg_1", renamed, err), 0);
-    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep1", &json, err), 0);
+    assert_int_equal(store_bridge_update(f->st, "brg_1", renamed, err, sizeof err), 0);
+    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep1", &json, err, sizeof err), 0);
     assert_string_equal(json, renamed);
     free(json);
-    assert_int_equal(store_bridge_update(f->st, "brg_404", "{}", err), STORE_NOTFOUND);
+    assert_int_equal(store_bridge_update(f->st, "brg_404", "{}", err, sizeof err), STORE_NOTFOUND);
 
     /* A new endpoint in the JSON moves the indexed column along with it. */
     const char moved[] = "{\"id\":\"brg_1\",\"endpoint\":\"ep9\",\"name\":\"uno\"}";
-    assert_int_equal(store_bridge_update(f->st, "brg_1", moved, err), 0);
-    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep1", &json, err), STORE_NOTFOUND);
-    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep9", &json, err), 0);
+    assert_int_equal(store_bridge_update(f->st, "brg_1", moved, err, sizeof err), 0);
+    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep1", &json, err, sizeof err),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep9", &json, err, sizeof err), 0);
     assert_string_equal(json, moved);
     free(json);
     /* ...and cannot take one another bridge holds. */
     const char clash[] = "{\"id\":\"brg_1\",\"endpoint\":\"ep2\"}";
-    assert_int_equal(store_bridge_update(f->st, "brg_1", clash, err), -1);
+    assert_int_equal(store_bridge_update(f->st, "brg_1", clash, err, sizeof err), -1);
     assert_string_equal(err, "sqlite update bridge: UNIQUE constraint failed: bridges.endpoint");
 
     struct ids ids = {0};
-    assert_int_equal(store_bridge_list(f->st, collect_id, &ids, err), 0);
+    assert_int_equal(store_bridge_list(f->st, collect_id, &ids, err, sizeof err), 0);
     assert_ids(&ids, (const char *const[]){"brg_1", "brg_2", NULL});
     struct ids first = {.stop_after = 1};
-    assert_int_equal(store_bridge_list(f->st, collect_id, &first, err), 0);
+    assert_int_equal(store_bridge_list(f->st, collect_id, &first, err, sizeof err), 0);
     assert_int_equal(first.calls, 1);
 
-    assert_int_equal(store_bridge_delete(f->st, "brg_1", err), 0);
-    assert_int_equal(store_bridge_get(f->st, "brg_1", &json, err), STORE_NOTFOUND);
-    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep9", &json, err), STORE_NOTFOUND);
-    assert_int_equal(store_bridge_delete(f->st, "brg_1", err), STORE_NOTFOUND);
+    assert_int_equal(store_bridge_delete(f->st, "brg_1", err, sizeof err), 0);
+    assert_int_equal(store_bridge_get(f->st, "brg_1", &json, err, sizeof err), STORE_NOTFOUND);
+    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep9", &json, err, sizeof err),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_bridge_delete(f->st, "brg_1", err, sizeof err), STORE_NOTFOUND);
 
     /* Oldest first still holds for a bridge inserted after a delete. */
-    assert_int_equal(store_bridge_insert(f->st, "brg_0", "ep0", "{\"id\":\"brg_0\"}", err), 0);
+    assert_int_equal(
+        store_bridge_insert(f->st, "brg_0", "ep0", "{\"id\":\"brg_0\"}", err, sizeof err), 0);
     struct ids after = {0};
-    assert_int_equal(store_bridge_list(f->st, collect_id, &after, err), 0);
+    assert_int_equal(store_bridge_list(f->st, collect_id, &after, err, sizeof err), 0);
     assert_ids(&after, (const char *const[]){"brg_2", "brg_0", NULL});
 }
 
@@ -194,7 +199,7 @@ static int list_inside_callback(const char *json, void *arg)
     char err[HB_ERR_LEN];
     int n = 0;
     /* The store is usable from inside its own callback. */
-    assert_int_equal(store_bridge_list(f->st, count_row, &n, err), 0);
+    assert_int_equal(store_bridge_list(f->st, count_row, &n, err, sizeof err), 0);
     assert_int_equal(n, 2);
     return 0;
 }
@@ -203,9 +208,9 @@ static void test_bridge_list_reentrant(void **state)
 {
     struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
-    assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep1", b1_json, err), 0);
-    assert_int_equal(store_bridge_insert(f->st, "brg_2", "ep2", b2_json, err), 0);
-    assert_int_equal(store_bridge_list(f->st, list_inside_callback, f, err), 0);
+    assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep1", b1_json, err, sizeof err), 0);
+    assert_int_equal(store_bridge_insert(f->st, "brg_2", "ep2", b2_json, err, sizeof err), 0);
+    assert_int_equal(store_bridge_list(f->st, list_inside_callback, f, err, sizeof err), 0);
 }
 
 /* ---- events ---- */
@@ -217,12 +222,13 @@ static void test_event_insert_or_ignore(void **state)
     char *json = NULL;
 
     insert_event(f->st, "evt_1", "brg_1", "queued", 1000);
-    assert_int_equal(store_event_insert(f->st, "evt_1", "brg_1", "queued", 1000, "{}", false, err),
-                     -1);
+    assert_int_equal(
+        store_event_insert(f->st, "evt_1", "brg_1", "queued", 1000, "{}", false, err, sizeof err),
+        -1);
     assert_string_equal(err, "sqlite insert event: UNIQUE constraint failed: events.id");
 
     assert_int_equal(store_event_insert(f->st, "evt_1", "brg_2", "failed", 2000,
-                                        "{\"id\":\"evt_1\",\"other\":true}", true, err),
+                                        "{\"id\":\"evt_1\",\"other\":true}", true, err, sizeof err),
                      0);
     cJSON *o = get_event(f->st, "evt_1");
     assert_string_equal(str_field(o, "bridge_id"), "brg_1");
@@ -231,15 +237,16 @@ static void test_event_insert_or_ignore(void **state)
     cJSON_Delete(o);
     /* The columns were left alone too. */
     struct ids ids = {0};
-    assert_int_equal(store_event_list(f->st, "brg_1", "queued", NULL, 10, collect_id, &ids, err),
-                     0);
+    assert_int_equal(
+        store_event_list(f->st, "brg_1", "queued", NULL, 10, collect_id, &ids, err, sizeof err), 0);
     assert_ids(&ids, (const char *const[]){"evt_1", NULL});
 
     /* or_ignore still refuses rows that break other constraints. */
-    assert_int_equal(store_event_insert(f->st, "evt_2", NULL, "queued", 1, "{}", true, err), -1);
+    assert_int_equal(
+        store_event_insert(f->st, "evt_2", NULL, "queued", 1, "{}", true, err, sizeof err), -1);
     assert_string_equal(err, "sqlite insert event: NOT NULL constraint failed: events.bridge_id");
 
-    assert_int_equal(store_event_get(f->st, "evt_404", &json, err), STORE_NOTFOUND);
+    assert_int_equal(store_event_get(f->st, "evt_404", &json, err, sizeof err), STORE_NOTFOUND);
     assert_null(json);
 }
 
@@ -256,7 +263,7 @@ static void test_event_update(void **state)
         .outbound_json = "{\"method\":\"POST\",\"url\":\"http://dest/a\"}",
         .next_attempt_ms = 1795341600123,
     };
-    assert_int_equal(store_event_update(f->st, &u, err), 0);
+    assert_int_equal(store_event_update(f->st, &u, err, sizeof err), 0);
     cJSON *o = get_event(f->st, "evt_1");
     assert_string_equal(str_field(o, "status"), "retrying");
     assert_string_equal(str_field(o, "next_attempt_at"), "2026-11-22T10:00:00.123Z");
@@ -275,7 +282,7 @@ static void test_event_update(void **state)
     u.attempt_json = "{\"n\":2,\"status\":200}";
     u.outbound_json = NULL;
     u.next_attempt_ms = 0;
-    assert_int_equal(store_event_update(f->st, &u, err), 0);
+    assert_int_equal(store_event_update(f->st, &u, err, sizeof err), 0);
     o = get_event(f->st, "evt_1");
     assert_string_equal(str_field(o, "status"), "delivered");
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "next_attempt_at")));
@@ -288,25 +295,25 @@ static void test_event_update(void **state)
 
     /* The status column follows (lists filter on it). */
     struct ids ids = {0};
-    assert_int_equal(store_event_list(f->st, NULL, "delivered", NULL, 10, collect_id, &ids, err),
-                     0);
+    assert_int_equal(
+        store_event_list(f->st, NULL, "delivered", NULL, 10, collect_id, &ids, err, sizeof err), 0);
     assert_ids(&ids, (const char *const[]){"evt_1", NULL});
 
     /* Status only: attempts unchanged. */
     u.status = "aborted";
     u.attempt_json = NULL;
-    assert_int_equal(store_event_update(f->st, &u, err), 0);
+    assert_int_equal(store_event_update(f->st, &u, err, sizeof err), 0);
     o = get_event(f->st, "evt_1");
     assert_string_equal(str_field(o, "status"), "aborted");
     assert_int_equal(attempts_size(o), 2);
     cJSON_Delete(o);
 
     u.id = "evt_404";
-    assert_int_equal(store_event_update(f->st, &u, err), STORE_NOTFOUND);
+    assert_int_equal(store_event_update(f->st, &u, err, sizeof err), STORE_NOTFOUND);
 
     u.id = "evt_1";
     u.attempt_json = "{not json";
-    assert_int_equal(store_event_update(f->st, &u, err), -1);
+    assert_int_equal(store_event_update(f->st, &u, err, sizeof err), -1);
     assert_string_equal(err, "sqlite update event: malformed JSON");
     o = get_event(f->st, "evt_1");
     assert_int_equal(attempts_size(o), 2);
@@ -317,13 +324,13 @@ static void test_event_update_without_attempts(void **state)
 {
     struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
-    assert_int_equal(
-        store_event_insert(f->st, "evt_1", "brg_1", "queued", 1, "{\"id\":\"evt_1\"}", false, err),
-        0);
+    assert_int_equal(store_event_insert(f->st, "evt_1", "brg_1", "queued", 1, "{\"id\":\"evt_1\"}",
+                                        false, err, sizeof err),
+                     0);
     struct store_event_update u = {
         .id = "evt_1", .status = "retrying", .attempt_json = "{\"n\":1}", .next_attempt_ms = 1};
-    assert_int_equal(store_event_update(f->st, &u, err), 0);
-    assert_int_equal(store_event_update(f->st, &u, err), 0);
+    assert_int_equal(store_event_update(f->st, &u, err, sizeof err), 0);
+    assert_int_equal(store_event_update(f->st, &u, err, sizeof err), 0);
     cJSON *o = get_event(f->st, "evt_1");
     assert_int_equal(attempts_size(o), 2);
     assert_string_equal(str_field(o, "next_attempt_at"), "1970-01-01T00:00:00.001Z");
@@ -346,8 +353,9 @@ static void list_expect(struct store *st, const char *bridge_id, const char *sta
 {
     char err[HB_ERR_LEN];
     struct ids ids = {0};
-    assert_int_equal(store_event_list(st, bridge_id, status, before, limit, collect_id, &ids, err),
-                     0);
+    assert_int_equal(
+        store_event_list(st, bridge_id, status, before, limit, collect_id, &ids, err, sizeof err),
+        0);
     assert_ids(&ids, want);
 }
 
@@ -427,11 +435,11 @@ static int child_main(const char *path, const char *add)
     char err[HB_ERR_LEN];
     struct store *st = NULL;
     int n = 0;
-    if (store_open(path, &st, err) != 0)
+    if (store_open(path, &st, err, sizeof err) != 0)
         return 255;
     if (strcmp(add, "-") != 0)
         insert_event(st, add, "brg_a", "queued", 2000);
-    if (store_event_list(st, NULL, NULL, NULL, -1, count_row, &n, err) != 0)
+    if (store_event_list(st, NULL, NULL, NULL, -1, count_row, &n, err, sizeof err) != 0)
         return 255;
     store_close(st);
     return n;
@@ -466,7 +474,7 @@ static void test_second_open_in_process(void **state)
     char err[HB_ERR_LEN];
     insert_event(f->st, "evt_a", "brg_a", "queued", 1000);
     struct store *other = NULL;
-    assert_int_equal(store_open(f->path, &other, err), 0);
+    assert_int_equal(store_open(f->path, &other, err, sizeof err), 0);
     insert_event(other, "evt_b", "brg_a", "queued", 1001);
     assert_int_equal(count_in_child(f->path, NULL), 2);
     insert_event(f->st, "evt_c", "brg_a", "queued", 1002);
@@ -492,7 +500,7 @@ static void test_event_list_paging(void **state)
     for (int page = 0; page < 5; page++) {
         struct ids ids = {0};
         assert_int_equal(store_event_list(f->st, NULL, NULL, before[0] ? before : NULL, 4,
-                                          collect_id, &ids, err),
+                                          collect_id, &ids, err, sizeof err),
                          0);
         if (ids.n == 0)
             break;
@@ -510,7 +518,8 @@ static void test_event_list_paging(void **state)
     }
 
     struct ids two = {.stop_after = 2};
-    assert_int_equal(store_event_list(f->st, NULL, NULL, NULL, 100, collect_id, &two, err), 0);
+    assert_int_equal(
+        store_event_list(f->st, NULL, NULL, NULL, 100, collect_id, &two, err, sizeof err), 0);
     assert_int_equal(two.calls, 2);
 }
 
@@ -525,15 +534,15 @@ static void test_event_delete_older(void **state)
     }
 
     int deleted = -1;
-    assert_int_equal(store_event_delete_older(f->st, 1005, 3, &deleted, err), 0);
+    assert_int_equal(store_event_delete_older(f->st, 1005, 3, &deleted, err, sizeof err), 0);
     assert_int_equal(deleted, 3);
-    assert_int_equal(store_event_delete_older(f->st, 1005, 3, &deleted, err), 0);
+    assert_int_equal(store_event_delete_older(f->st, 1005, 3, &deleted, err, sizeof err), 0);
     assert_int_equal(deleted, 2);
-    assert_int_equal(store_event_delete_older(f->st, 1005, 3, &deleted, err), 0);
+    assert_int_equal(store_event_delete_older(f->st, 1005, 3, &deleted, err, sizeof err), 0);
     assert_int_equal(deleted, 0);
     for (int i = 0; i < 10; i++) {
         char *json = NULL;
-        int rc = store_event_get(f->st, ids[i], &json, err);
+        int rc = store_event_get(f->st, ids[i], &json, err, sizeof err);
         free(json);
         assert_int_equal(rc, i < 5 ? STORE_NOTFOUND : 0);
     }
@@ -566,13 +575,15 @@ static void test_event_counts_since(void **state)
     }
     ids_time_bound("evt_", 1004, since, sizeof(since));
     struct counted c = {0, 0, 0};
-    assert_int_equal(store_event_counts_since(f->st, "brg_a", since, count_into, &c, err), 0);
+    assert_int_equal(
+        store_event_counts_since(f->st, "brg_a", since, count_into, &c, err, sizeof err), 0);
     /* brg_a from 1004 on: 1004, 1006, 1008 delivered; 1007, 1009 failed (1005 is brg_b) */
     assert_int_equal(c.delivered, 3);
     assert_int_equal(c.failed, 2);
     assert_int_equal(c.other, 0);
     struct counted none = {0, 0, 0};
-    assert_int_equal(store_event_counts_since(f->st, "brg_c", since, count_into, &none, err), 0);
+    assert_int_equal(
+        store_event_counts_since(f->st, "brg_c", since, count_into, &none, err, sizeof err), 0);
     assert_int_equal(none.delivered + none.failed + none.other, 0);
 }
 
@@ -583,20 +594,20 @@ static void test_data_version(void **state)
     struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
     struct store *other = NULL;
-    assert_int_equal(store_open(f->path, &other, err), 0);
+    assert_int_equal(store_open(f->path, &other, err, sizeof err), 0);
 
     int64_t v1 = store_data_version(f->st);
     assert_true(v1 >= 0);
     assert_int_equal(store_data_version(f->st), v1);
 
-    assert_int_equal(store_bridge_insert(other, "brg_1", "ep1", b1_json, err), 0);
+    assert_int_equal(store_bridge_insert(other, "brg_1", "ep1", b1_json, err, sizeof err), 0);
     int64_t v2 = store_data_version(f->st);
     assert_true(v2 != v1);
     assert_int_equal(store_data_version(f->st), v2);
 
     /* And the write is visible here. */
     char *json = NULL;
-    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep1", &json, err), 0);
+    assert_int_equal(store_bridge_get_by_endpoint(f->st, "ep1", &json, err, sizeof err), 0);
     free(json);
     store_close(other);
 }
@@ -609,28 +620,28 @@ static void test_transactions(void **state)
 
     store_rollback(f->st); /* none open: harmless */
 
-    assert_int_equal(store_begin(f->st, err), 0);
+    assert_int_equal(store_begin(f->st, err, sizeof err), 0);
     insert_event(f->st, "evt_1", "brg_1", "queued", 1);
     store_rollback(f->st);
-    assert_int_equal(store_event_get(f->st, "evt_1", &json, err), STORE_NOTFOUND);
+    assert_int_equal(store_event_get(f->st, "evt_1", &json, err, sizeof err), STORE_NOTFOUND);
 
-    assert_int_equal(store_begin(f->st, err), 0);
+    assert_int_equal(store_begin(f->st, err, sizeof err), 0);
     insert_event(f->st, "evt_1", "brg_1", "queued", 1);
     insert_event(f->st, "evt_2", "brg_1", "queued", 2);
-    assert_int_equal(store_commit(f->st, err), 0);
-    assert_int_equal(store_event_get(f->st, "evt_2", &json, err), 0);
+    assert_int_equal(store_commit(f->st, err, sizeof err), 0);
+    assert_int_equal(store_event_get(f->st, "evt_2", &json, err, sizeof err), 0);
     free(json);
 
     /* A failed statement inside a batch leaves the batch usable. */
-    assert_int_equal(store_begin(f->st, err), 0);
-    assert_int_equal(store_event_insert(f->st, "evt_1", "brg_1", "queued", 1, "{}", false, err),
-                     -1);
+    assert_int_equal(store_begin(f->st, err, sizeof err), 0);
+    assert_int_equal(
+        store_event_insert(f->st, "evt_1", "brg_1", "queued", 1, "{}", false, err, sizeof err), -1);
     insert_event(f->st, "evt_3", "brg_1", "queued", 3);
-    assert_int_equal(store_commit(f->st, err), 0);
-    assert_int_equal(store_event_get(f->st, "evt_3", &json, err), 0);
+    assert_int_equal(store_commit(f->st, err, sizeof err), 0);
+    assert_int_equal(store_event_get(f->st, "evt_3", &json, err, sizeof err), 0);
     free(json);
 
-    assert_int_equal(store_commit(f->st, err), -1);
+    assert_int_equal(store_commit(f->st, err, sizeof err), -1);
     assert_string_equal(err, "sqlite commit: cannot commit - no transaction is active");
 }
 
@@ -639,7 +650,7 @@ static void test_open_error(void **state)
     (void)state;
     char err[HB_ERR_LEN];
     struct store *st = (struct store *)&err; /* must be reset to NULL */
-    assert_int_equal(store_open("/nonexistent-dir/x/hookbridge.db", &st, err), -1);
+    assert_int_equal(store_open("/nonexistent-dir/x/hookbridge.db", &st, err, sizeof err), -1);
     assert_null(st);
     assert_string_equal(err, "sqlite open /nonexistent-dir/x/hookbridge.db: No such file or "
                              "directory");
@@ -660,13 +671,13 @@ static int conc_writer(const char *path, int proc)
 {
     char err[HB_ERR_LEN];
     struct store *st = NULL;
-    if (store_open(path, &st, err) != 0) {
+    if (store_open(path, &st, err, sizeof err) != 0) {
         fprintf(stderr, "writer %d: %s\n", proc, err);
         return 1;
     }
     int errors = 0;
     for (int t = 0; t < CONC_TXNS; t++) {
-        if (store_begin(st, err) != 0) {
+        if (store_begin(st, err, sizeof err) != 0) {
             fprintf(stderr, "writer %d: %s\n", proc, err);
             errors++;
             continue;
@@ -677,7 +688,8 @@ static int conc_writer(const char *path, int proc)
             char json[128];
             snprintf(id, sizeof(id), "evt_%d_%04d_%d", proc, t, i);
             snprintf(json, sizeof(json), "{\"id\":\"%s\",\"attempts\":[]}", id);
-            if (store_event_insert(st, id, "brg_c", "queued", t, json, true, err) != 0) {
+            if (store_event_insert(st, id, "brg_c", "queued", t, json, true, err, sizeof err) !=
+                0) {
                 fprintf(stderr, "writer %d: %s\n", proc, err);
                 failed++;
             }
@@ -686,7 +698,7 @@ static int conc_writer(const char *path, int proc)
             snprintf(id, sizeof(id), "evt_%d_%04d_%d", proc, t - 1, i);
             struct store_event_update u = {
                 .id = id, .status = "delivered", .attempt_json = "{\"n\":1}"};
-            if (store_event_update(st, &u, err) != 0) {
+            if (store_event_update(st, &u, err, sizeof err) != 0) {
                 fprintf(stderr, "writer %d update %s: %s\n", proc, id, err);
                 failed++;
             }
@@ -696,14 +708,14 @@ static int conc_writer(const char *path, int proc)
             errors += failed;
             continue;
         }
-        if (store_commit(st, err) != 0) {
+        if (store_commit(st, err, sizeof err) != 0) {
             fprintf(stderr, "writer %d: %s\n", proc, err);
             store_rollback(st);
             errors++;
         }
         /* Readers between writes, as the ingress does. */
         char *json = NULL;
-        int rc = store_bridge_get_by_endpoint(st, "ep1", &json, err);
+        int rc = store_bridge_get_by_endpoint(st, "ep1", &json, err, sizeof err);
         if (rc != 0) {
             fprintf(stderr, "writer %d: get bridge %d %s\n", proc, rc, err);
             errors++;
@@ -719,7 +731,7 @@ static void test_concurrent_processes(void **state)
 {
     struct tmpdb *f = *state;
     char err[HB_ERR_LEN];
-    assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep1", b1_json, err), 0);
+    assert_int_equal(store_bridge_insert(f->st, "brg_1", "ep1", b1_json, err, sizeof err), 0);
     /* Children open their own connection: an SQLite handle must not cross fork(). */
     store_close(f->st);
     f->st = NULL;
@@ -742,12 +754,14 @@ static void test_concurrent_processes(void **state)
     }
     assert_int_equal(errors, 0);
 
-    assert_int_equal(store_open(f->path, &f->st, err), 0);
+    assert_int_equal(store_open(f->path, &f->st, err, sizeof err), 0);
     int n = 0;
-    assert_int_equal(store_event_list(f->st, "brg_c", NULL, NULL, -1, count_row, &n, err), 0);
+    assert_int_equal(
+        store_event_list(f->st, "brg_c", NULL, NULL, -1, count_row, &n, err, sizeof err), 0);
     assert_int_equal(n, CONC_PROCS * CONC_TXNS * CONC_PER_TXN);
     n = 0;
-    assert_int_equal(store_event_list(f->st, NULL, "delivered", NULL, -1, count_row, &n, err), 0);
+    assert_int_equal(
+        store_event_list(f->st, NULL, "delivered", NULL, -1, count_row, &n, err, sizeof err), 0);
     assert_int_equal(n, CONC_PROCS * (CONC_TXNS - 1) * CONC_PER_TXN);
     cJSON *o = get_event(f->st, "evt_3_0100_2");
     assert_int_equal(attempts_size(o), 1);

@@ -32,7 +32,7 @@ static inline struct tmpdb *tmpdb_open(void)
     }
     snprintf(d->path, sizeof(d->path), "%s/hookbridge.db", d->dir);
     char err[HB_ERR_LEN];
-    if (store_open(d->path, &d->st, err) != 0) {
+    if (store_open(d->path, &d->st, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         rmdir(d->dir);
         free(d);

@@ -1,5 +1,5 @@
 /*
- * enqueue.c - one job to Redis, atomically (see enqueue.h).
+ * enqueue.c - jobs to Redis, atomically (see enqueue.h).
  *
  * Without an Idempotency-Key the job goes in one MULTI … EXEC; with one, in a script that
  * first looks the key up. Both write the same keys. The transaction is the hot path: Redis
@@ -24,7 +24,9 @@
 #include "text.h"
 #include "xalloc.h"
 
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +51,9 @@ struct enqueue_call {
     const char *short_why;
     enum enqueue_result res;
     char why[128];
-    struct enqueue_call *next; /* in its WAIT group */
+    struct enqueue_call *next;       /* in its WAIT group */
+    struct enqueue_call *batch_next; /* in its transaction (enqueue_flush) */
+    struct enqueue_argv *retry;      /* enqueue_batch: the EVAL to send on NOSCRIPT */
 };
 
 /* One WAIT and the calls whose writes went out before it. */
@@ -76,6 +80,7 @@ static void enqueue_finish(struct enqueue_call *call, enum enqueue_result res, c
     enqueue_waiting--;
     call->cb(res, id, why, call->arg);
     free(call->record);
+    free(call->retry);
     free(call);
 }
 
@@ -198,62 +203,10 @@ static void enqueue_on_script(redisAsyncContext *ac, void *r, void *priv)
         enqueue_written(call, ENQUEUE_FAILED, NULL, reply);
 }
 
-/*
- * EXEC's answer: an array of the four commands' replies when all ran. A command Redis
- * refused while queueing makes EXEC an EXECABORT error and nothing runs; a dropped link
- * gives NULL. Only a whole array of integers is a queued job.
- */
-static void enqueue_on_exec(redisAsyncContext *ac, void *r, void *priv)
+/* With --redis-wait-replicas, hold the answer of a call whose write just went out until a
+ * WAIT confirms it on enough replicas. */
+static void enqueue_hold(struct ingress *in, struct enqueue_call *call)
 {
-    struct enqueue_call *call = priv;
-    redisReply *reply = r;
-    (void)ac;
-    bool ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4;
-    for (size_t i = 0; ok && i < reply->elements; i++)
-        ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
-    enqueue_written(call, ok ? ENQUEUE_OK : ENQUEUE_FAILED, ok ? call->id : NULL, reply);
-}
-
-/* MULTI, HSET, SADD pending, LPUSH ready or ZADD scheduled, LPUSH unrecorded, EXEC, submitted
- * together so nothing else this process sends can fall between them. If the link drops part way,
- * the server discards the unfinished transaction with the connection. */
-static int enqueue_multi(struct ingress *in, const struct job *j, const char *pending,
-                         struct job_hset *h, int64_t due_ms, struct enqueue_call *call)
-{
-    const struct queue_keys *k = &in->keys;
-    char due[24] = "0";
-    if (due_ms != 0)
-        text_u64(due, (uint64_t)due_ms);
-    const char *sadd[] = {"SADD", pending, j->id};
-    const char *lpush[] = {"LPUSH", k->ready, j->id};
-    const char *unrecorded[] = {"LPUSH", k->unrecorded, j->id};
-    const char *zadd[] = {"ZADD", k->scheduled, due, j->id};
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *discard[] = {"DISCARD"};
-
-    if (rconn_argv(in->redis, NULL, NULL, 1, multi, NULL) != 0)
-        return -1;
-    int bad = 0;
-    bad |= rconn_argv(in->redis, NULL, NULL, h->argc, h->argv, h->argvlen);
-    bad |= rconn_argv(in->redis, NULL, NULL, 3, sadd, NULL);
-    if (due_ms == 0)
-        bad |= rconn_argv(in->redis, NULL, NULL, 3, lpush, NULL);
-    else
-        bad |= rconn_argv(in->redis, NULL, NULL, 4, zadd, NULL);
-    bad |= rconn_argv(in->redis, NULL, NULL, 3, unrecorded, NULL);
-    if (bad) {
-        /* A command that did not go out must not leave the others to run: a queued id
-         * without its hash would be a job nobody can deliver. */
-        rconn_argv(in->redis, NULL, NULL, 1, discard, NULL);
-        return -1;
-    }
-    return rconn_argv(in->redis, enqueue_on_exec, call, 1, exec, NULL);
-}
-
-/* A job's command is on its way: count it, and with --redis-wait-replicas hold its answer
- * until a WAIT confirms it on enough replicas. */
-static void enqueue_sent(struct ingress *in, struct enqueue_call *call)
-{
-    enqueue_waiting++;
     if (in->cfg.redis_wait_replicas > 0) {
         call->wait = true;
         *enqueue_unconfirmed_tail = call;
@@ -261,6 +214,13 @@ static void enqueue_sent(struct ingress *in, struct enqueue_call *call)
         if (!enqueue_wait_out)
             enqueue_send_wait(in->redis, in->cfg.redis_wait_replicas);
     }
+}
+
+/* A job's command is on its way: count it, and hold its answer as enqueue_hold says. */
+static void enqueue_sent(struct ingress *in, struct enqueue_call *call)
+{
+    enqueue_waiting++;
+    enqueue_hold(in, call);
 }
 
 static int enqueue_script(struct ingress *in, const struct job *j, const char *pending,
@@ -456,23 +416,263 @@ int enqueue_batch(struct ingress *in, const struct enqueue_batch *bt, enqueue_cb
     return 0;
 }
 
+/* A command's arguments copied into one allocation, for sending later. */
+struct enqueue_argv {
+    int argc;
+    const char **argv;
+    size_t *argvlen;
+};
+
+static struct enqueue_argv *enqueue_argv_copy(int argc, const char *const *argv,
+                                              const size_t *argvlen, size_t extra)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++)
+        bytes += argvlen[i];
+    size_t head = sizeof(struct enqueue_argv) + extra;
+    head = (head + 15) & ~(size_t)15;
+    char *mem = xmalloc(head + (size_t)argc * (sizeof(char *) + sizeof(size_t)) + bytes);
+    struct enqueue_argv *a = (struct enqueue_argv *)mem;
+    a->argc = argc;
+    a->argv = (const char **)(mem + head);
+    a->argvlen = (size_t *)(mem + head + (size_t)argc * sizeof(char *));
+    char *o = mem + head + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    for (int i = 0; i < argc; i++) {
+        memcpy(o, argv[i], argvlen[i]);
+        a->argv[i] = o;
+        a->argvlen[i] = argvlen[i];
+        o += argvlen[i];
+    }
+    return a;
+}
+
+/*
+ * Jobs accepted in one turn of the event loop share one transaction: MULTI, each job's
+ * HSET, then one variadic SADD per bridge, one LPUSH ready (or ZADD scheduled), one LPUSH
+ * unrecorded, EXEC. Redis pays per command and the ingress per reply object, so N jobs cost
+ * N + 5 commands instead of 6 N; each request is still answered only from EXEC's reply (the
+ * 202 guarantee is unchanged), and a lost link or an error fails every job of the batch.
+ * The flush runs from an event made active when the first job of a turn arrives: libevent
+ * runs it after the I/O callbacks already active in that turn, so every request read in
+ * the turn joins it. A batch is bounded in jobs and bytes: a full one goes out at once.
+ */
+#define ENQUEUE_BATCH_JOBS 256
+#define ENQUEUE_BATCH_BYTES (4u << 20)
+
+struct enqueue_item {
+    struct enqueue_item *next;
+    struct enqueue_call *call;
+    char pending[QUEUE_KEY_LEN];
+    char due[24]; /* "" for ready */
+    struct enqueue_argv *hset;
+};
+
+/* One EXEC on its way: its calls (by batch_next) and the number of replies it must hold. */
+struct enqueue_flight {
+    struct enqueue_call *head;
+    size_t replies;
+};
+
+static struct {
+    struct ingress *in;
+    struct event *ev;
+    struct enqueue_item *head, **tail;
+    size_t n, bytes;
+    struct enqueue_call *failed; /* batches that could not go out, answered from the event */
+} enqueue_b;
+
+static void enqueue_on_exec(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct enqueue_flight *f = priv;
+    redisReply *reply = r;
+    (void)ac;
+    bool ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == f->replies;
+    for (size_t i = 0; ok && i < reply->elements; i++)
+        ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
+    struct enqueue_call *call = f->head;
+    free(f);
+    while (call != NULL) {
+        struct enqueue_call *next = call->batch_next;
+        enqueue_written(call, ok ? ENQUEUE_OK : ENQUEUE_FAILED, ok ? call->id : NULL, reply);
+        call = next;
+    }
+}
+
+static void enqueue_items_free(struct enqueue_item *it)
+{
+    while (it != NULL) {
+        struct enqueue_item *next = it->next;
+        free(it->hset);
+        free(it);
+        it = next;
+    }
+}
+
+/* Send the batch. Returns 0, or -1 when any part failed to go out (then nothing runs: the
+ * transaction is discarded, or never began). */
+static int enqueue_send_batch(struct ingress *in, struct enqueue_item *items, size_t n,
+                              struct enqueue_flight *f)
+{
+    const struct queue_keys *k = &in->keys;
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *discard[] = {"DISCARD"};
+    /* The longest variadic command: its name, a key, and per job a score and an id. */
+    const char **argv = xcalloc(2 + 2 * n, sizeof(*argv));
+    if (rconn_argv(in->redis, NULL, NULL, 1, multi, NULL) != 0) {
+        free(argv);
+        return -1;
+    }
+    int bad = 0, argc;
+    size_t replies = 0;
+    for (struct enqueue_item *it = items; it != NULL; it = it->next, replies++)
+        bad |= rconn_argv(in->redis, NULL, NULL, it->hset->argc, it->hset->argv, it->hset->argvlen);
+    /* SADD per run of jobs of one bridge (a turn's jobs are mostly of few bridges). */
+    for (struct enqueue_item *it = items; it != NULL;) {
+        argc = 0;
+        argv[argc++] = "SADD";
+        argv[argc++] = it->pending;
+        struct enqueue_item *run = it;
+        for (; it != NULL && strcmp(it->pending, run->pending) == 0; it = it->next)
+            argv[argc++] = it->call->id;
+        bad |= rconn_argv(in->redis, NULL, NULL, argc, argv, NULL);
+        replies++;
+    }
+    argc = 0;
+    argv[argc++] = "LPUSH";
+    argv[argc++] = k->ready;
+    for (struct enqueue_item *it = items; it != NULL; it = it->next)
+        if (it->due[0] == '\0')
+            argv[argc++] = it->call->id;
+    if (argc > 2) {
+        bad |= rconn_argv(in->redis, NULL, NULL, argc, argv, NULL);
+        replies++;
+    }
+    argc = 0;
+    argv[argc++] = "ZADD";
+    argv[argc++] = k->scheduled;
+    for (struct enqueue_item *it = items; it != NULL; it = it->next)
+        if (it->due[0] != '\0') {
+            argv[argc++] = it->due;
+            argv[argc++] = it->call->id;
+        }
+    if (argc > 2) {
+        bad |= rconn_argv(in->redis, NULL, NULL, argc, argv, NULL);
+        replies++;
+    }
+    argc = 0;
+    argv[argc++] = "LPUSH";
+    argv[argc++] = k->unrecorded;
+    for (struct enqueue_item *it = items; it != NULL; it = it->next)
+        argv[argc++] = it->call->id;
+    bad |= rconn_argv(in->redis, NULL, NULL, argc, argv, NULL);
+    replies++;
+    free(argv);
+    if (bad) {
+        /* A command that did not go out must not leave the others to run: a queued id
+         * without its hash would be a job nobody can deliver. */
+        rconn_argv(in->redis, NULL, NULL, 1, discard, NULL);
+        return -1;
+    }
+    f->replies = replies;
+    return rconn_argv(in->redis, enqueue_on_exec, f, 1, exec, NULL);
+}
+
+/* Send the turn's batch in one transaction. Its calls are answered from EXEC's reply, or,
+ * when it cannot go out, from the flush event (never from inside enqueue_job). */
+static void enqueue_flush(void)
+{
+    struct enqueue_item *items = enqueue_b.head;
+    size_t n = enqueue_b.n;
+    if (items == NULL)
+        return;
+    enqueue_b.head = NULL;
+    enqueue_b.tail = &enqueue_b.head;
+    enqueue_b.n = 0;
+    enqueue_b.bytes = 0;
+    struct ingress *in = enqueue_b.in;
+    struct enqueue_flight *f = xcalloc(1, sizeof(*f));
+    struct enqueue_call **tail = &f->head;
+    for (struct enqueue_item *it = items; it != NULL; it = it->next) {
+        *tail = it->call;
+        tail = &it->call->batch_next;
+    }
+    if (!rconn_up(in->redis) || enqueue_send_batch(in, items, n, f) != 0) {
+        *tail = enqueue_b.failed;
+        enqueue_b.failed = f->head;
+        free(f);
+        event_active(enqueue_b.ev, 0, 0);
+    } else {
+        for (struct enqueue_item *it = items; it != NULL; it = it->next)
+            enqueue_hold(in, it->call);
+    }
+    enqueue_items_free(items);
+}
+
+static void enqueue_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    struct enqueue_call *failed = enqueue_b.failed;
+    enqueue_b.failed = NULL;
+    while (failed != NULL) {
+        struct enqueue_call *next = failed->batch_next;
+        enqueue_finish(failed, ENQUEUE_FAILED, NULL, "connection lost");
+        failed = next;
+    }
+    enqueue_flush();
+}
+
+/* A job for the turn's transaction. */
+static void enqueue_add(struct ingress *in, const struct job *j, int64_t due_ms,
+                        struct enqueue_call *call)
+{
+    char jobkey[QUEUE_KEY_LEN];
+    struct job_hset h;
+    if (enqueue_b.ev == NULL) {
+        enqueue_b.in = in;
+        enqueue_b.tail = &enqueue_b.head;
+        enqueue_b.ev = event_new(in->base, -1, 0, enqueue_on_flush, NULL);
+    }
+    queue_key_job(&in->keys, j->id, jobkey, sizeof(jobkey));
+    job_hset_build(&h, j, jobkey);
+    struct enqueue_item *it = xcalloc(1, sizeof(*it));
+    it->call = call;
+    it->hset = enqueue_argv_copy(h.argc, h.argv, h.argvlen, 0);
+    job_hset_free(&h);
+    queue_key_pending(&in->keys, j->bridge_id, it->pending, sizeof(it->pending));
+    if (due_ms != 0)
+        text_u64(it->due, (uint64_t)due_ms);
+    if (enqueue_b.n > 0 &&
+        (enqueue_b.n >= ENQUEUE_BATCH_JOBS || enqueue_b.bytes + j->body_len > ENQUEUE_BATCH_BYTES))
+        enqueue_flush();
+    if (enqueue_b.n == 0)
+        event_active(enqueue_b.ev, 0, 0);
+    *enqueue_b.tail = it;
+    enqueue_b.tail = &it->next;
+    enqueue_b.n++;
+    enqueue_b.bytes += j->body_len;
+    enqueue_waiting++;
+}
+
 int enqueue_job(struct ingress *in, const struct job *j, int64_t due_ms, const char *idem_key,
                 enqueue_cb cb, void *arg)
 {
-    char jobkey[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
-    struct job_hset h;
-
     if (!rconn_up(in->redis))
         return -1;
-    queue_key_job(&in->keys, j->id, jobkey, sizeof(jobkey));
-    queue_key_pending(&in->keys, j->bridge_id, pending, sizeof(pending));
-    job_hset_build(&h, j, jobkey);
     struct enqueue_call *call = xcalloc(1, sizeof(*call));
     call->cb = cb;
     call->arg = arg;
     memcpy(call->id, j->id, sizeof(call->id)); /* same size, NUL-terminated */
-    int rc = idem_key ? enqueue_script(in, j, pending, &h, due_ms, idem_key, call)
-                      : enqueue_multi(in, j, pending, &h, due_ms, call);
+    if (idem_key == NULL) {
+        enqueue_add(in, j, due_ms, call);
+        return 0;
+    }
+    char pending[QUEUE_KEY_LEN], jobkey[QUEUE_KEY_LEN];
+    struct job_hset h;
+    queue_key_job(&in->keys, j->id, jobkey, sizeof(jobkey));
+    queue_key_pending(&in->keys, j->bridge_id, pending, sizeof(pending));
+    job_hset_build(&h, j, jobkey);
+    int rc = enqueue_script(in, j, pending, &h, due_ms, idem_key, call);
     job_hset_free(&h);
     if (rc != 0) {
         free(call);

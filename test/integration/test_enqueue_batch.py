@@ -1,0 +1,157 @@
+"""Requests accepted in one turn of the ingress's loop share one Redis transaction
+(ingress/enqueue.c): each still gets its own 202, its own job, and only once Redis holds it."""
+
+import json
+import signal
+import socket
+import time
+
+from harness import check, meta
+from sink import always
+
+
+def _request(endpoint, body, port):
+    head = ("POST /hooks/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\nConnection: close\r\n\r\n" % (endpoint, port, len(body)))
+    return head.encode() + body
+
+
+def _send_all(env, endpoint, bodies, timeout=30):
+    """Open a connection per body, then write every request in one go, so that the ingress
+    reads many of them in the same loop turn. Returns the sockets."""
+    socks = [socket.create_connection(("127.0.0.1", env.public_port), timeout=timeout)
+             for _ in bodies]
+    for s, body in zip(socks, bodies):
+        s.sendall(_request(endpoint, body, env.public_port))
+    return socks
+
+
+def _read_all(socks):
+    """Each socket's answer, in order: [(status, json or None)]."""
+    out = []
+    for s in socks:
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1]) if head else 0
+        try:
+            out.append((status, json.loads(rest) if rest else None))
+        except ValueError:
+            out.append((status, None))
+    return out
+
+
+def _burst(env, endpoint, bodies):
+    return _read_all(_send_all(env, endpoint, bodies))
+
+
+def _exec_calls(env):
+    for line in env.redis.client("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_exec:"):
+            return int(line.split("calls=", 1)[1].split(",", 1)[0])
+    return 0
+
+
+def _check_queue_whole(env):
+    """Every job hash is queued (ready list, pending set, unrecorded list) and every queued
+    id has its hash: a batch is written wholly or not at all."""
+    r = env.redis.client
+    keys = r("KEYS", "hb:job:*") or []
+    ready = set(r("LRANGE", "hb:queue:ready", "0", "-1") or [])
+    unrecorded = set(r("LRANGE", "hb:events:unrecorded", "0", "-1") or [])
+    for k in keys:
+        eid = k[len("hb:job:"):]
+        bridge = r("HGET", k, "bridge_id")
+        check(bridge and r("HGET", k, "body") is not None and r("HGET", k, "request"),
+              "job %s is missing fields" % eid)
+        check(eid in ready, "job %s has a hash but is not in the ready list" % eid)
+        check(eid in unrecorded, "job %s is not in the unrecorded list" % eid)
+        check(r("SISMEMBER", "hb:bridge:%s:pending" % bridge, eid) == 1,
+              "job %s is not in its bridge's pending set" % eid)
+    for eid in ready:
+        check(r("EXISTS", "hb:job:" + eid) == 1, "queued id %s has no job hash" % eid)
+    return len(keys)
+
+
+@meta(timeout=120, est=15)
+def test_batch_many_requests_each_own_event(env):
+    """200 requests written at once: each its own 202 and event id, all delivered with their
+    own body; Redis ran fewer transactions than requests (they were batched)."""
+    env.start_ingress()
+    sink = env.sink(always(200))
+    b = env.create_bridge(outbound_url=sink.url("/batch"))
+    env.send(b)
+    env.redis.client("CONFIG", "RESETSTAT")
+    n = 200
+    bodies = [json.dumps({"n": i}).encode() for i in range(n)]
+    answers = _burst(env, b["endpoint"], bodies)
+    statuses = [s for s, _ in answers]
+    check(statuses == [202] * n, "expected %d x 202, got %r" % (n, sorted(set(statuses))))
+    ids = [j["event_id"] for _, j in answers]
+    check(len(set(ids)) == n, "%d distinct event ids for %d requests" % (len(set(ids)), n))
+    execs = _exec_calls(env)
+    check(0 < execs < n, "%d transactions for %d requests: not batched" % (execs, n))
+    check(_check_queue_whole(env) == n + 1, "not every request's job is in Redis")
+    env.start_worker()
+    env.wait_events(ids, ("delivered",), timeout=60)
+    for i, eid in enumerate(ids):
+        got = sink.by_event(eid)
+        check(got and json.loads(got[0].body) == {"n": i},
+              "event %s was delivered with the wrong body: %r" % (eid, got and got[0].body))
+
+
+@meta(timeout=120, est=20)
+def test_batch_over_its_caps(env):
+    """More requests in one turn than a batch holds (256), and more bytes (4 MiB): every
+    request still answered 202 with its own queued job."""
+    env.start_ingress({"HOOKBRIDGE_MAX_BODY": str(2 << 20)})
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/x")
+    n = 600
+    answers = _burst(env, b["endpoint"], [json.dumps({"n": i}).encode() for i in range(n)])
+    check([s for s, _ in answers] == [202] * n, "over the count cap: %r" %
+          sorted(set(s for s, _ in answers)))
+    check(len({j["event_id"] for _, j in answers}) == n, "over the count cap: ids not distinct")
+    big = [json.dumps({"n": i, "pad": "x" * (1 << 20)}).encode() for i in range(6)]
+    answers = _burst(env, b["endpoint"], big)
+    check([s for s, _ in answers] == [202] * 6, "over the byte cap: %r" % [s for s, _ in answers])
+    for (_, j), body in zip(answers, big):
+        stored = env.redis.client("HGET", "hb:job:" + j["event_id"], "body")
+        check(stored is not None and len(stored) == len(body),
+              "job %s: body of %s bytes, sent %d" % (j["event_id"], stored and len(stored),
+                                                    len(body)))
+    check(_check_queue_whole(env) == n + 6, "not every request's job is in Redis")
+
+
+@meta(timeout=120, est=20)
+def test_batch_redis_lost_answers_all_503(env):
+    """Redis stops answering with a batch on its way, then dies: every request of the batch
+    is answered 503 and Redis holds no part of a job."""
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/x")
+    env.send(b)
+    env.redis.proc.send_signal(signal.SIGSTOP)
+    socks = _send_all(env, b["endpoint"], [json.dumps({"n": i}).encode() for i in range(40)])
+    time.sleep(1.0)  # the ingress has read them all and sent their transaction
+    env.redis.proc.send_signal(signal.SIGKILL)
+    env.redis.proc.wait()
+    answers = _read_all(socks)
+    check([s for s, _ in answers] == [503] * 40,
+          "expected 40 x 503 with Redis killed, got %r" % [s for s, _ in answers])
+    check(all(j and j.get("error") == "queue_unavailable" for _, j in answers),
+          "503 without queue_unavailable: %r" % answers[0][1])
+    # Redis never ran the transaction: after a restart (AOF) none of its jobs is there.
+    env.redis.client.close()
+    env.redis.start()
+    deadline = time.time() + 15
+    while env.hook(b).status != 202:
+        check(time.time() < deadline, "no 202 after Redis came back")
+        time.sleep(0.2)
+    _check_queue_whole(env)
+    for k in env.redis.client("KEYS", "hb:job:*") or []:
+        check('"n"' not in (env.redis.client("HGET", k, "body") or ""),
+              "a job of the failed batch is in Redis: %s" % k)

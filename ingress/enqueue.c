@@ -54,7 +54,38 @@ struct enqueue_call {
     struct enqueue_call *next;       /* in its WAIT group */
     struct enqueue_call *batch_next; /* in its transaction (enqueue_flush) */
     struct enqueue_argv *retry;      /* enqueue_batch: the EVAL to send on NOSCRIPT */
+    struct rconn *redis;             /* where the retry goes */
 };
+
+/* A command's arguments copied into one allocation, for sending later. */
+struct enqueue_argv {
+    int argc;
+    const char **argv;
+    size_t *argvlen;
+};
+
+static struct enqueue_argv *enqueue_argv_copy(int argc, const char *const *argv,
+                                              const size_t *argvlen, size_t extra)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++)
+        bytes += argvlen[i];
+    size_t head = sizeof(struct enqueue_argv) + extra;
+    head = (head + 15) & ~(size_t)15;
+    char *mem = xmalloc(head + (size_t)argc * (sizeof(char *) + sizeof(size_t)) + bytes);
+    struct enqueue_argv *a = (struct enqueue_argv *)mem;
+    a->argc = argc;
+    a->argv = (const char **)(mem + head);
+    a->argvlen = (size_t *)(mem + head + (size_t)argc * sizeof(char *));
+    char *o = mem + head + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    for (int i = 0; i < argc; i++) {
+        memcpy(o, argv[i], argvlen[i]);
+        a->argv[i] = o;
+        a->argvlen[i] = argvlen[i];
+        o += argvlen[i];
+    }
+    return a;
+}
 
 /* One WAIT and the calls whose writes went out before it. */
 struct enqueue_group {
@@ -304,11 +335,43 @@ static const char enqueue_lua_batch[] =
     "end\n"
     "return {1, 'ok', ARGV[5]}\n";
 
+/* The batch script's SHA1 in hex, for EVALSHA (computed once). */
+static const char *enqueue_batch_sha(void)
+{
+    static char hex[41];
+    if (hex[0] == '\0') {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        EVP_Digest(enqueue_lua_batch, strlen(enqueue_lua_batch), md, &mdlen, EVP_sha1(), NULL);
+        static const char digits[] = "0123456789abcdef";
+        for (unsigned int i = 0; i < mdlen && i < 20; i++) {
+            hex[2 * i] = digits[md[i] >> 4];
+            hex[2 * i + 1] = digits[md[i] & 15];
+        }
+        hex[40] = '\0';
+    }
+    return hex;
+}
+
 static void enqueue_on_batch(redisAsyncContext *ac, void *r, void *priv)
 {
     struct enqueue_call *call = priv;
     redisReply *reply = r;
     (void)ac;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR && call->retry != NULL &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /* Redis lost its script cache (a restart, a failover, SCRIPT FLUSH): nothing ran, so
+         * the same call goes again as an EVAL, which also caches the script for the next
+         * EVALSHA. With --redis-wait-replicas the WAIT already out may answer before this
+         * write: the call then fails as unconfirmed (a 503), never the other way. */
+        struct enqueue_argv *a = call->retry;
+        call->retry = NULL;
+        int rc = rconn_argv(call->redis, enqueue_on_batch, call, a->argc, a->argv, a->argvlen);
+        free(a);
+        if (rc == 0)
+            return;
+        reply = NULL;
+    }
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER ||
         reply->element[1]->type != REDIS_REPLY_STRING ||
@@ -363,8 +426,8 @@ int enqueue_batch(struct ingress *in, const struct enqueue_batch *bt, enqueue_cb
     int argc = 0;
 #define ADD(s, n) (argv[argc] = (s), argvlen[argc] = (n), argc++)
 #define ADDS(s) ADD((s), strlen(s))
-    ADDS("EVAL");
-    ADDS(enqueue_lua_batch);
+    ADDS("EVALSHA");
+    ADDS(enqueue_batch_sha());
     char nkeys[24];
     snprintf(nkeys, sizeof(nkeys), "%zu", 6 + bt->n);
     ADDS(nkeys);
@@ -399,6 +462,17 @@ int enqueue_batch(struct ingress *in, const struct enqueue_batch *bt, enqueue_cb
     call->cb = cb;
     call->arg = arg;
     memcpy(call->id, bt->jobs[0].id, sizeof(call->id));
+    /* The script by its SHA1: Redis neither reads nor hashes its 1.4 KB each time. */
+    call->redis = in->redis;
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = enqueue_lua_batch;
+    argvlen[1] = sizeof(enqueue_lua_batch) - 1;
+    call->retry = enqueue_argv_copy(argc, argv, argvlen, 0);
+    argv[0] = "EVALSHA";
+    argvlen[0] = 7;
+    argv[1] = enqueue_batch_sha();
+    argvlen[1] = 40;
     int rc = rconn_argv(in->redis, enqueue_on_batch, call, argc, argv, argvlen);
     for (size_t i = 0; i < bt->n; i++)
         job_hset_free(&h[i]);
@@ -409,41 +483,12 @@ int enqueue_batch(struct ingress *in, const struct enqueue_batch *bt, enqueue_cb
     free(argvlen);
     dynbuf_free(&rec);
     if (rc != 0) {
+        free(call->retry);
         free(call);
         return -1;
     }
     enqueue_sent(in, call);
     return 0;
-}
-
-/* A command's arguments copied into one allocation, for sending later. */
-struct enqueue_argv {
-    int argc;
-    const char **argv;
-    size_t *argvlen;
-};
-
-static struct enqueue_argv *enqueue_argv_copy(int argc, const char *const *argv,
-                                              const size_t *argvlen, size_t extra)
-{
-    size_t bytes = 0;
-    for (int i = 0; i < argc; i++)
-        bytes += argvlen[i];
-    size_t head = sizeof(struct enqueue_argv) + extra;
-    head = (head + 15) & ~(size_t)15;
-    char *mem = xmalloc(head + (size_t)argc * (sizeof(char *) + sizeof(size_t)) + bytes);
-    struct enqueue_argv *a = (struct enqueue_argv *)mem;
-    a->argc = argc;
-    a->argv = (const char **)(mem + head);
-    a->argvlen = (size_t *)(mem + head + (size_t)argc * sizeof(char *));
-    char *o = mem + head + (size_t)argc * (sizeof(char *) + sizeof(size_t));
-    for (int i = 0; i < argc; i++) {
-        memcpy(o, argv[i], argvlen[i]);
-        a->argv[i] = o;
-        a->argvlen[i] = argvlen[i];
-        o += argvlen[i];
-    }
-    return a;
 }
 
 /*

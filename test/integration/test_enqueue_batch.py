@@ -155,3 +155,44 @@ def test_batch_redis_lost_answers_all_503(env):
     for k in env.redis.client("KEYS", "hb:job:*") or []:
         check('"n"' not in (env.redis.client("HGET", k, "body") or ""),
               "a job of the failed batch is in Redis: %s" % k)
+
+
+def _calls(env, cmd):
+    for line in env.redis.client("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_%s:" % cmd):
+            return int(line.split("calls=", 1)[1].split(",", 1)[0])
+    return 0
+
+
+@meta(est=5)
+def test_dedup_by_evalsha_survives_script_flush(env):
+    """The dedup / Idempotency-Key script goes by EVALSHA; after SCRIPT FLUSH (as after a
+    Redis restart or a failover) the NOSCRIPT answer is retried as EVAL, and duplicates are
+    still found."""
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/d",
+                          dedup={"key": "$payload.orderid", "window_seconds": 60})
+    first = env.hook(b, body=b'{"orderid":"E-1","n":1}')
+    check(first.status == 202, "first: %r" % first)
+    for i in range(3):
+        r = env.hook(b, body=b'{"orderid":"E-1","n":2}')
+        check(r.status == 202 and r.json()["event_id"] == first.json()["event_id"] and
+              r.header("Idempotent-Replayed") == "true", "duplicate #%d: %r" % (i, r))
+    sha_calls = _calls(env, "evalsha")
+    check(sha_calls >= 3, "the script went by EVALSHA %d times for 4 requests" % sha_calls)
+    evals = _calls(env, "eval")
+    check(evals <= 1, "the script was sent whole %d times (EVAL)" % evals)
+    env.redis.client("SCRIPT", "FLUSH")
+    r = env.hook(b, body=b'{"orderid":"E-1","n":3}')
+    check(r.status == 202 and r.json()["event_id"] == first.json()["event_id"] and
+          r.header("Idempotent-Replayed") == "true", "duplicate after SCRIPT FLUSH: %r" % r)
+    fresh = env.hook(b, body=b'{"orderid":"E-2"}')
+    check(fresh.status == 202 and fresh.json()["event_id"] != first.json()["event_id"],
+          "new key after SCRIPT FLUSH: %r" % fresh)
+    env.redis.client("SCRIPT", "FLUSH")
+    k1 = env.hook(b, body=b'{"x":1}', headers={"Idempotency-Key": "k-1"})
+    k2 = env.hook(b, body=b'{"x":1}', headers={"Idempotency-Key": "k-1"})
+    check(k1.status == 202 and k2.status == 202 and
+          k2.json()["event_id"] == k1.json()["event_id"], "Idempotency-Key: %r %r" % (k1, k2))
+    check(env.redis.client("LLEN", "hb:queue:ready") == 3, "queued %r" %
+          env.redis.client("LLEN", "hb:queue:ready"))

@@ -125,6 +125,15 @@ def test_batch_over_its_caps(env):
               "job %s: body of %s bytes, sent %d" % (j["event_id"], stored and len(stored),
                                                     len(body)))
     check(_check_queue_whole(env) == n + 6, "not every request's job is in Redis")
+    # The same for the script's batch: dedup keys, 300 requests (over 256).
+    d = env.create_bridge(outbound_url="http://127.0.0.1:9/x",
+                          dedup={"key": "$payload.k", "window_seconds": 60})
+    answers = _burst(env, d["endpoint"], [json.dumps({"k": "G-%d" % i}).encode()
+                                          for i in range(300)])
+    check([s for s, _ in answers] == [202] * 300, "script batch over the cap: %r" %
+          sorted(set(s for s, _ in answers)))
+    check(len({j["event_id"] for _, j in answers}) == 300, "script batch: ids not distinct")
+    check(_check_queue_whole(env) == n + 6 + 300, "not every dedup request's job is in Redis")
 
 
 @meta(timeout=120, est=20)
@@ -196,3 +205,26 @@ def test_dedup_by_evalsha_survives_script_flush(env):
           k2.json()["event_id"] == k1.json()["event_id"], "Idempotency-Key: %r %r" % (k1, k2))
     check(env.redis.client("LLEN", "hb:queue:ready") == 3, "queued %r" %
           env.redis.client("LLEN", "hb:queue:ready"))
+
+
+@meta(timeout=60, est=5)
+def test_dedup_batch_duplicates_in_one_script(env):
+    """Conditional requests of one turn share one script call; duplicates within the same
+    call are found as across calls: 60 requests on 12 keys queue 12 events."""
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/d",
+                          dedup={"key": "$payload.orderid", "window_seconds": 60})
+    env.redis.client("CONFIG", "RESETSTAT")
+    bodies = [json.dumps({"orderid": "F-%d" % (i % 12), "n": i}).encode() for i in range(60)]
+    answers = _burst(env, b["endpoint"], bodies)
+    check([s for s, _ in answers] == [202] * 60, "statuses %r" % [s for s, _ in answers])
+    by_key = {}
+    for body, (_, j) in zip(bodies, answers):
+        by_key.setdefault(json.loads(body)["orderid"], set()).add(j["event_id"])
+    check(len(by_key) == 12 and all(len(v) == 1 for v in by_key.values()),
+          "one event id per key expected: %r" % {k: len(v) for k, v in by_key.items()})
+    check(env.redis.client("LLEN", "hb:queue:ready") == 12, "queued %r" %
+          env.redis.client("LLEN", "hb:queue:ready"))
+    calls = _calls(env, "evalsha") + _calls(env, "eval")
+    check(0 < calls < 60, "%d script calls for 60 requests: not batched" % calls)
+    _check_queue_whole(env)

@@ -53,6 +53,7 @@ struct enqueue_call {
     char why[128];
     struct enqueue_call *next;       /* in its WAIT group */
     struct enqueue_call *batch_next; /* in its transaction (enqueue_flush) */
+    bool resent; /* its script went again after NOSCRIPT: a WAIT sent before does not cover it */
 };
 
 /* A command's arguments copied into one allocation, for sending later. */
@@ -160,6 +161,13 @@ static void enqueue_group_done(struct enqueue_group *g, const char *short_why)
         struct enqueue_call *next = call->next;
         if (call->written) {
             enqueue_confirmed(call, short_why);
+        } else if (call->resent) {
+            /* Its write went again after this WAIT (NOSCRIPT): the next WAIT, sent after
+             * it, is the one that can confirm it. */
+            call->resent = false;
+            call->next = NULL;
+            *enqueue_unconfirmed_tail = call;
+            enqueue_unconfirmed_tail = &call->next;
         } else {
             /* Its write's reply is still to come (the WAIT never went out): it fails then,
              * as nothing confirmed it. */
@@ -494,9 +502,11 @@ static void enqueue_on_scripts(redisAsyncContext *ac, void *r, void *priv)
         strncmp(reply->str, "NOSCRIPT", 8) == 0) {
         /* Redis lost its script cache (a restart, a failover, SCRIPT FLUSH): nothing ran, so
          * the same call goes again as an EVAL, which also caches the script for the next
-         * EVALSHA. With --redis-wait-replicas the WAIT already out may answer before this
-         * write: its requests then fail as unconfirmed (503), never the other way. */
+         * EVALSHA. With --redis-wait-replicas a WAIT already out does not cover the resent
+         * write: its calls wait for the next one (enqueue_group_done). */
         f->retried = true;
+        for (struct enqueue_sitem *it = f->items; it != NULL; it = it->next)
+            it->call->resent = true;
         f->argv[0] = "EVAL";
         f->argvlen[0] = 4;
         f->argv[1] = enqueue_lua_batch;

@@ -1,10 +1,12 @@
 /*
  * enqueue.c - jobs to Redis, atomically (see enqueue.h).
  *
- * Without an Idempotency-Key the job goes in one MULTI … EXEC; with one, in a script that
- * first looks the key up. Both write the same keys. The transaction is the hot path: Redis
- * runs it in about two thirds of the script's time (a Lua call plus one redis.call per
- * command), and on the two cores this runs on Redis's time is the ingress's time.
+ * A plain job goes in a MULTI … EXEC; a request with an Idempotency-Key, a dedup key or a
+ * split, in a script that first looks the keys up. Both write the same keys, and both
+ * take every such request of one loop turn at once (see "Jobs accepted in one turn"
+ * below). The transaction is the hot path: Redis runs it in about two thirds of the
+ * script's time (a Lua call plus one redis.call per command), and on the two cores this
+ * runs on Redis's time is the ingress's time.
  *
  * With --redis-wait-replicas N a WAIT N 1000 confirms the write before the answer: Redis
  * answers WAIT once N replicas hold every write this connection made before it, so a

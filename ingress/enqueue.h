@@ -3,10 +3,12 @@
  *
  * One transaction (MULTI … EXEC) writes the job hash, adds the id to its bridge's pending
  * set and queues it (ready, or scheduled at its due time), atomically: a job is wholly
- * queued or not at all. With an Idempotency-Key a script (queue_lua_enqueue) does the same
- * after looking the key up and remembers it, so two requests with the same key can never
- * both queue one. With --redis-wait-replicas N the answer also waits for N replicas to
- * hold the job (WAIT), so a Sentinel failover cannot lose an acknowledged one.
+ * queued or not at all. The jobs of one turn of the event loop share that transaction
+ * (bounded in jobs and bytes), and each is answered from its EXEC's reply. With an Idempotency-Key
+ * a script (queue_lua_enqueue) does the same after looking the key up and remembers it, so two
+ * requests with the same key can never both queue one. With --redis-wait-replicas N the answer also
+ * waits for N replicas to hold the job (WAIT), so a Sentinel failover cannot lose an acknowledged
+ * one.
  */
 #ifndef ENQUEUE_H
 #define ENQUEUE_H

@@ -179,12 +179,32 @@ static void hooks_pending_free(struct hooks_pending *p)
     free(p);
 }
 
+/* The 202 of a newly queued event, printed straight, not through cJSON or snprintf: every
+ * accepted request gets it. */
+static void hooks_reply_queued(struct httpd_req *req, const char *id, const char *status)
+{
+    char ok[TEXT_JSON_QUOTE_MAX(HB_ID_LEN) + 64];
+    char *o = ok;
+    o = text_json_put(o, "{\"event_id\":", id);
+    o = text_json_put(o, ",\"status\":", status);
+    *o++ = '}';
+    httpd_reply(req, 202, "application/json", ok, (size_t)(o - ok));
+}
+
 /* The answers of a batch (Idempotency-Key, dedup, split): the bridge is looked up again,
  * as the cache may have dropped the entry while Redis answered. */
 static void hooks_on_batch(struct hooks_pending *p, enum enqueue_result res, const char *record)
 {
     char first[HB_ID_LEN + 8];
     inbound_first_id(record, false, first, sizeof(first));
+    if (res == ENQUEUE_OK && !p->custom && p->nsplit == 0) {
+        /* A new single event with the plain answer: as fast as a plain bridge's. */
+        hooks_log(p->in, p->req, p->job.bridge_id, first, 202, p->started_mono, NULL);
+        hooks_reply_queued(
+            p->req, first,
+            event_status_name(p->due_ms != 0 ? EVENT_STATUS_SCHEDULED : EVENT_STATUS_QUEUED));
+        return;
+    }
     if (res == ENQUEUE_CONFLICT) {
         hooks_error(p->in, p->req, 409, "idempotency_key_conflict",
                     "this Idempotency-Key was used within 24 h with a different body",
@@ -245,13 +265,7 @@ static void hooks_on_enqueued(enum enqueue_result res, const char *id, const cha
         }
     }
     if (res == ENQUEUE_OK) {
-        /* Printed straight, not through cJSON or snprintf: every accepted request gets it. */
-        char ok[TEXT_JSON_QUOTE_MAX(HB_ID_LEN) + 64];
-        char *o = ok;
-        o = text_json_put(o, "{\"event_id\":", id);
-        o = text_json_put(o, ",\"status\":", status);
-        *o++ = '}';
-        httpd_reply(p->req, 202, "application/json", ok, (size_t)(o - ok));
+        hooks_reply_queued(p->req, id, status);
     } else {
         /* The first id comes back from Redis: printed through cJSON like any stored text. */
         cJSON *ok = cJSON_CreateObject();
@@ -561,8 +575,11 @@ void hooks_request(struct httpd_req *req, void *arg)
         p->due_ms = j->received_ms + (int64_t)bridge_first_delay(b) * 1000;
     int rc;
     if (idem != NULL || has_dedup || elems != NULL) {
-        char body_hash[INBOUND_HASH_HEX];
-        inbound_sha256_hex(orig_raw, orig_len, body_hash);
+        /* The body's hash tells an Idempotency-Key's repeat from a conflict; dedup alone
+         * does not need it. */
+        char body_hash[INBOUND_HASH_HEX] = "";
+        if (idem != NULL)
+            inbound_sha256_hex(orig_raw, orig_len, body_hash);
         struct enqueue_batch bt = {.jobs = j,
                                    .n = 1,
                                    .due_ms = p->due_ms,

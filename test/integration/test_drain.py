@@ -15,9 +15,9 @@ def _queued_total(env):
     return n
 
 
-def _eval_calls(env):
+def _calls(env, cmd):
     for line in env.redis.client("INFO", "commandstats").splitlines():
-        if line.startswith("cmdstat_eval:"):
+        if line.startswith("cmdstat_%s:" % cmd):
             return int(line.split("calls=")[1].split(",")[0])
     return 0
 
@@ -46,7 +46,13 @@ def test_acks_of_a_backlog_are_batched_and_all_land(env):
     while _delivered(env) < n and time.time() < deadline:
         time.sleep(0.1)
     _wait_empty(env)
-    evals = _eval_calls(env)
+    evals = _calls(env, "eval")
+    # Fairness (worker/gate.c) may park jobs of the route while the backlog lasts, when its
+    # attempts are slow on a loaded machine: a park and a pull are two scripts a job, and
+    # each pull is the one HSET of a drain of successes ('fair_pulled'). Not counted.
+    hsets = _calls(env, "hset")
+    env.note("%d EVAL and %d HSET calls for %d deliveries" % (evals, hsets, n))
+    evals -= 2 * hsets
     check(_delivered(env) == n, "%d of %d delivered" % (_delivered(env), n))
     r = env.redis.client
     check(_queued_total(env) == 0, "jobs left in Redis: %d" % _queued_total(env))
@@ -55,7 +61,6 @@ def test_acks_of_a_backlog_are_batched_and_all_land(env):
     check(not (set(ids) - sink.delivered_ids()), "events never answered 2xx at the sink")
     # One ack a job was one EVAL a job (plus the fetch scripts): batched, a commit of
     # hundreds of outcomes is a few calls.
-    env.note("%d EVAL calls for %d deliveries" % (evals, n))
     check(evals < n / 2, "%d EVAL calls for %d deliveries: acks not batched" % (evals, n))
     check(w.alive(), "worker died")
 

@@ -121,7 +121,7 @@ fuzz: deps fuzz-build
 
 bench:
 	@scripts/install-deps --bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all tools
 	@scripts/bench
 
 # The schemas in schemas/ are compiled in as C strings, so the binaries need no files

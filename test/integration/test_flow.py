@@ -357,3 +357,46 @@ def test_flow_per_route_limits_of_a_bridge_with_routes(env):
     check(sorted(d["route"] for d in ev["deliveries"]) == ["free", "limited"] and
           all(len(d["attempts"]) == 1 for d in ev["deliveries"]),
           "each delivery has one attempt: %r" % ev["deliveries"])
+
+
+@meta(est=10, timeout=60)
+def test_flow_waiting_shown_in_event_list(env):
+    """The list's summaries say what an event waits for, as GET /api/events/{id} does:
+    "paused" for a paused bridge's backlog, "rate_limit" with the wait's end as
+    next_attempt_at; events that wait for nothing carry no "waiting"."""
+    env.start_ingress()
+    sink = env.sink()
+    bp = env.create_bridge(outbound_url=sink.url("/p"), retries=0)
+    br = env.create_bridge(outbound_url=sink.url("/r"), retries=0,
+                           rate_limit={"requests": 1, "per_seconds": 60})
+    bd = env.create_bridge(outbound_url=sink.url("/d"), retries=0)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "4"})
+    check(env.api("POST", "/api/bridges/" + bp["id"] + "/pause").status == 200, "pause")
+    paused = [env.send(bp) for _ in range(3)]
+    limited = [env.send(br) for _ in range(3)]
+    done = env.send(bd)
+    env.wait_event(done, {"delivered"}, timeout=20)
+    deadline = time.time() + 15
+    while env.redis.client("LLEN", "hb:flow:wait:%s:paused" % bp["id"]) != 3:
+        check(time.time() < deadline, "3 jobs parked for the paused bridge")
+        time.sleep(0.1)
+    while not any(env.event(e).get("waiting") == "rate_limit" for e in limited):
+        check(time.time() < deadline, "a rate-limited event shows waiting on its own")
+        time.sleep(0.1)
+    r = env.api("GET", "/api/events?limit=100")
+    check(r.status == 200, "list: %r" % r)
+    by_id = {s["id"]: s for s in r.json()["events"]}
+    for e in paused:
+        check(by_id[e].get("waiting") == "paused", "list shows paused: %r" % by_id[e])
+        check(by_id[e]["status"] == "queued", "a paused event stays queued: %r" % by_id[e])
+    waiting_rl = [by_id[e] for e in limited if by_id[e].get("waiting") == "rate_limit"]
+    check(len(waiting_rl) >= 1, "list shows rate_limit: %r" % [by_id[e] for e in limited])
+    for s in waiting_rl:
+        one = env.event(s["id"])
+        check(one.get("waiting") == s["waiting"] and one["next_attempt_at"] == s["next_attempt_at"]
+              and s["next_attempt_at"], "list and event agree: %r vs %r" % (s, one))
+    check("waiting" not in by_id[done], "a delivered event waits for nothing: %r" % by_id[done])
+    # filtered by bridge, the page still reads its waits
+    r = env.api("GET", "/api/events?bridge_id=%s&status=queued" % bp["id"])
+    check([s.get("waiting") for s in r.json()["events"]] == ["paused"] * 3,
+          "bridge page: %r" % r.json())

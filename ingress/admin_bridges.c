@@ -402,18 +402,37 @@ static void bridges_pause(struct ingress *in, struct httpd_req *req, const char 
 #define BRIDGES_ABORT_ROWS 2000
 
 /*
- * Abort one route of a bridge with routes: a batch of the bridge's pending set (SSCAN from
- * cursor ARGV[3]) gets that route marked "aborted/route" in each job hash. An entry
- * "evt_…/route" of that route is taken out of the pending set and moved from scheduled to
- * ready, so that a worker records the delivery aborted soon, as an abort of one event's
- * route does (queue_lua_abort_one). An event not yet fanned out (its entry the bare id) is
- * only marked: fanning out then queues that route's entry at once, to be recorded aborted.
- * Other routes' entries are left as they are. Returns {next cursor, deliveries aborted}.
- * KEYS: pending set, scheduled, ready; ARGV: prefix, route, cursor, batch.
+ * Abort one route of a bridge with routes, in two phases of batches. First the bridge's
+ * pending set (SSCAN from cursor ARGV[3]): each job gets that route marked "aborted/route".
+ * An entry "evt_…/route" of that route is taken out of the pending set and moved from
+ * scheduled to ready, so that a worker records the delivery aborted soon, as an abort of
+ * one event's route does (queue_lua_abort_one). An event not yet fanned out (its entry the
+ * bare id) is only marked: fanning out then queues that route's entry at once, to be
+ * recorded aborted. Other routes' entries are left as they are. Then (cursor "drain") the
+ * route's own wait lists (open circuit, concurrency, fairness: only its entries are there)
+ * are moved to ready, or an open circuit would hold the aborted deliveries unrecorded for
+ * open_seconds. Returns {next cursor ("drain" after the set, "0" when done), deliveries
+ * aborted}. KEYS: pending set, scheduled, ready; ARGV: prefix, route, cursor, batch, bridge.
  */
 static const char bridges_lua_abort_route[] =
-    "local r = redis.call('SSCAN', KEYS[1], ARGV[3], 'COUNT', tonumber(ARGV[4]))\n"
-    "local tail, n = '/' .. ARGV[2], 0\n"
+    "local batch, tail, n = tonumber(ARGV[4]), '/' .. ARGV[2], 0\n"
+    "if ARGV[3] == 'drain' then\n"
+    "  local moved = 0\n"
+    "  for _, what in ipairs({'circuit', 'concurrency', 'fair'}) do\n"
+    "    local list = ARGV[1] .. 'flow:wait:' .. ARGV[5] .. ':' .. ARGV[2] .. ':' .. what\n"
+    "    while moved < batch do\n"
+    "      local e = redis.call('LMOVE', list, KEYS[3], 'RIGHT', 'LEFT')\n"
+    "      if not e then break end\n"
+    "      moved = moved + 1\n"
+    "      local s = string.find(e, '/', 1, true)\n"
+    "      redis.call('HDEL', ARGV[1] .. 'job:' .. string.sub(e, 1, (s or #e + 1) - 1),\n"
+    "                 'waiting', 'wait_until')\n"
+    "    end\n"
+    "  end\n"
+    "  if moved >= batch then return {'drain', 0} end\n"
+    "  return {'0', 0}\n"
+    "end\n"
+    "local r = redis.call('SSCAN', KEYS[1], ARGV[3], 'COUNT', batch)\n"
     "local function mark(job)\n"
     "  return redis.call('EXISTS', job) == 1 and redis.call('HEXISTS', job, 'aborted') == 0\n"
     "         and redis.call('HSETNX', job, 'aborted' .. tail, '1') == 1\n"
@@ -431,6 +450,7 @@ static const char bridges_lua_abort_route[] =
     "    n = n + 1\n"
     "  end\n"
     "end\n"
+    "if r[1] == '0' then return {'drain', n} end\n"
     "return {r[1], n}\n";
 
 /* An abort (or a DELETE, which aborts first) in progress. */
@@ -442,7 +462,7 @@ struct bridges_abort {
     long long popped; /* ids taken from the pending set: the count answered */
     bool delete_after;
     char route[ROUTE_NAME_MAX + 1]; /* one route of a bridge with routes, else "" */
-    char cursor[24];                /* its SSCAN cursor */
+    char cursor[24];                /* its SSCAN cursor, then "drain" (bridges_lua_abort_route) */
     struct event *step;
 };
 
@@ -592,8 +612,8 @@ static void bridges_abort_redis(struct bridges_abort *a)
     const struct queue_keys *k = &a->in->keys;
     if (a->route[0] != '\0') {
         if (rconn_cmd(a->in->redis, bridges_on_abort_route_batch, a,
-                      "EVAL %s 3 %s %s %s %s %s %s %s", bridges_lua_abort_route, a->pending_key,
-                      k->scheduled, k->ready, k->prefix, a->route, a->cursor, batch) != 0)
+                      "EVAL %s 3 %s %s %s %s %s %s %s %s", bridges_lua_abort_route, a->pending_key,
+                      k->scheduled, k->ready, k->prefix, a->route, a->cursor, batch, a->id) != 0)
             bridges_on_abort_route_batch(NULL, NULL, a);
         return;
     }

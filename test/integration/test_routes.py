@@ -399,3 +399,45 @@ def test_routes_bridge_abort_one_route(env):
     r = env.api("POST", "/api/bridges/%s/abort?route=default" % plain["id"])
     check(r.status == 200 and r.json() == {"aborted": 1}, "route=default: %r" % r)
     check(env.event(pe)["status"] == "aborted", "whole event aborted")
+
+
+@meta(est=12, timeout=90)
+def test_routes_bridge_abort_route_behind_open_circuit(env):
+    """A route whose destination is down: its circuit opens and its backlog waits for it.
+    Aborting that route records its deliveries aborted at once (not after open_seconds),
+    while the bridge's other route delivers every event."""
+    env.start_ingress()
+
+    def responder(req):
+        return Reply(500) if req.path == "/down" else Reply(200)
+
+    sink = env.sink(responder)
+    b = env.create_bridge(routes=[
+        {"name": "up", "outbound_url": sink.url("/up")},
+        {"name": "down", "outbound_url": sink.url("/down"), "retries": 5,
+         "retry_delays": [1], "circuit": {"failures": 2, "open_seconds": 600}},
+    ])
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "2"})
+    ids = env.send_many(b, 20)
+    key = "hb:flow:wait:%s:down:circuit" % b["id"]
+    deadline = time.time() + 20
+    while env.redis.client("LLEN", key) < 10:
+        check(time.time() < deadline, "the down route's backlog waits for its open circuit: %r"
+              % env.redis.client("LLEN", key))
+        time.sleep(0.1)
+    n_down = len([q for q in sink.requests if q.path == "/down"])
+    r = env.api("POST", "/api/bridges/%s/abort?route=down" % b["id"])
+    check(r.status == 200 and r.json()["aborted"] >= 10, "abort ?route=down: %r" % r)
+    t0 = time.time()
+    for e in ids:
+        ev = env.wait_event(e, {"aborted"}, timeout=20)
+        d = _by_route(ev)
+        check(set(d) == {"up", "down"}, "event %s: %r" % (e, ev))
+        check(d["up"]["status"] == "delivered" and d["down"]["status"] == "aborted",
+              "event %s: %r" % (e, {k: v["status"] for k, v in d.items()}))
+    env.note("20 deliveries behind an open circuit recorded aborted %.1fs after the abort"
+             % (time.time() - t0))
+    check(env.redis.client("LLEN", key) == 0, "nothing left waiting for the circuit")
+    check(len([q for q in sink.requests if q.path == "/down"]) == n_down,
+          "the aborted route was called again")
+    check(len([q for q in sink.requests if q.path == "/up"]) == 20, "each up delivery once")

@@ -400,3 +400,42 @@ def test_flow_waiting_shown_in_event_list(env):
     r = env.api("GET", "/api/events?bridge_id=%s&status=queued" % bp["id"])
     check([s.get("waiting") for s in r.json()["events"]] == ["paused"] * 3,
           "bridge page: %r" % r.json())
+
+
+@meta(est=15, timeout=90)
+def test_flow_open_circuit_backlog_parked_in_batches(env):
+    """A backlog for a destination whose circuit is open is parked a batch per call, not
+    one gate call per job: 400 jobs taken by one worker cost far fewer than 400 scripts in
+    Redis, and each still shows "waiting":"circuit" and is never attempted."""
+    env.start_ingress()
+    sink = env.sink(always(500))
+    b = env.create_bridge(outbound_url=sink.url("/down"), retries=0,
+                          circuit={"failures": 1, "open_seconds": 600})
+    w = env.start_worker({"HOOKBRIDGE_CONCURRENCY": "64"})
+    first = env.send(b)
+    env.wait_event(first, {"failed"}, timeout=20)
+    w.terminate()
+    ids = env.send_many(b, 400)
+    key = "hb:flow:wait:%s:default:circuit" % b["id"]
+    env.redis.client("CONFIG", "RESETSTAT")
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "64"})
+    deadline = time.time() + 30
+    while int(env.redis.client("LLEN", key)) < 400:
+        check(time.time() < deadline, "400 jobs parked for the circuit: %r"
+              % env.redis.client("LLEN", key))
+        time.sleep(0.05)
+    stats = env.redis.client("INFO", "commandstats")
+    evals = 0
+    for line in stats.splitlines():
+        if line.startswith("cmdstat_eval:"):
+            evals = int(line.split("calls=")[1].split(",")[0])
+    env.note("400 jobs parked for an open circuit with %d EVAL calls" % evals)
+    # the first batch taken asks the gate job by job (the new worker has not heard of the
+    # circuit yet); the rest go in batches
+    check(evals < 350, "%d EVAL calls to park 400 jobs (one gate call a job: over 700)" % evals)
+    check(len(sink.requests) == 1, "no call while open: %d" % len(sink.requests))
+    page = env.api("GET", "/api/events?bridge_id=%s&status=queued&limit=1000" % b["id"]).json()
+    waiting = [s.get("waiting") for s in page["events"]]
+    check(len(waiting) == 400 and set(waiting) == {"circuit"}, "waiting: %r"
+          % sorted(set(map(str, waiting))))
+    check(all(s["next_attempt_at"] for s in page["events"]), "the circuit's end is shown")

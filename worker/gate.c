@@ -454,6 +454,8 @@ static void gate_on_cparked(redisAsyncContext *ac, void *r, void *priv)
                   strcmp(reply->element[0]->str, "circuit") == 0;
     if (parked && reply->element[1]->type == REDIS_REPLY_INTEGER && reply->element[1]->integer > 0)
         p->rt->open_until = clock_mono_ms() + (reply->element[1]->integer - clock_now_ms());
+    else if (reply != NULL && reply->type == REDIS_REPLY_ARRAY)
+        p->rt->open_until = 0; /* not open now: the next jobs of the route need not try */
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
         log_kv(LOG_ERROR, "circuit park script failed", "bridge_id", p->rt->bridge_id, "route",
                p->rt->route, "error", reply->str, NULL);

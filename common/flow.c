@@ -467,6 +467,24 @@ const char flow_lua_stats[] =
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 3600000)\n"
     "return {p, redis.call('ZCARD', KEYS[2]), c, k}\n";
 
+const char flow_lua_circuit_park[] =
+    FLOW_LUA_NOW "if redis.call('SISMEMBER', KEYS[5], ARGV[2]) == 1 then return {'ask', 0} end\n"
+                 "local c = redis.call('HMGET', KEYS[2], 'fails', 'open_until')\n"
+                 "local open_until = tonumber(c[2] or '0')\n"
+                 "if tonumber(c[1] or '0') < tonumber(ARGV[3]) or now >= open_until then\n"
+                 "  return {'ask', 0}\n"
+                 "end\n"
+                 "for i = 5, #ARGV do\n"
+                 "  local e = ARGV[i]\n"
+                 "  local s = string.find(e, '/', 1, true)\n"
+                 "  redis.call('LREM', KEYS[1], 1, e)\n"
+                 "  redis.call('LPUSH', KEYS[3], e)\n"
+                 "  redis.call('HSET', ARGV[4] .. 'job:' .. (s and string.sub(e, 1, s - 1) or e),\n"
+                 "             'waiting', 'circuit', 'wait_until', open_until)\n"
+                 "end\n"
+                 "redis.call('SADD', KEYS[4], ARGV[1])\n"
+                 "return {'circuit', open_until}\n";
+
 const char flow_lua_fair_park[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
                                   "redis.call('LPUSH', KEYS[2], ARGV[1])\n"
                                   "redis.call('SADD', KEYS[3], ARGV[2])\n"

@@ -112,6 +112,19 @@ extern const char flow_lua_renew[];
 extern const char flow_lua_stats[];
 
 /*
+ * Park jobs of one route whose circuit the worker last heard was open, all taken in one
+ * loop turn, in one call (worker/gate.c): a backlog for a dead destination then costs a
+ * few commands a job, not a gate call each. Only when the bridge is not paused, and the
+ * circuit (ARGV[3] failures, the route's setting as the worker read it) is open now: then
+ * each entry leaves the in-flight list for the route's circuit wait list, its job says
+ * "waiting":"circuit" until the circuit's end, and {"circuit", open_until ms} is returned;
+ * else nothing changes and {"ask", 0} is returned (each job then asks flow_lua_gate).
+ * KEYS: inflight, route hash, circuit wait list, waits, paused set.
+ * ARGV: "k|{bridge}|{route}", bridge id, circuit failures, prefix, then the entries.
+ */
+extern const char flow_lua_circuit_park[];
+
+/*
  * Fairness (worker/gate.c): park a job a worker took for a route already using its share
  * of the worker's slots. KEYS: inflight, fair list, waits. ARGV: id, "f|{bridge}|{route}".
  */

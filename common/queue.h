@@ -125,8 +125,9 @@ extern const char queue_lua_ack[];
 /*
  * Replace a taken event id of a bridge with routes by one entry per route, atomically:
  * remove the id from the worker's in-flight list and the pending set, write "routes" and
- * "left" into the job, and add each "id/route" to the pending set and to ready (due "0")
- * or scheduled. Returns the number of routes, or 0 when the job is gone or was already
+ * "left" into the job, and add each "id/route" to the pending set and to ready (due "0",
+ * or its route already marked "aborted/route": recorded aborted at once) or scheduled.
+ * Returns the number of routes, or 0 when the job is gone or was already
  * fanned out. KEYS: inflight, job, ready, scheduled, pending. ARGV: id, routes as a comma
  * list, then name, due_ms for each route.
  */

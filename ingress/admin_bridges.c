@@ -22,6 +22,7 @@
 #include "log.h"
 #include "queue.h"
 #include "rconn.h"
+#include "route.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -400,6 +401,58 @@ static void bridges_pause(struct ingress *in, struct httpd_req *req, const char 
 /* Rows marked per SQLite statement; between batches the loop serves other requests. */
 #define BRIDGES_ABORT_ROWS 2000
 
+/*
+ * Abort one route of a bridge with routes, in two phases of batches. First the bridge's
+ * pending set (SSCAN from cursor ARGV[3]): each job gets that route marked "aborted/route".
+ * An entry "evt_…/route" of that route is taken out of the pending set and moved from
+ * scheduled to ready, so that a worker records the delivery aborted soon, as an abort of
+ * one event's route does (queue_lua_abort_one). An event not yet fanned out (its entry the
+ * bare id) is only marked: fanning out then queues that route's entry at once, to be
+ * recorded aborted. Other routes' entries are left as they are. Then (cursor "drain") the
+ * route's own wait lists (open circuit, concurrency, fairness: only its entries are there)
+ * are moved to ready, or an open circuit would hold the aborted deliveries unrecorded for
+ * open_seconds. Returns {next cursor ("drain" after the set, "0" when done), deliveries
+ * aborted}. KEYS: pending set, scheduled, ready; ARGV: prefix, route, cursor, batch, bridge.
+ */
+static const char bridges_lua_abort_route[] =
+    "local batch, tail, n = tonumber(ARGV[4]), '/' .. ARGV[2], 0\n"
+    "if ARGV[3] == 'drain' then\n"
+    "  local moved = 0\n"
+    "  for _, what in ipairs({'circuit', 'concurrency', 'fair'}) do\n"
+    "    local list = ARGV[1] .. 'flow:wait:' .. ARGV[5] .. ':' .. ARGV[2] .. ':' .. what\n"
+    "    while moved < batch do\n"
+    "      local e = redis.call('LMOVE', list, KEYS[3], 'RIGHT', 'LEFT')\n"
+    "      if not e then break end\n"
+    "      moved = moved + 1\n"
+    "      local s = string.find(e, '/', 1, true)\n"
+    "      redis.call('HDEL', ARGV[1] .. 'job:' .. string.sub(e, 1, (s or #e + 1) - 1),\n"
+    "                 'waiting', 'wait_until')\n"
+    "    end\n"
+    "  end\n"
+    "  if moved >= batch then return {'drain', 0} end\n"
+    "  return {'0', 0}\n"
+    "end\n"
+    "local r = redis.call('SSCAN', KEYS[1], ARGV[3], 'COUNT', batch)\n"
+    "local function mark(job)\n"
+    "  return redis.call('EXISTS', job) == 1 and redis.call('HEXISTS', job, 'aborted') == 0\n"
+    "         and redis.call('HSETNX', job, 'aborted' .. tail, '1') == 1\n"
+    "end\n"
+    "for _, e in ipairs(r[2]) do\n"
+    "  if string.sub(e, -#tail) == tail then\n"
+    "    redis.call('SREM', KEYS[1], e)\n"
+    "    if mark(ARGV[1] .. 'job:' .. string.sub(e, 1, #e - #tail)) then\n"
+    "      n = n + 1\n"
+    "      if redis.call('ZREM', KEYS[2], e) == 1 then\n"
+    "        redis.call('LPUSH', KEYS[3], e)\n"
+    "      end\n"
+    "    end\n"
+    "  elseif not string.find(e, '/', 1, true) and mark(ARGV[1] .. 'job:' .. e) then\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "if r[1] == '0' then return {'drain', n} end\n"
+    "return {r[1], n}\n";
+
 /* An abort (or a DELETE, which aborts first) in progress. */
 struct bridges_abort {
     struct ingress *in;
@@ -408,6 +461,8 @@ struct bridges_abort {
     char pending_key[QUEUE_KEY_LEN];
     long long popped; /* ids taken from the pending set: the count answered */
     bool delete_after;
+    char route[ROUTE_NAME_MAX + 1]; /* one route of a bridge with routes, else "" */
+    char cursor[24];                /* its SSCAN cursor, then "drain" (bridges_lua_abort_route) */
     struct event *step;
 };
 
@@ -513,14 +568,105 @@ static void bridges_on_abort_batch(redisAsyncContext *ac, void *r, void *priv)
     evwriter_flush_then(a->in->events, bridges_abort_on_flushed, a);
 }
 
+/* A batch of one route's abort done: on to the next, or answer. */
+static void bridges_on_abort_route_batch(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct bridges_abort *a = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_INTEGER) {
+        log_kv(LOG_WARN, "abort route: redis failed", "bridge_id", a->id, "route", a->route,
+               "error", reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost",
+               NULL);
+        /* Deliveries already marked are recorded aborted by the workers; another abort
+         * marks the rest. */
+        bridges_abort_unavailable(a, "the queue is unavailable; retry the abort later");
+        return;
+    }
+    a->popped += reply->element[1]->integer;
+    snprintf(a->cursor, sizeof(a->cursor), "%s", reply->element[0]->str);
+    if (strcmp(a->cursor, "0") != 0) {
+        bridges_abort_redis(a);
+        return;
+    }
+    /* No row is marked here: each marked job is in the ready list or in flight (or parked
+     * by flow control), and the worker that takes it records that route's delivery
+     * aborted and derives the event's status, as for POST /api/events/{id}/abort?route=. */
+    char n[24];
+    snprintf(n, sizeof(n), "%lld", a->popped);
+    log_kv(LOG_INFO, "bridge route deliveries aborted", "bridge_id", a->id, "route", a->route,
+           "aborted", n, NULL);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "aborted", (double)a->popped);
+    http_reply_json(a->req, 200, o);
+    cJSON_Delete(o);
+    event_free(a->step);
+    free(a);
+}
+
 static void bridges_abort_redis(struct bridges_abort *a)
 {
     char batch[16];
     snprintf(batch, sizeof(batch), "%d", QUEUE_ABORT_BATCH);
     const struct queue_keys *k = &a->in->keys;
+    if (a->route[0] != '\0') {
+        if (rconn_cmd(a->in->redis, bridges_on_abort_route_batch, a,
+                      "EVAL %s 3 %s %s %s %s %s %s %s %s", bridges_lua_abort_route, a->pending_key,
+                      k->scheduled, k->ready, k->prefix, a->route, a->cursor, batch, a->id) != 0)
+            bridges_on_abort_route_batch(NULL, NULL, a);
+        return;
+    }
     if (rconn_cmd(a->in->redis, bridges_on_abort_batch, a, "EVAL %s 3 %s %s %s %s %s",
                   queue_lua_abort, a->pending_key, k->scheduled, k->ready, k->prefix, batch) != 0)
         bridges_on_abort_batch(NULL, NULL, a);
+}
+
+/*
+ * The `route` of POST /api/bridges/{id}/abort?route=name, checked against bridge `b`: 0
+ * with route[0] = '\0' for the whole bridge (no parameter, or "default" on a bridge without
+ * routes), 0 with the route's name, or -1 after answering 400 or 404.
+ */
+static int bridges_abort_route_param(struct httpd_req *req, const struct bridge *b, char *route,
+                                     size_t routelen)
+{
+    route[0] = '\0';
+    const char *q = httpd_req_query(req);
+    if (q == NULL || *q == '\0')
+        return 0;
+    cJSON *o = body_form_object(q, strlen(q));
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "route");
+    int rc = 0;
+    if (r == NULL) {
+        rc = 0;
+    } else if (!cJSON_IsString(r) || !route_name_valid(r->valuestring)) {
+        httpd_reply_json_error(req, 400, "invalid_parameter",
+                               "route: must be a route name (1..64 of a-z, 0-9, '_' and '-')");
+        rc = -1;
+    } else if (!b->has_routes) {
+        if (strcmp(r->valuestring, "default") != 0) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "bridge %.40s has no route %.64s (only \"default\")", b->id,
+                     r->valuestring);
+            httpd_reply_json_error(req, 404, "route_not_found", msg);
+            rc = -1;
+        }
+    } else {
+        bool known = false;
+        for (size_t i = 0; i < b->n_routes && !known; i++)
+            known = strcmp(b->routes[i].name, r->valuestring) == 0;
+        if (known) {
+            snprintf(route, routelen, "%s", r->valuestring);
+        } else {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "bridge %.40s has no route %.64s", b->id, r->valuestring);
+            httpd_reply_json_error(req, 404, "route_not_found", msg);
+            rc = -1;
+        }
+    }
+    cJSON_Delete(o);
+    return rc;
 }
 
 /* POST /api/bridges/{id}/abort, and the first half of DELETE /api/bridges/{id}. */
@@ -528,9 +674,14 @@ static void bridges_abort(struct ingress *in, struct httpd_req *req, const char 
                           bool delete_after)
 {
     char err[HB_ERR_LEN];
+    char route[ROUTE_NAME_MAX + 1] = "";
     struct bridge *b = bridges_load(in, req, id);
     if (b == NULL)
         return;
+    if (!delete_after && bridges_abort_route_param(req, b, route, sizeof(route)) != 0) {
+        bridge_free(b);
+        return;
+    }
     /* Deactivate before deleting, so no new event arrives while the pending ones are being
      * aborted; its senders get 503 and retry, then 404 once it is gone. */
     if (delete_after && b->paused) {
@@ -551,6 +702,8 @@ static void bridges_abort(struct ingress *in, struct httpd_req *req, const char 
     a->req = req;
     a->delete_after = delete_after;
     snprintf(a->id, sizeof(a->id), "%s", id);
+    snprintf(a->route, sizeof(a->route), "%s", route);
+    snprintf(a->cursor, sizeof(a->cursor), "0");
     queue_key_pending(&in->keys, id, a->pending_key, sizeof(a->pending_key));
     a->step = evtimer_new(in->base, bridges_abort_rows, a);
     bridges_abort_redis(a);

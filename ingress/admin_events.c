@@ -68,7 +68,11 @@ struct events_listing {
     long limit;
     cJSON *events; /* the summaries so far */
     cJSON *extra;  /* the row past `limit`, whose id only says that a next page exists */
+    cJSON *page;   /* the answer, while the waits of its pending events are read */
+    int n_pending; /* summaries whose job was asked what it waits for */
 };
+
+static bool events_is_pending(const char *status, bool abort);
 
 /*
  * Why a finished event was not delivered, for a list to show without loading each event:
@@ -123,6 +127,107 @@ static int events_list_row(const char *json, void *arg)
     return 0;
 }
 
+static void events_listing_free(struct events_listing *l)
+{
+    cJSON_Delete(l->extra);
+    cJSON_Delete(l->page);
+    cJSON_Delete(l->params);
+    free(l);
+}
+
+/*
+ * What flow control holds each job for, in one call for the whole page: per key, its hash's
+ * `waiting` and `wait_until` ("" when unset), as events_on_waiting reads them for one event.
+ */
+static const char events_lua_waiting[] =
+    "local out = {}\n"
+    "for _, k in ipairs(KEYS) do\n"
+    "  local v = redis.call('HMGET', k, 'waiting', 'wait_until')\n"
+    "  out[#out + 1] = v[1] or ''\n"
+    "  out[#out + 1] = v[2] or ''\n"
+    "end\n"
+    "return out\n";
+
+/* The page's pending summaries get "waiting" (and the wait's end as next_attempt_at), as a
+ * single event does; then the page is answered. */
+static void events_on_list_waiting(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct events_listing *l = priv;
+    redisReply *reply = r;
+    (void)ac;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
+        reply->elements == 2 * (size_t)l->n_pending) {
+        int i = 0;
+        for (cJSON *s = l->events->child; s != NULL && i < l->n_pending; s = s->next) {
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(s, "status");
+            if (!cJSON_IsString(st) || !events_is_pending(st->valuestring, true))
+                continue;
+            const redisReply *what = reply->element[2 * i], *until = reply->element[2 * i + 1];
+            i++;
+            if (what->type != REDIS_REPLY_STRING || what->len == 0)
+                continue;
+            cJSON_AddStringToObject(s, "waiting", what->str);
+            int64_t ms = until->type == REDIS_REPLY_STRING ? strtoll(until->str, NULL, 10) : 0;
+            if (ms > 0) {
+                char iso[CLOCK_ISO_LEN];
+                clock_iso8601(ms, iso);
+                cJSON_ReplaceItemInObjectCaseSensitive(s, "next_attempt_at",
+                                                       cJSON_CreateString(iso));
+            }
+        }
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        /* The page is still right without it: the rows say where each event stands. */
+        log_kv(LOG_WARN, "list events: waiting not read", "error", reply->str, NULL);
+    }
+    http_reply_json(l->req, 200, l->page);
+    events_listing_free(l);
+}
+
+static void events_list_waiting(struct events_listing *l)
+{
+    int n = 0;
+    for (const cJSON *s = l->events->child; s != NULL; s = s->next) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(s, "status");
+        if (cJSON_IsString(st) && events_is_pending(st->valuestring, true))
+            n++;
+    }
+    if (n == 0) {
+        http_reply_json(l->req, 200, l->page);
+        events_listing_free(l);
+        return;
+    }
+    /* EVAL script n key…: the page is at most 1000 events. */
+    int argc = 3 + n;
+    const char **argv = xcalloc((size_t)argc, sizeof(*argv));
+    size_t *lens = xcalloc((size_t)argc, sizeof(*lens));
+    char(*keys)[QUEUE_KEY_LEN] = xcalloc((size_t)n, sizeof(*keys));
+    char count[16];
+    snprintf(count, sizeof(count), "%d", n);
+    argv[0] = "EVAL";
+    argv[1] = events_lua_waiting;
+    argv[2] = count;
+    int i = 0;
+    for (const cJSON *s = l->events->child; s != NULL && i < n; s = s->next) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(s, "status");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(s, "id");
+        if (!cJSON_IsString(st) || !events_is_pending(st->valuestring, true))
+            continue;
+        queue_key_job(&l->in->keys, cJSON_IsString(id) ? id->valuestring : "", keys[i],
+                      QUEUE_KEY_LEN);
+        argv[3 + i] = keys[i];
+        i++;
+    }
+    for (int k = 0; k < argc; k++)
+        lens[k] = strlen(argv[k]);
+    l->n_pending = n;
+    int rc = rconn_argv(l->in->redis, events_on_list_waiting, l, argc, argv, lens);
+    free(keys);
+    free(lens);
+    free(argv);
+    if (rc != 0)
+        events_on_list_waiting(NULL, NULL, l);
+}
+
 static void events_list_query(void *arg, bool stopping)
 {
     struct events_listing *l = arg;
@@ -149,12 +254,12 @@ static void events_list_query(void *arg, bool stopping)
         cJSON_AddStringToObject(o, "next", last->valuestring);
     else
         cJSON_AddNullToObject(o, "next");
-    http_reply_json(l->req, 200, o);
+    l->page = o;
+    events_list_waiting(l);
+    return;
 out:
-    cJSON_Delete(l->extra);
     cJSON_Delete(o);
-    cJSON_Delete(l->params);
-    free(l);
+    events_listing_free(l);
 }
 
 /*

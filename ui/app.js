@@ -868,7 +868,7 @@ async function viewEvents(seq, params) {
     h("tbody", {}, page.events.map((ev) => h("tr", {"data-id": ev.id},
       h("td", {}, h("a", {href: "#/events/" + ev.id, class: "mono"}, ev.id)),
       h("td", {class: "hide-narrow"}, h("a", {href: "#/bridges/" + ev.bridge_id}, names[ev.bridge_id] || ev.bridge_id)),
-      h("td", {}, badge(ev.status)),
+      h("td", {}, badge(ev.status), ev.waiting ? h("span", {class: "waiting", title: "waiting for " + ev.waiting}, " waiting: " + ev.waiting) : null),
       h("td", {"data-label": "received"}, fmtTime(ev.received_at)),
       h("td", {class: "num hide-narrow"}, String(ev.attempts)),
       h("td", {class: "num", "data-label": "last response"}, ev.last_status === null || ev.last_status === undefined ? "—" : String(ev.last_status)))))));

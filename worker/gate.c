@@ -49,6 +49,8 @@ struct gate_route {
     int64_t open_until;  /* mono ms: its circuit was open until then when last heard of */
     long avg_ms;         /* moving average of its attempts' durations */
     int samples;
+    struct gate_ticket **cpark; /* jobs to park for its open circuit at the turn's end */
+    int cpark_n, cpark_cap;
     struct gate_route *next;
 };
 
@@ -58,7 +60,8 @@ static struct gate_state {
     bool sweeping;
     struct gate_ticket *leases; /* tickets holding a lease */
     struct gate_route *routes;
-    int pulling; /* fairness pulls out to Redis */
+    int pulling;            /* fairness pulls out to Redis */
+    struct event *cpark_ev; /* sends the circuit parks gathered in this loop turn */
 } gs;
 
 int gate_pulling(void)
@@ -431,6 +434,124 @@ bool gate_would_wait(struct worker *w, const struct bridge *b, const struct rout
     return simple && clock_mono_ms() < gate_route_get(b->id, route)->open_until;
 }
 
+/* Jobs parked together for an open circuit (flow_lua_circuit_park). */
+#define GATE_CPARK_MAX 256
+
+struct gate_cpark {
+    struct worker *w;
+    struct gate_route *rt;
+    struct gate_ticket **tickets;
+    int n;
+};
+
+static void gate_on_cparked(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gate_cpark *p = priv;
+    redisReply *reply = r;
+    (void)ac;
+    bool parked = reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+                  reply->element[0]->type == REDIS_REPLY_STRING &&
+                  strcmp(reply->element[0]->str, "circuit") == 0;
+    if (parked && reply->element[1]->type == REDIS_REPLY_INTEGER && reply->element[1]->integer > 0)
+        p->rt->open_until = clock_mono_ms() + (reply->element[1]->integer - clock_now_ms());
+    else if (reply != NULL && reply->type == REDIS_REPLY_ARRAY)
+        p->rt->open_until = 0; /* not open now: the next jobs of the route need not try */
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_ERROR, "circuit park script failed", "bridge_id", p->rt->bridge_id, "route",
+               p->rt->route, "error", reply->str, NULL);
+    for (int i = 0; i < p->n; i++) {
+        struct gate_ticket *g = p->tickets[i];
+        g->busy = false;
+        if (parked) {
+            g->cb(g->arg, GATE_WAIT);
+        } else if (p->w->stopping) {
+            g->cb(g->arg, GATE_STOP);
+        } else {
+            /* Closed meanwhile (or the bridge paused, or Redis failed): each asks the
+             * gate as usual. */
+            g->rt->active++;
+            g->in_route = true;
+            gate_send(g);
+        }
+    }
+    free(p->tickets);
+    free(p);
+}
+
+/* Send the circuit parks of one route gathered in this turn: one call for all of them. */
+static void gate_cpark_send(struct worker *w, struct gate_route *rt)
+{
+    struct gate_cpark *p = xcalloc(1, sizeof(*p));
+    p->w = w;
+    p->rt = rt;
+    p->tickets = rt->cpark;
+    p->n = rt->cpark_n;
+    rt->cpark = NULL;
+    rt->cpark_n = rt->cpark_cap = 0;
+    const struct gate_ticket *g0 = p->tickets[0];
+    char hash[QUEUE_KEY_LEN], kwait[QUEUE_KEY_LEN], waits[QUEUE_KEY_LEN], paused[QUEUE_KEY_LEN],
+        tag[160], fails[24];
+    gate_route_key(g0, "route", "", hash, sizeof(hash));
+    gate_route_key(g0, "wait", ":circuit", kwait, sizeof(kwait));
+    flow_key_waits(w->keys.prefix, waits, sizeof(waits));
+    flow_key_paused_set(w->keys.prefix, paused, sizeof(paused));
+    const char *tp[] = {"k|", rt->bridge_id, "|", rt->route, NULL};
+    gate_join(tag, sizeof(tag), tp);
+    snprintf(fails, sizeof(fails), "%ld", g0->conf.cb_failures);
+    /* EVAL script 5 keys… then tag, bridge, failures, prefix, entries… */
+    int argc = 3 + 5 + 4 + p->n;
+    const char **argv = xcalloc((size_t)argc, sizeof(*argv));
+    size_t *lens = xcalloc((size_t)argc, sizeof(*lens));
+    const char *head[] = {
+        "EVAL", flow_lua_circuit_park, "5",   w->inflight_key, hash, kwait, waits, paused,
+        tag,    rt->bridge_id,         fails, w->keys.prefix};
+    for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+        argv[i] = head[i];
+    for (int i = 0; i < p->n; i++)
+        argv[12 + i] = p->tickets[i]->id;
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    int rc = rconn_argv(w->cmd, gate_on_cparked, p, argc, argv, lens);
+    free(lens);
+    free(argv);
+    if (rc != 0) {
+        gate_on_cparked(NULL, NULL, p);
+        return;
+    }
+    for (int i = 0; i < p->n; i++)
+        p->tickets[i]->busy = true;
+}
+
+static void gate_on_cpark_turn(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        if (r->cpark_n > 0)
+            gate_cpark_send(w, r);
+}
+
+/* Park `g` for its route's open circuit with the others of this loop turn. */
+static void gate_cpark_add(struct gate_ticket *g)
+{
+    struct gate_route *rt = g->rt;
+    if (rt->cpark_n == rt->cpark_cap) {
+        rt->cpark_cap = rt->cpark_cap ? 2 * rt->cpark_cap : 16;
+        rt->cpark = xrealloc(rt->cpark, (size_t)rt->cpark_cap * sizeof(*rt->cpark));
+    }
+    rt->cpark[rt->cpark_n++] = g;
+    g->busy = true;
+    if (rt->cpark_n >= GATE_CPARK_MAX) {
+        gate_cpark_send(g->w, rt);
+        return;
+    }
+    if (rt->cpark_n == 1) {
+        struct timeval now = {0, 0};
+        evtimer_add(gs.cpark_ev, &now);
+    }
+}
+
 void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg)
 {
     g->cb = cb;
@@ -439,6 +560,14 @@ void gate_enter(struct gate_ticket *g, gate_cb cb, void *arg)
     struct gate_route *rt = g->rt;
     if (gate_route_capped(rt, w) && !w->stopping) {
         gate_fair_park(g);
+        return;
+    }
+    /* Its circuit was open when last heard of: parked with the others of this turn, one
+     * call for all (a backlog for a dead destination must not cost a gate call a job). */
+    int64_t mono = clock_mono_ms();
+    if (!g->paused && g->conf.rl_requests == 0 && g->conf.max_concurrency == 0 &&
+        g->conf.cb_failures > 0 && mono < rt->open_until && !w->stopping && gs.cpark_ev != NULL) {
+        gate_cpark_add(g);
         return;
     }
     rt->active++;
@@ -647,7 +776,8 @@ int gate_start(struct worker *w)
     fetch_on_idle(gate_fair_refill);
     gs.sweep = evtimer_new(w->base, gate_on_sweep, w);
     gs.renew = evtimer_new(w->base, gate_on_renew, w);
-    if (gs.sweep == NULL || gs.renew == NULL) {
+    gs.cpark_ev = evtimer_new(w->base, gate_on_cpark_turn, w);
+    if (gs.sweep == NULL || gs.renew == NULL || gs.cpark_ev == NULL) {
         gate_stop();
         return -1;
     }
@@ -662,6 +792,7 @@ static void gate_routes_free(void)
     while (gs.routes != NULL) {
         struct gate_route *r = gs.routes;
         gs.routes = r->next;
+        free(r->cpark);
         free(r);
     }
 }
@@ -711,9 +842,24 @@ void gate_release_all(struct worker *w)
 
 void gate_stop(void)
 {
+    /* Parks gathered but not sent: those jobs stay in flight, to be put back. */
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next) {
+        struct gate_ticket **t = r->cpark;
+        int n = r->cpark_n;
+        r->cpark = NULL;
+        r->cpark_n = r->cpark_cap = 0;
+        for (int i = 0; i < n; i++) {
+            t[i]->busy = false;
+            t[i]->cb(t[i]->arg, GATE_STOP);
+        }
+        free(t);
+    }
     if (gs.sweep != NULL)
         event_free(gs.sweep);
     if (gs.renew != NULL)
         event_free(gs.renew);
+    if (gs.cpark_ev != NULL)
+        event_free(gs.cpark_ev);
     gs.sweep = gs.renew = NULL;
+    gs.cpark_ev = NULL;
 }

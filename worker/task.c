@@ -742,7 +742,10 @@ void task_run(struct worker *w, struct job *job)
     t->job = job;
     t->attempt = job->attempts + 1;
 
-    if (job->aborted) {
+    /* A route's entry is recorded aborted once its bridge is loaded (below): the record
+     * names every route of the bridge, so that the event's first row does not show this
+     * route alone and derive "aborted" while the others are still pending. */
+    if (job->aborted && job->route[0] == '\0') {
         task_finish_now(t, EVENT_STATUS_ABORTED, NULL);
         return;
     }
@@ -772,6 +775,10 @@ void task_run(struct worker *w, struct job *job)
         return;
     }
     free(json);
+    if (job->aborted) {
+        task_finish_now(t, EVENT_STATUS_ABORTED, NULL);
+        return;
+    }
     if (t->bridge->has_routes && job->route[0] == '\0' && job->only_route != NULL &&
         bridge_route(t->bridge, job->only_route) == NULL) {
         task_finish_now(t, EVENT_STATUS_ABORTED, "route removed from the bridge");

@@ -357,3 +357,85 @@ def test_flow_per_route_limits_of_a_bridge_with_routes(env):
     check(sorted(d["route"] for d in ev["deliveries"]) == ["free", "limited"] and
           all(len(d["attempts"]) == 1 for d in ev["deliveries"]),
           "each delivery has one attempt: %r" % ev["deliveries"])
+
+
+@meta(est=10, timeout=60)
+def test_flow_waiting_shown_in_event_list(env):
+    """The list's summaries say what an event waits for, as GET /api/events/{id} does:
+    "paused" for a paused bridge's backlog, "rate_limit" with the wait's end as
+    next_attempt_at; events that wait for nothing carry no "waiting"."""
+    env.start_ingress()
+    sink = env.sink()
+    bp = env.create_bridge(outbound_url=sink.url("/p"), retries=0)
+    br = env.create_bridge(outbound_url=sink.url("/r"), retries=0,
+                           rate_limit={"requests": 1, "per_seconds": 60})
+    bd = env.create_bridge(outbound_url=sink.url("/d"), retries=0)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "4"})
+    check(env.api("POST", "/api/bridges/" + bp["id"] + "/pause").status == 200, "pause")
+    paused = [env.send(bp) for _ in range(3)]
+    limited = [env.send(br) for _ in range(3)]
+    done = env.send(bd)
+    env.wait_event(done, {"delivered"}, timeout=20)
+    deadline = time.time() + 15
+    while env.redis.client("LLEN", "hb:flow:wait:%s:paused" % bp["id"]) != 3:
+        check(time.time() < deadline, "3 jobs parked for the paused bridge")
+        time.sleep(0.1)
+    while not any(env.event(e).get("waiting") == "rate_limit" for e in limited):
+        check(time.time() < deadline, "a rate-limited event shows waiting on its own")
+        time.sleep(0.1)
+    r = env.api("GET", "/api/events?limit=100")
+    check(r.status == 200, "list: %r" % r)
+    by_id = {s["id"]: s for s in r.json()["events"]}
+    for e in paused:
+        check(by_id[e].get("waiting") == "paused", "list shows paused: %r" % by_id[e])
+        check(by_id[e]["status"] == "queued", "a paused event stays queued: %r" % by_id[e])
+    waiting_rl = [by_id[e] for e in limited if by_id[e].get("waiting") == "rate_limit"]
+    check(len(waiting_rl) >= 1, "list shows rate_limit: %r" % [by_id[e] for e in limited])
+    for s in waiting_rl:
+        one = env.event(s["id"])
+        check(one.get("waiting") == s["waiting"] and one["next_attempt_at"] == s["next_attempt_at"]
+              and s["next_attempt_at"], "list and event agree: %r vs %r" % (s, one))
+    check("waiting" not in by_id[done], "a delivered event waits for nothing: %r" % by_id[done])
+    # filtered by bridge, the page still reads its waits
+    r = env.api("GET", "/api/events?bridge_id=%s&status=queued" % bp["id"])
+    check([s.get("waiting") for s in r.json()["events"]] == ["paused"] * 3,
+          "bridge page: %r" % r.json())
+
+
+@meta(est=15, timeout=90)
+def test_flow_open_circuit_backlog_parked_in_batches(env):
+    """A backlog for a destination whose circuit is open is parked a batch per call, not
+    one gate call per job: 400 jobs taken by one worker cost far fewer than 400 scripts in
+    Redis, and each still shows "waiting":"circuit" and is never attempted."""
+    env.start_ingress()
+    sink = env.sink(always(500))
+    b = env.create_bridge(outbound_url=sink.url("/down"), retries=0,
+                          circuit={"failures": 1, "open_seconds": 600})
+    w = env.start_worker({"HOOKBRIDGE_CONCURRENCY": "64"})
+    first = env.send(b)
+    env.wait_event(first, {"failed"}, timeout=20)
+    w.terminate()
+    ids = env.send_many(b, 400)
+    key = "hb:flow:wait:%s:default:circuit" % b["id"]
+    env.redis.client("CONFIG", "RESETSTAT")
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "64"})
+    deadline = time.time() + 30
+    while int(env.redis.client("LLEN", key)) < 400:
+        check(time.time() < deadline, "400 jobs parked for the circuit: %r"
+              % env.redis.client("LLEN", key))
+        time.sleep(0.05)
+    stats = env.redis.client("INFO", "commandstats")
+    evals = 0
+    for line in stats.splitlines():
+        if line.startswith("cmdstat_eval:"):
+            evals = int(line.split("calls=")[1].split(",")[0])
+    env.note("400 jobs parked for an open circuit with %d EVAL calls" % evals)
+    # the first batch taken asks the gate job by job (the new worker has not heard of the
+    # circuit yet); the rest go in batches
+    check(evals < 350, "%d EVAL calls to park 400 jobs (one gate call a job: over 700)" % evals)
+    check(len(sink.requests) == 1, "no call while open: %d" % len(sink.requests))
+    page = env.api("GET", "/api/events?bridge_id=%s&status=queued&limit=1000" % b["id"]).json()
+    waiting = [s.get("waiting") for s in page["events"]]
+    check(len(waiting) == 400 and set(waiting) == {"circuit"}, "waiting: %r"
+          % sorted(set(map(str, waiting))))
+    check(all(s["next_attempt_at"] for s in page["events"]), "the circuit's end is shown")

@@ -322,3 +322,122 @@ def test_routes_replay_abort_retry_by_route(env):
     check(r.status == 202, "replay ?route=default: %r" % r)
     r = env.api("POST", "/api/events/%s/replay?route=other" % e2)
     expect_error(r, 404, "route_not_found")
+
+
+@meta(est=15, timeout=90)
+def test_routes_bridge_abort_one_route(env):
+    """POST /api/bridges/{id}/abort?route=name aborts that route's pending deliveries
+    (retrying and queued ones) and nothing else: the other route's deliveries still arrive,
+    the aborted route is never called again, and each event ends "aborted" (delivered +
+    aborted), read back from the store."""
+    env.start_ingress()
+
+    def responder(req):
+        return Reply(500) if req.path == "/slow" else Reply(200)
+
+    sink = env.sink(responder)
+    b = env.create_bridge(routes=[
+        {"name": "fast", "outbound_url": sink.url("/fast")},
+        {"name": "slow", "outbound_url": sink.url("/slow"), "retry_delays": [3600]},
+    ])
+    other = env.create_bridge(routes=[
+        {"name": "slow", "outbound_url": sink.url("/slow"), "retry_delays": [3600]},
+    ])
+    w = env.start_worker()
+    retrying = [env.send(b) for _ in range(4)]
+    other_id = env.send(other)
+    for e in retrying + [other_id]:
+        env.wait_event(e, {"retrying"}, timeout=20)
+    w.terminate()
+    # with no worker, these wait in the ready list for both routes (not yet fanned out)
+    queued = [env.send(b) for _ in range(3)]
+    delayed = env.create_bridge(routes=[
+        {"name": "fast", "outbound_url": sink.url("/fast")},
+        {"name": "later", "outbound_url": sink.url("/later"), "delay_seconds": 3600},
+    ])
+    de = env.send(delayed)
+    # parameters checked first
+    r = env.api("POST", "/api/bridges/%s/abort?route=nope" % b["id"])
+    expect_error(r, 404, "route_not_found")
+    r = env.api("POST", "/api/bridges/%s/abort?route=Bad%%20Name" % b["id"])
+    expect_error(r, 400, "invalid_parameter")
+    n_slow = len([q for q in sink.requests if q.path == "/slow"])
+    r = env.api("POST", "/api/bridges/%s/abort?route=slow" % b["id"])
+    check(r.status == 200 and r.json() == {"aborted": 7}, "abort ?route=slow: %r" % r)
+    r = env.api("POST", "/api/bridges/%s/abort?route=slow" % b["id"])
+    check(r.status == 200 and r.json() == {"aborted": 0}, "again: nothing left: %r" % r)
+    r = env.api("POST", "/api/bridges/%s/abort?route=later" % delayed["id"])
+    check(r.status == 200 and r.json() == {"aborted": 1}, "abort ?route=later: %r" % r)
+    env.start_worker()
+    # the delayed route, marked before its event was fanned out, is recorded at once
+    d = _by_route(env.wait_event(de, {"aborted"}, timeout=20))
+    check(d["fast"]["status"] == "delivered" and d["later"]["status"] == "aborted", "%r" % d)
+    for e in retrying + queued:
+        ev = env.wait_event(e, {"aborted"}, timeout=20)
+        d = _by_route(ev)
+        check(d["fast"]["status"] == "delivered" and d["slow"]["status"] == "aborted",
+              "event %s: %r" % (e, {k: v["status"] for k, v in d.items()}))
+        check(d["slow"]["next_attempt_at"] is None, "no next attempt: %r" % d["slow"])
+        check(len([q for q in sink.by_event(e) if q.path == "/fast"]) == 1, "fast sent once")
+    for e in queued:
+        check(_by_route(env.event(e))["slow"]["attempts"] == [], "a queued route never sent")
+    time.sleep(0.5)
+    check(len([q for q in sink.requests if q.path == "/slow"]) == n_slow,
+          "the aborted route was called again")
+    # the other bridge's route of the same name goes on
+    check(env.event(other_id)["status"] == "retrying", "other bridge untouched")
+    r = env.api("POST", "/api/events/%s/retry" % other_id)
+    check(r.status == 202, "the other bridge's event is still retryable: %r" % r)
+    sink.wait_for(lambda s: len([q for q in s.by_event(other_id)]) == 2, 20,
+                  "the other bridge's second attempt")
+    # a bridge without routes takes route=default: the whole bridge
+    plain = env.create_bridge(outbound_url=sink.url("/slow"), retry_delays=[3600])
+    pe = env.send(plain)
+    env.wait_event(pe, {"retrying"}, timeout=20)
+    r = env.api("POST", "/api/bridges/%s/abort?route=fast" % plain["id"])
+    expect_error(r, 404, "route_not_found")
+    r = env.api("POST", "/api/bridges/%s/abort?route=default" % plain["id"])
+    check(r.status == 200 and r.json() == {"aborted": 1}, "route=default: %r" % r)
+    check(env.event(pe)["status"] == "aborted", "whole event aborted")
+
+
+@meta(est=12, timeout=90)
+def test_routes_bridge_abort_route_behind_open_circuit(env):
+    """A route whose destination is down: its circuit opens and its backlog waits for it.
+    Aborting that route records its deliveries aborted at once (not after open_seconds),
+    while the bridge's other route delivers every event."""
+    env.start_ingress()
+
+    def responder(req):
+        return Reply(500) if req.path == "/down" else Reply(200)
+
+    sink = env.sink(responder)
+    b = env.create_bridge(routes=[
+        {"name": "up", "outbound_url": sink.url("/up")},
+        {"name": "down", "outbound_url": sink.url("/down"), "retries": 5,
+         "retry_delays": [1], "circuit": {"failures": 2, "open_seconds": 600}},
+    ])
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "2"})
+    ids = env.send_many(b, 20)
+    key = "hb:flow:wait:%s:down:circuit" % b["id"]
+    deadline = time.time() + 20
+    while env.redis.client("LLEN", key) < 10:
+        check(time.time() < deadline, "the down route's backlog waits for its open circuit: %r"
+              % env.redis.client("LLEN", key))
+        time.sleep(0.1)
+    n_down = len([q for q in sink.requests if q.path == "/down"])
+    r = env.api("POST", "/api/bridges/%s/abort?route=down" % b["id"])
+    check(r.status == 200 and r.json()["aborted"] >= 10, "abort ?route=down: %r" % r)
+    t0 = time.time()
+    for e in ids:
+        ev = env.wait_event(e, {"aborted"}, timeout=20)
+        d = _by_route(ev)
+        check(set(d) == {"up", "down"}, "event %s: %r" % (e, ev))
+        check(d["up"]["status"] == "delivered" and d["down"]["status"] == "aborted",
+              "event %s: %r" % (e, {k: v["status"] for k, v in d.items()}))
+    env.note("20 deliveries behind an open circuit recorded aborted %.1fs after the abort"
+             % (time.time() - t0))
+    check(env.redis.client("LLEN", key) == 0, "nothing left waiting for the circuit")
+    check(len([q for q in sink.requests if q.path == "/down"]) == n_down,
+          "the aborted route was called again")
+    check(len([q for q in sink.requests if q.path == "/up"]) == 20, "each up delivery once")

@@ -580,8 +580,40 @@ def test_console_write_only_destination_fields(env):
     check(shown["client_secret"] == "********", "the API shows %r" % shown)
 
 
+def test_console_event_list_shows_waiting(env):
+    """Events of a paused bridge keep their status, and the events list says what they
+    wait for (the same "waiting" as the event's own page)."""
+    env.start_ingress()
+    sink = env.sink()
+    bridge = env.create_bridge(name="Kitchen orders", outbound_url=sink.url("/kitchen"))
+    r = env.api("POST", "/api/bridges/%s/pause" % bridge["id"])
+    check(r.status == 200, "pause answered %s" % r.status)
+    env.start_worker()
+    ids = [env.send(bridge) for _ in range(2)]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        evs = [env.api("GET", "/api/events/" + i).json() for i in ids]
+        if all(e.get("waiting") == "paused" for e in evs):
+            break
+        time.sleep(0.2)
+    check(all(e.get("waiting") == "paused" for e in evs), "events not waiting: %r" % evs)
+    br = Browser(env)
+    try:
+        sign_in(br, env)
+        br.open("#/events?bridge_id=" + bridge["id"])
+        br.wait(lambda: len(br.css("#events tbody tr")) == 2, "the two events")
+        for i in ids:
+            row = br.one("#events tr[data-id='%s']" % i)
+            check("waiting: paused" in row.text, "row of %s: %r" % (i, row.text))
+        br.shot("events-waiting")
+        check(br.console_errors() == [], "console errors: %r" % br.console_errors())
+    finally:
+        br.quit()
+    check(not sink.snapshot(), "a paused bridge's event was delivered")
+
+
 TESTS = [test_console_flow, test_console_xss_inert, test_console_narrow, test_console_bulk_replay,
-         test_console_write_only_destination_fields]
+         test_console_write_only_destination_fields, test_console_event_list_shows_waiting]
 
 
 def main(argv):

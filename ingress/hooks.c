@@ -448,8 +448,17 @@ void hooks_request(struct httpd_req *req, void *arg)
         hooks_error(in, req, 400, "invalid_json", "body is empty", b->id, started);
         goto out;
     }
+    /* A dedup key that is one `$payload.a.b` is found in the body's text: no tree for it. */
+    bool key_from_text =
+        e->schema == NULL && !body_ctype_is_form(ctype) && inbound_dedup_from_text(b);
     if (want_json && body_len > 0) {
-        if (e->schema != NULL || source_needs_json(b)) {
+        if (key_from_text) {
+            /* What body_parse_json checks, without building the tree. */
+            if (!body_check_json(raw, body_len, NULL, err, sizeof(err))) {
+                hooks_error(in, req, 400, "invalid_json", err, b->id, started);
+                goto out;
+            }
+        } else if (e->schema != NULL || source_needs_json(b)) {
             /* Only a schema and the source settings need the value itself here. */
             parsed = body_to_json_whole(ctype, raw, body_len, err, sizeof(err));
             if (parsed == NULL) {
@@ -540,7 +549,9 @@ void hooks_request(struct httpd_req *req, void *arg)
     char dedup[INBOUND_HASH_HEX];
     long dedup_ttl = 0;
     bool dedup_reject = false;
-    bool has_dedup = inbound_dedup_key(b, &tctx, dedup, &dedup_ttl, &dedup_reject);
+    bool has_dedup =
+        key_from_text ? inbound_dedup_key_text(b, raw, body_len, dedup, &dedup_ttl, &dedup_reject)
+                      : inbound_dedup_key(b, &tctx, dedup, &dedup_ttl, &dedup_reject);
     if (!rconn_up(in->redis)) {
         hooks_unavailable(in, req, b->id, started);
         goto out;

@@ -3,9 +3,11 @@
  */
 #include "inbound.h"
 
+#include "body.h"
 #include "bridge.h"
 #include "filter.h"
 #include "http.h"
+#include "jsonfind.h"
 #include "source.h"
 #include "xalloc.h"
 
@@ -42,6 +44,15 @@ int inbound_challenge(const struct bridge *b, const struct tmpl_ctx *ctx, char *
     return 1;
 }
 
+/* The dedup settings' window and on_duplicate. */
+static void inbound_dedup_opts(const cJSON *d, long *ttl_s, bool *reject)
+{
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(d, "window_seconds");
+    *ttl_s = cJSON_IsNumber(w) ? (long)w->valuedouble : SOURCE_DEDUP_WINDOW_DEFAULT;
+    const cJSON *on = cJSON_GetObjectItemCaseSensitive(d, "on_duplicate");
+    *reject = cJSON_IsString(on) && strcmp(on->valuestring, "reject") == 0;
+}
+
 bool inbound_dedup_key(const struct bridge *b, const struct tmpl_ctx *ctx,
                        char hex[INBOUND_HASH_HEX], long *ttl_s, bool *reject)
 {
@@ -59,11 +70,42 @@ bool inbound_dedup_key(const struct bridge *b, const struct tmpl_ctx *ctx,
     /* Hashed: a fixed-length Redis key, and the order id itself is not kept there. */
     inbound_sha256_hex(k, strlen(k), hex);
     free(k);
-    const cJSON *w = cJSON_GetObjectItemCaseSensitive(d, "window_seconds");
-    *ttl_s = cJSON_IsNumber(w) ? (long)w->valuedouble : SOURCE_DEDUP_WINDOW_DEFAULT;
-    const cJSON *on = cJSON_GetObjectItemCaseSensitive(d, "on_duplicate");
-    *reject = cJSON_IsString(on) && strcmp(on->valuestring, "reject") == 0;
+    inbound_dedup_opts(d, ttl_s, reject);
     return true;
+}
+
+bool inbound_dedup_from_text(const struct bridge *b)
+{
+    const cJSON *d = source_get(b, "dedup");
+    const cJSON *key = d ? cJSON_GetObjectItemCaseSensitive(d, "key") : NULL;
+    return cJSON_IsString(key) && jsonfind_is_payload_ref(key->valuestring) &&
+           source_get(b, "challenge") == NULL && source_get(b, "split") == NULL;
+}
+
+bool inbound_dedup_key_text(const struct bridge *b, const char *body, size_t len,
+                            char hex[INBOUND_HASH_HEX], long *ttl_s, bool *reject)
+{
+    const cJSON *d = source_get(b, "dedup");
+    const cJSON *key = d ? cJSON_GetObjectItemCaseSensitive(d, "key") : NULL;
+    if (!cJSON_IsString(key))
+        return false;
+    struct jsonfind_text t;
+    if (!jsonfind_payload_ref(key->valuestring, body, len, &t)) {
+        /* Not followed (jsonfind.h): the tree and the template engine, as for any key. */
+        char err[128];
+        cJSON *payload = body_parse_json(body, len, err, sizeof(err));
+        struct tmpl_ctx ctx = {.payload = payload, .bridge_id = b->id, .redact_env = true};
+        bool has = inbound_dedup_key(b, &ctx, hex, ttl_s, reject);
+        cJSON_Delete(payload);
+        return has;
+    }
+    bool has = t.len > 0;
+    if (has) {
+        inbound_sha256_hex(t.ptr, t.len, hex);
+        inbound_dedup_opts(d, ttl_s, reject);
+    }
+    free(t.owned);
+    return has;
 }
 
 /* Whether a filter (its keys, at any depth under $and/$or/$not) names `root`. */

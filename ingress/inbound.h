@@ -35,6 +35,21 @@ bool inbound_dedup_key(const struct bridge *b, const struct tmpl_ctx *ctx,
                        char hex[INBOUND_HASH_HEX], long *ttl_s, bool *reject);
 
 /*
+ * Whether this bridge's dedup key can be rendered from the body's text (jsonfind.h) instead
+ * of a parsed payload: the key is one `$payload.a.b` reference and nothing else in the
+ * source settings (challenge, split) needs the tree.
+ */
+bool inbound_dedup_from_text(const struct bridge *b);
+
+/*
+ * inbound_dedup_key for a bridge inbound_dedup_from_text accepts, the key rendered
+ * straight from `body` (checked with body_check_json); the same result as rendering it
+ * against the parsed body.
+ */
+bool inbound_dedup_key_text(const struct bridge *b, const char *body, size_t len,
+                            char hex[INBOUND_HASH_HEX], long *ttl_s, bool *reject);
+
+/*
  * Answer an accepted request. `record` is enqueue_batch's ("1:evt_…" or "S:evt_…,…") or,
  * with `plain`, one bare event id. `status` is "queued" or "scheduled"; `replayed` adds
  * Idempotent-Replayed: true. The xero preset answers 200 with no body, a `response`

@@ -309,6 +309,39 @@ def test_dedup_accept_and_reject(env):
     check(env.hook(acc, body=b'{"orderid":"B-1"}').status == 202, "other bridge")
 
 
+@meta(est=5)
+def test_dedup_key_read_from_the_text(env):
+    """A `$payload.a.b` key is found in the body's text without a tree (common/jsonfind.c):
+    it is the same key as the template engine renders: escapes decoded, numbers as cJSON
+    prints them, nested and array paths, the body still checked as JSON."""
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/d",
+                          dedup={"key": "$payload.order.lines.1.id", "on_duplicate": "reject"})
+    body = b'{"x":"\\"order\\":","order":{"lines":[{"id":"no"},{"id":"A-%s"}]}}'
+    r1 = env.hook(b, body=body % b"1")
+    check(r1.status == 202, "first %r" % r1)
+    # The same value escaped, with other members and spacing around it.
+    expect_error(env.hook(b, body=b'{ "order" : { "z":[1,{"id":2}], "lines" : [ 0 , '
+                          b'{ "id" : "A\\u002d1" } ] } }'), 409, "duplicate", "escaped")
+    # Numbers render as the template engine prints them: 1e3 and 1000 are one key.
+    check(env.hook(b, body=b'{"order":{"lines":[0,{"id":1e3}]}}').status == 202, "1e3")
+    expect_error(env.hook(b, body=b'{"order":{"lines":[0,{"id":1000}]}}'), 409, "duplicate",
+                 "1000 after 1e3")
+    # An object value is its compact JSON.
+    check(env.hook(b, body=b'{"order":{"lines":[0,{"id":{"k": [1, "v"]}}]}}').status == 202,
+          "object")
+    expect_error(env.hook(b, body=b'{"order":{"lines":[0,{"id":{"k":[1,"v"]}}]}}'), 409,
+                 "duplicate", "object compact")
+    # Missing: no dedup; not JSON or duplicate keys: refused as before.
+    for _ in range(2):
+        check(env.hook(b, body=b'{"order":{"lines":[{"id":"only one"}]}}').status == 202,
+              "missing")
+    expect_error(env.hook(b, body=b'{"order":{"lines":[0,{"id":"A-2"}]}'), 400,
+                 "invalid_json", "truncated")
+    expect_error(env.hook(b, body=b'{"order":1,"order":2}'), 400, "invalid_json", "dup keys")
+    check(_ready(env) == 5, "queued %r" % _ready(env))
+
+
 @meta(est=12, timeout=120)
 def test_dedup_concurrent_two_ingresses(env):
     """Concurrent duplicates sent to two ingress processes on one Redis queue exactly one."""

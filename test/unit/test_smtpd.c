@@ -309,12 +309,14 @@ static void test_timeouts(void **state)
     cfg.data_timeout_ms = 400;
     struct srv s;
     srv_start(&s, &cfg);
-    /* A trickled command is cut 300 ms after its first byte. */
+    /* A trickled command is cut 300 ms after its first byte. The trickle lasts up to 3 s, so
+     * an upper bound well under that shows it did not extend the timeout, with room for
+     * busy cores. */
     struct cli c;
     cli_connect(&c, &s);
     wait_replies(&s, &c, 1, 2000);
     int64_t t0 = now_ms();
-    for (int i = 0; i < 20 && !strstr(c.buf, "421"); i++) {
+    for (int i = 0; i < 60 && !strstr(c.buf, "421"); i++) {
         if (send(c.fd, "E", 1, MSG_NOSIGNAL) != 1)
             break;
         wait_replies(&s, &c, 2, 50);
@@ -322,7 +324,7 @@ static void test_timeouts(void **state)
     wait_replies(&s, &c, 2, 1000);
     int64_t took = now_ms() - t0;
     assert_non_null(strstr(c.buf, "421 4.4.2"));
-    assert_true(took >= 250 && took < 900);
+    assert_true(took >= 250 && took < 2000);
     cli_close(&c);
     /* Idle. */
     cli_connect(&c, &s);
@@ -330,21 +332,21 @@ static void test_timeouts(void **state)
     wait_replies(&s, &c, 2, 2000);
     took = now_ms() - t0;
     assert_non_null(strstr(c.buf, "421 4.4.2"));
-    assert_true(took >= 450 && took < 1500);
+    assert_true(took >= 450 && took < 3000);
     cli_close(&c);
     /* DATA as a whole, however steadily lines come. */
     cli_connect(&c, &s);
     cli_send(&c, "HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<known@x>\r\nDATA\r\n");
     wait_replies(&s, &c, 5, 2000);
     t0 = now_ms();
-    for (int i = 0; i < 40 && !strstr(c.buf, "421"); i++) {
+    for (int i = 0; i < 100 && !strstr(c.buf, "421"); i++) {
         if (send(c.fd, "line\r\n", 6, MSG_NOSIGNAL) != 6)
             break;
         wait_replies(&s, &c, 6, 50);
     }
     took = now_ms() - t0;
     assert_non_null(strstr(c.buf, "421 4.4.2"));
-    assert_true(took >= 350 && took < 1200);
+    assert_true(took >= 350 && took < 3000);
     assert_int_equal(s.messages, 0);
     cli_close(&c);
     srv_stop(&s);

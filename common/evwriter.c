@@ -2,9 +2,13 @@
  * evwriter.c - batched event writes (see evwriter.h).
  *
  * Writes wait in a FIFO until a timer or a full batch flushes them in one transaction.
+ * Inside it, runs of writes to distinct events go to the store together (store_*_many: one
+ * round trip to PostgreSQL for a run instead of one or two per event).
  * Callbacks run only after the commit, in queue order. If the commit fails (SQLite busy
- * beyond its timeout, disk full), the batch stays queued and the timer tries again: the
- * jobs stay in Redis meanwhile, so nothing is lost, only delayed.
+ * beyond its timeout, disk full), the loop's writer tries the batch again one item per
+ * transaction, so that a write the database refuses for one event holds back only that
+ * event; what fails stays queued and the timer tries again: the jobs stay in Redis
+ * meanwhile, so nothing is lost, only delayed.
  *
  * A threaded writer (the ingress's) hands each batch to its own thread, which commits it
  * on its own SQLite connection: a commit, and now and then a WAL checkpoint, takes
@@ -18,6 +22,7 @@
 #include "hb.h"
 #include "log.h"
 #include "route.h"
+#include "shash.h"
 #include "xalloc.h"
 
 #include <assert.h>
@@ -288,33 +293,141 @@ static int evwriter_apply_route(struct store *st, struct evw_item *it, char *err
     return rc;
 }
 
-static int evwriter_apply(struct store *st, struct evw_item *it, char *err, size_t errlen)
+/* Items written together by evwriter_apply_run, at most. */
+#define EVW_RUN_MAX 256
+
+/* The ids of a run (pointers into its items), open addressing, never more than half full:
+ * comparing each item with the run before it would be ~32,000 strcmp of ids sharing their
+ * first 20 characters per run of 256, on the writer's hot path. */
+#define EVW_RUN_SLOTS (2 * EVW_RUN_MAX)
+struct evw_run_set {
+    const char *id[EVW_RUN_SLOTS];
+};
+
+/* Add `id`; false when it is there already. */
+static bool evw_run_set_add(struct evw_run_set *set, const char *id)
 {
-    if (it->kind == EVW_ROUTE)
-        return evwriter_apply_route(st, it, err, errlen);
-    if (it->kind == EVW_INSERT)
-        return store_event_insert(st, it->id, it->bridge_id, it->status, it->received_ms, it->json,
-                                  true, err, errlen);
-    struct store_event_update u = {
-        .id = it->id,
-        .status = it->status,
-        .attempt_json = it->attempt_json,
-        .outbound_json = it->outbound_json,
-        .next_attempt_ms = it->next_attempt_ms,
-    };
-    int rc = store_event_update(st, &u, err, errlen);
-    if (rc == STORE_NOTFOUND) {
-        /* No row yet (the ingress writes none: common/record.h): the job carries enough
-         * to build the event, and the caller already folded this update in. */
-        char *json = it->full ? it->full(it->arg) : NULL;
-        if (json == NULL)
-            return 0;
-        rc = store_event_insert(st, it->id, it->bridge_id, it->status, it->received_ms, json, false,
-                                err, errlen);
-        free(json);
-        return rc;
+    size_t i = (size_t)(shash(id, strlen(id)) % EVW_RUN_SLOTS);
+    while (set->id[i] != NULL) {
+        if (strcmp(set->id[i], id) == 0)
+            return false;
+        i = (i + 1) % EVW_RUN_SLOTS;
     }
-    return rc;
+    set->id[i] = id;
+    return true;
+}
+
+/* True when an item in [from, to) has `id`. */
+static bool evwriter_run_has(const struct evw_item *from, const struct evw_item *to, const char *id)
+{
+    for (const struct evw_item *it = from; it != to; it = it->next) {
+        if (strcmp(it->id, id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Write the run of inserts and updates [head, end), all of distinct events, with
+ * store_*_many: the updates, the inserts, then the rows the updates found missing, three
+ * round trips to PostgreSQL for the run instead of one or two per event. Distinct ids make
+ * the order inside the run irrelevant, so the result is the one writing them item by item,
+ * in order, would give.
+ */
+static int evwriter_apply_run(struct store *st, struct evw_item *head, struct evw_item *end, int n,
+                              char *err, size_t errlen)
+{
+    struct store_event_update *u = xcalloc((size_t)n, sizeof(*u));
+    struct evw_item **uit = xcalloc((size_t)n, sizeof(*uit));
+    int *urc = xcalloc((size_t)n, sizeof(*urc));
+    struct store_event_row *rows = xcalloc((size_t)n, sizeof(*rows));
+    char **built = xcalloc((size_t)n, sizeof(*built));
+    size_t nu = 0, nr = 0, nb = 0;
+    int ret = -1;
+    for (struct evw_item *it = head; it != end; it = it->next) {
+        if (it->kind == EVW_INSERT) {
+            rows[nr++] = (struct store_event_row){it->id,          it->bridge_id, it->status,
+                                                  it->received_ms, it->json,      true};
+        } else {
+            uit[nu] = it;
+            u[nu++] = (struct store_event_update){
+                .id = it->id,
+                .status = it->status,
+                .attempt_json = it->attempt_json,
+                .outbound_json = it->outbound_json,
+                .next_attempt_ms = it->next_attempt_ms,
+            };
+        }
+    }
+    if (store_event_update_many(st, u, nu, urc, err, errlen) != 0 ||
+        store_event_insert_many(st, rows, nr, err, errlen) != 0)
+        goto cleanup;
+    /* No row yet (the ingress writes none: common/record.h): the job carries enough to
+     * build the event, and the caller already folded this update in. */
+    nr = 0;
+    for (size_t i = 0; i < nu; i++) {
+        if (urc[i] != STORE_NOTFOUND || uit[i]->full == NULL)
+            continue;
+        struct evw_item *it = uit[i];
+        char *json = it->full(it->arg);
+        if (json == NULL)
+            continue;
+        built[nb++] = json;
+        rows[nr++] = (struct store_event_row){it->id,          it->bridge_id, it->status,
+                                              it->received_ms, json,          false};
+    }
+    if (store_event_insert_many(st, rows, nr, err, errlen) != 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    for (size_t i = 0; i < nb; i++)
+        free(built[i]);
+    free(built);
+    free(rows);
+    free(urc);
+    free(uit);
+    free(u);
+    return ret;
+}
+
+/*
+ * Apply the list at `head` inside the caller's transaction: route outcomes one by one (a
+ * read-modify-write each), everything else in runs of distinct events (evwriter_apply_run).
+ * A run ends before an item whose event it already holds, so two writes of one event keep
+ * their order.
+ */
+static int evwriter_apply_all(struct store *st, struct evw_item *head, char *err, size_t errlen)
+{
+    struct evw_item *it = head;
+    while (it != NULL) {
+        if (it->kind == EVW_ROUTE) {
+            if (evwriter_apply_route(st, it, err, errlen) != 0) {
+                log_kv(LOG_WARN, "event write delayed", "event_id", it->id, "error", err, NULL);
+                return -1;
+            }
+            it = it->next;
+            continue;
+        }
+        struct evw_item *run = it;
+        int n = 0;
+        struct evw_run_set seen;
+        memset(&seen, 0, sizeof(seen));
+        while (it != NULL && it->kind != EVW_ROUTE && n < EVW_RUN_MAX &&
+               evw_run_set_add(&seen, it->id)) {
+            it = it->next;
+            n++;
+        }
+        if (evwriter_apply_run(st, run, it, n, err, errlen) != 0) {
+            char count[16];
+            snprintf(count, sizeof(count), "%d", n);
+            if (n == 1)
+                log_kv(LOG_WARN, "event write delayed", "event_id", run->id, "error", err, NULL);
+            else
+                log_kv(LOG_WARN, "event writes delayed", "events", count, "error", err, NULL);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Commit the list at `head` in one transaction on `st`. Returns 0, or -1 after a rollback
@@ -326,12 +439,9 @@ static int evwriter_commit(struct store *st, struct evw_item *head)
         log_kv(LOG_WARN, "event write delayed", "error", err, NULL);
         return -1;
     }
-    for (struct evw_item *it = head; it != NULL; it = it->next) {
-        if (evwriter_apply(st, it, err, sizeof err) != 0) {
-            log_kv(LOG_WARN, "event write delayed", "event_id", it->id, "error", err, NULL);
-            store_rollback(st);
-            return -1;
-        }
+    if (evwriter_apply_all(st, head, err, sizeof err) != 0) {
+        store_rollback(st);
+        return -1;
     }
     if (store_commit(st, err, sizeof err) != 0) {
         log_kv(LOG_WARN, "event write delayed", "error", err, NULL);
@@ -341,13 +451,52 @@ static int evwriter_commit(struct store *st, struct evw_item *head)
     return 0;
 }
 
+/*
+ * The batch failed as a whole: commit its items one transaction each, so that one write the
+ * database refuses (a row a constraint rejects, a value it cannot take) holds back only
+ * itself and the later writes of its event, not every event the batch held. What fails stays
+ * queued, in order, ahead of anything queued meanwhile; -1 if anything did.
+ */
+static int evwriter_flush_each(struct evwriter *w)
+{
+    struct evw_item *it = w->head, *kept = NULL, *kept_tail = NULL;
+    int kept_n = 0;
+    w->head = w->tail = NULL;
+    w->count = 0;
+    while (it != NULL) {
+        struct evw_item *next = it->next;
+        it->next = NULL;
+        if (evwriter_run_has(kept, NULL, it->id) || evwriter_commit(w->st, it) != 0) {
+            if (kept_tail)
+                kept_tail->next = it;
+            else
+                kept = it;
+            kept_tail = it;
+            kept_n++;
+        } else {
+            if (it->cb)
+                it->cb(it->arg, 1);
+            evwriter_item_free(it);
+        }
+        it = next;
+    }
+    if (kept == NULL)
+        return 0;
+    kept_tail->next = w->head;
+    if (w->tail == NULL)
+        w->tail = kept_tail;
+    w->head = kept;
+    w->count += kept_n;
+    return -1;
+}
+
 /* Commit the loop's batch on the loop (unthreaded writers). */
 static int evwriter_flush_here(struct evwriter *w)
 {
     if (w->count == 0)
         return 0;
     if (evwriter_commit(w->st, w->head) != 0)
-        return -1;
+        return w->count > 1 ? evwriter_flush_each(w) : -1;
     /* Detach the batch first: callbacks may queue new writes. */
     struct evw_item *it = w->head;
     w->head = w->tail = NULL;

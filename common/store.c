@@ -613,6 +613,33 @@ int store_event_update(struct store *st, const struct store_event_update *u, cha
     return sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : 0;
 }
 
+int store_event_update_many(struct store *st, const struct store_event_update *u, size_t n, int *rc,
+                            char *err, size_t errlen)
+{
+    if (st->pg)
+        return store_pg_event_update_many(st->pg, u, n, rc, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        rc[i] = store_event_update(st, &u[i], err, errlen);
+        if (rc[i] < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int store_event_insert_many(struct store *st, const struct store_event_row *rows, size_t n,
+                            char *err, size_t errlen)
+{
+    if (st->pg)
+        return store_pg_event_insert_many(st->pg, rows, n, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_event_row *r = &rows[i];
+        if (store_event_insert(st, r->id, r->bridge_id, r->status, r->received_ms, r->json,
+                               r->or_ignore, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int store_event_replace(struct store *st, const char *id, const char *status, const char *json,
                         char *err, size_t errlen)
 {

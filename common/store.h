@@ -82,6 +82,30 @@ struct store_event_update {
 int store_event_update(struct store *st, const struct store_event_update *u, char *err,
                        size_t errlen);
 
+/* One event to insert: store_event_insert's arguments. */
+struct store_event_row {
+    const char *id;
+    const char *bridge_id;
+    const char *status;
+    int64_t received_ms;
+    const char *json;
+    bool or_ignore;
+};
+
+/*
+ * store_event_update for each of u[0..n), with one round trip to PostgreSQL for the lot
+ * (a pipeline) where one each would have been the writer's cost per event (SQLite runs
+ * them one by one: a call costs no round trip there). rc[i] gets 0 or STORE_NOTFOUND. The
+ * ids must be distinct: the order among them is not kept. Returns 0, or -1 with the first
+ * failure's message, after which the caller's transaction can only be rolled back.
+ */
+int store_event_update_many(struct store *st, const struct store_event_update *u, size_t n, int *rc,
+                            char *err, size_t errlen);
+
+/* store_event_insert for each of rows[0..n), as store_event_update_many does updates. */
+int store_event_insert_many(struct store *st, const struct store_event_row *rows, size_t n,
+                            char *err, size_t errlen);
+
 /* Replace an event's JSON and status (a read-modify-write inside the caller's
  * store_begin transaction, for one route's outcome). STORE_NOTFOUND if absent. */
 int store_event_replace(struct store *st, const char *id, const char *status, const char *json,

@@ -468,78 +468,269 @@ int store_pg_meta_insert(struct store_pg *pg, const char *key, const char *value
 
 /* ---- events ---- */
 
+/* An event INSERT's parameters; the pointers in `p` point into this struct and what it owns
+ * (pg_insert_clear frees that). */
+struct pg_insert {
+    char received[24], now[24];
+    char *attempts_text, *body_text;
+    cJSON *ev;
+    const char *p[9];
+    bool or_ignore;
+};
+
+#define PG_INSERT_SQL                                                                              \
+    "INSERT INTO events (id, bridge_id, status, received_at, updated_at, next_attempt_at, "        \
+    "attempts, body, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+
+static const char *pg_insert_sql(const struct pg_insert *in)
+{
+    return in->or_ignore ? PG_INSERT_SQL " ON CONFLICT (id) DO NOTHING" : PG_INSERT_SQL;
+}
+
+static void pg_insert_prepare(struct pg_insert *in, const char *id, const char *bridge_id,
+                              const char *status, int64_t received_ms, const char *json,
+                              bool or_ignore)
+{
+    /* The parts that change later get their own columns (see the migration). */
+    in->ev = cJSON_Parse(json);
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(in->ev, "request");
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(req, "body");
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(in->ev, "next_attempt_at");
+    const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(in->ev, "attempts");
+    in->body_text = NULL;
+    if (cJSON_IsString(body))
+        in->body_text = xstrdup(body->valuestring);
+    else if (body != NULL && !cJSON_IsNull(body))
+        in->body_text = cJSON_PrintUnformatted(body);
+    in->attempts_text = cJSON_IsArray(attempts) ? cJSON_PrintUnformatted(attempts) : NULL;
+    snprintf(in->received, sizeof(in->received), "%" PRId64, received_ms);
+    snprintf(in->now, sizeof(in->now), "%" PRId64, clock_now_ms());
+    in->or_ignore = or_ignore;
+    in->p[0] = id;
+    in->p[1] = bridge_id;
+    in->p[2] = status;
+    in->p[3] = in->received;
+    in->p[4] = in->now;
+    in->p[5] = cJSON_IsString(next) ? next->valuestring : NULL;
+    in->p[6] = in->attempts_text ? in->attempts_text : "[]";
+    in->p[7] = in->body_text;
+    in->p[8] = json;
+}
+
+static void pg_insert_clear(struct pg_insert *in)
+{
+    free(in->attempts_text);
+    free(in->body_text);
+    cJSON_Delete(in->ev);
+}
+
 int store_pg_event_insert(struct store_pg *pg, const char *id, const char *bridge_id,
                           const char *status, int64_t received_ms, const char *json, bool or_ignore,
                           char *err, size_t errlen)
 {
     if (pg_partition_for(pg, id, err, errlen) != 0)
         return -1;
-    /* The parts that change later get their own columns (see the migration). */
-    cJSON *ev = cJSON_Parse(json);
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(ev, "request");
-    const cJSON *body = cJSON_GetObjectItemCaseSensitive(req, "body");
-    const cJSON *next = cJSON_GetObjectItemCaseSensitive(ev, "next_attempt_at");
-    const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(ev, "attempts");
-    char *body_text = NULL;
-    if (cJSON_IsString(body))
-        body_text = xstrdup(body->valuestring);
-    else if (body != NULL && !cJSON_IsNull(body))
-        body_text = cJSON_PrintUnformatted(body);
-    char *attempts_text = cJSON_IsArray(attempts) ? cJSON_PrintUnformatted(attempts) : NULL;
-    char received[24], now[24];
-    snprintf(received, sizeof(received), "%" PRId64, received_ms);
-    snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
-    const char *p[] = {id,
-                       bridge_id,
-                       status,
-                       received,
-                       now,
-                       cJSON_IsString(next) ? next->valuestring : NULL,
-                       attempts_text ? attempts_text : "[]",
-                       body_text,
-                       json};
-    int rc = pg_exec(pg,
-                     or_ignore ? "INSERT INTO events (id, bridge_id, status, received_at, "
-                                 "updated_at, next_attempt_at, attempts, body, data) VALUES "
-                                 "($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING"
-                               : "INSERT INTO events (id, bridge_id, status, received_at, "
-                                 "updated_at, next_attempt_at, attempts, body, data) VALUES "
-                                 "($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                     9, p, "insert event", NULL, err, errlen);
-    free(attempts_text);
-    free(body_text);
-    cJSON_Delete(ev);
+    struct pg_insert in;
+    pg_insert_prepare(&in, id, bridge_id, status, received_ms, json, or_ignore);
+    int rc = pg_exec(pg, pg_insert_sql(&in), 9, in.p, "insert event", NULL, err, errlen);
+    pg_insert_clear(&in);
     return rc;
+}
+
+/* An event UPDATE (store_event_update): its SQL and parameters, pointing into the struct. */
+struct pg_update {
+    char now[24], next[CLOCK_ISO_LEN];
+    char sql[320];
+    const char *p[6];
+    int n;
+};
+
+static void pg_update_prepare(struct pg_update *pu, const struct store_event_update *u)
+{
+    snprintf(pu->now, sizeof(pu->now), "%" PRId64, clock_now_ms());
+    if (u->next_attempt_ms != 0)
+        clock_iso8601(u->next_attempt_ms, pu->next);
+    pu->p[0] = u->id;
+    pu->p[1] = u->status;
+    pu->p[2] = pu->now;
+    pu->p[3] = u->next_attempt_ms != 0 ? pu->next : NULL;
+    pu->n = 4;
+    char attempt[96] = "", outbound[48] = "";
+    if (u->attempt_json != NULL) {
+        pu->p[pu->n++] = u->attempt_json;
+        snprintf(attempt, sizeof(attempt), ", attempts = attempts || jsonb_build_array($%d::jsonb)",
+                 pu->n);
+    }
+    if (u->outbound_json != NULL) {
+        pu->p[pu->n++] = u->outbound_json;
+        snprintf(outbound, sizeof(outbound), ", outbound = $%d", pu->n);
+    }
+    snprintf(pu->sql, sizeof(pu->sql),
+             "UPDATE events SET status = $2, updated_at = $3, next_attempt_at = $4%s%s "
+             "WHERE id = $1",
+             attempt, outbound);
 }
 
 int store_pg_event_update(struct store_pg *pg, const struct store_event_update *u, char *err,
                           size_t errlen)
 {
-    char now[24], next[CLOCK_ISO_LEN];
-    snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
-    if (u->next_attempt_ms != 0)
-        clock_iso8601(u->next_attempt_ms, next);
-    const char *p[6] = {u->id, u->status, now, u->next_attempt_ms != 0 ? next : NULL};
-    int n = 4;
-    char attempt[96] = "", outbound[48] = "";
-    if (u->attempt_json != NULL) {
-        p[n++] = u->attempt_json;
-        snprintf(attempt, sizeof(attempt), ", attempts = attempts || jsonb_build_array($%d::jsonb)",
-                 n);
-    }
-    if (u->outbound_json != NULL) {
-        p[n++] = u->outbound_json;
-        snprintf(outbound, sizeof(outbound), ", outbound = $%d", n);
-    }
-    char sql[320];
-    snprintf(sql, sizeof(sql),
-             "UPDATE events SET status = $2, updated_at = $3, next_attempt_at = $4%s%s "
-             "WHERE id = $1",
-             attempt, outbound);
+    struct pg_update pu;
+    pg_update_prepare(&pu, u);
     PGresult *r = NULL;
-    if (pg_exec(pg, sql, n, p, "update event", &r, err, errlen) != 0)
+    if (pg_exec(pg, pu.sql, pu.n, pu.p, "update event", &r, err, errlen) != 0)
         return -1;
     return pg_changed(r);
+}
+
+/* ---- pipelines ---- */
+
+/*
+ * Statements sent per pipeline sync. The client sends a chunk before it reads any result, in
+ * blocking mode: the results (a command tag each) must fit the socket buffers meanwhile, or
+ * the server would block writing them while we block sending; a few hundred tags are a few
+ * KB.
+ */
+#define PG_PIPELINE_CHUNK 256
+
+/* One statement of a pipeline; `changed` gets 0, or STORE_NOTFOUND when it touched no row. */
+struct pg_stmt {
+    const char *sql;
+    int n;
+    const char *const *params;
+    int changed;
+};
+
+/*
+ * After a pipeline failed half-way: read what is left, and leave pipeline mode. A
+ * connection that will not leave it is reset (its transaction is lost, which the failure
+ * already made certain: the caller rolls back).
+ */
+static void pg_pipeline_abandon(struct store_pg *pg)
+{
+    for (int guard = 0; guard < 4 * PG_PIPELINE_CHUNK + 8; guard++) {
+        if (PQexitPipelineMode(pg->conn) == 1)
+            return;
+        if (PQstatus(pg->conn) == CONNECTION_BAD)
+            break;
+        PGresult *r = PQgetResult(pg->conn);
+        if (r == NULL)
+            continue;
+        PQclear(r);
+    }
+    PQreset(pg->conn);
+}
+
+/*
+ * Run `n` statements with one round trip per PG_PIPELINE_CHUNK (libpq pipeline mode), inside
+ * the caller's transaction. Unnamed statements only, so this works behind PgBouncer in
+ * transaction mode like the rest. The first statement that fails makes the server skip the
+ * rest of its chunk and this returns -1 with its error: the transaction is then aborted and
+ * the caller rolls back.
+ */
+static int pg_pipeline(struct store_pg *pg, struct pg_stmt *s, size_t n, const char *what,
+                       char *err, size_t errlen)
+{
+    for (size_t at = 0; at < n; at += PG_PIPELINE_CHUNK) {
+        size_t end = n - at > PG_PIPELINE_CHUNK ? at + PG_PIPELINE_CHUNK : n;
+        if (PQenterPipelineMode(pg->conn) != 1) {
+            pg_errf(pg, NULL, err, errlen, what);
+            return -1;
+        }
+        for (size_t i = at; i < end; i++) {
+            if (PQsendQueryParams(pg->conn, s[i].sql, s[i].n, NULL, s[i].params, NULL, NULL, 0) !=
+                1) {
+                pg_errf(pg, NULL, err, errlen, what);
+                pg_pipeline_abandon(pg);
+                return -1;
+            }
+        }
+        if (PQpipelineSync(pg->conn) != 1) {
+            pg_errf(pg, NULL, err, errlen, what);
+            pg_pipeline_abandon(pg);
+            return -1;
+        }
+        bool failed = false;
+        for (size_t i = at; i < end; i++) {
+            PGresult *r = PQgetResult(pg->conn);
+            if (r == NULL) {
+                /* The connection broke: no result will come. */
+                if (!failed)
+                    pg_errf(pg, NULL, err, errlen, what);
+                pg_pipeline_abandon(pg);
+                return -1;
+            }
+            ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+                const char *t = PQcmdTuples(r);
+                s[i].changed = (t[0] == '\0' || strcmp(t, "0") == 0) ? STORE_NOTFOUND : 0;
+            } else if (!failed) {
+                /* The first failure; the statements after it come back PIPELINE_ABORTED. */
+                pg_errf(pg, r, err, errlen, what);
+                failed = true;
+            }
+            PQclear(r);
+            /* Each statement's results end with a NULL. */
+            while ((r = PQgetResult(pg->conn)) != NULL)
+                PQclear(r);
+        }
+        PGresult *sync = PQgetResult(pg->conn);
+        bool synced = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+        if (!synced || PQexitPipelineMode(pg->conn) != 1) {
+            if (!failed)
+                pg_errf(pg, NULL, err, errlen, what);
+            pg_pipeline_abandon(pg);
+            return -1;
+        }
+        if (failed)
+            return -1;
+    }
+    return 0;
+}
+
+int store_pg_event_update_many(struct store_pg *pg, const struct store_event_update *u, size_t n,
+                               int *rc, char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    struct pg_update *pu = xcalloc(n, sizeof(*pu));
+    struct pg_stmt *s = xcalloc(n, sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        pg_update_prepare(&pu[i], &u[i]);
+        s[i] = (struct pg_stmt){.sql = pu[i].sql, .n = pu[i].n, .params = pu[i].p};
+    }
+    int ret = pg_pipeline(pg, s, n, "update events", err, errlen);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        rc[i] = s[i].changed;
+    free(s);
+    free(pu);
+    return ret;
+}
+
+int store_pg_event_insert_many(struct store_pg *pg, const struct store_event_row *rows, size_t n,
+                               char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    /* Partition DDL cannot go in a pipeline: it goes first, once per new day. */
+    for (size_t i = 0; i < n; i++) {
+        if (pg_partition_for(pg, rows[i].id, err, errlen) != 0)
+            return -1;
+    }
+    struct pg_insert *in = xcalloc(n, sizeof(*in));
+    struct pg_stmt *s = xcalloc(n, sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        const struct store_event_row *r = &rows[i];
+        pg_insert_prepare(&in[i], r->id, r->bridge_id, r->status, r->received_ms, r->json,
+                          r->or_ignore);
+        s[i] = (struct pg_stmt){.sql = pg_insert_sql(&in[i]), .n = 9, .params = in[i].p};
+    }
+    int ret = pg_pipeline(pg, s, n, "insert events", err, errlen);
+    for (size_t i = 0; i < n; i++)
+        pg_insert_clear(&in[i]);
+    free(s);
+    free(in);
+    return ret;
 }
 
 static int pg_event_get(struct store_pg *pg, const char *id, bool lock, char **json, char *err,

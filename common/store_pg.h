@@ -35,6 +35,10 @@ int store_pg_event_insert(struct store_pg *pg, const char *id, const char *bridg
                           char *err, size_t errlen);
 int store_pg_event_update(struct store_pg *pg, const struct store_event_update *u, char *err,
                           size_t errlen);
+int store_pg_event_update_many(struct store_pg *pg, const struct store_event_update *u, size_t n,
+                               int *rc, char *err, size_t errlen);
+int store_pg_event_insert_many(struct store_pg *pg, const struct store_event_row *rows, size_t n,
+                               char *err, size_t errlen);
 int store_pg_event_get(struct store_pg *pg, const char *id, char **json, char *err, size_t errlen);
 int store_pg_event_get_for_update(struct store_pg *pg, const char *id, char **json, char *err,
                                   size_t errlen);

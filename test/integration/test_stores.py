@@ -1,7 +1,9 @@
 """The stores themselves (README "The store"): processes starting at once on a fresh
 database apply each migration once; a SQLite file made before migrations existed upgrades
 in place and its old events become searchable; with PostgreSQL, ingress and worker get
-over a server restart (their connections are opened again)."""
+over a server restart (their connections are opened again); one event write the database
+refuses holds back no other event of the worker's batch (the batch is written item by item
+then), and lands once the database takes it."""
 
 import json
 import os
@@ -97,3 +99,51 @@ def test_postgres_restart_is_survived(env):
             if p.alive():
                 p.terminate(timeout=25)
         own.stop()
+
+
+# A row the database refuses: a constraint on the body (PostgreSQL's `body` column) or a
+# trigger on the event JSON (SQLite), standing for any write that fails for one event only.
+_POISON_ON = {
+    "postgres": "ALTER TABLE events ADD CONSTRAINT hb_test_poison "
+                "CHECK (body IS NULL OR body NOT LIKE '%poison%')",
+    "sqlite": "CREATE TRIGGER hb_test_poison BEFORE INSERT ON events "
+              "WHEN NEW.data LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'poison'); END",
+}
+_POISON_OFF = {
+    "postgres": "ALTER TABLE events DROP CONSTRAINT hb_test_poison",
+    "sqlite": "DROP TRIGGER hb_test_poison",
+}
+
+
+def _stored(env):
+    return {r[0]: r[1] for r in env.sql("SELECT id, status FROM events")}
+
+
+@meta(est=8, timeout=120)
+def test_refused_event_write_holds_back_no_other(env):
+    sink = env.sink()
+    env.start_ingress()
+    b = env.create_bridge(outbound_url=sink.url("/p"), retries=0)
+    env.sql(_POISON_ON[env.store])
+    bad = env.send(b, body=b'{"poison":true}')
+    good = env.send_many(b, 40)
+    # All 41 queued before the worker starts: they are delivered, and their writes batched,
+    # together.
+    env.start_worker()
+    deadline = time.time() + 30
+    while True:
+        rows = _stored(env)
+        written = [i for i in good if rows.get(i) == "delivered"]
+        if len(written) == len(good):
+            break
+        check(time.time() < deadline,
+              "%d of %d events stored as delivered while one event's write is refused"
+              % (len(written), len(good)))
+        time.sleep(0.2)
+    check(bad not in rows, "the refused event is stored: %r" % rows.get(bad))
+    # The refused write stayed queued: it lands once the database takes it.
+    env.sql(_POISON_OFF[env.store])
+    deadline = time.time() + 15
+    while _stored(env).get(bad) != "delivered":
+        check(time.time() < deadline, "the once-refused event is not stored after 15 s")
+        time.sleep(0.2)

@@ -166,6 +166,48 @@ static void test_update_callbacks(void **state)
     evwriter_free(w);
 }
 
+/* The event of test_same_event_twice, as its job would build it. */
+static char *full_event_5(void *arg)
+{
+    (void)arg;
+    char id[HB_ID_LEN];
+    event_id(5, id);
+    return xasprintf("{\"id\":\"%s\",\"status\":\"retrying\",\"attempts\":[]}", id);
+}
+
+/*
+ * Two writes of one event in one batch, among writes of others: they stay in order (the
+ * writer's runs of distinct events end before the second), so the first inserts the missing
+ * row and the second updates it, where both in one run would have found no row and inserted
+ * it twice.
+ */
+static void test_same_event_twice_in_a_batch(void **state)
+{
+    struct tmpdb *f = *state;
+    struct evwriter *w = evwriter_new(base, f->st, 1000, 100);
+    char id[HB_ID_LEN], err[HB_ERR_LEN];
+    struct done d[3] = {{0, 0}, {0, 0}, {0, 0}};
+    insert(w, 1);
+    event_id(5, id);
+    struct store_event_update first = {.id = id, .status = "retrying"};
+    evwriter_update(w, &first, "brg_1", 1005, full_event_5, on_done, &d[0]);
+    insert(w, 2);
+    struct store_event_update second = {
+        .id = id, .status = "delivered", .attempt_json = "{\"n\":2}"};
+    evwriter_update(w, &second, "brg_1", 1005, full_event_5, on_done, &d[1]);
+    insert(w, 3);
+    assert_int_equal(evwriter_flush(w), 0);
+    assert_int_equal(d[0].calls + d[1].calls, 2);
+    char *json = NULL;
+    assert_int_equal(store_event_get(f->st, id, &json, err, sizeof err), 0);
+    assert_non_null(strstr(json, "\"status\":\"delivered\""));
+    assert_non_null(strstr(json, "{\"n\":2}"));
+    free(json);
+    for (int i = 1; i <= 3; i++)
+        assert_true(present(f->st, i));
+    evwriter_free(w);
+}
+
 /* A threaded writer: the loop only queues; flush waits until the thread committed, and
  * what it wrote is there for any other connection. */
 static void test_threaded(void **state)
@@ -307,6 +349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_full_and_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_callbacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_event_twice_in_a_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded_flush_then, setup, teardown),

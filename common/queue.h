@@ -189,7 +189,12 @@ extern const char queue_lua_peek[];
  * which leaves young events to be recorded by their delivery). Returns {taken, {id, {job
  * hash pairs}, due or "", …}} for the taken ids whose job still exists; an id whose job is
  * gone was finished, and its row written, before its job was deleted.
- * KEYS: unrecorded, scheduled. ARGV: prefix, max, "newest" or cutoff_ms.
+ * With ARGV[4] ("ahead", > 0) the sweep stops at the first old id that a worker is about to
+ * deliver anyway (its delivery writes its only row): one whose job waits unscheduled and
+ * was made no later than the id ARGV[4] places from the taking end of ready (anything
+ * when ready is shorter), unless it was made before ARGV[5] (ms: waited too long already).
+ * KEYS: unrecorded, scheduled, ready. ARGV: prefix, max, "newest" or cutoff_ms[, ahead,
+ * late_ms].
  */
 extern const char queue_lua_unrecorded[];
 

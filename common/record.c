@@ -76,18 +76,27 @@ static void record_on_reply(redisAsyncContext *ac, void *r, void *priv)
 int record_take(struct rconn *rc, const struct queue_keys *keys, struct evwriter *w, int max,
                 int64_t older_than_ms, record_cb cb, void *arg)
 {
-    char maxs[16], mode[24];
+    return record_sweep(rc, keys, w, max, older_than_ms, 0, 0, cb, arg);
+}
+
+int record_sweep(struct rconn *rc, const struct queue_keys *keys, struct evwriter *w, int max,
+                 int64_t older_than_ms, int ahead, int64_t late_ms, record_cb cb, void *arg)
+{
+    char maxs[16], mode[24], aheads[16], lates[24];
     snprintf(maxs, sizeof(maxs), "%d", max);
     if (older_than_ms == 0)
         snprintf(mode, sizeof(mode), "newest");
     else
         snprintf(mode, sizeof(mode), "%lld", (long long)older_than_ms);
+    snprintf(aheads, sizeof(aheads), "%d", older_than_ms == 0 ? 0 : ahead);
+    snprintf(lates, sizeof(lates), "%lld", (long long)late_ms);
     struct record_call *call = xcalloc(1, sizeof(*call));
     call->w = w;
     call->cb = cb;
     call->arg = arg;
-    if (rconn_cmd(rc, record_on_reply, call, "EVAL %s 2 %s %s %s %s %s", queue_lua_unrecorded,
-                  keys->unrecorded, keys->scheduled, keys->prefix, maxs, mode) != 0) {
+    if (rconn_cmd(rc, record_on_reply, call, "EVAL %s 3 %s %s %s %s %s %s %s %s",
+                  queue_lua_unrecorded, keys->unrecorded, keys->scheduled, keys->ready,
+                  keys->prefix, maxs, mode, aheads, lates) != 0) {
         free(call);
         return -1;
     }

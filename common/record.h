@@ -10,7 +10,8 @@
  *   - a reader that lists or counts events (ingress/admin_events.c, admin_stats.c), which
  *     first takes the newest ids off the list, so a list shows an event from its 202;
  *   - the workers' sweep (worker/sweep.c), which takes ids older than a few seconds, so
- *     events that wait (delays, a backlog) get their rows without anyone asking.
+ *     events that wait (delays, a backlog) get their rows without anyone asking, leaving
+ *     those a worker is about to deliver to that delivery (record_sweep).
  * Each writes with INSERT OR IGNORE: whichever comes second changes nothing.
  */
 #ifndef RECORD_H
@@ -36,6 +37,16 @@ typedef void (*record_cb)(void *arg, int taken);
  */
 int record_take(struct rconn *rc, const struct queue_keys *keys, struct evwriter *w, int max,
                 int64_t older_than_ms, record_cb cb, void *arg);
+
+/*
+ * record_take for the workers' sweep: the oldest ids made before `older_than_ms`, except that
+ * it stops at the first one a worker is about to deliver (its job waits unscheduled and is
+ * within `ahead` places of the taking end of the ready list: queue_lua_unrecorded), whose
+ * delivery writes its only row, unless that id was made before `late_ms` (it has waited
+ * too long to count on that). `ahead` 0 takes every old id.
+ */
+int record_sweep(struct rconn *rc, const struct queue_keys *keys, struct evwriter *w, int max,
+                 int64_t older_than_ms, int ahead, int64_t late_ms, record_cb cb, void *arg);
 
 /* Ids one record_catch_up call takes per script call (a reply of about a megabyte), and the
  * most it takes in all. Beyond that, with no worker running to sweep the list, a read still

@@ -62,6 +62,7 @@ enum {
     ST_BRIDGE_LIST,
     ST_EVENT_INSERT,
     ST_EVENT_INSERT_OR_IGNORE,
+    ST_EVENT_FTS,
     ST_EVENT_GET,
     ST_EVENT_REPLACE,
     ST_EVENT_DELETE_OLDER,
@@ -95,6 +96,11 @@ static const char *const fixed_sql[ST_FIXED_COUNT] = {
     [ST_EVENT_INSERT_OR_IGNORE] = "INSERT INTO events (id, bridge_id, status, received_at, "
                                   "updated_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                                   "ON CONFLICT (id) DO NOTHING",
+    /* The search index of the rows this transaction inserted (they have the highest
+     * rowids: a new row gets max(rowid) + 1), written at its commit (migration 003). */
+    [ST_EVENT_FTS] = "INSERT INTO events_fts (rowid, body) SELECT rowid, json_extract(data, "
+                     "'$.request.body') FROM events WHERE rowid >= ?1 AND "
+                     "json_extract(data, '$.request.body') IS NOT NULL",
     [ST_EVENT_GET] = "SELECT data FROM events WHERE id = ?1",
     [ST_EVENT_REPLACE] = "UPDATE events SET status = ?2, updated_at = ?3, data = ?4 WHERE id = ?1",
     /* Reads only the events_status index. */
@@ -120,6 +126,9 @@ struct store {
     sqlite3_stmt *fixed[ST_FIXED_COUNT];
     sqlite3_stmt *update[UPDATE_VARIANTS];
     sqlite3_stmt *list[LIST_VARIANTS];
+    /* The first rowid the open transaction inserted into events, whose events_fts rows
+     * store_commit writes; 0 when it inserted none. */
+    sqlite3_int64 fts_from;
 };
 
 /* A growable list of row copies, so that callbacks run after the statement is reset. */
@@ -356,6 +365,7 @@ int store_begin(struct store *st, char *err, size_t errlen)
 {
     if (st->pg)
         return store_pg_begin(st->pg, err, errlen);
+    st->fts_from = 0;
     return step_retry_busy(st, st->fixed[ST_BEGIN], "begin", err, errlen);
 }
 
@@ -363,6 +373,18 @@ int store_commit(struct store *st, char *err, size_t errlen)
 {
     if (st->pg)
         return store_pg_commit(st->pg, err, errlen);
+    if (st->fts_from != 0) {
+        /* One statement (one FTS5 flush) for the whole batch, in its transaction. */
+        sqlite3_stmt *s = st->fixed[ST_EVENT_FTS];
+        if (sqlite3_bind_int64(s, 1, st->fts_from) != SQLITE_OK) {
+            store_errf(st, err, errlen, "index events");
+            stmt_done(s);
+            return -1;
+        }
+        if (step_done(st, s, "index events", err, errlen) != 0)
+            return -1;
+        st->fts_from = 0;
+    }
     return step_retry_busy(st, st->fixed[ST_COMMIT], "commit", err, errlen);
 }
 
@@ -372,6 +394,7 @@ void store_rollback(struct store *st)
         store_pg_rollback(st->pg);
         return;
     }
+    st->fts_from = 0;
     /* Some errors (a full disk, an I/O error) already rolled the transaction back. */
     if (sqlite3_get_autocommit(st->db))
         return;
@@ -574,15 +597,30 @@ int store_event_insert(struct store *st, const char *id, const char *bridge_id, 
     if (st->pg)
         return store_pg_event_insert(st->pg, id, bridge_id, status, received_ms, json, or_ignore,
                                      err, errlen);
+    /* Outside a transaction, one of its own: the row and its search index go together. */
+    bool own = sqlite3_get_autocommit(st->db) != 0;
+    if (own && store_begin(st, err, errlen) != 0)
+        return -1;
     sqlite3_stmt *s = st->fixed[or_ignore ? ST_EVENT_INSERT_OR_IGNORE : ST_EVENT_INSERT];
+    int rc;
     if ((bind_text(s, 1, id) | bind_text(s, 2, bridge_id) | bind_text(s, 3, status) |
          sqlite3_bind_int64(s, 4, received_ms) | sqlite3_bind_int64(s, 5, clock_now_ms()) |
          bind_text(s, 6, json)) != SQLITE_OK) {
         store_errf(st, err, errlen, "insert event");
         stmt_done(s);
-        return -1;
+        rc = -1;
+    } else {
+        rc = step_done(st, s, "insert event", err, errlen);
     }
-    return step_done(st, s, "insert event", err, errlen);
+    if (rc == 0 && sqlite3_changes(st->db) > 0 && st->fts_from == 0)
+        st->fts_from = sqlite3_last_insert_rowid(st->db);
+    if (own) {
+        if (rc == 0)
+            rc = store_commit(st, err, errlen);
+        if (rc != 0)
+            store_rollback(st);
+    }
+    return rc;
 }
 
 int store_event_update(struct store *st, const struct store_event_update *u, char *err,

@@ -580,6 +580,7 @@ static void fetch_ack_answered(struct fetch_ack *a, const redisReply *reply)
         res = FETCH_ACK_ABORT_FIRST;
     if (res != FETCH_ACK_ABORT_FIRST) {
         a->w->held--;
+        a->w->acked++;
         fetch_forget(a->id);
     }
     LIST_REMOVE(a, entry);

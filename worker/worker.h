@@ -32,6 +32,7 @@ struct worker {
     char id[128];                     /* host:pid:random */
     char inflight_key[QUEUE_KEY_LEN]; /* queue:inflight:{id} */
     int held;                         /* jobs taken and not yet acknowledged */
+    uint64_t acked;                   /* jobs acknowledged so far (the sweep's drain rate) */
     size_t max_rendered;              /* the largest rendered body: 4 x HOOKBRIDGE_MAX_BODY */
     bool stopping;
 };

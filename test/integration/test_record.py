@@ -72,3 +72,49 @@ def test_workers_record_waiting_events_and_empty_the_list(env):
     check(env.redis.client("LLEN", UNRECORDED) == 0,
           "unrecorded list not emptied: %r" % env.redis.client("LRANGE", UNRECORDED, 0, -1))
     check(len(sink.requests) == 5, "sink got %d requests" % len(sink.requests))
+
+
+@meta(est=15)
+def test_sweep_leaves_a_draining_backlog_to_its_deliveries(env):
+    # A backlog the worker drains in about 6.5 s (4 at a time, 200 ms each): its events grow
+    # older than the sweep's 5 s while they wait, but the worker reaches each of them well
+    # within the sweep's reach (10 s of its drain), so each gets one row, from its
+    # delivery, and none is written "queued" first (worker/sweep.c).
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.2))
+    b = env.create_bridge(outbound_url=sink.url("/drain"), retries=0)
+    ids = [env.send(b) for _ in range(130)]
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "4"})
+    waiting_rows = set()
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        rows = _rows(env)
+        waiting_rows |= {i for i, s in rows.items() if s != "delivered"}
+        if len(rows) == len(ids) and all(s == "delivered" for s in rows.values()):
+            break
+        time.sleep(0.05)
+    check(set(_rows(env, "status = 'delivered'")) == set(ids),
+          "not all delivered: %d rows" % len(_rows(env)))
+    check(not waiting_rows, "the sweep wrote %d rows of events about to be delivered" %
+          len(waiting_rows))
+    check(len(sink.requests) == len(ids), "sink got %d requests" % len(sink.requests))
+    # The delivered ids still leave the unrecorded list (their jobs are gone).
+    deadline = time.time() + 15
+    while time.time() < deadline and env.redis.client("LLEN", UNRECORDED) != 0:
+        time.sleep(0.2)
+    check(env.redis.client("LLEN", UNRECORDED) == 0, "unrecorded list not emptied")
+
+
+@meta(est=12)
+def test_sweep_records_a_backlog_the_worker_does_not_reach(env):
+    # The destination hangs: the worker delivers nothing, so nothing it holds or has yet to
+    # take is "about to be delivered", and the sweep writes every waiting event's row.
+    env.start_ingress()
+    sink = env.sink(always(200, delay=60))
+    b = env.create_bridge(outbound_url=sink.url("/stuck"), retries=0)
+    ids = [env.send(b) for _ in range(5)]
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "1"})
+    deadline = time.time() + 15
+    while time.time() < deadline and len(_rows(env)) < len(ids):
+        time.sleep(0.2)
+    check(_rows(env) == {i: "queued" for i in ids}, "rows: %r" % _rows(env))

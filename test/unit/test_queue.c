@@ -1290,6 +1290,76 @@ static void test_unrecorded_take(void **state)
     freeReplyObject(r);
 }
 
+/* The sweep's take (record_sweep): cutoff 1700000009000 (every id here is old), `ahead` places
+ * on ready and `late` ms; returns the reply with `want_taken` taken (the caller frees it). */
+static redisReply *sweep_unrecorded(redisContext *c, const char *ahead, const char *late,
+                                    long long want_taken)
+{
+    redisReply *r = redis_eval(c, queue_lua_unrecorded, STRS(qk.unrecorded, qk.scheduled, qk.ready),
+                               STRS(PREFIX, "10", "1700000009000", ahead, late));
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[0]->integer, want_taken);
+    assert_int_equal(r->element[1]->elements % 3, 0);
+    return r;
+}
+
+static void test_unrecorded_sweep_leaves_what_the_drain_reaches(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    char r1[HB_ID_LEN], r2[HB_ID_LEN], s3[HB_ID_LEN], r4[HB_ID_LEN], r5[HB_ID_LEN];
+    char r6[HB_ID_LEN], r7[HB_ID_LEN], job[QUEUE_KEY_LEN];
+    ids_new("evt_", 1700000001000LL, r1, sizeof(r1));
+    ids_new("evt_", 1700000002000LL, r2, sizeof(r2));
+    ids_new("evt_", 1700000003000LL, s3, sizeof(s3));
+    ids_new("evt_", 1700000004000LL, r4, sizeof(r4));
+    ids_new("evt_", 1700000005000LL, r5, sizeof(r5));
+    enqueue_ok(c, r1, BRIDGE_A, 0);
+    enqueue_ok(c, r2, BRIDGE_A, 0);
+    enqueue_ok(c, s3, BRIDGE_B, 1700000065000LL);
+    enqueue_ok(c, r4, BRIDGE_A, 0);
+    enqueue_ok(c, r5, BRIDGE_A, 0);
+    assert_list(c, qk.ready, STRS(r5, r4, r2, r1));
+
+    /* Two places ahead reach r2: the oldest id, r1, is about to be delivered, and its
+     * delivery writes its row, so nothing is taken. */
+    redisReply *r = sweep_unrecorded(c, "2", "0", 0);
+    freeReplyObject(r);
+    /* Unless it was made before `late`: r1 has waited too long, r2 not yet. */
+    r = sweep_unrecorded(c, "2", "1700000001500", 1);
+    assert_int_equal(r->element[1]->elements, 3);
+    assert_taken(r, 0, r1, "");
+    freeReplyObject(r);
+    /* One place ahead reaches only r1: the younger ones get their rows now, the scheduled
+     * one whatever the drain. */
+    r = sweep_unrecorded(c, "1", "0", 4);
+    assert_int_equal(r->element[1]->elements, 12);
+    assert_taken(r, 0, r2, "");
+    assert_taken(r, 1, s3, "1700000065000");
+    assert_taken(r, 2, r4, "");
+    assert_taken(r, 3, r5, "");
+    freeReplyObject(r);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.unrecorded), 0);
+
+    /* Ready shorter than `ahead`: everything waiting there is reached. A delivered id (its job
+     * gone) is taken off without a row; the next waiting one stops the sweep. */
+    ids_new("evt_", 1700000006000LL, r6, sizeof(r6));
+    ids_new("evt_", 1700000007000LL, r7, sizeof(r7));
+    enqueue_ok(c, r6, BRIDGE_A, 0);
+    enqueue_ok(c, r7, BRIDGE_A, 0);
+    key_job(r6, job);
+    cmd_int(c, "DEL %s", job);
+    r = sweep_unrecorded(c, "100", "0", 1);
+    assert_int_equal(r->element[1]->elements, 0);
+    freeReplyObject(r);
+    assert_list(c, qk.unrecorded, STRS(r7));
+    /* `ahead` 0 is the plain sweep: every old id. */
+    r = sweep_unrecorded(c, "0", "0", 1);
+    assert_taken(r, 0, r7, "");
+    freeReplyObject(r);
+}
+
 /* ---- the whole way: scheduled, retried, done ---- */
 
 static void test_lifecycle(void **state)
@@ -1337,6 +1407,7 @@ int main(void)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_peek),
         cmocka_unit_test(test_unrecorded_take),
+        cmocka_unit_test(test_unrecorded_sweep_leaves_what_the_drain_reaches),
         cmocka_unit_test(test_lifecycle),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);

@@ -563,6 +563,74 @@ static void count_into(const char *status, int64_t count, void *arg)
         c->other += count;
 }
 
+static int count_found(const char *json, void *arg)
+{
+    (void)json;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Events found by a search for `q`. */
+static int found(struct store *st, const char *q)
+{
+    char err[HB_ERR_LEN];
+    int n = 0;
+    if (store_event_search(st, NULL, NULL, NULL, NULL, q, 100, count_found, &n, err, sizeof err) !=
+        0)
+        fail_msg("%s", err);
+    return n;
+}
+
+static void insert_with_body(struct store *st, const char *id, int64_t received_ms,
+                             const char *order)
+{
+    char err[HB_ERR_LEN], json[256];
+    snprintf(json, sizeof(json),
+             "{\"id\":\"%s\",\"status\":\"queued\",\"request\":{\"body\":{\"order\":\"%s\"}}}", id,
+             order);
+    if (store_event_insert(st, id, "brg_1", "queued", received_ms, json, true, err, sizeof err) !=
+        0)
+        fail_msg("%s", err);
+}
+
+/* The search index of inserted events is written at each commit (migration 003): a batch's
+ * events are found after it, a rolled-back batch leaves nothing, an insert outside a batch
+ * is its own, ignored duplicates add nothing, and retention deletes what it indexed. */
+static void test_event_search_index_per_commit(void **state)
+{
+    struct tmpdb *f = *state;
+    char err[HB_ERR_LEN], ids[6][HB_ID_LEN];
+    for (int i = 0; i < 6; i++)
+        ids_new("evt_", 1000 + i, ids[i], sizeof(ids[i]));
+
+    assert_int_equal(store_begin(f->st, err, sizeof err), 0);
+    insert_with_body(f->st, ids[0], 1000, "A-10023");
+    insert_with_body(f->st, ids[1], 1001, "A-10024");
+    store_rollback(f->st);
+    assert_int_equal(found(f->st, "A-1002"), 0);
+
+    assert_int_equal(store_begin(f->st, err, sizeof err), 0);
+    insert_with_body(f->st, ids[0], 1000, "A-10023");
+    insert_with_body(f->st, ids[1], 1001, "A-10024");
+    insert_with_body(f->st, ids[1], 1001, "A-10024"); /* ignored: already there */
+    /* Indexed at the commit: nothing reads the index inside a writer's batch. */
+    assert_int_equal(found(f->st, "A-10023"), 0);
+    assert_int_equal(store_commit(f->st, err, sizeof err), 0);
+    assert_int_equal(found(f->st, "A-1002"), 2);
+    assert_int_equal(found(f->st, "a-10024"), 1);
+
+    insert_with_body(f->st, ids[2], 1002, "B-777"); /* outside a batch */
+    assert_int_equal(found(f->st, "B-777"), 1);
+    insert_with_body(f->st, ids[0], 1000, "C-1"); /* ignored, outside a batch */
+    assert_int_equal(found(f->st, "C-1"), 0);
+
+    int deleted = 0;
+    assert_int_equal(store_event_delete_older(f->st, 1002, 10, &deleted, err, sizeof err), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(found(f->st, "A-1002"), 0);
+    assert_int_equal(found(f->st, "B-777"), 1);
+}
+
 /* Only the bridge's events at or after the bound count, by status. */
 static void test_event_counts_since(void **state)
 {
@@ -788,6 +856,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_event_counts_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_search_index_per_commit, setup, teardown),
         cmocka_unit_test(test_open_error),
         cmocka_unit_test_setup_teardown(test_concurrent_processes, setup, teardown),
     };

@@ -117,6 +117,22 @@ static bool jsonfind_key_is(const char *k, size_t klen, const char *seg, size_t 
     return is;
 }
 
+/* Past the value at *q to the next one of its object or array: 1 with *q on it, 0 at
+ * `close` (the container ends), -1 on malformed text. */
+static int jsonfind_next(const char **q, const char *end, char close)
+{
+    const char *s = jsonfind_skip_value(*q, end);
+    if (s == NULL)
+        return -1;
+    s = jsonfind_ws(s, end);
+    if (s < end && *s == close)
+        return 0;
+    if (s >= end || *s != ',')
+        return -1;
+    *q = jsonfind_ws(s + 1, end);
+    return 1;
+}
+
 /* 1 with *p at the value of member seg of the object at *p, 0 when there is none, -1
  * when the text cannot be followed. The first member of that name wins, as in cJSON. */
 static int jsonfind_member(const char **p, const char *end, const char *seg, size_t slen)
@@ -140,15 +156,9 @@ static int jsonfind_member(const char **p, const char *end, const char *seg, siz
             *p = q;
             return 1;
         }
-        q = jsonfind_skip_value(q, end);
-        if (q == NULL)
-            return -1;
-        q = jsonfind_ws(q, end);
-        if (q < end && *q == '}')
-            return 0;
-        if (q >= end || *q != ',')
-            return -1;
-        q = jsonfind_ws(q + 1, end);
+        int more = jsonfind_next(&q, end, '}');
+        if (more <= 0)
+            return more;
     }
     return -1;
 }
@@ -173,15 +183,9 @@ static int jsonfind_element(const char **p, const char *end, const char *seg, si
             *p = q;
             return 1;
         }
-        q = jsonfind_skip_value(q, end);
-        if (q == NULL)
-            return -1;
-        q = jsonfind_ws(q, end);
-        if (q < end && *q == ']')
-            return 0;
-        if (q >= end || *q != ',')
-            return -1;
-        q = jsonfind_ws(q + 1, end);
+        int more = jsonfind_next(&q, end, ']');
+        if (more <= 0)
+            return more;
     }
 }
 

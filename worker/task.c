@@ -37,6 +37,7 @@
 #include "retry.h"
 #include "store.h"
 #include "worker.h"
+#include "wbridges.h"
 #include "xalloc.h"
 
 #include <hiredis/hiredis.h>
@@ -49,7 +50,8 @@
 struct task {
     struct worker *w;
     struct job *job;
-    struct bridge *bridge;
+    const struct bridge *bridge; /* the cached bridge (bref's), shared with other tasks */
+    struct wbridge *bref;
     const struct route *route; /* the bridge's route this job goes to */
     int attempt;               /* 1-based number of this attempt */
     struct deliver_call *call;
@@ -112,7 +114,7 @@ static void task_free(struct task *t)
     free(t->last_error);
     cJSON_Delete(t->done_attempt);
     cJSON_Delete(t->done_outbound);
-    bridge_free(t->bridge);
+    wbridges_release(t->bref);
     job_clear(t->job);
     free(t->job);
     free(t);
@@ -736,7 +738,6 @@ static void task_on_fanout(void *arg, int rc)
 void task_run(struct worker *w, struct job *job)
 {
     char err[HB_ERR_LEN];
-    char *json = NULL;
     struct task *t = xcalloc(1, sizeof(*t));
     t->w = w;
     t->job = job;
@@ -757,16 +758,15 @@ void task_run(struct worker *w, struct job *job)
         task_finish_now(t, EVENT_STATUS_FAILED, why);
         return;
     }
-    int rc = store_bridge_get(w->store, job->bridge_id, &json, err, sizeof err);
+    int rc = wbridges_get(w->store, job->bridge_id, &t->bref, err, sizeof err);
     if (rc == STORE_NOTFOUND) {
         task_finish_now(t, EVENT_STATUS_ABORTED, "bridge deleted");
         return;
     }
-    if (rc != 0 || bridge_from_store(json, &t->bridge, err, sizeof(err)) != 0) {
+    if (rc != 0) {
         /* SQLite is unavailable: try the job again shortly without counting an attempt. */
         log_kv(LOG_WARN, "bridge lookup failed; job postponed", "event_id", job->id, "error", err,
                NULL);
-        free(json);
         t->status = EVENT_STATUS_RETRYING;
         char entry[JOB_ENTRY_LEN];
         job_entry(job, entry);
@@ -774,7 +774,7 @@ void task_run(struct worker *w, struct job *job)
                   task_on_acked, t);
         return;
     }
-    free(json);
+    t->bridge = wbridges_bridge(t->bref);
     if (job->aborted) {
         task_finish_now(t, EVENT_STATUS_ABORTED, NULL);
         return;
@@ -804,6 +804,8 @@ void task_run(struct worker *w, struct job *job)
 
 void task_cancel_all(void)
 {
+    /* Shutdown: the cache lets go of its entries; tasks still settling keep theirs. */
+    wbridges_forget();
     while (!LIST_EMPTY(&task_list)) {
         struct task *t = LIST_FIRST(&task_list);
         task_unlink(t);

@@ -49,11 +49,6 @@ const struct bridge *wbridges_bridge(const struct wbridge *ref)
     return ref->b;
 }
 
-int wbridges_count(void)
-{
-    return wbridges_n;
-}
-
 /* Take every node out of the table (all, or only those older than the TTL). */
 static void wbridges_drop(bool expired_only, int64_t now)
 {

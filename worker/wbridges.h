@@ -41,7 +41,4 @@ void wbridges_release(struct wbridge *ref);
  * released. */
 void wbridges_forget(void);
 
-/* Entries in the cache (for tests and logs). */
-int wbridges_count(void);
-
 #endif

@@ -375,9 +375,13 @@ static void gate_fair_park(struct gate_ticket *g)
     flow_key_waits(w->keys.prefix, waits, sizeof(waits));
     const char *tp[] = {"f|", g->bridge_id, "|", g->route, NULL};
     gate_join(tag, sizeof(tag), tp);
+    /* No walk while the route's circuit may be counting failures: a failing destination's
+     * backlog is parked for its circuit a batch a turn (gate_cpark_add), which a walk into
+     * the fair list would turn into a pull and a park a job. */
+    bool clean = g->conf.cb_failures == 0 || clock_mono_ms() < g->rt->clean_until;
     if (rconn_cmd(w->cmd, gate_on_fair_parked, g, "EVAL %s 4 %s %s %s %s %s %s %s %s %s",
                   flow_lua_fair_park, w->inflight_key, fair, waits, w->keys.ready, g->id, tag,
-                  g->bridge_id, w->keys.prefix, GATE_WALK_MAX_STR) != 0) {
+                  g->bridge_id, w->keys.prefix, clean ? GATE_WALK_MAX_STR : "0") != 0) {
         g->rt->active++;
         g->in_route = true;
         gate_send(g);

@@ -4,6 +4,7 @@
  */
 #include "flow.h"
 
+#include "job.h"
 #include "template.h"
 #include "xalloc.h"
 
@@ -485,10 +486,28 @@ const char flow_lua_circuit_park[] =
                  "redis.call('SADD', KEYS[4], ARGV[1])\n"
                  "return {'circuit', open_until}\n";
 
-const char flow_lua_fair_park[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
-                                  "redis.call('LPUSH', KEYS[2], ARGV[1])\n"
-                                  "redis.call('SADD', KEYS[3], ARGV[2])\n"
-                                  "return 1\n";
+const char flow_lua_fair_park[] =
+    "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+    "redis.call('LPUSH', KEYS[2], ARGV[1])\n"
+    "redis.call('SADD', KEYS[3], ARGV[2])\n"
+    /* The walk: the entries next to be taken that are this route's would only be taken
+     * and parked one by one, so they move now, in order, each from ready to the fair
+     * list in one step (always in exactly one list). It stops at anything else: what
+     * lies behind another bridge or route is not looked at (fairness to it). */
+    "local s = string.find(ARGV[1], '/', 1, true)\n"
+    "local sfx = s and string.sub(ARGV[1], s) or ''\n"
+    "local n = 0\n"
+    "while n < tonumber(ARGV[5]) do\n"
+    "  local e = redis.call('LINDEX', KEYS[4], -1)\n"
+    "  if not e then break end\n"
+    "  local t = string.find(e, '/', 1, true)\n"
+    "  if (t and string.sub(e, t) or '') ~= sfx then break end\n"
+    "  local j = ARGV[4] .. 'job:' .. (t and string.sub(e, 1, t - 1) or e)\n"
+    "  if redis.call('HGET', j, '" JOB_F_BRIDGE "') ~= ARGV[3] then break end\n"
+    "  redis.call('LMOVE', KEYS[4], KEYS[2], 'RIGHT', 'LEFT')\n"
+    "  n = n + 1\n"
+    "end\n"
+    "return 1 + n\n";
 
 const char flow_lua_fair_pull[] =
     FLOW_LUA_NOW "redis.call('HSET', KEYS[3], 'fair_pulled', now)\n"

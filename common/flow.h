@@ -126,7 +126,12 @@ extern const char flow_lua_circuit_park[];
 
 /*
  * Fairness (worker/gate.c): park a job a worker took for a route already using its share
- * of the worker's slots. KEYS: inflight, fair list, waits. ARGV: id, "f|{bridge}|{route}".
+ * of the worker's slots, and with it up to ARGV[5] entries at the taking end of the ready
+ * list that are the same route's (same bridge, same "/route" suffix or none), in order,
+ * stopping at the first entry of anything else: a lone slow route's backlog is parked in
+ * one call, not taken and parked one job at a time. Returns 1 + the entries walked.
+ * KEYS: inflight, fair list, waits, ready. ARGV: id, "f|{bridge}|{route}", bridge id,
+ * prefix, most entries to walk.
  */
 extern const char flow_lua_fair_park[];
 

@@ -38,6 +38,9 @@
  * not held to its share (parking it would only cost Redis calls). */
 #define GATE_FAST_MS 100
 #define GATE_FAST_SAMPLES 8
+/* A park also moves up to this many of the same route's entries next in the ready list to
+ * its fair list (flow_lua_fair_park): bounded, so one call stays short for Redis. */
+#define GATE_WALK_MAX_STR "1000"
 
 /* A route this worker has seen, for fairness. Never freed before gate_stop: there are as
  * many as routes, and tickets point at them. */
@@ -372,8 +375,13 @@ static void gate_fair_park(struct gate_ticket *g)
     flow_key_waits(w->keys.prefix, waits, sizeof(waits));
     const char *tp[] = {"f|", g->bridge_id, "|", g->route, NULL};
     gate_join(tag, sizeof(tag), tp);
-    if (rconn_cmd(w->cmd, gate_on_fair_parked, g, "EVAL %s 3 %s %s %s %s %s", flow_lua_fair_park,
-                  w->inflight_key, fair, waits, g->id, tag) != 0) {
+    /* No walk while the route's circuit may be counting failures: a failing destination's
+     * backlog is parked for its circuit a batch a turn (gate_cpark_add), which a walk into
+     * the fair list would turn into a pull and a park a job. */
+    bool clean = g->conf.cb_failures == 0 || clock_mono_ms() < g->rt->clean_until;
+    if (rconn_cmd(w->cmd, gate_on_fair_parked, g, "EVAL %s 4 %s %s %s %s %s %s %s %s %s",
+                  flow_lua_fair_park, w->inflight_key, fair, waits, w->keys.ready, g->id, tag,
+                  g->bridge_id, w->keys.prefix, clean ? GATE_WALK_MAX_STR : "0") != 0) {
         g->rt->active++;
         g->in_route = true;
         gate_send(g);

@@ -308,6 +308,61 @@ def test_flow_fairness_slow_route_does_not_starve_instant(env):
     env.wait_events(slow_ids, {"delivered"}, timeout=60)
 
 
+@meta(est=20, timeout=120)
+def test_flow_lone_slow_route_backlog_walked_uses_whole_worker(env):
+    """A slow route alone with a backlog (issue 18): its share is half of --concurrency only
+    while something else waits, so the backlog in front is parked in a few calls (the walk
+    in flow_lua_fair_park), not taken and parked one job at a time at Redis round-trip speed
+    while the route is held to half; then it uses every slot, and each job goes once."""
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.2))
+    b = env.create_bridge(outbound_url=sink.url("/slow"), retries=0)
+    ids = env.send_many(b, 400)
+    env.redis.client("CONFIG", "RESETSTAT")
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "10"})
+    deadline = time.time() + 30
+    while int(env.redis.client("LLEN", "hb:queue:ready")) > 0:
+        check(time.time() < deadline, "the ready list never emptied")
+        time.sleep(0.02)
+    evals = 0
+    for line in env.redis.client("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_eval:"):
+            evals = int(line.split("calls=")[1].split(",")[0])
+    env.note("400 jobs of a lone 200 ms route left the ready list with %d EVAL calls" % evals)
+    # one park call a job would be about 400 (plus the fetches)
+    check(evals < 100, "%d EVAL calls to clear a backlog of 400 for one route" % evals)
+    env.wait_events(ids, {"delivered"}, timeout=90)
+    check(sink.max_inflight > 5, "peak in flight %d of 10: held to half while alone"
+          % sink.max_inflight)
+    counts = [len(sink.by_event(i)) for i in ids]
+    check(set(counts) == {1}, "each job delivered once: %r" % sorted(set(counts)))
+
+
+@meta(est=30, timeout=150)
+def test_flow_walked_backlog_of_a_killed_worker_delivered_by_another(env):
+    """The backlog a worker walked into its fair list is not lost when that worker is
+    SIGKILLed: each entry is in one list at every moment, and the sweep of another worker
+    puts the list back on the queue; every event is delivered."""
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.5))
+    b = env.create_bridge(outbound_url=sink.url("/slow"), retries=0)
+    ids = env.send_many(b, 200)
+    w1 = env.start_worker({"HOOKBRIDGE_CONCURRENCY": "4"})
+    fair = "hb:flow:wait:%s:default:fair" % b["id"]
+    deadline = time.time() + 20
+    while int(env.redis.client("LLEN", "hb:queue:ready")) > 0:
+        check(time.time() < deadline, "the ready list never emptied")
+        time.sleep(0.02)
+    walked = int(env.redis.client("LLEN", fair))
+    w1.kill()
+    env.note("%d entries in the fair list when the worker was killed" % walked)
+    check(walked > 150, "the backlog was walked into the fair list: %d" % walked)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "50"})
+    env.wait_events(ids, {"delivered"}, timeout=100)
+    counts = [len(sink.by_event(i)) for i in ids]
+    check(min(counts) >= 1, "every event delivered")
+
+
 @meta(est=15, timeout=90)
 def test_flow_per_route_limits_of_a_bridge_with_routes(env):
     """Flow control is per route: a rate-limited route of a bridge with routes is spread

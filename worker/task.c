@@ -758,7 +758,9 @@ void task_run(struct worker *w, struct job *job)
         task_finish_now(t, EVENT_STATUS_FAILED, why);
         return;
     }
-    int rc = wbridges_get(w->store, job->bridge_id, &t->bref, err, sizeof err);
+    /* A replay's first attempt reads the bridge as it is now (wbridges.h). */
+    bool fresh = job->replay_of != NULL && job->replay_of[0] != '\0' && job->attempts == 0;
+    int rc = wbridges_get(w->store, job->bridge_id, fresh, &t->bref, err, sizeof err);
     if (rc == STORE_NOTFOUND) {
         task_finish_now(t, EVENT_STATUS_ABORTED, "bridge deleted");
         return;

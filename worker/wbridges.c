@@ -73,7 +73,8 @@ void wbridges_forget(void)
     wbridges_drop(false, 0);
 }
 
-int wbridges_get(struct store *st, const char *id, struct wbridge **ref, char *err, size_t errlen)
+int wbridges_get(struct store *st, const char *id, bool fresh, struct wbridge **ref, char *err,
+                 size_t errlen)
 {
     unsigned h = wbridges_hash(id);
     int64_t now = clock_mono_ms();
@@ -81,7 +82,7 @@ int wbridges_get(struct store *st, const char *id, struct wbridge **ref, char *e
     while (*pp != NULL) {
         struct wbridge *n = *pp;
         if (strcmp(n->b->id, id) == 0) {
-            if (now - n->loaded_mono < WBRIDGES_TTL_MS) {
+            if (!fresh && now - n->loaded_mono < WBRIDGES_TTL_MS) {
                 n->refs++;
                 *ref = n;
                 return 0;

@@ -12,6 +12,7 @@
 #ifndef WBRIDGES_H
 #define WBRIDGES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define WBRIDGES_TTL_MS 1000
@@ -24,12 +25,15 @@ struct store;
 struct wbridge;
 
 /*
- * The bridge `id`, read through the cache. Returns 0 with *ref set (one reference the
- * caller gives back with wbridges_release; wbridges_bridge gives the bridge, valid while the
- * reference is held), STORE_NOTFOUND when no bridge has that id, or -1 with `err` (the store
- * failed or the row is unreadable).
+ * The bridge `id`, read through the cache; with `fresh`, read from the store whatever the
+ * cache holds (the entry is replaced): a replay is how a user applies a configuration they
+ * just fixed, so it must not go out with the one from a second ago. Returns 0 with *ref set (one
+ * reference the caller gives back with wbridges_release; wbridges_bridge gives the bridge, valid
+ * while the reference is held), STORE_NOTFOUND when no bridge has that id, or -1 with `err` (the
+ * store failed or the row is unreadable).
  */
-int wbridges_get(struct store *st, const char *id, struct wbridge **ref, char *err, size_t errlen);
+int wbridges_get(struct store *st, const char *id, bool fresh, struct wbridge **ref, char *err,
+                 size_t errlen);
 
 /* The parsed bridge of a held reference (read only: other tasks share it). */
 const struct bridge *wbridges_bridge(const struct wbridge *ref);

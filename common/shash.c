@@ -23,7 +23,7 @@ uint64_t shash(const void *s, size_t len)
 {
     pthread_once(&shash_once, shash_init);
     unsigned char out[crypto_shorthash_BYTES];
-    crypto_shorthash(out, s, len, shash_key);
+    crypto_shorthash(out, len > 0 ? s : (const void *)"", len, shash_key);
     uint64_t h = 0;
     for (size_t i = 0; i < crypto_shorthash_BYTES; i++)
         h = h << 8 | out[i];

@@ -5,12 +5,10 @@
 #include "text.h"
 
 #include "dynbuf.h"
-
+#include "shash.h"
 #include "xalloc.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,27 +65,9 @@ uint32_t text_hash(const char *s)
     return h;
 }
 
-static unsigned char text_hash_key[crypto_shorthash_KEYBYTES];
-static pthread_once_t text_hash_key_once = PTHREAD_ONCE_INIT;
-
-static void text_hash_key_init(void)
-{
-    /* Without randomness the key would be guessable, and the hash no better than FNV. */
-    if (sodium_init() < 0) {
-        fputs("libsodium initialisation failed\n", stderr);
-        abort();
-    }
-    randombytes_buf(text_hash_key, sizeof(text_hash_key));
-}
-
 uint64_t text_hash_keyed(const void *p, size_t len)
 {
-    pthread_once(&text_hash_key_once, text_hash_key_init);
-    unsigned char out[crypto_shorthash_BYTES];
-    crypto_shorthash(out, len > 0 ? p : (const void *)"", len, text_hash_key);
-    uint64_t h;
-    memcpy(&h, out, sizeof(h));
-    return h;
+    return shash(p, len);
 }
 
 char *text_uri_decode(const char *s)

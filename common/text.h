@@ -32,9 +32,9 @@ size_t text_u64(char *out, uint64_t v);
 uint32_t text_hash(const char *s);
 
 /*
- * SipHash-2-4 (libsodium's crypto_shorthash) of p[0..len) under a key drawn at random once
- * per process: for hash tables keyed by strings a client chooses (endpoints, form names,
- * JSON items), whose collisions a client cannot then aim for. Thread-safe.
+ * shash (shash.h): SipHash-2-4 of p[0..len) under a key drawn at random once per process,
+ * for hash tables keyed by strings a client chooses (endpoints, JSON items), whose
+ * collisions a client cannot then aim for. One key and one implementation for the process.
  */
 uint64_t text_hash_keyed(const void *p, size_t len);
 

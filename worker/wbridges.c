@@ -10,7 +10,7 @@
 #include "clock.h"
 #include "hb.h"
 #include "store.h"
-#include "text.h"
+#include "shash.h"
 #include "xalloc.h"
 
 #include <stdbool.h>
@@ -33,7 +33,7 @@ static int wbridges_n;
 
 static unsigned wbridges_hash(const char *id)
 {
-    return (unsigned)(text_hash_keyed(id, strlen(id)) % WBRIDGES_BUCKETS);
+    return (unsigned)(shash(id, strlen(id)) % WBRIDGES_BUCKETS);
 }
 
 void wbridges_release(struct wbridge *ref)

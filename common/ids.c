@@ -77,6 +77,12 @@ void ids_endpoint(char out[IDS_ENDPOINT_LEN + 1])
 {
     unsigned char rnd[24];
     randombytes_buf(rnd, sizeof(rnd));
+    /* The token is also the local part of the bridge's e-mail address, and command-line
+     * mailers (swaks, mail(1)) take an address starting with '-' for an option: the first
+     * character is drawn again until it is a letter or digit (its top 6 bits below 62). That
+     * costs 0.05 bits of the 192. */
+    while ((rnd[0] >> 2) >= 62)
+        randombytes_buf(rnd, 1);
     sodium_bin2base64(out, IDS_ENDPOINT_LEN + 1, rnd, sizeof(rnd),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }

@@ -322,7 +322,8 @@ def test_mail_starttls(env):
     # swaks --tls: STARTTLS is offered, required by the client, and the mail goes through.
     r = swaks(env, "--to=" + to, "--tls", "--header", "Subject: over tls", "--body", "secret body")
     out = r.stdout.decode("utf-8", "replace")
-    check(r.returncode == 0, "swaks --tls: rc %d\n%s" % (r.returncode, out[-2000:]))
+    check(r.returncode == 0, "swaks --tls: rc %d\n%s\nstderr: %s" % (
+        r.returncode, out[-2000:], r.stderr.decode("utf-8", "replace")[-1000:]))
     check("250-STARTTLS" in out and "TLS started" in out, "no STARTTLS in:\n%s" % out[-2000:])
     eid = QUEUED_RE.findall(out)[0]
     # smtplib's starttls too.

@@ -474,15 +474,9 @@ static bool auth_fresh(const struct auth_params *p, const char *name, const char
 static void auth_hmac_hex(const struct auth_params *p, const void *const *parts, const size_t *lens,
                           size_t n, char hex[CRYPTO_HMAC_LEN * 2 + 1])
 {
-    crypto_auth_hmacsha256_state st;
     unsigned char mac[CRYPTO_HMAC_LEN];
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)p->secret, p->secret_len);
-    for (size_t i = 0; i < n; i++)
-        if (lens[i] > 0)
-            crypto_auth_hmacsha256_update(&st, parts[i], lens[i]);
-    crypto_auth_hmacsha256_final(&st, mac);
+    crypto_hmac_sha256_parts(p->secret, p->secret_len, parts, lens, n, mac);
     sodium_bin2hex(hex, CRYPTO_HMAC_LEN * 2 + 1, mac, sizeof(mac));
-    sodium_memzero(&st, sizeof(st));
 }
 
 /* Constant-time, case-insensitive equality of a presented hex signature and ours. */

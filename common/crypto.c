@@ -13,6 +13,8 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,10 +174,62 @@ bool crypto_is_sealed(const char *s)
     return box != NULL;
 }
 
-/* HMAC-SHA256 over the concatenation of n parts, so that callers need not build it. */
-static void crypto_hmac_parts(const void *key, size_t keylen, const void *const *parts,
+/* SHA-256 as OpenSSL implements it, fetched once: its assembly uses the CPU's SHA
+ * instructions where libsodium's portable C does not, which made the HMAC of a 300-byte
+ * webhook 10 % of the ingress's CPU for a github or stripe bridge. */
+static EVP_MD *crypto_md_sha256;
+static pthread_once_t crypto_md_once = PTHREAD_ONCE_INIT;
+
+static void crypto_md_fetch(void)
+{
+    crypto_md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* RFC 2104 over OpenSSL's SHA-256. Returns false when OpenSSL failed (then `out` is not
+ * set and the caller uses libsodium's). */
+static bool crypto_hmac_openssl(const void *key, size_t keylen, const void *const *parts,
+                                const size_t *lens, size_t n, unsigned char out[CRYPTO_HMAC_LEN])
+{
+    enum { BLOCK = 64 };
+    pthread_once(&crypto_md_once, crypto_md_fetch);
+    if (crypto_md_sha256 == NULL)
+        return false;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return false;
+    unsigned char k[BLOCK] = {0}, pad[BLOCK], inner[CRYPTO_HMAC_LEN];
+    bool ok = true;
+    if (keylen > BLOCK)
+        ok = EVP_DigestInit_ex(ctx, crypto_md_sha256, NULL) == 1 &&
+             EVP_DigestUpdate(ctx, key, keylen) == 1 && EVP_DigestFinal_ex(ctx, k, NULL) == 1;
+    else if (keylen > 0)
+        memcpy(k, key, keylen);
+    for (size_t i = 0; i < BLOCK; i++)
+        pad[i] = k[i] ^ 0x36;
+    ok = ok && EVP_DigestInit_ex(ctx, crypto_md_sha256, NULL) == 1 &&
+         EVP_DigestUpdate(ctx, pad, BLOCK) == 1;
+    for (size_t i = 0; ok && i < n; i++)
+        if (lens[i] > 0)
+            ok = EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, inner, NULL) == 1;
+    for (size_t i = 0; i < BLOCK; i++)
+        pad[i] = k[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex(ctx, crypto_md_sha256, NULL) == 1 &&
+         EVP_DigestUpdate(ctx, pad, BLOCK) == 1 &&
+         EVP_DigestUpdate(ctx, inner, sizeof(inner)) == 1 &&
+         EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+    EVP_MD_CTX_free(ctx);
+    sodium_memzero(k, sizeof(k));
+    sodium_memzero(pad, sizeof(pad));
+    sodium_memzero(inner, sizeof(inner));
+    return ok;
+}
+
+void crypto_hmac_sha256_parts(const void *key, size_t keylen, const void *const *parts,
                               const size_t *lens, size_t n, unsigned char out[CRYPTO_HMAC_LEN])
 {
+    if (crypto_hmac_openssl(key, keylen, parts, lens, n, out))
+        return;
     crypto_auth_hmacsha256_state st;
     crypto_auth_hmacsha256_init(&st, keylen > 0 ? key : (const void *)"", keylen);
     for (size_t i = 0; i < n; i++)
@@ -188,7 +242,7 @@ static void crypto_hmac_parts(const void *key, size_t keylen, const void *const 
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                         unsigned char out[CRYPTO_HMAC_LEN])
 {
-    crypto_hmac_parts(key, keylen, &msg, &msglen, 1, out);
+    crypto_hmac_sha256_parts(key, keylen, &msg, &msglen, 1, out);
 }
 
 bool crypto_equal(const void *a, size_t alen, const void *b, size_t blen)
@@ -242,7 +296,7 @@ char *crypto_webhook_sign(const char *secret, const char *msg_id, int64_t timest
     const void *parts[] = {msg_id, ".", ts, ".", body};
     size_t lens[] = {strlen(msg_id), 1, strlen(ts), 1, body_len};
     unsigned char mac[CRYPTO_HMAC_LEN];
-    crypto_hmac_parts(key, keylen, parts, lens, 5, mac);
+    crypto_hmac_sha256_parts(key, keylen, parts, lens, 5, mac);
     sodium_memzero(key, keylen);
     free(key);
     char *b64 = crypto_b64_encode(mac, sizeof(mac), CRYPTO_B64_STD);

@@ -42,6 +42,11 @@ bool crypto_is_sealed(const char *s);
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                         unsigned char out[CRYPTO_HMAC_LEN]);
 
+/* The same over the concatenation of parts[0..n) (lens[i] bytes each), so that callers need
+ * not build it. */
+void crypto_hmac_sha256_parts(const void *key, size_t keylen, const void *const *parts,
+                              const size_t *lens, size_t n, unsigned char out[CRYPTO_HMAC_LEN]);
+
 enum crypto_b64 {
     CRYPTO_B64_STD,       /* + / with = padding */
     CRYPTO_B64_STD_NOPAD, /* + / without padding */

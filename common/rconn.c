@@ -324,6 +324,23 @@ int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, 
     return 0;
 }
 
+int rconn_formatted(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *cmd,
+                    size_t len)
+{
+    if (!rconn_up(rc))
+        return -1;
+    if (!rconn_sentinel(rc))
+        return redisAsyncFormattedCommand(rc->ac, fn, privdata, cmd, len) == REDIS_OK ? 0 : -1;
+    struct rconn_call *call = xmalloc(sizeof(*call));
+    *call = (struct rconn_call){rc, fn, privdata};
+    if (redisAsyncFormattedCommand(rc->ac, rconn_on_reply, call, cmd, len) != REDIS_OK) {
+        free(call);
+        return -1;
+    }
+    rconn_sent(rc);
+    return 0;
+}
+
 int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...)
 {
     if (!rconn_up(rc))

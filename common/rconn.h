@@ -40,6 +40,11 @@ bool rconn_up(const struct rconn *rc);
 int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, const char **argv,
                const size_t *argvlen);
 
+/* Same for a command already in Redis's protocol (RESP: "*2\r\n$3\r\nGET\r\n…"), exactly
+ * one command: hiredis copies it without formatting anything. */
+int rconn_formatted(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *cmd,
+                    size_t len);
+
 /* Same with a printf-like format (hiredis's %s, %b, %d …). */
 int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...);
 

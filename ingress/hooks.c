@@ -170,6 +170,27 @@ static char *hooks_headers_json(struct httpd_req *req, const char *credential_he
     return out;
 }
 
+/* Point the job's strings at what it is lent: valid only until hooks_job_return, which
+ * must run before job_clear. */
+static void hooks_job_lend(struct job *j, const char *method, const char *path, const char *query,
+                           const char *ctype, const char *body, size_t body_len)
+{
+    j->method = (char *)method;
+    j->path = (char *)path;
+    j->query = (char *)query;
+    j->content_type = (char *)ctype;
+    j->body = (char *)body;
+    j->body_len = body_len;
+    j->replay_of = (char *)"";
+}
+
+/* Forget what hooks_job_lend lent (the job owns headers_json, which stays). */
+static void hooks_job_return(struct job *j)
+{
+    j->method = j->path = j->query = j->content_type = j->body = j->replay_of = NULL;
+    j->body_len = 0;
+}
+
 static void hooks_pending_free(struct hooks_pending *p)
 {
     job_clear(&p->job);
@@ -568,20 +589,15 @@ void hooks_request(struct httpd_req *req, void *arg)
     j->received_ms = clock_now_ms();
     ids_new("evt_", j->received_ms, j->id, sizeof(j->id));
     snprintf(j->bridge_id, sizeof(j->bridge_id), "%s", b->id);
-    j->method = xstrdup(httpd_req_method(req));
-    j->path = xstrdup(httpd_req_path(req));
+    /* The job lends the request's own strings for the enqueue call, which copies what it
+     * sends (enqueue.h); hooks_job_return takes them back before anything can free them.
+     * Copying them was six allocations and a copy of the body a request. */
     const char *q = httpd_req_query(req);
-    j->query = xstrdup(q ? q : "");
     j->headers_json =
         headers_json ? headers_json : hooks_headers_json(req, auth_credential_header(&e->auth));
     headers_json = NULL;
-    j->content_type = xstrdup(ctype ? ctype : "");
-    /* The job owns its copy: the request's bytes go away with the reply. */
-    j->body = xmalloc(body_len + 1);
-    memcpy(j->body, raw, body_len);
-    j->body[body_len] = '\0';
-    j->body_len = body_len;
-    j->replay_of = xstrdup("");
+    hooks_job_lend(j, httpd_req_method(req), httpd_req_path(req), q ? q : "", ctype ? ctype : "",
+                   raw, body_len);
     if (bridge_first_delay(b) > 0)
         p->due_ms = j->received_ms + (int64_t)bridge_first_delay(b) * 1000;
     int rc;
@@ -609,14 +625,10 @@ void hooks_request(struct httpd_req *req, void *arg)
                 sj->received_ms = j->received_ms;
                 ids_new("evt_", j->received_ms, sj->id, sizeof(sj->id));
                 memcpy(sj->bridge_id, j->bridge_id, sizeof(sj->bridge_id));
-                sj->method = xstrdup(j->method);
-                sj->path = xstrdup(j->path);
-                sj->query = xstrdup(j->query);
-                sj->headers_json = xstrdup(j->headers_json);
-                sj->content_type = xstrdup("application/json");
-                sj->body = text_json_print(el); /* exact numbers, as stored rows */
+                hooks_job_lend(sj, j->method, j->path, j->query, "application/json", NULL, 0);
+                sj->headers_json = j->headers_json; /* lent as well: j keeps it */
+                sj->body = text_json_print(el);     /* exact numbers, as stored rows */
                 sj->body_len = strlen(sj->body);
-                sj->replay_of = xstrdup("");
             }
             bt.jobs = p->split;
             bt.n = p->nsplit;
@@ -624,9 +636,19 @@ void hooks_request(struct httpd_req *req, void *arg)
         }
         p->batch = true;
         rc = enqueue_batch(in, &bt, hooks_on_enqueued, p);
+        for (size_t i = 0; i < p->nsplit; i++) {
+            /* Only the body was its own (text_json_print). */
+            char *body = p->split[i].body;
+            hooks_job_return(&p->split[i]);
+            p->split[i].headers_json = NULL;
+            p->split[i].body = body;
+        }
     } else {
         rc = enqueue_job(in, j, p->due_ms, NULL, hooks_on_enqueued, p);
     }
+    hooks_job_return(j);
+    free(j->headers_json); /* sent (or not); the answer needs only the ids */
+    j->headers_json = NULL;
     if (rc != 0) {
         hooks_unavailable(in, req, b->id, started);
         hooks_pending_free(p);

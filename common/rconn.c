@@ -306,6 +306,23 @@ static void rconn_sent(struct rconn *rc)
         rc->progress_ms = clock_mono_ms();
 }
 
+int rconn_formatted(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *cmd,
+                    size_t len)
+{
+    if (!rconn_up(rc))
+        return -1;
+    if (!rconn_sentinel(rc))
+        return redisAsyncFormattedCommand(rc->ac, fn, privdata, cmd, len) == REDIS_OK ? 0 : -1;
+    struct rconn_call *call = xmalloc(sizeof(*call));
+    *call = (struct rconn_call){rc, fn, privdata};
+    if (redisAsyncFormattedCommand(rc->ac, rconn_on_reply, call, cmd, len) != REDIS_OK) {
+        free(call);
+        return -1;
+    }
+    rconn_sent(rc);
+    return 0;
+}
+
 int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, const char **argv,
                const size_t *argvlen)
 {
@@ -317,23 +334,6 @@ int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, 
     struct rconn_call *call = xmalloc(sizeof(*call));
     *call = (struct rconn_call){rc, fn, privdata};
     if (redisAsyncCommandArgv(rc->ac, rconn_on_reply, call, argc, argv, argvlen) != REDIS_OK) {
-        free(call);
-        return -1;
-    }
-    rconn_sent(rc);
-    return 0;
-}
-
-int rconn_formatted(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *cmd,
-                    size_t len)
-{
-    if (!rconn_up(rc))
-        return -1;
-    if (!rconn_sentinel(rc))
-        return redisAsyncFormattedCommand(rc->ac, fn, privdata, cmd, len) == REDIS_OK ? 0 : -1;
-    struct rconn_call *call = xmalloc(sizeof(*call));
-    *call = (struct rconn_call){rc, fn, privdata};
-    if (redisAsyncFormattedCommand(rc->ac, rconn_on_reply, call, cmd, len) != REDIS_OK) {
         free(call);
         return -1;
     }

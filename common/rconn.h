@@ -32,6 +32,11 @@ struct rconn *rconn_new(struct event_base *base, const struct config_redis *addr
 
 bool rconn_up(const struct rconn *rc);
 
+/* rconn_argv (below) for one command already in Redis's protocol (RESP:
+ * "*2\r\n$3\r\nGET\r\n…"): hiredis copies it without formatting anything. */
+int rconn_formatted(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *cmd,
+                    size_t len);
+
 /*
  * Send a command. Returns 0, or -1 when the link is down (then `fn` is never called).
  * hiredis calls `fn` with reply NULL when the link drops before the answer; the reply is
@@ -39,11 +44,6 @@ bool rconn_up(const struct rconn *rc);
  */
 int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, const char **argv,
                const size_t *argvlen);
-
-/* Same for a command already in Redis's protocol (RESP: "*2\r\n$3\r\nGET\r\n…"), exactly
- * one command: hiredis copies it without formatting anything. */
-int rconn_formatted(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *cmd,
-                    size_t len);
 
 /* Same with a printf-like format (hiredis's %s, %b, %d …). */
 int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...);

@@ -570,7 +570,7 @@ static void enqueue_on_scripts(redisAsyncContext *ac, void *r, void *priv)
         f->argvlen[0] = 4;
         f->argv[1] = enqueue_lua_batch;
         f->argvlen[1] = sizeof(enqueue_lua_batch) - 1;
-        if (rconn_argv(f->redis, enqueue_on_scripts, f, f->argc, f->argv, f->argvlen) == 0)
+        if (enqueue_send_resp(f->redis, enqueue_on_scripts, f, f->argc, f->argv, f->argvlen) == 0)
             return;
         reply = NULL;
     }
@@ -746,7 +746,7 @@ static void enqueue_flush_scripts(void)
 #undef ADD
     f->argc = argc;
     if (!rconn_up(in->redis) ||
-        rconn_argv(in->redis, enqueue_on_scripts, f, argc, f->argv, f->argvlen) != 0) {
+        enqueue_send_resp(in->redis, enqueue_on_scripts, f, argc, f->argv, f->argvlen) != 0) {
         struct enqueue_call *head = NULL, **tail = &head;
         for (struct enqueue_sitem *it = items; it != NULL; it = it->next) {
             *tail = it->call;

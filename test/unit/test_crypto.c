@@ -303,6 +303,38 @@ static void test_hmac_openssl(void **state)
                     "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
+/* The HMAC runs on OpenSSL's SHA-256: it must agree with libsodium's (the implementation
+ * before) for every key length around the 64-byte block (a longer key is hashed first), for
+ * messages around block boundaries, and when the message comes in parts. */
+static void test_hmac_matches_libsodium(void **state)
+{
+    (void)state;
+    unsigned char key[160], msg[300];
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (unsigned char)(i * 7 + 3);
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (unsigned char)(i * 13 + 1);
+    const size_t msglens[] = {0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 300};
+    for (size_t keylen = 0; keylen <= sizeof(key); keylen++) {
+        for (size_t m = 0; m < sizeof(msglens) / sizeof(msglens[0]); m++) {
+            size_t n = msglens[m];
+            unsigned char want[crypto_auth_hmacsha256_BYTES], got[CRYPTO_HMAC_LEN];
+            crypto_auth_hmacsha256_state st;
+            crypto_auth_hmacsha256_init(&st, key, keylen);
+            crypto_auth_hmacsha256_update(&st, msg, n);
+            crypto_auth_hmacsha256_final(&st, want);
+            crypto_hmac_sha256(key, keylen, msg, n, got);
+            assert_memory_equal(got, want, sizeof(want));
+            /* The same message in three parts, one of them empty. */
+            const void *parts[] = {msg, "", msg + n / 3};
+            const size_t lens[] = {n / 3, 0, n - n / 3};
+            memset(got, 0, sizeof(got));
+            crypto_hmac_sha256_parts(key, keylen, parts, lens, 3, got);
+            assert_memory_equal(got, want, sizeof(want));
+        }
+    }
+}
+
 static const unsigned char fbff[] = {0xfb, 0xff};
 
 /* RFC 4648 section 10 plus bytes that use the two alphabet-specific characters. */
@@ -975,6 +1007,7 @@ int main(void)
         cmocka_unit_test(test_open_malformed),
         cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_hmac_openssl),
+        cmocka_unit_test(test_hmac_matches_libsodium),
         cmocka_unit_test(test_b64_encode),
         cmocka_unit_test(test_b64_decode_strict),
         cmocka_unit_test(test_b64_decode_lenient),

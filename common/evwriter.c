@@ -13,7 +13,7 @@
  * A threaded writer (the ingress's, the worker's) hands each batch to its own thread, which
  * commits it on its own connection: a commit, and now and then a WAL checkpoint, takes
  * milliseconds, and on the loop they stalled every request in flight (most of the
- * ingress's p99, a third of the worker's CPU). The loop keeps only the cheap part,
+ * ingress's p99, a large share of the worker's CPU). The loop keeps only the cheap part,
  * queueing. Callbacks belong to the loop: the thread puts the committed items that have
  * one on a list and writes a byte to a pipe, and the loop runs them from there, in order.
  * A batch the thread cannot commit is tried one item per transaction, like the loop's,
@@ -510,15 +510,24 @@ static void evw_list_add(struct evw_item **head, struct evw_item **tail, struct 
     *tail = it;
 }
 
+static bool evwriter_thread_stopping(struct evw_thread *t)
+{
+    pthread_mutex_lock(&t->lock);
+    bool stop = t->stop;
+    pthread_mutex_unlock(&t->lock);
+    return stop;
+}
+
 /*
  * Commit the list at `head` on `st`: in one transaction, or, when that fails, one
  * transaction an item, so that one write the database refuses (a row a constraint rejects,
  * a value it cannot take) holds back only itself and the later writes of its event, not
  * every event the batch held. The written items go to `*done` (ok = 1), the others, in
- * order, to `*kept` (`*kept_n` of them).
+ * order, to `*kept` (`*kept_n` of them). A writer thread `t` told to stop keeps the rest
+ * untried: with SQLite locked each item would wait its busy timeout, and shutdown with it.
  */
-static void evwriter_commit_list(struct store *st, struct evw_item *head, struct evw_item **done,
-                                 struct evw_item **kept, int *kept_n)
+static void evwriter_commit_list(struct store *st, struct evw_thread *t, struct evw_item *head,
+                                 struct evw_item **done, struct evw_item **kept, int *kept_n)
 {
     struct evw_item *done_tail = NULL, *kept_tail = NULL;
     *done = *kept = NULL;
@@ -536,7 +545,8 @@ static void evwriter_commit_list(struct store *st, struct evw_item *head, struct
     while (it != NULL) {
         struct evw_item *next = it->next;
         it->next = NULL;
-        if (alone || evwriter_run_has(*kept, NULL, it->id) || evwriter_commit(st, it) != 0) {
+        if (alone || evwriter_run_has(*kept, NULL, it->id) ||
+            (t != NULL && evwriter_thread_stopping(t)) || evwriter_commit(st, it) != 0) {
             evw_list_add(kept, &kept_tail, it);
             (*kept_n)++;
         } else {
@@ -570,7 +580,7 @@ static int evwriter_flush_here(struct evwriter *w)
     int kept_n;
     w->head = w->tail = NULL;
     w->count = 0;
-    evwriter_commit_list(w->st, batch, &done, &kept, &kept_n);
+    evwriter_commit_list(w->st, NULL, batch, &done, &kept, &kept_n);
     if (kept != NULL) {
         struct evw_item *kept_tail = kept;
         while (kept_tail->next != NULL)
@@ -634,7 +644,7 @@ static void *evwriter_thread_main(void *arg)
         t->count = 0;
         pthread_mutex_unlock(&t->lock);
 
-        evwriter_commit_list(t->st, batch, &done, &kept, &kept_n);
+        evwriter_commit_list(t->st, t, batch, &done, &kept, &kept_n);
 
         pthread_mutex_lock(&t->lock);
         t->committed += (uint64_t)(n - kept_n);

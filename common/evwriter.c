@@ -209,6 +209,8 @@ int evwriter_new_threaded(struct event_base *base, const char *db_path, int flus
         snprintf(err, errlen, "event writer thread: %s", strerror(rc));
         goto fail;
     }
+    /* Its own name in top -H and perf: its CPU is the store's, not the loop's. */
+    pthread_setname_np(t->tid, "hb-evwriter");
     w->thread = t;
     *out = w;
     return 0;

@@ -227,8 +227,8 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    /* Its own thread and connection: committing the outcomes took a third of the loop's
-     * CPU, and the loop is what bounds one worker's deliveries (README, "Speed"). */
+    /* Its own thread and connection: committing the outcomes took a fifth of the loop's
+     * CPU, and the loop's CPU is what bounds one worker's deliveries (README, "Speed"). */
     if (evwriter_new_threaded(w->base, w->cfg.db, 10, 1000, &w->events, err, sizeof err) != 0) {
         fprintf(stderr, "hookbridge-worker: %s\n", err);
         goto out;

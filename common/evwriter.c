@@ -10,10 +10,15 @@
  * event; what fails stays queued and the timer tries again: the jobs stay in Redis
  * meanwhile, so nothing is lost, only delayed.
  *
- * A threaded writer (the ingress's) hands each batch to its own thread, which commits it
- * on its own SQLite connection: a commit, and now and then a WAL checkpoint, takes
+ * A threaded writer (the ingress's, the worker's) hands each batch to its own thread, which
+ * commits it on its own connection: a commit, and now and then a WAL checkpoint, takes
  * milliseconds, and on the loop they stalled every request in flight (most of the
- * ingress's p99). The loop keeps only the cheap part, queueing.
+ * ingress's p99, a large share of the worker's CPU). The loop keeps only the cheap part,
+ * queueing. Callbacks belong to the loop: the thread puts the committed items that have
+ * one on a list and writes a byte to a pipe, and the loop runs them from there, in order.
+ * A batch the thread cannot commit is tried one item per transaction, like the loop's,
+ * and what fails goes back ahead of the thread's queue for another try 200 ms later (at
+ * stop: given up, its callbacks told ok = 0).
  */
 #include "evwriter.h"
 
@@ -25,14 +30,16 @@
 #include "shash.h"
 #include "xalloc.h"
 
-#include <assert.h>
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum evw_kind { EVW_INSERT, EVW_UPDATE, EVW_ROUTE };
 
@@ -52,11 +59,13 @@ struct evw_item {
     char *routes_csv;
     evwriter_done_cb cb;
     void *arg;
+    int ok; /* for the loop's callback: committed (1) or given up (0) */
 };
 
-/* Inserts handed to a writer thread but not yet committed, beyond which new ones are
+/* Writes handed to a writer thread but not yet committed, beyond which new inserts are
  * dropped (with a warning): the worker writes an event whose row is missing from its job,
- * so this bounds memory while SQLite is stuck without losing an event. */
+ * so this bounds memory while SQLite is stuck without losing an event. Updates are never
+ * dropped: each holds a job that --concurrency bounds already. */
 #define EVWRITER_THREAD_MAX 50000
 /* Longest evwriter_flush waits for a writer thread. */
 #define EVWRITER_FLUSH_WAIT_S 5
@@ -69,10 +78,13 @@ struct evw_thread {
     pthread_cond_t done; /* broadcast after each commit */
     struct evw_item *head, *tail;
     int count;
-    uint64_t handed, committed; /* inserts handed over / committed (or given up) so far */
+    uint64_t handed, committed; /* writes handed over / committed (or given up) so far */
     uint64_t dropped;           /* dropped at EVWRITER_THREAD_MAX, for the warning */
     bool stop;
-    struct store *st; /* the thread's own connection */
+    struct store *st;                       /* the thread's own connection */
+    struct evw_item *done_head, *done_tail; /* written, their callbacks not run yet */
+    bool notified;                          /* a byte is in the pipe for done_head */
+    int pipe_fd[2];                         /* the thread wakes the loop through it */
 };
 
 /* An evwriter_flush_then waiting for the writer thread. */
@@ -96,6 +108,7 @@ struct evwriter {
     int count;
     bool timer_armed;
     struct evw_thread *thread; /* NULL: batches commit on the loop */
+    struct event *wake;        /* the thread's pipe: callbacks to run */
     int64_t drop_logged_ms;    /* when the last "inserts dropped" warning went out */
     struct evw_wait *waits;    /* evwriter_flush_then calls not answered yet */
 };
@@ -103,6 +116,7 @@ struct evwriter {
 static int evwriter_handoff(struct evwriter *w);
 static void *evwriter_thread_main(void *arg);
 static void evwriter_free_list(struct evw_item *it);
+static void evwriter_run_done(struct evwriter *w);
 
 static void evwriter_item_free(struct evw_item *it)
 {
@@ -139,34 +153,79 @@ struct evwriter *evwriter_new(struct event_base *base, struct store *st, int flu
     return w;
 }
 
+/* The loop's end of the thread's pipe: run the callbacks of what it committed. */
+static void evwriter_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    evwriter_run_done(arg);
+}
+
+static void evwriter_thread_destroy(struct evw_thread *t)
+{
+    evwriter_free_list(t->head);
+    evwriter_free_list(t->done_head);
+    store_close(t->st);
+    for (int i = 0; i < 2; i++)
+        if (t->pipe_fd[i] >= 0)
+            close(t->pipe_fd[i]);
+    pthread_cond_destroy(&t->done);
+    pthread_cond_destroy(&t->work);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
 int evwriter_new_threaded(struct event_base *base, const char *db_path, int flush_ms, int max_batch,
                           struct evwriter **out, char *err, size_t errlen)
 {
     struct evw_thread *t = xcalloc(1, sizeof(*t));
+    struct evwriter *w = NULL;
     *out = NULL;
-    if (store_open(db_path, &t->st, err, errlen) != 0) {
-        free(t);
-        return -1;
-    }
+    t->pipe_fd[0] = t->pipe_fd[1] = -1;
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->work, NULL);
     pthread_cond_init(&t->done, NULL);
+    if (store_open(db_path, &t->st, err, errlen) != 0)
+        goto fail;
+    if (pipe(t->pipe_fd) != 0) {
+        snprintf(err, errlen, "event writer pipe: %s", strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < 2; i++) {
+        int fl = fcntl(t->pipe_fd[i], F_GETFL);
+        fcntl(t->pipe_fd[i], F_SETFL, fl | O_NONBLOCK);
+        fcntl(t->pipe_fd[i], F_SETFD, FD_CLOEXEC);
+    }
+    w = evwriter_new(base, NULL, flush_ms, max_batch);
+    w->wake = event_new(base, t->pipe_fd[0], EV_READ | EV_PERSIST, evwriter_on_wake, w);
+    if (w->wake == NULL || event_add(w->wake, NULL) != 0) {
+        snprintf(err, errlen, "event writer: cannot watch its pipe");
+        goto fail;
+    }
     int rc = pthread_create(&t->tid, NULL, evwriter_thread_main, t);
     if (rc != 0) {
         snprintf(err, errlen, "event writer thread: %s", strerror(rc));
-        pthread_cond_destroy(&t->done);
-        pthread_cond_destroy(&t->work);
-        pthread_mutex_destroy(&t->lock);
-        store_close(t->st);
-        free(t);
-        return -1;
+        goto fail;
     }
-    struct evwriter *w = evwriter_new(base, NULL, flush_ms, max_batch);
+    /* Its own name in top -H and perf: its CPU is the store's, not the loop's. */
+    pthread_setname_np(t->tid, "hb-evwriter");
     w->thread = t;
     *out = w;
     return 0;
+fail:
+    if (w != NULL) {
+        if (w->wake != NULL)
+            event_free(w->wake);
+        event_free(w->timer);
+        free(w);
+    }
+    evwriter_thread_destroy(t);
+    return -1;
 }
 
+/* Stop and join the thread. What it could not write is on its done list, given up. */
 static void evwriter_thread_stop(struct evw_thread *t)
 {
     pthread_mutex_lock(&t->lock);
@@ -174,13 +233,6 @@ static void evwriter_thread_stop(struct evw_thread *t)
     pthread_cond_signal(&t->work);
     pthread_mutex_unlock(&t->lock);
     pthread_join(t->tid, NULL);
-    /* The thread commits what it holds before it sees stop; anything left was given up. */
-    evwriter_free_list(t->head);
-    store_close(t->st);
-    pthread_cond_destroy(&t->done);
-    pthread_cond_destroy(&t->work);
-    pthread_mutex_destroy(&t->lock);
-    free(t);
 }
 
 static void evwriter_enqueue(struct evwriter *w, struct evw_item *it)
@@ -236,7 +288,6 @@ static struct evw_item *evw_outcome_item(enum evw_kind kind, const struct store_
 void evwriter_update(struct evwriter *w, const struct store_event_update *u, const char *bridge_id,
                      int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb, void *arg)
 {
-    assert(w->thread == NULL);
     evwriter_enqueue(w, evw_outcome_item(EVW_UPDATE, u, bridge_id, received_ms, full, cb, arg));
 }
 
@@ -245,7 +296,6 @@ void evwriter_update_route(struct evwriter *w, const struct store_event_update *
                            int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb,
                            void *arg)
 {
-    assert(w->thread == NULL);
     struct evw_item *it = evw_outcome_item(EVW_ROUTE, u, bridge_id, received_ms, full, cb, arg);
     snprintf(it->route, sizeof(it->route), "%s", route);
     it->routes_csv = xstrdup(routes_csv ? routes_csv : "");
@@ -451,64 +501,100 @@ static int evwriter_commit(struct store *st, struct evw_item *head)
     return 0;
 }
 
-/*
- * The batch failed as a whole: commit its items one transaction each, so that one write the
- * database refuses (a row a constraint rejects, a value it cannot take) holds back only
- * itself and the later writes of its event, not every event the batch held. What fails stays
- * queued, in order, ahead of anything queued meanwhile; -1 if anything did.
- */
-static int evwriter_flush_each(struct evwriter *w)
+/* Append `it` to the list [*head, *tail]. */
+static void evw_list_add(struct evw_item **head, struct evw_item **tail, struct evw_item *it)
 {
-    struct evw_item *it = w->head, *kept = NULL, *kept_tail = NULL;
-    int kept_n = 0;
-    w->head = w->tail = NULL;
-    w->count = 0;
+    it->next = NULL;
+    if (*tail)
+        (*tail)->next = it;
+    else
+        *head = it;
+    *tail = it;
+}
+
+static bool evwriter_thread_stopping(struct evw_thread *t)
+{
+    pthread_mutex_lock(&t->lock);
+    bool stop = t->stop;
+    pthread_mutex_unlock(&t->lock);
+    return stop;
+}
+
+/*
+ * Commit the list at `head` on `st`: in one transaction, or, when that fails, one
+ * transaction an item, so that one write the database refuses (a row a constraint rejects,
+ * a value it cannot take) holds back only itself and the later writes of its event, not
+ * every event the batch held. The written items go to `*done` (ok = 1), the others, in
+ * order, to `*kept` (`*kept_n` of them). A writer thread `t` told to stop keeps the rest
+ * untried: with SQLite locked each item would wait its busy timeout, and shutdown with it.
+ */
+static void evwriter_commit_list(struct store *st, struct evw_thread *t, struct evw_item *head,
+                                 struct evw_item **done, struct evw_item **kept, int *kept_n)
+{
+    struct evw_item *done_tail = NULL, *kept_tail = NULL;
+    *done = *kept = NULL;
+    *kept_n = 0;
+    if (head == NULL)
+        return;
+    if (evwriter_commit(st, head) == 0) {
+        *done = head;
+        for (struct evw_item *it = head; it != NULL; it = it->next)
+            it->ok = 1;
+        return;
+    }
+    bool alone = head->next == NULL;
+    struct evw_item *it = head;
     while (it != NULL) {
         struct evw_item *next = it->next;
         it->next = NULL;
-        if (evwriter_run_has(kept, NULL, it->id) || evwriter_commit(w->st, it) != 0) {
-            if (kept_tail)
-                kept_tail->next = it;
-            else
-                kept = it;
-            kept_tail = it;
-            kept_n++;
+        if (alone || evwriter_run_has(*kept, NULL, it->id) ||
+            (t != NULL && evwriter_thread_stopping(t)) || evwriter_commit(st, it) != 0) {
+            evw_list_add(kept, &kept_tail, it);
+            (*kept_n)++;
         } else {
-            if (it->cb)
-                it->cb(it->arg, 1);
-            evwriter_item_free(it);
+            it->ok = 1;
+            evw_list_add(done, &done_tail, it);
         }
         it = next;
     }
-    if (kept == NULL)
-        return 0;
-    kept_tail->next = w->head;
-    if (w->tail == NULL)
-        w->tail = kept_tail;
-    w->head = kept;
-    w->count += kept_n;
-    return -1;
 }
 
-/* Commit the loop's batch on the loop (unthreaded writers). */
+/* Run the callbacks of the list at `it` and free it. */
+static void evwriter_finish_list(struct evw_item *it)
+{
+    while (it != NULL) {
+        struct evw_item *next = it->next;
+        if (it->cb)
+            it->cb(it->arg, it->ok);
+        evwriter_item_free(it);
+        it = next;
+    }
+}
+
+/* Commit the loop's batch on the loop (unthreaded writers). What fails stays queued, in
+ * order, ahead of anything queued meanwhile; -1 if anything did. */
 static int evwriter_flush_here(struct evwriter *w)
 {
     if (w->count == 0)
         return 0;
-    if (evwriter_commit(w->st, w->head) != 0)
-        return w->count > 1 ? evwriter_flush_each(w) : -1;
     /* Detach the batch first: callbacks may queue new writes. */
-    struct evw_item *it = w->head;
+    struct evw_item *batch = w->head, *done, *kept;
+    int kept_n;
     w->head = w->tail = NULL;
     w->count = 0;
-    while (it != NULL) {
-        struct evw_item *next = it->next;
-        if (it->cb)
-            it->cb(it->arg, 1);
-        evwriter_item_free(it);
-        it = next;
+    evwriter_commit_list(w->st, NULL, batch, &done, &kept, &kept_n);
+    if (kept != NULL) {
+        struct evw_item *kept_tail = kept;
+        while (kept_tail->next != NULL)
+            kept_tail = kept_tail->next;
+        kept_tail->next = w->head;
+        if (w->tail == NULL)
+            w->tail = kept_tail;
+        w->head = kept;
+        w->count += kept_n;
     }
-    return 0;
+    evwriter_finish_list(done);
+    return kept != NULL ? -1 : 0;
 }
 
 static void evwriter_free_list(struct evw_item *it)
@@ -520,9 +606,31 @@ static void evwriter_free_list(struct evw_item *it)
     }
 }
 
-/* The writer thread: commit whatever has been handed over, until told to stop. A batch
- * that fails stays and is tried again 200 ms later; at stop it is given up (the jobs are
- * in Redis, and the worker writes their events). */
+/* Put the list at `head` on the thread's done list for the loop, and wake the loop once
+ * for all it holds. Called with the lock held. Items without a callback are freed here. */
+static void evwriter_thread_done(struct evw_thread *t, struct evw_item *head)
+{
+    while (head != NULL) {
+        struct evw_item *next = head->next;
+        if (head->cb == NULL)
+            evwriter_item_free(head);
+        else
+            evw_list_add(&t->done_head, &t->done_tail, head);
+        head = next;
+    }
+    if (t->done_head != NULL && !t->notified) {
+        t->notified = true;
+        char b = 1;
+        /* Full pipe: a byte is there already, and the loop reads the whole list. */
+        if (write(t->pipe_fd[1], &b, 1) < 0 && errno != EAGAIN)
+            log_kv(LOG_WARN, "event writer cannot wake its loop", "error", strerror(errno), NULL);
+    }
+}
+
+/* The writer thread: commit whatever has been handed over, until told to stop. Writes that
+ * fail go back ahead of the queue and are tried again 200 ms later; at stop they are given
+ * up (the jobs are in Redis: the worker writes their events, or puts an update's job back
+ * when its callback says ok = 0). */
 static void *evwriter_thread_main(void *arg)
 {
     struct evw_thread *t = arg;
@@ -532,33 +640,56 @@ static void *evwriter_thread_main(void *arg)
             pthread_cond_wait(&t->work, &t->lock);
         if (t->head == NULL)
             break;
-        struct evw_item *batch = t->head;
-        int n = t->count;
+        struct evw_item *batch = t->head, *done, *kept;
+        int n = t->count, kept_n;
         t->head = t->tail = NULL;
         t->count = 0;
         pthread_mutex_unlock(&t->lock);
 
-        int rc;
-        while ((rc = evwriter_commit(t->st, batch)) != 0) {
-            pthread_mutex_lock(&t->lock);
-            bool stop = t->stop;
-            pthread_mutex_unlock(&t->lock);
-            if (stop)
-                break;
-            struct timespec pause = {0, 200 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
-        if (rc != 0)
-            log_kv(LOG_WARN, "event writes given up at shutdown; workers write them from the jobs",
-                   NULL);
-        evwriter_free_list(batch);
+        evwriter_commit_list(t->st, t, batch, &done, &kept, &kept_n);
 
         pthread_mutex_lock(&t->lock);
-        t->committed += (uint64_t)n;
+        t->committed += (uint64_t)(n - kept_n);
+        evwriter_thread_done(t, done);
+        if (kept != NULL && t->stop) {
+            log_kv(LOG_WARN,
+                   "event writes given up at shutdown; their jobs stay in redis and are "
+                   "recorded from there",
+                   NULL);
+            t->committed += (uint64_t)kept_n;
+            evwriter_thread_done(t, kept);
+        } else if (kept != NULL) {
+            struct evw_item *kept_tail = kept;
+            while (kept_tail->next != NULL)
+                kept_tail = kept_tail->next;
+            kept_tail->next = t->head;
+            if (t->tail == NULL)
+                t->tail = kept_tail;
+            t->head = kept;
+            t->count += kept_n;
+        }
         pthread_cond_broadcast(&t->done);
+        if (kept != NULL && !t->stop) {
+            pthread_mutex_unlock(&t->lock);
+            struct timespec pause = {0, 200 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            pthread_mutex_lock(&t->lock);
+        }
     }
     pthread_mutex_unlock(&t->lock);
     return NULL;
+}
+
+/* Run, on the loop, the callbacks of what the thread has written. */
+static void evwriter_run_done(struct evwriter *w)
+{
+    struct evw_thread *t = w->thread;
+    pthread_mutex_lock(&t->lock);
+    struct evw_item *it = t->done_head;
+    t->done_head = t->done_tail = NULL;
+    t->notified = false;
+    pthread_mutex_unlock(&t->lock);
+    evwriter_finish_list(it);
 }
 
 /* Move the loop's batch to the writer thread, or commit it here when unthreaded. */
@@ -569,16 +700,32 @@ static int evwriter_handoff(struct evwriter *w)
         return evwriter_flush_here(w);
     if (w->count == 0)
         return 0;
-    struct evw_item *batch = w->head, *batch_tail = w->tail;
+    struct evw_item *batch = w->head, *batch_tail = w->tail, *dropped_list = NULL;
     int n = w->count;
     w->head = w->tail = NULL;
     w->count = 0;
+    pthread_mutex_lock(&t->lock);
+    bool over = t->count + n > EVWRITER_THREAD_MAX;
+    pthread_mutex_unlock(&t->lock);
+    if (over) {
+        /* Only inserts are dropped; updates and whatever has a callback go on. */
+        struct evw_item *keep = NULL, *keep_tail = NULL, *drop_tail = NULL;
+        n = 0;
+        for (struct evw_item *it = batch, *next; it != NULL; it = next) {
+            next = it->next;
+            if (it->kind == EVW_INSERT && it->cb == NULL) {
+                evw_list_add(&dropped_list, &drop_tail, it);
+            } else {
+                evw_list_add(&keep, &keep_tail, it);
+                n++;
+            }
+        }
+        batch = keep;
+        batch_tail = keep_tail;
+    }
     uint64_t dropped = 0;
     pthread_mutex_lock(&t->lock);
-    if (t->count + n > EVWRITER_THREAD_MAX) {
-        t->dropped += (uint64_t)n;
-        dropped = t->dropped;
-    } else {
+    if (batch != NULL) {
         if (t->tail)
             t->tail->next = batch;
         else
@@ -587,10 +734,12 @@ static int evwriter_handoff(struct evwriter *w)
         t->count += n;
         t->handed += (uint64_t)n;
         pthread_cond_signal(&t->work);
-        batch = NULL;
     }
+    for (struct evw_item *it = dropped_list; it != NULL; it = it->next)
+        t->dropped++;
+    dropped = t->dropped;
     pthread_mutex_unlock(&t->lock);
-    if (batch != NULL) {
+    if (dropped_list != NULL) {
         /* At most one line a second: a stuck store would otherwise log every batch. */
         int64_t now = clock_mono_ms();
         if (now - w->drop_logged_ms >= 1000) {
@@ -602,7 +751,7 @@ static int evwriter_handoff(struct evwriter *w)
                    "write these events from their jobs)",
                    "dropped_total", total, NULL);
         }
-        evwriter_free_list(batch);
+        evwriter_free_list(dropped_list);
     }
     return 0;
 }
@@ -625,6 +774,8 @@ int evwriter_flush(struct evwriter *w)
         rc = pthread_cond_timedwait(&t->done, &t->lock, &deadline);
     bool ok = t->committed >= want;
     pthread_mutex_unlock(&t->lock);
+    /* As an unthreaded writer's flush, return with the callbacks of what is written run. */
+    evwriter_run_done(w);
     return ok ? 0 : -1;
 }
 
@@ -653,6 +804,8 @@ static void evwriter_on_wait(evutil_socket_t fd, short what, void *arg)
         evtimer_add(wt->timer, &tv);
         return;
     }
+    /* The callbacks of what it covers run before it is answered. */
+    evwriter_run_done(wt->w);
     evwriter_flushed_cb cb = wt->cb;
     void *cbarg = wt->arg;
     evwriter_wait_free(wt);
@@ -702,8 +855,14 @@ void evwriter_free(struct evwriter *w)
     if (w == NULL)
         return;
     evwriter_flush(w);
-    if (w->thread != NULL)
+    if (w->thread != NULL) {
+        /* What the thread wrote or gave up meanwhile is told to its callers here. */
         evwriter_thread_stop(w->thread);
+        evwriter_run_done(w);
+        event_free(w->wake);
+        evwriter_thread_destroy(w->thread);
+        w->thread = NULL;
+    }
     while (w->waits != NULL) {
         evwriter_flushed_cb cb = w->waits->cb;
         void *cbarg = w->waits->arg;

@@ -27,8 +27,10 @@ struct evwriter *evwriter_new(struct event_base *base, struct store *st, int flu
 /*
  * A writer whose batches commit on a thread of its own with its own connection to the
  * database at `db_path`, so the loop never waits for SQLite (the ingress: nothing on its
- * loop may take milliseconds). It takes inserts only: updates carry callbacks that belong on
- * the loop. Returns 0, or -1 with err set.
+ * loop may take milliseconds; the worker: its loop's CPU goes to deliveries). Callbacks
+ * (evwriter_done_cb, evwriter_flushed_cb) still run on the loop, after the commit; an
+ * update's `full(arg)` runs on the writer thread (see evwriter_update). Returns 0, or -1
+ * with err set.
  */
 int evwriter_new_threaded(struct event_base *base, const char *db_path, int flush_ms, int max_batch,
                           struct evwriter **out, char *err, size_t errlen);
@@ -41,7 +43,8 @@ void evwriter_insert(struct evwriter *w, const char *id, const char *bridge_id, 
  * Builds the whole event, this update included, for when its row does not exist yet (no
  * reader or sweep wrote it before the outcome: common/record.h). Returns a new string (or
  * NULL: nothing to insert). Called only then, so an update of an existing row never renders
- * the full event.
+ * the full event. A threaded writer calls it on its thread, inside the transaction: it may
+ * read only what nobody changes between the evwriter_update call and the update's `cb`.
  */
 typedef char *(*evwriter_full_cb)(void *arg);
 
@@ -64,8 +67,9 @@ void evwriter_update_route(struct evwriter *w, const struct store_event_update *
                            int64_t received_ms, evwriter_full_cb full, evwriter_done_cb cb,
                            void *arg);
 
-/* Write everything queued now and return once it is committed (a threaded writer waits
- * up to 5 s for its thread). Returns 0 or -1 (the writes stay queued for a retry). */
+/* Write everything queued now and return once it is committed and the callbacks of what
+ * was written have run (a threaded writer waits up to 5 s for its thread). Returns 0 or -1
+ * (the writes stay queued for a retry). */
 int evwriter_flush(struct evwriter *w);
 
 enum evwriter_flushed {
@@ -86,7 +90,8 @@ void evwriter_flush_then(struct evwriter *w, evwriter_flushed_cb cb, void *arg);
 /* Number of writes queued and not yet being committed (a threaded writer's included). */
 int evwriter_pending(const struct evwriter *w);
 
-/* Flush and free. */
+/* Flush and free. Writes that could not be committed are given up: their callbacks run
+ * with ok = 0. */
 void evwriter_free(struct evwriter *w);
 
 #endif

@@ -2,7 +2,8 @@
  * test_evwriter.c - unit tests for common/evwriter.c on a real SQLite file: batches commit
  * when full, on the timer and on flush; update callbacks run after the commit; an update
  * for a missing row inserts the full event; a threaded writer commits on its own thread and
- * connection, flush waits for it, and free commits what is left before joining.
+ * connection, flush waits for it, and free commits what is left before joining; its updates'
+ * callbacks run on the loop after the commit, and a refused write is given up at free.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +345,129 @@ static void test_threaded_bad_path(void **state)
     assert_true(err[0] != '\0');
 }
 
+/* What a threaded writer's update callback saw: the thread it ran on, and whether the
+ * event's row was there for another connection by then (the write committed). */
+struct seen {
+    struct tmpdb *f;
+    int i; /* the event */
+    int calls, ok;
+    bool on_loop, committed;
+};
+
+static pthread_t loop_thread;
+
+static void on_seen(void *arg, int ok)
+{
+    struct seen *s = arg;
+    s->calls++;
+    s->ok = ok;
+    s->on_loop = pthread_equal(pthread_self(), loop_thread);
+    char id[HB_ID_LEN], err[HB_ERR_LEN];
+    char *json = NULL;
+    event_id(s->i, id);
+    s->committed = store_event_get(s->f->st, id, &json, err, sizeof err) == 0 &&
+                   strstr(json, "\"delivered\"") != NULL;
+    free(json);
+}
+
+/* The whole event `s->i` delivered, for an update that finds no row. */
+static char *full_seen(void *arg)
+{
+    struct seen *s = arg;
+    char id[HB_ID_LEN];
+    event_id(s->i, id);
+    return xasprintf("{\"id\":\"%s\",\"status\":\"delivered\",\"attempts\":[]}", id);
+}
+
+/* Run the loop until every callback in `s[0..n)` ran, or ~5 s. */
+static void run_until_called(struct seen *s, int n)
+{
+    for (int tries = 0; tries < 500; tries++) {
+        int called = 0;
+        for (int i = 0; i < n; i++)
+            called += s[i].calls > 0;
+        if (called == n)
+            return;
+        run_loop(base, 10);
+    }
+}
+
+/*
+ * The worker's writer is threaded: updates commit on the thread, an update of a missing row
+ * inserts the whole event there, and each callback runs on the loop's thread once its write
+ * is committed (never inside the call that queued it).
+ */
+static void test_threaded_updates(void **state)
+{
+    struct tmpdb *f = *state;
+    struct evwriter *w;
+    char id[HB_ID_LEN], err[HB_ERR_LEN];
+    loop_thread = pthread_self();
+    assert_int_equal(evwriter_new_threaded(base, f->path, 5, 64, &w, err, sizeof err), 0);
+    for (int i = 0; i < 100; i += 2) /* even events have a row, odd ones not yet */
+        insert(w, i);
+    assert_int_equal(evwriter_flush(w), 0);
+    struct seen s[100];
+    for (int i = 0; i < 100; i++) {
+        s[i] = (struct seen){.f = f, .i = i};
+        event_id(i, id);
+        struct store_event_update u = {.id = id, .status = "delivered"};
+        evwriter_update(w, &u, "brg_1", 1000 + i, full_seen, on_seen, &s[i]);
+    }
+    assert_int_equal(s[0].calls, 0);
+    run_until_called(s, 100);
+    for (int i = 0; i < 100; i++) {
+        if (s[i].calls != 1 || s[i].ok != 1 || !s[i].on_loop || !s[i].committed)
+            fail_msg("event %d: calls %d ok %d on loop %d committed %d", i, s[i].calls, s[i].ok,
+                     s[i].on_loop, s[i].committed);
+    }
+
+    /* evwriter_flush returns with the callbacks of what it wrote run. */
+    struct seen last = {.f = f, .i = 200};
+    event_id(200, id);
+    struct store_event_update u = {.id = id, .status = "delivered"};
+    evwriter_update(w, &u, "brg_1", 1200, full_seen, on_seen, &last);
+    assert_int_equal(evwriter_flush(w), 0);
+    assert_int_equal(last.calls, 1);
+    assert_true(last.ok && last.on_loop && last.committed);
+    evwriter_free(w);
+}
+
+/*
+ * A write the database refuses (a route's outcome for an event whose stored row is not
+ * JSON object) holds back only itself: the rest of its batch commits and is told so; the refused
+ * one is tried again until the writer is freed, and then told ok = 0, on the loop.
+ */
+static void test_threaded_update_refused(void **state)
+{
+    struct tmpdb *f = *state;
+    struct evwriter *w;
+    char id[HB_ID_LEN], err[HB_ERR_LEN];
+    loop_thread = pthread_self();
+    event_id(50, id);
+    assert_int_equal(
+        store_event_insert(f->st, id, "brg_1", "queued", 1050, "[]", false, err, sizeof err), 0);
+    assert_int_equal(evwriter_new_threaded(base, f->path, 5, 64, &w, err, sizeof err), 0);
+    struct seen bad = {.f = f, .i = 50}, good[3];
+    struct store_event_update ub = {.id = id, .status = "delivered"};
+    evwriter_update_route(w, &ub, "a", "a,b", "brg_1", 1050, full_seen, on_seen, &bad);
+    for (int i = 0; i < 3; i++) {
+        good[i] = (struct seen){.f = f, .i = i};
+        event_id(i, id);
+        struct store_event_update u = {.id = id, .status = "delivered"};
+        evwriter_update(w, &u, "brg_1", 1000 + i, full_seen, on_seen, &good[i]);
+    }
+    run_until_called(good, 3);
+    for (int i = 0; i < 3; i++)
+        assert_true(good[i].calls == 1 && good[i].ok == 1 && good[i].on_loop && good[i].committed);
+    run_loop(base, 300); /* at least one more try of the refused one */
+    assert_int_equal(bad.calls, 0);
+    evwriter_free(w);
+    assert_int_equal(bad.calls, 1);
+    assert_int_equal(bad.ok, 0);
+    assert_true(bad.on_loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +480,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threaded_flush_then, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unthreaded_flush_then, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threaded_bad_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_updates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_update_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

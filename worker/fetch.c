@@ -515,37 +515,13 @@ static LIST_HEAD(fetch_ack_head, fetch_ack) fetch_acks = LIST_HEAD_INITIALIZER(f
  * loop (a SQLite commit finishes hundreds of jobs at once) goes in one script call, one
  * round trip, instead of one each (600 deliveries: 853 script calls before, under 200 now),
  * so the worker's sends and Redis's per-call work no longer grow with each job. Each ack in
- * the batch is the same script as a single one (queue_lua_ack, atomic per job), so nothing
- * about a job's guarantee changes.
+ * the batch is the same script as a single one (queue_lua_ack_many: queue_lua_ack, atomic per
+ * job), so nothing about a job's guarantee changes.
  */
 #define FETCH_ACK_BATCH_MAX 256
 
 static TAILQ_HEAD(fetch_ack_tq,
                   fetch_ack) fetch_ack_queue = TAILQ_HEAD_INITIALIZER(fetch_ack_queue);
-static char *fetch_lua_ack_many;
-
-/* queue_lua_ack as a function, applied to each (job key, pending key; 5 ARGV) group. */
-static const char *fetch_ack_script(void)
-{
-    if (fetch_lua_ack_many == NULL) {
-        struct dynbuf b;
-        dynbuf_init(&b, strlen(queue_lua_ack) + 512);
-        dynbuf_addstr(&b, "local function one(KEYS, ARGV)\n");
-        dynbuf_addstr(&b, queue_lua_ack);
-        dynbuf_addstr(&b, "\nend\n"
-                          "local out = {}\n"
-                          "for i = 1, (#KEYS - 2) / 2 do\n"
-                          "  local a = 5 * (i - 1)\n"
-                          "  out[i] = one({KEYS[1], KEYS[1 + 2 * i], KEYS[2], KEYS[2 + 2 * i]},\n"
-                          "    {ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]})\n"
-                          "end\n"
-                          "return out\n");
-        fetch_lua_ack_many = xstrdup(dynbuf_ptr(&b));
-        dynbuf_free(&b);
-    }
-    return fetch_lua_ack_many;
-}
-
 static void fetch_ack_send(struct fetch_ack *a);
 
 static void fetch_on_ack_retry(evutil_socket_t fd, short what, void *arg)
@@ -636,7 +612,7 @@ static void fetch_ack_flush(evutil_socket_t fd, short what, void *arg)
         char numkeys[16];
         snprintf(numkeys, sizeof(numkeys), "%zu", 2 + 2 * n);
         argv[0] = "EVAL";
-        argv[1] = fetch_ack_script();
+        argv[1] = queue_lua_ack_many;
         argv[2] = numkeys;
         argv[3] = w->inflight_key;
         argv[4] = w->keys.scheduled;
@@ -809,8 +785,6 @@ static void fetch_abandon_acks(void)
 void fetch_release_all(struct worker *w)
 {
     fetch_abandon_acks();
-    free(fetch_lua_ack_many);
-    fetch_lua_ack_many = NULL;
     held_clear();
     adopt_clear();
     struct timeval tv = {2, 0};

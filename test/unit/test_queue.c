@@ -1542,6 +1542,53 @@ static void test_unrecorded_sweep_leaves_what_the_drain_reaches(void **state)
 
 /* ---- the whole way: scheduled, retried, done ---- */
 
+/* INFO commandstats's call count of one command ("rpop"), 0 when never called. */
+static long long command_calls(redisContext *c, const char *name)
+{
+    redisReply *r = cmd(c, "INFO commandstats");
+    char want[64];
+    snprintf(want, sizeof(want), "cmdstat_%s:calls=", name);
+    const char *at = strstr(r->str, want);
+    long long n = at ? strtoll(at + strlen(want), NULL, 10) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The sweep takes a long old end of the list with a few LRANGEs and one LTRIM, not an
+ * LINDEX and an RPOP an id, and takes the same ids, oldest first. */
+static void test_unrecorded_sweep_takes_the_old_end_at_once(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    enum { N = 300 };
+    static char ids[N][HB_ID_LEN];
+    for (int i = 0; i < N; i++) {
+        ids_new("evt_", 1700000000000LL + 10 * i, ids[i], sizeof(ids[i]));
+        enqueue_ok(c, ids[i], BRIDGE_A, 0);
+    }
+    cmd_int(c, "LPUSH %s %s", qk.unrecorded, "evt_0"); /* short: its missing letters count '0' */
+    redisReply *ok = cmd(c, "CONFIG RESETSTAT");
+    freeReplyObject(ok);
+    redisReply *r = redis_eval(c, queue_lua_unrecorded, STRS(qk.unrecorded, qk.scheduled, qk.ready),
+                               STRS(PREFIX, "1000", "1700000002000", "0", "0"));
+    assert_int_equal(r->element[0]->integer, 200);
+    assert_int_equal(r->element[1]->elements, 3 * 200);
+    for (int i = 0; i < 200; i++)
+        assert_string_equal(r->element[1]->element[3 * i]->str, ids[i]);
+    freeReplyObject(r);
+    assert_int_equal(command_calls(c, "rpop"), 0);
+    assert_int_equal(command_calls(c, "lindex"), 0);
+    assert_int_equal(command_calls(c, "lrange"), 3); /* 32, 64, 128 */
+    assert_int_equal(command_calls(c, "ltrim"), 1);
+    assert_int_equal(cmd_int(c, "LLEN %s", qk.unrecorded), N - 200 + 1);
+    /* The rest, and the short id (born 0: old) with them once its turn comes. */
+    r = redis_eval(c, queue_lua_unrecorded, STRS(qk.unrecorded, qk.scheduled, qk.ready),
+                   STRS(PREFIX, "1000", "1800000000000", "0", "0"));
+    assert_int_equal(r->element[0]->integer, N - 200 + 1);
+    freeReplyObject(r);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.unrecorded), 0);
+}
+
 static void test_lifecycle(void **state)
 {
     (void)state;
@@ -1589,6 +1636,7 @@ int main(void)
         cmocka_unit_test(test_peek),
         cmocka_unit_test(test_unrecorded_take),
         cmocka_unit_test(test_unrecorded_sweep_leaves_what_the_drain_reaches),
+        cmocka_unit_test(test_unrecorded_sweep_takes_the_old_end_at_once),
         cmocka_unit_test(test_lifecycle),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);

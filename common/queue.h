@@ -123,6 +123,13 @@ extern const char queue_lua_retry_now[];
 extern const char queue_lua_ack[];
 
 /*
+ * queue_lua_ack for a batch, each ack as atomic as alone, answers in order.
+ * KEYS: inflight, scheduled, then job, pending for each ack. ARGV: entry, final, attempts,
+ * due_ms, settled for each ack.
+ */
+extern const char queue_lua_ack_many[];
+
+/*
  * Replace a taken event id of a bridge with routes by one entry per route, atomically:
  * remove the id from the worker's in-flight list and the pending set, write "routes" and
  * "left" into the job, and add each "id/route" to the pending set and to ready (due "0",

@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -338,6 +339,87 @@ int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, 
         return -1;
     }
     rconn_sent(rc);
+    return 0;
+}
+
+void rconn_script_init(struct rconn_script *s, const char *text)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const char digits[] = "0123456789abcdef";
+    s->text = text;
+    EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha1(), NULL);
+    for (unsigned int i = 0; i < mdlen && i < 20; i++) {
+        s->sha[2 * i] = digits[md[i] >> 4];
+        s->sha[2 * i + 1] = digits[md[i] & 15];
+    }
+    s->sha[40] = '\0';
+}
+
+/* A script call out by EVALSHA, with a copy of its arguments to send it again by EVAL. */
+struct rconn_scall {
+    struct rconn *rc;
+    const struct rconn_script *s;
+    redisCallbackFn *fn;
+    void *privdata;
+    int argc;          /* EVAL or EVALSHA, script, then the caller's */
+    const char **argv; /* into data, but [1]: the SHA or the text */
+    size_t *argvlen;
+    char data[];
+};
+
+static void rconn_on_script(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct rconn_scall *sc = priv;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        sc->argv[0] = "EVAL";
+        sc->argvlen[0] = 4;
+        sc->argv[1] = sc->s->text;
+        sc->argvlen[1] = strlen(sc->s->text);
+        /* hiredis formats the command at once: the copy is not needed past this call. */
+        if (rconn_argv(sc->rc, sc->fn, sc->privdata, sc->argc, sc->argv, sc->argvlen) != 0)
+            sc->fn(ac, NULL, sc->privdata);
+    } else {
+        sc->fn(ac, r, sc->privdata);
+    }
+    free(sc);
+}
+
+int rconn_script(struct rconn *rc, const struct rconn_script *s, redisCallbackFn *fn,
+                 void *privdata, int argc, const char **argv, const size_t *argvlen)
+{
+    size_t bytes = 0;
+    int n = argc + 2;
+    for (int i = 0; i < argc; i++)
+        bytes += argvlen ? argvlen[i] : strlen(argv[i]);
+    /* Pointers, then lengths, then the bytes: one allocation. */
+    struct rconn_scall *sc =
+        xmalloc(sizeof(*sc) + (size_t)n * (sizeof(char *) + sizeof(size_t)) + bytes);
+    sc->rc = rc;
+    sc->s = s;
+    sc->fn = fn;
+    sc->privdata = privdata;
+    sc->argc = n;
+    sc->argv = (const char **)(void *)sc->data;
+    sc->argvlen = (size_t *)(void *)(sc->data + (size_t)n * sizeof(char *));
+    char *at = sc->data + (size_t)n * (sizeof(char *) + sizeof(size_t));
+    sc->argv[0] = "EVALSHA";
+    sc->argvlen[0] = 7;
+    sc->argv[1] = s->sha;
+    sc->argvlen[1] = 40;
+    for (int i = 0; i < argc; i++) {
+        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
+        memcpy(at, argv[i], len);
+        sc->argv[i + 2] = at;
+        sc->argvlen[i + 2] = len;
+        at += len;
+    }
+    if (rconn_argv(rc, rconn_on_script, sc, n, sc->argv, sc->argvlen) != 0) {
+        free(sc);
+        return -1;
+    }
     return 0;
 }
 

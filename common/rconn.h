@@ -48,6 +48,23 @@ int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, 
 /* Same with a printf-like format (hiredis's %s, %b, %d …). */
 int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...);
 
+/* A Lua script sent by EVALSHA: Redis neither reads nor hashes its text on each call. */
+struct rconn_script {
+    const char *text; /* static: outlives every call */
+    char sha[41];     /* its SHA1 in hex */
+};
+
+void rconn_script_init(struct rconn_script *s, const char *text);
+
+/*
+ * EVALSHA of `s` with argv = numkeys, keys…, args… (argvlen NULL: NUL-terminated). When
+ * Redis answers NOSCRIPT (its script cache lost to a restart, a failover or SCRIPT FLUSH;
+ * nothing ran) the same call goes once more as an EVAL, which caches the script again.
+ * `fn` gets the final answer, NULL if the link went down. Returns as rconn_argv.
+ */
+int rconn_script(struct rconn *rc, const struct rconn_script *s, redisCallbackFn *fn,
+                 void *privdata, int argc, const char **argv, const size_t *argvlen);
+
 /* Disconnect (pending callbacks get NULL replies) and free, now or once hiredis is done. */
 void rconn_free(struct rconn *rc);
 

@@ -51,6 +51,21 @@ static struct fetch_state {
 
 static struct event *fetch_ack_flush_ev; /* sends the acks queued (fetch_ack_flush) */
 
+/* The scripts this file sends, by EVALSHA (rconn_script): the text of the batched ack is
+ * 1.9 KB that Redis would otherwise read and hash at every call. */
+static struct rconn_script fetch_s_fetch, fetch_s_ack, fetch_s_promote, fetch_s_reap, fetch_s_adopt;
+
+static void fetch_scripts_init(void)
+{
+    if (fetch_s_fetch.text != NULL)
+        return;
+    rconn_script_init(&fetch_s_fetch, queue_lua_fetch);
+    rconn_script_init(&fetch_s_ack, queue_lua_ack_many);
+    rconn_script_init(&fetch_s_promote, queue_lua_promote);
+    rconn_script_init(&fetch_s_reap, queue_lua_reap);
+    rconn_script_init(&fetch_s_adopt, queue_lua_adopt);
+}
+
 /*
  * The queue entries this worker holds: taken into its in-flight list and not yet let go
  * (acknowledged, fanned out, or parked by flow control). An entry in the in-flight list
@@ -292,10 +307,11 @@ void fetch_more(struct worker *w)
         return;
     if (room > FETCH_BATCH_MAX)
         room = FETCH_BATCH_MAX;
+    fetch_scripts_init();
     char max[16];
     snprintf(max, sizeof(max), "%ld", room);
-    if (rconn_cmd(w->cmd, fetch_on_script, w, "EVAL %s 2 %s %s %s %s", queue_lua_fetch,
-                  w->keys.ready, w->inflight_key, w->keys.prefix, max) != 0) {
+    const char *argv[] = {"2", w->keys.ready, w->inflight_key, w->keys.prefix, max};
+    if (rconn_script(w->cmd, &fetch_s_fetch, fetch_on_script, w, 5, argv, NULL) != 0) {
         fetch_arm(fs.retry, 500);
         return;
     }
@@ -374,8 +390,8 @@ static void fetch_on_promote(evutil_socket_t fd, short what, void *arg)
     char now[24], max[16];
     snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
     snprintf(max, sizeof(max), "%d", FETCH_PROMOTE_MAX);
-    if (rconn_cmd(w->cmd, fetch_on_promoted, w, "EVAL %s 2 %s %s %s %s", queue_lua_promote,
-                  w->keys.scheduled, w->keys.ready, now, max) != 0) {
+    const char *argv[] = {"2", w->keys.scheduled, w->keys.ready, now, max};
+    if (rconn_script(w->cmd, &fetch_s_promote, fetch_on_promoted, w, 5, argv, NULL) != 0) {
         fetch_arm(fs.promote, 500);
         return;
     }
@@ -435,8 +451,8 @@ static void fetch_on_inflight(redisAsyncContext *ac, void *r, void *priv)
             continue;
         }
         char *arg = xstrdup(entry);
-        if (rconn_cmd(w->cmd, fetch_on_adopted, arg, "EVAL %s 2 %s %s %s", queue_lua_adopt,
-                      w->inflight_key, w->keys.ready, entry) != 0)
+        const char *argv[] = {"2", w->inflight_key, w->keys.ready, entry};
+        if (rconn_script(w->cmd, &fetch_s_adopt, fetch_on_adopted, arg, 4, argv, NULL) != 0)
             free(arg);
     }
     adopt_clear();
@@ -451,8 +467,8 @@ static void fetch_on_reap(evutil_socket_t fd, short what, void *arg)
     (void)what;
     char cutoff[24];
     snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
-    rconn_cmd(w->cmd, fetch_on_reaped, w, "EVAL %s 2 %s %s %s %s %s", queue_lua_reap,
-              w->keys.workers, w->keys.ready, w->keys.prefix, cutoff, w->id);
+    const char *argv[] = {"2", w->keys.workers, w->keys.ready, w->keys.prefix, cutoff, w->id};
+    rconn_script(w->cmd, &fetch_s_reap, fetch_on_reaped, w, 6, argv, NULL);
     /* And this worker's own orphans (fetch_adopt): its in-flight list against what it holds. */
     rconn_cmd(w->cmd, fetch_on_inflight, w, "LRANGE %s 0 -1", w->inflight_key);
     fetch_arm(fs.reap, FETCH_REAP_MS);
@@ -462,6 +478,7 @@ int fetch_start(struct worker *w, fetch_job_fn job, fetch_busy_fn busy)
 {
     fs.job = job;
     fs.busy = busy;
+    fetch_scripts_init();
     fs.heartbeat = evtimer_new(w->base, fetch_on_heartbeat, w);
     fs.promote = evtimer_new(w->base, fetch_on_promote, w);
     fs.reap = evtimer_new(w->base, fetch_on_reap, w);
@@ -515,37 +532,13 @@ static LIST_HEAD(fetch_ack_head, fetch_ack) fetch_acks = LIST_HEAD_INITIALIZER(f
  * loop (a SQLite commit finishes hundreds of jobs at once) goes in one script call, one
  * round trip, instead of one each (600 deliveries: 853 script calls before, under 200 now),
  * so the worker's sends and Redis's per-call work no longer grow with each job. Each ack in
- * the batch is the same script as a single one (queue_lua_ack, atomic per job), so nothing
- * about a job's guarantee changes.
+ * the batch is the same script as a single one (queue_lua_ack_many: queue_lua_ack, atomic per
+ * job), so nothing about a job's guarantee changes.
  */
 #define FETCH_ACK_BATCH_MAX 256
 
 static TAILQ_HEAD(fetch_ack_tq,
                   fetch_ack) fetch_ack_queue = TAILQ_HEAD_INITIALIZER(fetch_ack_queue);
-static char *fetch_lua_ack_many;
-
-/* queue_lua_ack as a function, applied to each (job key, pending key; 5 ARGV) group. */
-static const char *fetch_ack_script(void)
-{
-    if (fetch_lua_ack_many == NULL) {
-        struct dynbuf b;
-        dynbuf_init(&b, strlen(queue_lua_ack) + 512);
-        dynbuf_addstr(&b, "local function one(KEYS, ARGV)\n");
-        dynbuf_addstr(&b, queue_lua_ack);
-        dynbuf_addstr(&b, "\nend\n"
-                          "local out = {}\n"
-                          "for i = 1, (#KEYS - 2) / 2 do\n"
-                          "  local a = 5 * (i - 1)\n"
-                          "  out[i] = one({KEYS[1], KEYS[1 + 2 * i], KEYS[2], KEYS[2 + 2 * i]},\n"
-                          "    {ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]})\n"
-                          "end\n"
-                          "return out\n");
-        fetch_lua_ack_many = xstrdup(dynbuf_ptr(&b));
-        dynbuf_free(&b);
-    }
-    return fetch_lua_ack_many;
-}
-
 static void fetch_ack_send(struct fetch_ack *a);
 
 static void fetch_on_ack_retry(evutil_socket_t fd, short what, void *arg)
@@ -619,6 +612,7 @@ static void fetch_ack_flush(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     (void)fd;
     (void)what;
+    fetch_scripts_init();
     while (!TAILQ_EMPTY(&fetch_ack_queue)) {
         size_t n = 0;
         struct fetch_ack *a;
@@ -628,18 +622,16 @@ static void fetch_ack_flush(evutil_socket_t fd, short what, void *arg)
                 break;
         }
         struct fetch_ack_batch *b = xcalloc(1, sizeof(*b) + n * sizeof(b->acks[0]));
-        /* EVAL script numkeys inflight scheduled, then per ack 2 keys, then 5 ARGV each. */
-        size_t argc = 5 + 7 * n;
+        /* numkeys inflight scheduled, then per ack 2 keys, then 5 ARGV each. */
+        size_t argc = 3 + 7 * n;
         const char **argv = xcalloc(argc, sizeof(*argv));
         char(*keys)[2][QUEUE_KEY_LEN] = xcalloc(n, sizeof(*keys));
         char(*nums)[3][24] = xcalloc(n, sizeof(*nums));
         char numkeys[16];
         snprintf(numkeys, sizeof(numkeys), "%zu", 2 + 2 * n);
-        argv[0] = "EVAL";
-        argv[1] = fetch_ack_script();
-        argv[2] = numkeys;
-        argv[3] = w->inflight_key;
-        argv[4] = w->keys.scheduled;
+        argv[0] = numkeys;
+        argv[1] = w->inflight_key;
+        argv[2] = w->keys.scheduled;
         b->w = w;
         b->n = n;
         for (size_t i = 0; i < n; i++) {
@@ -652,9 +644,9 @@ static void fetch_ack_flush(evutil_socket_t fd, short what, void *arg)
                               sizeof(keys[i][1]));
             snprintf(nums[i][0], sizeof(nums[i][0]), "%d", a->attempts);
             snprintf(nums[i][1], sizeof(nums[i][1]), "%lld", (long long)a->due_ms);
-            argv[5 + 2 * i] = keys[i][0];
-            argv[6 + 2 * i] = keys[i][1];
-            const char **av = &argv[5 + 2 * n + 5 * i];
+            argv[3 + 2 * i] = keys[i][0];
+            argv[4 + 2 * i] = keys[i][1];
+            const char **av = &argv[3 + 2 * n + 5 * i];
             av[0] = a->id;
             av[1] = a->done ? "1" : "0";
             av[2] = nums[i][0];
@@ -663,7 +655,7 @@ static void fetch_ack_flush(evutil_socket_t fd, short what, void *arg)
         }
         /* A script, not MULTI: whether a job is rescheduled depends on whether an abort
          * marked it meanwhile, and that decision must be atomic with the move. */
-        if (rconn_argv(w->cmd, fetch_on_ack_batch, b, (int)argc, argv, NULL) != 0)
+        if (rconn_script(w->cmd, &fetch_s_ack, fetch_on_ack_batch, b, (int)argc, argv, NULL) != 0)
             fetch_on_ack_batch(NULL, NULL, b);
         free(nums);
         free(keys);
@@ -809,8 +801,6 @@ static void fetch_abandon_acks(void)
 void fetch_release_all(struct worker *w)
 {
     fetch_abandon_acks();
-    free(fetch_lua_ack_many);
-    fetch_lua_ack_many = NULL;
     held_clear();
     adopt_clear();
     struct timeval tv = {2, 0};

@@ -9,9 +9,12 @@
 #include "event.h"
 #include "hb.h"
 #include "job.h"
+#include "text.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,4 +230,76 @@ cJSON *render_outbound(const struct render_ctx *c, const struct render_request *
         cJSON_AddItemToObject(o, "body_base64", b64);
     cJSON_Delete(ev);
     return o;
+}
+
+/* The body as render_outbound shows it, when its JSON text can go in as it is: a rendered
+ * payload, or an inbound body the event keeps parsed (common/event.c: strict JSON with no
+ * \u0000, not a string). NULL otherwise. */
+static const char *render_outbound_body(const struct render_ctx *c, const struct render_request *rq,
+                                        size_t *len)
+{
+    static const struct body_json_check strict = {.flags = BODY_JSON_NO_NUL};
+    const struct job *j = c->job;
+    char err[HB_ERR_LEN];
+    bool is_string = true;
+    if (rq->body != NULL) {
+        *len = rq->body_len;
+        return body_check_json_opts(rq->body, rq->body_len, &strict, NULL, err, sizeof(err))
+                   ? rq->body
+                   : NULL;
+    }
+    if (strcmp(c->route->method, "GET") == 0 || j->body == NULL || j->body_len == 0) {
+        *len = 4;
+        return "null";
+    }
+    *len = j->body_len;
+    if (!utf8_valid(j->body, j->body_len, false) ||
+        !body_check_json_opts(j->body, j->body_len, &strict, &is_string, err, sizeof(err)) ||
+        is_string)
+        return NULL;
+    return j->body;
+}
+
+char *render_outbound_json(const struct render_ctx *c, const struct render_request *rq)
+{
+    size_t blen = 0;
+    const char *body = render_outbound_body(c, rq, &blen);
+    if (body == NULL) {
+        /* Text, binary or odd JSON: the event's own rendering of it, through a tree. */
+        cJSON *o = render_outbound(c, rq);
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        return s;
+    }
+    struct dynbuf b;
+    dynbuf_init(&b, SIZE_MAX / 2);
+    int rc = text_json_put_dynbuf(&b, "{\"method\":", c->route->method);
+    rc |= text_json_put_dynbuf(&b, ",\"url\":", rq->url);
+    rc |= dynbuf_addstr(&b, ",\"headers\":{");
+    const char *sep = "";
+    for (char **line = rq->hdr; line && *line; line++) {
+        char *colon = strchr(*line, ':');
+        if (colon == NULL || colon[1] == '\0')
+            continue;
+        /* The name's quoted copy, then the value after ": ", as render_outbound does. */
+        size_t nl = (size_t)(colon - *line);
+        char small[256];
+        char *q =
+            TEXT_JSON_QUOTE_MAX(nl) <= sizeof(small) ? small : xmalloc(TEXT_JSON_QUOTE_MAX(nl));
+        size_t qn = text_json_quote(q, *line, nl);
+        rc |= dynbuf_addstr(&b, sep);
+        rc |= dynbuf_add(&b, q, qn);
+        rc |= text_json_put_dynbuf(&b, ":", colon + 2);
+        if (q != small)
+            free(q);
+        sep = ",";
+    }
+    rc |= dynbuf_addstr(&b, "},\"body\":");
+    rc |= dynbuf_add(&b, body, blen);
+    rc |= dynbuf_addc(&b, '}');
+    if (rc != 0) {
+        dynbuf_free(&b);
+        return NULL;
+    }
+    return dynbuf_take(&b, NULL);
 }

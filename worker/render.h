@@ -86,4 +86,9 @@ int render_request(struct render_ctx *c, int attempt, size_t max_body, bool reda
  * headers as an object, and the body (JSON, or the inbound body as the event shows it). */
 cJSON *render_outbound(const struct render_ctx *c, const struct render_request *rq);
 
+/* render_outbound printed (cJSON_PrintUnformatted's answer, the same JSON value), written as
+ * text with no tree when the body's JSON can be copied in as it is: the common case, once
+ * for every event's first attempt. NULL when out of memory. */
+char *render_outbound_json(const struct render_ctx *c, const struct render_request *rq);
+
 #endif

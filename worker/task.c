@@ -632,9 +632,7 @@ static void task_render(struct task *t, bool gate)
         char why[HB_ERR_LEN];
         if (render_request(&c, t->attempt, w->max_rendered, true, signing, omit, &shown, why,
                            sizeof(why)) == 0) {
-            cJSON *o = render_outbound(&c, &shown);
-            t->outbound_json = cJSON_PrintUnformatted(o);
-            cJSON_Delete(o);
+            t->outbound_json = render_outbound_json(&c, &shown);
         }
         render_request_clear(&shown);
     }

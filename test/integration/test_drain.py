@@ -88,3 +88,43 @@ def test_worker_sigkill_while_acks_are_batched_loses_nothing(env):
     check(_queued_total(env) == 0, "jobs left in Redis: %d" % _queued_total(env))
     check(not env.redis.client("KEYS", "hb:job:*"), "job hashes left in Redis")
     check(w2.alive(), "worker2 died")
+
+
+@meta(est=25, timeout=120)
+def test_queue_scripts_go_by_evalsha_and_come_back_after_a_script_flush(env):
+    # The fetch and ack scripts are sent by their SHA1 (EVALSHA), not with their whole
+    # text each call; when Redis has lost its script cache (SCRIPT FLUSH here, a restart or
+    # a failover in production) the NOSCRIPT answer sends the same call again as an EVAL:
+    # nothing is lost or delivered twice.
+    n = 300
+    env.start_ingress()
+    sink = env.sink(always(200))
+    b = env.create_bridge(outbound_url=sink.url("/sha"), retries=0)
+    first = env.send_many(b, n)
+    r = env.redis.client
+    r("CONFIG", "RESETSTAT")
+    w = env.start_worker({"HOOKBRIDGE_CONCURRENCY": "64"})
+    deadline = time.time() + 60
+    while _delivered(env) < n and time.time() < deadline:
+        time.sleep(0.1)
+    check(_delivered(env) == n, "%d of %d delivered" % (_delivered(env), n))
+    evalsha = _calls(env, "evalsha")
+    env.note("%d EVALSHA, %d EVAL calls for %d deliveries" % (evalsha, _calls(env, "eval"), n))
+    # At least a fetch and an ack batch each, by SHA.
+    check(evalsha >= 2, "%d EVALSHA calls: the worker's scripts still go as EVAL" % evalsha)
+    r("SCRIPT", "FLUSH")
+    second = env.send_many(b, n)
+    deadline = time.time() + 60
+    while _delivered(env) < 2 * n and time.time() < deadline:
+        time.sleep(0.1)
+    check(_delivered(env) == 2 * n, "%d of %d delivered after SCRIPT FLUSH" % (_delivered(env), 2 * n))
+    _wait_empty(env)
+    check(_queued_total(env) == 0, "jobs left in Redis: %d" % _queued_total(env))
+    check(not r("KEYS", "hb:job:*"), "job hashes left in Redis")
+    missing = set(first + second) - sink.delivered_ids()
+    check(not missing, "%d events never answered 2xx at the sink" % len(missing))
+    dup = len(sink.requests) - len(sink.delivered_ids())
+    check(dup == 0, "%d requests sent twice" % dup)
+    log = w.text()
+    check("script failed" not in log, "a script failed: %s" % w.tail(10))
+    check(w.alive(), "worker died")

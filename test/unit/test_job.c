@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,12 +275,121 @@ static int setup(void **state)
     return 0;
 }
 
+/* What the request field reads as through a cJSON tree (job.c's reading before it had a
+ * path without one): 1 with the fields set, 0 when it is malformed. */
+struct tree_read {
+    long long received;
+    const char *strs[6]; /* method, path, query, content_type, replay_of, only_route */
+    char *headers;       /* printed back, or NULL when absent */
+};
+
+static int tree_read(const char *text, struct tree_read *t)
+{
+    static const char *const keys[] = {"method",       "path",      "query",
+                                       "content_type", "replay_of", "only_route"};
+    memset(t, 0, sizeof(*t));
+    cJSON *o = cJSON_ParseWithLength(text, strlen(text));
+    int ok = 0;
+    if (!cJSON_IsObject(o))
+        goto out;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "received_ms");
+    if (!cJSON_IsNumber(r) || r->valuedouble < 0 || r->valuedouble > 9007199254740992.0 ||
+        r->valuedouble != (double)(long long)r->valuedouble)
+        goto out;
+    t->received = (long long)r->valuedouble;
+    for (size_t i = 0; i < 6; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[i]);
+        if (v != NULL && !cJSON_IsString(v))
+            goto out;
+        t->strs[i] = v ? xstrdup(v->valuestring) : NULL;
+    }
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+    if (h != NULL && !cJSON_IsObject(h))
+        goto out;
+    t->headers = h ? cJSON_PrintUnformatted(h) : NULL;
+    ok = 1;
+out:
+    cJSON_Delete(o);
+    return ok;
+}
+
+/* The request field reads the same whether it takes the path without a tree (the texts
+ * job_request_json writes) or falls back to cJSON (escapes, whitespace, other members,
+ * other number forms, trailing bytes, malformed values). */
+static void test_request_read_like_a_tree(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\"received_ms\":1700000000000,\"method\":\"POST\",\"path\":\"/hooks/abc\",\"query\":"
+        "\"a=1\",\"content_type\":\"application/json\",\"replay_of\":\"\",\"headers\":{\"host\":"
+        "\"h:1\",\"content-type\":\"application/json\"}}",
+        "{\"received_ms\":0,\"method\":\"GET\",\"headers\":{}}",
+        "{\"received_ms\":1,\"only_route\":\"crm\",\"headers\":{\"a\":\"1\",\"a\":\"2\"}}",
+        "{\"received_ms\":1700000000000,\"path\":\"/a\\\"b\\u00e9\\u0000c\",\"headers\":{}}",
+        "{\"received_ms\":1700000000000,\"headers\":{\"x\":\"caf\\u00e9\\n\"}}",
+        "{\"received_ms\":1700000000000,\"headers\":{\"x\":[\"1\",2]}}",
+        "{\"received_ms\":1700000000000,\"headers\":{\"x\":\"\xff\xfe raw\"}}",
+        "{ \"received_ms\": 1700000000000, \"method\": \"PUT\" }",
+        "{\"received_ms\":1700000000000,\"method\":\"PUT\"} trailing",
+        "{\"received_ms\":1700000000000,\"method\":\"PUT\",\"method\":\"GET\"}",
+        "{\"received_ms\":1700000000000,\"other\":{\"deep\":[1,2,3]},\"method\":\"PUT\"}",
+        "{\"received_ms\":1.7e12,\"method\":\"PUT\"}",
+        "{\"received_ms\":01700000000000}",
+        "{\"received_ms\":9007199254740992}",
+        "{\"received_ms\":9007199254740993}",
+        "{\"received_ms\":12345678901234567}",
+        "{\"received_ms\":-5}",
+        "{\"received_ms\":1.5}",
+        "{\"method\":\"POST\"}",
+        "{\"received_ms\":1,\"method\":7}",
+        "{\"received_ms\":1,\"headers\":\"x\"}",
+        "{\"received_ms\":1,\"headers\":{\"x\":\"1\"}",
+        "[1]",
+        "",
+    };
+    for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+        const char *pairs[4] = {JOB_F_BRIDGE, "brg_x", JOB_F_REQUEST, texts[k]};
+        size_t lens[4] = {strlen(pairs[0]), strlen(pairs[1]), strlen(pairs[2]), strlen(texts[k])};
+        struct job j;
+        char err[HB_ERR_LEN];
+        int rc = job_from_pairs(&j, "evt_a", pairs, lens, 4, err, sizeof(err));
+        struct tree_read t;
+        int ok = tree_read(texts[k], &t);
+        if (ok != (rc == 0))
+            fail_msg("text %zu: job_from_pairs %d (%s), tree %d", k, rc, rc ? err : "", ok);
+        if (ok) {
+            char *got[6] = {j.method, j.path, j.query, j.content_type, j.replay_of, j.only_route};
+            assert_int_equal(j.received_ms, t.received);
+            for (size_t i = 0; i < 6; i++) {
+                /* Absent strings read as "" (only_route stays NULL). */
+                const char *want = t.strs[i] ? t.strs[i] : (i == 5 ? NULL : "");
+                if (want == NULL)
+                    assert_null(got[i]);
+                else if (got[i] == NULL || strcmp(got[i], want) != 0)
+                    fail_msg("text %zu field %zu: \"%s\", want \"%s\"", k, i,
+                             got[i] ? got[i] : "(null)", want);
+            }
+            const char *wh = t.headers ? t.headers : "{}";
+            if (strcmp(j.headers_json, wh) != 0)
+                fail_msg("text %zu headers: %s, want %s", k, j.headers_json, wh);
+            job_clear(&j);
+        }
+        for (size_t i = 0; i < 6; i++)
+            free((void *)t.strs[i]);
+        free(t.headers);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hset_build),        cmocka_unit_test(test_hset_build_edges),
-        cmocka_unit_test(test_round_trip),        cmocka_unit_test(test_minimal_pairs_defaults),
-        cmocka_unit_test(test_pairs_use_lengths), cmocka_unit_test(test_bad_pairs),
+        cmocka_unit_test(test_hset_build),
+        cmocka_unit_test(test_hset_build_edges),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_minimal_pairs_defaults),
+        cmocka_unit_test(test_pairs_use_lengths),
+        cmocka_unit_test(test_bad_pairs),
+        cmocka_unit_test(test_request_read_like_a_tree),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -934,6 +934,186 @@ static void test_fanout_and_route_acks(void **state)
     assert_int_equal(cmd_int(c, "EXISTS %s", inflight), 0);
 }
 
+/* ---- queue_lua_ack_many ---- */
+
+/* Every key and what it holds, in one comparable text: sets and hashes sorted. */
+static int snapshot_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void snapshot_reply_sorted(char *out, size_t outlen, const redisReply *r)
+{
+    const char **items = calloc(r->elements + 1, sizeof(*items));
+    assert_non_null(items);
+    for (size_t i = 0; i < r->elements; i++)
+        items[i] = r->element[i]->str ? r->element[i]->str : "(nil)";
+    qsort(items, r->elements, sizeof(*items), snapshot_cmp);
+    for (size_t i = 0; i < r->elements; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, outlen - used, " %s", items[i]);
+    }
+    free(items);
+}
+
+static void snapshot(redisContext *c, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    redisReply *keys = cmd(c, "KEYS *");
+    snapshot_reply_sorted(out, outlen, keys);
+    const char **names = calloc(keys->elements + 1, sizeof(*names));
+    assert_non_null(names);
+    for (size_t i = 0; i < keys->elements; i++)
+        names[i] = keys->element[i]->str;
+    qsort(names, keys->elements, sizeof(*names), snapshot_cmp);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *t = cmd(c, "TYPE %s", names[i]);
+        redisReply *v = NULL;
+        bool sorted = false;
+        if (strcmp(t->str, "list") == 0) {
+            v = cmd(c, "LRANGE %s 0 -1", names[i]);
+        } else if (strcmp(t->str, "set") == 0) {
+            v = cmd(c, "SMEMBERS %s", names[i]);
+            sorted = true;
+        } else if (strcmp(t->str, "zset") == 0) {
+            v = cmd(c, "ZRANGE %s 0 -1 WITHSCORES", names[i]);
+        } else if (strcmp(t->str, "hash") == 0) {
+            /* "field=value" pairs sorted: flatten first. */
+            redisReply *h = cmd(c, "HGETALL %s", names[i]);
+            size_t used = strlen(out);
+            snprintf(out + used, outlen - used, "\n%s hash", names[i]);
+            const char **pairs = calloc(h->elements / 2 + 1, sizeof(*pairs));
+            char(*buf)[512] = calloc(h->elements / 2 + 1, sizeof(*buf));
+            assert_true(pairs != NULL && buf != NULL);
+            for (size_t k = 0; k + 1 < h->elements; k += 2) {
+                snprintf(buf[k / 2], sizeof(buf[0]), "%s=%.400s", h->element[k]->str,
+                         h->element[k + 1]->str);
+                pairs[k / 2] = buf[k / 2];
+            }
+            qsort(pairs, h->elements / 2, sizeof(*pairs), snapshot_cmp);
+            for (size_t k = 0; k < h->elements / 2; k++) {
+                used = strlen(out);
+                snprintf(out + used, outlen - used, " %s", pairs[k]);
+            }
+            free(buf);
+            free(pairs);
+            freeReplyObject(h);
+        } else {
+            fail_msg("key %s of type %s", names[i], t->str);
+        }
+        if (v != NULL) {
+            size_t used = strlen(out);
+            snprintf(out + used, outlen - used, "\n%s %s", names[i], t->str);
+            if (sorted) {
+                snapshot_reply_sorted(out, outlen, v);
+            } else {
+                for (size_t k = 0; k < v->elements; k++) {
+                    used = strlen(out);
+                    snprintf(out + used, outlen - used, " %s", v->element[k]->str);
+                }
+            }
+            freeReplyObject(v);
+        }
+        freeReplyObject(t);
+    }
+    free(names);
+    freeReplyObject(keys);
+    assert_true(strlen(out) + 1 < outlen);
+}
+
+/* In flight for w-1: plain events of two bridges, two of them marked aborted, the two
+ * route entries of a fanned-out event, an id whose job is gone, and one left alone. */
+static void ack_many_setup(redisContext *c)
+{
+    char inflight[QUEUE_KEY_LEN], job[QUEUE_KEY_LEN], pending[QUEUE_KEY_LEN];
+    redis_fresh();
+    key_inflight("w-1", inflight);
+    const char *ids[] = {"evt_a", "evt_b", "evt_c", "evt_d", "evt_e", "evt_f", "evt_g"};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        enqueue_ok(
+            c, ids[i],
+            strcmp(ids[i], "evt_b") == 0 || strcmp(ids[i], "evt_e") == 0 ? BRIDGE_B : BRIDGE_A, 0);
+    assert_int_equal(fetch_n(c, "w-1", 7), 7);
+    key_job("evt_c", job);
+    cmd_int(c, "HSET %s %s 1", job, JOB_F_ABORTED);
+    key_job("evt_e", job);
+    cmd_int(c, "HSET %s %s 1", job, JOB_F_ABORTED);
+    key_job("evt_g", job);
+    key_pending(BRIDGE_A, pending);
+    assert_int_equal(eval_int(c, queue_lua_fanout,
+                              STRS(inflight, job, qk.ready, qk.scheduled, pending),
+                              STRS("evt_g", "crm,ledger", "crm", "0", "ledger", "0")),
+                     2);
+    assert_int_equal(fetch_n(c, "w-1", 2), 2);
+    cmd_int(c, "LPUSH %s evt_h", qk.ready);
+    assert_int_equal(fetch_n(c, "w-1", 1), 1);
+}
+
+/* The acks of the test: entry, bridge, final, attempts, due, settled, and the answer. */
+static const char *const ack_many_cases[][7] = {
+    {"evt_a", BRIDGE_A, "1", "1", "0", "0", "done"},
+    {"evt_b", BRIDGE_B, "1", "1", "0", "0", "done"},
+    {"evt_c", BRIDGE_A, "1", "1", "0", "0", "abort_first"},
+    {"evt_d", BRIDGE_A, "0", "2", "1700000000500", "0", "scheduled"},
+    {"evt_e", BRIDGE_B, "1", "1", "0", "1", "aborted"},
+    {"evt_g/crm", BRIDGE_A, "1", "1", "0", "0", "done"},
+    {"evt_g/ledger", BRIDGE_A, "1", "1", "0", "0", "done"},
+    {"evt_h", BRIDGE_A, "0", "1", "1700000000500", "0", "gone"},
+};
+#define ACK_MANY_N (sizeof(ack_many_cases) / sizeof(ack_many_cases[0]))
+
+/* One batch does to every key exactly what the same acks one by one do, and answers each
+ * the same. */
+static void test_ack_many_matches_single_acks(void **state)
+{
+    (void)state;
+    static char one[16384], many[16384];
+    redisContext *c = redis_fresh();
+
+    ack_many_setup(c);
+    for (size_t i = 0; i < ACK_MANY_N; i++) {
+        const char *const *a = ack_many_cases[i];
+        ack_is_settled(c, a[6], "w-1", a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
+    snapshot(c, one, sizeof(one));
+
+    ack_many_setup(c);
+    char inflight[QUEUE_KEY_LEN], keys[ACK_MANY_N][2][QUEUE_KEY_LEN], ev[64], numkeys[16];
+    const char *argv[5 + 7 * ACK_MANY_N];
+    key_inflight("w-1", inflight);
+    snprintf(numkeys, sizeof(numkeys), "%zu", 2 + 2 * ACK_MANY_N);
+    argv[0] = "EVAL";
+    argv[1] = queue_lua_ack_many;
+    argv[2] = numkeys;
+    argv[3] = inflight;
+    argv[4] = qk.scheduled;
+    for (size_t i = 0; i < ACK_MANY_N; i++) {
+        const char *const *a = ack_many_cases[i];
+        snprintf(ev, sizeof(ev), "%.*s", (int)strcspn(a[0], "/"), a[0]);
+        key_job(ev, keys[i][0]);
+        key_pending(a[1], keys[i][1]);
+        argv[5 + 2 * i] = keys[i][0];
+        argv[6 + 2 * i] = keys[i][1];
+        for (size_t k = 0; k < 5; k++)
+            argv[5 + 2 * ACK_MANY_N + 5 * i + k] = a[k == 0 ? 0 : k + 1];
+    }
+    redisReply *r = redisCommandArgv(c, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("ack_many: %s", r->str);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, ACK_MANY_N);
+    for (size_t i = 0; i < ACK_MANY_N; i++)
+        assert_string_equal(r->element[i]->str, ack_many_cases[i][6]);
+    freeReplyObject(r);
+    snapshot(c, many, sizeof(many));
+
+    assert_string_equal(many, one);
+    /* And the state is what the single acks are documented to leave. */
+    assert_list(c, inflight, STRS("evt_f", "evt_c"));
+    assert_int_equal(cmd_int(c, "ZCARD %s", qk.scheduled), 1);
+}
+
 /* ---- queue_lua_promote ---- */
 
 static long long promote(redisContext *c, const char *now, const char *max)
@@ -1362,6 +1542,53 @@ static void test_unrecorded_sweep_leaves_what_the_drain_reaches(void **state)
 
 /* ---- the whole way: scheduled, retried, done ---- */
 
+/* INFO commandstats's call count of one command ("rpop"), 0 when never called. */
+static long long command_calls(redisContext *c, const char *name)
+{
+    redisReply *r = cmd(c, "INFO commandstats");
+    char want[64];
+    snprintf(want, sizeof(want), "cmdstat_%s:calls=", name);
+    const char *at = strstr(r->str, want);
+    long long n = at ? strtoll(at + strlen(want), NULL, 10) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The sweep takes a long old end of the list with a few LRANGEs and one LTRIM, not an
+ * LINDEX and an RPOP an id, and takes the same ids, oldest first. */
+static void test_unrecorded_sweep_takes_the_old_end_at_once(void **state)
+{
+    (void)state;
+    redisContext *c = redis_fresh();
+    enum { N = 300 };
+    static char ids[N][HB_ID_LEN];
+    for (int i = 0; i < N; i++) {
+        ids_new("evt_", 1700000000000LL + 10 * i, ids[i], sizeof(ids[i]));
+        enqueue_ok(c, ids[i], BRIDGE_A, 0);
+    }
+    cmd_int(c, "LPUSH %s %s", qk.unrecorded, "evt_0"); /* short: its missing letters count '0' */
+    redisReply *ok = cmd(c, "CONFIG RESETSTAT");
+    freeReplyObject(ok);
+    redisReply *r = redis_eval(c, queue_lua_unrecorded, STRS(qk.unrecorded, qk.scheduled, qk.ready),
+                               STRS(PREFIX, "1000", "1700000002000", "0", "0"));
+    assert_int_equal(r->element[0]->integer, 200);
+    assert_int_equal(r->element[1]->elements, 3 * 200);
+    for (int i = 0; i < 200; i++)
+        assert_string_equal(r->element[1]->element[3 * i]->str, ids[i]);
+    freeReplyObject(r);
+    assert_int_equal(command_calls(c, "rpop"), 0);
+    assert_int_equal(command_calls(c, "lindex"), 0);
+    assert_int_equal(command_calls(c, "lrange"), 3); /* 32, 64, 128 */
+    assert_int_equal(command_calls(c, "ltrim"), 1);
+    assert_int_equal(cmd_int(c, "LLEN %s", qk.unrecorded), N - 200 + 1);
+    /* The rest, and the short id (born 0: old) with them once its turn comes. */
+    r = redis_eval(c, queue_lua_unrecorded, STRS(qk.unrecorded, qk.scheduled, qk.ready),
+                   STRS(PREFIX, "1000", "1800000000000", "0", "0"));
+    assert_int_equal(r->element[0]->integer, N - 200 + 1);
+    freeReplyObject(r);
+    assert_int_equal(cmd_int(c, "EXISTS %s", qk.unrecorded), 0);
+}
+
 static void test_lifecycle(void **state)
 {
     (void)state;
@@ -1400,6 +1627,7 @@ int main(void)
         cmocka_unit_test(test_ack_aborted),
         cmocka_unit_test(test_ack_gone),
         cmocka_unit_test(test_fanout_and_route_acks),
+        cmocka_unit_test(test_ack_many_matches_single_acks),
         cmocka_unit_test(test_promote),
         cmocka_unit_test(test_fetch),
         cmocka_unit_test(test_reap),
@@ -1408,6 +1636,7 @@ int main(void)
         cmocka_unit_test(test_peek),
         cmocka_unit_test(test_unrecorded_take),
         cmocka_unit_test(test_unrecorded_sweep_leaves_what_the_drain_reaches),
+        cmocka_unit_test(test_unrecorded_sweep_takes_the_old_end_at_once),
         cmocka_unit_test(test_lifecycle),
     };
     return cmocka_run_group_tests(tests, redis_group_setup, redis_group_teardown);

@@ -193,6 +193,69 @@ static void test_env_redacted(void **state)
     bridge_free(b);
 }
 
+/* render_outbound_json is render_outbound printed: the same JSON value for every kind of body
+ * (parsed JSON copied in as text, a rendered payload, text, binary, a JSON string, none,
+ * GET) and for header values that need escaping. */
+static void test_outbound_json_matches_tree(void **state)
+{
+    (void)state;
+    static const char *const bridges[] = {
+        "{\"outbound_url\":\"http://127.0.0.1:9/in?q=$query.b\",\"env\":{\"T\":\"s3cret\"},"
+        "\"headers\":{\"Authorization\":\"Bearer $env.T\",\"X-Q\":\"$query.b\","
+        "\"X-Shop\":\"\\\"$headers.x-shop\\\\\\t\"}}",
+        "{\"outbound_url\":\"http://127.0.0.1:9/p\",\"payload\":{\"id\":\"$payload.id\","
+        "\"all\":\"$payload\"}}",
+        "{\"outbound_url\":\"http://127.0.0.1:9/g\",\"method\":\"GET\"}",
+    };
+    static const char *const bodies[] = {
+        "{\"id\":1,\"order\":{\"note\":\"caf\\u00e9 \\\"x\\\"\",\"n\":[1,2.5,-3e2,true,null]}}",
+        "[1, 2 ,{\"a\" : \"b\"}]",
+        "\"just a string\"",
+        "a=1&b=text",
+        "caf\xff binary",
+        "",
+        "{\"dup\":1,\"dup\":2}",
+        "{\"nul\":\"a\\u0000b\"}",
+    };
+    for (size_t bi = 0; bi < sizeof(bridges) / sizeof(bridges[0]); bi++) {
+        struct bridge *b = make_bridge(bridges[bi]);
+        for (size_t k = 0; k < sizeof(bodies) / sizeof(bodies[0]); k++) {
+            struct job j;
+            make_job(&j, bodies[k]);
+            bool omit[8] = {false};
+            struct render_request sent, shown;
+            char err[HB_ERR_LEN];
+            int rc = render(b, &j, false, NULL, 1 << 20, omit, &sent, err);
+            if (rc != 0) {
+                /* A payload template over a body that is not JSON: nothing to record. */
+                render_request_clear(&sent);
+                job_clear(&j);
+                continue;
+            }
+            assert_int_equal(render(b, &j, true, NULL, 1 << 20, omit, &shown, err), 0);
+            struct render_ctx c;
+            assert_int_equal(render_ctx_init(&c, b, &b->routes[0], &j, key, err, HB_ERR_LEN), 0);
+            cJSON *tree = render_outbound(&c, &shown);
+            char *text = render_outbound_json(&c, &shown);
+            render_ctx_clear(&c);
+            assert_non_null(text);
+            cJSON *back = cJSON_Parse(text);
+            if (back == NULL || !cJSON_Compare(back, tree, true)) {
+                char *want = cJSON_PrintUnformatted(tree);
+                fail_msg("bridge %zu body %zu:\n got %s\nwant %s", bi, k, text, want);
+            }
+            assert_null(strstr(text, "s3cret"));
+            cJSON_Delete(back);
+            cJSON_Delete(tree);
+            free(text);
+            render_request_clear(&sent);
+            render_request_clear(&shown);
+            job_clear(&j);
+        }
+        bridge_free(b);
+    }
+}
+
 /* A header whose references are all missing, or whose value is blank, is left out; the
  * redacted rendering leaves out the same ones, even when only the env made the difference. */
 static void test_headers_left_out(void **state)
@@ -321,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_templates_rendered),
         cmocka_unit_test(test_inbound_body_forwarded),
         cmocka_unit_test(test_env_redacted),
+        cmocka_unit_test(test_outbound_json_matches_tree),
         cmocka_unit_test(test_headers_left_out),
         cmocka_unit_test(test_signed),
         cmocka_unit_test(test_too_large),

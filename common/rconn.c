@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -345,6 +346,170 @@ int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char 
     if (call != NULL)
         rconn_sent(rc);
     return 0;
+}
+
+/* ---- scripts by SHA1 ---- */
+
+const char *rconn_script_sha(struct rconn_script *s)
+{
+    if (s->sha[0] == '\0') {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        EVP_Digest(s->text, strlen(s->text), md, &mdlen, EVP_sha1(), NULL);
+        static const char digits[] = "0123456789abcdef";
+        for (unsigned int i = 0; i < mdlen && i < 20; i++) {
+            s->sha[2 * i] = digits[md[i] >> 4];
+            s->sha[2 * i + 1] = digits[md[i] & 15];
+        }
+        s->sha[40] = '\0';
+    }
+    return s->sha;
+}
+
+/* One EVALSHA out: the command as sent, kept to go again as an EVAL after NOSCRIPT. */
+struct rconn_eval {
+    struct rconn *rc;
+    redisCallbackFn *fn;
+    void *privdata;
+    const struct rconn_script *s;
+    char *cmd; /* formatted by hiredis (redisFreeCommand), or by us after NOSCRIPT (free) */
+    size_t len;
+    bool resent;
+};
+
+static void rconn_eval_free(struct rconn_eval *e)
+{
+    if (e->resent)
+        free(e->cmd);
+    else
+        redisFreeCommand(e->cmd);
+    free(e);
+}
+
+static int rconn_formatted(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *cmd,
+                           size_t len)
+{
+    if (!rconn_up(rc))
+        return -1;
+    if (!rconn_sentinel(rc))
+        return redisAsyncFormattedCommand(rc->ac, fn, privdata, cmd, len) == REDIS_OK ? 0 : -1;
+    struct rconn_call *call = xmalloc(sizeof(*call));
+    *call = (struct rconn_call){rc, fn, privdata};
+    if (redisAsyncFormattedCommand(rc->ac, rconn_on_reply, call, cmd, len) != REDIS_OK) {
+        free(call);
+        return -1;
+    }
+    rconn_sent(rc);
+    return 0;
+}
+
+/* The formatted EVALSHA turned into an EVAL of the script's text: the first two bulk
+ * strings ("$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n") replaced, the count and the rest kept. */
+static char *rconn_eval_text(const struct rconn_eval *e, size_t *len)
+{
+    const char *p = memchr(e->cmd, '\n', e->len);
+    size_t head = p ? (size_t)(p - e->cmd) + 1 : 0;
+    size_t skip = head + 13 + 47;
+    if (p == NULL || skip > e->len)
+        return NULL;
+    size_t tl = strlen(e->s->text);
+    char num[32];
+    int nl = snprintf(num, sizeof(num), "$%zu\r\n", tl);
+    size_t total = head + 10 + (size_t)nl + tl + 2 + (e->len - skip);
+    char *out = xmalloc(total);
+    char *o = out;
+    memcpy(o, e->cmd, head);
+    o += head;
+    memcpy(o, "$4\r\nEVAL\r\n", 10);
+    o += 10;
+    memcpy(o, num, (size_t)nl);
+    o += nl;
+    memcpy(o, e->s->text, tl);
+    o += tl;
+    memcpy(o, "\r\n", 2);
+    o += 2;
+    memcpy(o, e->cmd + skip, e->len - skip);
+    *len = total;
+    return out;
+}
+
+static void rconn_on_eval(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct rconn_eval *e = priv;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR && !e->resent &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        size_t len = 0;
+        char *cmd = rconn_eval_text(e, &len);
+        if (cmd != NULL) {
+            redisFreeCommand(e->cmd);
+            e->cmd = cmd;
+            e->len = len;
+            e->resent = true;
+            if (rconn_formatted(e->rc, rconn_on_eval, e, e->cmd, e->len) == 0)
+                return;
+            reply = NULL; /* the link went: as if it had dropped before the answer */
+        }
+    }
+    e->fn(ac, reply, e->privdata);
+    rconn_eval_free(e);
+}
+
+static int rconn_eval_send(struct rconn *rc, redisCallbackFn *fn, void *privdata,
+                           const struct rconn_script *s, char *cmd, long long len)
+{
+    if (len < 0)
+        return -1;
+    struct rconn_eval *e = xmalloc(sizeof(*e));
+    *e = (struct rconn_eval){rc, fn, privdata, s, cmd, (size_t)len, false};
+    if (rconn_formatted(rc, rconn_on_eval, e, cmd, (size_t)len) != 0) {
+        rconn_eval_free(e);
+        return -1;
+    }
+    return 0;
+}
+
+int rconn_evalsha(struct rconn *rc, redisCallbackFn *fn, void *privdata, struct rconn_script *s,
+                  int argc, const char **argv, const size_t *argvlen)
+{
+    if (!rconn_up(rc))
+        return -1;
+    const char **av = xmalloc(((size_t)argc + 2) * sizeof(*av));
+    size_t *al = xmalloc(((size_t)argc + 2) * sizeof(*al));
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = rconn_script_sha(s);
+    al[1] = 40;
+    for (int i = 0; i < argc; i++) {
+        av[i + 2] = argv[i];
+        al[i + 2] = argvlen ? argvlen[i] : strlen(argv[i]);
+    }
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc + 2, av, al);
+    free(av);
+    free(al);
+    return rconn_eval_send(rc, fn, privdata, s, cmd, len);
+}
+
+int rconn_evalsha_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, struct rconn_script *s,
+                      const char *fmt, ...)
+{
+    if (!rconn_up(rc))
+        return -1;
+    /* "EVALSHA {sha} " then the caller's format: the SHA1 is hex, no '%' nor space. */
+    size_t fl = strlen(fmt);
+    char *f = xmalloc(8 + 41 + fl + 1);
+    memcpy(f, "EVALSHA ", 8);
+    memcpy(f + 8, rconn_script_sha(s), 40);
+    f[48] = ' ';
+    memcpy(f + 49, fmt, fl + 1);
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&cmd, f, ap);
+    va_end(ap);
+    free(f);
+    return rconn_eval_send(rc, fn, privdata, s, cmd, len);
 }
 
 void rconn_free(struct rconn *rc)

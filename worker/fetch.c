@@ -45,6 +45,7 @@ static struct fetch_state {
     fetch_busy_fn busy; /* requests in flight */
     bool fetching;      /* a fetch script is outstanding */
     bool blocking;      /* a BLMOVE is outstanding */
+    bool empty;         /* the last look found the ready list empty (fetch_idle) */
     bool promoting;
     void (*idle)(struct worker *w); /* told when the ready list was found empty */
 } fs;
@@ -162,7 +163,10 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
 
 bool fetch_idle(void)
 {
-    return fs.blocking;
+    /* Not only while a BLMOVE is out: a job that ends sends a fetch that will most likely
+     * find nothing, and fairness must not take that moment for a queue behind it (it
+     * parked jobs just pulled back, again and again). */
+    return fs.empty;
 }
 
 void fetch_take_one(struct worker *w, const char *id, const redisReply *hash)
@@ -214,6 +218,7 @@ static void fetch_on_blmove(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     if (reply->type == REDIS_REPLY_STRING && reply->len < JOB_ENTRY_LEN) {
+        fs.empty = false;
         struct fetch_single *s = xcalloc(1, sizeof(*s));
         s->w = w;
         memcpy(s->id, reply->str, reply->len);
@@ -271,6 +276,7 @@ static void fetch_on_script(redisAsyncContext *ac, void *r, void *priv)
         idbuf[id->len] = '\0';
         fetch_take(w, idbuf, reply->element[i + 1]);
     }
+    fs.empty = reply->elements == 0;
     if (reply->elements == 0)
         fetch_block(w);
     else

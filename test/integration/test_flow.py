@@ -392,6 +392,37 @@ def test_flow_fair_list_pulled_back_in_batches(env):
     check("did not hold" not in w.text(), "an entry was only delivered as an orphan")
 
 
+@meta(est=15, timeout=90)
+def test_flow_gate_scripts_by_evalsha_survive_script_flush(env):
+    """The worker's flow-control scripts go by EVALSHA (rconn_evalsha): a max_concurrency
+    route asks the gate script at each attempt and releases its lease after it. After
+    SCRIPT FLUSH (as after a Redis restart or a failover) the NOSCRIPT answer goes again as
+    an EVAL, and every event is still delivered exactly once within the limit."""
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.05))
+    b = env.create_bridge(outbound_url=sink.url("/lim"), retries=0, max_concurrency=2)
+    first = env.send_many(b, 10)
+    env.redis.client("CONFIG", "RESETSTAT")
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "8"})
+    env.wait_events(first, {"delivered"}, timeout=30)
+    check(_calls(env, "evalsha") >= 20, "gate and done scripts by EVALSHA: %d calls"
+          % _calls(env, "evalsha"))
+    for _ in range(2):
+        env.redis.client("SCRIPT", "FLUSH")
+        more = env.send_many(b, 10)
+        env.wait_events(more, {"delivered"}, timeout=30)
+        first += more
+    failed = 0
+    for line in env.redis.client("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            failed = int(line.split("failed_calls=")[1].split(",")[0])
+    env.note("%d EVALSHA calls answered NOSCRIPT after two SCRIPT FLUSHes" % failed)
+    check(failed >= 2, "no NOSCRIPT seen after SCRIPT FLUSH: %d" % failed)
+    counts = [len(sink.by_event(i)) for i in first]
+    check(set(counts) == {1}, "each job delivered once: %r" % sorted(set(counts)))
+    check(sink.max_inflight <= 2, "max in flight %d, limit 2" % sink.max_inflight)
+
+
 @meta(est=30, timeout=150)
 def test_flow_walked_backlog_of_a_killed_worker_delivered_by_another(env):
     """The backlog a worker walked into its fair list is not lost when that worker is

@@ -64,6 +64,7 @@ struct gate_route {
     char bridge_id[64], route[72];
     int active;          /* its jobs between the gate and the end of their attempt */
     bool parked;         /* this worker parked some of its jobs for fairness */
+    bool others;         /* another worker did (seen in flow:waits while this one was idle) */
     long owed;           /* its jobs ended since the last pull, each may bring one back */
     int pulls;           /* its pulls out to Redis (at most GATE_PULLS_OUT) */
     int64_t clean_until; /* mono ms: its circuit had nothing counted when last asked */
@@ -79,6 +80,7 @@ static struct gate_state {
     struct worker *w;
     struct event *sweep, *renew;
     bool sweeping;
+    bool looking;               /* asking flow:waits for other workers' fair lists */
     struct gate_ticket *leases; /* tickets holding a lease */
     struct gate_route *routes;
     long pulling;           /* slots promised to fairness pulls out to Redis */
@@ -235,7 +237,7 @@ static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
             fetch_take_one(w, id, reply->element[i + 1]);
         }
         if (got < p->n)
-            rt->parked = false; /* none left: the sweep or another worker took them */
+            rt->parked = rt->others = false; /* none left: the sweep or a worker took them */
     }
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
         log_kv(LOG_ERROR, "fairness pull script failed", "bridge_id", rt->bridge_id, "route",
@@ -253,7 +255,7 @@ static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
  * ended, within its share unless its attempts are fast (as gate_route_capped). */
 static void gate_pull(struct worker *w, struct gate_route *rt)
 {
-    if (!rt->parked || w->stopping)
+    if (!(rt->parked || rt->others) || w->stopping)
         return;
     long room = gate_room(w);
     long n = room;
@@ -320,6 +322,50 @@ static void gate_fair_refill(struct worker *w)
         return;
     for (struct gate_route *r = gs.routes; r != NULL && gate_room(w) > 0; r = r->next)
         gate_pull(w, r);
+}
+
+/* flow:waits answered: the fair lists among its members are pulled from while this worker
+ * has nothing queued and free slots (gate_fair_refill), whichever worker parked them. */
+static void gate_on_waits(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    (void)ac;
+    gs.looking = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || w->stopping)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *m = reply->element[i];
+        /* "f|{bridge}|{route}" */
+        if (m->type != REDIS_REPLY_STRING || m->len < 5 || strncmp(m->str, "f|", 2) != 0)
+            continue;
+        const char *bar = memchr(m->str + 2, '|', m->len - 2);
+        if (bar == NULL)
+            continue;
+        char bridge[64], route[72];
+        size_t bl = (size_t)(bar - (m->str + 2)), rl = m->len - 3 - bl;
+        if (bl == 0 || bl >= sizeof(bridge) || rl == 0 || rl >= sizeof(route))
+            continue;
+        memcpy(bridge, m->str + 2, bl);
+        bridge[bl] = '\0';
+        memcpy(route, bar + 1, rl);
+        route[rl] = '\0';
+        gate_route_get(bridge, route)->others = true;
+    }
+    gate_fair_refill(w);
+}
+
+/* Nothing queued and room to spare: look for fair lists other workers parked (a worker
+ * started after another parked a backlog takes its part now, not once the sweep put the
+ * list back on the queue after 5 s without pulls, which its parker's pulls prevent). */
+static void gate_look_for_others(struct worker *w)
+{
+    if (gs.looking || !fetch_idle() || w->stopping || gate_room(w) < GATE_PULL_MAX / 2)
+        return;
+    char waits[QUEUE_KEY_LEN];
+    flow_key_waits(w->keys.prefix, waits, sizeof(waits));
+    if (rconn_cmd(w->cmd, gate_on_waits, w, "SRANDMEMBER %s 100", waits) == 0)
+        gs.looking = true;
 }
 
 /* A job of the route is done with (its attempt ended, or it waits elsewhere now): one
@@ -803,6 +849,7 @@ static void gate_on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     gate_fair_refill(w);
+    gate_look_for_others(w);
     if (gs.sweeping)
         return;
     char waits[QUEUE_KEY_LEN], paused[QUEUE_KEY_LEN], batch[16];

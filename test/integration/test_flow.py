@@ -423,6 +423,31 @@ def test_flow_gate_scripts_by_evalsha_survive_script_flush(env):
     check(sink.max_inflight <= 2, "max in flight %d, limit 2" % sink.max_inflight)
 
 
+@meta(est=20, timeout=120)
+def test_flow_idle_worker_pulls_from_another_workers_fair_list(env):
+    """A backlog one worker walked into its fair list is shared: a second worker started
+    later, with nothing queued for it, pulls from that list within a sweep or two (it used
+    to get none of it while the first kept pulling), and each job goes once."""
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.5))
+    b = env.create_bridge(outbound_url=sink.url("/slow"), retries=0)
+    ids = env.send_many(b, 300)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "4"}, name="worker1")
+    deadline = time.time() + 20
+    while int(env.redis.client("LLEN", "hb:queue:ready")) > 0:
+        check(time.time() < deadline, "the ready list never emptied")
+        time.sleep(0.02)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "40"}, name="worker2")
+    t0 = time.time()
+    # worker1 alone: 4 in flight, 8 jobs a second; with worker2 up to 44
+    sink.wait_for(lambda s: s.inflight > 20, 6, "the second worker pulling the parked jobs")
+    env.note("the second worker had jobs from the first's fair list within %.1fs"
+             % (time.time() - t0))
+    env.wait_events(ids, {"delivered"}, timeout=60)
+    counts = [len(sink.by_event(i)) for i in ids]
+    check(set(counts) == {1}, "each job delivered once: %r" % sorted(set(counts)))
+
+
 @meta(est=30, timeout=150)
 def test_flow_walked_backlog_of_a_killed_worker_delivered_by_another(env):
     """The backlog a worker walked into its fair list is not lost when that worker is

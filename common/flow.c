@@ -511,11 +511,18 @@ const char flow_lua_fair_park[] =
 
 const char flow_lua_fair_pull[] =
     FLOW_LUA_NOW "redis.call('HSET', KEYS[3], 'fair_pulled', now)\n"
-                 "local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
-                 "if not id then return {} end\n"
-                 "local e = string.find(id, '/', 1, true)\n"
-                 "local j = e and string.sub(id, 1, e - 1) or id\n"
-                 "return {id, redis.call('HGETALL', ARGV[1] .. 'job:' .. j)}\n";
+                 "local out = {}\n"
+                 /* Each entry moves from the fair list to the in-flight list in one step,
+                  * oldest first: in exactly one list at every moment. */
+                 "for i = 1, tonumber(ARGV[2] or '1') do\n"
+                 "  local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
+                 "  if not id then break end\n"
+                 "  local e = string.find(id, '/', 1, true)\n"
+                 "  local j = e and string.sub(id, 1, e - 1) or id\n"
+                 "  out[#out + 1] = id\n"
+                 "  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'job:' .. j)\n"
+                 "end\n"
+                 "return out\n";
 
 const char flow_lua_fair_release[] = "local n = 0\n"
                                      "while n < 100000 do\n"

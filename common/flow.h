@@ -135,9 +135,11 @@ extern const char flow_lua_circuit_park[];
  */
 extern const char flow_lua_fair_park[];
 
-/* Take the oldest parked job of a fair list into an in-flight list: {} or {id, {job hash
- * pairs}}, noting the time in the route hash (the sweep leaves a list alone while its
- * worker takes from it). KEYS: fair list, inflight, route hash. ARGV: prefix. */
+/* Take up to ARGV[2] of the oldest parked jobs of a fair list into an in-flight list, in
+ * order: {id, {job hash pairs}, id, {…}, …} ({} when none), noting the time in the route
+ * hash (the sweep leaves a list alone while its worker takes from it). One call for as
+ * many jobs as the worker has slots: one a call made that round trip the limit of a slow
+ * route at high --concurrency. KEYS: fair list, inflight, route hash. ARGV: prefix, count. */
 extern const char flow_lua_fair_pull[];
 
 /* Put a fair list back on the queue, in order, behind what is there (a worker stopping).

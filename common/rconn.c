@@ -342,87 +342,6 @@ int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, 
     return 0;
 }
 
-void rconn_script_init(struct rconn_script *s, const char *text)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    static const char digits[] = "0123456789abcdef";
-    s->text = text;
-    EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha1(), NULL);
-    for (unsigned int i = 0; i < mdlen && i < 20; i++) {
-        s->sha[2 * i] = digits[md[i] >> 4];
-        s->sha[2 * i + 1] = digits[md[i] & 15];
-    }
-    s->sha[40] = '\0';
-}
-
-/* A script call out by EVALSHA, with a copy of its arguments to send it again by EVAL. */
-struct rconn_scall {
-    struct rconn *rc;
-    const struct rconn_script *s;
-    redisCallbackFn *fn;
-    void *privdata;
-    int argc;          /* EVAL or EVALSHA, script, then the caller's */
-    const char **argv; /* into data, but [1]: the SHA or the text */
-    size_t *argvlen;
-    char data[];
-};
-
-static void rconn_on_script(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct rconn_scall *sc = priv;
-    redisReply *reply = r;
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
-        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-        sc->argv[0] = "EVAL";
-        sc->argvlen[0] = 4;
-        sc->argv[1] = sc->s->text;
-        sc->argvlen[1] = strlen(sc->s->text);
-        /* hiredis formats the command at once: the copy is not needed past this call. */
-        if (rconn_argv(sc->rc, sc->fn, sc->privdata, sc->argc, sc->argv, sc->argvlen) != 0)
-            sc->fn(ac, NULL, sc->privdata);
-    } else {
-        sc->fn(ac, r, sc->privdata);
-    }
-    free(sc);
-}
-
-int rconn_script(struct rconn *rc, const struct rconn_script *s, redisCallbackFn *fn,
-                 void *privdata, int argc, const char **argv, const size_t *argvlen)
-{
-    size_t bytes = 0;
-    int n = argc + 2;
-    for (int i = 0; i < argc; i++)
-        bytes += argvlen ? argvlen[i] : strlen(argv[i]);
-    /* Pointers, then lengths, then the bytes: one allocation. */
-    struct rconn_scall *sc =
-        xmalloc(sizeof(*sc) + (size_t)n * (sizeof(char *) + sizeof(size_t)) + bytes);
-    sc->rc = rc;
-    sc->s = s;
-    sc->fn = fn;
-    sc->privdata = privdata;
-    sc->argc = n;
-    sc->argv = (const char **)(void *)sc->data;
-    sc->argvlen = (size_t *)(void *)(sc->data + (size_t)n * sizeof(char *));
-    char *at = sc->data + (size_t)n * (sizeof(char *) + sizeof(size_t));
-    sc->argv[0] = "EVALSHA";
-    sc->argvlen[0] = 7;
-    sc->argv[1] = s->sha;
-    sc->argvlen[1] = 40;
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-        memcpy(at, argv[i], len);
-        sc->argv[i + 2] = at;
-        sc->argvlen[i + 2] = len;
-        at += len;
-    }
-    if (rconn_argv(rc, rconn_on_script, sc, n, sc->argv, sc->argvlen) != 0) {
-        free(sc);
-        return -1;
-    }
-    return 0;
-}
-
 int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...)
 {
     if (!rconn_up(rc))
@@ -444,6 +363,153 @@ int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char 
     if (call != NULL)
         rconn_sent(rc);
     return 0;
+}
+
+/* ---- scripts by SHA1 ---- */
+
+const char *rconn_script_sha(struct rconn_script *s)
+{
+    if (s->sha[0] == '\0') {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        EVP_Digest(s->text, strlen(s->text), md, &mdlen, EVP_sha1(), NULL);
+        static const char digits[] = "0123456789abcdef";
+        for (unsigned int i = 0; i < mdlen && i < 20; i++) {
+            s->sha[2 * i] = digits[md[i] >> 4];
+            s->sha[2 * i + 1] = digits[md[i] & 15];
+        }
+        s->sha[40] = '\0';
+    }
+    return s->sha;
+}
+
+/* One EVALSHA out: the command as sent, kept to go again as an EVAL after NOSCRIPT. */
+struct rconn_eval {
+    struct rconn *rc;
+    redisCallbackFn *fn;
+    void *privdata;
+    const struct rconn_script *s;
+    char *cmd; /* formatted by hiredis (redisFreeCommand), or by us after NOSCRIPT (free) */
+    size_t len;
+    bool resent;
+};
+
+static void rconn_eval_free(struct rconn_eval *e)
+{
+    if (e->resent)
+        free(e->cmd);
+    else
+        redisFreeCommand(e->cmd);
+    free(e);
+}
+
+/* The formatted EVALSHA turned into an EVAL of the script's text: the first two bulk
+ * strings ("$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n") replaced, the count and the rest kept. */
+static char *rconn_eval_text(const struct rconn_eval *e, size_t *len)
+{
+    const char *p = memchr(e->cmd, '\n', e->len);
+    size_t head = p ? (size_t)(p - e->cmd) + 1 : 0;
+    size_t skip = head + 13 + 47;
+    if (p == NULL || skip > e->len)
+        return NULL;
+    size_t tl = strlen(e->s->text);
+    char num[32];
+    int nl = snprintf(num, sizeof(num), "$%zu\r\n", tl);
+    size_t total = head + 10 + (size_t)nl + tl + 2 + (e->len - skip);
+    char *out = xmalloc(total);
+    char *o = out;
+    memcpy(o, e->cmd, head);
+    o += head;
+    memcpy(o, "$4\r\nEVAL\r\n", 10);
+    o += 10;
+    memcpy(o, num, (size_t)nl);
+    o += nl;
+    memcpy(o, e->s->text, tl);
+    o += tl;
+    memcpy(o, "\r\n", 2);
+    o += 2;
+    memcpy(o, e->cmd + skip, e->len - skip);
+    *len = total;
+    return out;
+}
+
+static void rconn_on_eval(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct rconn_eval *e = priv;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR && !e->resent &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        size_t len = 0;
+        char *cmd = rconn_eval_text(e, &len);
+        if (cmd != NULL) {
+            redisFreeCommand(e->cmd);
+            e->cmd = cmd;
+            e->len = len;
+            e->resent = true;
+            if (rconn_formatted(e->rc, rconn_on_eval, e, e->cmd, e->len) == 0)
+                return;
+            reply = NULL; /* the link went: as if it had dropped before the answer */
+        }
+    }
+    e->fn(ac, reply, e->privdata);
+    rconn_eval_free(e);
+}
+
+static int rconn_eval_send(struct rconn *rc, redisCallbackFn *fn, void *privdata,
+                           const struct rconn_script *s, char *cmd, long long len)
+{
+    if (len < 0)
+        return -1;
+    struct rconn_eval *e = xmalloc(sizeof(*e));
+    *e = (struct rconn_eval){rc, fn, privdata, s, cmd, (size_t)len, false};
+    if (rconn_formatted(rc, rconn_on_eval, e, cmd, (size_t)len) != 0) {
+        rconn_eval_free(e);
+        return -1;
+    }
+    return 0;
+}
+
+int rconn_evalsha(struct rconn *rc, redisCallbackFn *fn, void *privdata, struct rconn_script *s,
+                  int argc, const char **argv, const size_t *argvlen)
+{
+    if (!rconn_up(rc))
+        return -1;
+    const char **av = xmalloc(((size_t)argc + 2) * sizeof(*av));
+    size_t *al = xmalloc(((size_t)argc + 2) * sizeof(*al));
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = rconn_script_sha(s);
+    al[1] = 40;
+    for (int i = 0; i < argc; i++) {
+        av[i + 2] = argv[i];
+        al[i + 2] = argvlen ? argvlen[i] : strlen(argv[i]);
+    }
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc + 2, av, al);
+    free(av);
+    free(al);
+    return rconn_eval_send(rc, fn, privdata, s, cmd, len);
+}
+
+int rconn_evalsha_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, struct rconn_script *s,
+                      const char *fmt, ...)
+{
+    if (!rconn_up(rc))
+        return -1;
+    /* "EVALSHA {sha} " then the caller's format: the SHA1 is hex, no '%' nor space. */
+    size_t fl = strlen(fmt);
+    char *f = xmalloc(8 + 41 + fl + 1);
+    memcpy(f, "EVALSHA ", 8);
+    memcpy(f + 8, rconn_script_sha(s), 40);
+    f[48] = ' ';
+    memcpy(f + 49, fmt, fl + 1);
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&cmd, f, ap);
+    va_end(ap);
+    free(f);
+    return rconn_eval_send(rc, fn, privdata, s, cmd, len);
 }
 
 void rconn_free(struct rconn *rc)

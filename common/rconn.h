@@ -48,22 +48,35 @@ int rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, int argc, 
 /* Same with a printf-like format (hiredis's %s, %b, %d …). */
 int rconn_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...);
 
-/* A Lua script sent by EVALSHA: Redis neither reads nor hashes its text on each call. */
-struct rconn_script {
-    const char *text; /* static: outlives every call */
-    char sha[41];     /* its SHA1 in hex */
-};
-
-void rconn_script_init(struct rconn_script *s, const char *text);
-
 /*
- * EVALSHA of `s` with argv = numkeys, keys…, args… (argvlen NULL: NUL-terminated). When
- * Redis answers NOSCRIPT (its script cache lost to a restart, a failover or SCRIPT FLUSH;
- * nothing ran) the same call goes once more as an EVAL, which caches the script again.
- * `fn` gets the final answer, NULL if the link went down. Returns as rconn_argv.
+ * A Lua script sent by its SHA1 (EVALSHA): Redis neither reads nor hashes its text each
+ * call, which for the gate's scripts was most of a call's cost. One per script, static,
+ * zeroed but for `text` (RCONN_SCRIPT); the SHA1 is computed on first use. A NOSCRIPT
+ * answer (Redis restarted, failed over, or SCRIPT FLUSH: nothing ran) sends the same call
+ * once more as an EVAL, which caches the script again; `fn` sees only the final answer.
  */
-int rconn_script(struct rconn *rc, const struct rconn_script *s, redisCallbackFn *fn,
-                 void *privdata, int argc, const char **argv, const size_t *argvlen);
+struct rconn_script {
+    const char *text;
+    char sha[41];
+};
+#define RCONN_SCRIPT(t)                                                                            \
+    {                                                                                              \
+        (t),                                                                                       \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+
+/* EVALSHA of `s` with `argv`: numkeys, the keys, then the arguments. Returns as rconn_argv. */
+int rconn_evalsha(struct rconn *rc, redisCallbackFn *fn, void *privdata, struct rconn_script *s,
+                  int argc, const char **argv, const size_t *argvlen);
+
+/* Same with a printf-like format for what follows the SHA1 ("2 %s %s %s"). */
+int rconn_evalsha_cmd(struct rconn *rc, redisCallbackFn *fn, void *privdata, struct rconn_script *s,
+                      const char *fmt, ...);
+
+/* The script's SHA1 in lowercase hex (computed once, into `s`). */
+const char *rconn_script_sha(struct rconn_script *s);
 
 /* Disconnect (pending callbacks get NULL replies) and free, now or once hiredis is done. */
 void rconn_free(struct rconn *rc);

@@ -45,26 +45,20 @@ static struct fetch_state {
     fetch_busy_fn busy; /* requests in flight */
     bool fetching;      /* a fetch script is outstanding */
     bool blocking;      /* a BLMOVE is outstanding */
+    bool empty;         /* the last look found the ready list empty (fetch_idle) */
     bool promoting;
     void (*idle)(struct worker *w); /* told when the ready list was found empty */
 } fs;
 
 static struct event *fetch_ack_flush_ev; /* sends the acks queued (fetch_ack_flush) */
 
-/* The scripts this file sends, by EVALSHA (rconn_script): the text of the batched ack is
+/* The scripts this file sends, by EVALSHA (rconn_evalsha): the text of the batched ack is
  * 1.9 KB that Redis would otherwise read and hash at every call. */
-static struct rconn_script fetch_s_fetch, fetch_s_ack, fetch_s_promote, fetch_s_reap, fetch_s_adopt;
-
-static void fetch_scripts_init(void)
-{
-    if (fetch_s_fetch.text != NULL)
-        return;
-    rconn_script_init(&fetch_s_fetch, queue_lua_fetch);
-    rconn_script_init(&fetch_s_ack, queue_lua_ack_many);
-    rconn_script_init(&fetch_s_promote, queue_lua_promote);
-    rconn_script_init(&fetch_s_reap, queue_lua_reap);
-    rconn_script_init(&fetch_s_adopt, queue_lua_adopt);
-}
+static struct rconn_script fetch_s_fetch = RCONN_SCRIPT(queue_lua_fetch);
+static struct rconn_script fetch_s_ack = RCONN_SCRIPT(queue_lua_ack_many);
+static struct rconn_script fetch_s_promote = RCONN_SCRIPT(queue_lua_promote);
+static struct rconn_script fetch_s_reap = RCONN_SCRIPT(queue_lua_reap);
+static struct rconn_script fetch_s_adopt = RCONN_SCRIPT(queue_lua_adopt);
 
 /*
  * The queue entries this worker holds: taken into its in-flight list and not yet let go
@@ -177,7 +171,10 @@ static void fetch_take(struct worker *w, const char *id, const redisReply *hash)
 
 bool fetch_idle(void)
 {
-    return fs.blocking;
+    /* Not only while a BLMOVE is out: a job that ends sends a fetch that will most likely
+     * find nothing, and fairness must not take that moment for a queue behind it (it
+     * parked jobs just pulled back, again and again). */
+    return fs.empty;
 }
 
 void fetch_take_one(struct worker *w, const char *id, const redisReply *hash)
@@ -229,6 +226,7 @@ static void fetch_on_blmove(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     if (reply->type == REDIS_REPLY_STRING && reply->len < JOB_ENTRY_LEN) {
+        fs.empty = false;
         struct fetch_single *s = xcalloc(1, sizeof(*s));
         s->w = w;
         memcpy(s->id, reply->str, reply->len);
@@ -286,6 +284,7 @@ static void fetch_on_script(redisAsyncContext *ac, void *r, void *priv)
         idbuf[id->len] = '\0';
         fetch_take(w, idbuf, reply->element[i + 1]);
     }
+    fs.empty = reply->elements == 0;
     if (reply->elements == 0)
         fetch_block(w);
     else
@@ -307,11 +306,10 @@ void fetch_more(struct worker *w)
         return;
     if (room > FETCH_BATCH_MAX)
         room = FETCH_BATCH_MAX;
-    fetch_scripts_init();
     char max[16];
     snprintf(max, sizeof(max), "%ld", room);
     const char *argv[] = {"2", w->keys.ready, w->inflight_key, w->keys.prefix, max};
-    if (rconn_script(w->cmd, &fetch_s_fetch, fetch_on_script, w, 5, argv, NULL) != 0) {
+    if (rconn_evalsha(w->cmd, fetch_on_script, w, &fetch_s_fetch, 5, argv, NULL) != 0) {
         fetch_arm(fs.retry, 500);
         return;
     }
@@ -391,7 +389,7 @@ static void fetch_on_promote(evutil_socket_t fd, short what, void *arg)
     snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
     snprintf(max, sizeof(max), "%d", FETCH_PROMOTE_MAX);
     const char *argv[] = {"2", w->keys.scheduled, w->keys.ready, now, max};
-    if (rconn_script(w->cmd, &fetch_s_promote, fetch_on_promoted, w, 5, argv, NULL) != 0) {
+    if (rconn_evalsha(w->cmd, fetch_on_promoted, w, &fetch_s_promote, 5, argv, NULL) != 0) {
         fetch_arm(fs.promote, 500);
         return;
     }
@@ -452,7 +450,7 @@ static void fetch_on_inflight(redisAsyncContext *ac, void *r, void *priv)
         }
         char *arg = xstrdup(entry);
         const char *argv[] = {"2", w->inflight_key, w->keys.ready, entry};
-        if (rconn_script(w->cmd, &fetch_s_adopt, fetch_on_adopted, arg, 4, argv, NULL) != 0)
+        if (rconn_evalsha(w->cmd, fetch_on_adopted, arg, &fetch_s_adopt, 4, argv, NULL) != 0)
             free(arg);
     }
     adopt_clear();
@@ -468,7 +466,7 @@ static void fetch_on_reap(evutil_socket_t fd, short what, void *arg)
     char cutoff[24];
     snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(clock_now_ms() - QUEUE_HEARTBEAT_TTL_MS));
     const char *argv[] = {"2", w->keys.workers, w->keys.ready, w->keys.prefix, cutoff, w->id};
-    rconn_script(w->cmd, &fetch_s_reap, fetch_on_reaped, w, 6, argv, NULL);
+    rconn_evalsha(w->cmd, fetch_on_reaped, w, &fetch_s_reap, 6, argv, NULL);
     /* And this worker's own orphans (fetch_adopt): its in-flight list against what it holds. */
     rconn_cmd(w->cmd, fetch_on_inflight, w, "LRANGE %s 0 -1", w->inflight_key);
     fetch_arm(fs.reap, FETCH_REAP_MS);
@@ -478,7 +476,6 @@ int fetch_start(struct worker *w, fetch_job_fn job, fetch_busy_fn busy)
 {
     fs.job = job;
     fs.busy = busy;
-    fetch_scripts_init();
     fs.heartbeat = evtimer_new(w->base, fetch_on_heartbeat, w);
     fs.promote = evtimer_new(w->base, fetch_on_promote, w);
     fs.reap = evtimer_new(w->base, fetch_on_reap, w);
@@ -612,7 +609,6 @@ static void fetch_ack_flush(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     (void)fd;
     (void)what;
-    fetch_scripts_init();
     while (!TAILQ_EMPTY(&fetch_ack_queue)) {
         size_t n = 0;
         struct fetch_ack *a;
@@ -655,7 +651,7 @@ static void fetch_ack_flush(evutil_socket_t fd, short what, void *arg)
         }
         /* A script, not MULTI: whether a job is rescheduled depends on whether an abort
          * marked it meanwhile, and that decision must be atomic with the move. */
-        if (rconn_script(w->cmd, &fetch_s_ack, fetch_on_ack_batch, b, (int)argc, argv, NULL) != 0)
+        if (rconn_evalsha(w->cmd, fetch_on_ack_batch, b, &fetch_s_ack, (int)argc, argv, NULL) != 0)
             fetch_on_ack_batch(NULL, NULL, b);
         free(nums);
         free(keys);

@@ -41,6 +41,22 @@
 /* A park also moves up to this many of the same route's entries next in the ready list to
  * its fair list (flow_lua_fair_park): bounded, so one call stays short for Redis. */
 #define GATE_WALK_MAX_STR "1000"
+/* A pull from a fair list takes back at most this many jobs a call (flow_lua_fair_pull):
+ * one reply, taken in one turn of the loop. Up to GATE_PULLS_OUT such calls may be out for
+ * a route, so that Redis answers the next while the worker starts the jobs of the last
+ * (one call at a time left a 1,000-slot worker a third empty). */
+#define GATE_PULL_MAX 64
+#define GATE_PULLS_OUT 8
+
+/* The scripts go by their SHA1 (rconn_evalsha): the gate script alone is 4 KB of text that
+ * Redis would otherwise read and hash at every call. */
+static struct rconn_script gate_sc_gate = RCONN_SCRIPT(flow_lua_gate);
+static struct rconn_script gate_sc_done = RCONN_SCRIPT(flow_lua_done);
+static struct rconn_script gate_sc_sweep = RCONN_SCRIPT(flow_lua_sweep);
+static struct rconn_script gate_sc_renew = RCONN_SCRIPT(flow_lua_renew);
+static struct rconn_script gate_sc_cpark = RCONN_SCRIPT(flow_lua_circuit_park);
+static struct rconn_script gate_sc_fair_park = RCONN_SCRIPT(flow_lua_fair_park);
+static struct rconn_script gate_sc_fair_pull = RCONN_SCRIPT(flow_lua_fair_pull);
 
 /* A route this worker has seen, for fairness. Never freed before gate_stop: there are as
  * many as routes, and tickets point at them. */
@@ -48,6 +64,9 @@ struct gate_route {
     char bridge_id[64], route[72];
     int active;          /* its jobs between the gate and the end of their attempt */
     bool parked;         /* this worker parked some of its jobs for fairness */
+    bool others;         /* another worker did (seen in flow:waits while this one was idle) */
+    long owed;           /* its jobs ended since the last pull, each may bring one back */
+    int pulls;           /* its pulls out to Redis (at most GATE_PULLS_OUT) */
     int64_t clean_until; /* mono ms: its circuit had nothing counted when last asked */
     int64_t open_until;  /* mono ms: its circuit was open until then when last heard of */
     long avg_ms;         /* moving average of its attempts' durations */
@@ -61,15 +80,17 @@ static struct gate_state {
     struct worker *w;
     struct event *sweep, *renew;
     bool sweeping;
+    bool looking;               /* asking flow:waits for other workers' fair lists */
     struct gate_ticket *leases; /* tickets holding a lease */
     struct gate_route *routes;
-    int pulling;            /* fairness pulls out to Redis */
+    long pulling;           /* slots promised to fairness pulls out to Redis */
     struct event *cpark_ev; /* sends the circuit parks gathered in this loop turn */
+    struct event *pull_ev;  /* sends the fairness pulls owed in this loop turn */
 } gs;
 
 int gate_pulling(void)
 {
-    return gs.pulling;
+    return (int)gs.pulling;
 }
 
 /* Slots of --concurrency not taken by jobs in the gate or in flight, nor promised to pulls. */
@@ -185,45 +206,113 @@ static void gate_later(struct gate_ticket *g, long ms)
 struct gate_pull {
     struct worker *w;
     struct gate_route *rt;
+    long n;
 };
+
+static void gate_pull(struct worker *w, struct gate_route *rt);
+static int gate_pull_send(struct worker *w, struct gate_route *rt, long n);
 
 static void gate_on_pulled(redisAsyncContext *ac, void *r, void *priv)
 {
     struct gate_pull *p = priv;
+    struct gate_route *rt = p->rt;
+    struct worker *w = p->w;
     redisReply *reply = r;
     (void)ac;
-    gs.pulling--;
-    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len < JOB_ENTRY_LEN) {
-        /* A queue entry: "evt_…", or "evt_…/route" for a bridge with routes. */
-        char id[JOB_ENTRY_LEN];
-        memcpy(id, reply->element[0]->str, reply->element[0]->len);
-        id[reply->element[0]->len] = '\0';
-        if (!p->w->stopping)
-            fetch_take_one(p->w, id, reply->element[1]);
-    } else if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
-        p->rt->parked = false; /* none left: the sweep or another worker took them */
+    gs.pulling -= p->n;
+    rt->pulls--;
+    long got = 0;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
+        /* Queue entries ("evt_…", or "evt_…/route" for a bridge with routes) and their job
+         * hashes, oldest first: taken in that order. One that does not fit stays in the
+         * in-flight list, which the orphan check puts back on the queue. */
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            const redisReply *e = reply->element[i];
+            got++;
+            if (e->type != REDIS_REPLY_STRING || e->len >= JOB_ENTRY_LEN || w->stopping)
+                continue;
+            char id[JOB_ENTRY_LEN];
+            memcpy(id, e->str, e->len);
+            id[e->len] = '\0';
+            fetch_take_one(w, id, reply->element[i + 1]);
+        }
+        if (got < p->n)
+            rt->parked = rt->others = false; /* none left: the sweep or a worker took them */
     }
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_ERROR, "fairness pull script failed", "bridge_id", rt->bridge_id, "route",
+               rt->route, "error", reply->str, NULL);
     free(p);
+    /* Jobs that ended while this pull was out owe more; a full batch may have more behind. */
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY)
+        gate_pull(w, rt);
 }
 
-/* Take one job parked for fairness of route `rt` back into this worker. */
+/* Take jobs parked for fairness of route `rt` back into this worker, as many as it may
+ * take now, GATE_PULL_MAX a call and at most GATE_PULLS_OUT calls out (a part batch only
+ * when none is out): those owed meanwhile go together in the next. Nothing queued (the ready list
+ * was empty): as many as there are free slots. Otherwise one for each of the route's jobs that
+ * ended, within its share unless its attempts are fast (as gate_route_capped). */
 static void gate_pull(struct worker *w, struct gate_route *rt)
 {
-    char fair[QUEUE_KEY_LEN], hash[QUEUE_KEY_LEN];
+    if (!(rt->parked || rt->others) || w->stopping)
+        return;
+    long room = gate_room(w);
+    long n = room;
+    if (!fetch_idle()) {
+        n = rt->owed;
+        bool fast = rt->samples >= GATE_FAST_SAMPLES && rt->avg_ms < GATE_FAST_MS;
+        long below = gate_fair_share(w) - rt->active;
+        if (!fast && n > below) {
+            n = below > 0 ? below : 0;
+            rt->owed = n; /* the rest would have found the route at its share */
+        }
+    }
+    if (n > room)
+        n = room;
+    /* A part batch waits for the call out, gathering what ends meanwhile; full ones go
+     * along at once. */
+    while (n > 0 && rt->pulls < GATE_PULLS_OUT && (rt->pulls == 0 || n >= GATE_PULL_MAX)) {
+        long k = n > GATE_PULL_MAX ? GATE_PULL_MAX : n;
+        if (gate_pull_send(w, rt, k) != 0)
+            return;
+        rt->owed = rt->owed > k ? rt->owed - k : 0;
+        n -= k;
+    }
+}
+
+/* One pull call of `n` jobs of route `rt`. */
+static int gate_pull_send(struct worker *w, struct gate_route *rt, long n)
+{
+    char fair[QUEUE_KEY_LEN], hash[QUEUE_KEY_LEN], count[24];
     const char *fp[] = {w->keys.prefix, "flow:wait:", rt->bridge_id, ":", rt->route, ":fair", NULL};
     const char *hp[] = {w->keys.prefix, "flow:route:", rt->bridge_id, ":", rt->route, NULL};
     gate_join(fair, sizeof(fair), fp);
     gate_join(hash, sizeof(hash), hp);
+    snprintf(count, sizeof(count), "%ld", n);
     struct gate_pull *p = xcalloc(1, sizeof(*p));
     p->w = w;
     p->rt = rt;
-    if (rconn_cmd(w->cmd, gate_on_pulled, p, "EVAL %s 3 %s %s %s %s", flow_lua_fair_pull, fair,
-                  w->inflight_key, hash, w->keys.prefix) != 0) {
+    p->n = n;
+    if (rconn_evalsha_cmd(w->cmd, gate_on_pulled, p, &gate_sc_fair_pull, "3 %s %s %s %s %s", fair,
+                          w->inflight_key, hash, w->keys.prefix, count) != 0) {
         free(p); /* the sweep moves them */
-        return;
+        return -1;
     }
-    gs.pulling++;
+    rt->pulls++;
+    gs.pulling += n;
+    return 0;
+}
+
+/* The pulls owed in this turn of the loop, one call a route (see gate_pull). */
+static void gate_on_pull_turn(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    for (struct gate_route *r = gs.routes; r != NULL; r = r->next)
+        if (r->owed > 0 || fetch_idle())
+            gate_pull(w, r);
 }
 
 /* Nothing is queued (the ready list was empty): parked routes may use the free slots. */
@@ -231,18 +320,57 @@ static void gate_fair_refill(struct worker *w)
 {
     if (!fetch_idle() || w->stopping)
         return;
-    long room = gate_room(w);
-    for (struct gate_route *r = gs.routes; r != NULL && room > 0; r = r->next) {
-        if (!r->parked)
+    for (struct gate_route *r = gs.routes; r != NULL && gate_room(w) > 0; r = r->next)
+        gate_pull(w, r);
+}
+
+/* flow:waits answered: the fair lists among its members are pulled from while this worker
+ * has nothing queued and free slots (gate_fair_refill), whichever worker parked them. */
+static void gate_on_waits(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *reply = r;
+    (void)ac;
+    gs.looking = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || w->stopping)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *m = reply->element[i];
+        /* "f|{bridge}|{route}" */
+        if (m->type != REDIS_REPLY_STRING || m->len < 5 || strncmp(m->str, "f|", 2) != 0)
             continue;
-        for (long i = 0; i < room; i++)
-            gate_pull(w, r);
-        room = 0;
+        const char *bar = memchr(m->str + 2, '|', m->len - 2);
+        if (bar == NULL)
+            continue;
+        char bridge[64], route[72];
+        size_t bl = (size_t)(bar - (m->str + 2)), rl = m->len - 3 - bl;
+        if (bl == 0 || bl >= sizeof(bridge) || rl == 0 || rl >= sizeof(route))
+            continue;
+        memcpy(bridge, m->str + 2, bl);
+        bridge[bl] = '\0';
+        memcpy(route, bar + 1, rl);
+        route[rl] = '\0';
+        gate_route_get(bridge, route)->others = true;
     }
+    gate_fair_refill(w);
+}
+
+/* Nothing queued and room to spare: look for fair lists other workers parked (a worker
+ * started after another parked a backlog takes its part now, not once the sweep put the
+ * list back on the queue after 5 s without pulls, which its parker's pulls prevent). */
+static void gate_look_for_others(struct worker *w)
+{
+    if (gs.looking || !fetch_idle() || w->stopping || gate_room(w) < GATE_PULL_MAX / 2)
+        return;
+    char waits[QUEUE_KEY_LEN];
+    flow_key_waits(w->keys.prefix, waits, sizeof(waits));
+    if (rconn_cmd(w->cmd, gate_on_waits, w, "SRANDMEMBER %s 100", waits) == 0)
+        gs.looking = true;
 }
 
 /* A job of the route is done with (its attempt ended, or it waits elsewhere now): one
- * parked for fairness may take its place. */
+ * parked for fairness may take its place, pulled at the end of this turn of the loop with
+ * the others that ended in it. */
 static void gate_route_release(struct gate_ticket *g)
 {
     if (!g->in_route)
@@ -255,10 +383,11 @@ static void gate_route_release(struct gate_ticket *g)
         return;
     if (gate_route_capped(rt, w) || gate_room(w) <= 0)
         return;
-    gate_pull(w, rt);
-    /* Nothing queued: grow into the free slots too, not only keep the count. */
-    if (fetch_idle() && gate_room(w) > 0)
-        gate_pull(w, rt);
+    rt->owed++;
+    if (gs.pull_ev != NULL && !evtimer_pending(gs.pull_ev, NULL)) {
+        struct timeval now = {0, 0};
+        evtimer_add(gs.pull_ev, &now);
+    }
 }
 
 static void gate_on_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -338,11 +467,11 @@ static void gate_send(struct gate_ticket *g)
     long margin = per_ms / 50 < 250 ? per_ms / 50 : 250;
     snprintf(a9, sizeof(a9), "%ld", per_ms + margin);
     snprintf(a10, sizeof(a10), "%ld", g->probe_ms);
-    if (rconn_cmd(w->cmd, gate_on_reply, g,
-                  "EVAL %s 13 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
-                  flow_lua_gate, job, w->inflight_key, w->keys.scheduled, paused, waits, hash, conc,
-                  cwait, kwait, pwait, rl, rls, rlw, g->id, g->bridge_id, g->route, g->member, a5,
-                  a6, a7, a8, a9, a10) != 0) {
+    if (rconn_evalsha_cmd(w->cmd, gate_on_reply, g, &gate_sc_gate,
+                          "13 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
+                          job, w->inflight_key, w->keys.scheduled, paused, waits, hash, conc, cwait,
+                          kwait, pwait, rl, rls, rlw, g->id, g->bridge_id, g->route, g->member, a5,
+                          a6, a7, a8, a9, a10) != 0) {
         gate_later(g, 1000);
         return;
     }
@@ -379,9 +508,10 @@ static void gate_fair_park(struct gate_ticket *g)
      * backlog is parked for its circuit a batch a turn (gate_cpark_add), which a walk into
      * the fair list would turn into a pull and a park a job. */
     bool clean = g->conf.cb_failures == 0 || clock_mono_ms() < g->rt->clean_until;
-    if (rconn_cmd(w->cmd, gate_on_fair_parked, g, "EVAL %s 4 %s %s %s %s %s %s %s %s %s",
-                  flow_lua_fair_park, w->inflight_key, fair, waits, w->keys.ready, g->id, tag,
-                  g->bridge_id, w->keys.prefix, clean ? GATE_WALK_MAX_STR : "0") != 0) {
+    if (rconn_evalsha_cmd(w->cmd, gate_on_fair_parked, g, &gate_sc_fair_park,
+                          "4 %s %s %s %s %s %s %s %s %s", w->inflight_key, fair, waits,
+                          w->keys.ready, g->id, tag, g->bridge_id, w->keys.prefix,
+                          clean ? GATE_WALK_MAX_STR : "0") != 0) {
         g->rt->active++;
         g->in_route = true;
         gate_send(g);
@@ -506,20 +636,19 @@ static void gate_cpark_send(struct worker *w, struct gate_route *rt)
     const char *tp[] = {"k|", rt->bridge_id, "|", rt->route, NULL};
     gate_join(tag, sizeof(tag), tp);
     snprintf(fails, sizeof(fails), "%ld", g0->conf.cb_failures);
-    /* EVAL script 5 keys… then tag, bridge, failures, prefix, entries… */
-    int argc = 3 + 5 + 4 + p->n;
+    /* 5 keys… then tag, bridge, failures, prefix, entries… */
+    int argc = 1 + 5 + 4 + p->n;
     const char **argv = xcalloc((size_t)argc, sizeof(*argv));
     size_t *lens = xcalloc((size_t)argc, sizeof(*lens));
-    const char *head[] = {
-        "EVAL", flow_lua_circuit_park, "5",   w->inflight_key, hash, kwait, waits, paused,
-        tag,    rt->bridge_id,         fails, w->keys.prefix};
+    const char *head[] = {"5", w->inflight_key, hash,  kwait,         waits, paused,
+                          tag, rt->bridge_id,   fails, w->keys.prefix};
     for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
         argv[i] = head[i];
     for (int i = 0; i < p->n; i++)
-        argv[12 + i] = p->tickets[i]->id;
+        argv[10 + i] = p->tickets[i]->id;
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    int rc = rconn_argv(w->cmd, gate_on_cparked, p, argc, argv, lens);
+    int rc = rconn_evalsha(w->cmd, gate_on_cparked, p, &gate_sc_cpark, argc, argv, lens);
     free(lens);
     free(argv);
     if (rc != 0) {
@@ -676,9 +805,10 @@ void gate_leave(struct gate_ticket *g, bool ok)
     snprintf(d->bridge_id, sizeof(d->bridge_id), "%s", g->bridge_id);
     snprintf(d->route, sizeof(d->route), "%s", g->route);
     d->open_seconds = g->conf.cb_open_seconds;
-    if (rconn_cmd(w->cmd, gate_on_done, d, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s",
-                  flow_lua_done, hash, conc, cwait, kwait, w->keys.ready, waits,
-                  leased ? g->member : "", ok ? "1" : "0", a3, a4, g->id, w->keys.prefix) != 0)
+    if (rconn_evalsha_cmd(w->cmd, gate_on_done, d, &gate_sc_done,
+                          "6 %s %s %s %s %s %s %s %s %s %s %s %s", hash, conc, cwait, kwait,
+                          w->keys.ready, waits, leased ? g->member : "", ok ? "1" : "0", a3, a4,
+                          g->id, w->keys.prefix) != 0)
         free(d); /* the lease expires by itself; the circuit misses one count */
 }
 
@@ -719,14 +849,15 @@ static void gate_on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     gate_fair_refill(w);
+    gate_look_for_others(w);
     if (gs.sweeping)
         return;
     char waits[QUEUE_KEY_LEN], paused[QUEUE_KEY_LEN], batch[16];
     flow_key_waits(w->keys.prefix, waits, sizeof(waits));
     flow_key_paused_set(w->keys.prefix, paused, sizeof(paused));
     snprintf(batch, sizeof(batch), "%d", GATE_SWEEP_BATCH);
-    if (rconn_cmd(w->cmd, gate_on_swept, NULL, "EVAL %s 3 %s %s %s %s %s", flow_lua_sweep, waits,
-                  paused, w->keys.ready, w->keys.prefix, batch) != 0) {
+    if (rconn_evalsha_cmd(w->cmd, gate_on_swept, NULL, &gate_sc_sweep, "3 %s %s %s %s %s", waits,
+                          paused, w->keys.ready, w->keys.prefix, batch) != 0) {
         gate_arm(gs.sweep, GATE_SWEEP_MS);
         return;
     }
@@ -751,24 +882,22 @@ static void gate_on_renew(evutil_socket_t fd, short what, void *arg)
     for (struct gate_ticket *g = gs.leases; g != NULL; g = g->next)
         n++;
     if (n > 0) {
-        /* EVAL script 0 then zset, member pairs. */
-        size_t argc = 3 + 2 * n;
+        /* 0 keys, then zset, member pairs. */
+        size_t argc = 1 + 2 * n;
         const char **argv = xcalloc(argc, sizeof(*argv));
         size_t *lens = xcalloc(argc, sizeof(*lens));
         char **keys = xcalloc(n, sizeof(*keys));
-        argv[0] = "EVAL";
-        argv[1] = flow_lua_renew;
-        argv[2] = "0";
+        argv[0] = "0";
         size_t i = 0;
         for (struct gate_ticket *g = gs.leases; g != NULL; g = g->next, i++) {
             keys[i] = xcalloc(1, QUEUE_KEY_LEN);
             gate_route_key(g, "conc", "", keys[i], QUEUE_KEY_LEN);
-            argv[3 + 2 * i] = keys[i];
-            argv[4 + 2 * i] = g->member;
+            argv[1 + 2 * i] = keys[i];
+            argv[2 + 2 * i] = g->member;
         }
         for (size_t k = 0; k < argc; k++)
             lens[k] = strlen(argv[k]);
-        rconn_argv(w->cmd, gate_on_renew_reply, NULL, (int)argc, argv, lens);
+        rconn_evalsha(w->cmd, gate_on_renew_reply, NULL, &gate_sc_renew, (int)argc, argv, lens);
         for (i = 0; i < n; i++)
             free(keys[i]);
         free(keys);
@@ -785,7 +914,8 @@ int gate_start(struct worker *w)
     gs.sweep = evtimer_new(w->base, gate_on_sweep, w);
     gs.renew = evtimer_new(w->base, gate_on_renew, w);
     gs.cpark_ev = evtimer_new(w->base, gate_on_cpark_turn, w);
-    if (gs.sweep == NULL || gs.renew == NULL || gs.cpark_ev == NULL) {
+    gs.pull_ev = evtimer_new(w->base, gate_on_pull_turn, w);
+    if (gs.sweep == NULL || gs.renew == NULL || gs.cpark_ev == NULL || gs.pull_ev == NULL) {
         gate_stop();
         return -1;
     }
@@ -868,6 +998,8 @@ void gate_stop(void)
         event_free(gs.renew);
     if (gs.cpark_ev != NULL)
         event_free(gs.cpark_ev);
+    if (gs.pull_ev != NULL)
+        event_free(gs.pull_ev);
     gs.sweep = gs.renew = NULL;
-    gs.cpark_ev = NULL;
+    gs.cpark_ev = gs.pull_ev = NULL;
 }

@@ -12,6 +12,21 @@ from harness import REPO, check, expect_error, meta
 from sink import Reply, always
 
 
+def _calls(env, *cmds):
+    """Calls of the commands `cmds` since the last CONFIG RESETSTAT (INFO commandstats)."""
+    n = 0
+    for line in env.redis.client("INFO", "commandstats").splitlines():
+        for c in cmds:
+            if line.startswith("cmdstat_%s:" % c):
+                n += int(line.split("calls=")[1].split(",")[0])
+    return n
+
+
+def _script_calls(env):
+    """Script calls, by text (EVAL) or by SHA1 (EVALSHA, as worker/gate.c sends them)."""
+    return _calls(env, "eval", "evalsha")
+
+
 def sliding_max(times, window):
     """The most arrivals in any window of `window` seconds (closed on the left)."""
     times = sorted(times)
@@ -324,16 +339,111 @@ def test_flow_lone_slow_route_backlog_walked_uses_whole_worker(env):
     while int(env.redis.client("LLEN", "hb:queue:ready")) > 0:
         check(time.time() < deadline, "the ready list never emptied")
         time.sleep(0.02)
-    evals = 0
-    for line in env.redis.client("INFO", "commandstats").splitlines():
-        if line.startswith("cmdstat_eval:"):
-            evals = int(line.split("calls=")[1].split(",")[0])
+    evals = _script_calls(env)
     env.note("400 jobs of a lone 200 ms route left the ready list with %d EVAL calls" % evals)
     # one park call a job would be about 400 (plus the fetches)
     check(evals < 100, "%d EVAL calls to clear a backlog of 400 for one route" % evals)
     env.wait_events(ids, {"delivered"}, timeout=90)
     check(sink.max_inflight > 5, "peak in flight %d of 10: held to half while alone"
           % sink.max_inflight)
+    counts = [len(sink.by_event(i)) for i in ids]
+    check(set(counts) == {1}, "each job delivered once: %r" % sorted(set(counts)))
+
+
+@meta(est=25, timeout=120)
+def test_flow_fair_list_pulled_back_in_batches(env):
+    """A lone slow route's backlog, walked into its fair list, comes back into the worker
+    several jobs a script call (flow_lua_fair_pull), not one call a job: the pull-back of
+    1,200 jobs costs far fewer calls than jobs, every job is delivered exactly once, and
+    nothing is left in the fair list or in flight."""
+    n, conc = 1200, 60
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.3))
+    b = env.create_bridge(outbound_url=sink.url("/slow"), retries=0)
+    ids = env.send_many(b, n, threads=16)
+    fair = "hb:flow:wait:%s:default:fair" % b["id"]
+    w = env.start_worker({"HOOKBRIDGE_CONCURRENCY": str(conc)})
+    deadline = time.time() + 30
+    while int(env.redis.client("LLEN", "hb:queue:ready")) > 0:
+        check(time.time() < deadline, "the ready list never emptied")
+        time.sleep(0.01)
+    env.redis.client("CONFIG", "RESETSTAT")
+    walked = int(env.redis.client("LLEN", fair))
+    check(walked > n - 4 * conc, "the backlog was walked into the fair list: %d" % walked)
+    env.wait_events(ids, {"delivered"}, timeout=90)
+    # Each pull call writes the route's 'fair_pulled' once (and a drain of successes makes
+    # no other HSET): before the batched pull that was one call a job.
+    pulls = _calls(env, "hset")
+    scripts = _script_calls(env)
+    env.note("%d jobs pulled back from the fair list with %d pull calls (%d script calls in "
+             "all); peak in flight at the sink %d of %d"
+             % (walked, pulls, scripts, sink.max_inflight, conc))
+    check(pulls * 2 < walked, "%d pull calls for %d parked jobs: not batched" % (pulls, walked))
+    check(sink.max_inflight > conc * 3 // 4, "peak in flight %d of %d: the pulled jobs did not "
+          "fill the worker" % (sink.max_inflight, conc))
+    counts = [len(sink.by_event(i)) for i in ids]
+    check(set(counts) == {1}, "each job delivered once: %r" % sorted(set(counts)))
+    r = env.redis.client
+    check(int(r("LLEN", fair)) == 0, "jobs left in the fair list: %d" % int(r("LLEN", fair)))
+    deadline = time.time() + 10
+    while any(int(r("LLEN", k)) for k in r("KEYS", "hb:queue:inflight:*") or []):
+        check(time.time() < deadline, "jobs left in flight after all were delivered")
+        time.sleep(0.1)
+    check("did not hold" not in w.text(), "an entry was only delivered as an orphan")
+
+
+@meta(est=15, timeout=90)
+def test_flow_gate_scripts_by_evalsha_survive_script_flush(env):
+    """The worker's flow-control scripts go by EVALSHA (rconn_evalsha): a max_concurrency
+    route asks the gate script at each attempt and releases its lease after it. After
+    SCRIPT FLUSH (as after a Redis restart or a failover) the NOSCRIPT answer goes again as
+    an EVAL, and every event is still delivered exactly once within the limit."""
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.05))
+    b = env.create_bridge(outbound_url=sink.url("/lim"), retries=0, max_concurrency=2)
+    first = env.send_many(b, 10)
+    env.redis.client("CONFIG", "RESETSTAT")
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "8"})
+    env.wait_events(first, {"delivered"}, timeout=30)
+    check(_calls(env, "evalsha") >= 20, "gate and done scripts by EVALSHA: %d calls"
+          % _calls(env, "evalsha"))
+    for _ in range(2):
+        env.redis.client("SCRIPT", "FLUSH")
+        more = env.send_many(b, 10)
+        env.wait_events(more, {"delivered"}, timeout=30)
+        first += more
+    failed = 0
+    for line in env.redis.client("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            failed = int(line.split("failed_calls=")[1].split(",")[0])
+    env.note("%d EVALSHA calls answered NOSCRIPT after two SCRIPT FLUSHes" % failed)
+    check(failed >= 2, "no NOSCRIPT seen after SCRIPT FLUSH: %d" % failed)
+    counts = [len(sink.by_event(i)) for i in first]
+    check(set(counts) == {1}, "each job delivered once: %r" % sorted(set(counts)))
+    check(sink.max_inflight <= 2, "max in flight %d, limit 2" % sink.max_inflight)
+
+
+@meta(est=20, timeout=120)
+def test_flow_idle_worker_pulls_from_another_workers_fair_list(env):
+    """A backlog one worker walked into its fair list is shared: a second worker started
+    later, with nothing queued for it, pulls from that list within a sweep or two (it used
+    to get none of it while the first kept pulling), and each job goes once."""
+    env.start_ingress()
+    sink = env.sink(always(200, delay=0.5))
+    b = env.create_bridge(outbound_url=sink.url("/slow"), retries=0)
+    ids = env.send_many(b, 300)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "4"}, name="worker1")
+    deadline = time.time() + 20
+    while int(env.redis.client("LLEN", "hb:queue:ready")) > 0:
+        check(time.time() < deadline, "the ready list never emptied")
+        time.sleep(0.02)
+    env.start_worker({"HOOKBRIDGE_CONCURRENCY": "40"}, name="worker2")
+    t0 = time.time()
+    # worker1 alone: 4 in flight, 8 jobs a second; with worker2 up to 44
+    sink.wait_for(lambda s: s.inflight > 20, 6, "the second worker pulling the parked jobs")
+    env.note("the second worker had jobs from the first's fair list within %.1fs"
+             % (time.time() - t0))
+    env.wait_events(ids, {"delivered"}, timeout=60)
     counts = [len(sink.by_event(i)) for i in ids]
     check(set(counts) == {1}, "each job delivered once: %r" % sorted(set(counts)))
 
@@ -479,11 +589,7 @@ def test_flow_open_circuit_backlog_parked_in_batches(env):
         check(time.time() < deadline, "400 jobs parked for the circuit: %r"
               % env.redis.client("LLEN", key))
         time.sleep(0.05)
-    stats = env.redis.client("INFO", "commandstats")
-    evals = 0
-    for line in stats.splitlines():
-        if line.startswith("cmdstat_eval:"):
-            evals = int(line.split("calls=")[1].split(",")[0])
+    evals = _script_calls(env)
     env.note("400 jobs parked for an open circuit with %d EVAL calls" % evals)
     # the first batch taken asks the gate job by job (the new worker has not heard of the
     # circuit yet); the rest go in batches

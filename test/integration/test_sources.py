@@ -374,6 +374,58 @@ def test_dedup_concurrent_two_ingresses(env):
     check('"status":"202"' in logs or "202" in logs, "no ingress answered")
 
 
+def _redis_ms(env):
+    s, us = env.redis.client("TIME")
+    return int(s) * 1000 + int(us) // 1000
+
+
+def _wait_bucket_offset(env, width_ms, lo, hi):
+    """Wait until Redis's clock is between lo and hi ms into a bucket of width_ms; returns
+    the bucket's number."""
+    deadline = time.time() + 3 * width_ms / 1000.0
+    while time.time() < deadline:
+        now = _redis_ms(env)
+        if lo <= now % width_ms <= hi:
+            return now // width_ms
+        time.sleep(0.01)
+    check(False, "Redis's clock never reached %d..%d ms into a bucket" % (lo, hi))
+
+
+@meta(est=8)
+def test_dedup_window_across_buckets(env):
+    """The window is exact (SPEC: "seen by the bridge within the window"): a key seen less
+    than window_seconds ago is a duplicate, one seen longer ago is not, also where the two
+    requests fall in two window-wide buckets of Redis's clock (what a layout of keys in
+    time buckets would have to get right: the second case finds the key in the previous
+    bucket but older than the window)."""
+    env.start_ingress()
+    b = env.create_bridge(outbound_url="http://127.0.0.1:9/d",
+                          dedup={"key": "$payload.orderid", "window_seconds": 2})
+    hdr = "Idempotent-Replayed"
+    bucket = _wait_bucket_offset(env, 2000, 1300, 1500)
+    first = env.send(b, body=b'{"orderid":"W-1"}')
+    # 0.9 s later: the next bucket, within the window.
+    time.sleep(0.9)
+    check(_redis_ms(env) // 2000 == bucket + 1, "not in the next bucket yet")
+    r = env.hook(b, body=b'{"orderid":"W-1","n":2}')
+    check(r.status == 202 and r.json()["event_id"] == first and r.header(hdr) == "true",
+          "within the window, previous bucket: %r" % r)
+    # A key made now (early in bucket + 1) is still in the previous bucket 2.3 s later,
+    # older than the window: not a duplicate.
+    second = env.send(b, body=b'{"orderid":"W-2"}')
+    made = _redis_ms(env)
+    time.sleep(max(0.0, (made + 2300 - _redis_ms(env)) / 1000.0))
+    check(_redis_ms(env) // 2000 == bucket + 2, "the second key's bucket is not the previous")
+    r = env.hook(b, body=b'{"orderid":"W-2","n":2}')
+    check(r.status == 202 and r.json()["event_id"] != second and r.header(hdr) is None,
+          "older than the window: %r" % r)
+    # ... and that request's key is remembered from now on.
+    r2 = env.hook(b, body=b'{"orderid":"W-2","n":3}')
+    check(r2.status == 202 and r2.json()["event_id"] == r.json()["event_id"] and
+          r2.header(hdr) == "true", "the renewed key: %r" % r2)
+    check(_ready(env) == 3, "queued %r, want 3" % _ready(env))
+
+
 @meta(est=5)
 def test_split(env):
     env.start_ingress()

@@ -850,3 +850,15 @@ class Env:
         if self.pg is not None:
             self.pg.stop()
         return problems
+
+
+class BenchEnv(Env):
+    """An Env for scripts/bench*: its temp dir goes at teardown, since a bench part leaves
+    50 MB to 5 GB there (Redis's AOF, logs, SQLite) and repeated runs filled the disk.
+    HB_BENCH_KEEP=1 keeps them to look at. (Tests keep theirs on failure: run.py decides.)"""
+
+    def teardown(self):
+        problems = super().teardown()
+        if os.environ.get("HB_BENCH_KEEP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return problems

@@ -80,6 +80,9 @@ void deliver_cancel(struct deliver_call *call);
 /* Calls in flight. */
 int deliver_active(const struct deliver *d);
 
+/* Easy handles kept for the next requests (up to max_conns of deliver_new). */
+long deliver_pooled(const struct deliver *d);
+
 /*
  * A Retry-After header value as seconds to wait from `now_ms`: delay-seconds, or an
  * HTTP-date in any of RFC 9110's three forms (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT",

@@ -1,7 +1,8 @@
 /*
  * test_deliver.c - unit tests for worker/deliver.c's Retry-After parsing: delay-seconds,
  * the three HTTP-date forms RFC 9110 has recipients accept (IMF-fixdate, RFC 850,
- * asctime), dates in the future and past, the one-week cap, and malformed values.
+ * asctime), dates in the future and past, the one-week cap, and malformed values; and the
+ * pool of easy handles against a real HTTP server on loopback.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,12 @@
 
 #include "clock.h"
 #include "deliver.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 /* Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example, in its three forms. */
 #define IMF_DATE "Sun, 06 Nov 1994 08:49:37 GMT"
@@ -107,11 +114,78 @@ static void test_retry_after_from_now(void **state)
     }
 }
 
+static void pool_on_request(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+struct pool_run {
+    struct event_base *base;
+    int done, ok, want;
+};
+
+static void pool_on_done(const struct deliver_result *res, void *arg)
+{
+    struct pool_run *r = arg;
+    r->done++;
+    if (res->http_status == 200)
+        r->ok++;
+    if (r->done == r->want)
+        event_base_loopbreak(r->base);
+}
+
+/* More requests in flight at once than the old fixed pool of 256: every handle comes back
+ * to the pool when its request completes, so the next requests create none (a handle per
+ * request past a pool of 256 was about half the requests at 1,000 in flight). */
+static void test_pool_keeps_every_handle_in_flight(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    struct evhttp *http = evhttp_new(base);
+    assert_non_null(http);
+    evhttp_set_gencb(http, pool_on_request, NULL);
+    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+    assert_non_null(bound);
+    struct sockaddr_in sin;
+    socklen_t slen = sizeof(sin);
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sin, &slen),
+                     0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/pool", ntohs(sin.sin_port));
+
+    struct deliver *d = deliver_new(base, 1000, false);
+    assert_non_null(d);
+    struct pool_run r = {.base = base, .want = N};
+    for (int round = 0; round < 2; round++) {
+        r.done = r.ok = 0;
+        for (int i = 0; i < N; i++) {
+            struct deliver_request rq = {
+                .method = "POST", .url = url, .body = "{}", .body_len = 2, .timeout_ms = 10000};
+            char err[256];
+            if (deliver_start(d, &rq, pool_on_done, &r, err, sizeof(err)) == NULL)
+                fail_msg("deliver_start: %s", err);
+        }
+        assert_int_equal(deliver_pooled(d), 0);
+        event_base_dispatch(base);
+        assert_int_equal(r.done, N);
+        assert_int_equal(r.ok, N);
+        assert_int_equal(deliver_active(d), 0);
+        assert_int_equal(deliver_pooled(d), N);
+    }
+    deliver_free(d);
+    evhttp_free(http);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_retry_after_from_now),
+        cmocka_unit_test(test_pool_keeps_every_handle_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -235,8 +235,11 @@ def test_flow_rate_limit_across_two_workers(env):
                                             wire * 1000))
     check(g_worst <= n_req, "a %ds window saw %d starts granted, limit %d"
           % (per, g_worst, n_req))
-    check(lag + wire < per / 2, "attempts start and arrive within %.0f ms of their grant: %.0f "
-          "+ %.0f ms" % (per * 500, lag * 1000, wire * 1000))
+    # The shortened windows must still hold n+1 starts' spacing to mean anything. Under load
+    # 12 on 2 cores (ASan, 5 tests at once) the delays reached 526 ms (a worker's loop) and
+    # 565 ms (the sink's thread).
+    check(lag + wire <= per * 3 / 4, "attempts start and arrive within %.0f ms of their grant: "
+          "%.0f + %.0f ms" % (per * 750, lag * 1000, wire * 1000))
     check(w_worst <= n_req, "a %.3fs window saw %d attempts started, limit %d"
           % (per - lag, w_worst, n_req))
     check(worst <= n_req, "a %.3fs window saw %d arrivals, limit %d"

@@ -571,6 +571,23 @@ static void evwriter_finish_list(struct evw_item *it)
     }
 }
 
+/* Put `kept` (kept_n writes that did not commit) back at the front of a queue, in order,
+ * ahead of anything queued meanwhile. */
+static void evwriter_requeue_front(struct evw_item **head, struct evw_item **tail, int *count,
+                                   struct evw_item *kept, int kept_n)
+{
+    if (kept == NULL)
+        return;
+    struct evw_item *kept_tail = kept;
+    while (kept_tail->next != NULL)
+        kept_tail = kept_tail->next;
+    kept_tail->next = *head;
+    if (*tail == NULL)
+        *tail = kept_tail;
+    *head = kept;
+    *count += kept_n;
+}
+
 /* Commit the loop's batch on the loop (unthreaded writers). What fails stays queued, in
  * order, ahead of anything queued meanwhile; -1 if anything did. */
 static int evwriter_flush_here(struct evwriter *w)
@@ -583,16 +600,7 @@ static int evwriter_flush_here(struct evwriter *w)
     w->head = w->tail = NULL;
     w->count = 0;
     evwriter_commit_list(w->st, NULL, batch, &done, &kept, &kept_n);
-    if (kept != NULL) {
-        struct evw_item *kept_tail = kept;
-        while (kept_tail->next != NULL)
-            kept_tail = kept_tail->next;
-        kept_tail->next = w->head;
-        if (w->tail == NULL)
-            w->tail = kept_tail;
-        w->head = kept;
-        w->count += kept_n;
-    }
+    evwriter_requeue_front(&w->head, &w->tail, &w->count, kept, kept_n);
     evwriter_finish_list(done);
     return kept != NULL ? -1 : 0;
 }
@@ -658,15 +666,8 @@ static void *evwriter_thread_main(void *arg)
                    NULL);
             t->committed += (uint64_t)kept_n;
             evwriter_thread_done(t, kept);
-        } else if (kept != NULL) {
-            struct evw_item *kept_tail = kept;
-            while (kept_tail->next != NULL)
-                kept_tail = kept_tail->next;
-            kept_tail->next = t->head;
-            if (t->tail == NULL)
-                t->tail = kept_tail;
-            t->head = kept;
-            t->count += kept_n;
+        } else {
+            evwriter_requeue_front(&t->head, &t->tail, &t->count, kept, kept_n);
         }
         pthread_cond_broadcast(&t->done);
         if (kept != NULL && !t->stop) {

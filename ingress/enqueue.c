@@ -28,7 +28,6 @@
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,23 +427,10 @@ static const char enqueue_lua_batch[] =
     "for _, s in ipairs(sets) do redis.call('SET', s[1], s[2], 'EX', s[3]) end\n"
     "return out\n";
 
-/* The batch script's SHA1 in hex, for EVALSHA (computed once). */
-static const char *enqueue_batch_sha(void)
-{
-    static char hex[41];
-    if (hex[0] == '\0') {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        EVP_Digest(enqueue_lua_batch, strlen(enqueue_lua_batch), md, &mdlen, EVP_sha1(), NULL);
-        static const char digits[] = "0123456789abcdef";
-        for (unsigned int i = 0; i < mdlen && i < 20; i++) {
-            hex[2 * i] = digits[md[i] >> 4];
-            hex[2 * i + 1] = digits[md[i] & 15];
-        }
-        hex[40] = '\0';
-    }
-    return hex;
-}
+/* The batch script, sent by its SHA1 (rconn_script_sha). Its NOSCRIPT fallback is
+ * enqueue_on_scripts' own, not rconn_evalsha's: a resent call must also be marked for
+ * --redis-wait-replicas (a WAIT already out does not cover it). */
+static struct rconn_script enqueue_s_batch = RCONN_SCRIPT(enqueue_lua_batch);
 
 /*
  * Jobs accepted in one turn of the event loop share one round trip. Plain jobs share one
@@ -729,7 +715,7 @@ static void enqueue_flush_scripts(void)
 #define ADDS(s) ADD((s), strlen(s))
     /* The script by its SHA1: Redis neither reads nor hashes its text each time. */
     ADDS("EVALSHA");
-    ADD(enqueue_batch_sha(), 40);
+    ADD(rconn_script_sha(&enqueue_s_batch), 40);
     ADDS(f->numkeys);
     ADDS(k->ready);
     ADDS(k->scheduled);
